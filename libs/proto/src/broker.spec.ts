@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as protoLoader from '@grpc/proto-loader';
+import { join } from 'node:path';
+import type { SessionRequests } from './broker';
+import { brokerService, adminService, protoDir, LOADER_OPTIONS } from './index';
+
+test('broker and admin services load from proto/', () => {
+  const Broker = brokerService();
+  assert.ok(Broker.service.Session, 'Broker.Session exists');
+  assert.equal(Broker.service.Session.requestStream, true);
+  assert.equal(Broker.service.Session.responseStream, true);
+  const Admin = adminService();
+  for (const m of ['Destinations', 'Purge', 'Browse', 'Status']) assert.ok(Admin.service[m], m);
+});
+
+test('a SessionRequests batch round-trips with the loader options', () => {
+  const def = protoLoader.loadSync(join(protoDir(), 'hawser', 'broker.proto'), { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
+  const method = (def['hawser.broker.v1.Broker'] as protoLoader.ServiceDefinition).Session;
+  const batch = {
+    items: [
+      { requestId: 7, send: { message: { id: 'm1', destination: '/queue/a', headers: { k: 'v' }, body: Buffer.from([0, 1, 2]), persistent: true, priority: 9, expires: 2 ** 40, timestamp: 1 }, transaction: '' } },
+      { requestId: 0, ack: { deliveryTag: 42, transaction: 'tx1' } },
+    ],
+  };
+  const bytes = method.requestSerialize(batch);
+  const back = method.requestDeserialize(bytes) as SessionRequests & { items: any[] };
+  assert.equal(back.items.length, 2);
+  assert.equal(back.items[0].kind, 'send');
+  assert.equal(back.items[0].requestId, 7);
+  assert.deepEqual(back.items[0].send.message.headers, { k: 'v' });
+  assert.deepEqual([...back.items[0].send.message.body], [0, 1, 2]);
+  assert.equal(back.items[0].send.message.expires, 2 ** 40);
+  assert.equal(back.items[1].kind, 'ack');
+  assert.equal(back.items[1].ack.deliveryTag, 42);
+});

@@ -1,0 +1,79 @@
+// Loads the contracts in proto/ with @grpc/proto-loader. Every service and client in
+// Hawser gets its definitions from here, with the same loader options, so the shapes in
+// broker.ts/admin.ts hold everywhere: camelCase fields, uint64 as number, enums as
+// strings, `kind` naming the member of a oneof that is set.
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+export * from './broker';
+export * from './admin';
+export { grpc };
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+/** The directory holding the .proto files (the repository's proto/). */
+export function protoDir(): string {
+  const fromEnv = process.env.HAWSER_PROTO_DIR;
+  if (fromEnv) return fromEnv;
+  // dist/index.js -> libs/proto -> repository root
+  let dir = resolve(__dirname);
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'proto', 'hawser');
+    if (existsSync(candidate)) return join(dir, 'proto');
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the proto/ directory; set HAWSER_PROTO_DIR');
+}
+
+const cache = new Map<string, grpc.GrpcObject>();
+
+/** Loads one file of proto/hawser (e.g. 'broker.proto') as a grpc-js package object. */
+export function loadProto(file: string): grpc.GrpcObject {
+  let pkg = cache.get(file);
+  if (!pkg) {
+    const dir = protoDir();
+    const def = protoLoader.loadSync(join(dir, 'hawser', file), { ...LOADER_OPTIONS, includeDirs: [dir] });
+    pkg = grpc.loadPackageDefinition(def);
+    cache.set(file, pkg);
+  }
+  return pkg;
+}
+
+function pick(pkg: grpc.GrpcObject, path: string): grpc.ServiceClientConstructor {
+  let node: unknown = pkg;
+  for (const part of path.split('.')) node = (node as Record<string, unknown>)[part];
+  if (typeof node !== 'function') throw new Error(`service ${path} not found in proto/`);
+  return node as grpc.ServiceClientConstructor;
+}
+
+export function brokerService(): grpc.ServiceClientConstructor {
+  return pick(loadProto('broker.proto'), 'hawser.broker.v1.Broker');
+}
+
+export function adminService(): grpc.ServiceClientConstructor {
+  return pick(loadProto('admin.proto'), 'hawser.admin.v1.Admin');
+}
+
+/** Channel options shared by every client: keepalives so a dead peer is noticed in seconds. */
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+};
+
+export const SERVER_OPTIONS: grpc.ServerOptions = {
+  'grpc.keepalive_permit_without_calls': 1,
+  'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+  'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  'grpc.max_send_message_length': 64 * 1024 * 1024,
+};

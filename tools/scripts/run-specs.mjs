@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Runs every compiled *.spec.js under the given directories with Node's test runner.
+// Node 20's `node --test` has no glob support, so the spec files are listed here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function find(dir, out) {
+  let names;
+  try { names = readdirSync(dir); } catch { return out; }
+  for (const name of names) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) find(p, out);
+    else if (name.endsWith('.spec.js')) out.push(p);
+  }
+  return out;
+}
+
+const args = process.argv.slice(2);
+const flags = args.filter((a) => a.startsWith('--'));
+const dirs = args.filter((a) => !a.startsWith('--'));
+const files = dirs.flatMap((d) => find(d, [])).sort();
+if (files.length === 0) {
+  console.error(`run-specs: no *.spec.js under ${dirs.join(', ')} (did the build run?)`);
+  process.exit(1);
+}
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...flags, ...files], { stdio: 'inherit' });
+process.exit(r.status ?? 1);
