@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Hawser needs on a fresh Debian + Node 20 machine, and nothing that is
+# already there: npm packages (npm ci), ZooKeeper (Debian's `zookeeper` package, used by
+# replicated groups and their tests) and python3-stomp (a STOMP client we did not write,
+# used by the integration suite). Safe to run again: each step checks first.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+need_apt=()
+[ -e /usr/share/zookeeper/zookeeper.jar ] || ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || need_apt+=(zookeeper)
+python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to apt-get install ${need_apt[*]} (run: sudo apt-get install -y ${need_apt[*]})" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci (builds the ZooKeeper C client from source: about a minute)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
