@@ -1,0 +1,113 @@
+// Byte transports under a STOMP connection: TCP (node:net), TLS (node:tls) and WebSocket
+// (`ws`). The connection sees only this small interface, so it does not care which one
+// carries its frames.
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { isUtf8 } from 'node:buffer';
+import WebSocket from 'ws';
+import type { Endpoint } from './uri';
+import { ConnectionFailedError } from './errors';
+
+export interface Transport {
+  /** Writes one encoded frame (or a heart-beat). Over WebSocket each call is one message. */
+  write(data: Buffer): void;
+  /** Graceful close (TCP FIN / WebSocket close handshake). */
+  close(): void;
+  /** Immediate close. */
+  destroy(): void;
+  onData(listener: (chunk: Buffer) => void): void;
+  /** Called once, when the transport is closed for any reason. */
+  onClose(listener: (error?: Error) => void): void;
+  readonly description: string;
+}
+
+// STOMP over WebSocket subprotocol names (as registered by stomp.js and brokers).
+export const WS_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'];
+
+export interface DialOptions {
+  /** Abort the dial after this many ms. */
+  timeoutMs: number;
+  /** TLS options for stomp+ssl:// and wss://. */
+  tls?: tls.ConnectionOptions;
+}
+
+export function dialTransport(endpoint: Endpoint, opts: DialOptions): Promise<Transport> {
+  switch (endpoint.transport) {
+    case 'tcp':
+    case 'tls':
+      return dialSocket(endpoint, opts);
+    case 'ws':
+    case 'wss':
+      return dialWebSocket(endpoint, opts);
+  }
+}
+
+function dialSocket(endpoint: Endpoint, opts: DialOptions): Promise<Transport> {
+  return new Promise((resolve, reject) => {
+    const socket: net.Socket = endpoint.transport === 'tls'
+      ? tls.connect({ host: endpoint.host, port: endpoint.port, servername: endpoint.host, ...opts.tls })
+      : net.connect({ host: endpoint.host, port: endpoint.port });
+    const readyEvent = endpoint.transport === 'tls' ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new ConnectionFailedError(`could not connect to ${endpoint.uri} within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    const onError = (err: Error) => {
+      clearTimeout(timer);
+      reject(new ConnectionFailedError(`could not connect to ${endpoint.uri}: ${err.message}`, { cause: err }));
+    };
+    socket.once('error', onError);
+    socket.once(readyEvent, () => {
+      clearTimeout(timer);
+      socket.off('error', onError);
+      socket.setNoDelay(true);
+      resolve(socketTransport(socket, endpoint.uri));
+    });
+  });
+}
+
+function socketTransport(socket: net.Socket, description: string): Transport {
+  let lastError: Error | undefined;
+  socket.on('error', (err) => { lastError = err; });
+  return {
+    description,
+    write: (data) => { if (!socket.destroyed) socket.write(data); },
+    close: () => socket.end(),
+    destroy: () => socket.destroy(),
+    onData: (listener) => socket.on('data', listener),
+    onClose: (listener) => socket.once('close', () => listener(lastError)),
+  };
+}
+
+function dialWebSocket(endpoint: Endpoint, opts: DialOptions): Promise<Transport> {
+  return new Promise((resolve, reject) => {
+    const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+    const url = `${endpoint.transport}://${host}:${endpoint.port}${endpoint.path}`;
+    const ws = new WebSocket(url, WS_SUBPROTOCOLS, { handshakeTimeout: opts.timeoutMs, ...(opts.tls ?? {}) });
+    const onError = (err: Error) => {
+      reject(new ConnectionFailedError(`could not connect to ${endpoint.uri}: ${err.message}`, { cause: err }));
+    };
+    ws.once('error', onError);
+    ws.once('open', () => {
+      ws.off('error', onError);
+      resolve(webSocketTransport(ws, endpoint.uri));
+    });
+  });
+}
+
+function webSocketTransport(ws: WebSocket, description: string): Transport {
+  let lastError: Error | undefined;
+  ws.on('error', (err) => { lastError = err; });
+  return {
+    description,
+    // STOMP over WebSocket: one frame per message; text when the bytes are UTF-8 (what
+    // browser clients send), binary otherwise.
+    write: (data) => { if (ws.readyState === WebSocket.OPEN) ws.send(data, { binary: !isUtf8(data) }); },
+    close: () => ws.close(1000),
+    destroy: () => ws.terminate(),
+    onData: (listener) => ws.on('message', (data: WebSocket.RawData) => {
+      listener(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+    }),
+    onClose: (listener) => ws.once('close', () => listener(lastError)),
+  };
+}
