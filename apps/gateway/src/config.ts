@@ -1,0 +1,40 @@
+// Options of the gateway service (documented in apps/gateway/README.md). The key names are
+// fixed: deploy files, the local cluster and the integration suite pass them as flags.
+import { str, int, port, list, type ConfigOf } from '@hawser/config';
+import { hostname } from 'node:os';
+
+export const schema = {
+  gateway: { id: str(hostname(), 'this gateway instance\'s name (logs, metrics, Open.gateway, generated message ids)', { allowEmpty: false }) },
+  stomp: {
+    host: str('127.0.0.1', 'address of the STOMP-over-TCP listener'),
+    port: port(61613, 'port of the STOMP-over-TCP listener (0: pick a free one)'),
+  },
+  ws: {
+    host: str('127.0.0.1', 'address of the STOMP-over-WebSocket listener'),
+    port: port(61614, 'port of the STOMP-over-WebSocket listener (0: pick a free one)'),
+  },
+  http: {
+    host: str('127.0.0.1', 'address of the metrics/health HTTP endpoint'),
+    port: port(8161, 'port of the metrics/health HTTP endpoint (0: pick a free one)'),
+  },
+  store: {
+    address: str('127.0.0.1:61620', 'host:port of the store (group master) serving Broker.Session', { allowEmpty: false }),
+    openTimeout: int(10_000, 'ms to wait for the store to answer a session open before the client gets an ERROR', 100),
+  },
+  limits: {
+    maximumConnections: int(1000, 'most client connections at once (TCP and WebSocket together); the next one gets an ERROR', 1),
+    maxFrameSize: int(4 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body)', 64),
+    maxHeaders: int(1000, 'most headers in one frame', 1),
+    maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
+    writeBufferHigh: int(1024 * 1024, 'bytes queued to a client above which the gateway stops reading from it and from its store stream', 1024),
+  },
+  heartbeat: {
+    send: int(10_000, 'ms between heart-beats the gateway offers to send (0: none)', 0),
+    expect: int(10_000, 'ms between heart-beats the gateway asks clients to send (0: none)', 0),
+  },
+  auth: {
+    users: list([], 'accepted "login:passcode" pairs; empty: anonymous connections are allowed'),
+  },
+};
+
+export type Config = ConfigOf<typeof schema>;

@@ -1,0 +1,21 @@
+// Errors the gateway itself raises about a client connection. Each has a stable code; like
+// the codec's StompError, it becomes an ERROR frame whose `message` header is the message
+// (one boundary: StompConnection.fail) and the connection is closed.
+export type GatewayErrorCode =
+  | 'NOT_CONNECTED'        // a frame other than CONNECT/STOMP before CONNECT
+  | 'ALREADY_CONNECTED'    // a second CONNECT/STOMP
+  | 'LOGIN_FAILED'         // login/passcode not in auth.users
+  | 'UNKNOWN_DELIVERY'     // ACK/NACK for a message id that is not outstanding
+  | 'MAX_CONNECTIONS'      // limits.maximumConnections reached
+  | 'SHUTTING_DOWN'        // the gateway is stopping
+  | 'BROKER_UNAVAILABLE'   // the store stream failed or did not answer
+  | 'INTERNAL';            // a bug: logged with its stack
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,143 @@
+// The gateway: listeners + one StompConnection per client + the shared gRPC channel to the
+// store + the metrics/health endpoint. main.ts runs it as a service; tests run it in-process.
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeFrame, frame } from '@hawser/stomp';
+import { createLogger, createRegistry, startHttpEndpoint, type Logger, type HttpEndpoint, prom } from '@hawser/observability';
+import { grpc } from '@hawser/proto';
+import type { Config } from './config';
+import { GatewayMetrics } from './metrics';
+import { StompConnection, type GatewayContext, type Transport } from './stomp-connection';
+import { listenTcp, listenWs, type Listener, type TransportSink } from './listeners';
+import { createBrokerClient } from './store-session';
+import { GatewayError } from './errors';
+
+export interface GatewayOptions {
+  log?: Logger;
+  registry?: prom.Registry;
+}
+
+export interface Gateway {
+  stompPort: number;
+  wsPort: number;
+  httpPort: number;
+  registry: prom.Registry;
+  /** Open client connections. */
+  readonly connectionCount: number;
+  /** Stops listening, sends ERROR "server shutting down" to every client, ends their streams. */
+  stop(): Promise<void>;
+}
+
+function hawserVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/** A sink for a refused connection: it is being closed, nothing it sends matters. */
+const IGNORE: TransportSink = { receive() {}, drained() {}, transportClosed() {} };
+
+export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
+  const gatewayId = config.gateway.id;
+  const log = opts.log ?? createLogger({ service: 'gateway', node: gatewayId });
+  const registry = opts.registry ?? createRegistry('gateway', { instance: gatewayId });
+  const metrics = new GatewayMetrics(registry);
+  const broker = createBrokerClient(config.store.address);
+  const users = new Map<string, string>();
+  for (const entry of config.auth.users) {
+    const i = entry.indexOf(':');
+    if (i <= 0) throw new Error(`auth.users: expected "login:passcode" entries, got ${JSON.stringify(entry)}`);
+    users.set(entry.slice(0, i), entry.slice(i + 1));
+  }
+  const ctx: GatewayContext = {
+    config, log, metrics, broker, gatewayId, users,
+    bootId: Date.now().toString(36) + randomBytes(2).toString('hex'),
+    server: `Hawser/${hawserVersion()}`,
+  };
+  const connections = new Set<StompConnection>();
+  let seq = 0;
+  let stopping = false;
+  const max = config.limits.maximumConnections;
+
+  const refuse = (transport: Transport, code: string, message: string) => {
+    metrics.rejected.inc({ protocol: transport.protocol, reason: code });
+    metrics.errors.inc({ code });
+    log.info({ remote: transport.remote, protocol: transport.protocol }, `connection refused: ${message}`);
+    transport.write(encodeFrame(frame('ERROR', { message, 'content-type': 'text/plain' }, `${message}\n`), '1.0'));
+    transport.end();
+    return IGNORE;
+  };
+
+  const accept = (transport: Transport): TransportSink => {
+    if (stopping) return refuse(transport, 'SHUTTING_DOWN', 'server shutting down');
+    if (connections.size >= max) return refuse(transport, 'MAX_CONNECTIONS', `maximum connections (${max}) reached`);
+    const conn = new StompConnection(ctx, transport, ++seq);
+    connections.add(conn);
+    metrics.connections.inc({ protocol: transport.protocol });
+    metrics.connectionsTotal.inc({ protocol: transport.protocol });
+    conn.onClosed = () => {
+      connections.delete(conn);
+      metrics.connections.dec({ protocol: transport.protocol });
+    };
+    // Per-connection guard: nothing a client does may take the gateway down.
+    return {
+      receive: (chunk) => {
+        try { conn.receive(chunk); } catch (e) { log.error({ err: e, connectionId: conn.id }, 'unexpected error'); conn.close('internal error', true); }
+      },
+      drained: () => { try { conn.drained(); } catch (e) { log.error({ err: e }, 'unexpected error on drain'); } },
+      transportClosed: () => { try { conn.transportClosed(); } catch (e) { log.error({ err: e }, 'unexpected error on close'); } },
+    };
+  };
+  const onSocketError = (e: Error) => log.debug({ err: e.message }, 'client socket error');
+
+  const listeners: Listener[] = [];
+  let http: HttpEndpoint | undefined;
+  try {
+    const tcp = await listenTcp(config.stomp.host, config.stomp.port, accept, onSocketError);
+    listeners.push(tcp);
+    const ws = await listenWs(config.ws.host, config.ws.port, config.limits.maxFrameSize, accept, onSocketError);
+    listeners.push(ws);
+    http = await startHttpEndpoint({
+      host: config.http.host,
+      port: config.http.port,
+      registry,
+      // Ready while accepting and the store channel is not known to be failing.
+      ready: () => !stopping && broker.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE,
+    });
+    log.info({ stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, store: config.store.address, pid: process.pid }, 'gateway ready');
+    const httpEndpoint = http;
+    return {
+      stompPort: tcp.port,
+      wsPort: ws.port,
+      httpPort: http.port,
+      registry,
+      get connectionCount() { return connections.size; },
+      async stop() {
+        if (stopping) return;
+        stopping = true;
+        await Promise.all(listeners.map((l) => l.close().catch(() => undefined)).concat(
+          // Listener close waits for nothing but the listening sockets (ws 8, net with
+          // existing connections resolve when those close) - so close clients meanwhile.
+          (async () => {
+            for (const conn of [...connections]) {
+              conn.fail(new GatewayError('SHUTTING_DOWN', 'server shutting down'));
+            }
+            const deadline = Date.now() + 3_000;
+            while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+          })(),
+        ));
+        await httpEndpoint.close();
+        broker.close();
+        log.info('gateway stopped');
+      },
+    };
+  } catch (e) {
+    for (const l of listeners) await l.close().catch(() => undefined);
+    await http?.close();
+    broker.close();
+    throw e;
+  }
+}

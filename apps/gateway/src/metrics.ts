@@ -1,0 +1,32 @@
+// Prometheus metrics of the gateway (names listed in apps/gateway/README.md). One registry
+// per gateway instance so tests can run several in one process.
+import { prom } from '@hawser/observability';
+
+export type Protocol = 'stomp' | 'ws';
+
+export class GatewayMetrics {
+  readonly connections: prom.Gauge<'protocol'>;
+  readonly connectionsTotal: prom.Counter<'protocol'>;
+  readonly rejected: prom.Counter<'protocol' | 'reason'>;
+  readonly framesIn: prom.Counter<'command'>;
+  readonly framesOut: prom.Counter<'command'>;
+  readonly bytesIn: prom.Counter<'protocol'>;
+  readonly bytesOut: prom.Counter<'protocol'>;
+  readonly errors: prom.Counter<'code'>;
+  readonly storeFailures: prom.Counter<string>;
+  readonly heartbeatTimeouts: prom.Counter<string>;
+
+  constructor(registry: prom.Registry) {
+    const registers = [registry];
+    this.connections = new prom.Gauge({ name: 'hawser_gateway_connections', help: 'open client connections', labelNames: ['protocol'], registers });
+    this.connectionsTotal = new prom.Counter({ name: 'hawser_gateway_connections_total', help: 'client connections accepted since start', labelNames: ['protocol'], registers });
+    this.rejected = new prom.Counter({ name: 'hawser_gateway_connections_rejected_total', help: 'client connections refused (maximum connections, shutting down)', labelNames: ['protocol', 'reason'], registers });
+    this.framesIn = new prom.Counter({ name: 'hawser_gateway_frames_in_total', help: 'STOMP frames received from clients', labelNames: ['command'], registers });
+    this.framesOut = new prom.Counter({ name: 'hawser_gateway_frames_out_total', help: 'STOMP frames sent to clients', labelNames: ['command'], registers });
+    this.bytesIn = new prom.Counter({ name: 'hawser_gateway_bytes_in_total', help: 'bytes received from clients', labelNames: ['protocol'], registers });
+    this.bytesOut = new prom.Counter({ name: 'hawser_gateway_bytes_out_total', help: 'bytes sent to clients', labelNames: ['protocol'], registers });
+    this.errors = new prom.Counter({ name: 'hawser_gateway_errors_total', help: 'ERROR frames sent to clients, by error code', labelNames: ['code'], registers });
+    this.storeFailures = new prom.Counter({ name: 'hawser_gateway_store_stream_failures_total', help: 'Broker.Session streams that failed (store unreachable or gone)', registers });
+    this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
+  }
+}

@@ -1,0 +1,530 @@
+// One STOMP client connection: its state machine, and its translation to and from one
+// Broker.Session stream on the store (proto/hawser/broker.proto).
+//
+//   connecting --CONNECT--> opening --opened--> connected --DISCONNECT/ERROR--> closing --> closed
+//
+// Everything the client sends goes through the codec (@hawser/stomp); any StompError or
+// GatewayError becomes an ERROR frame and a closed connection at one place, fail(). The
+// transport (TCP socket or WebSocket) is behind the Transport interface (listeners.ts).
+import {
+  StompParser, StompError, encodeFrame, HEARTBEAT, negotiateVersion, negotiateHeartBeat, getHeader, frame,
+  validateClientFrame, SUPPORTED_VERSIONS, CLIENT_COMMANDS, type StompFrame, type StompVersion, type HeartBeat,
+} from '@hawser/stomp';
+import type { grpc, AckMode, SessionEvent, Delivery, Message } from '@hawser/proto';
+import type { Logger } from '@hawser/observability';
+import type { Config } from './config';
+import type { GatewayMetrics, Protocol } from './metrics';
+import { GatewayError } from './errors';
+import { StoreSession, type StoreStreamError } from './store-session';
+
+/** A client's byte pipe. TCP sockets and WebSockets implement it in listeners.ts. */
+export interface Transport {
+  readonly protocol: Protocol;
+  readonly remote: string;
+  /** Bytes queued for the client and not yet handed to the kernel. */
+  readonly buffered: number;
+  /** `done` runs once the bytes are written out (or with an error when they never will be). */
+  write(data: Buffer, done?: (err?: Error) => void): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  /** Flush what was written, then close. */
+  end(): void;
+  /** Close now, dropping anything unsent. */
+  destroy(): void;
+}
+
+/** What every connection of one gateway shares. */
+export interface GatewayContext {
+  config: Config;
+  log: Logger;
+  metrics: GatewayMetrics;
+  broker: grpc.Client;
+  gatewayId: string;
+  /** Distinguishes this process's generated message ids from a previous run's with the same gateway id. */
+  bootId: string;
+  /** CONNECTED `server` header, e.g. Hawser/0.1.0 */
+  server: string;
+  /** login -> passcode; empty: anonymous allowed */
+  users: Map<string, string>;
+}
+
+type State = 'connecting' | 'opening' | 'connected' | 'closing' | 'closed';
+
+/** Headers STOMP (or ActiveMQ's STOMP) gives a meaning on SEND; they never reach Message.headers. */
+const SEND_PROTOCOL_HEADERS = new Set([
+  'destination', 'content-length', 'receipt', 'transaction', 'message-id', 'persistent', 'priority', 'expires',
+  'timestamp', 'subscription', 'ack', 'redelivered', 'delivery-count', 'host', 'login', 'passcode',
+  'accept-version', 'heart-beat',
+]);
+
+const ACK_MODES: Record<string, AckMode> = {
+  auto: 'ACK_MODE_AUTO',
+  client: 'ACK_MODE_CLIENT',
+  'client-individual': 'ACK_MODE_CLIENT_INDIVIDUAL',
+};
+
+const KNOWN_COMMANDS = new Set<string>(CLIENT_COMMANDS);
+
+interface Outstanding { subscriptionId: string; messageId: string }
+
+export class StompConnection {
+  readonly id: string;
+  private readonly log: Logger;
+  private state: State = 'connecting';
+  private version: StompVersion = '1.0';
+  private readonly parser: StompParser;
+  private session: StoreSession | undefined;
+  private nextRequestId = 1;
+  /** requestId -> the client's receipt header */
+  private readonly receipts = new Map<number, string>();
+  private disconnectRequestId = 0;
+  private disconnecting = false;
+  private readonly subscriptions = new Map<string, { ackMode: AckMode }>();
+  /** Deliveries written to the client and waiting for its ACK/NACK (client and client-individual modes). */
+  private readonly outstanding = new Map<number, Outstanding>();
+  /** STOMP 1.0/1.1 ACK by message-id: message id -> delivery tags (one per subscription it went to). */
+  private readonly byMessageId = new Map<string, number[]>();
+  private messageSeq = 0;
+  private lastRead = Date.now();
+  private lastWrite = Date.now();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private openTimer: NodeJS.Timeout | undefined;
+  private heartBeat: HeartBeat = { send: 0, expect: 0 };
+  private pausedForClient = false;
+  private pausedForStore = false;
+  /** Called once when the connection is closed, whoever closed it. */
+  onClosed: (() => void) | undefined;
+
+  constructor(private readonly ctx: GatewayContext, private readonly transport: Transport, connectionSeq: number) {
+    this.id = `${ctx.gatewayId}:${ctx.bootId}-${connectionSeq}`;
+    this.log = ctx.log.child({ connectionId: this.id, protocol: transport.protocol, remote: transport.remote });
+    this.parser = new StompParser({
+      side: 'server',
+      maxFrameSize: ctx.config.limits.maxFrameSize,
+      maxHeaders: ctx.config.limits.maxHeaders,
+      maxHeaderLength: ctx.config.limits.maxHeaderLength,
+    });
+  }
+
+  get isOpen(): boolean { return this.state !== 'closing' && this.state !== 'closed'; }
+
+  // ---- input from the client ------------------------------------------------------------
+
+  /** Bytes from the transport. Never throws: bad input becomes an ERROR frame and a close. */
+  receive(chunk: Buffer): void {
+    if (!this.isOpen || this.disconnecting) return;
+    this.lastRead = Date.now();
+    this.ctx.metrics.bytesIn.inc({ protocol: this.transport.protocol }, chunk.length);
+    try {
+      for (const ev of this.parser.push(chunk)) {
+        if (!this.isOpen || this.disconnecting) return;
+        if (ev.type === 'frame') this.handleFrame(ev.frame);
+      }
+    } catch (e) {
+      this.failWith(e);
+    }
+  }
+
+  private handleFrame(f: StompFrame): void {
+    const command = f.command;
+    this.ctx.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(command) ? command : 'UNKNOWN' });
+    if (!KNOWN_COMMANDS.has(command)) throw new StompError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(command)}`);
+    if (this.state === 'connecting') {
+      if (command !== 'CONNECT' && command !== 'STOMP') {
+        throw new GatewayError('NOT_CONNECTED', `expected a CONNECT or STOMP frame first, got ${command}`);
+      }
+      this.onConnect(f);
+      return;
+    }
+    if (command === 'CONNECT' || command === 'STOMP') throw new GatewayError('ALREADY_CONNECTED', `already connected: a second ${command} frame is not allowed`);
+    validateClientFrame(f, this.version);
+    switch (command) {
+      case 'SEND': return this.onSend(f);
+      case 'SUBSCRIBE': return this.onSubscribe(f);
+      case 'UNSUBSCRIBE': return this.onUnsubscribe(f);
+      case 'ACK':
+      case 'NACK': return this.onAck(f, command);
+      case 'BEGIN': return this.simple(f, 'begin');
+      case 'COMMIT': return this.simple(f, 'commit');
+      case 'ABORT': return this.simple(f, 'abort');
+      case 'DISCONNECT': return this.onDisconnect(f);
+    }
+  }
+
+  // STOMP 1.2: CONNECT / STOMP. Negotiates the version and heart-beats, checks the login,
+  // then opens the store session; CONNECTED waits for the store's `opened`.
+  private onConnect(f: StompFrame): void {
+    validateClientFrame(f, '1.0');
+    const version = negotiateVersion(getHeader(f, 'accept-version'), SUPPORTED_VERSIONS);
+    if (!version) {
+      this.fail(new StompError('UNSUPPORTED_VERSION', `Supported protocol versions are ${SUPPORTED_VERSIONS.join(',')}`), { version: SUPPORTED_VERSIONS.join(',') });
+      return;
+    }
+    // STOMP 1.0 has no heart-beating.
+    const hb = this.ctx.config.heartbeat;
+    this.heartBeat = version === '1.0' ? { send: 0, expect: 0 } : negotiateHeartBeat(getHeader(f, 'heart-beat'), [hb.send, hb.expect]);
+    const login = getHeader(f, 'login') ?? '';
+    if (this.ctx.users.size > 0) {
+      const passcode = getHeader(f, 'passcode') ?? '';
+      if (!this.ctx.users.has(login) || this.ctx.users.get(login) !== passcode) {
+        this.log.info({ login }, 'login failed');
+        throw new GatewayError('LOGIN_FAILED', 'login failed');
+      }
+    }
+    this.version = version;
+    this.parser.setVersion(version);
+    this.state = 'opening';
+    const session = new StoreSession(this.ctx.broker, {
+      onEvent: (ev) => this.onStoreEvent(ev),
+      onFailure: (err) => this.onStoreFailure(err),
+      onBackpressure: () => { this.pausedForStore = true; this.updateReading(); },
+      onDrain: () => { this.pausedForStore = false; this.updateReading(); },
+    });
+    this.session = session;
+    session.start();
+    session.request('open', { connectionId: this.id, clientId: getHeader(f, 'client-id') ?? '', login, gateway: this.ctx.gatewayId });
+    const timeout = this.ctx.config.store.openTimeout;
+    this.openTimer = setTimeout(() => {
+      this.ctx.metrics.storeFailures.inc();
+      this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: the store did not answer within ${timeout} ms`));
+    }, timeout);
+    this.openTimer.unref();
+  }
+
+  /** Allocates a requestId when the frame asks for a receipt (any frame may). */
+  private requestIdFor(f: StompFrame): number {
+    const receipt = getHeader(f, 'receipt');
+    if (receipt === undefined) return 0;
+    const id = this.nextRequestId++;
+    this.receipts.set(id, receipt);
+    return id;
+  }
+
+  private onSend(f: StompFrame): void {
+    const destination = getHeader(f, 'destination')!;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of f.headers) {
+      // STOMP 1.2: the first occurrence of a repeated header wins.
+      if (!SEND_PROTOCOL_HEADERS.has(k) && !(k in headers)) headers[k] = v;
+    }
+    const message: Message = {
+      id: getHeader(f, 'message-id') || `${this.id}:${++this.messageSeq}`,
+      destination,
+      headers,
+      body: f.body,
+      persistent: (getHeader(f, 'persistent') ?? '').toLowerCase() === 'true',
+      priority: intHeader(f, 'priority', 4, 0, 9),
+      expires: intHeader(f, 'expires', 0, 0, Number.MAX_SAFE_INTEGER),
+      timestamp: 0, // set by the store on enqueue
+    };
+    this.session!.request('send', { message, transaction: getHeader(f, 'transaction') ?? '' }, this.requestIdFor(f));
+  }
+
+  private onSubscribe(f: StompFrame): void {
+    const destination = getHeader(f, 'destination')!;
+    // STOMP 1.0 makes `id` optional: the destination then names the subscription.
+    const subscriptionId = getHeader(f, 'id') ?? destination;
+    const ackName = getHeader(f, 'ack') ?? 'auto';
+    const ackMode = ACK_MODES[ackName];
+    if (!ackMode) throw new StompError('BAD_HEADER_VALUE', `ack header must be auto, client or client-individual, got ${JSON.stringify(ackName)}`);
+    const noLocal = (getHeader(f, 'activemq.noLocal') ?? '').toLowerCase() === 'true';
+    this.subscriptions.set(subscriptionId, { ackMode });
+    this.session!.request('subscribe', {
+      subscriptionId,
+      destination,
+      ackMode,
+      prefetch: intHeader(f, 'activemq.prefetchSize', 0, 0, 0xffff_ffff),
+      selector: getHeader(f, 'selector') ?? '',
+      durableName: getHeader(f, 'activemq.subscriptionName') ?? getHeader(f, 'durable-subscription-name') ?? '',
+      noLocal,
+    }, this.requestIdFor(f));
+  }
+
+  private onUnsubscribe(f: StompFrame): void {
+    const subscriptionId = getHeader(f, 'id') ?? getHeader(f, 'destination')!;
+    this.subscriptions.delete(subscriptionId);
+    // The store takes back what this subscription had not acked; forget those tags.
+    for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
+    // ActiveMQ: an UNSUBSCRIBE carrying the durable name also removes the durable subscription.
+    const removeDurable = getHeader(f, 'activemq.subscriptionName') !== undefined || getHeader(f, 'durable-subscription-name') !== undefined;
+    this.session!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestIdFor(f));
+  }
+
+  // STOMP 1.2: ACK/NACK `id` is the MESSAGE's `ack` header (our delivery tag). STOMP 1.0/1.1:
+  // `message-id` (+ `subscription` in 1.1), mapped back through the outstanding table.
+  private onAck(f: StompFrame, command: 'ACK' | 'NACK'): void {
+    let tag: number | undefined;
+    let shown: string;
+    if (this.version === '1.2') {
+      shown = getHeader(f, 'id') ?? '';
+      const n = /^\d+$/.test(shown) ? Number(shown) : NaN;
+      if (this.outstanding.has(n)) tag = n;
+    } else {
+      shown = getHeader(f, 'message-id') ?? '';
+      const subscription = getHeader(f, 'subscription');
+      tag = (this.byMessageId.get(shown) ?? []).find((t) => subscription === undefined || this.outstanding.get(t)?.subscriptionId === subscription);
+    }
+    if (tag === undefined) throw new GatewayError('UNKNOWN_DELIVERY', `${command} for unknown message id ${shown}`);
+    const sub = this.outstanding.get(tag)!.subscriptionId;
+    // Client mode is cumulative (broker.proto AckMode): acking T settles every earlier delivery too.
+    if (command === 'ACK' && this.subscriptions.get(sub)?.ackMode === 'ACK_MODE_CLIENT') {
+      for (const [t, o] of this.outstanding) if (t <= tag && o.subscriptionId === sub) this.forget(t);
+    } else {
+      this.forget(tag);
+    }
+    const payload = { deliveryTag: tag, transaction: getHeader(f, 'transaction') ?? '' };
+    if (command === 'ACK') this.session!.request('ack', payload, this.requestIdFor(f));
+    else this.session!.request('nack', payload, this.requestIdFor(f));
+  }
+
+  private simple(f: StompFrame, kind: 'begin' | 'commit' | 'abort'): void {
+    this.session!.request(kind, { transaction: getHeader(f, 'transaction')! }, this.requestIdFor(f));
+  }
+
+  // STOMP 1.2: "the client SHOULD send a DISCONNECT with a receipt and wait for the RECEIPT
+  // before closing the socket" — we send it once the store has settled the session.
+  private onDisconnect(f: StompFrame): void {
+    this.disconnecting = true;
+    const requestId = this.requestIdFor(f);
+    this.session!.request('close', {}, requestId);
+    if (requestId === 0) {
+      this.close('client disconnected');
+      return;
+    }
+    this.disconnectRequestId = requestId;
+    const t = setTimeout(() => this.close('disconnect receipt timed out'), 5_000);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  // ---- events from the store ------------------------------------------------------------
+
+  private onStoreEvent(ev: SessionEvent): void {
+    if (!this.isOpen) return;
+    try {
+      switch (ev.kind) {
+        case 'opened': return this.onOpened(ev.opened.sessionId);
+        case 'receipt': return this.onReceipt(ev.receipt.requestId);
+        case 'delivery': return this.deliver(ev.delivery);
+        case 'error': {
+          const receiptId = this.receipts.get(ev.error.requestId);
+          const err = new GatewayError('BROKER_UNAVAILABLE', ev.error.message);
+          this.fail(err, receiptId !== undefined ? { 'receipt-id': receiptId } : {}, ev.error.code || 'STORE_ERROR',
+            `${ev.error.code}: ${ev.error.message}\n`);
+          return;
+        }
+      }
+    } catch (e) {
+      this.failWith(e);
+    }
+  }
+
+  private onOpened(sessionId: string): void {
+    if (this.state !== 'opening') return;
+    clearTimeout(this.openTimer);
+    this.state = 'connected';
+    const hb = this.ctx.config.heartbeat;
+    const headers: Record<string, string> = { version: this.version, server: this.ctx.server, session: sessionId || this.id };
+    if (this.version !== '1.0') headers['heart-beat'] = `${hb.send},${hb.expect}`;
+    this.writeFrame(frame('CONNECTED', headers));
+    this.startHeartBeats();
+    this.log.debug({ version: this.version, heartBeat: this.heartBeat, sessionId }, 'client connected');
+  }
+
+  private onReceipt(requestId: number): void {
+    const receiptId = this.receipts.get(requestId);
+    if (receiptId === undefined) return;
+    this.receipts.delete(requestId);
+    this.writeFrame(frame('RECEIPT', { 'receipt-id': receiptId }));
+    if (requestId === this.disconnectRequestId) this.close('client disconnected');
+  }
+
+  private deliver(d: Delivery): void {
+    const sub = this.subscriptions.get(d.subscriptionId);
+    if (!sub) {
+      // Raced with an UNSUBSCRIBE: the store takes the delivery back with the subscription.
+      this.log.debug({ subscriptionId: d.subscriptionId, deliveryTag: d.deliveryTag }, 'delivery for a closed subscription dropped');
+      return;
+    }
+    const m = d.message;
+    const list: Array<[string, string]> = [
+      ['destination', m.destination],
+      ['message-id', m.id],
+      ['subscription', d.subscriptionId],
+      ['content-length', String(m.body.length)],
+      ['persistent', String(m.persistent)],
+      ['priority', String(m.priority)],
+      ['timestamp', String(m.timestamp)],
+    ];
+    if (m.expires) list.push(['expires', String(m.expires)]);
+    if (d.redelivered) list.push(['redelivered', 'true']);
+    list.push(['delivery-count', String(d.deliveryCount || 1)]);
+    if (this.version === '1.2') list.push(['ack', String(d.deliveryTag)]);
+    const taken = new Set(list.map(([k]) => k));
+    for (const [k, v] of Object.entries(m.headers ?? {})) {
+      // STOMP 1.0 cannot escape line breaks in header values.
+      if (!taken.has(k)) list.push([k, this.version === '1.0' ? v.replace(/[\r\n]/g, ' ') : v]);
+    }
+    const f: StompFrame = { command: 'MESSAGE', headers: list, body: m.body };
+    if (sub.ackMode === 'ACK_MODE_AUTO') {
+      // Auto ack: the store may forget the message once it is on the wire to the client.
+      const tag = d.deliveryTag;
+      this.writeFrame(f, (err) => { if (!err && this.isOpen) this.session?.request('ack', { deliveryTag: tag, transaction: '' }); });
+    } else {
+      this.outstanding.set(d.deliveryTag, { subscriptionId: d.subscriptionId, messageId: m.id });
+      const tags = this.byMessageId.get(m.id);
+      if (tags) tags.push(d.deliveryTag);
+      else this.byMessageId.set(m.id, [d.deliveryTag]);
+      this.writeFrame(f);
+    }
+  }
+
+  private forget(tag: number): void {
+    const o = this.outstanding.get(tag);
+    if (!o) return;
+    this.outstanding.delete(tag);
+    const tags = this.byMessageId.get(o.messageId);
+    if (!tags) return;
+    const rest = tags.filter((t) => t !== tag);
+    if (rest.length) this.byMessageId.set(o.messageId, rest);
+    else this.byMessageId.delete(o.messageId);
+  }
+
+  private onStoreFailure(err: StoreStreamError): void {
+    if (!this.isOpen) return;
+    this.ctx.metrics.storeFailures.inc();
+    this.log.warn({ err: err.message }, 'store stream failed');
+    this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: ${err.message}`));
+  }
+
+  // ---- output, heart-beats, backpressure ------------------------------------------------
+
+  private writeFrame(f: StompFrame, done?: (err?: Error) => void): void {
+    const bytes = encodeFrame(f, this.version);
+    this.ctx.metrics.framesOut.inc({ command: f.command });
+    this.write(bytes, done);
+  }
+
+  private write(bytes: Buffer, done?: (err?: Error) => void): void {
+    this.ctx.metrics.bytesOut.inc({ protocol: this.transport.protocol }, bytes.length);
+    this.lastWrite = Date.now();
+    this.transport.write(bytes, done);
+    if (!this.pausedForClient && this.transport.buffered > this.ctx.config.limits.writeBufferHigh) {
+      // The client reads slower than we write: stop taking its frames and the store's deliveries.
+      this.pausedForClient = true;
+      this.session?.pause();
+      this.updateReading();
+    }
+  }
+
+  /** The transport flushed its queue (listeners.ts calls this). */
+  drained(): void {
+    if (!this.pausedForClient || this.transport.buffered > this.ctx.config.limits.writeBufferHigh / 2) return;
+    this.pausedForClient = false;
+    this.session?.resume();
+    this.updateReading();
+  }
+
+  private updateReading(): void {
+    if (this.pausedForClient || this.pausedForStore) this.transport.pauseReading();
+    else this.transport.resumeReading();
+  }
+
+  // STOMP 1.1: heart-beating. We send an EOL when we have been silent for the negotiated
+  // interval, and give the client 2x its interval before calling it dead (as ActiveMQ's
+  // and RabbitMQ's grace margins do: timers and networks jitter).
+  private startHeartBeats(): void {
+    const { send, expect } = this.heartBeat;
+    if (send > 0) {
+      const tick = Math.max(Math.floor(send / 2), 10);
+      const t = setInterval(() => {
+        if (this.isOpen && Date.now() - this.lastWrite >= tick) {
+          this.ctx.metrics.bytesOut.inc({ protocol: this.transport.protocol }, HEARTBEAT.length);
+          this.lastWrite = Date.now();
+          this.transport.write(HEARTBEAT);
+        }
+      }, tick);
+      t.unref();
+      this.timers.push(t);
+    }
+    if (expect > 0) {
+      const limit = 2 * expect;
+      const t = setInterval(() => {
+        const silent = Date.now() - this.lastRead;
+        if (this.isOpen && silent > limit) {
+          this.ctx.metrics.heartbeatTimeouts.inc();
+          this.log.info({ silentMs: silent, expectMs: expect }, 'closing connection: no heart-beat or frame from the client within 2x the negotiated interval');
+          this.close('heart-beat timeout', true);
+        }
+      }, Math.max(Math.floor(expect / 2), 10));
+      t.unref();
+      this.timers.push(t);
+    }
+  }
+
+  // ---- errors and closing ---------------------------------------------------------------
+
+  private failWith(e: unknown): void {
+    if (e instanceof StompError || e instanceof GatewayError) {
+      this.fail(e);
+    } else {
+      this.log.error({ err: e }, 'internal error handling a client frame');
+      this.fail(new GatewayError('INTERNAL', `internal error: ${(e as Error)?.message ?? String(e)}`));
+    }
+  }
+
+  /**
+   * Sends an ERROR frame whose `message` header says what was wrong, then closes the
+   * connection (STOMP 1.2: "the server MUST close the connection just after sending" it).
+   */
+  fail(err: StompError | GatewayError, extra: Record<string, string> = {}, code: string = err.code, body?: string): void {
+    if (!this.isOpen) return;
+    this.ctx.metrics.errors.inc({ code });
+    this.log.info({ code, error: err.message }, 'sending ERROR and closing');
+    const message = err.message.replace(/[\r\n]+/g, ' ');
+    try {
+      this.writeFrame(frame('ERROR', { message, 'content-type': 'text/plain', ...extra }, body ?? `${message}\n`));
+    } catch (e) {
+      this.log.warn({ err: e }, 'could not encode the ERROR frame');
+    }
+    this.close(`error: ${code}`);
+  }
+
+  /** Ends the store stream and closes the transport (flushing it unless `hard`). Idempotent. */
+  close(reason: string, hard = false): void {
+    if (!this.isOpen) return;
+    this.state = 'closing';
+    this.log.debug({ reason }, 'closing connection');
+    this.stopTimers();
+    this.session?.end();
+    if (hard) this.transport.destroy();
+    else this.transport.end();
+  }
+
+  /** The transport is gone (either side closed it). */
+  transportClosed(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.stopTimers();
+    // Client gone: end the stream; the store takes back its unacked deliveries.
+    this.session?.end();
+    this.onClosed?.();
+  }
+
+  private stopTimers(): void {
+    clearTimeout(this.openTimer);
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+  }
+}
+
+/** An integer header in [min, max], or `def` when absent. */
+function intHeader(f: StompFrame, name: string, def: number, min: number, max: number): number {
+  const v = getHeader(f, name);
+  if (v === undefined || v === '') return def;
+  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new StompError('BAD_HEADER_VALUE', `${name} header must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
