@@ -1,10 +1,78 @@
-// TO BE IMPLEMENTED (helper): frame -> bytes.
+// STOMP encoder: frame -> bytes. Pure.
 import type { StompFrame, StompVersion } from './frame';
+import { StompError } from './errors';
+import { isUnescapedCommand } from './parser';
+
+/**
+ * Escapes a header name or value. STOMP 1.1: \ -> \\, LF -> \n, ':' -> \c; STOMP 1.2 also
+ * CR -> \r. STOMP 1.0 has no escaping. Throws StompError('BAD_HEADER_VALUE') when the text
+ * cannot be represented in that version (LF in 1.0, CR before 1.2), rather than write a
+ * frame the peer would split or reject.
+ */
+export function escapeHeader(s: string, version: StompVersion, what = 'header'): string {
+  if (version === '1.0') {
+    checkRaw(s, version, what, false);
+    return s;
+  }
+  if (!/[\\\n:\r]/.test(s)) return s;
+  if (version === '1.1' && s.includes('\r')) {
+    throw new StompError('BAD_HEADER_VALUE', `${what} ${JSON.stringify(s)} contains a CR, which STOMP 1.1 cannot escape`);
+  }
+  return s.replace(/[\\\n:\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === ':' ? '\\c' : '\\r'));
+}
+
+// Unescaped text (STOMP 1.0 frames, CONNECT/CONNECTED in every version): no LF or CR
+// anywhere, and no ':' in a name (the parser splits at the first colon).
+function checkRaw(s: string, version: StompVersion, what: string, isName: boolean): void {
+  if (/[\r\n]/.test(s) || (isName && s.includes(':'))) {
+    throw new StompError('BAD_HEADER_VALUE',
+      `${what} ${JSON.stringify(s)} contains ${isName ? 'a colon, ' : ''}a CR or LF, which cannot be sent unescaped (STOMP ${version})`);
+  }
+}
 
 /**
  * Encodes a frame for `version` (header escaping per version; CONNECT/CONNECTED never
  * escaped). Adds content-length when the body is non-empty and none is given.
+ * Throws StompError('BAD_HEADER_VALUE') for a header the version cannot carry or a given
+ * content-length that is not the body's length.
  */
-export declare function encodeFrame(frame: StompFrame, version: StompVersion): Buffer;
+export function encodeFrame(frame: StompFrame, version: StompVersion): Buffer {
+  const { command, headers, body } = frame;
+  if (!/^[A-Z]+$/.test(command)) {
+    throw new StompError('UNKNOWN_COMMAND', `cannot encode a frame with command ${JSON.stringify(command)}`);
+  }
+  const raw = isUnescapedCommand(command);
+  let head = command + '\n';
+  let hasLength = false;
+  for (const [name, value] of headers) {
+    if (name === 'content-length' && !hasLength) {
+      // STOMP 1.2: the first occurrence is the one the peer uses; it must be the truth.
+      hasLength = true;
+      if (value !== String(body.length)) {
+        throw new StompError('BAD_HEADER_VALUE',
+          `${command} frame has content-length ${JSON.stringify(value)} but a body of ${body.length} bytes`);
+      }
+    }
+    if (name.length === 0) throw new StompError('BAD_HEADER_VALUE', `${command} frame has a header with an empty name`);
+    if (raw || version === '1.0') {
+      checkRaw(name, version, `${command} header name`, true);
+      checkRaw(value, version, `${command} header ${name}`, false);
+      head += name + ':' + value + '\n';
+    } else {
+      head += escapeHeader(name, version, `${command} header name`) + ':' + escapeHeader(value, version, `${command} header ${name}`) + '\n';
+    }
+  }
+  // STOMP 1.2: "frames SHOULD include a content-length header" when they have a body, and a
+  // body with NUL octets needs one.
+  if (body.length > 0 && !hasLength) head += 'content-length:' + body.length + '\n';
+  head += '\n';
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const out = Buffer.allocUnsafe(headLength + body.length + 1);
+  out.write(head, 0, headLength, 'utf8');
+  body.copy(out, headLength);
+  out[out.length - 1] = 0;
+  return out;
+}
+
 /** The heart-beat byte sequence (a single EOL). */
-export declare const HEARTBEAT: Buffer;
+export const HEARTBEAT: Buffer = Buffer.from('\n');

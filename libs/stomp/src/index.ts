@@ -5,3 +5,4 @@ export * from './errors';
 export * from './parser';
 export * from './encoder';
 export * from './negotiate';
+export * from './validate';
