@@ -1,0 +1,239 @@
+// Test support for the gateway specs: a fake Broker gRPC server (a tiny echo broker), raw
+// STOMP clients over TCP and WebSocket that speak bytes (independent of @hawser/stomp), and
+// checkFor-style polling. Not used by the service itself.
+import { connect as netConnect, type Socket } from 'node:net';
+import { WebSocket } from 'ws';
+import { grpc, brokerService, SERVER_OPTIONS } from '@hawser/proto';
+import type { SessionRequests, SessionEvents, SessionRequest, SessionEvent, Message, Subscribe } from '@hawser/proto';
+
+/** Polls `fn` until it returns a truthy value or the deadline passes (nats-server's checkFor). */
+export async function checkFor<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 3_000, everyMs = 10): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+// ---- fake broker ---------------------------------------------------------------------------
+
+type Call = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
+
+interface FakeSession {
+  id: string;
+  call: Call;
+  subs: Map<string, Subscribe>;
+  nextTag: number;
+  ended: boolean;
+}
+
+/**
+ * A Broker.Session server that answers opens, receipts every request with a requestId,
+ * and delivers each SEND to every subscription on the same destination (all sessions).
+ * Destination /queue/reject is refused with an error event (code INVALID_DESTINATION).
+ */
+export class FakeBroker {
+  port = 0;
+  /** Every batch received, in order, per session id. */
+  readonly batches: Array<{ session: string; items: SessionRequest[] }> = [];
+  readonly sessions: FakeSession[] = [];
+  /** When set, opens are not answered (to test the open timeout). */
+  silent = false;
+  private server = new grpc.Server(SERVER_OPTIONS);
+  private seq = 0;
+
+  async start(): Promise<this> {
+    this.server.addService(brokerService().service, { Session: (call: Call) => this.onSession(call) });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    return this;
+  }
+
+  get address(): string { return `127.0.0.1:${this.port}`; }
+
+  /** Every request of a kind received so far (all sessions). */
+  requests<K extends SessionRequest['kind']>(kind: K): Array<Extract<SessionRequest, { kind: K }>> {
+    return this.batches.flatMap((b) => b.items).filter((i): i is Extract<SessionRequest, { kind: K }> => i.kind === kind);
+  }
+
+  private onSession(call: Call): void {
+    const s: FakeSession = { id: `fake-${++this.seq}`, call, subs: new Map(), nextTag: 1, ended: false };
+    this.sessions.push(s);
+    const emit = (items: SessionEvent[]) => { if (!s.ended) call.write({ items } as SessionEvents); };
+    call.on('data', (batch: SessionRequests) => {
+      this.batches.push({ session: s.id, items: batch.items });
+      const out: SessionEvent[] = [];
+      for (const req of batch.items) {
+        const receipt = () => { if (req.requestId) out.push({ kind: 'receipt', receipt: { requestId: req.requestId } }); };
+        switch (req.kind) {
+          case 'open':
+            if (!this.silent) out.push({ kind: 'opened', opened: { sessionId: s.id, group: 'g1', node: 'fake', epoch: 1 } });
+            break;
+          case 'send': {
+            const m = req.send.message;
+            if (m.destination === '/queue/reject') {
+              out.push({ kind: 'error', error: { requestId: req.requestId, code: 'INVALID_DESTINATION', message: `destination ${m.destination} is not allowed`, fatal: true } });
+              break;
+            }
+            receipt();
+            this.deliver({ ...m, timestamp: Date.now() });
+            break;
+          }
+          case 'subscribe':
+            s.subs.set(req.subscribe.subscriptionId, req.subscribe);
+            receipt();
+            break;
+          case 'unsubscribe':
+            s.subs.delete(req.unsubscribe.subscriptionId);
+            receipt();
+            break;
+          case 'close':
+            receipt();
+            break;
+          default:
+            receipt();
+        }
+      }
+      if (out.length) emit(out);
+    });
+    call.on('end', () => { s.ended = true; call.end(); });
+    call.on('error', () => { s.ended = true; });
+    call.on('cancelled', () => { s.ended = true; });
+  }
+
+  private deliver(m: Message): void {
+    for (const s of this.sessions) {
+      if (s.ended) continue;
+      for (const sub of s.subs.values()) {
+        if (sub.destination !== m.destination) continue;
+        const tag = s.nextTag++;
+        s.call.write({ items: [{ delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered: false, deliveryCount: 1 } }] } as unknown as SessionEvents);
+      }
+    }
+  }
+
+  /** Ends every stream with an error status, as a dying store would. */
+  killSessions(): void {
+    for (const s of this.sessions) {
+      if (s.ended) continue;
+      s.ended = true;
+      // grpc-js: an 'error' emitted on a server stream becomes the call's status.
+      s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store stopped' });
+    }
+  }
+
+  stop(): Promise<void> {
+    this.server.forceShutdown();
+    return Promise.resolve();
+  }
+}
+
+// ---- raw STOMP clients -----------------------------------------------------------------------
+
+export interface RawFrame { command: string; headers: Record<string, string>; body: string }
+
+/** A frame as bytes: COMMAND, headers, blank line, body, NUL. */
+export function raw(command: string, headers: Record<string, string | number> = {}, body = ''): string {
+  return `${command}\n${Object.entries(headers).map(([k, v]) => `${k}:${v}`).join('\n')}${Object.keys(headers).length ? '\n' : ''}\n${body}\0`;
+}
+
+function unescape(v: string): string {
+  return v.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c === 'c' ? ':' : c));
+}
+
+/** A STOMP client that writes raw bytes and parses what comes back (minimal, for tests). */
+export class RawClient {
+  readonly frames: RawFrame[] = [];
+  heartbeats = 0;
+  closed = false;
+  protocol = '';
+  private buf = Buffer.alloc(0);
+  private read = 0;
+  private writeFn: (b: Buffer) => void = () => {};
+  private closeFn: () => void = () => {};
+
+  static tcp(port: number): Promise<RawClient> {
+    const c = new RawClient();
+    return new Promise((resolve, reject) => {
+      const socket: Socket = netConnect(port, '127.0.0.1', () => resolve(c));
+      socket.on('error', (e) => { if (!c.closed) reject(e); });
+      socket.on('data', (d: Buffer) => c.onData(d));
+      socket.on('close', () => { c.closed = true; });
+      c.writeFn = (b) => { if (!socket.destroyed) socket.write(b); };
+      c.closeFn = () => socket.destroy();
+    });
+  }
+
+  static ws(port: number, protocols: string[] = ['v12.stomp', 'v11.stomp', 'v10.stomp']): Promise<RawClient> {
+    const c = new RawClient();
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, protocols);
+      ws.on('open', () => { c.protocol = ws.protocol; resolve(c); });
+      ws.on('error', (e) => { if (!c.closed) reject(e); });
+      ws.on('message', (d: Buffer) => c.onData(Buffer.from(d)));
+      ws.on('close', () => { c.closed = true; });
+      c.writeFn = (b) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); };
+      c.closeFn = () => ws.terminate();
+    });
+  }
+
+  write(data: string | Buffer): void { this.writeFn(typeof data === 'string' ? Buffer.from(data, 'utf8') : data); }
+  close(): void { this.closeFn(); }
+
+  /** The next frame not returned before. */
+  async next(timeoutMs = 3_000): Promise<RawFrame> {
+    const f = await checkFor('a frame', () => this.frames[this.read], timeoutMs);
+    this.read++;
+    return f;
+  }
+
+  /** The next frame, which must be `command`. */
+  async expect(command: string, timeoutMs = 3_000): Promise<RawFrame> {
+    const f = await this.next(timeoutMs);
+    if (f.command !== command) throw new Error(`expected ${command}, got ${f.command} ${JSON.stringify(f.headers)} ${f.body}`);
+    return f;
+  }
+
+  waitClosed(timeoutMs = 3_000): Promise<boolean> { return checkFor('the connection to close', () => this.closed, timeoutMs); }
+
+  /** CONNECT and wait for CONNECTED. */
+  async connect(headers: Record<string, string | number> = { 'accept-version': '1.2', host: 'localhost', 'heart-beat': '0,0' }): Promise<RawFrame> {
+    this.write(raw('CONNECT', headers));
+    return this.expect('CONNECTED');
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = Buffer.concat([this.buf, d]);
+    for (;;) {
+      // Heart-beats: EOLs between frames.
+      while (this.buf.length && (this.buf[0] === 0x0a || (this.buf[0] === 0x0d && this.buf[1] === 0x0a))) {
+        this.heartbeats++;
+        this.buf = this.buf.subarray(this.buf[0] === 0x0d ? 2 : 1);
+      }
+      const headEnd = this.buf.indexOf('\n\n');
+      if (headEnd < 0) return;
+      const lines = this.buf.subarray(0, headEnd).toString('utf8').split('\n');
+      const command = lines.shift()!;
+      const headers: Record<string, string> = {};
+      const escaped = command !== 'CONNECTED';
+      for (const line of lines) {
+        const i = line.indexOf(':');
+        const k = escaped ? unescape(line.slice(0, i)) : line.slice(0, i);
+        if (!(k in headers)) headers[k] = escaped ? unescape(line.slice(i + 1)) : line.slice(i + 1);
+      }
+      const start = headEnd + 2;
+      let end: number;
+      if (headers['content-length'] !== undefined) {
+        end = start + Number(headers['content-length']);
+        if (this.buf.length < end + 1) return;
+      } else {
+        end = this.buf.indexOf(0, start);
+        if (end < 0) return;
+      }
+      this.frames.push({ command, headers, body: this.buf.subarray(start, end).toString('utf8') });
+      this.buf = this.buf.subarray(end + 1);
+    }
+  }
+}
