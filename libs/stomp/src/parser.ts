@@ -53,7 +53,6 @@ export const DEFAULT_MAX_HEADER_LENGTH = 10 * 1024;
 const LF = 0x0a;
 const CR = 0x0d;
 const NUL = 0x00;
-const COLON = 0x3a;
 
 const enum State {
   Between,  // between frames: EOLs here are heart-beats
@@ -132,6 +131,7 @@ export class StompParser {
   private frameBytes = 0;             // bytes of the current frame so far (NUL excluded)
   private command = '';
   private headers: Array<[string, string]> = [];
+  private contentLength: string | undefined; // first content-length header of this frame
   private bodyParts: Buffer[] = [];
   private bodyLength = 0;
   private bodyRemaining = 0;          // BodyLen: bytes still to read
@@ -179,6 +179,10 @@ export class StompParser {
 
   private consume(chunk: Buffer, events: ParseEvent[]): void {
     const n = chunk.length;
+    // Cached positions of the next NUL / CR at or after the scan offset (-1: none left in
+    // this chunk), so each is searched for once per chunk rather than once per line.
+    let nulAt = -2;
+    let crAt = -2;
     let i = 0;
     while (i < n) {
       switch (this.state) {
@@ -197,33 +201,48 @@ export class StompParser {
         case State.Headers: {
           const lf = chunk.indexOf(LF, i);
           const end = lf === -1 ? n : lf;
-          const seg = chunk.subarray(i, end);
-          if (seg.indexOf(NUL) !== -1) {
+          if (nulAt !== -1 && nulAt < i) nulAt = chunk.indexOf(NUL, i);
+          if (nulAt !== -1 && nulAt < end) {
             throw new StompError('MALFORMED_FRAME',
               this.state === State.Command
                 ? 'NUL octet in the command line'
                 : `${this.command} frame ended (NUL) before the blank line that ends its headers`);
           }
-          this.lineLength += seg.length;
-          this.frameBytes += seg.length + (lf === -1 ? 0 : 1);
+          this.lineLength += end - i;
+          this.frameBytes += end - i + (lf === -1 ? 0 : 1);
           this.checkFrameSize();
           if (lf === -1) {
             // Incomplete line: keep the slice, and enforce limits now so a peer cannot make
-            // us buffer an endless line. The +1 leaves room for a CR before the LF.
-            this.lineParts.push(seg);
-            this.checkPartialLine(seg);
+            // us buffer an endless line.
+            if (end > i) this.lineParts.push(chunk.subarray(i, end));
+            this.checkPartialLine(chunk[end - 1]);
             i = n;
             continue;
           }
-          let line: Buffer;
-          if (this.lineParts.length === 0) line = seg;
-          else { this.lineParts.push(seg); line = Buffer.concat(this.lineParts, this.lineLength); }
+          let buf = chunk;
+          let start = i;
+          let stop = end;
+          if (this.lineParts.length > 0) {
+            // The line began in an earlier chunk: join it once.
+            this.lineParts.push(chunk.subarray(i, end));
+            buf = Buffer.concat(this.lineParts, this.lineLength);
+            start = 0;
+            stop = buf.length;
+          }
           this.lineParts = [];
           this.lineLength = 0;
           i = lf + 1;
-          line = stripCR(line);
-          if (this.state === State.Command) this.onCommandLine(line);
-          else this.onHeaderLine(line);
+          if (stop > start && buf[stop - 1] === CR) stop--; // CRLF
+          let hasCR: boolean;
+          if (buf === chunk) {
+            if (crAt !== -1 && crAt < start) crAt = chunk.indexOf(CR, start);
+            hasCR = crAt !== -1 && crAt < stop;
+          } else {
+            const at = buf.indexOf(CR);
+            hasCR = at !== -1 && at < stop;
+          }
+          if (this.state === State.Command) this.onCommandLine(buf, start, stop, hasCR);
+          else this.onHeaderLine(buf, start, stop, hasCR);
           continue;
         }
         case State.BodyLen: {
@@ -248,16 +267,16 @@ export class StompParser {
           continue;
         }
         case State.BodyScan: {
-          const nul = chunk.indexOf(NUL, i);
-          const end = nul === -1 ? n : nul;
+          if (nulAt !== -1 && nulAt < i) nulAt = chunk.indexOf(NUL, i);
+          const end = nulAt === -1 ? n : nulAt;
           if (end > i) {
             this.bodyParts.push(chunk.subarray(i, end));
             this.bodyLength += end - i;
             this.frameBytes += end - i;
             this.checkFrameSize();
           }
-          if (nul === -1) { i = n; continue; }
-          i = nul + 1;
+          if (nulAt === -1) { i = n; continue; }
+          i = nulAt + 1;
           this.emit(events);
           continue;
         }
@@ -274,15 +293,16 @@ export class StompParser {
     }
   }
 
-  private checkPartialLine(last: Buffer): void {
+  // The +1 leaves room for the CR of a CRLF that has not arrived whole.
+  private checkPartialLine(last: number | undefined): void {
     const len = this.lineLength;
     if (this.state === State.Command) {
-      if (len > MAX_COMMAND_LENGTH + 1 || (len === MAX_COMMAND_LENGTH + 1 && last[last.length - 1] !== CR)) {
+      if (len > MAX_COMMAND_LENGTH + 1 || (len === MAX_COMMAND_LENGTH + 1 && last !== CR)) {
         throw new StompError('UNKNOWN_COMMAND', `unknown command ${quote(Buffer.concat(this.lineParts))}: ${this.expected()}`);
       }
       return;
     }
-    if (len > this.maxHeaderLength + 1 || (len === this.maxHeaderLength + 1 && last[last.length - 1] !== CR)) {
+    if (len > this.maxHeaderLength + 1 || (len === this.maxHeaderLength + 1 && last !== CR)) {
       throw new StompError('HEADER_TOO_LONG',
         `${this.command} frame has a header line longer than maxHeaderLength (${this.maxHeaderLength} bytes)`);
     }
@@ -294,49 +314,52 @@ export class StompParser {
       : `a STOMP server sends one of ${SERVER_COMMANDS.join(', ')}`;
   }
 
-  private onCommandLine(line: Buffer): void {
-    checkCR(line, 'command line');
-    const command = line.toString('utf8');
+  private onCommandLine(buf: Buffer, start: number, stop: number, hasCR: boolean): void {
+    if (hasCR) throw bareCR(buf, start, stop, 'command line');
+    const command = buf.toString('latin1', start, stop); // commands are ASCII; anything else fails the lookup
     if (!this.commands.has(command)) {
-      throw new StompError('UNKNOWN_COMMAND', `unknown command ${quote(line)}: ${this.expected()}`);
+      throw new StompError('UNKNOWN_COMMAND', `unknown command ${quote(buf.subarray(start, stop))}: ${this.expected()}`);
     }
     this.command = command;
     this.headers = [];
+    this.contentLength = undefined;
     this.state = State.Headers;
   }
 
-  private onHeaderLine(line: Buffer): void {
-    if (line.length === 0) { this.startBody(); return; }
-    if (line.length > this.maxHeaderLength) {
+  private onHeaderLine(buf: Buffer, start: number, stop: number, hasCR: boolean): void {
+    if (stop === start) { this.startBody(); return; }
+    if (stop - start > this.maxHeaderLength) {
       throw new StompError('HEADER_TOO_LONG',
         `${this.command} frame has a header line longer than maxHeaderLength (${this.maxHeaderLength} bytes)`);
     }
     // STOMP 1.2: CR only as part of an EOL; a CR inside a value must be escaped as \r.
-    checkCR(line, `${this.command} header line`);
+    if (hasCR) throw bareCR(buf, start, stop, `${this.command} header line`);
     if (this.headers.length >= this.maxHeaders) {
       throw new StompError('TOO_MANY_HEADERS', `${this.command} frame has more than maxHeaders (${this.maxHeaders}) headers`);
     }
-    const colon = line.indexOf(COLON);
+    // ':' is ASCII, so the first ':' of the decoded text is the first colon octet.
+    const line = buf.toString('utf8', start, stop);
+    const colon = line.indexOf(':');
     if (colon === -1) {
-      throw new StompError('MALFORMED_FRAME', `${this.command} frame has a header line without ':' (${quote(line)})`);
+      throw new StompError('MALFORMED_FRAME', `${this.command} frame has a header line without ':' (${quote(buf.subarray(start, stop))})`);
     }
     if (colon === 0) {
-      throw new StompError('MALFORMED_FRAME', `${this.command} frame has a header with an empty name (${quote(line)})`);
+      throw new StompError('MALFORMED_FRAME', `${this.command} frame has a header with an empty name (${quote(buf.subarray(start, stop))})`);
     }
     // Split at the first colon; the value may hold more colons (1.0, CONNECT passcodes).
-    let name = line.toString('utf8', 0, colon);
-    let value = line.toString('utf8', colon + 1);
-    if (!isUnescapedCommand(this.command)) {
+    let name = line.slice(0, colon);
+    let value = line.slice(colon + 1);
+    if (this.version !== '1.0' && !isUnescapedCommand(this.command)) {
       name = unescapeHeader(name, this.version);
       value = unescapeHeader(value, this.version);
     }
+    // STOMP 1.2: of repeated headers only the first is used, content-length included.
+    if (this.contentLength === undefined && name === 'content-length') this.contentLength = value;
     this.headers.push([name, value]);
   }
 
   private startBody(): void {
-    // STOMP 1.2: repeated headers — only the first occurrence is used.
-    let cl: string | undefined;
-    for (const [k, v] of this.headers) if (k === 'content-length') { cl = v; break; }
+    const cl = this.contentLength;
     this.bodyParts = [];
     this.bodyLength = 0;
     if (cl === undefined) { this.state = State.BodyScan; return; }
@@ -357,9 +380,8 @@ export class StompParser {
 
   private emit(events: ParseEvent[]): void {
     // Copy the body out of the caller's chunks: a slice would pin (and alias) the whole chunk.
-    const body = Buffer.allocUnsafe(this.bodyLength);
-    let off = 0;
-    for (const p of this.bodyParts) { p.copy(body, off); off += p.length; }
+    const parts = this.bodyParts;
+    const body = parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts, this.bodyLength);
     const frame: StompFrame = { command: this.command, headers: this.headers, body };
     events.push({ type: 'frame', frame });
     if (this.autoVersion) this.followVersion(frame);
@@ -383,17 +405,12 @@ export class StompParser {
     this.bodyLength = 0;
     this.bodyRemaining = 0;
     this.headers = [];
+    this.contentLength = undefined;
     this.command = '';
     this.frameBytes = 0;
   }
 }
 
-function stripCR(line: Buffer): Buffer {
-  return line.length > 0 && line[line.length - 1] === CR ? line.subarray(0, line.length - 1) : line;
-}
-
-function checkCR(line: Buffer, where: string): void {
-  if (line.indexOf(CR) !== -1) {
-    throw new StompError('MALFORMED_FRAME', `CR not followed by LF in the ${where} (${quote(line)})`);
-  }
+function bareCR(buf: Buffer, start: number, stop: number, where: string): StompError {
+  return new StompError('MALFORMED_FRAME', `CR not followed by LF in the ${where} (${quote(buf.subarray(start, stop))})`);
 }
