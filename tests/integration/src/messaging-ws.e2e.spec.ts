@@ -1,0 +1,4 @@
+// Scenario 1 over STOMP/WebSocket: the subset marked `ws` through @hawser/client.
+import { defineMessagingSuite } from './messaging';
+
+defineMessagingSuite('ws');
