@@ -1,0 +1,843 @@
+// The broker core: destinations, subscriptions, dispatch, acks, transactions, durable
+// subscriptions, redelivery, dead-lettering, expiry, dedup. Pure (etcd-raft style): no I/O,
+// no timers, no clock. The shell feeds it events (session requests, "entries durable up to
+// P", time ticks, pages read from disk) and takes a Ready after each: journal entries to
+// persist, events to send to sessions, pages to read. Persist before you send: receipts and
+// errors of a session leave only once every entry made before them is durable.
+import {
+  clampPriority, durableStoreId, orderKey, queueStoreId,
+  type DurableSubOp, type EnqueueOp, type JournalEntry, type JournalOp, type PurgeOp,
+} from './journal';
+import { StorageQueue, type Consumer, type StoredMessage } from './queue';
+import {
+  BrokerError, ErrorCode,
+  type AckMode, type CompileSelector, type Message, type SelectorLike, type SessionEvent, type SessionRequest, type Subscribe,
+} from './types';
+
+export interface CoreOptions {
+  group: string;
+  node: string;
+  epoch: number;
+  defaultPrefetch: number;
+  /** Failed deliveries allowed before the DLQ; -1: never (ActiveMQ default 6). */
+  maximumRedeliveries: number;
+  deadLetterQueue: string;
+  dedupWindow: number;
+  pageSize: number;
+  forcePersistent: boolean;
+  compileSelector: CompileSelector;
+}
+
+/** State read back from disk at start (the materialized indexes, not the whole journal). */
+export interface Recovered {
+  position: number;
+  nextSeq: number;
+  /** Dedup window ids, oldest first. */
+  dedup: string[];
+  durables: DurableSubOp[];
+  /** Stored message count per storage queue id. */
+  queues: Array<{ id: string; stored: number }>;
+}
+
+export interface PageRequest {
+  queue: string;
+  /** Read keys strictly above this order key ('' = from the start). */
+  after: string;
+  limit: number;
+  gen: number;
+  /** Read only once entries up to this position are written (the page must see them). */
+  atPosition: number;
+}
+
+export interface PagedMessage { message: Message; seq: number; failed: number }
+
+export interface Outbound { sessionId: string; events: SessionEvent[]; end: boolean }
+
+export interface DestinationStats { destination: string; enqueued: number; dequeued: number; acked: number; expired: number; deadLettered: number }
+
+export interface Ready {
+  entries: JournalEntry[];
+  outbound: Outbound[];
+  loads: PageRequest[];
+  stats: DestinationStats[];
+  dedupHits: number;
+}
+
+export interface DestinationInfo { name: string; depth: number; inflight: number; consumers: number; enqueued: number; dequeued: number }
+
+interface DeliveryRec { tag: number; sub: Subscription; msg: StoredMessage; tx: string | null }
+
+type TxItem = { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; rec: DeliveryRec };
+
+class Subscription implements Consumer {
+  readonly deliveries = new Map<number, DeliveryRec>();
+  /** Deliveries not yet acked (tx-acked ones no longer count against prefetch). */
+  unacked = 0;
+  constructor(
+    readonly id: string,
+    readonly session: Session,
+    readonly queue: StorageQueue<Subscription>,
+    readonly ackMode: AckMode,
+    readonly prefetch: number,
+    readonly selector: SelectorLike | null,
+    readonly topic: string | null,
+    readonly durableKey: string | null,
+    readonly noLocal: boolean,
+  ) {}
+  hasRoom(): boolean { return this.unacked < this.prefetch; }
+  accepts(m: StoredMessage): boolean { return !this.selector || this.selector.matches(selectorView(m.message)); }
+}
+
+class Session {
+  clientId = '';
+  connectionId = '';
+  readonly subs = new Map<string, Subscription>();
+  readonly deliveries = new Map<number, DeliveryRec>();
+  nextTag = 1;
+  readonly txs = new Map<string, TxItem[]>();
+  /** Receipts and errors waiting for their entry to be durable. */
+  readonly outbox: Array<{ pos: number; event: SessionEvent }> = [];
+  /** The core is done with it (closed or failed); the stream ends once the outbox drains. */
+  closed = false;
+  constructor(readonly id: string) {}
+}
+
+interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState> }
+
+interface DurableState { op: DurableSubOp; queue: StorageQueue<Subscription>; selector: SelectorLike | null; active: Subscription | null }
+
+function selectorView(m: Message) {
+  return { headers: m.headers, id: m.id, priority: m.priority, timestamp: m.timestamp, expires: m.expires, persistent: m.persistent };
+}
+
+export function parseDestination(d: string): { type: 'queue' | 'topic'; name: string } | null {
+  const m = /^\/(queue|topic)\/(.+)$/.exec(d);
+  if (!m || d.includes('\u0000')) return null;
+  return { type: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+function badDestination(d: string): BrokerError {
+  return new BrokerError(ErrorCode.InvalidDestination,
+    `invalid destination '${d}': use /queue/<name> for point-to-point or /topic/<name> for publish-subscribe`);
+}
+
+export class BrokerCore {
+  private readonly sessions = new Map<string, Session>();
+  private readonly stores = new Map<string, StorageQueue<Subscription>>();
+  private readonly topics = new Map<string, Topic>();
+  private readonly durables = new Map<string, DurableState>();
+  private readonly dedup = new Map<string, true>();
+  private lastPosition = 0;
+  private durablePosition = 0;
+  private nextSeq = 1;
+  private now = 0;
+  private current: JournalEntry | null = null;
+  private readonly dirty = new Set<StorageQueue<Subscription>>();
+  private readonly waitingDurable = new Set<StorageQueue<Subscription>>();
+  private readonly expiring = new Set<StorageQueue<Subscription>>();
+  private ready: Ready = BrokerCore.emptyReady();
+  private readonly outbound = new Map<string, Outbound>();
+  private readonly stats = new Map<string, DestinationStats>();
+  /** Sessions with something in their outbox, or closed and not yet ended. */
+  private readonly flushing = new Set<Session>();
+
+  constructor(private readonly opts: CoreOptions, recovered?: Recovered) {
+    if (!recovered) return;
+    this.lastPosition = this.durablePosition = recovered.position;
+    this.nextSeq = recovered.nextSeq;
+    for (const id of recovered.dedup) this.dedup.set(id, true);
+    for (const d of recovered.durables) this.applyDurableSub(d);
+    for (const q of recovered.queues) {
+      const store = this.stores.get(q.id) ?? this.storeFor(q.id);
+      if (!store) continue;
+      store.stored = q.stored;
+      store.boundary = q.stored > 0 ? '' : null;
+    }
+  }
+
+  private static emptyReady(): Ready {
+    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0 };
+  }
+
+  get position(): number { return this.lastPosition; }
+  get committed(): number { return this.durablePosition; }
+  get epoch(): number { return this.opts.epoch; }
+
+  // ---- events in -------------------------------------------------------------------------
+
+  /** Requests of one session, in order. The first request of a session must be `open`. */
+  handle(sessionId: string, requests: SessionRequest[], now: number): void {
+    this.now = now;
+    let s = this.sessions.get(sessionId);
+    for (const r of requests) {
+      if (s?.closed) break;
+      try {
+        if (!s) {
+          if (r.kind !== 'open') throw new BrokerError(ErrorCode.BadRequest, `the first request of a session must be 'open', got '${r.kind}': open the session first`);
+          s = new Session(sessionId);
+          s.clientId = r.open.clientId;
+          s.connectionId = r.open.connectionId;
+          this.sessions.set(sessionId, s);
+          this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
+          this.receipt(s, r.requestId);
+          continue;
+        }
+        this.request(s, r);
+        this.receipt(s, r.requestId);
+      } catch (e) {
+        const err = e instanceof BrokerError ? e : new BrokerError(ErrorCode.Internal, `internal error: ${(e as Error).message}`, { cause: e });
+        if (!s) {
+          // No session to hold it: answer directly and end the stream.
+          this.out(sessionId).events.push({ kind: 'error', error: { requestId: r.requestId, code: err.code, message: err.message, fatal: true } });
+          this.out(sessionId).end = true;
+          break;
+        }
+        this.fail(s, r.requestId, err);
+      }
+    }
+    this.finishStep();
+  }
+
+  /** The session's stream is gone (gateway closed or died): end it like Close, silently. */
+  sessionEnded(sessionId: string, now: number): void {
+    this.now = now;
+    const s = this.sessions.get(sessionId);
+    if (s) {
+      this.closeSession(s);
+      s.outbox.length = 0;
+      this.sessions.delete(sessionId);
+      this.outbound.delete(sessionId);
+    }
+    this.finishStep();
+  }
+
+  /** Every entry up to `position` is durable (per the sync mode). */
+  durable(position: number, now: number): void {
+    this.now = now;
+    if (position > this.durablePosition) this.durablePosition = position;
+    for (const q of this.waitingDurable) this.dirty.add(q);
+    this.waitingDurable.clear();
+    this.finishStep();
+  }
+
+  /** Time passes: expiry. */
+  tick(now: number): void {
+    this.now = now;
+    for (const q of [...this.expiring]) {
+      let any = false;
+      const expired: StoredMessage[] = [];
+      q.win.scan((m) => {
+        if (m.message.expires > 0) {
+          if (m.message.expires <= now) { expired.push(m); return 'take'; }
+          any = true;
+        }
+        return 'skip';
+      });
+      for (const m of expired) this.expire(q, m);
+      if (!any) { q.hasExpiring = false; this.expiring.delete(q); }
+      if (expired.length) this.dirty.add(q);
+    }
+    this.finishStep();
+  }
+
+  /** A page read for a PageRequest. */
+  pageLoaded(queue: string, gen: number, page: PagedMessage[], full: boolean, now: number): void {
+    this.now = now;
+    const q = this.stores.get(queue);
+    if (q) {
+      q.pageLoaded(gen, page.map((p) => StorageQueue.make(p.message, queue, p.seq, true, 0, p.failed)), full);
+      if (q.hasExpiring) this.expiring.add(q);
+      this.dirty.add(q);
+    }
+    this.finishStep();
+  }
+
+  /** Takes what the shell must do now. */
+  takeReady(): Ready {
+    const r = this.ready;
+    r.outbound = [...this.outbound.values()];
+    this.outbound.clear();
+    r.stats = [...this.stats.values()];
+    this.stats.clear();
+    this.ready = BrokerCore.emptyReady();
+    return r;
+  }
+
+  // ---- admin -----------------------------------------------------------------------------
+
+  destinations(prefix = ''): DestinationInfo[] {
+    const out: DestinationInfo[] = [];
+    for (const q of this.stores.values()) {
+      if (!q.name.startsWith(prefix)) continue;
+      out.push({ name: q.name, depth: q.stored + q.volatile, inflight: q.inflight.size, consumers: q.consumers.length, enqueued: q.enqueued, dequeued: q.dequeued });
+    }
+    for (const t of this.topics.values()) {
+      if (!t.name.startsWith(prefix)) continue;
+      let consumers = t.subs.size;
+      for (const d of t.durables.values()) if (d.active) consumers++;
+      const st = this.statsOf(t.name, false);
+      out.push({ name: t.name, depth: 0, inflight: 0, consumers, enqueued: st?.enqueued ?? 0, dequeued: 0 });
+    }
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** In-memory messages of a queue in dispatch order (the shell adds disk-only ones). */
+  windowOf(destination: string): { messages: Message[]; boundary: string | null; storeId: string } | null {
+    const q = this.stores.get(destination);
+    if (!q) return null;
+    const messages: Message[] = [];
+    q.win.scan((m) => { messages.push(m.message); return 'skip'; });
+    return { messages, boundary: q.boundary, storeId: q.id };
+  }
+
+  /** Admin purge: every message of the queue that is not in flight. Returns how many. */
+  purge(destination: string, now: number): number {
+    this.now = now;
+    const q = this.stores.get(destination);
+    if (!q) { this.finishStep(); return 0; }
+    const before = q.stored + q.volatile;
+    const keep = [...q.inflight.values()].filter((m) => m.stored).map((m) => m.seq);
+    if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep } });
+    const volatileGone = q.dropAll().filter((m) => !m.stored).length;
+    q.volatile -= volatileGone;
+    q.dequeued += volatileGone;
+    this.finishStep();
+    return before - (q.stored + q.volatile);
+  }
+
+  // ---- requests --------------------------------------------------------------------------
+
+  private request(s: Session, r: SessionRequest): void {
+    switch (r.kind) {
+      case 'open':
+        throw new BrokerError(ErrorCode.BadRequest, `session ${s.id} is already open: send 'open' once, as the first request`);
+      case 'send': {
+        const m = r.send.message;
+        if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
+        if (!parseDestination(m.destination)) throw badDestination(m.destination);
+        if (r.send.transaction) this.tx(s, r.send.transaction).push({ kind: 'send', message: m });
+        else this.publish(s, m);
+        return;
+      }
+      case 'subscribe': return this.subscribe(s, r.subscribe);
+      case 'unsubscribe': {
+        const sub = s.subs.get(r.unsubscribe.subscriptionId);
+        if (!sub) throw new BrokerError(ErrorCode.UnknownSubscription, `UNSUBSCRIBE of unknown subscription '${r.unsubscribe.subscriptionId}': it was never subscribed on this session or was already unsubscribed`);
+        this.endSubscription(sub);
+        if (r.unsubscribe.removeDurable && sub.durableKey) {
+          const d = this.durables.get(sub.durableKey);
+          if (d) this.emit({ kind: 'removeDurable', removeDurable: { clientId: d.op.clientId, name: d.op.name, queue: d.op.queue } });
+        }
+        return;
+      }
+      case 'ack':
+      case 'nack': {
+        const tag = r.kind === 'ack' ? r.ack.deliveryTag : r.nack.deliveryTag;
+        const txId = r.kind === 'ack' ? r.ack.transaction : r.nack.transaction;
+        const rec = s.deliveries.get(tag);
+        const verb = r.kind.toUpperCase();
+        if (!rec || rec.tx) {
+          throw new BrokerError(ErrorCode.UnknownDelivery, `${verb} for unknown delivery tag ${tag}: it was never delivered on this session or was already acknowledged`);
+        }
+        const txItems = txId ? this.tx(s, txId) : null;
+        // STOMP 1.2: in ack mode `client` an ACK is cumulative (all earlier messages of the subscription).
+        const recs = r.kind === 'ack' && rec.sub.ackMode === 'ACK_MODE_CLIENT'
+          ? [...rec.sub.deliveries.values()].filter((d) => d.tag <= tag && !d.tx)
+          : [rec];
+        for (const d of recs) {
+          if (txItems) {
+            d.tx = txId;
+            d.sub.unacked--;
+            txItems.push({ kind: r.kind, rec: d });
+            this.dirty.add(d.sub.queue);
+          } else if (r.kind === 'ack') this.acked(d);
+          else this.returned(d, 'NACK');
+        }
+        return;
+      }
+      case 'begin': {
+        const id = r.begin.transaction;
+        if (!id) throw new BrokerError(ErrorCode.BadRequest, 'BEGIN without a transaction id: set the transaction header');
+        if (s.txs.has(id)) throw new BrokerError(ErrorCode.BadRequest, `BEGIN of transaction '${id}' which is already open on this session: COMMIT or ABORT it first`);
+        s.txs.set(id, []);
+        return;
+      }
+      case 'commit': {
+        const items = this.tx(s, r.commit.transaction);
+        s.txs.delete(r.commit.transaction);
+        // Every op of the transaction goes into the entry of this step: one entry, atomic.
+        for (const it of items) {
+          if (it.kind === 'send') this.publish(s, it.message);
+          else if (s.deliveries.get(it.rec.tag) === it.rec) {
+            if (it.kind === 'ack') this.acked(it.rec);
+            else this.returned(it.rec, 'NACK');
+          }
+        }
+        return;
+      }
+      case 'abort': {
+        const items = this.tx(s, r.abort.transaction);
+        s.txs.delete(r.abort.transaction);
+        this.rollback(s, items);
+        return;
+      }
+      case 'close':
+        this.closeSession(s);
+        return;
+    }
+  }
+
+  private tx(s: Session, id: string): TxItem[] {
+    const items = s.txs.get(id);
+    if (!items) throw new BrokerError(ErrorCode.UnknownTransaction, `unknown transaction '${id}': BEGIN it first (it may have been committed or aborted already)`);
+    return items;
+  }
+
+  /** JMS rollback: messages consumed in the transaction are redelivered. */
+  private rollback(s: Session, items: TxItem[]): void {
+    for (const it of items) {
+      if (it.kind === 'send' || s.deliveries.get(it.rec.tag) !== it.rec) continue;
+      it.rec.tx = null;
+      it.rec.sub.unacked++;
+      this.returned(it.rec, 'transaction rolled back');
+    }
+  }
+
+  private subscribe(s: Session, sub: Subscribe): void {
+    if (s.subs.has(sub.subscriptionId)) {
+      throw new BrokerError(ErrorCode.DuplicateSubscription, `subscription id '${sub.subscriptionId}' is already in use on this session: use a new id or UNSUBSCRIBE first`);
+    }
+    const dest = parseDestination(sub.destination);
+    if (!dest) throw badDestination(sub.destination);
+    let selector: SelectorLike | null = null;
+    if (sub.selector) {
+      try {
+        selector = this.opts.compileSelector(sub.selector);
+      } catch (e) {
+        throw new BrokerError(ErrorCode.InvalidSelector, `invalid selector '${sub.selector}': ${(e as Error).message}`, { cause: e });
+      }
+    }
+    const prefetch = sub.prefetch > 0 ? sub.prefetch : this.opts.defaultPrefetch;
+    let result: Subscription;
+    if (dest.type === 'queue') {
+      const q = this.queueOf(sub.destination);
+      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, null, null, false);
+      q.consumers.push(result);
+    } else if (!sub.durableName) {
+      const q = new StorageQueue<Subscription>(`sub:${s.id}:${sub.subscriptionId}`, sub.destination, 'subscription', Number.MAX_SAFE_INTEGER);
+      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal);
+      q.consumers.push(result);
+      this.topicOf(sub.destination).subs.add(result);
+    } else {
+      if (!s.clientId) {
+        throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${sub.durableName}' needs a client id: set client-id when connecting`);
+      }
+      const key = `${s.clientId}\u0000${sub.durableName}`;
+      let d = this.durables.get(key);
+      if (d?.active) {
+        throw new BrokerError(ErrorCode.DuplicateSubscription, `durable subscription '${sub.durableName}' of client '${s.clientId}' is already active on another session: close that one first`);
+      }
+      if (d && (d.op.topic !== sub.destination || d.op.selector !== sub.selector || d.op.noLocal !== sub.noLocal)) {
+        // JMS: changing a durable subscription's topic or selector replaces it (backlog dropped).
+        this.emit({ kind: 'removeDurable', removeDurable: { clientId: d.op.clientId, name: d.op.name, queue: d.op.queue } });
+        d = undefined;
+      }
+      if (!d) {
+        const op: DurableSubOp = { clientId: s.clientId, name: sub.durableName, topic: sub.destination, selector: sub.selector, noLocal: sub.noLocal, queue: durableStoreId(s.clientId, sub.durableName, this.nextSeq++) };
+        this.emit({ kind: 'durableSub', durableSub: op });
+        d = this.durables.get(key)!;
+      }
+      result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal);
+      d.active = result;
+      d.queue.consumers.push(result);
+    }
+    s.subs.set(sub.subscriptionId, result);
+    this.dirty.add(result.queue);
+  }
+
+  /** Consumer leaves: its unacked deliveries go back (redelivered), a temp topic sub ends. */
+  private endSubscription(sub: Subscription): void {
+    const s = sub.session;
+    s.subs.delete(sub.id);
+    const q = sub.queue;
+    q.consumers = q.consumers.filter((c) => c !== sub);
+    if (sub.durableKey) {
+      const d = this.durables.get(sub.durableKey);
+      if (d?.active === sub) d.active = null;
+    } else if (sub.topic) this.topics.get(sub.topic)?.subs.delete(sub);
+    for (const rec of [...sub.deliveries.values()]) {
+      if (rec.tx) { rec.tx = null; sub.unacked++; }
+      this.returned(rec, 'consumer closed');
+    }
+    this.dirty.add(q);
+  }
+
+  private closeSession(s: Session): void {
+    if (s.closed) return;
+    s.closed = true;
+    this.flushing.add(s);
+    // Uncommitted transactions abort; then every subscription ends (deliveries come back).
+    for (const items of s.txs.values()) this.rollback(s, items);
+    s.txs.clear();
+    for (const sub of [...s.subs.values()]) this.endSubscription(sub);
+  }
+
+  private fail(s: Session, requestId: number, err: BrokerError): void {
+    this.flushing.add(s);
+    s.outbox.push({ pos: this.pendingPosition(), event: { kind: 'error', error: { requestId, code: err.code, message: err.message, fatal: err.fatal } } });
+    if (err.fatal) this.closeSession(s);
+  }
+
+  private receipt(s: Session, requestId: number): void {
+    if (!requestId) return;
+    this.flushing.add(s);
+    s.outbox.push({ pos: this.pendingPosition(), event: { kind: 'receipt', receipt: { requestId } } });
+  }
+
+  private pendingPosition(): number {
+    return this.current ? this.current.position : this.lastPosition;
+  }
+
+  // ---- messages --------------------------------------------------------------------------
+
+  private publish(s: Session | null, input: Message): void {
+    const persistent = input.persistent || this.opts.forcePersistent;
+    const message: Message = {
+      id: input.id || `ID:${this.opts.node}-${this.opts.epoch}-${this.nextSeq}`,
+      destination: input.destination,
+      headers: input.headers ?? {},
+      body: input.body,
+      persistent,
+      priority: clampPriority(input.priority ?? 4),
+      expires: input.expires || 0,
+      timestamp: this.now,
+    };
+    if (persistent && this.dedup.has(message.id)) {
+      this.ready.dedupHits++; // failover resend or bridge duplicate: acknowledged, not stored again
+      return;
+    }
+    const dest = parseDestination(message.destination)!;
+    const st = this.statsOf(message.destination, true)!;
+    if (message.expires > 0 && message.expires <= this.now) { st.expired++; return; }
+    if (dest.type === 'queue') {
+      const q = this.queueOf(message.destination);
+      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message, queues: [q.id], seq: this.nextSeq++, dedup: true } });
+      else this.addVolatile(q, message, this.nextSeq++);
+      return;
+    }
+    const t = this.topics.get(message.destination);
+    st.enqueued++;
+    if (!t) return; // ActiveMQ: a topic message with no subscriber is dropped
+    const view = selectorView(message);
+    const seq = this.nextSeq++;
+    const targets: DurableState[] = [];
+    for (const d of t.durables.values()) {
+      if (d.op.noLocal && s && d.active?.session === s) continue;
+      if (d.selector && !d.selector.matches(view)) continue;
+      targets.push(d);
+    }
+    if (persistent && targets.length) this.emit({ kind: 'enqueue', enqueue: { message, queues: targets.map((d) => d.op.queue), seq, dedup: true } });
+    else for (const d of targets) this.addVolatile(d.queue, message, seq);
+    for (const sub of t.subs) {
+      if (sub.noLocal && sub.session === s) continue;
+      if (sub.selector && !sub.selector.matches(view)) continue;
+      this.addVolatile(sub.queue, message, seq);
+    }
+  }
+
+  private addVolatile(q: StorageQueue<Subscription>, message: Message, seq: number): void {
+    const m = StorageQueue.make(message, q.id, seq, false, 0);
+    q.volatile++;
+    q.enqueued++;
+    if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
+    q.add(m);
+    if (q.hasExpiring) this.expiring.add(q);
+    this.dirty.add(q);
+  }
+
+  private acked(rec: DeliveryRec): void {
+    this.dropDelivery(rec);
+    const q = rec.sub.queue;
+    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    if (st) st.acked++;
+    if (rec.msg.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: rec.msg.seq, priority: rec.msg.message.priority, reason: 'acked' } });
+    else { q.forget(rec.msg); if (st) st.dequeued++; }
+    this.dirty.add(q);
+  }
+
+  /** A delivery failed (NACK, consumer gone, rollback): redeliver, or dead-letter. */
+  private returned(rec: DeliveryRec, why: string): void {
+    this.dropDelivery(rec);
+    const q = rec.sub.queue;
+    const m = rec.msg;
+    m.failed++;
+    if (q.kind === 'subscription' && rec.sub.session.closed) { q.forget(m); return; }
+    if (q.kind === 'subscription' && !q.consumers.includes(rec.sub)) { q.forget(m); return; }
+    const max = this.opts.maximumRedeliveries;
+    if (max >= 0 && m.failed > max && q.id !== this.opts.deadLetterQueue) {
+      this.deadLetter(q, m, `Delivery[${m.failed}] exceeds redelivery policy limit (maximumRedeliveries=${max}); last failure: ${why}`);
+      return;
+    }
+    if (m.stored) this.emit({ kind: 'redeliver', redeliver: { queue: q.id, seq: m.seq, priority: m.message.priority, count: m.failed } });
+    q.takeBack(m);
+    if (q.hasExpiring) this.expiring.add(q);
+    this.dirty.add(q);
+  }
+
+  private dropDelivery(rec: DeliveryRec): void {
+    const sub = rec.sub;
+    sub.deliveries.delete(rec.tag);
+    sub.session.deliveries.delete(rec.tag);
+    if (!rec.tx) sub.unacked--;
+    rec.tx = null;
+  }
+
+  /** ActiveMQ: persistent messages go to the DLQ keeping their id; non-persistent ones are dropped (processNonPersistent=false). */
+  private deadLetter(q: StorageQueue<Subscription>, m: StoredMessage, cause: string): void {
+    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    if (st) st.deadLettered++;
+    if (!m.stored) { q.forget(m); return; }
+    this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'dlq' } });
+    const original = m.message;
+    const message: Message = {
+      ...original,
+      destination: this.opts.deadLetterQueue,
+      headers: { ...original.headers, originalDestination: original.destination, dlqDeliveryFailureCause: cause },
+      expires: 0,
+      persistent: true,
+    };
+    this.emit({ kind: 'enqueue', enqueue: { message, queues: [queueStoreId(this.opts.deadLetterQueue)], seq: this.nextSeq++, dedup: false } });
+  }
+
+  private expire(q: StorageQueue<Subscription>, m: StoredMessage): void {
+    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    if (st) st.expired++;
+    if (m.stored && q.id !== this.opts.deadLetterQueue) this.deadLetter(q, m, `message expired at ${m.message.expires}`);
+    else if (m.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'expired' } });
+    else q.forget(m);
+  }
+
+  // ---- dispatch --------------------------------------------------------------------------
+
+  /** Message-centric round robin: each message goes to the next consumer with room that accepts it. */
+  private dispatch(q: StorageQueue<Subscription>): void {
+    const consumers = q.consumers;
+    if (consumers.length > 0) {
+      const expired: StoredMessage[] = [];
+      q.win.scan((m) => {
+        let room = false;
+        for (const c of consumers) if (c.hasRoom()) { room = true; break; }
+        if (!room) return 'stop';
+        if (m.stored && m.position > this.durablePosition) { this.waitingDurable.add(q); return 'skip'; }
+        if (m.message.expires > 0 && m.message.expires <= this.now) { expired.push(m); return 'take'; }
+        const n = consumers.length;
+        for (let i = 0; i < n; i++) {
+          const idx = (q.rr + i) % n;
+          const c = consumers[idx]!;
+          if (!c.hasRoom() || !c.accepts(m)) continue;
+          q.rr = (idx + 1) % n;
+          q.inflight.set(m.seq, m);
+          this.deliver(c, m);
+          return 'take';
+        }
+        return 'skip';
+      });
+      for (const m of expired) this.expire(q, m);
+      if (q.needsPage()) this.requestPage(q);
+    }
+  }
+
+  private deliver(sub: Subscription, m: StoredMessage): void {
+    const s = sub.session;
+    const rec: DeliveryRec = { tag: s.nextTag++, sub, msg: m, tx: null };
+    sub.deliveries.set(rec.tag, rec);
+    s.deliveries.set(rec.tag, rec);
+    sub.unacked++;
+    this.send(s, { kind: 'delivery', delivery: { subscriptionId: sub.id, deliveryTag: rec.tag, message: m.message, redelivered: m.failed > 0, deliveryCount: m.failed + 1 } });
+  }
+
+  private requestPage(q: StorageQueue<Subscription>): void {
+    const l = q.startLoading();
+    this.ready.loads.push({ queue: q.id, after: q.boundary!, limit: this.opts.pageSize, gen: l.gen, atPosition: this.pendingPosition() });
+  }
+
+  // ---- journal ---------------------------------------------------------------------------
+
+  /** Records an op in this step's entry and applies it. */
+  private emit(op: JournalOp): void {
+    if (!this.current) this.current = { epoch: this.opts.epoch, position: this.lastPosition + 1, time: this.now, ops: [] };
+    this.current.ops.push(op);
+    this.apply(op, this.current.position);
+  }
+
+  /**
+   * Applies one op to the state. Used by the master as it makes entries and, unchanged, by
+   * replay (replicas, tests): an op's effect depends only on the op and the prior state.
+   */
+  private apply(op: JournalOp, position: number): void {
+    switch (op.kind) {
+      case 'enqueue': return this.applyEnqueue(op.enqueue, position);
+      case 'remove': {
+        const r = op.remove;
+        const q = this.stores.get(r.queue);
+        if (!q) return;
+        const key = orderKey(r.priority, r.seq);
+        q.forget({ seq: r.seq, key, stored: true });
+        if (q.kind === 'queue' && r.reason !== 'dlq' && r.reason !== 'expired') this.statsOf(q.name, true)!.dequeued++;
+        this.dirty.add(q);
+        return;
+      }
+      case 'redeliver': {
+        const r = op.redeliver;
+        const m = this.stores.get(r.queue)?.win.get(orderKey(r.priority, r.seq), r.seq);
+        if (m) m.failed = r.count;
+        return;
+      }
+      case 'durableSub': return this.applyDurableSub(op.durableSub);
+      case 'removeDurable': {
+        const r = op.removeDurable;
+        const key = `${r.clientId}\u0000${r.name}`;
+        const d = this.durables.get(key);
+        if (!d || d.op.queue !== r.queue) return;
+        this.durables.delete(key);
+        this.topics.get(d.op.topic)?.durables.delete(key);
+        this.stores.delete(r.queue);
+        return;
+      }
+      case 'purge': return this.applyPurge(op.purge);
+    }
+  }
+
+  private applyEnqueue(e: EnqueueOp, position: number): void {
+    if (e.seq >= this.nextSeq) this.nextSeq = e.seq + 1;
+    if (e.dedup) {
+      this.dedup.set(e.message.id, true);
+      if (this.dedup.size > this.opts.dedupWindow) this.dedup.delete(this.dedup.keys().next().value!);
+    }
+    for (const id of e.queues) {
+      const q = this.stores.get(id) ?? this.storeFor(id);
+      if (!q) continue;
+      q.stored++;
+      q.enqueued++;
+      if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
+      q.add(StorageQueue.make(e.message, id, e.seq, true, position));
+      if (q.hasExpiring) this.expiring.add(q);
+      this.dirty.add(q);
+    }
+  }
+
+  private applyDurableSub(op: DurableSubOp): void {
+    const key = `${op.clientId}\u0000${op.name}`;
+    const queue = new StorageQueue<Subscription>(op.queue, `durable:${op.clientId}:${op.name}`, 'durable', this.opts.pageSize);
+    let selector: SelectorLike | null = null;
+    if (op.selector) {
+      try { selector = this.opts.compileSelector(op.selector); } catch { selector = null; }
+    }
+    const d: DurableState = { op, queue, selector, active: null };
+    this.durables.set(key, d);
+    this.stores.set(op.queue, queue);
+    this.topicOf(op.topic).durables.set(key, d);
+    if (op.queue.startsWith('durable:')) {
+      const n = Number.parseInt(op.queue.slice(op.queue.lastIndexOf('#') + 1), 10);
+      if (Number.isFinite(n) && n >= this.nextSeq) this.nextSeq = n + 1;
+    }
+  }
+
+  private applyPurge(p: PurgeOp): void {
+    const q = this.stores.get(p.queue);
+    if (!q) return;
+    const keep = new Set(p.keep);
+    const removed = q.stored - p.keep.length;
+    q.win.clear((m) => !m.stored || m.seq > p.upToSeq || keep.has(m.seq));
+    if (q.loading) q.loading = null;
+    q.gen++;
+    q.stored -= removed;
+    q.dequeued += removed;
+    q.boundary = null;
+  }
+
+  /** Replays entries made elsewhere (a replica, or a test proving determinism). */
+  replay(entries: JournalEntry[], now: number): void {
+    this.now = now;
+    for (const e of entries) {
+      for (const op of e.ops) this.apply(op, e.position);
+      if (e.position > this.lastPosition) this.lastPosition = e.position;
+    }
+    this.finishStep();
+  }
+
+  private storeFor(id: string): StorageQueue<Subscription> | undefined {
+    const d = parseDestination(id);
+    if (d?.type === 'queue') return this.queueOf(id);
+    return undefined;
+  }
+
+  private queueOf(destination: string): StorageQueue<Subscription> {
+    let q = this.stores.get(destination);
+    if (!q) {
+      q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize);
+      this.stores.set(q.id, q);
+    }
+    return q;
+  }
+
+  private topicOf(name: string): Topic {
+    let t = this.topics.get(name);
+    if (!t) {
+      t = { name, subs: new Set(), durables: new Map() };
+      this.topics.set(name, t);
+    }
+    return t;
+  }
+
+  private statsOf(destination: string, create: boolean): DestinationStats | undefined {
+    let st = this.stats.get(destination);
+    if (!st && create) {
+      st = { destination, enqueued: 0, dequeued: 0, acked: 0, expired: 0, deadLettered: 0 };
+      this.stats.set(destination, st);
+    }
+    return st;
+  }
+
+  // ---- step end --------------------------------------------------------------------------
+
+  private send(s: Session, ev: SessionEvent): void {
+    this.out(s.id).events.push(ev);
+  }
+
+  private out(sessionId: string): Outbound {
+    let o = this.outbound.get(sessionId);
+    if (!o) {
+      o = { sessionId, events: [], end: false };
+      this.outbound.set(sessionId, o);
+    }
+    return o;
+  }
+
+  private finishStep(): void {
+    // Dispatch may expire or dead-letter messages (new ops), which may dirty queues again.
+    for (let round = 0; round < 4 && this.dirty.size; round++) {
+      const queues = [...this.dirty];
+      this.dirty.clear();
+      for (const q of queues) this.dispatch(q);
+    }
+    if (this.current) {
+      this.lastPosition = this.current.position;
+      this.ready.entries.push(this.current);
+      this.current = null;
+    }
+    for (const s of [...this.flushing]) {
+      if (this.sessions.get(s.id) !== s) { this.flushing.delete(s); continue; }
+      if (s.outbox.length) {
+        let i = 0;
+        while (i < s.outbox.length && s.outbox[i]!.pos <= this.durablePosition) this.send(s, s.outbox[i++]!.event);
+        if (i) s.outbox.splice(0, i);
+      }
+      if (s.outbox.length === 0) this.flushing.delete(s);
+      if (s.closed && s.outbox.length === 0) {
+        this.out(s.id).end = true;
+        this.sessions.delete(s.id);
+      }
+    }
+  }
+}

@@ -1,0 +1,9 @@
+// @hawser/broker: the pure broker core (see core.ts) and the journal it produces (journal.ts).
+export * from './types';
+export * from './journal';
+export { PriorityWindow, StorageQueue, type StoredMessage, type QueueKind } from './queue';
+export {
+  BrokerCore, parseDestination,
+  type CoreOptions, type Recovered, type PageRequest, type PagedMessage, type Outbound, type Ready,
+  type DestinationInfo, type DestinationStats,
+} from './core';
