@@ -19,3 +19,13 @@ export class GatewayError extends Error {
     this.code = code;
   }
 }
+
+/** An ErrorEvent from the store (proto/hawser/broker.proto Error), with the store's stable code. */
+export class StoreRejectedError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'StoreRejectedError';
+    this.code = code;
+  }
+}

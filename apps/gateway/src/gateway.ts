@@ -4,8 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeFrame, frame } from '@hawser/stomp';
-import { createLogger, createRegistry, startHttpEndpoint, type Logger, type HttpEndpoint, prom } from '@hawser/observability';
+import { createLogger, createRegistry, startHttpEndpoint, warnEvery, type Logger, type HttpEndpoint, prom } from '@hawser/observability';
 import { grpc } from '@hawser/proto';
+import { ConfigError } from '@hawser/config';
 import type { Config } from './config';
 import { GatewayMetrics } from './metrics';
 import { StompConnection, type GatewayContext, type Transport } from './stomp-connection';
@@ -49,7 +50,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const users = new Map<string, string>();
   for (const entry of config.auth.users) {
     const i = entry.indexOf(':');
-    if (i <= 0) throw new Error(`auth.users: expected "login:passcode" entries, got ${JSON.stringify(entry)}`);
+    if (i <= 0) throw new ConfigError('auth.users', `expected "login:passcode" entries, got ${JSON.stringify(entry)}`);
     users.set(entry.slice(0, i), entry.slice(i + 1));
   }
   const ctx: GatewayContext = {
@@ -62,10 +63,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let stopping = false;
   const max = config.limits.maximumConnections;
 
+  const warnRefused = warnEvery(log, 10_000);
   const refuse = (transport: Transport, code: string, message: string) => {
     metrics.rejected.inc({ protocol: transport.protocol, reason: code });
     metrics.errors.inc({ code });
-    log.info({ remote: transport.remote, protocol: transport.protocol }, `connection refused: ${message}`);
+    // A connection flood must not become a log flood.
+    warnRefused(code, { remote: transport.remote, protocol: transport.protocol }, `connection refused: ${message}`);
     transport.write(encodeFrame(frame('ERROR', { message, 'content-type': 'text/plain' }, `${message}\n`), '1.0'));
     transport.end();
     return IGNORE;

@@ -65,6 +65,29 @@ describe('maximumConnections', () => {
   });
 });
 
+describe('backpressure', () => {
+  test('a client that stops reading pauses its deliveries; nothing is lost when it reads again', async () => {
+    const { gw } = await setup(['--limits.writeBufferHigh', '1024']);
+    const slow = await client(RawClient.tcp(gw.stompPort));
+    await slow.connect();
+    slow.write(raw('SUBSCRIBE', { id: 's', destination: '/topic/bp', receipt: 'r' }));
+    await slow.expect('RECEIPT');
+    const producer = await client(RawClient.tcp(gw.stompPort));
+    await producer.connect();
+    slow.pause();
+    const body = 'b'.repeat(16 * 1024);
+    const n = 300;
+    for (let i = 0; i < n; i++) producer.write(raw('SEND', { destination: '/topic/bp', seq: i }, body));
+    producer.write(raw('SEND', { destination: '/queue/other', receipt: 'all-sent' }));
+    await producer.expect('RECEIPT', 10_000);
+    await new Promise((r) => setTimeout(r, 200));
+    slow.resume();
+    await checkFor('every message', () => slow.frames.filter((f) => f.command === 'MESSAGE').length === n, 10_000);
+    const seqs = slow.frames.filter((f) => f.command === 'MESSAGE').map((f) => Number(f.headers.seq));
+    assert.deepEqual(seqs, Array.from({ length: n }, (_, i) => i));
+  });
+});
+
 describe('login', () => {
   test('auth.users: the right passcode connects, a wrong one gets "login failed"', async () => {
     const { gw } = await setup(['--auth.users', 'admin:secret,app:pw']);

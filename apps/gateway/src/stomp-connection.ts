@@ -14,7 +14,7 @@ import type { grpc, AckMode, SessionEvent, Delivery, Message } from '@hawser/pro
 import type { Logger } from '@hawser/observability';
 import type { Config } from './config';
 import type { GatewayMetrics, Protocol } from './metrics';
-import { GatewayError } from './errors';
+import { GatewayError, StoreRejectedError } from './errors';
 import { StoreSession, type StoreStreamError } from './store-session';
 
 /** A client's byte pipe. TCP sockets and WebSockets implement it in listeners.ts. */
@@ -307,10 +307,11 @@ export class StompConnection {
         case 'receipt': return this.onReceipt(ev.receipt.requestId);
         case 'delivery': return this.deliver(ev.delivery);
         case 'error': {
+          // The store refused something (or ended the session): the client hears it as an
+          // ERROR answering the frame that asked for a receipt, with the store's code in the body.
           const receiptId = this.receipts.get(ev.error.requestId);
-          const err = new GatewayError('BROKER_UNAVAILABLE', ev.error.message);
-          this.fail(err, receiptId !== undefined ? { 'receipt-id': receiptId } : {}, ev.error.code || 'STORE_ERROR',
-            `${ev.error.code}: ${ev.error.message}\n`);
+          const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request');
+          this.fail(err, receiptId !== undefined ? { 'receipt-id': receiptId } : {}, `${err.code}: ${err.message}\n`);
           return;
         }
       }
@@ -412,6 +413,7 @@ export class StompConnection {
     if (!this.pausedForClient && this.transport.buffered > this.ctx.config.limits.writeBufferHigh) {
       // The client reads slower than we write: stop taking its frames and the store's deliveries.
       this.pausedForClient = true;
+      this.log.debug({ buffered: this.transport.buffered }, 'client reads slowly: pausing its input and its deliveries');
       this.session?.pause();
       this.updateReading();
     }
@@ -421,6 +423,7 @@ export class StompConnection {
   drained(): void {
     if (!this.pausedForClient || this.transport.buffered > this.ctx.config.limits.writeBufferHigh / 2) return;
     this.pausedForClient = false;
+    this.log.debug('client caught up: resuming');
     this.session?.resume();
     this.updateReading();
   }
@@ -477,8 +480,9 @@ export class StompConnection {
    * Sends an ERROR frame whose `message` header says what was wrong, then closes the
    * connection (STOMP 1.2: "the server MUST close the connection just after sending" it).
    */
-  fail(err: StompError | GatewayError, extra: Record<string, string> = {}, code: string = err.code, body?: string): void {
+  fail(err: StompError | GatewayError | StoreRejectedError, extra: Record<string, string> = {}, body?: string): void {
     if (!this.isOpen) return;
+    const code = err.code;
     this.ctx.metrics.errors.inc({ code });
     this.log.info({ code, error: err.message }, 'sending ERROR and closing');
     const message = err.message.replace(/[\r\n]+/g, ' ');

@@ -153,6 +153,7 @@ export class RawClient {
   private read = 0;
   private writeFn: (b: Buffer) => void = () => {};
   private closeFn: () => void = () => {};
+  private pauseFn: (paused: boolean) => void = () => {};
 
   static tcp(port: number): Promise<RawClient> {
     const c = new RawClient();
@@ -163,6 +164,7 @@ export class RawClient {
       socket.on('close', () => { c.closed = true; });
       c.writeFn = (b) => { if (!socket.destroyed) socket.write(b); };
       c.closeFn = () => socket.destroy();
+      c.pauseFn = (p) => (p ? socket.pause() : socket.resume());
     });
   }
 
@@ -181,6 +183,9 @@ export class RawClient {
 
   write(data: string | Buffer): void { this.writeFn(typeof data === 'string' ? Buffer.from(data, 'utf8') : data); }
   close(): void { this.closeFn(); }
+  /** Stop/start reading the socket (TCP only), to make the gateway's write buffer grow. */
+  pause(): void { this.pauseFn(true); }
+  resume(): void { this.pauseFn(false); }
 
   /** The next frame not returned before. */
   async next(timeoutMs = 3_000): Promise<RawFrame> {
