@@ -249,6 +249,11 @@ export class Harness {
   readonly logDir: string;
   private readonly services: ServiceProcess[] = [];
 
+  /** The stores started so far, in order. */
+  get stores(): Store[] { return this.services.filter((s): s is Store => s instanceof Store); }
+  /** The gateways started so far, in order. */
+  get gateways(): Gateway[] { return this.services.filter((s): s is Gateway => s instanceof Gateway); }
+
   constructor(name: string) {
     this.root = mkdtempSync(join(tmpdir(), `hawser-e2e-${name}-`));
     this.logDir = join(this.root, 'logs');
@@ -257,7 +262,7 @@ export class Harness {
 
   /** A store on free ports with its own data dir under the temp dir. */
   async startStore(opts: StoreOptions = {}): Promise<Store> {
-    const id = opts.id ?? `s${this.services.filter((s) => s instanceof Store).length + 1}`;
+    const id = opts.id ?? `s${this.stores.length + 1}`;
     const dataDir = join(this.root, `data-${id}`);
     const store = new Store({
       name: `store-${id}`,
@@ -272,7 +277,7 @@ export class Harness {
 
   /** A gateway on free ports, talking to `store`. */
   async startGateway(store: Store, opts: GatewayOptions = {}): Promise<Gateway> {
-    const id = opts.id ?? `gw${this.services.filter((s) => s instanceof Gateway).length + 1}`;
+    const id = opts.id ?? `gw${this.gateways.length + 1}`;
     const gateway = new Gateway({
       name: `gateway-${id}`,
       script: 'apps/gateway/dist/main.js',
