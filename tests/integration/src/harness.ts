@@ -21,11 +21,20 @@ export class HarnessError extends Error {
   }
 }
 
+/** Thrown inside a checkFor() callback: stop polling now, the condition can never hold. */
+export class AbortCheck extends HarnessError {
+  constructor(message: string) {
+    super('ABORTED', message);
+    this.name = 'AbortCheck';
+  }
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * Calls `fn` every `intervalMs` until it returns without throwing, and returns its value;
- * after `deadlineMs` rethrows the last error (nats-server's checkFor).
+ * after `deadlineMs` rethrows the last error (nats-server's checkFor). An AbortCheck
+ * thrown by `fn` ends the polling at once.
  */
 export async function checkFor<T>(deadlineMs: number, intervalMs: number, fn: () => T | Promise<T>): Promise<T> {
   const deadline = Date.now() + deadlineMs;
@@ -34,6 +43,7 @@ export async function checkFor<T>(deadlineMs: number, intervalMs: number, fn: ()
     try {
       return await fn();
     } catch (err) {
+      if (err instanceof AbortCheck) throw err;
       last = err;
     }
     if (Date.now() >= deadline) {
@@ -134,7 +144,7 @@ export class ServiceProcess {
         const line = this.findLine(offset, this.spec.readyMsg);
         if (line) return line;
         if (this.exitStatus) {
-          throw new HarnessError('EXITED', `${this.name} exited before ready (code ${this.exitStatus.code}, signal ${this.exitStatus.signal})`);
+          throw new AbortCheck(`${this.name} exited before ready (code ${this.exitStatus.code}, signal ${this.exitStatus.signal})`);
         }
         throw new HarnessError('NOT_READY', `${this.name} has not logged "${this.spec.readyMsg}"`);
       });
