@@ -26,6 +26,7 @@ export const schema = {
     maxFrameSize: int(4 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body)', 64),
     maxHeaders: int(1000, 'most headers in one frame', 1),
     maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
+    connectTimeout: int(30_000, 'ms a new connection may take to send CONNECT before it is closed (ActiveMQ connectAttemptTimeout); 0: no limit', 0),
     writeBufferHigh: int(1024 * 1024, 'bytes queued to a client above which the gateway stops reading from it and from its store stream', 1024),
   },
   heartbeat: {

@@ -88,6 +88,16 @@ describe('backpressure', () => {
   });
 });
 
+describe('connect timeout', () => {
+  test('a connection that never sends CONNECT is closed after limits.connectTimeout', async () => {
+    const { gw } = await setup(['--limits.connectTimeout', '200']);
+    const c = await client(RawClient.tcp(gw.stompPort));
+    assert.equal((await c.expect('ERROR')).headers.message, 'no CONNECT frame within 200 ms');
+    await c.waitClosed();
+    await checkFor('the slot to free', () => gw.connectionCount === 0);
+  });
+});
+
 describe('login', () => {
   test('auth.users: the right passcode connects, a wrong one gets "login failed"', async () => {
     const { gw } = await setup(['--auth.users', 'admin:secret,app:pw']);

@@ -104,6 +104,16 @@ export class StompConnection {
       maxHeaders: ctx.config.limits.maxHeaders,
       maxHeaderLength: ctx.config.limits.maxHeaderLength,
     });
+    // A socket that never sends CONNECT would hold a connection slot for ever.
+    const connectTimeout = ctx.config.limits.connectTimeout;
+    if (connectTimeout > 0) {
+      this.openTimer = setTimeout(() => {
+        if (this.state !== 'connecting') return;
+        this.log.info({ connectTimeoutMs: connectTimeout }, 'closing connection: no CONNECT frame in time');
+        this.fail(new GatewayError('NOT_CONNECTED', `no CONNECT frame within ${connectTimeout} ms`));
+      }, connectTimeout);
+      this.openTimer.unref();
+    }
   }
 
   get isOpen(): boolean { return this.state !== 'closing' && this.state !== 'closed'; }
@@ -174,6 +184,7 @@ export class StompConnection {
     this.version = version;
     this.parser.setVersion(version);
     this.state = 'opening';
+    clearTimeout(this.openTimer);
     const session = new StoreSession(this.ctx.broker, {
       onEvent: (ev) => this.onStoreEvent(ev),
       onFailure: (err) => this.onStoreFailure(err),
