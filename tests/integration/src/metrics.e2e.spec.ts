@@ -17,8 +17,17 @@ const GATEWAY_METRICS = [
   'hawser_gateway_bytes_out_total',
   'hawser_gateway_errors_total',
 ];
-export const STORE_METRICS = [
-  'hawser_store_',
+const STORE_METRICS = [
+  'hawser_store_sessions',
+  'hawser_store_requests_total',
+  'hawser_store_messages_enqueued_total',
+  'hawser_store_messages_dequeued_total',
+  'hawser_store_messages_acked_total',
+  'hawser_store_dedup_hits_total',
+  'hawser_store_journal_commit_seconds',
+  'hawser_store_journal_batch_entries',
+  'hawser_store_journal_position',
+  'hawser_store_journal_committed_position',
 ];
 
 describe('metrics', { timeout: 60_000 }, () => {
