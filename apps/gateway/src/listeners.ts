@@ -35,8 +35,9 @@ class TcpTransport implements Transport {
   pauseReading(): void { this.socket.pause(); }
   resumeReading(): void { this.socket.resume(); }
   end(): void {
-    // Stop reading: nothing the client sends after an ERROR or DISCONNECT matters.
-    this.socket.pause();
+    // Keep reading (the connection discards it) so the client's own close is seen at once
+    // and its slot frees; the linger timer cuts a client that never closes.
+    this.socket.resume();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), LINGER_MS).unref();
   }
