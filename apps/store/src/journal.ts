@@ -1,0 +1,224 @@
+// The store's disk: journal entries plus the materialized indexes, in RocksDB, written in
+// ONE batch per group commit so the indexes never disagree with the journal.
+//
+// Key layout (all keys are strings; \0 separates parts; numbers are zero-padded hex):
+//   j\0<position:16>                 journal entry (hawser.journal.v1.Entry); the last
+//                                    `journal.retention` positions are kept (replica catch-up)
+//   m\0<queue>\0<orderKey:17>        message record (StoredMessage); orderKey = (9-priority)
+//                                    then seq, so a range scan is dispatch order
+//   c\0<queue>\0<orderKey:17>        failed-delivery count of that message (decimal), if > 0
+//   q\0<queue>                       stored message count of a storage queue (decimal)
+//   s\0<queue>                       durable subscription (JSON of the DurableSub op)
+//   x\0<n:16>                        dedup window: the n-th recorded message id
+//   meta\0position|seq|dedupSeq|epoch
+import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
+import { orderKey } from '@hawser/broker';
+import { decodeMessage, encodeEntry, encodeMessage } from './codec';
+import { Rocks, type BatchOp } from './rocks';
+
+const hex = (n: number) => n.toString(16).padStart(16, '0');
+export const keys = {
+  entry: (pos: number) => `j\u0000${hex(pos)}`,
+  message: (queue: string, okey: string) => `m\u0000${queue}\u0000${okey}`,
+  messages: (queue: string) => ({ gte: `m\u0000${queue}\u0000`, lt: `m\u0000${queue}\u0001` }),
+  count: (queue: string, okey: string) => `c\u0000${queue}\u0000${okey}`,
+  counts: (queue: string) => ({ gte: `c\u0000${queue}\u0000`, lt: `c\u0000${queue}\u0001` }),
+  queue: (queue: string) => `q\u0000${queue}`,
+  durable: (queue: string) => `s\u0000${queue}`,
+  dedup: (n: number) => `x\u0000${hex(n)}`,
+  meta: (name: string) => `meta\u0000${name}`,
+};
+const prefix = (p: string) => ({ gte: `${p}\u0000`, lt: `${p}\u0001` });
+
+export interface JournalOptions {
+  dedupWindow: number;
+  retention: number;
+}
+
+export interface WriteResult { entries: number; bytes: number; position: number }
+
+export class RocksJournal {
+  private readonly counts = new Map<string, number>();
+  private dedupSeq = 0;
+  private nextSeq = 1;
+  /** Highest position written to RocksDB. */
+  written = 0;
+  epoch = 1;
+
+  private constructor(readonly db: Rocks, private readonly opts: JournalOptions) {}
+
+  static async open(dir: string, opts: JournalOptions): Promise<RocksJournal> {
+    return new RocksJournal(await Rocks.open(dir), opts);
+  }
+
+  close(): Promise<void> { return this.db.close(); }
+
+  /** Reads the materialized indexes back (not the journal, and not the messages). */
+  async recover(): Promise<Recovered> {
+    const num = async (name: string) => Number((await this.db.get(keys.meta(name)))?.toString() ?? '0');
+    this.written = await num('position');
+    this.nextSeq = Math.max(1, await num('seq'));
+    this.dedupSeq = await num('dedupSeq');
+    this.epoch = Math.max(1, await num('epoch'));
+    const dedup: string[] = [];
+    await this.db.range(prefix('x'), (_k, v) => { dedup.push(v.toString()); });
+    const durables: DurableSubOp[] = [];
+    await this.db.range(prefix('s'), (_k, v) => { durables.push(JSON.parse(v.toString()) as DurableSubOp); });
+    const queues: Recovered['queues'] = [];
+    await this.db.range(prefix('q'), (k, v) => {
+      const id = k.slice(2);
+      const stored = Number(v.toString());
+      this.counts.set(id, stored);
+      queues.push({ id, stored });
+    });
+    return { position: this.written, nextSeq: this.nextSeq, dedup, durables, queues };
+  }
+
+  /** Writes entries and their index updates in one RocksDB batch. */
+  async write(entries: JournalEntry[], sync: boolean): Promise<WriteResult> {
+    const ops: BatchOp[] = [];
+    const touched = new Set<string>();
+    const after: string[] = [];
+    let bytes = 0;
+    for (const e of entries) {
+      const enc = Buffer.from(encodeEntry(e));
+      bytes += enc.length;
+      ops.push({ type: 'put', key: keys.entry(e.position), value: enc });
+      const old = e.position - this.opts.retention;
+      if (old >= 1) ops.push({ type: 'del', key: keys.entry(old) });
+      for (const op of e.ops) {
+        switch (op.kind) {
+          case 'enqueue': {
+            const { message, queues, seq, dedup } = op.enqueue;
+            const value = Buffer.from(encodeMessage(message));
+            const okey = orderKey(message.priority, seq);
+            for (const q of queues) {
+              ops.push({ type: 'put', key: keys.message(q, okey), value });
+              this.counts.set(q, (this.counts.get(q) ?? 0) + 1);
+              touched.add(q);
+            }
+            if (dedup) {
+              this.dedupSeq++;
+              ops.push({ type: 'put', key: keys.dedup(this.dedupSeq), value: message.id });
+              const gone = this.dedupSeq - this.opts.dedupWindow;
+              if (gone >= 1) ops.push({ type: 'del', key: keys.dedup(gone) });
+            }
+            if (seq >= this.nextSeq) this.nextSeq = seq + 1;
+            break;
+          }
+          case 'remove': {
+            const r = op.remove;
+            const okey = orderKey(r.priority, r.seq);
+            ops.push({ type: 'del', key: keys.message(r.queue, okey) }, { type: 'del', key: keys.count(r.queue, okey) });
+            if (this.counts.has(r.queue)) {
+              this.counts.set(r.queue, Math.max(0, this.counts.get(r.queue)! - 1));
+              touched.add(r.queue);
+            }
+            break;
+          }
+          case 'redeliver': {
+            const r = op.redeliver;
+            ops.push({ type: 'put', key: keys.count(r.queue, orderKey(r.priority, r.seq)), value: String(r.count) });
+            break;
+          }
+          case 'durableSub': {
+            const d = op.durableSub;
+            ops.push({ type: 'put', key: keys.durable(d.queue), value: JSON.stringify(d) });
+            if (!this.counts.has(d.queue)) { this.counts.set(d.queue, 0); touched.add(d.queue); }
+            const n = Number.parseInt(d.queue.slice(d.queue.lastIndexOf('#') + 1), 10);
+            if (Number.isFinite(n) && n >= this.nextSeq) this.nextSeq = n + 1;
+            break;
+          }
+          case 'removeDurable': {
+            const q = op.removeDurable.queue;
+            ops.push({ type: 'del', key: keys.durable(q) }, { type: 'del', key: keys.queue(q) });
+            this.counts.delete(q);
+            touched.delete(q);
+            after.push(q); // its backlog records are deleted after the batch (the id is never reused)
+            break;
+          }
+          case 'purge': {
+            // Admin purge is rare: write what came before, then delete the queue's records.
+            const p = op.purge;
+            await this.db.batch(ops.splice(0), sync);
+            const keep = new Set(p.keep);
+            const dels: BatchOp[] = [];
+            await this.db.range(keys.messages(p.queue), (k) => {
+              const seq = Number.parseInt(k.slice(k.length - 16), 16);
+              if (seq <= p.upToSeq && !keep.has(seq)) dels.push({ type: 'del', key: k }, { type: 'del', key: `c${k.slice(1)}` });
+            });
+            ops.push(...dels);
+            this.counts.set(p.queue, Math.max(0, (this.counts.get(p.queue) ?? 0) - dels.length / 2));
+            touched.add(p.queue);
+            break;
+          }
+        }
+      }
+    }
+    for (const q of touched) ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
+    const last = entries[entries.length - 1]!;
+    ops.push(
+      { type: 'put', key: keys.meta('position'), value: String(last.position) },
+      { type: 'put', key: keys.meta('seq'), value: String(this.nextSeq) },
+      { type: 'put', key: keys.meta('dedupSeq'), value: String(this.dedupSeq) },
+      { type: 'put', key: keys.meta('epoch'), value: String(last.epoch) },
+    );
+    await this.db.batch(ops, sync);
+    this.written = last.position;
+    for (const q of after) await this.deleteRange(q, sync);
+    return { entries: entries.length, bytes, position: last.position };
+  }
+
+  private async deleteRange(queue: string, sync: boolean): Promise<void> {
+    for (const range of [keys.messages(queue), keys.counts(queue)]) {
+      let dels: BatchOp[] = [];
+      await this.db.range({ ...range, values: false }, (k) => { dels.push({ type: 'del', key: k }); });
+      while (dels.length) {
+        await this.db.batch(dels.slice(0, 10_000), sync);
+        dels = dels.slice(10_000);
+      }
+    }
+  }
+
+  /** Reads up to `limit` messages of a queue with order keys above `after`, in order. */
+  async readPage(queue: string, after: string, limit: number): Promise<{ page: PagedMessage[]; full: boolean }> {
+    const page: PagedMessage[] = [];
+    const okeys: string[] = [];
+    const r = keys.messages(queue);
+    await this.db.range({ gt: `m\u0000${queue}\u0000${after}`, lt: r.lt, limit }, (k, v) => {
+      const okey = k.slice(k.length - 17);
+      okeys.push(okey);
+      page.push({ message: decodeMessage(v), seq: Number.parseInt(okey.slice(1), 16), failed: 0 });
+    });
+    if (page.length) {
+      const at = new Map(okeys.map((k, i) => [k, i]));
+      await this.db.range({ gte: keys.count(queue, okeys[0]!), lte: keys.count(queue, okeys[okeys.length - 1]!) }, (k, v) => {
+        const i = at.get(k.slice(k.length - 17));
+        if (i !== undefined) page[i]!.failed = Number(v.toString());
+      });
+    }
+    return { page, full: page.length === limit };
+  }
+
+  /** Messages of a queue from disk in order (Admin.Browse). */
+  async browse(queue: string, limit: number, filter: (m: Message) => boolean): Promise<Array<{ message: Message; failed: number }>> {
+    const out: Array<{ message: Message; failed: number; okey: string }> = [];
+    await this.db.range(keys.messages(queue), (k, v) => {
+      const message = decodeMessage(v);
+      if (filter(message)) out.push({ message, failed: 0, okey: k.slice(k.length - 17) });
+      return out.length < limit;
+    });
+    for (const o of out) {
+      const c = await this.db.get(keys.count(queue, o.okey));
+      if (c) o.failed = Number(c.toString());
+    }
+    return out;
+  }
+
+  /** Journal entries from `from` (inclusive), for tests and (next milestone) replica catch-up. */
+  async entries(from: number, limit: number): Promise<Buffer[]> {
+    const out: Buffer[] = [];
+    await this.db.range({ gte: keys.entry(from), lt: 'j\u0001', limit }, (_k, v) => { out.push(v); });
+    return out;
+  }
+}

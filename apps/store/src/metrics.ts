@@ -1,0 +1,59 @@
+// Prometheus metrics of the store (names hawser_store_*; README lists them).
+import { prom } from '@hawser/observability';
+import type { BrokerCore, Ready } from '@hawser/broker';
+
+export class StoreMetrics {
+  readonly sessions: prom.Gauge;
+  readonly requests: prom.Counter<'kind'>;
+  readonly enqueued: prom.Counter<'destination'>;
+  readonly dequeued: prom.Counter<'destination'>;
+  readonly acked: prom.Counter<'destination'>;
+  readonly expired: prom.Counter<'destination'>;
+  readonly deadLettered: prom.Counter<'destination'>;
+  readonly dedupHits: prom.Counter;
+  readonly commitSeconds: prom.Histogram;
+  readonly batchEntries: prom.Histogram;
+  readonly batchBytes: prom.Histogram;
+  readonly pageReads: prom.Counter;
+
+  constructor(registry: prom.Registry, core: () => BrokerCore | null) {
+    const registers = [registry];
+    this.sessions = new prom.Gauge({ name: 'hawser_store_sessions', help: 'open Broker.Session streams', registers });
+    this.requests = new prom.Counter({ name: 'hawser_store_requests_total', help: 'session requests by kind', labelNames: ['kind'], registers });
+    this.enqueued = new prom.Counter({ name: 'hawser_store_messages_enqueued_total', help: 'messages enqueued per destination', labelNames: ['destination'], registers });
+    this.dequeued = new prom.Counter({ name: 'hawser_store_messages_dequeued_total', help: 'messages removed per destination (acked, expired, dead-lettered, purged)', labelNames: ['destination'], registers });
+    this.acked = new prom.Counter({ name: 'hawser_store_messages_acked_total', help: 'messages acknowledged per destination', labelNames: ['destination'], registers });
+    this.expired = new prom.Counter({ name: 'hawser_store_messages_expired_total', help: 'messages expired per destination', labelNames: ['destination'], registers });
+    this.deadLettered = new prom.Counter({ name: 'hawser_store_messages_dead_lettered_total', help: 'messages moved to the DLQ per destination', labelNames: ['destination'], registers });
+    this.dedupHits = new prom.Counter({ name: 'hawser_store_dedup_hits_total', help: 'SENDs dropped as duplicates (receipted, not stored)', registers });
+    this.commitSeconds = new prom.Histogram({ name: 'hawser_store_journal_commit_seconds', help: 'latency of one group commit (RocksDB batch write)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
+    this.batchEntries = new prom.Histogram({ name: 'hawser_store_journal_batch_entries', help: 'journal entries per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers });
+    this.batchBytes = new prom.Histogram({ name: 'hawser_store_journal_batch_bytes', help: 'encoded journal bytes per group commit', buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304], registers });
+    this.pageReads = new prom.Counter({ name: 'hawser_store_page_reads_total', help: 'pages of messages read from disk into memory', registers });
+    const gauge = (name: string, help: string, pick: (d: ReturnType<BrokerCore['destinations']>[number]) => number) =>
+      new prom.Gauge({
+        name, help, labelNames: ['destination'], registers,
+        collect() {
+          this.reset();
+          for (const d of core()?.destinations() ?? []) this.set({ destination: d.name }, pick(d));
+        },
+      });
+    gauge('hawser_store_queue_depth', 'messages waiting or in flight per destination', (d) => d.depth);
+    gauge('hawser_store_queue_inflight', 'messages delivered and not yet acked per destination', (d) => d.inflight);
+    gauge('hawser_store_queue_consumers', 'consumers per destination', (d) => d.consumers);
+    new prom.Gauge({ name: 'hawser_store_journal_position', help: 'last journal position made', registers, collect() { this.set(core()?.position ?? 0); } });
+    new prom.Gauge({ name: 'hawser_store_journal_committed_position', help: 'last journal position durable', registers, collect() { this.set(core()?.committed ?? 0); } });
+  }
+
+  record(r: Ready): void {
+    for (const s of r.stats) {
+      const l = { destination: s.destination };
+      if (s.enqueued) this.enqueued.inc(l, s.enqueued);
+      if (s.dequeued) this.dequeued.inc(l, s.dequeued);
+      if (s.acked) this.acked.inc(l, s.acked);
+      if (s.expired) this.expired.inc(l, s.expired);
+      if (s.deadLettered) this.deadLettered.inc(l, s.deadLettered);
+    }
+    if (r.dedupHits) this.dedupHits.inc(r.dedupHits);
+  }
+}

@@ -1,0 +1,87 @@
+// A promise wrapper around the `rocksdb` package (callback API, no bundled types).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const rocksdb = require('rocksdb') as (location: string) => RawDb;
+
+type Cb<T = void> = (err: Error | undefined | null, value?: T) => void;
+
+interface RawIterator {
+  next(cb: (err: Error | undefined | null, key?: Buffer | string, value?: Buffer | string) => void): void;
+  end(cb: Cb): void;
+}
+
+interface RawDb {
+  open(options: Record<string, unknown>, cb: Cb): void;
+  close(cb: Cb): void;
+  get(key: string | Buffer, options: Record<string, unknown>, cb: Cb<Buffer | string>): void;
+  batch(ops: BatchOp[], options: Record<string, unknown>, cb: Cb): void;
+  iterator(options: Record<string, unknown>): RawIterator;
+}
+
+export type BatchOp = { type: 'put'; key: string | Buffer; value: string | Buffer } | { type: 'del'; key: string | Buffer };
+
+export interface RangeOptions {
+  gt?: string; gte?: string; lt?: string; lte?: string;
+  limit?: number; reverse?: boolean; keys?: boolean; values?: boolean;
+}
+
+/** Open RocksDB errors carry a code so the shell can say what to do. */
+export class RocksError extends Error {
+  readonly code = 'STORE_DISK';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RocksError';
+  }
+}
+
+export class Rocks {
+  private constructor(private readonly db: RawDb, readonly location: string) {}
+
+  static open(location: string): Promise<Rocks> {
+    const db = rocksdb(location);
+    return new Promise((resolve, reject) => {
+      db.open({ createIfMissing: true }, (err) => {
+        if (err) reject(new RocksError(`cannot open RocksDB at ${location}: ${err.message} (is another store using this node.dataDir?)`, { cause: err }));
+        else resolve(new Rocks(db, location));
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+
+  get(key: string): Promise<Buffer | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get(key, { asBuffer: true, fillCache: true }, (err, value) => {
+        if (err) {
+          if (/NotFound/i.test(err.message)) resolve(undefined);
+          else reject(err);
+        } else resolve(value as Buffer);
+      });
+    });
+  }
+
+  batch(ops: BatchOp[], sync: boolean): Promise<void> {
+    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Reads a key range in order (keys as strings, values as Buffers). */
+  async range(opts: RangeOptions, visit: (key: string, value: Buffer) => boolean | void): Promise<void> {
+    const it = this.db.iterator({ keyAsBuffer: false, valueAsBuffer: true, ...opts, limit: opts.limit ?? -1 });
+    try {
+      for (;;) {
+        const kv = await new Promise<[string, Buffer] | null>((resolve, reject) => {
+          it.next((err, key, value) => {
+            if (err) reject(err);
+            else if (key === undefined) resolve(null);
+            else resolve([key as string, value as Buffer]);
+          });
+        });
+        if (!kv) return;
+        if (visit(kv[0], kv[1]) === false) return;
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()));
+    }
+  }
+}
