@@ -47,6 +47,8 @@ export interface RawFrame { command: string; headers: Record<string, string>; bo
 export class RawStomp {
   private buf = Buffer.alloc(0);
   closed = false;
+  /** The version CONNECTED named: from 1.1 on, header values after CONNECTED are escaped. */
+  version: string | undefined;
   private readonly waiters: Array<() => void> = [];
   private constructor(readonly socket: net.Socket) {
     socket.on('data', (d) => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
@@ -80,7 +82,12 @@ export class RawStomp {
       const headers: Record<string, string> = {};
       for (const l of lines.slice(1)) {
         const i = l.indexOf(':');
-        if (i > 0 && !(l.slice(0, i) in headers)) headers[l.slice(0, i)] = l.slice(i + 1);
+        if (i <= 0) continue;
+        const name = l.slice(0, i);
+        // STOMP 1.1/1.2 header escapes \c \n \r \\ (never on CONNECT/CONNECTED).
+        const escaped = this.version !== undefined && this.version !== '1.0' && lines[0] !== 'CONNECTED';
+        const value = escaped ? unescapeHeader(l.slice(i + 1)) : l.slice(i + 1);
+        if (!(name in headers)) headers[name] = value;
       }
       out.push({ command: lines[0]!, headers, body: rest.join('\n\n') });
     }
@@ -107,6 +114,7 @@ export class RawStomp {
     await this.waitFor((f) => f.some((x) => x.command === 'CONNECTED' || x.command === 'ERROR'), timeoutMs, 'CONNECTED');
     const f = this.frames().find((x) => x.command === 'CONNECTED');
     if (!f) throw new Error(`handshake failed: ${JSON.stringify(this.frames())}`);
+    this.version = f.headers['version'] ?? '1.0';
   }
 
   /** Waits for an ERROR frame followed by the server closing the connection. */
@@ -116,6 +124,10 @@ export class RawStomp {
   }
 
   destroy(): void { this.socket.destroy(); }
+}
+
+function unescapeHeader(v: string): string {
+  return v.replace(/\\([cnr\\])/g, (_, ch: string) => (ch === 'c' ? ':' : ch === 'n' ? '\n' : ch === 'r' ? '\r' : '\\'));
 }
 
 /** True if a process with this PID exists (signal 0 checks without signalling). */
