@@ -19,6 +19,9 @@ type Req = SessionRequest extends infer R ? (R extends SessionRequest ? Omit<R, 
 
 export class TestSession {
   readonly events: SessionEvent[] = [];
+  private readonly receiptIds = new Set<number>();
+  /** false: do not keep events (benchmarks); receipts are still counted. */
+  keepEvents = true;
   ended = false;
   private readonly client: grpc.Client;
   private readonly call: grpc.ClientDuplexStream<SessionRequests, SessionEvents>;
@@ -28,7 +31,12 @@ export class TestSession {
     const Broker = brokerService();
     this.client = new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     this.call = (this.client as unknown as { Session(): grpc.ClientDuplexStream<SessionRequests, SessionEvents> }).Session();
-    this.call.on('data', (b: SessionEvents) => this.events.push(...b.items));
+    this.call.on('data', (b: SessionEvents) => {
+      for (const e of b.items) {
+        if (e.kind === 'receipt') this.receiptIds.add(e.receipt.requestId);
+        if (this.keepEvents) this.events.push(e);
+      }
+    });
     this.call.on('end', () => { this.ended = true; });
     this.call.on('error', () => { this.ended = true; });
   }
@@ -58,7 +66,7 @@ export class TestSession {
   }
 
   receipts(): Set<number> {
-    return new Set(this.events.flatMap((e) => (e.kind === 'receipt' ? [e.receipt.requestId] : [])));
+    return this.receiptIds;
   }
 
   deliveries() {
