@@ -341,6 +341,11 @@ export class Replica {
     if (c > this._commit && this.log.epochAt(c) === this._epoch) {
       this._commit = c;
       out.push({ type: 'commit', position: c });
+      // Tell the slaves now rather than at the next heartbeat, so they can apply (etcd's
+      // bcastAppend after commit); slaves still catching up learn it with their entries.
+      for (const [to, p] of this.progress) {
+        if (p.state === 'replicate' && p.next > this.log.lastPosition) this.sendAppend(to, p, out);
+      }
     }
 
     // ActiveMQ's sync modes: quorum_mem = local_mem + remote_mem on quorum-1 slaves,
@@ -501,7 +506,7 @@ export class Replica {
             continue;
           }
           p.state = 'probe'; // the snapshot got lost: find out again what the slave needs
-          p.next = Math.max(p.matchMem, p.snapshotPosition) + 1;
+          p.next = p.matchMem + 1;
         } else if (p.state === 'replicate') {
           // Lost appends leave a hole nobody reports: resend from the last acknowledged one.
           p.state = 'probe';
