@@ -20,7 +20,7 @@ describe('crash safety', { timeout: 180_000 }, () => {
   });
   after(() => h.close());
 
-  it('kill -9 of the store mid-stream loses no receipted message and resurrects no acked one', { timeout: 120_000 }, async () => {
+  it('kill -9 of the store mid-stream loses no receipted message and resurrects no acked one', { timeout: 120_000 }, async (t) => {
     const q = unique('/queue/crash');
     const FIRST = 200;     // sent and receipted before anything else happens
     const ACKED = 60;      // consumed and acked (with receipts) before the crash
@@ -71,6 +71,7 @@ describe('crash safety', { timeout: 180_000 }, () => {
     for (const m of got) await m.ack({ receipt: false });
     const counts = new Map<string, number>();
     for (const m of got) counts.set(m.text, (counts.get(m.text) ?? 0) + 1);
+    t.diagnostic(`receipted ${receipted.size} of ${FIRST + TOTAL2} sent (${receiptedAtKill} at the kill), acked ${acked.size}, consumed after restart ${got.length}`);
     const dups = [...counts].filter(([, n]) => n > 1).map(([b]) => b);
     assert.deepEqual(dups, [], 'no message delivered twice');
     const resurrected = [...acked].filter((b) => counts.has(b));

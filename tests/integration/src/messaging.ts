@@ -4,6 +4,7 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Harness, type Gateway } from './harness';
+import { StompServerError } from '@hawser/client';
 import { Clients, unique, drain, texts } from './support';
 
 export interface Scenario {
@@ -257,6 +258,38 @@ export const scenarios: Scenario[] = [
       const got = await drain(s, 800);
       assert.deepEqual(texts(got), ['first']);
       assert.equal(got[0]!.messageId, id);
+    },
+  },
+  {
+    name: 'STOMP 1.0 and 1.1 clients: acks in each version\'s form settle the right messages',
+    async run(c) {
+      for (const version of ['1.0', '1.1'] as const) {
+        const q = unique(`/queue/v${version.replace('.', '')}`);
+        const p = await c.connect({ version });
+        assert.equal(p.version, version);
+        for (let i = 1; i <= 3; i++) await p.send(q, `m${i}`, { persistent: true });
+        const c1 = await c.connect({ version });
+        const s1 = await c1.subscribe(q, { ack: version === '1.0' ? 'client' : 'client-individual' });
+        const got = await s1.collect(3, 5000);
+        await got[0]!.ack();
+        if (version === '1.1') await got[2]!.nack(); // back to the queue, redelivered
+        await c1.disconnect();
+        const s2 = await (await c.connect()).subscribe(q);
+        const rest = await drain(s2, 700);
+        assert.deepEqual(texts(rest), ['m2', 'm3'], `STOMP ${version}`);
+      }
+    },
+  },
+  {
+    name: 'an ERROR frame from the gateway rejects the pending operation with StompServerError',
+    ws: true,
+    async run(c) {
+      const bad = await c.connect();
+      const closed = new Promise((r) => bad.once('close', r));
+      await assert.rejects(bad.send('', 'no destination'), (e: unknown) =>
+        e instanceof StompServerError && /destination/.test(e.serverMessage));
+      assert.ok((await closed) instanceof StompServerError);
+      assert.equal(bad.connected, false);
     },
   },
 ];
