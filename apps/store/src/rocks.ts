@@ -39,7 +39,8 @@ export class Rocks {
   static open(location: string): Promise<Rocks> {
     const db = rocksdb(location);
     return new Promise((resolve, reject) => {
-      db.open({ createIfMissing: true }, (err) => {
+      // Bigger memtables than the binding's 4 MiB default: fewer flushes and L0 compactions under load.
+      db.open({ createIfMissing: true, writeBufferSize: 64 * 1024 * 1024, cacheSize: 32 * 1024 * 1024 }, (err) => {
         if (err) reject(new RocksError(`cannot open RocksDB at ${location}: ${err.message} (is another store using this node.dataDir?)`, { cause: err }));
         else resolve(new Rocks(db, location));
       });
