@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 
 need_apt=()
 [ -e /usr/share/zookeeper/zookeeper.jar ] || ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || need_apt+=(zookeeper)
-python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)
+/usr/bin/python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)  # Debian's python, not a pyenv one
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
