@@ -35,7 +35,9 @@ export function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
 
 export function show(e: Entry | undefined): string {
   if (!e) return '-';
-  return `${e.epoch}:${e.noop ? 'noop' : String.fromCharCode(...e.data)}`;
+  if (e.noop) return `${e.epoch}:noop`;
+  const printable = e.data.every((b) => b >= 0x21 && b < 0x7f);
+  return `${e.epoch}:${printable ? String.fromCharCode(...e.data) : '0x' + Array.from(e.data, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 export class SimNode {
@@ -241,14 +243,9 @@ export class Cluster {
     switch (a.type) {
       case 'saveEpoch': n.disk.promisedEpoch = a.epoch; break;
       case 'persist':
-        // A slave may hold an old master's tail at committed positions until it is truncated;
-        // a master appends only above everything committed.
-        if (r.role === 'master') {
-          for (const e of a.entries) {
-            this.checkEntry(n, e, 'appends');
-            this.created.set(`${e.epoch}:${e.position}`, this.stepCount);
-          }
-        }
+        // Not checked against the committed entries: a slave may hold an old master's tail
+        // until it is truncated, and a cut-off old master may still append (never commit).
+        if (r.role === 'master') for (const e of a.entries) this.created.set(`${e.epoch}:${e.position}`, this.stepCount);
         if (r.role === 'master') this.stats.proposed += a.entries.length;
         this.queueWrite(n, { kind: 'persist', entries: a.entries });
         break;
@@ -314,6 +311,13 @@ export class Cluster {
     const prev = this.epochMaster.get(e);
     if (prev !== undefined && prev !== n.id) this.fail(`two masters in epoch ${e}: ${prev} and ${n.id}`);
     this.epochMaster.set(e, n.id);
+    this.checkMaster(n);
+  }
+
+  /** Invariant 1 on a master (the current one by default). */
+  checkMaster(n: SimNode | undefined = this.master()): void {
+    if (!n) return;
+    const e = n.replica.epoch;
     // Invariant 1: a new master holds every committed and every quorum-acknowledged entry.
     if (n.replica.lastPosition < this.maxCommitted) this.fail(`master ${n.id} of epoch ${e} ends at ${n.replica.lastPosition} below commit ${this.maxCommitted}`);
     for (const [p, c] of this.committed) {
@@ -360,7 +364,7 @@ export class Cluster {
     const remoteDisk = this.sync === 'remote_disk' || this.sync === 'quorum_disk';
     for (let p = Math.max(from, m.replica.firstPosition); p <= upto; p++) {
       const e = m.replica.entry(p)!;
-      if (e.noop) continue;
+      if (e.noop || e.epoch !== epoch) continue; // older entries are not this master's proposals
       this.stats.acknowledged++;
       // The sync mode's promise holds right now: count who has the entry.
       if (needDiskMaster && !sameEntry(m.diskEntry(p), e)) this.fail(`${m.id} acknowledges ${show(e)} at ${p} (${this.sync}) not on its disk`);

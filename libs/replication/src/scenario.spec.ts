@@ -197,6 +197,18 @@ test('an older tail commits only under a current-epoch entry (raft §5.4.2)', ()
   ]);
 });
 
+test('a new master does not count replicas for an older-epoch entry (raft figure 8)', () => {
+  run('a b c', [
+    'elect a 1', 'stabilize',
+    'propose a x', 'deliver b', 'deliver c', 'persist b', 'persist c', 'drop',  // acks lost
+    'expect commit a 1', 'crash a',
+    'elect b 2', 'expect log b 1:noop 1:x 2:noop', 'deliver c',
+    'deliver b',                                   // c persisted x at 2: a quorum holds it...
+    'expect commit b 1',                           // ... but it is of epoch 1: no commit yet
+    'persist b', 'persist c', 'deliver b', 'expect commit b 3',
+  ]);
+});
+
 test('snapshot catch-up when the master compacted what the slave needs', () => {
   run('m s1 s2', [
     ...START, 'crash s2', 'propose m a b c', 'stabilize', 'compact m 4', 'expect snapshot m 4',
