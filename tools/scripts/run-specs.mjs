@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 function find(dir, out) {
+  if (dir.endsWith('.spec.js')) { out.push(dir); return out; }
   let names;
   try { names = readdirSync(dir); } catch { return out; }
   for (const name of names) {
