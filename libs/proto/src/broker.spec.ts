@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
 import type { SessionRequests } from './broker';
-import { brokerService, adminService, protoDir, LOADER_OPTIONS } from './index';
+import { brokerService, adminService, memberService, topologyService, replicationService, protoDir, LOADER_OPTIONS } from './index';
 
 test('broker and admin services load from proto/', () => {
   const Broker = brokerService();
@@ -12,6 +12,10 @@ test('broker and admin services load from proto/', () => {
   assert.equal(Broker.service.Session.responseStream, true);
   const Admin = adminService();
   for (const m of ['Destinations', 'Purge', 'Browse', 'Status']) assert.ok(Admin.service[m], m);
+  for (const m of ['Prepare', 'Assign']) assert.ok(memberService().service[m], m);
+  for (const m of ['Watch', 'Get', 'ReportMasterLost']) assert.ok(topologyService().service[m], m);
+  assert.equal(replicationService().service.Stream!.requestStream, true);
+  assert.equal(replicationService().service.Snapshot!.responseStream, true);
 });
 
 test('a SessionRequests batch round-trips with the loader options', () => {

@@ -9,6 +9,7 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export * from './broker';
 export * from './admin';
+export * from './coordination';
 export { grpc };
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -60,6 +61,18 @@ export function brokerService(): grpc.ServiceClientConstructor {
 
 export function adminService(): grpc.ServiceClientConstructor {
   return pick(loadProto('admin.proto'), 'hawser.admin.v1.Admin');
+}
+
+export function memberService(): grpc.ServiceClientConstructor {
+  return pick(loadProto('coordination.proto'), 'hawser.coordination.v1.Member');
+}
+
+export function topologyService(): grpc.ServiceClientConstructor {
+  return pick(loadProto('coordination.proto'), 'hawser.coordination.v1.Topology');
+}
+
+export function replicationService(): grpc.ServiceClientConstructor {
+  return pick(loadProto('replication.proto'), 'hawser.replication.v1.Replication');
 }
 
 /** Channel options shared by every client: keepalives so a dead peer is noticed in seconds. */
