@@ -64,7 +64,8 @@ export class Replica {
   private verified = 0;
   private ackedPersisted = -1;
   private lastHeard = 0;
-  private lostReported = false;
+  /** When masterLost was last reported (repeated every masterTimeoutMs while silent). */
+  private lostReportedAt: number | undefined;
 
   // master
   private progress = new Map<ReplicaId, Progress>();
@@ -222,7 +223,7 @@ export class Replica {
     this.verified = Math.max(this.log.snapshotPosition, this._commit);
     this.ackedPersisted = -1;
     this.lastHeard = this.now;
-    this.lostReported = false;
+    this.lostReportedAt = undefined;
   }
 
   private setRole(role: Role, epoch: number, masterId: ReplicaId | undefined, out: Action[]): void {
@@ -383,7 +384,7 @@ export class Replica {
       this.follow(m.epoch, m.from, out);
     }
     this.lastHeard = this.now;
-    this.lostReported = false;
+    this.lostReportedAt = undefined;
 
     const base = this.log.snapshotPosition;
     let prevPosition = m.prevPosition;
@@ -448,7 +449,7 @@ export class Replica {
       this.follow(masterEpoch, from, out);
     }
     this.lastHeard = this.now;
-    this.lostReported = false;
+    this.lostReportedAt = undefined;
     if (position <= this.log.snapshotPosition || this.log.matches(epoch, position)) {
       // We hold it already (a late or needless snapshot): no resetLog, the shell drops it.
       this.verified = Math.max(this.verified, position);
@@ -514,8 +515,10 @@ export class Replica {
         }
         this.sendAppend(to, p, out);
       }
-    } else if (this._role === 'slave' && !this.lostReported && now - this.lastHeard >= this.masterTimeoutMs) {
-      this.lostReported = true;
+    } else if (this._role === 'slave' && now - this.lastHeard >= this.masterTimeoutMs &&
+      (this.lostReportedAt === undefined || now - this.lostReportedAt >= this.masterTimeoutMs)) {
+      // Repeated while the silence lasts: a report can be lost like any message.
+      this.lostReportedAt = now;
       out.push({ type: 'masterLost', epoch: this._epoch, masterId: this._masterId! });
     }
   }

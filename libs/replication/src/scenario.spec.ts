@@ -272,11 +272,13 @@ test('becomeMaster is refused by a process that did not make the promise', () =>
   ]);
 });
 
-test('a slave reports masterLost once after masterTimeoutMs of silence', () => {
+test('a slave reports masterLost after masterTimeoutMs of silence, again every masterTimeoutMs', () => {
   run('m s1 s2', [
     ...START, 'tick s1 500', 'expect no-action s1 masterLost', 'tick s1 1000',
     'expect action s1 masterLost epoch=1 masterId=m', 'tick s1 1500', 'expect no-action s1 masterLost',
-    'tick m 1500', 'deliver s1', 'tick s1 3000', 'expect action s1 masterLost',
+    'tick s1 2000', 'expect action s1 masterLost', 'tick s1 2100', 'expect no-action s1 masterLost',
+    'tick m 2100', 'deliver s1', 'tick s1 2500', 'expect no-action s1 masterLost',
+    'tick s1 3100', 'expect action s1 masterLost',
   ]);
 });
 

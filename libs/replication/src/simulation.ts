@@ -144,7 +144,8 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
 
   // --- the coordinator -------------------------------------------------------------------------
   let zkEpoch = 0;
-  let master: { id: ReplicaId; epoch: number } | undefined;
+  // `inc` stands for the master's ZooKeeper session: a restarted process is a new session.
+  let master: { id: ReplicaId; epoch: number; inc: number } | undefined;
   let masterLost = false;
   // An election ends when the winner confirms it took the role (its store publishes it).
   let election: { epoch: number; startedAt: number; promises: Map<ReplicaId, [number, number]>; winner?: ReplicaId } | undefined;
@@ -185,7 +186,7 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
       if (a.event === 'becomeMaster' && election && election.winner === id && election.epoch === a.epoch) { startElection(); }
     } else if (a.type === 'role') {
       if (a.role === 'master' && election && election.winner === id && a.epoch === election.epoch) {
-        master = { id, epoch: a.epoch };
+        master = { id, epoch: a.epoch, inc: c.node(id).incarnation };
         election = undefined;
         note(`coordinator: ${id} is master of epoch ${a.epoch}`);
         publishTopology();
@@ -199,7 +200,7 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
       if (now - election.startedAt > ELECTION_TIMEOUT_MS) startElection();
       return;
     }
-    if (!master || !c.node(master.id).alive || masterLost) startElection();
+    if (!master || !c.node(master.id).alive || c.node(master.id).incarnation !== master.inc || masterLost) startElection();
     else if (now - lastTopology >= 200) publishTopology(); // the topology watch re-syncs
     else if (chaos && rnd() < 0.003) startElection(); // a spurious election (e.g. a ZooKeeper session blip)
   };
