@@ -383,12 +383,15 @@ export class Cluster {
         else this.acked.set(p, { entry: e, exempt: false });
       }
     }
+    // A slave may have crashed between its ack and this acknowledgement.
+    this.checkExemptions();
   }
 
   /**
    * quorum_mem promises survival of a minority's failure, not of a quorum crashing at once
    * (ActiveMQ's documented trade-off): an acknowledged entry whose live-or-persisted holders
-   * fall below a quorum is no longer held to invariant 1.
+   * fall below a quorum (checked at each crash and at acknowledgement) is no longer held to
+   * invariant 1.
    */
   private checkExemptions(): void {
     if (this.sync !== 'quorum_mem') return;

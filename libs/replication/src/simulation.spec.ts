@@ -1,7 +1,7 @@
 // The randomized simulation (./simulation.ts): thousands of seeded schedules over groups of 3
 // and 5. A failure prints its seed; replay it alone with
 //   REPLICATION_SEED=<seed> REPLICATION_NODES=<3|5> node tools/scripts/run-specs.mjs libs/replication/dist
-// REPLICATION_RUNS=<n> changes how many schedules run per group size (default 1200 / 600).
+// REPLICATION_RUNS=<n> changes how many schedules run per group size (default 2500 / 1200).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulate, SimulationResult } from './simulation';
@@ -42,6 +42,6 @@ if (env.REPLICATION_SEED) {
   });
 } else {
   const runs = env.REPLICATION_RUNS ? Number(env.REPLICATION_RUNS) : undefined;
-  test('simulation: 3 replicas, crashes, loss, duplication, reordering, elections', () => campaign(3, runs ?? 1200));
-  test('simulation: 5 replicas, crashes, loss, duplication, reordering, elections', () => campaign(5, runs ?? 600));
+  test('simulation: 3 replicas, crashes, loss, duplication, reordering, elections', () => campaign(3, runs ?? 2500));
+  test('simulation: 5 replicas, crashes, loss, duplication, reordering, elections', () => campaign(5, runs ?? 1200));
 }
