@@ -68,11 +68,13 @@ export interface WireAppendEntries {
 export interface WireAppendAck { from: string; epoch: number; incarnation: number; received: number; persisted: number }
 export interface WireAppendReject { from: string; epoch: number; incarnation: number; hintEpoch: number; hintPosition: number }
 export interface WireStaleEpoch { from: string; epoch: number }
+export interface WireSnapshotOffer { from: string; epoch: number; snapshotEpoch: number; position: number }
 export type ReplicationMessage =
   | { kind: 'append'; append: WireAppendEntries }
   | { kind: 'ack'; ack: WireAppendAck }
   | { kind: 'reject'; reject: WireAppendReject }
-  | { kind: 'stale'; stale: WireStaleEpoch };
+  | { kind: 'stale'; stale: WireStaleEpoch }
+  | { kind: 'snapshot'; snapshot: WireSnapshotOffer };
 export interface ReplicationBatch { hello?: ReplicationHello | null; messages: ReplicationMessage[] }
 export interface SnapshotRequest { group: string; from: string; epoch: number; position: number }
 export interface KeyValue { key: Buffer; value: Buffer }
