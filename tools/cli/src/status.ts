@@ -1,0 +1,169 @@
+// `hawser status`: the topology. With --coordinators it asks Topology.Get of the first
+// coordinator that answers (coordination.proto); without, it reads one standalone store's
+// Admin.Status and Admin.Destinations and presents them in the same shape, so scripts
+// parse one JSON document either way (the shape is documented in README.md).
+import {
+  topologyService, type DestinationInfo, type GroupInfo, type StatusReply, type TopologySnapshot, type WatchRequest,
+} from '@hawser/proto';
+import { parseHostPort, type ParsedArgs } from './args';
+import { CliError, UnreachableError, UsageError } from './errors';
+import { fetchDestinations, grpcClient, STORE_OPTIONS, unary, withAdmin } from './admin';
+import { table } from './format';
+import type { Command } from './io';
+
+/** What `hawser status --json` prints: a TopologySnapshot plus where it came from. */
+export interface StatusDocument extends TopologySnapshot {
+  /** 'coordinator': Topology.Get; 'store': a standalone store's Admin.Status. */
+  source: 'coordinator' | 'store';
+  /** The address that answered. */
+  address: string;
+  /** Only with source 'store': the store's destinations. */
+  destinations?: DestinationInfo[];
+}
+
+/** Fills what proto3 defaults may leave out, so the JSON always has every field. */
+export function normalizeSnapshot(s: Partial<TopologySnapshot>): TopologySnapshot {
+  return {
+    version: s.version ?? 0,
+    groups: (s.groups ?? []).map((g) => ({ ...g, members: g.members ?? [] })),
+    coordinators: s.coordinators ?? [],
+    gateways: s.gateways ?? [],
+  };
+}
+
+/** A standalone store's status as a one-group topology. */
+export function storeSnapshot(st: StatusReply): TopologySnapshot {
+  const group: GroupInfo = {
+    name: st.group,
+    state: 'ok',
+    epoch: st.epoch,
+    masterId: st.node,
+    masterAddress: st.address,
+    replicas: 1,
+    message: '',
+    members: [{
+      id: st.node, address: st.address, role: st.role, epoch: st.epoch, commitPosition: st.commitPosition,
+      lastPosition: st.lastPosition, lagEntries: 0, lagSeconds: 0, pid: st.pid, weight: 0, httpPort: 0,
+    }],
+  };
+  return { version: 0, groups: [group], coordinators: [], gateways: [] };
+}
+
+export function statusText(doc: StatusDocument): string {
+  const parts: string[] = [];
+  parts.push(doc.source === 'coordinator'
+    ? `topology version ${doc.version} from coordinator ${doc.address}\n`
+    : `standalone store ${doc.address}\n`);
+  parts.push('\n' + table(doc.groups, [
+    { title: 'GROUP', value: (g) => g.name },
+    { title: 'STATE', value: (g) => g.state },
+    { title: 'EPOCH', value: (g) => g.epoch, align: 'right' },
+    { title: 'REPLICAS', value: (g) => g.replicas, align: 'right' },
+    { title: 'MASTER', value: (g) => (g.masterId ? `${g.masterId} ${g.masterAddress}` : '') },
+    { title: 'MESSAGE', value: (g) => g.message },
+  ]));
+  const members = doc.groups.flatMap((g) => g.members.map((m) => ({ group: g.name, ...m })));
+  if (members.length) {
+    parts.push('\nMembers\n' + table(members, [
+      { title: 'GROUP', value: (m) => m.group },
+      { title: 'NODE', value: (m) => m.id },
+      { title: 'ROLE', value: (m) => m.role },
+      { title: 'EPOCH', value: (m) => m.epoch, align: 'right' },
+      { title: 'COMMIT', value: (m) => m.commitPosition, align: 'right' },
+      { title: 'LAST', value: (m) => m.lastPosition, align: 'right' },
+      { title: 'LAG', value: (m) => m.lagEntries, align: 'right' },
+      { title: 'LAG(S)', value: (m) => m.lagSeconds.toFixed(3), align: 'right' },
+      { title: 'ADDRESS', value: (m) => m.address },
+      { title: 'PID', value: (m) => m.pid || '', align: 'right' },
+    ]));
+  }
+  if (doc.coordinators.length) {
+    parts.push('\nCoordinators\n' + table(doc.coordinators, [
+      { title: 'ID', value: (c) => c.id },
+      { title: 'ADDRESS', value: (c) => c.address },
+      { title: 'LEADER', value: (c) => (c.leader ? 'yes' : 'no') },
+      { title: 'HTTP', value: (c) => c.httpPort || '', align: 'right' },
+      { title: 'PID', value: (c) => c.pid || '', align: 'right' },
+    ]));
+  }
+  if (doc.gateways.length) {
+    parts.push('\nGateways\n' + table(doc.gateways, [
+      { title: 'ID', value: (g) => g.id },
+      { title: 'GROUP', value: (g) => g.group },
+      { title: 'HOST', value: (g) => g.host },
+      { title: 'STOMP', value: (g) => g.stompPort || '', align: 'right' },
+      { title: 'WS', value: (g) => g.wsPort || '', align: 'right' },
+      { title: 'HTTP', value: (g) => g.httpPort || '', align: 'right' },
+      { title: 'PID', value: (g) => g.pid || '', align: 'right' },
+    ]));
+  }
+  if (doc.destinations) {
+    parts.push('\nDestinations\n' + (doc.destinations.length === 0 ? 'none\n' : table(doc.destinations, [
+      { title: 'DESTINATION', value: (d) => d.name },
+      { title: 'DEPTH', value: (d) => d.depth, align: 'right' },
+      { title: 'INFLIGHT', value: (d) => d.inflight, align: 'right' },
+      { title: 'CONSUMERS', value: (d) => d.consumers, align: 'right' },
+    ])));
+  }
+  return parts.join('');
+}
+
+/** Topology.Get from the first coordinator that answers; unreachable only if none does. */
+export async function fromCoordinators(addresses: string[], timeoutMs: number, group = ''): Promise<StatusDocument> {
+  const failures: string[] = [];
+  let lastError: unknown;
+  for (const address of addresses) {
+    const client = grpcClient(topologyService(), address);
+    try {
+      const snap = await unary<WatchRequest, TopologySnapshot>(client, 'Get', { group }, timeoutMs, 'coordinator', address);
+      return { source: 'coordinator', address, ...normalizeSnapshot(snap) };
+    } catch (err) {
+      lastError = err;
+      failures.push((err as Error).message);
+    } finally {
+      client.close();
+    }
+  }
+  // One coordinator that answered with an error beats "unreachable" for the exit code.
+  if (addresses.length === 1 && lastError instanceof CliError) throw lastError;
+  throw new UnreachableError(`no coordinator answered: ${failures.join('; ')}`, { cause: lastError });
+}
+
+async function fromStore(args: ParsedArgs): Promise<StatusDocument> {
+  return withAdmin(args, async (client, address, timeoutMs) => {
+    const st = await unary<Record<string, never>, StatusReply>(client, 'Status', {}, timeoutMs, 'the store', address);
+    const dest = await fetchDestinations(client, address, timeoutMs);
+    return { source: 'store', address, ...storeSnapshot(st), destinations: dest.destinations };
+  });
+}
+
+export const status: Command = {
+  spec: {
+    name: 'status',
+    summary: 'Print the topology: groups, members, coordinators, gateways (or a standalone store\'s status).',
+    positionals: [],
+    options: [
+      { name: 'coordinators', type: 'string', arg: 'host:port,...', help: 'ask these coordinators (Topology.Get; default port 61630); without it, ask --store' },
+      ...STORE_OPTIONS,
+      { name: 'group', type: 'string', arg: 'G', help: 'only this group (coordinators only)' },
+      { name: 'json', type: 'bool', help: 'print the TopologySnapshot-shaped JSON documented in tools/cli/README.md' },
+    ],
+    details: 'Exit status: 0 when the topology was read (whatever state the groups are in), 1 when the\n'
+      + 'coordinator or store answered with an error, 2 usage error, 3 nothing answered.',
+    examples: ['hawser status --coordinators 127.0.0.1:61630,127.0.0.1:61631', 'hawser status --json | jq \'.groups[].members[] | {id, role, lagEntries}\''],
+  },
+  async run(args, io) {
+    const list = args.str('coordinators');
+    let doc: StatusDocument;
+    if (list !== undefined) {
+      const addresses = list.split(',').map((a) => a.trim()).filter(Boolean)
+        .map((a) => parseHostPort('coordinators', /:\d+$/.test(a) ? a : `${a}:61630`, 'status'));
+      if (addresses.length === 0) throw new UsageError('--coordinators: expected host:port,...', 'status');
+      doc = await fromCoordinators(addresses, args.int('timeout')!, args.str('group') ?? '');
+    } else {
+      doc = await fromStore(args);
+    }
+    io.out(args.bool('json') ? `${JSON.stringify(doc, null, 2)}\n` : statusText(doc));
+    return 0;
+  },
+};
