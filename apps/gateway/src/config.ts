@@ -21,6 +21,18 @@ export const schema = {
     address: str('127.0.0.1:61620', 'host:port of the store (group master) serving Broker.Session', { allowEmpty: false }),
     openTimeout: int(10_000, 'ms to wait for the store to answer a session open before the client gets an ERROR', 100),
   },
+  coordinators: list([], 'host:port of the coordinators serving Topology.Watch; when set, the group master comes from the topology (store.address is ignored) and sessions fail over'),
+  group: str('default', 'the group (ActiveMQ brokerName) whose master this gateway serves', { allowEmpty: false }),
+  failover: {
+    maxWaitMs: int(30_000, 'ms a session may be without a master (its client frames wait) before the client gets ERROR "no master for group g: ..."', 1),
+    resendTimeoutMs: int(5_000, 'ms a new master may take to answer a moved session\'s open before the gateway tries again (within failover.maxWaitMs)', 1),
+    maxWaitingFrames: int(1_000, 'requests one client may queue while its session has no master; above it the gateway stops reading from that client', 1),
+  },
+  zk: {
+    address: str('', 'ZooKeeper connect string (host:port,...); when set the gateway registers <zk.path>/gateways/<gateway.id>'),
+    path: str('/hawser', 'root znode of Hawser in ZooKeeper (zkPath)', { allowEmpty: false }),
+    sessionTimeout: int(4_000, 'ZooKeeper session timeout in ms', 100),
+  },
   limits: {
     maximumConnections: int(1000, 'most client connections at once (TCP and WebSocket together); the next one gets an ERROR', 1),
     maxFrameSize: int(4 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body)', 64),

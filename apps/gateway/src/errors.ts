@@ -9,6 +9,7 @@ export type GatewayErrorCode =
   | 'MAX_CONNECTIONS'      // limits.maximumConnections reached
   | 'SHUTTING_DOWN'        // the gateway is stopping
   | 'BROKER_UNAVAILABLE'   // the store stream failed or did not answer
+  | 'NO_MASTER'            // failover: the group had no master within failover.maxWaitMs
   | 'INTERNAL';            // a bug: logged with its stack
 
 export class GatewayError extends Error {

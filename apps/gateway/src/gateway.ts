@@ -11,7 +11,8 @@ import type { Config } from './config';
 import { GatewayMetrics } from './metrics';
 import { StompConnection, type GatewayContext, type Transport } from './stomp-connection';
 import { listenTcp, listenWs, type Listener, type TransportSink } from './listeners';
-import { createBrokerClient } from './store-session';
+import { BrokerClients } from './store-session';
+import { StaticMaster, TopologyFollower, type MasterSource } from './topology';
 import { GatewayError } from './errors';
 
 export interface GatewayOptions {
@@ -46,7 +47,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const log = opts.log ?? createLogger({ service: 'gateway', node: gatewayId });
   const registry = opts.registry ?? createRegistry('gateway', { instance: gatewayId });
   const metrics = new GatewayMetrics(registry);
-  const broker = createBrokerClient(config.store.address);
+  const clients = new BrokerClients();
+  // With coordinators the master comes from the topology and sessions fail over; without,
+  // store.address is the one store (a lost stream ends the client connection).
+  const source: MasterSource = config.coordinators.length > 0
+    ? new TopologyFollower({
+      coordinators: config.coordinators,
+      group: config.group,
+      log,
+      onMasterChange: () => metrics.masterChanges.inc(),
+    }).start()
+    : new StaticMaster(config.store.address, config.group);
   const users = new Map<string, string>();
   for (const entry of config.auth.users) {
     const i = entry.indexOf(':');
@@ -54,7 +65,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     users.set(entry.slice(0, i), entry.slice(i + 1));
   }
   const ctx: GatewayContext = {
-    config, log, metrics, broker, gatewayId, users,
+    config, log, metrics, clients, source, gatewayId, users,
     bootId: Date.now().toString(36) + randomBytes(2).toString('hex'),
     server: `Hawser/${hawserVersion()}`,
   };
@@ -108,9 +119,18 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       port: config.http.port,
       registry,
       // Ready while accepting and the store channel is not known to be failing.
-      ready: () => !stopping && broker.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE,
+      ready: () => {
+        if (stopping) return false;
+        const m = source.master;
+        if (!m) return false;
+        const c = clients.peek(m.address) ?? clients.get(m.address);
+        return c.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
+      },
     });
-    log.info({ stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, store: config.store.address, pid: process.pid }, 'gateway ready');
+    log.info({
+      stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, pid: process.pid, group: config.group,
+      ...(source.failover ? { coordinators: config.coordinators } : { store: config.store.address }),
+    }, 'gateway ready');
     const httpEndpoint = http;
     return {
       stompPort: tcp.port,
@@ -133,14 +153,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           })(),
         ));
         await httpEndpoint.close();
-        broker.close();
+        source.stop();
+        clients.close();
         log.info('gateway stopped');
       },
     };
   } catch (e) {
     for (const l of listeners) await l.close().catch(() => undefined);
     await http?.close();
-    broker.close();
+    source.stop();
+    clients.close();
     throw e;
   }
 }

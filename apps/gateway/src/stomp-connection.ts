@@ -10,12 +10,14 @@ import {
   StompParser, StompError, encodeFrame, HEARTBEAT, negotiateVersion, negotiateHeartBeat, getHeader, frame,
   validateClientFrame, SUPPORTED_VERSIONS, CLIENT_COMMANDS, type StompFrame, type StompVersion, type HeartBeat,
 } from '@hawser/stomp';
-import type { grpc, AckMode, SessionEvent, Delivery, Message } from '@hawser/proto';
+import type { AckMode, SessionEvent, Delivery, Message } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
 import type { Config } from './config';
 import type { GatewayMetrics, Protocol } from './metrics';
 import { GatewayError, StoreRejectedError } from './errors';
-import { StoreSession, type StoreStreamError } from './store-session';
+import type { BrokerClients } from './store-session';
+import { StoreLink } from './store-link';
+import type { MasterSource } from './topology';
 
 /** A client's byte pipe. TCP sockets and WebSockets implement it in listeners.ts. */
 export interface Transport {
@@ -38,7 +40,10 @@ export interface GatewayContext {
   config: Config;
   log: Logger;
   metrics: GatewayMetrics;
-  broker: grpc.Client;
+  /** gRPC clients per store address. */
+  clients: BrokerClients;
+  /** Where the group's master is (fixed store.address, or followed from the coordinators). */
+  source: MasterSource;
   gatewayId: string;
   /** Distinguishes this process's generated message ids from a previous run's with the same gateway id. */
   bootId: string;
@@ -65,7 +70,12 @@ const ACK_MODES: Record<string, AckMode> = {
 
 const KNOWN_COMMANDS = new Set<string>(CLIENT_COMMANDS);
 
-interface Outstanding { subscriptionId: string; messageId: string }
+/**
+ * A delivery the client holds, by the tag the CLIENT sees (`ack` header). Tags are
+ * `tagBase + store tag` where tagBase grows with every new store session (failover), so a
+ * tag never names two deliveries even though each store numbers its own from 1.
+ */
+interface Outstanding { subscriptionId: string; messageId: string; gen: number; storeTag: number }
 
 export class StompConnection {
   readonly id: string;
@@ -73,7 +83,11 @@ export class StompConnection {
   private state: State = 'connecting';
   private version: StompVersion = '1.0';
   private readonly parser: StompParser;
-  private session: StoreSession | undefined;
+  private link: StoreLink | undefined;
+  /** Store session the last event came from, and the client-tag offset of its deliveries. */
+  private gen = 0;
+  private tagBase = 0;
+  private maxTag = 0;
   private nextRequestId = 1;
   /** requestId -> the client's receipt header */
   private readonly receipts = new Map<number, string>();
@@ -185,27 +199,33 @@ export class StompConnection {
     this.parser.setVersion(version);
     this.state = 'opening';
     clearTimeout(this.openTimer);
-    const session = new StoreSession(this.ctx.broker, {
-      onEvent: (ev) => this.onStoreEvent(ev),
-      onFailure: (err) => this.onStoreFailure(err),
+    const link = new StoreLink({
+      clients: this.ctx.clients,
+      source: this.ctx.source,
+      metrics: this.ctx.metrics,
+      openTimeoutMs: this.ctx.config.store.openTimeout,
+      maxWaitMs: this.ctx.config.failover.maxWaitMs,
+      resendTimeoutMs: this.ctx.config.failover.resendTimeoutMs,
+      maxWaitingFrames: this.ctx.config.failover.maxWaitingFrames,
+    }, this.log, {
+      onEvent: (ev, gen) => this.onStoreEvent(ev, gen),
+      onFailure: (why) => this.onStoreFailure(why),
+      onFatal: (err) => this.fail(err),
       onBackpressure: () => { this.pausedForStore = true; this.updateReading(); },
       onDrain: () => { this.pausedForStore = false; this.updateReading(); },
     });
-    this.session = session;
-    session.start();
-    session.request('open', { connectionId: this.id, clientId: getHeader(f, 'client-id') ?? '', login, gateway: this.ctx.gatewayId });
-    const timeout = this.ctx.config.store.openTimeout;
-    this.openTimer = setTimeout(() => {
-      this.ctx.metrics.storeFailures.inc();
-      this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: the store did not answer within ${timeout} ms`));
-    }, timeout);
-    this.openTimer.unref();
+    this.link = link;
+    link.open({ connectionId: this.id, clientId: getHeader(f, 'client-id') ?? '', login, gateway: this.ctx.gatewayId });
   }
 
-  /** Allocates a requestId when the frame asks for a receipt (any frame may). */
-  private requestIdFor(f: StompFrame): number {
+  /**
+   * Allocates a requestId when the frame asks for a receipt (any frame may). With `always`
+   * (SEND, COMMIT, ABORT) and failover on, it allocates one anyway: the store's receipt tells
+   * the replay log the request is done and need not be resent to a new master.
+   */
+  private requestIdFor(f: StompFrame, always = false): number {
     const receipt = getHeader(f, 'receipt');
-    if (receipt === undefined) return 0;
+    if (receipt === undefined) return always && this.ctx.source.failover ? this.nextRequestId++ : 0;
     const id = this.nextRequestId++;
     this.receipts.set(id, receipt);
     return id;
@@ -228,7 +248,7 @@ export class StompConnection {
       expires: intHeader(f, 'expires', 0, 0, Number.MAX_SAFE_INTEGER),
       timestamp: 0, // set by the store on enqueue
     };
-    this.session!.request('send', { message, transaction: getHeader(f, 'transaction') ?? '' }, this.requestIdFor(f));
+    this.link!.request('send', { message, transaction: getHeader(f, 'transaction') ?? '' }, this.requestIdFor(f, true));
   }
 
   private onSubscribe(f: StompFrame): void {
@@ -240,7 +260,7 @@ export class StompConnection {
     if (!ackMode) throw new StompError('BAD_HEADER_VALUE', `ack header must be auto, client or client-individual, got ${JSON.stringify(ackName)}`);
     const noLocal = (getHeader(f, 'activemq.noLocal') ?? '').toLowerCase() === 'true';
     this.subscriptions.set(subscriptionId, { ackMode });
-    this.session!.request('subscribe', {
+    this.link!.request('subscribe', {
       subscriptionId,
       destination,
       ackMode,
@@ -258,10 +278,10 @@ export class StompConnection {
     for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
     // ActiveMQ: an UNSUBSCRIBE carrying the durable name also removes the durable subscription.
     const removeDurable = getHeader(f, 'activemq.subscriptionName') !== undefined || getHeader(f, 'durable-subscription-name') !== undefined;
-    this.session!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestIdFor(f));
+    this.link!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestIdFor(f));
   }
 
-  // STOMP 1.2: ACK/NACK `id` is the MESSAGE's `ack` header (our delivery tag). STOMP 1.0/1.1:
+  // STOMP 1.2: ACK/NACK `id` is the MESSAGE's `ack` header (our client tag). STOMP 1.0/1.1:
   // `message-id` (+ `subscription` in 1.1), mapped back through the outstanding table.
   private onAck(f: StompFrame, command: 'ACK' | 'NACK'): void {
     let tag: number | undefined;
@@ -273,23 +293,45 @@ export class StompConnection {
     } else {
       shown = getHeader(f, 'message-id') ?? '';
       const subscription = getHeader(f, 'subscription');
-      tag = (this.byMessageId.get(shown) ?? []).find((t) => subscription === undefined || this.outstanding.get(t)?.subscriptionId === subscription);
+      const tags = (this.byMessageId.get(shown) ?? []).filter((t) => subscription === undefined || this.outstanding.get(t)?.subscriptionId === subscription);
+      // After a failover the same message may be held twice (old and redelivered): prefer the live one.
+      tag = tags.find((t) => this.outstanding.get(t)!.gen === this.gen) ?? tags[0];
     }
     if (tag === undefined) throw new GatewayError('UNKNOWN_DELIVERY', `${command} for unknown message id ${shown}`);
-    const sub = this.outstanding.get(tag)!.subscriptionId;
+    const held = this.outstanding.get(tag)!;
+    const sub = held.subscriptionId;
+    let live: number | undefined = held.gen === this.gen ? tag : undefined;
+    if (live === undefined) {
+      // A delivery of a session on an old master (failover): its tag means nothing to the new
+      // one. If the message came again, settle that delivery; if not, it will come again later.
+      for (const [t, o] of this.outstanding) {
+        if (o.gen === this.gen && o.messageId === held.messageId && o.subscriptionId === sub) { live = t; break; }
+      }
+      this.log.debug({ command, tag, messageId: held.messageId, mappedTo: live }, live === undefined
+        ? 'ACK/NACK for a delivery of the previous master dropped: the message will be redelivered'
+        : 'ACK/NACK for a delivery of the previous master mapped to its redelivery');
+    }
+    const liveStoreTag = live === undefined ? 0 : this.outstanding.get(live)!.storeTag;
     // Client mode is cumulative (broker.proto AckMode): acking T settles every earlier delivery too.
     if (command === 'ACK' && this.subscriptions.get(sub)?.ackMode === 'ACK_MODE_CLIENT') {
-      for (const [t, o] of this.outstanding) if (t <= tag && o.subscriptionId === sub) this.forget(t);
+      for (const [t, o] of this.outstanding) if ((t <= tag || (live !== undefined && t <= live)) && o.subscriptionId === sub) this.forget(t);
     } else {
       this.forget(tag);
+      if (live !== undefined) this.forget(live);
     }
-    const payload = { deliveryTag: tag, transaction: getHeader(f, 'transaction') ?? '' };
-    if (command === 'ACK') this.session!.request('ack', payload, this.requestIdFor(f));
-    else this.session!.request('nack', payload, this.requestIdFor(f));
+    if (live === undefined) {
+      // Nothing to tell the store; the client still gets the receipt it asked for.
+      const receipt = getHeader(f, 'receipt');
+      if (receipt !== undefined) this.writeFrame(frame('RECEIPT', { 'receipt-id': receipt }));
+      return;
+    }
+    const payload = { deliveryTag: liveStoreTag, transaction: getHeader(f, 'transaction') ?? '' };
+    if (command === 'ACK') this.link!.request('ack', payload, this.requestIdFor(f));
+    else this.link!.request('nack', payload, this.requestIdFor(f));
   }
 
   private simple(f: StompFrame, kind: 'begin' | 'commit' | 'abort'): void {
-    this.session!.request(kind, { transaction: getHeader(f, 'transaction')! }, this.requestIdFor(f));
+    this.link!.request(kind, { transaction: getHeader(f, 'transaction')! }, this.requestIdFor(f, kind !== 'begin'));
   }
 
   // STOMP 1.2: "the client SHOULD send a DISCONNECT with a receipt and wait for the RECEIPT
@@ -297,7 +339,7 @@ export class StompConnection {
   private onDisconnect(f: StompFrame): void {
     this.disconnecting = true;
     const requestId = this.requestIdFor(f);
-    this.session!.request('close', {}, requestId);
+    this.link!.request('close', {}, requestId);
     if (requestId === 0) {
       this.close('client disconnected');
       return;
@@ -310,8 +352,14 @@ export class StompConnection {
 
   // ---- events from the store ------------------------------------------------------------
 
-  private onStoreEvent(ev: SessionEvent): void {
+  private onStoreEvent(ev: SessionEvent, gen: number): void {
     if (!this.isOpen) return;
+    if (gen !== this.gen) {
+      // A new store session (failover): its delivery tags start again at 1; shift them past
+      // every tag the client has seen.
+      this.gen = gen;
+      this.tagBase = this.maxTag;
+    }
     try {
       switch (ev.kind) {
         case 'opened': return this.onOpened(ev.opened.sessionId);
@@ -371,7 +419,9 @@ export class StompConnection {
     if (m.expires) list.push(['expires', String(m.expires)]);
     if (d.redelivered) list.push(['redelivered', 'true']);
     list.push(['delivery-count', String(d.deliveryCount || 1)]);
-    if (this.version === '1.2') list.push(['ack', String(d.deliveryTag)]);
+    const clientTag = this.tagBase + d.deliveryTag;
+    if (clientTag > this.maxTag) this.maxTag = clientTag;
+    if (this.version === '1.2') list.push(['ack', String(clientTag)]);
     const taken = new Set(list.map(([k]) => k));
     for (const [k, v] of Object.entries(m.headers ?? {})) {
       // STOMP 1.0 cannot escape line breaks in header values.
@@ -381,12 +431,13 @@ export class StompConnection {
     if (sub.ackMode === 'ACK_MODE_AUTO') {
       // Auto ack: the store may forget the message once it is on the wire to the client.
       const tag = d.deliveryTag;
-      this.writeFrame(f, (err) => { if (!err && this.isOpen) this.session?.request('ack', { deliveryTag: tag, transaction: '' }); });
+      const gen = this.gen;
+      this.writeFrame(f, (err) => { if (!err && this.isOpen) this.link?.requestOn(gen, 'ack', { deliveryTag: tag, transaction: '' }); });
     } else {
-      this.outstanding.set(d.deliveryTag, { subscriptionId: d.subscriptionId, messageId: m.id });
+      this.outstanding.set(clientTag, { subscriptionId: d.subscriptionId, messageId: m.id, gen: this.gen, storeTag: d.deliveryTag });
       const tags = this.byMessageId.get(m.id);
-      if (tags) tags.push(d.deliveryTag);
-      else this.byMessageId.set(m.id, [d.deliveryTag]);
+      if (tags) tags.push(clientTag);
+      else this.byMessageId.set(m.id, [clientTag]);
       this.writeFrame(f);
     }
   }
@@ -402,11 +453,11 @@ export class StompConnection {
     else this.byMessageId.delete(o.messageId);
   }
 
-  private onStoreFailure(err: StoreStreamError): void {
+  private onStoreFailure(why: string): void {
     if (!this.isOpen) return;
     this.ctx.metrics.storeFailures.inc();
-    this.log.warn({ err: err.message }, 'store stream failed');
-    this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: ${err.message}`));
+    this.log.warn({ err: why }, 'store stream failed');
+    this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: ${why}`));
   }
 
   // ---- output, heart-beats, backpressure ------------------------------------------------
@@ -425,7 +476,7 @@ export class StompConnection {
       // The client reads slower than we write: stop taking its frames and the store's deliveries.
       this.pausedForClient = true;
       this.log.debug({ buffered: this.transport.buffered }, 'client reads slowly: pausing its input and its deliveries');
-      this.session?.pause();
+      this.link?.pause();
       this.updateReading();
     }
   }
@@ -435,7 +486,7 @@ export class StompConnection {
     if (!this.pausedForClient || this.transport.buffered > this.ctx.config.limits.writeBufferHigh / 2) return;
     this.pausedForClient = false;
     this.log.debug('client caught up: resuming');
-    this.session?.resume();
+    this.link?.resume();
     this.updateReading();
   }
 
@@ -511,7 +562,7 @@ export class StompConnection {
     this.state = 'closing';
     this.log.debug({ reason }, 'closing connection');
     this.stopTimers();
-    this.session?.end();
+    this.link?.end();
     if (hard) this.transport.destroy();
     else this.transport.end();
   }
@@ -522,7 +573,7 @@ export class StompConnection {
     this.state = 'closed';
     this.stopTimers();
     // Client gone: end the stream; the store takes back its unacked deliveries.
-    this.session?.end();
+    this.link?.end();
     this.onClosed?.();
   }
 

@@ -10,7 +10,7 @@ import type {
 } from '@hawser/proto';
 
 /** The payload of each request kind (the oneof members of SessionRequest). */
-interface Payloads {
+export interface Payloads {
   open: Open; send: Send; subscribe: Subscribe; unsubscribe: Unsubscribe; ack: Ack; nack: Nack;
   begin: Begin; commit: Commit; abort: Abort; close: Close;
 }
@@ -36,6 +36,25 @@ export class StoreStreamError extends Error {
 export function createBrokerClient(address: string): grpc.Client {
   const Broker = brokerService();
   return new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+}
+
+/** One Broker client (gRPC channel) per store address, shared by every session to that store. */
+export class BrokerClients {
+  private readonly clients = new Map<string, grpc.Client>();
+  get(address: string): grpc.Client {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = createBrokerClient(address);
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+  /** The client of `address` if one was made (readiness checks). */
+  peek(address: string): grpc.Client | undefined { return this.clients.get(address); }
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
 }
 
 type Duplex = grpc.ClientDuplexStream<SessionRequests, SessionEvents>;
