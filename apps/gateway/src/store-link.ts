@@ -177,11 +177,11 @@ export class StoreLink {
     switch (ev.kind) {
       case 'opened':
         clearTimeout(this.openTimer);
+        clearTimeout(this.maxWaitTimer);
+        this.maxWaitTimer = undefined;
+        this.retryDelay = 50;
         if (this.moving) {
           this.moving = false;
-          clearTimeout(this.maxWaitTimer);
-          this.maxWaitTimer = undefined;
-          this.retryDelay = 50;
           this.ctx.metrics.sessionsMoved.inc();
           this.log.info({ from: this.movedFrom, to: this.address, node: ev.opened.node, epoch: ev.opened.epoch }, 'session moved to the new master');
         }
@@ -218,14 +218,17 @@ export class StoreLink {
 
   private enterWaiting(why: string): void {
     clearTimeout(this.openTimer);
-    if (!this.moving) this.movedFrom = this.address;
-    this.moving = true;
+    // Moving = a session existed before (the first open waiting for a master is not a move).
+    if (!this.moving && this.gen > 0) {
+      this.movedFrom = this.address;
+      this.moving = true;
+    }
     this.state = 'waiting';
     this.address = undefined;
     if (!this.maxWaitTimer) {
       const ms = this.ctx.maxWaitMs;
       this.maxWaitTimer = setTimeout(() => {
-        if (this.state !== 'waiting' && !this.moving) return;
+        if (this.state === 'up' && !this.moving) return;
         this.fatal(new GatewayError('NO_MASTER', `no master for group ${this.ctx.source.group}: ${this.ctx.source.describe()}`));
       }, ms);
       this.maxWaitTimer.unref();

@@ -3,8 +3,10 @@
 // checkFor-style polling. Not used by the service itself.
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
-import { grpc, brokerService, SERVER_OPTIONS } from '@hawser/proto';
-import type { SessionRequests, SessionEvents, SessionRequest, SessionEvent, Message, Subscribe } from '@hawser/proto';
+import { grpc, brokerService, topologyService, SERVER_OPTIONS } from '@hawser/proto';
+import type {
+  SessionRequests, SessionEvents, SessionRequest, SessionEvent, Message, Subscribe, TopologySnapshot, WatchRequest, GroupInfo,
+} from '@hawser/proto';
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (nats-server's checkFor). */
 export async function checkFor<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 3_000, everyMs = 10): Promise<T> {
@@ -41,6 +43,12 @@ export class FakeBroker {
   readonly sessions: FakeSession[] = [];
   /** When set, opens are not answered (to test the open timeout). */
   silent = false;
+  /** When set, SENDs are neither receipted nor delivered (a master that dies before committing them). */
+  holdSends = false;
+  /** When set, opens are refused with a fatal NOT_MASTER error (a slave). */
+  notMaster = false;
+  /** Message ids stored (dedup by id, as the real store does). */
+  readonly stored = new Set<string>();
   private server = new grpc.Server(SERVER_OPTIONS);
   private seq = 0;
 
@@ -69,6 +77,10 @@ export class FakeBroker {
         const receipt = () => { if (req.requestId) out.push({ kind: 'receipt', receipt: { requestId: req.requestId } }); };
         switch (req.kind) {
           case 'open':
+            if (this.notMaster) {
+              out.push({ kind: 'error', error: { requestId: 0, code: 'NOT_MASTER', message: 'this store is a slave of group g1', fatal: true } });
+              break;
+            }
             if (!this.silent) out.push({ kind: 'opened', opened: { sessionId: s.id, group: 'g1', node: 'fake', epoch: 1 } });
             break;
           case 'send': {
@@ -77,7 +89,10 @@ export class FakeBroker {
               out.push({ kind: 'error', error: { requestId: req.requestId, code: 'INVALID_DESTINATION', message: `destination ${m.destination} is not allowed`, fatal: true } });
               break;
             }
+            if (this.holdSends) break;
             receipt();
+            if (this.stored.has(m.id)) break; // a duplicate (failover resend): stored once
+            this.stored.add(m.id);
             this.deliver({ ...m, timestamp: Date.now() });
             break;
           }
@@ -103,15 +118,20 @@ export class FakeBroker {
     call.on('cancelled', () => { s.ended = true; });
   }
 
-  private deliver(m: Message): void {
+  private deliver(m: Message, redelivered = false): void {
     for (const s of this.sessions) {
       if (s.ended) continue;
       for (const sub of s.subs.values()) {
         if (sub.destination !== m.destination) continue;
         const tag = s.nextTag++;
-        s.call.write({ items: [{ delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered: false, deliveryCount: 1 } }] } as unknown as SessionEvents);
+        s.call.write({ items: [{ delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered, deliveryCount: redelivered ? 2 : 1 } }] } as unknown as SessionEvents);
       }
     }
+  }
+
+  /** Delivers a message to every matching subscription now (as if another producer sent it). */
+  publish(m: Partial<Message> & { id: string; destination: string }, redelivered = false): void {
+    this.deliver({ headers: {}, body: Buffer.from(m.id), persistent: false, priority: 4, expires: 0, timestamp: Date.now(), ...m }, redelivered);
   }
 
   /** Ends every stream with an error status, as a dying store would. */
@@ -122,6 +142,60 @@ export class FakeBroker {
       // grpc-js: an 'error' emitted on a server stream becomes the call's status.
       s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store stopped' });
     }
+  }
+
+  stop(): Promise<void> {
+    this.server.forceShutdown();
+    return Promise.resolve();
+  }
+}
+
+// ---- fake coordinator ------------------------------------------------------------------------
+
+type WatchCall = grpc.ServerWritableStream<WatchRequest, TopologySnapshot>;
+
+/** A Topology service whose snapshots the test decides: setMaster() pushes one to every watcher. */
+export class FakeCoordinator {
+  port = 0;
+  readonly watches: WatchCall[] = [];
+  private server = new grpc.Server(SERVER_OPTIONS);
+  private version = 0;
+  private group: GroupInfo = { name: 'g1', state: 'electing', epoch: 0, masterId: '', masterAddress: '', replicas: 3, members: [], message: '' };
+
+  async start(): Promise<this> {
+    this.server.addService(topologyService().service, {
+      Watch: (call: WatchCall) => {
+        this.watches.push(call);
+        call.on('cancelled', () => this.drop(call));
+        call.on('error', () => this.drop(call));
+        call.write(this.snapshot());
+      },
+      Get: (_call: unknown, cb: grpc.sendUnaryData<TopologySnapshot>) => cb(null, this.snapshot()),
+      ReportMasterLost: (_call: unknown, cb: grpc.sendUnaryData<{ accepted: boolean }>) => cb(null, { accepted: true }),
+    });
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    return this;
+  }
+
+  get address(): string { return `127.0.0.1:${this.port}`; }
+
+  /** Names the master of group g1 (state ok), or none (state no-quorum/electing with `message`). */
+  setMaster(master: { id: string; address: string; epoch: number } | undefined, message = ''): void {
+    this.group = master
+      ? { ...this.group, state: 'ok', epoch: master.epoch, masterId: master.id, masterAddress: master.address, message: '' }
+      : { ...this.group, state: message ? 'no-quorum' : 'electing', masterId: '', masterAddress: '', message };
+    const snap = this.snapshot();
+    for (const w of this.watches) w.write(snap);
+  }
+
+  private snapshot(): TopologySnapshot {
+    return { version: ++this.version, groups: [this.group], coordinators: [], gateways: [] };
+  }
+
+  private drop(call: WatchCall): void {
+    const i = this.watches.indexOf(call);
+    if (i >= 0) this.watches.splice(i, 1);
   }
 
   stop(): Promise<void> {

@@ -1,0 +1,200 @@
+// Session failover: the gateway in-process in front of two FAKE stores (A, B) and a FAKE
+// coordinator whose Topology.Watch the test drives. Raw STOMP over real TCP on 127.0.0.1.
+import { test, describe, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '@hawser/config';
+import { createLogger } from '@hawser/observability';
+import { schema } from './config';
+import { startGateway, type Gateway } from './gateway';
+import { FakeBroker, FakeCoordinator, RawClient, raw, checkFor } from './testkit';
+
+const quiet = createLogger({ service: 'gateway-test', level: process.env.HAWSER_TEST_LOG ?? 'silent' });
+
+interface Rig { a: FakeBroker; b: FakeBroker; coord: FakeCoordinator; gw: Gateway; clients: RawClient[]; extra: FakeCoordinator[] }
+let rig: Rig | undefined;
+
+async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: number; masterA?: boolean } = {}): Promise<Rig> {
+  const a = await new FakeBroker().start();
+  const b = await new FakeBroker().start();
+  const coord = await new FakeCoordinator().start();
+  const extra = opts.coordinators ?? [];
+  if (opts.masterA !== false) coord.setMaster({ id: 'A', address: a.address, epoch: 1 });
+  const { config } = loadConfig(schema, {
+    env: {},
+    argv: ['--gateway.id', 'gw-fo', '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '0', '--heartbeat.expect', '0',
+      '--coordinators', [coord, ...extra].map((c) => c.address).join(','), '--group', 'g1',
+      '--failover.maxWaitMs', String(opts.maxWaitMs ?? 3_000), '--failover.resendTimeoutMs', '1000'],
+  });
+  const gw = await startGateway(config, { log: quiet });
+  rig = { a, b, coord, gw, clients: [], extra };
+  return rig;
+}
+
+afterEach(async () => {
+  if (!rig) return;
+  for (const c of rig.clients) c.close();
+  await rig.gw.stop();
+  await Promise.all([rig.a.stop(), rig.b.stop(), rig.coord.stop(), ...rig.extra.map((c) => c.stop())]);
+  rig = undefined;
+});
+
+async function client(r: Rig): Promise<RawClient> {
+  const c = await RawClient.tcp(r.gw.stompPort);
+  r.clients.push(c);
+  await c.connect();
+  return c;
+}
+
+async function metric(r: Rig, name: string): Promise<number> {
+  const m = await r.gw.registry.getSingleMetric(name)?.get();
+  return m?.values.reduce((s, v) => s + v.value, 0) ?? NaN;
+}
+
+/** Frames received so far that are `command`, by a header. */
+function seen(c: RawClient, command: string, header: string): string[] {
+  return c.frames.filter((f) => f.command === command).map((f) => f.headers[header]!);
+}
+
+describe('session failover', { timeout: 20_000 }, () => {
+  test('master moves to B: the socket stays open, B gets the re-subscribe and the resends with the same ids, receipts and messages flow', async () => {
+    const r = await setup();
+    const c = await client(r);
+    c.write(raw('SUBSCRIBE', { id: 's1', destination: '/queue/f', ack: 'client-individual', selector: "color = 'red'", 'activemq.subscriptionName': 'dn', receipt: 'sub-1' }));
+    await checkFor('the subscribe receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('sub-1'));
+    c.write(raw('SEND', { destination: '/queue/f', 'message-id': 'm-1', receipt: 'r-1' }, 'one'));
+    await checkFor('r-1 and m-1 from A', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-1') && seen(c, 'MESSAGE', 'message-id').includes('m-1'));
+    const m1FromA = c.frames.find((f) => f.command === 'MESSAGE' && f.headers['message-id'] === 'm-1')!;
+
+    // A stops committing: these two have no receipt when it dies.
+    r.a.holdSends = true;
+    c.write(raw('SEND', { destination: '/queue/f', 'message-id': 'm-2', receipt: 'r-2' }, 'two') + raw('SEND', { destination: '/queue/f', 'message-id': 'm-3' }, 'three'));
+    await checkFor('A saw m-2 and m-3', () => r.a.requests('send').filter((s) => s.send.message.id !== 'm-1').length === 2);
+
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    r.a.killSessions();
+
+    await checkFor('B gets the open, the subscription and both resends', () => r.b.requests('send').length === 2, 5_000);
+    const sub = r.b.requests('subscribe')[0]!.subscribe;
+    assert.deepEqual(
+      { id: sub.subscriptionId, destination: sub.destination, ackMode: sub.ackMode, selector: sub.selector, durableName: sub.durableName },
+      { id: 's1', destination: '/queue/f', ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL', selector: "color = 'red'", durableName: 'dn' });
+    assert.deepEqual(r.b.requests('send').map((s) => s.send.message.id), ['m-2', 'm-3'], 'resent with the same message ids, in order');
+    assert.equal(r.b.requests('open')[0]!.open.gateway, 'gw-fo');
+    // The batch B got: open first, then the subscription, then the sends.
+    assert.deepEqual(r.b.batches.flatMap((x) => x.items).slice(0, 4).map((i) => i.kind), ['open', 'subscribe', 'send', 'send']);
+
+    await checkFor('r-2 and the messages from B', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-2')
+      && ['m-2', 'm-3'].every((id) => seen(c, 'MESSAGE', 'message-id').includes(id)));
+    assert.equal(c.closed, false, 'the client connection stayed open');
+    assert.equal(c.frames.some((f) => f.command === 'ERROR'), false);
+    // Each MESSAGE has its own ack id: B's tags start again at 1 but the client never sees a repeat.
+    const ackIds = c.frames.filter((f) => f.command === 'MESSAGE').map((f) => f.headers.ack);
+    assert.equal(new Set(ackIds).size, ackIds.length, `ack ids are unique: ${ackIds.join(',')}`);
+
+    // ACK of A's delivery of m-1: not an error; m-1 has not come again yet, so it is dropped (receipt still sent).
+    c.write(raw('ACK', { id: m1FromA.headers.ack!, receipt: 'a-old' }));
+    await checkFor('the old ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-old'));
+    assert.equal(r.b.requests('ack').length, 0, 'nothing of the old session reaches B');
+
+    // B redelivers m-1; the client acks the new delivery; B hears B's own tag.
+    r.b.publish({ id: 'm-1', destination: '/queue/f' }, true);
+    const again = await checkFor('m-1 again', () => c.frames.find((f) => f.command === 'MESSAGE' && f.headers['message-id'] === 'm-1' && f.headers.redelivered === 'true'));
+    c.write(raw('ACK', { id: again.headers.ack!, receipt: 'a-new' }));
+    await checkFor('the new ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-new'));
+    const bTag = r.b.sessions[0]!.nextTag - 1;
+    assert.deepEqual(r.b.requests('ack').map((x) => x.ack.deliveryTag), [bTag]);
+
+    // Business as usual on B.
+    c.write(raw('SEND', { destination: '/queue/f', 'message-id': 'm-4', receipt: 'r-4' }, 'four'));
+    await checkFor('m-4 round trip on B', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-4') && seen(c, 'MESSAGE', 'message-id').includes('m-4'));
+    assert.equal(await metric(r, 'hawser_gateway_sessions_moved_total'), 1);
+    assert.ok(await metric(r, 'hawser_gateway_failovers_total') >= 1);
+    assert.equal(await metric(r, 'hawser_gateway_master_changes_total'), 2, 'none -> A -> B');
+  });
+
+  test('an old-session ACK maps to the redelivery when it has arrived', async () => {
+    const r = await setup();
+    const c = await client(r);
+    c.write(raw('SUBSCRIBE', { id: 's', destination: '/queue/m', ack: 'client', receipt: 's' }));
+    await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('s'));
+    r.a.publish({ id: 'x-1', destination: '/queue/m' });
+    const first = await checkFor('x-1 from A', () => c.frames.find((f) => f.command === 'MESSAGE'));
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('B has the subscription', () => r.b.sessions[0]?.subs.has('s'));
+    r.b.publish({ id: 'x-1', destination: '/queue/m' }, true);
+    await checkFor('the redelivery', () => c.frames.filter((f) => f.command === 'MESSAGE').length === 2);
+    c.write(raw('ACK', { id: first.headers.ack!, receipt: 'ack' }));
+    await checkFor('ack at B', () => r.b.requests('ack').length === 1);
+    assert.equal(r.b.requests('ack')[0]!.ack.deliveryTag, 1, "B's tag of its own delivery");
+    await checkFor('receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('ack'));
+    assert.equal(r.a.sessions[0]!.ended, true, 'the session on A was cancelled when the topology moved');
+  });
+
+  test('frames sent while there is no master wait, then flow to the new master', async () => {
+    const r = await setup();
+    const c = await client(r);
+    r.coord.setMaster(undefined, '');
+    r.a.killSessions();
+    await checkFor('the gateway saw the loss', async () => (await metric(r, 'hawser_gateway_failovers_total')) === 1);
+    c.write(raw('SEND', { destination: '/queue/w', 'message-id': 'w-1', receipt: 'rw-1' }, 'wait') + raw('BEGIN', { transaction: 't' })
+      + raw('SEND', { destination: '/queue/w', 'message-id': 'w-2', transaction: 't' }, 'in tx') + raw('COMMIT', { transaction: 't', receipt: 'rc' }));
+    await checkFor('four requests waiting', async () => (await metric(r, 'hawser_gateway_waiting_frames')) === 4);
+    assert.equal(seen(c, 'RECEIPT', 'receipt-id').length, 0);
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('the receipts from B', () => ['rw-1', 'rc'].every((id) => seen(c, 'RECEIPT', 'receipt-id').includes(id)), 5_000);
+    assert.deepEqual(r.b.batches.flatMap((x) => x.items).map((i) => i.kind), ['open', 'send', 'begin', 'send', 'commit']);
+    assert.equal(await metric(r, 'hawser_gateway_waiting_frames'), 0);
+    assert.equal(c.closed, false);
+  });
+
+  test('an open transaction is replayed whole on the new master (BEGIN, its SENDs, then the COMMIT)', async () => {
+    const r = await setup();
+    const c = await client(r);
+    c.write(raw('BEGIN', { transaction: 'tx' }) + raw('SEND', { destination: '/queue/t', 'message-id': 't-1', transaction: 'tx', receipt: 'ts' }, 'a'));
+    await checkFor('tx send receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('ts'));
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('B has the transaction', () => r.b.requests('send').length === 1);
+    c.write(raw('COMMIT', { transaction: 'tx', receipt: 'tc' }));
+    await checkFor('commit receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('tc'));
+    assert.deepEqual(r.b.batches.flatMap((x) => x.items).map((i) => i.kind), ['open', 'begin', 'send', 'commit']);
+    assert.equal(r.b.requests('send')[0]!.send.message.id, 't-1');
+  });
+
+  test('no master within failover.maxWaitMs: ERROR "no master for group g1: <the group message>"', async () => {
+    const r = await setup({ maxWaitMs: 400 });
+    const c = await client(r);
+    r.coord.setMaster(undefined, 'Not enough cluster members: 1 of 3 alive, quorum is 2');
+    r.a.killSessions();
+    c.write(raw('SEND', { destination: '/queue/x', receipt: 'never' }, 'x'));
+    const e = await c.expect('ERROR', 3_000);
+    assert.equal(e.headers.message, 'no master for group g1: Not enough cluster members: 1 of 3 alive, quorum is 2');
+    await c.waitClosed();
+  });
+
+  test('a CONNECT during an election waits; a slave answering NOT_MASTER is not an error', async () => {
+    const r = await setup({ masterA: false });
+    r.a.notMaster = true;
+    r.coord.setMaster({ id: 'A', address: r.a.address, epoch: 1 }); // stale: A is a slave
+    const c = await RawClient.tcp(r.gw.stompPort);
+    r.clients.push(c);
+    c.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' }));
+    await checkFor('A refused the open', () => r.a.requests('open').length >= 1);
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    const f = await c.expect('CONNECTED', 5_000);
+    assert.match(f.headers.session!, /^fake-/);
+    assert.equal(r.b.requests('open').length, 1);
+  });
+
+  test('the topology watch moves to the next coordinator when one dies', async () => {
+    const second = await new FakeCoordinator().start();
+    const r = await setup({ coordinators: [second] });
+    const c = await client(r);
+    second.setMaster({ id: 'A', address: r.a.address, epoch: 1 });
+    await r.coord.stop();
+    await checkFor('the gateway watches the second coordinator', () => second.watches.length === 1, 5_000);
+    second.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('the session moved to B', () => r.b.requests('open').length === 1, 5_000);
+    c.write(raw('SEND', { destination: '/queue/z', receipt: 'z' }, 'z'));
+    await checkFor('receipt from B', () => seen(c, 'RECEIPT', 'receipt-id').includes('z'));
+  });
+});
