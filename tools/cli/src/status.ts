@@ -157,7 +157,7 @@ export const status: Command = {
     let doc: StatusDocument;
     if (list !== undefined) {
       const addresses = list.split(',').map((a) => a.trim()).filter(Boolean)
-        .map((a) => parseHostPort('coordinators', /:\d+$/.test(a) ? a : `${a}:61630`, 'status'));
+        .map((a) => parseHostPort('coordinators', a.includes(':') && !/^\[.*\]$/.test(a) ? a : `${a}:61630`, 'status'));
       if (addresses.length === 0) throw new UsageError('--coordinators: expected host:port,...', 'status');
       doc = await fromCoordinators(addresses, args.int('timeout')!, args.str('group') ?? '');
     } else {
