@@ -76,6 +76,7 @@ test('election trigger: missing master, master gone, unfinished election, no quo
     { name: 'live master', v: view({ master: M('a') }), start: false, reason: 'master-live' },
     { name: 'master znode vanished', v: view({ master: M('a'), members: ['b', 'c'] }), start: true, reason: 'master-gone' },
     { name: 'epoch bumped, no master written', v: view({ epoch: 5, master: M('a', 4) }), start: true, reason: 'unfinished-election' },
+    { name: 'master restarted (new member znode)', v: view({ master: M('a'), masterRestarted: true }), start: true, reason: 'master-gone' },
     { name: 'already electing', v: view({ electing: true }), start: false, reason: 'electing' },
     { name: 'master gone, 1 of 3 left', v: view({ master: M('a'), members: ['b'] }), start: false, reason: 'no-quorum' },
     { name: 'no master, 1 of 3', v: view({ members: ['c'] }), start: false, reason: 'no-quorum' },

@@ -66,6 +66,8 @@ export interface GroupView {
   members: readonly string[];
   /** an election for this group is running right now */
   electing?: boolean;
+  /** the master's member znode is a new one (the store restarted): it is no longer master */
+  masterRestarted?: boolean;
 }
 
 export type GroupStateName = 'ok' | 'electing' | 'no-quorum';
@@ -78,7 +80,7 @@ export function noQuorumMessage(alive: number, replicas: number): string {
 /** The master record is current: written for the current epoch and its member is alive. */
 export function masterIsLive(view: GroupView): boolean {
   const m = view.master;
-  return !!m && m.epoch === view.epoch && view.members.includes(m.id);
+  return !!m && m.epoch === view.epoch && view.members.includes(m.id) && !view.masterRestarted;
 }
 
 /** ok when a live master of the current epoch exists; no-quorum when too few members are alive to elect one; electing otherwise. */
@@ -158,6 +160,7 @@ export function electionTrigger(view: GroupView, reports?: MasterLostReports): T
   const m = view.master;
   if (!m) { reason = 'no-master'; message = 'no master recorded'; }
   else if (!view.members.includes(m.id)) { reason = 'master-gone'; message = `master ${m.id} of epoch ${m.epoch} is gone`; }
+  else if (view.masterRestarted) { reason = 'master-gone'; message = `master ${m.id} of epoch ${m.epoch} restarted`; }
   else if (m.epoch !== view.epoch) { reason = 'unfinished-election'; message = `epoch ${view.epoch} has no master (record is of epoch ${m.epoch})`; }
   else if (reports) {
     // The master commits with q-1 slaves; it is lost once so many live members report it that
