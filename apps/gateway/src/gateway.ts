@@ -13,6 +13,7 @@ import { StompConnection, type GatewayContext, type Transport } from './stomp-co
 import { listenTcp, listenWs, type Listener, type TransportSink } from './listeners';
 import { BrokerClients } from './store-session';
 import { StaticMaster, TopologyFollower, type MasterSource } from './topology';
+import { GatewayRegistration } from './registration';
 import { GatewayError } from './errors';
 
 export interface GatewayOptions {
@@ -25,6 +26,10 @@ export interface Gateway {
   wsPort: number;
   httpPort: number;
   registry: prom.Registry;
+  /** Where the group master comes from (tests look at it). */
+  source: MasterSource;
+  /** The ZooKeeper registration, when zk.address is set. */
+  registration: GatewayRegistration | undefined;
   /** Open client connections. */
   readonly connectionCount: number;
   /** Stops listening, sends ERROR "server shutting down" to every client, ends their streams. */
@@ -132,7 +137,18 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       ...(source.failover ? { coordinators: config.coordinators } : { store: config.store.address }),
     }, 'gateway ready');
     const httpEndpoint = http;
+    const registration = config.zk.address
+      ? new GatewayRegistration({
+        address: config.zk.address,
+        path: config.zk.path,
+        sessionTimeoutMs: config.zk.sessionTimeout,
+        log,
+        info: { id: gatewayId, group: config.group, stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, pid: process.pid, host: config.stomp.host },
+      }).start()
+      : undefined;
     return {
+      source,
+      registration,
       stompPort: tcp.port,
       wsPort: ws.port,
       httpPort: http.port,
@@ -153,6 +169,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           })(),
         ));
         await httpEndpoint.close();
+        await registration?.stop();
         source.stop();
         clients.close();
         log.info('gateway stopped');

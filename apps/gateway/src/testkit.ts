@@ -9,10 +9,10 @@ import type {
 } from '@hawser/proto';
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (nats-server's checkFor). */
-export async function checkFor<T>(what: string, fn: () => T | undefined | false | null, timeoutMs = 3_000, everyMs = 10): Promise<T> {
+export async function checkFor<T>(what: string, fn: () => T | undefined | false | null | Promise<T | undefined | false | null>, timeoutMs = 3_000, everyMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
