@@ -41,7 +41,7 @@ describe('hawser CLI against a real store and gateway', { timeout: 120_000 }, ()
     ({ store, gateway } = await h.startBroker());
     uri = gateway.stompUri;
   });
-  afterEach((t) => h.reportIfFailed(t as unknown as { passed?: boolean; name?: string }));
+  afterEach((t) => h.reportIfFailed(t));
   after(() => h.close());
 
   it('send, browse, destinations, receive, purge on one queue', async () => {
