@@ -1,13 +1,15 @@
 #!/usr/bin/env node
-// The local cluster behind `npm start`: starts Hawser's services as child processes on
-// the default ports, restarts one that dies (after a short delay, as the systemd units in
+// The local cluster behind `npm start`: starts Hawser's services as child processes on the
+// default ports, restarts one that dies (after a short delay, as the systemd units in
 // deploy/ do with Restart=on-failure), and stops them all on Ctrl-C / SIGTERM.
 //
-//   node tools/scripts/local-cluster.mjs [--data DIR] [--base-port-offset N]
+//   npm start                         ZooKeeper, a group of 3 replicated stores, 2 coordinators, 1 gateway
+//   npm start -- --standalone         one standalone store and a gateway (no ZooKeeper)
+//   npm start -- --data DIR --offset N
 //
 // Data and logs go under DIR (default .hawser/ in the repository), one log file per service.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
@@ -17,7 +19,12 @@ const opt = (name, def) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 };
 if (args.includes('--help')) {
-  console.log('usage: npm start -- [--data DIR] [--offset N]   (N is added to every default port)');
+  console.log(`usage: npm start -- [--standalone] [--data DIR] [--offset N]
+  (default)      ZooKeeper on 2181, stores store-1..3 (group "default", replicas 3) on gRPC 61620-61622 / HTTP 8171-8173,
+                 coordinators on gRPC 61630-61631 / HTTP 8181-8182, a gateway on STOMP 61613, WS 61614, HTTP 8161
+  --standalone   one standalone store (gRPC 61620, HTTP 8171) and the gateway; no ZooKeeper
+  --offset N     add N to every port (run two clusters side by side)
+  --data DIR     data and logs (default .hawser/)`);
   process.exit(0);
 }
 const dataDir = resolve(opt('data', join(root, '.hawser')));
@@ -26,32 +33,70 @@ if (!Number.isInteger(offset) || offset < 0 || offset > 1000) {
   console.error(`local-cluster: --offset must be an integer from 0 to 1000, got ${opt('offset')}`);
   process.exit(2);
 }
+// TODO(replicated-groups): default to the replicated group once it lands end to end.
+const standalone = !args.includes('--replicated');
 const p = (n) => String(n + offset);
 mkdirSync(join(dataDir, 'logs'), { recursive: true });
 
-const services = [
-  {
-    name: 'store-1',
-    script: 'apps/store/dist/main.js',
-    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'store-1'),
-      '--grpc.port', p(61620), '--http.port', p(8171)],
-  },
-  {
-    name: 'gateway-1',
-    script: 'apps/gateway/dist/main.js',
-    args: ['--gateway.id', 'gateway-1', '--store.address', `127.0.0.1:${p(61620)}`,
+const zk = `127.0.0.1:${p(2181)}`;
+const coordinators = [0, 1].map((i) => `127.0.0.1:${p(61630 + i)}`);
+const services = [];
+if (standalone) {
+  services.push({
+    name: 'store-1', script: 'apps/store/dist/main.js', ready: 'store ready',
+    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'store-1'), '--grpc.port', p(61620), '--http.port', p(8171)],
+  });
+  services.push({
+    name: 'gateway-1', script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
+    args: ['--gateway.id', 'gateway-1', '--store.address', `127.0.0.1:${p(61620)}`, '--stomp.port', p(61613), '--ws.port', p(61614), '--http.port', p(8161)],
+  });
+} else {
+  services.push({
+    name: 'zookeeper', script: 'tools/zookeeper/dist/cli.js', ready: 'zookeeper ready', gate: true,
+    args: ['--dataDir', join(dataDir, 'zookeeper'), '--port', p(2181)],
+  });
+  for (let i = 0; i < 3; i++) {
+    const id = `store-${i + 1}`;
+    services.push({
+      name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
+      args: ['--group', 'default', '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + i), '--http.port', p(8171 + i),
+        '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk],
+    });
+  }
+  coordinators.forEach((addr, i) => {
+    services.push({
+      name: `coordinator-${i + 1}`, script: 'apps/coordinator/dist/main.js', ready: 'coordinator ready',
+      args: ['--coordinator.id', `coordinator-${i + 1}`, '--zk.address', zk, '--grpc.port', p(61630 + i), '--http.port', p(8181 + i)],
+    });
+  });
+  services.push({
+    name: 'gateway-1', script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
+    args: ['--gateway.id', 'gateway-1', '--group', 'default', '--coordinators', coordinators.join(','), '--zk.address', zk,
       '--stomp.port', p(61613), '--ws.port', p(61614), '--http.port', p(8161)],
-  },
-];
+  });
+}
 
 let stopping = false;
 const running = new Map(); // name -> child
 
+/** Resolves when `svc` logged its ready line after byte `from` of its log, or rejects when it exits. */
+function waitReady(svc, logFile, from, child) {
+  return new Promise((resolveReady, reject) => {
+    const timer = setInterval(() => {
+      if (child.exitCode !== null || child.signalCode !== null) { clearInterval(timer); reject(new Error(`${svc.name} exited before it was ready (see ${logFile})`)); return; }
+      if (!existsSync(logFile) || statSync(logFile).size <= from) return;
+      const text = readFileSync(logFile).subarray(from).toString('utf8');
+      if (text.includes(`"msg":"${svc.ready}"`)) { clearInterval(timer); resolveReady(); }
+    }, 100);
+  });
+}
+
 function start(svc, attempt = 0) {
-  if (stopping) return;
+  if (stopping) return Promise.resolve();
   const logFile = join(dataDir, 'logs', `${svc.name}.log`);
+  const from = existsSync(logFile) ? statSync(logFile).size : 0;
   const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [join(root, svc.script), ...svc.args], { stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [join(root, svc.script), ...svc.args], { stdio: ['ignore', fd, fd], cwd: root });
   closeSync(fd);
   running.set(svc.name, child);
   const startedAt = Date.now();
@@ -59,23 +104,28 @@ function start(svc, attempt = 0) {
   child.on('exit', (code, signal) => {
     running.delete(svc.name);
     if (stopping) return;
-    // A service that ran for a while restarts at once-ish; one that keeps dying backs off.
+    // A service that ran for a while restarts quickly; one that keeps dying backs off.
     const next = Date.now() - startedAt > 30_000 ? 0 : attempt + 1;
-    const delay = Math.min(1000 * 2 ** next, 30_000);
+    const delay = Math.min(1000 * 2 ** Math.max(0, next - 1), 30_000);
     console.log(`[local-cluster] ${svc.name} exited (${signal ?? `code ${code}`}); restarting in ${delay} ms (see ${logFile})`);
     setTimeout(() => start(svc, next), delay);
   });
+  return waitReady(svc, logFile, from, child).then(
+    () => console.log(`[local-cluster] ${svc.name} ready`),
+    (e) => console.log(`[local-cluster] ${e.message}`),
+  );
 }
 
 function stopAll(signal) {
   if (stopping) return;
   stopping = true;
   console.log(`[local-cluster] ${signal}: stopping ${running.size} service(s)`);
-  for (const child of running.values()) child.kill('SIGTERM');
-  const force = setTimeout(() => {
-    for (const child of running.values()) child.kill('SIGKILL');
-  }, 10_000);
+  // ZooKeeper last, so that the stores' sessions end cleanly.
+  const zkChild = running.get('zookeeper');
+  for (const [name, child] of running) if (name !== 'zookeeper') child.kill('SIGTERM');
+  const force = setTimeout(() => { for (const child of running.values()) child.kill('SIGKILL'); }, 10_000);
   const check = setInterval(() => {
+    if (zkChild && running.size === 1 && running.has('zookeeper')) zkChild.kill('SIGTERM');
     if (running.size === 0) {
       clearInterval(check);
       clearTimeout(force);
@@ -87,6 +137,15 @@ function stopAll(signal) {
 process.on('SIGINT', () => stopAll('SIGINT'));
 process.on('SIGTERM', () => stopAll('SIGTERM'));
 
-for (const svc of services) start(svc);
-console.log(`[local-cluster] Hawser is starting: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, metrics http://127.0.0.1:${p(8161)}/metrics`);
-console.log('[local-cluster] Ctrl-C stops everything.');
+(async () => {
+  const pending = [];
+  for (const svc of services) {
+    const ready = start(svc);
+    if (svc.gate) await ready; else pending.push(ready);
+  }
+  await Promise.all(pending);
+  if (stopping) return;
+  console.log(`[local-cluster] Hawser is up: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, metrics http://127.0.0.1:${p(8161)}/metrics`);
+  if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status --coordinators ${coordinators.join(',')}`);
+  console.log('[local-cluster] Ctrl-C stops everything.');
+})();
