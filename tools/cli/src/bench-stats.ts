@@ -163,6 +163,8 @@ export interface BenchResult {
   /** Messages of other runs drained from the destination (not counted above). */
   stale: number;
   errors: string[];
+  /** Stopped by Ctrl-C: `lost` then counts what had not arrived yet. */
+  interrupted: boolean;
   producer: Throughput;
   consumer: Throughput | null;
   latencyMs: { sendToReceipt: LatencySummary; sendToDelivery: LatencySummary };
@@ -183,6 +185,7 @@ export function benchText(r: BenchResult): string {
   lines.push(lat('send->receipt', r.latencyMs.sendToReceipt));
   if (r.consumer) lines.push(lat('send->delivery', r.latencyMs.sendToDelivery));
   lines.push(`  lost ${r.lost ?? '-'}  duplicates ${r.duplicates}  failed sends ${r.failedSends}${r.stale ? `  stale (earlier runs) ${r.stale}` : ''}`);
+  if (r.interrupted) lines.push('  interrupted (Ctrl-C): "lost" counts messages that had not arrived yet');
   for (const e of r.errors) lines.push(`  error: ${e}`);
   return lines.join('\n') + '\n';
 }

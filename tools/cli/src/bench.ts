@@ -80,6 +80,8 @@ class Run {
   lastDelivery = 0;
   producersDone = false;
   stopConsumers = false;
+  /** Ctrl-C: stop sending, report what was measured so far. */
+  interrupted = false;
   readonly errors: string[] = [];
 
   constructor(readonly cfg: BenchConfig) {
@@ -112,7 +114,7 @@ async function produce(run: Run, p: number, client: StompClient, body: Buffer, q
   for (let n = 0; ; n++) {
     if (quota !== null ? n >= quota : now() >= deadline!) break;
     while (inFlight >= window && !dead) await new Promise<void>((r) => { wake = r; });
-    if (dead || run.stopConsumers) break;
+    if (dead || run.interrupted) break;
     const t0 = now();
     const headers: Record<string, string> = { [BENCH_ID_HEADER]: benchId(run.id, p, n), [BENCH_TS_HEADER]: t0.toFixed(3) };
     if (persistent) headers['persistent'] = 'true';
@@ -167,6 +169,9 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
   const clients: StompClient[] = [];
   const closeAll = () => Promise.all(clients.map((c) => c.disconnect({ timeoutMs: 2000 }).catch(() => undefined)));
   let progress: NodeJS.Timeout | undefined;
+  // First Ctrl-C: finish with a report of what was measured; a second one kills as usual.
+  const onSigint = () => { run.interrupted = true; io.err('\nbench: interrupted, reporting what was measured\n'); };
+  process.once('SIGINT', onSigint);
   try {
     // Consumers first, subscribed (with a receipt) before anything is sent.
     const consumerClients = await Promise.all(Array.from({ length: cfg.consumers }, () => connectWith(args)));
@@ -198,7 +203,7 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
     if (cfg.consumers > 0) {
       let lastCount = -1;
       let lastChange = now();
-      while (run.pending > 0) {
+      while (run.pending > 0 && !run.interrupted) {
         const received = run.received + run.duplicates + run.stale;
         if (received !== lastCount) { lastCount = received; lastChange = now(); }
         if (now() - lastChange > cfg.drainTimeoutMs) break;
@@ -233,11 +238,13 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
       lost: cfg.consumers > 0 ? run.pending : null,
       stale: run.stale,
       errors: run.errors,
+      interrupted: run.interrupted,
       producer: throughput(run.receipted, cfg.size, producedAt - started),
       consumer: cfg.consumers > 0 ? throughput(run.received, cfg.size, (run.lastDelivery || now()) - started) : null,
       latencyMs: { sendToReceipt: run.sendLatency.summary(), sendToDelivery: run.deliveryLatency.summary() },
     };
   } finally {
+    process.off('SIGINT', onSigint);
     if (progress) clearInterval(progress);
     await closeAll();
   }
@@ -277,6 +284,7 @@ export const bench: Command = {
     const cfg = config(args);
     const result = await runBench(cfg, args, io);
     io.out(cfg.json ? `${JSON.stringify(result, null, 2)}\n` : benchText(result));
+    if (result.interrupted) throw new OperationError('interrupted');
     if ((result.lost ?? 0) > 0 || result.failedSends > 0) {
       throw new OperationError(`${result.lost ?? 0} lost, ${result.failedSends} failed sends${result.errors[0] ? ` (${result.errors[0]})` : ''}`);
     }
