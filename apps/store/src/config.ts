@@ -1,7 +1,7 @@
 // Options of the store service (apps/store/README.md lists them with their meaning).
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { bool, ConfigError, int, oneOf, port, str, type ConfigOf } from '@hawser/config';
+import { bool, ConfigError, int, list, oneOf, port, str, type ConfigOf } from '@hawser/config';
 
 /** ActiveMQ's replication sync modes (replicatedLevelDB `sync`). */
 export const SYNC_MODES = ['local_mem', 'local_disk', 'remote_mem', 'remote_disk', 'quorum_mem', 'quorum_disk'] as const;
@@ -11,6 +11,22 @@ export const schema = {
   node: {
     id: str(hostname(), 'this store\'s id within its group (logs, metrics, election)', { allowEmpty: false }),
     dataDir: str('', 'RocksDB directory (default ./data/<node.id>)'),
+    hostname: str('127.0.0.1', 'host other stores, coordinators and gateways use to reach this store\'s gRPC port (replicated)'),
+    weight: int(1, 'election preference among equally up-to-date members: higher wins (replicated)', 0, 1_000_000),
+  },
+  replicas: int(3, 'group size N (ActiveMQ replicas); quorum = N/2+1 counting the master (replicated)', 1, 99),
+  zk: {
+    address: str('127.0.0.1:2181', 'ZooKeeper connect string host:port[,host:port] (replicated; empty: no membership, tests)'),
+    path: str('/hawser', 'ZooKeeper root path (zkPath)', { allowEmpty: false }),
+    sessionTimeout: int(4000, 'ZooKeeper session timeout (ms): a lost session fences a master', 100, 600_000),
+  },
+  replication: {
+    masterTimeoutMs: int(1000, 'slave: report masterLost after this long without a message from the master (ms)', 10, 600_000),
+    heartbeatMs: int(200, 'master: heartbeat/retransmit period towards quiet slaves (ms)', 5, 60_000),
+  },
+  coordinators: list([], 'coordinator gRPC addresses (host:port) for Topology.ReportMasterLost; empty: rely on member znodes'),
+  sharedLock: {
+    retryMs: int(2000, 'shared-lock: how often a waiting store retries the RocksDB lock (ms)', 10, 600_000),
   },
   grpc: {
     host: str('127.0.0.1', 'address of the gRPC server (Broker and Admin services)'),
@@ -22,7 +38,7 @@ export const schema = {
   },
   sync: oneOf('quorum_mem', SYNC_MODES, 'when a persistent SEND is receipted: *_mem = written without fsync, *_disk = fsynced (standalone: quorum of one, this node)'),
   ha: {
-    mode: oneOf('standalone', ['standalone', 'replicated', 'shared-lock'] as const, 'high-availability mode (only standalone in this milestone)'),
+    mode: oneOf('standalone', ['standalone', 'replicated', 'shared-lock'] as const, 'high-availability mode: standalone, replicated (master/slave group over ZooKeeper), shared-lock (one data dir, whoever holds its lock is master)'),
   },
   broker: {
     defaultPrefetch: int(1000, 'prefetch of a subscription that asks for 0', 1, 1_000_000),
@@ -43,8 +59,14 @@ export type Config = ConfigOf<typeof schema>;
 
 /** Checks what the schema cannot express; throws a ConfigError naming the key. */
 export function validate(c: Config): Config {
-  if (c.ha.mode !== 'standalone') {
-    throw new ConfigError('ha.mode', `'${c.ha.mode}' is not implemented yet (next milestone); use standalone`);
+  if (c.ha.mode === 'replicated' && !/^[^:]+:\d+$/.test(c.node.hostname) && !/^[^:]+$/.test(c.node.hostname)) {
+    throw new ConfigError('node.hostname', `expected a host name or IP address, got '${c.node.hostname}'`);
+  }
+  if (!c.zk.path.startsWith('/') || (c.zk.path.length > 1 && c.zk.path.endsWith('/'))) {
+    throw new ConfigError('zk.path', `expected an absolute ZooKeeper path like /hawser, got '${c.zk.path}'`);
+  }
+  for (const a of c.coordinators) {
+    if (!/^[^\s:]+:\d+$/.test(a)) throw new ConfigError('coordinators', `expected host:port entries, got '${a}'`);
   }
   if (!/^\/queue\/.+/.test(c.broker.deadLetterQueue)) {
     throw new ConfigError('broker.deadLetterQueue', `expected a /queue/<name> destination, got '${c.broker.deadLetterQueue}'`);

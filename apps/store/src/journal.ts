@@ -10,10 +10,11 @@
 //   q\0<queue>                       stored message count of a storage queue (decimal)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
 //   x\0<n:16>                        dedup window: the n-th recorded message id
-//   meta\0position|seq|dedupSeq|epoch
+//   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
+//   meta\0promised|incarnation|snapshot|installing|members   replicated mode, node-local (never in a snapshot)
 import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
 import { orderKey } from '@hawser/broker';
-import { decodeMessage, encodeEntry, encodeMessage } from './codec';
+import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
 import { Rocks, type BatchOp } from './rocks';
 
 const hex = (n: number) => n.toString(16).padStart(16, '0');
@@ -37,6 +38,26 @@ export interface JournalOptions {
 
 export interface WriteResult { entries: number; bytes: number; position: number }
 
+/** What replicated mode reads back at start besides the indexes (libs/replication RestoredState). */
+export interface ReplicationDisk {
+  promisedEpoch: number;
+  /** Raised (and saved) at every start. */
+  incarnation: number;
+  snapshotPosition: number;
+  snapshotEpoch: number;
+  /** Journal entries after the snapshot, contiguous; data = the stored bytes. */
+  entries: Array<{ epoch: number; position: number; data: Buffer; entry: JournalEntry }>;
+  /** Position (and epoch) the materialized indexes reflect. */
+  applied: number;
+  appliedEpoch: number;
+  /** Member ids of the group seen so far (meta members). */
+  members: string[];
+}
+
+/** Keys that belong to this node only: never shipped in a snapshot, kept by an install. */
+const LOCAL_META = new Set(['promised', 'incarnation', 'snapshot', 'installing', 'members'].map((n) => `meta\u0000${n}`));
+const isShipped = (k: string) => !k.startsWith('j\u0000') && !LOCAL_META.has(k);
+
 export class RocksJournal {
   private readonly counts = new Map<string, number>();
   private dedupSeq = 0;
@@ -55,6 +76,7 @@ export class RocksJournal {
 
   /** Reads the materialized indexes back (not the journal, and not the messages). */
   async recover(): Promise<Recovered> {
+    this.counts.clear();
     const num = async (name: string) => Number((await this.db.get(keys.meta(name)))?.toString() ?? '0');
     this.written = await num('position');
     this.nextSeq = Math.max(1, await num('seq'));
@@ -74,11 +96,9 @@ export class RocksJournal {
     return { position: this.written, nextSeq: this.nextSeq, dedup, durables, queues };
   }
 
-  /** Writes entries and their index updates in one RocksDB batch. */
+  /** Writes entries and their index updates in one RocksDB batch (standalone). */
   async write(entries: JournalEntry[], sync: boolean): Promise<WriteResult> {
     const ops: BatchOp[] = [];
-    const touched = new Set<string>();
-    const after: string[] = [];
     let bytes = 0;
     for (const e of entries) {
       const enc = Buffer.from(encodeEntry(e));
@@ -86,6 +106,24 @@ export class RocksJournal {
       ops.push({ type: 'put', key: keys.entry(e.position), value: enc });
       const old = e.position - this.opts.retention;
       if (old >= 1) ops.push({ type: 'del', key: keys.entry(old) });
+    }
+    const after = await this.materialize(entries, ops);
+    const last = entries[entries.length - 1]!;
+    await this.commitOps(ops, sync, after);
+    this.written = last.position;
+    return { entries: entries.length, bytes, position: last.position };
+  }
+
+  /**
+   * Appends the index updates of `entries` (applied in order) to `ops`, ending with the meta
+   * counters for the last one, and updates the in-memory counters. Returns storage queues whose
+   * records must be deleted once the batch is written (removed durable subscriptions).
+   * Nothing is written here: the caller writes `ops` as ONE batch (commitOps).
+   */
+  async materialize(entries: JournalEntry[], ops: BatchOp[]): Promise<string[]> {
+    const touched = new Set<string>();
+    const after: string[] = [];
+    for (const e of entries) {
       for (const op of e.ops) {
         switch (op.kind) {
           case 'enqueue': {
@@ -138,17 +176,25 @@ export class RocksJournal {
             break;
           }
           case 'purge': {
-            // Admin purge is rare: write what came before, then delete the queue's records.
+            // Admin purge is rare: the queue's records are what is on disk plus what this batch
+            // put before it, minus what it deleted (the batch stays atomic, so a snapshot or a
+            // crash never sees half of it).
             const p = op.purge;
-            await this.db.batch(ops.splice(0), sync);
             const keep = new Set(p.keep);
-            const dels: BatchOp[] = [];
-            await this.db.range(keys.messages(p.queue), (k) => {
+            const pfx = `m\u0000${p.queue}\u0000`;
+            const present = new Set<string>();
+            await this.db.range({ ...keys.messages(p.queue), values: false }, (k) => { present.add(k); });
+            for (const o of ops) {
+              if (typeof o.key !== 'string' || !o.key.startsWith(pfx)) continue;
+              if (o.type === 'put') present.add(o.key);
+              else present.delete(o.key);
+            }
+            let n = 0;
+            for (const k of present) {
               const seq = Number.parseInt(k.slice(k.length - 16), 16);
-              if (seq <= p.upToSeq && !keep.has(seq)) dels.push({ type: 'del', key: k }, { type: 'del', key: `c${k.slice(1)}` });
-            });
-            ops.push(...dels);
-            this.counts.set(p.queue, Math.max(0, (this.counts.get(p.queue) ?? 0) - dels.length / 2));
+              if (seq <= p.upToSeq && !keep.has(seq)) { ops.push({ type: 'del', key: k }, { type: 'del', key: `c${k.slice(1)}` }); n++; }
+            }
+            this.counts.set(p.queue, Math.max(0, (this.counts.get(p.queue) ?? 0) - n));
             touched.add(p.queue);
             break;
           }
@@ -156,17 +202,22 @@ export class RocksJournal {
       }
     }
     for (const q of touched) ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
-    const last = entries[entries.length - 1]!;
-    ops.push(
-      { type: 'put', key: keys.meta('position'), value: String(last.position) },
-      { type: 'put', key: keys.meta('seq'), value: String(this.nextSeq) },
-      { type: 'put', key: keys.meta('dedupSeq'), value: String(this.dedupSeq) },
-      { type: 'put', key: keys.meta('epoch'), value: String(last.epoch) },
-    );
-    await this.db.batch(ops, sync);
-    this.written = last.position;
+    const last = entries[entries.length - 1];
+    if (last) {
+      ops.push(
+        { type: 'put', key: keys.meta('position'), value: String(last.position) },
+        { type: 'put', key: keys.meta('seq'), value: String(this.nextSeq) },
+        { type: 'put', key: keys.meta('dedupSeq'), value: String(this.dedupSeq) },
+        { type: 'put', key: keys.meta('epoch'), value: String(last.epoch) },
+      );
+    }
+    return after;
+  }
+
+  /** Writes one batch, then deletes the records of removed durable subscriptions. */
+  async commitOps(ops: BatchOp[], sync: boolean, after: string[] = []): Promise<void> {
+    if (ops.length) await this.db.batch(ops, sync);
     for (const q of after) await this.deleteRange(q, sync);
-    return { entries: entries.length, bytes, position: last.position };
   }
 
   private async deleteRange(queue: string, sync: boolean): Promise<void> {
@@ -213,6 +264,108 @@ export class RocksJournal {
       if (c) o.failed = Number(c.toString());
     }
     return out;
+  }
+
+  // ---- replicated mode -------------------------------------------------------------------
+
+  /**
+   * Reads the replication state: promised epoch, snapshot base, the journal after it, and
+   * raises the incarnation. A snapshot install interrupted by a crash leaves a half-written
+   * state: it is wiped (position 0) and the master sends a snapshot again.
+   */
+  async recoverReplication(): Promise<ReplicationDisk> {
+    const meta = async (name: string) => (await this.db.get(keys.meta(name)))?.toString();
+    if (await meta('installing')) await this.wipe();
+    const promisedEpoch = Number((await meta('promised')) ?? '0');
+    const incarnation = Number((await meta('incarnation')) ?? '0') + 1;
+    await this.db.batch([{ type: 'put', key: keys.meta('incarnation'), value: String(incarnation) }], true);
+    const applied = Number((await meta('position')) ?? '0');
+    const appliedEpoch = applied > 0 ? Number((await meta('epoch')) ?? '0') : 0;
+    const snap = (await meta('snapshot'))?.split(':').map(Number);
+    const entries: ReplicationDisk['entries'] = [];
+    await this.db.range({ gte: keys.entry(0), lt: 'j\u0001' }, (k, v) => {
+      const position = Number.parseInt(k.slice(2), 16);
+      const entry = decodeEntry(v);
+      entries.push({ epoch: entry.epoch, position, data: v, entry });
+    });
+    let snapshotPosition: number;
+    let snapshotEpoch: number;
+    if (snap && snap.length === 2) [snapshotEpoch, snapshotPosition] = snap as [number, number];
+    else if (entries.length) { snapshotPosition = entries[0]!.position - 1; snapshotEpoch = snapshotPosition > 0 ? entries[0]!.epoch : 0; }
+    else { snapshotPosition = applied; snapshotEpoch = appliedEpoch; }
+    // Keep the contiguous run after the snapshot (a crash between batches cannot leave holes,
+    // since every batch is atomic, but be strict: the core rejects gaps).
+    const run: ReplicationDisk['entries'] = [];
+    for (const e of entries) {
+      if (e.position <= snapshotPosition) continue;
+      if (e.position !== snapshotPosition + run.length + 1) break;
+      run.push(e);
+    }
+    let members: string[] = [];
+    try { members = JSON.parse((await meta('members')) ?? '[]') as string[]; } catch { members = []; }
+    return { promisedEpoch, incarnation, snapshotPosition, snapshotEpoch, entries: run, applied, appliedEpoch, members };
+  }
+
+  putEntry(ops: BatchOp[], position: number, data: Uint8Array): void {
+    ops.push({ type: 'put', key: keys.entry(position), value: Buffer.from(data.buffer, data.byteOffset, data.byteLength) });
+  }
+
+  /** Deletes journal entries from..to inclusive. */
+  delEntries(ops: BatchOp[], from: number, to: number): void {
+    for (let p = Math.max(1, from); p <= to; p++) ops.push({ type: 'del', key: keys.entry(p) });
+  }
+
+  putMeta(ops: BatchOp[], name: string, value: string): void {
+    ops.push({ type: 'put', key: keys.meta(name), value });
+  }
+
+  /**
+   * Streams this store's state (indexes and counters, not the journal) from ONE RocksDB
+   * iterator, i.e. one consistent snapshot, in chunks. Returns the (epoch, position) that
+   * state is at (read from the same snapshot).
+   */
+  async snapshot(chunk: (items: Array<{ key: Buffer; value: Buffer }>) => void, chunkItems = 1000): Promise<{ epoch: number; position: number }> {
+    let items: Array<{ key: Buffer; value: Buffer }> = [];
+    let position = 0;
+    let epoch = 0;
+    await this.db.range({}, (k, v) => {
+      if (!isShipped(k)) return;
+      if (k === keys.meta('position')) position = Number(v.toString());
+      if (k === keys.meta('epoch')) epoch = Number(v.toString());
+      items.push({ key: Buffer.from(k), value: v });
+      if (items.length >= chunkItems) { chunk(items); items = []; }
+    });
+    if (items.length) chunk(items);
+    return { epoch: position > 0 ? epoch : 0, position };
+  }
+
+  /**
+   * Replaces the state by a master's snapshot at (epoch, position): the journal and every
+   * shipped key go, the snapshot's keys come. Guarded by meta installing (see recoverReplication).
+   */
+  async install(items: Array<{ key: Buffer; value: Buffer }>, epoch: number, position: number, sync: boolean): Promise<void> {
+    await this.db.batch([{ type: 'put', key: keys.meta('installing'), value: '1' }], true);
+    await this.wipe(false);
+    for (let i = 0; i < items.length; i += 10_000) {
+      await this.db.batch(items.slice(i, i + 10_000).map((kv) => ({ type: 'put' as const, key: kv.key.toString(), value: kv.value })), false);
+    }
+    await this.db.batch([
+      { type: 'put', key: keys.meta('snapshot'), value: `${epoch}:${position}` },
+      { type: 'del', key: keys.meta('installing') },
+    ], sync);
+    await this.recover();
+  }
+
+  /** Deletes the journal and every shipped key (and, unless `keepFlag`, the installing flag). */
+  private async wipe(clearFlag = true): Promise<void> {
+    let dels: BatchOp[] = [];
+    await this.db.range({ values: false }, (k) => { if (isShipped(k) || k.startsWith('j\u0000')) dels.push({ type: 'del', key: k }); });
+    dels.push({ type: 'del', key: keys.meta('snapshot') });
+    if (clearFlag) dels.push({ type: 'del', key: keys.meta('installing') });
+    while (dels.length) {
+      await this.db.batch(dels.slice(0, 10_000), false);
+      dels = dels.slice(10_000);
+    }
   }
 
   /** Journal entries from `from` (inclusive), for tests and (next milestone) replica catch-up. */

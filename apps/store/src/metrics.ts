@@ -1,6 +1,9 @@
 // Prometheus metrics of the store (names hawser_store_*; README lists them).
 import { prom } from '@hawser/observability';
 import type { BrokerCore, Ready } from '@hawser/broker';
+import type { ReplicatedJournal } from './replicated';
+
+const ROLES = ['standalone', 'candidate', 'master', 'slave', 'fenced'] as const;
 
 export class StoreMetrics {
   readonly sessions: prom.Gauge;
@@ -16,7 +19,7 @@ export class StoreMetrics {
   readonly batchBytes: prom.Histogram;
   readonly pageReads: prom.Counter;
 
-  constructor(registry: prom.Registry, core: () => BrokerCore | null) {
+  constructor(registry: prom.Registry, core: () => BrokerCore | null, repl: () => ReplicatedJournal | null = () => null) {
     const registers = [registry];
     this.sessions = new prom.Gauge({ name: 'hawser_store_sessions', help: 'open Broker.Session streams', registers });
     this.requests = new prom.Counter({ name: 'hawser_store_requests_total', help: 'session requests by kind', labelNames: ['kind'], registers });
@@ -43,6 +46,30 @@ export class StoreMetrics {
     gauge('hawser_store_queue_consumers', 'consumers per destination', (d) => d.consumers);
     new prom.Gauge({ name: 'hawser_store_journal_position', help: 'last journal position made', registers, collect() { this.set(core()?.position ?? 0); } });
     new prom.Gauge({ name: 'hawser_store_journal_committed_position', help: 'last journal position durable', registers, collect() { this.set(core()?.committed ?? 0); } });
+
+    // Replication (replicated mode; standalone reports role standalone).
+    new prom.Gauge({
+      name: 'hawser_store_role', help: '1 for the current role of this store', labelNames: ['role'], registers,
+      collect() {
+        const r = repl();
+        const now = r ? r.role : 'standalone';
+        for (const role of ROLES) this.set({ role }, role === now ? 1 : 0);
+      },
+    });
+    new prom.Gauge({ name: 'hawser_store_epoch', help: 'epoch of the current role (master\'s or followed master\'s)', registers, collect() { this.set(repl()?.epoch ?? core()?.epoch ?? 0); } });
+    new prom.Gauge({ name: 'hawser_store_commit_position', help: 'highest journal position known committed (held by a quorum)', registers, collect() { this.set(repl()?.replica.commitPosition ?? core()?.committed ?? 0); } });
+    new prom.Gauge({
+      name: 'hawser_store_replica_lag_entries', help: 'master: entries a slave lacks (last position minus its received)', labelNames: ['replica'], registers,
+      collect() { this.reset(); for (const [id, l] of repl()?.lag() ?? []) this.set({ replica: id }, l.entries); },
+    });
+    new prom.Gauge({
+      name: 'hawser_store_replica_lag_seconds', help: 'master: seconds since a slave last held every entry (0 when caught up)', labelNames: ['replica'], registers,
+      collect() { this.reset(); for (const [id, l] of repl()?.lag() ?? []) this.set({ replica: id }, l.seconds); },
+    });
+    new prom.Counter({
+      name: 'hawser_store_fenced_total', help: 'times this store stopped acting as master because of a newer epoch or a lost ZooKeeper session', registers,
+      collect() { const r = repl(); if (r) { this.reset(); this.inc(r.fencedTotal); } },
+    });
   }
 
   record(r: Ready): void {

@@ -4,8 +4,10 @@
 import type { AddressInfo } from 'node:net';
 import { BrokerCore, parseDestination, type JournalEntry, type PageRequest, type Ready } from '@hawser/broker';
 import { compileSelector } from '@hawser/selector';
+import type { Recovered } from '@hawser/broker';
 import {
-  adminService, brokerService, grpc, SERVER_OPTIONS,
+  adminService, brokerService, grpc, memberService, replicationService, SERVER_OPTIONS,
+  type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type SessionEvents, type SessionRequests, type StatusReply,
 } from '@hawser/proto';
@@ -13,6 +15,7 @@ import type { Logger, prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
 import { StoreMetrics } from './metrics';
+import { ReplicatedJournal } from './replicated';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 
@@ -20,6 +23,10 @@ export interface StoreDeps {
   config: Config;
   log: Logger;
   registry: prom.Registry;
+  /** Replicated mode: member ids of the group as ZooKeeper lists them (when an Assign names none). */
+  knownMembers?(): string[];
+  /** Replicated mode: a slave lost its master (replication core's masterLost). */
+  reportMasterLost?(epoch: number, masterId: string): void;
 }
 
 export class Store {
@@ -36,50 +43,115 @@ export class Store {
   private stopping = false;
   private failed: Error | null = null;
   readonly metrics: StoreMetrics;
+  /** Replicated mode: the journal wrapped with the replication core. */
+  repl: ReplicatedJournal | null = null;
   grpcPort = 0;
 
   constructor(private readonly deps: StoreDeps) {
-    this.metrics = new StoreMetrics(deps.registry, () => this.core);
+    this.metrics = new StoreMetrics(deps.registry, () => this.core, () => this.repl);
   }
 
   get ready(): boolean { return this.core !== null && this.server !== null && !this.stopping && !this.failed; }
+
+  /** Serves sessions: standalone, or the master of a replicated group. */
+  get serving(): boolean { return this.ready && (!this.repl || this.repl.serving); }
+
+  private makeCore(recovered: Recovered, epoch: number): BrokerCore {
+    const c = this.deps.config;
+    return new BrokerCore({
+      group: c.group, node: c.node.id, epoch,
+      defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
+      deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
+      forcePersistent: c.broker.forcePersistent, compileSelector,
+    }, recovered);
+  }
 
   /** Opens RocksDB, rebuilds the state from its indexes, and serves gRPC. */
   async start(): Promise<void> {
     const c = this.deps.config;
     this.journal = await RocksJournal.open(c.node.dataDir, { dedupWindow: c.broker.dedupWindow, retention: c.journal.retention });
+    const disk = c.ha.mode === 'replicated' ? await this.journal.recoverReplication() : null;
     const recovered = await this.journal.recover();
-    this.core = new BrokerCore({
-      group: c.group, node: c.node.id, epoch: this.journal.epoch,
-      defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
-      deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
-      forcePersistent: c.broker.forcePersistent, compileSelector,
-    }, recovered);
+    this.core = this.makeCore(recovered, disk ? disk.appliedEpoch : this.journal.epoch);
     this.deps.log.info({ position: recovered.position, queues: recovered.queues.length, durables: recovered.durables.length, dedup: recovered.dedup.length }, 'journal recovered');
+    if (disk) {
+      this.repl = new ReplicatedJournal({
+        id: c.node.id, group: c.group, replicas: c.replicas, sync: c.sync, weight: c.node.weight,
+        masterTimeoutMs: c.replication.masterTimeoutMs, heartbeatMs: c.replication.heartbeatMs,
+        maxBatch: c.journal.maxBatch, retention: c.journal.retention, fsync: fsyncFor(c.sync), log: this.deps.log,
+        knownMembers: this.deps.knownMembers, reportMasterLost: this.deps.reportMasterLost,
+      }, this.journal, {
+        makeCore: (r, epoch) => this.makeCore(r, epoch),
+        setCore: (core) => { this.core = core; },
+        endSessions: (code, message) => this.endSessions(code, message),
+        drive: () => this.drive(),
+        applied: () => this.load(),
+        fail: (err) => this.fail(err),
+      }, disk, this.core);
+      this.deps.log.info({ promisedEpoch: disk.promisedEpoch, incarnation: disk.incarnation, snapshot: disk.snapshotPosition, applied: disk.applied, last: this.repl.replica.lastPosition }, 'replication state recovered');
+    }
 
     const server = new grpc.Server(SERVER_OPTIONS);
     server.addService(brokerService().service, { Session: (call: SessionCall) => this.session(call) });
     server.addService(adminService().service, {
       Destinations: (call: grpc.ServerUnaryCall<DestinationsRequest, DestinationsReply>, cb: grpc.sendUnaryData<DestinationsReply>) =>
-        cb(null, { destinations: this.core!.destinations(call.request.prefix ?? '') }),
+        cb(null, { destinations: this.core?.destinations(call.request.prefix ?? '') ?? [] }),
       Purge: (call: grpc.ServerUnaryCall<PurgeRequest, PurgeReply>, cb: grpc.sendUnaryData<PurgeReply>) => {
-        const removed = this.core!.purge(call.request.destination, Date.now());
+        if (!this.serving || !this.core) {
+          cb(Object.assign(new Error(this.notMasterMessage()), { code: grpc.status.FAILED_PRECONDITION }));
+          return;
+        }
+        const removed = this.core.purge(call.request.destination, Date.now());
         this.drive();
         cb(null, { removed });
       },
       Browse: (call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>) => { void this.browse(call); },
       Status: (_call: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, this.status()),
     });
+    const repl = this.repl;
+    if (repl) {
+      server.addService(memberService().service, {
+        Prepare: (call: grpc.ServerUnaryCall<PrepareRequest, PrepareReply>, cb: grpc.sendUnaryData<PrepareReply>) => {
+          repl.prepare(call.request).then((r) => cb(null, r), (e: Error) => cb(e));
+        },
+        Assign: (call: grpc.ServerUnaryCall<AssignRequest, AssignReply>, cb: grpc.sendUnaryData<AssignReply>) => {
+          repl.assign(call.request).then((r) => cb(null, r), (e: Error) => cb(e));
+        },
+      });
+      server.addService(replicationService().service, {
+        Stream: (call: grpc.ServerDuplexStream<ReplicationBatch, ReplicationBatch>) => repl.links.accept(call),
+        Snapshot: (call: grpc.ServerWritableStream<SnapshotRequest, SnapshotChunk>) => { void repl.serveSnapshot(call); },
+      });
+    }
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(`${c.grpc.host}:${c.grpc.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
     });
     this.server = server;
-    this.tick = setInterval(() => { this.core?.tick(Date.now()); this.drive(); }, c.tickMs);
+    this.tick = setInterval(() => {
+      if (!this.serving) return; // expiry is the master's decision; replicas apply its entries
+      this.core?.tick(Date.now());
+      this.drive();
+    }, c.tickMs);
     this.tick.unref();
+    this.repl?.start();
+  }
+
+  /** The address other members and gateways use (replicated: node.hostname). */
+  get advertised(): string {
+    const c = this.deps.config;
+    return `${c.ha.mode === 'replicated' ? c.node.hostname : c.grpc.host}:${this.grpcPort}`;
   }
 
   status(): StatusReply {
     const c = this.deps.config;
+    const r = this.repl;
+    if (r) {
+      return {
+        node: c.node.id, group: c.group, role: r.role, epoch: r.epoch,
+        commitPosition: r.replica.commitPosition, lastPosition: r.replica.lastPosition,
+        pid: process.pid, address: this.advertised,
+      };
+    }
     return {
       node: c.node.id, group: c.group, role: 'standalone', epoch: this.core?.epoch ?? 0,
       commitPosition: this.core?.committed ?? 0, lastPosition: this.core?.position ?? 0,
@@ -87,11 +159,35 @@ export class Store {
     };
   }
 
+  /** NOT_MASTER text naming the master, so a gateway (or a person) knows where to go. */
+  notMasterMessage(): string {
+    const c = this.deps.config;
+    const r = this.repl;
+    if (!r) return `store ${c.node.id} is not serving`;
+    const m = r.masterId;
+    if (r.role === 'master' && !r.serving) return `store ${c.node.id} is becoming the master of group ${c.group} (epoch ${r.epoch}): retry in a moment`;
+    if (!m || m === c.node.id) return `store ${c.node.id} is not the master of group ${c.group} (role ${r.role}, epoch ${r.epoch}) and knows no master yet: retry, or ask the coordinator`;
+    const addr = r.addressOf(m);
+    return `store ${c.node.id} is not the master of group ${c.group}: the master is ${m}${addr ? ` at ${addr}` : ''} (epoch ${r.epoch}); connect to the master`;
+  }
+
+  /** Fencing/demotion: every session ends now with this error; nothing more is sent on them. */
+  private endSessions(code: string, message: string): void {
+    for (const call of this.calls.values()) {
+      try {
+        call.write({ items: [{ kind: 'error', error: { requestId: 0, code, message, fatal: true } }] });
+        call.end();
+      } catch { /* already gone */ }
+    }
+    this.calls.clear();
+  }
+
   /** Stops serving: sessions end (their deliveries come back on the next start), the journal drains and closes. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
     if (this.tick) clearInterval(this.tick);
+    await this.repl?.stop();
     for (const call of this.calls.values()) call.end();
     this.calls.clear();
     if (this.server) {
@@ -113,6 +209,12 @@ export class Store {
       call.end();
       return;
     }
+    if (!this.serving) {
+      // A slave (or a candidate, or a fenced master) refuses: the gateway goes to the master.
+      call.write({ items: [{ kind: 'error', error: { requestId: 0, code: 'NOT_MASTER', message: this.notMasterMessage(), fatal: true } }] });
+      call.end();
+      return;
+    }
     const id = `${this.deps.config.node.id}-${this.nextSession++}`;
     this.calls.set(id, call);
     this.metrics.sessions.inc();
@@ -126,7 +228,7 @@ export class Store {
       this.drive();
     };
     call.on('data', (batch: SessionRequests) => {
-      if (gone || !this.core) return;
+      if (gone || !this.core || this.calls.get(id) !== call) return;
       const items = batch.items ?? [];
       for (const r of items) this.metrics.requests.inc({ kind: r.kind ?? 'unknown' });
       this.core.handle(id, items, Date.now());
@@ -144,7 +246,10 @@ export class Store {
     if (!core) return;
     const r: Ready = core.takeReady();
     this.metrics.record(r);
-    if (r.entries.length) { this.pendingEntries.push(...r.entries); this.commit(); }
+    if (r.entries.length) {
+      if (this.repl) this.repl.submit(r.entries);
+      else { this.pendingEntries.push(...r.entries); this.commit(); }
+    }
     for (const o of r.outbound) {
       const call = this.calls.get(o.sessionId);
       if (!call) continue;

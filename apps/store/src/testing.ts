@@ -82,3 +82,14 @@ export class TestSession {
     this.client.close();
   }
 }
+
+/** Unary call helper for Member and Admin services in tests. */
+export function unary<Req, Res>(ctor: grpc.ServiceClientConstructor, address: string, method: string, req: Req, timeoutMs = 5000): Promise<Res> {
+  const client = new ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Promise<Res>((resolve, reject) => {
+    (client as unknown as Record<string, (r: Req, o: grpc.CallOptions, cb: (e: Error | null, r: Res) => void) => void>)[method]!(req, { deadline: Date.now() + timeoutMs }, (e, r) => {
+      client.close();
+      if (e) reject(e); else resolve(r);
+    });
+  });
+}

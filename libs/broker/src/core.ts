@@ -141,7 +141,7 @@ export class BrokerCore {
   /** Sessions with something in their outbox, or closed and not yet ended. */
   private readonly flushing = new Set<Session>();
 
-  constructor(private readonly opts: CoreOptions, recovered?: Recovered) {
+  constructor(private opts: CoreOptions, recovered?: Recovered) {
     if (!recovered) return;
     this.lastPosition = this.durablePosition = recovered.position;
     this.nextSeq = recovered.nextSeq;
@@ -162,6 +162,14 @@ export class BrokerCore {
   get position(): number { return this.lastPosition; }
   get committed(): number { return this.durablePosition; }
   get epoch(): number { return this.opts.epoch; }
+
+  /**
+   * Replicated groups: a replica promoted to master makes its entries (and message ids) in its
+   * new epoch from now on. Its state so far came from `replay`.
+   */
+  setEpoch(epoch: number): void {
+    this.opts = { ...this.opts, epoch };
+  }
 
   // ---- events in -------------------------------------------------------------------------
 

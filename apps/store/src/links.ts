@@ -1,0 +1,233 @@
+// Replication links between the stores of a group (proto/hawser/replication.proto): the
+// gRPC adapter of libs/replication's messages. A slave dials its master's Replication.Stream
+// (first batch: Hello) and keeps it open, redialing with backoff; the master accepts it and
+// knows the slave by the Hello. Both ends buffer outgoing messages per peer and write them as
+// ONE ReplicationBatch at `flush` (the shell flushes once per group commit / event step).
+// Sends to a peer without a link are dropped: the core retransmits on its ticks.
+import type { Entry, Message } from '@hawser/replication';
+import {
+  CHANNEL_OPTIONS, grpc, replicationService,
+  type KeyValue, type ReplicationBatch, type ReplicationHello, type ReplicationMessage, type SnapshotChunk, type SnapshotRequest,
+  type WireEntry, type WireSnapshotOffer,
+} from '@hawser/proto';
+import type { Logger } from '@hawser/observability';
+
+/** The shell's extra message: the master's core said sendSnapshot. */
+export interface SnapshotOffer { type: 'snapshot'; from: string; epoch: number; snapshotEpoch: number; position: number }
+export type LinkMessage = Message | SnapshotOffer;
+
+type StreamCall = grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> | grpc.ServerDuplexStream<ReplicationBatch, ReplicationBatch>;
+
+export interface LinksOptions {
+  id: string;
+  group: string;
+  incarnation: number;
+  log: Logger;
+  /** A message from a peer (already converted from the wire). */
+  onMessage(from: string, m: LinkMessage): void;
+  /** A slave said hello (master side): the epoch it was told to follow. */
+  onHello(hello: ReplicationHello): void;
+}
+
+interface Dial {
+  masterId: string;
+  address: string;
+  epoch: number;
+  client: grpc.Client | null;
+  call: grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> | null;
+  backoff: number;
+  timer: NodeJS.Timeout | null;
+}
+
+export class ReplicationLinks {
+  private readonly accepted = new Map<string, StreamCall>();
+  private readonly outbox = new Map<string, ReplicationMessage[]>();
+  private dial: Dial | null = null;
+  private closed = false;
+
+  constructor(private readonly o: LinksOptions) {}
+
+  // ---- master side: accept ----------------------------------------------------------------
+
+  /** Replication.Stream handler. */
+  accept(call: grpc.ServerDuplexStream<ReplicationBatch, ReplicationBatch>): void {
+    let peer: string | null = null;
+    const gone = () => { if (peer && this.accepted.get(peer) === call) this.accepted.delete(peer); };
+    call.on('data', (b: ReplicationBatch) => {
+      if (!peer) {
+        const h = b.hello;
+        if (!h?.from || (h.group && h.group !== this.o.group)) {
+          call.destroy(Object.assign(new Error(`expected a Hello of group ${this.o.group} first`), { code: grpc.status.INVALID_ARGUMENT }));
+          return;
+        }
+        peer = h.from;
+        const old = this.accepted.get(peer);
+        if (old && old !== call) old.end();
+        this.accepted.set(peer, call);
+        this.o.log.info({ peer, epoch: h.epoch, incarnation: h.incarnation }, 'replication link accepted');
+        this.o.onHello(h);
+      }
+      for (const m of b.messages ?? []) this.deliver(peer, m);
+    });
+    call.on('end', () => { gone(); try { call.end(); } catch { /* gone */ } });
+    call.on('error', gone);
+    call.on('cancelled', gone);
+    call.on('close', gone);
+  }
+
+  // ---- slave side: dial -------------------------------------------------------------------
+
+  /** Keep a stream to `masterId` at `address` (redialed until told otherwise). */
+  follow(masterId: string, address: string, epoch: number): void {
+    if (this.closed) return;
+    if (this.dial && this.dial.masterId === masterId && this.dial.address === address) {
+      if (epoch !== this.dial.epoch) { this.dial.epoch = epoch; }
+      return;
+    }
+    this.unfollow();
+    this.dial = { masterId, address, epoch, client: null, call: null, backoff: 50, timer: null };
+    this.connect(this.dial);
+  }
+
+  unfollow(): void {
+    const d = this.dial;
+    if (!d) return;
+    this.dial = null;
+    if (d.timer) clearTimeout(d.timer);
+    try { d.call?.cancel(); } catch { /* gone */ }
+    d.client?.close();
+  }
+
+  get following(): { masterId: string; address: string } | null {
+    return this.dial && { masterId: this.dial.masterId, address: this.dial.address };
+  }
+
+  private connect(d: Dial): void {
+    if (this.dial !== d || this.closed) return;
+    const Replication = replicationService();
+    d.client ??= new Replication(d.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const call = (d.client as unknown as { Stream(): grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> }).Stream();
+    d.call = call;
+    let retried = false;
+    const retry = (why: string) => {
+      if (retried) return;
+      retried = true;
+      if (this.dial !== d || d.call !== call) return;
+      d.call = null;
+      d.timer = setTimeout(() => { d.timer = null; this.connect(d); }, d.backoff);
+      d.timer.unref();
+      this.o.log.debug({ master: d.masterId, address: d.address, why, backoffMs: d.backoff }, 'replication link lost; redialing');
+      d.backoff = Math.min(1000, d.backoff * 2);
+    };
+    call.on('data', (b: ReplicationBatch) => {
+      d.backoff = 50;
+      for (const m of b.messages ?? []) this.deliver(d.masterId, m);
+    });
+    call.on('error', (e: Error) => retry(e.message));
+    call.on('end', () => retry('ended by the master'));
+    call.write({ hello: { group: this.o.group, from: this.o.id, epoch: d.epoch, incarnation: this.o.incarnation }, messages: [] });
+  }
+
+  // ---- both -------------------------------------------------------------------------------
+
+  send(to: string, m: LinkMessage): void {
+    let q = this.outbox.get(to);
+    if (!q) { q = []; this.outbox.set(to, q); }
+    q.push(toWire(m));
+  }
+
+  /** Writes each peer's buffered messages as one ReplicationBatch. */
+  flush(): void {
+    if (this.outbox.size === 0) return;
+    for (const [to, messages] of this.outbox) {
+      const call = this.accepted.get(to) ?? (this.dial?.masterId === to ? this.dial.call : null);
+      if (!call) continue;
+      try { call.write({ messages }); } catch { /* the stream died: the core retransmits */ }
+    }
+    this.outbox.clear();
+  }
+
+  /** Drops what is buffered (a fenced master sends nothing). */
+  discard(): void { this.outbox.clear(); }
+
+  connectedPeers(): string[] {
+    const out = [...this.accepted.keys()];
+    if (this.dial?.call) out.push(this.dial.masterId);
+    return out;
+  }
+
+  /** Fetches a snapshot from the master at `address` (Replication.Snapshot). */
+  fetchSnapshot(address: string, req: SnapshotRequest, timeoutMs = 60_000): Promise<{ items: KeyValue[]; epoch: number; position: number }> {
+    const Replication = replicationService();
+    const client = new Replication(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    return new Promise((resolve, reject) => {
+      const call = (client as unknown as { Snapshot(r: SnapshotRequest, o: grpc.CallOptions): grpc.ClientReadableStream<SnapshotChunk> })
+        .Snapshot(req, { deadline: Date.now() + timeoutMs });
+      const items: KeyValue[] = [];
+      let last: SnapshotChunk | null = null;
+      call.on('data', (c: SnapshotChunk) => {
+        for (const kv of c.items ?? []) items.push(kv);
+        if (c.last) last = c;
+      });
+      call.on('error', (e) => { client.close(); reject(e); });
+      call.on('end', () => {
+        client.close();
+        if (!last) reject(new Error('snapshot stream ended without its last chunk'));
+        else resolve({ items, epoch: (last as SnapshotChunk).epoch, position: (last as SnapshotChunk).position });
+      });
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unfollow();
+    for (const c of this.accepted.values()) { try { c.end(); } catch { /* gone */ } }
+    this.accepted.clear();
+    this.outbox.clear();
+  }
+
+  private deliver(from: string, w: ReplicationMessage): void {
+    const m = fromWire(w);
+    if (m) this.o.onMessage(from, m);
+  }
+}
+
+// ---- wire <-> core --------------------------------------------------------------------------
+
+const wireEntry = (e: Entry): WireEntry => ({
+  epoch: e.epoch, position: e.position, data: Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength), noop: e.noop === true,
+});
+
+export function toWire(m: LinkMessage): ReplicationMessage {
+  switch (m.type) {
+    case 'append':
+      return { kind: 'append', append: { from: m.from, epoch: m.epoch, prevEpoch: m.prevEpoch, prevPosition: m.prevPosition, entries: m.entries.map(wireEntry), commitPosition: m.commitPosition } };
+    case 'ack':
+      return { kind: 'ack', ack: { from: m.from, epoch: m.epoch, incarnation: m.incarnation, received: m.received, persisted: m.persisted } };
+    case 'reject':
+      return { kind: 'reject', reject: { from: m.from, epoch: m.epoch, incarnation: m.incarnation, hintEpoch: m.hintEpoch, hintPosition: m.hintPosition } };
+    case 'stale':
+      return { kind: 'stale', stale: { from: m.from, epoch: m.epoch } };
+    case 'snapshot': {
+      const s: WireSnapshotOffer = { from: m.from, epoch: m.epoch, snapshotEpoch: m.snapshotEpoch, position: m.position };
+      return { kind: 'snapshot', snapshot: s };
+    }
+  }
+}
+
+export function fromWire(w: ReplicationMessage): LinkMessage | null {
+  switch (w.kind) {
+    case 'append': {
+      const a = w.append;
+      const entries: Entry[] = (a.entries ?? []).map((e) => (e.noop
+        ? { epoch: e.epoch, position: e.position, data: e.data ?? Buffer.alloc(0), noop: true as const }
+        : { epoch: e.epoch, position: e.position, data: e.data ?? Buffer.alloc(0) }));
+      return { type: 'append', from: a.from, epoch: a.epoch, prevEpoch: a.prevEpoch, prevPosition: a.prevPosition, entries, commitPosition: a.commitPosition };
+    }
+    case 'ack': return { type: 'ack', ...w.ack };
+    case 'reject': return { type: 'reject', ...w.reject };
+    case 'stale': return { type: 'stale', ...w.stale };
+    case 'snapshot': return { type: 'snapshot', ...w.snapshot };
+    default: return null;
+  }
+}

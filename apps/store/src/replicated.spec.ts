@@ -1,0 +1,209 @@
+// Replicated groups in-process: three stores over real gRPC and RocksDB, driven by
+// Member.Prepare/Assign from the test (playing the coordinator), without ZooKeeper.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '@hawser/config';
+import { createLogger, createRegistry } from '@hawser/observability';
+import { adminService, memberService, type AssignReply, type PrepareReply, type StatusReply } from '@hawser/proto';
+import { schema, validate } from './config';
+import { Store } from './store';
+import { checkFor, TestSession, unary } from './testing';
+
+interface Node { id: string; dir: string; store: Store | null; extra: string[] }
+
+const LOG_LEVEL = process.env.HAWSER_TEST_LOG ?? 'silent';
+
+async function boot(n: Node): Promise<Store> {
+  const argv = ['--ha.mode', 'replicated', '--node.id', n.id, '--group', 'g1', '--node.dataDir', n.dir, '--grpc.port', '0',
+    '--replicas', '3', '--zk.address', '', '--replication.masterTimeoutMs', '500', '--replication.heartbeatMs', '50', ...n.extra];
+  const config = validate(loadConfig(schema, { argv, env: {} }).config);
+  const store = new Store({ config, log: createLogger({ service: 'store', node: n.id, level: LOG_LEVEL }), registry: createRegistry('store') });
+  await store.start();
+  n.store = store;
+  return store;
+}
+
+const addr = (n: Node) => `127.0.0.1:${n.store!.grpcPort}`;
+
+async function prepare(n: Node, epoch: number): Promise<PrepareReply> {
+  return unary(memberService(), addr(n), 'Prepare', { group: 'g1', epoch, coordinator: 'test' });
+}
+
+async function assign(n: Node, epoch: number, role: 'master' | 'slave', master: Node, all: Node[]): Promise<AssignReply> {
+  return unary(memberService(), addr(n), 'Assign', {
+    group: 'g1', epoch, role, masterId: master.id, masterAddress: addr(master),
+    members: all.filter((m) => m.store).map((m) => ({ id: m.id, address: addr(m) })),
+  });
+}
+
+/** The election, as the coordinator runs it, with the winner given. */
+async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
+  const live = all.filter((m) => m.store);
+  for (const m of live) assert.equal((await prepare(m, epoch)).promised, true, `${m.id} promises ${epoch}`);
+  assert.equal((await assign(master, epoch, 'master', master, all)).accepted, true);
+  for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all)).accepted, true);
+}
+
+async function status(n: Node): Promise<StatusReply> {
+  return unary(adminService(), addr(n), 'Status', {});
+}
+
+function logOf(n: Node): Array<[number, number]> {
+  return n.store!.repl!.replica.entries().map((e) => [e.epoch, e.position]);
+}
+
+function nodes(extra: string[] = []): Node[] {
+  return ['s1', 's2', 's3'].map((id) => ({ id, dir: mkdtempSync(join(tmpdir(), `hawser-repl-${id}-`)), store: null, extra }));
+}
+
+async function cleanup(all: Node[]): Promise<void> {
+  for (const n of all) { await n.store?.stop(); n.store = null; }
+  for (const n of all) rmSync(n.dir, { recursive: true, force: true });
+}
+
+async function stopNode(n: Node): Promise<void> {
+  await n.store!.stop();
+  n.store = null;
+}
+
+test('3 stores: receipts after replication, slaves refuse sessions, failover to s2 keeps every message, s1 rejoins and catches up', async () => {
+  const all = nodes();
+  const [s1, s2, s3] = all as [Node, Node, Node];
+  try {
+    for (const n of all) await boot(n);
+    await elect(1, s1, all);
+    await checkFor('s1 serving', () => s1.store!.serving);
+
+    const p = new TestSession(addr(s1));
+    await p.open();
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push(p.send('/queue/orders', `m${i}`, { id: `ID:o-${i}` }));
+    await p.receipted(ids);
+    p.close();
+
+    // Slaves hold the same log (positions and epochs) and refuse sessions, naming the master.
+    await checkFor('slaves equal', async () => {
+      const [a, b, c] = await Promise.all(all.map(status));
+      return a!.lastPosition === b!.lastPosition && b!.lastPosition === c!.lastPosition && c!.commitPosition === a!.commitPosition && a!.commitPosition === a!.lastPosition;
+    });
+    assert.deepEqual(logOf(s2), logOf(s1));
+    assert.deepEqual(logOf(s3), logOf(s1));
+    assert.equal((await status(s2)).role, 'slave');
+    const refused = new TestSession(addr(s2));
+    await checkFor('NOT_MASTER', () => refused.events.some((e) => e.kind === 'error' && e.error.code === 'NOT_MASTER' && e.error.message.includes(`the master is s1 at ${addr(s1)}`)));
+    refused.close();
+    // The slaves applied the committed entries to their own core.
+    await checkFor('s2 applied', () => s2.store!['core']?.destinations('/queue/orders')[0]?.depth === 30);
+
+    // Kill s1; s2 wins epoch 2 and serves every message.
+    await stopNode(s1);
+    await elect(2, s2, all);
+    await checkFor('s2 serving', () => s2.store!.serving);
+    const c = new TestSession(addr(s2));
+    await c.open();
+    c.subscribe('s', '/queue/orders', { prefetch: 100 });
+    await checkFor('30 deliveries from s2', () => c.deliveries().length === 30);
+    assert.deepEqual(c.deliveries().map((d) => d.message.body.toString()), [...Array(30).keys()].map((i) => `m${i}`));
+    const acks = c.deliveries().slice(0, 10).map((d) => c.ack(d.deliveryTag));
+    await c.receipted(acks);
+    c.close();
+
+    // s1 restarts and is assigned slave of s2: it catches up to an identical log.
+    await boot(s1);
+    assert.equal((await assign(s1, 2, 'slave', s2, all)).accepted, true);
+    await checkFor('s1 caught up', () => s1.store!.repl!.replica.lastPosition === s2.store!.repl!.replica.lastPosition &&
+      s1.store!.repl!.appliedPosition === s2.store!.repl!.replica.commitPosition);
+    assert.deepEqual(logOf(s1), logOf(s2));
+    await checkFor('s1 applied the acks', () => s1.store!['core']?.destinations('/queue/orders')[0]?.depth === 20);
+  } finally {
+    await cleanup(all);
+  }
+});
+
+test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncated when the old master rejoins', async () => {
+  const all = nodes();
+  const [s1, s2, s3] = all as [Node, Node, Node];
+  try {
+    for (const n of all) await boot(n);
+    await elect(1, s1, all);
+    await checkFor('s1 serving', () => s1.store!.serving);
+    const p = new TestSession(addr(s1));
+    await p.open();
+    await p.receipted([p.send('/queue/t', 'committed', { id: 'ID:c1' })]);
+    await checkFor('replicated', () => s2.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+
+    await stopNode(s2);
+    await stopNode(s3);
+    const lost = [p.send('/queue/t', 'lost-1', { id: 'ID:l1' }), p.send('/queue/t', 'lost-2', { id: 'ID:l2' })];
+    await checkFor('s1 wrote the tail', () => s1.store!.repl!.replica.persistedPosition >= s1.store!.repl!.replica.lastPosition && s1.store!.repl!.replica.lastPosition >= 3);
+    await new Promise((r) => setTimeout(r, 300)); // give a wrong receipt time to show up
+    assert.ok(!lost.some((id) => p.receipts().has(id)), 'no receipt without a quorum');
+    const tail = s1.store!.repl!.replica.lastPosition;
+    p.close();
+    await stopNode(s1);
+
+    await boot(s2);
+    await boot(s3);
+    await elect(2, s2, all);
+    await checkFor('s2 serving', () => s2.store!.serving);
+    const q = new TestSession(addr(s2));
+    await q.open();
+    await q.receipted([q.send('/queue/t', 'after', { id: 'ID:a1' }), q.send('/queue/t', 'after-2', { id: 'ID:a2' }), q.send('/queue/t', 'after-3', { id: 'ID:a3' })]);
+
+    await boot(s1);
+    assert.equal(s1.store!.repl!.replica.lastPosition, tail, 's1 restarted with its uncommitted tail');
+    assert.equal((await assign(s1, 2, 'slave', s2, all)).accepted, true);
+    await checkFor('s1 converged', () => JSON.stringify(logOf(s1)) === JSON.stringify(logOf(s2)) &&
+      s1.store!.repl!.appliedPosition === s2.store!.repl!.replica.commitPosition);
+    q.subscribe('s', '/queue/t');
+    await checkFor('4 deliveries', () => q.deliveries().length === 4);
+    assert.deepEqual(q.deliveries().map((d) => d.message.body.toString()), ['committed', 'after', 'after-2', 'after-3']);
+    await checkFor('s1 state equal', () => s1.store!['core']?.destinations('/queue/t')[0]?.depth === 4);
+    q.close();
+  } finally {
+    await cleanup(all);
+  }
+});
+
+test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fences the master at once', async () => {
+  const all = nodes(['--journal.retention', '5']);
+  const [s1, s2, s3] = all as [Node, Node, Node];
+  try {
+    await boot(s1);
+    await boot(s2);
+    await elect(1, s1, all);
+    await checkFor('s1 serving', () => s1.store!.serving);
+    const p = new TestSession(addr(s1));
+    await p.open();
+    p.subscribe('d', '/topic/t', { durableName: 'dn' });
+    const ids: number[] = [];
+    for (let i = 0; i < 40; i++) ids.push(p.send(i % 2 ? '/queue/a' : '/topic/t', `m${i}`, { id: `ID:s-${i}` }));
+    await p.receipted(ids);
+    await checkFor('s1 compacted', () => s1.store!.repl!.replica.firstPosition > 10);
+
+    await boot(s3);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
+    await checkFor('s3 caught up by snapshot', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
+      s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition, 10_000);
+    assert.ok(s3.store!.repl!.replica.snapshotPosition > 0, 'installed a snapshot');
+    const dests = (s: Node) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
+    await checkFor('same destinations', () => dests(s3) === dests(s2) && dests(s2).includes('/queue/a'));
+
+    // Fencing: a Prepare of epoch 2 reaches the master; a pending receipt never comes.
+    await stopNode(s2);
+    await stopNode(s3);
+    const pending = p.send('/queue/a', 'in-doubt', { id: 'ID:doubt' });
+    await checkFor('written', () => s1.store!.repl!.replica.persistedPosition === s1.store!.repl!.replica.lastPosition);
+    assert.equal((await prepare(s1, 2)).promised, true);
+    await checkFor('session ended with NOT_MASTER', () => p.events.some((e) => e.kind === 'error' && e.error.code === 'NOT_MASTER'));
+    assert.ok(!p.receipts().has(pending));
+    assert.equal((await status(s1)).role, 'candidate');
+    assert.equal(s1.store!.serving, false);
+    p.close();
+  } finally {
+    await cleanup(all);
+  }
+});

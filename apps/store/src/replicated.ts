@@ -1,0 +1,670 @@
+// The replicated journal (ActiveMQ Artemis' ReplicatedJournal idea): wraps the store's RocksDB
+// journal with libs/replication's Replica. The broker core's entries become proposals; the
+// core's actions are executed IN ORDER (a promise is saved before it is answered, a write is
+// queued before the sends after it); receipts go out on `acknowledge` (the sync mode), not on
+// the local write.
+//
+// Disk rule (why truncation is simple): the materialized indexes only ever hold COMMITTED
+// entries, on the master as on slaves. Journal entries are written as they come (`persist`);
+// index updates follow once an entry is committed and on disk, in the same group-commit
+// writer. An uncommitted tail can therefore be truncated by deleting journal keys only. The
+// master's in-memory core runs ahead of its indexes (it made those entries); when it stops
+// being master, its core is dropped and rebuilt from the indexes.
+import { performance } from 'node:perf_hooks';
+import type { BrokerCore, JournalEntry, Recovered } from '@hawser/broker';
+import { Replica, ReplicationError, type Action, type Entry, type Event, type Role, type SyncMode } from '@hawser/replication';
+import { warnEvery, type Logger } from '@hawser/observability';
+import type { KeyValue, PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
+import { grpc } from '@hawser/proto';
+import { decodeEntry, encodeEntry } from './codec';
+import type { RocksJournal, ReplicationDisk } from './journal';
+import type { BatchOp } from './rocks';
+import { ReplicationLinks, type LinkMessage } from './links';
+
+/** What the replicated journal needs of the store around it. */
+export interface ReplicationHost {
+  makeCore(recovered: Recovered, epoch: number): BrokerCore;
+  /** The core the store reads (Admin) and, while `serving`, serves sessions with. */
+  setCore(core: BrokerCore | null): void;
+  /** Ends every Broker.Session with this error (fencing, demotion). */
+  endSessions(code: 'NOT_MASTER' | 'UNAVAILABLE', message: string): void;
+  /** The core may have receipts or deliveries to release. */
+  drive(): void;
+  /** The indexes moved on (page reads waiting for a position may go). */
+  applied(): void;
+  /** A journal write failed: stop serving. */
+  fail(err: Error): void;
+}
+
+export interface ReplicationOptions {
+  id: string;
+  group: string;
+  replicas: number;
+  sync: SyncMode;
+  weight: number;
+  masterTimeoutMs: number;
+  heartbeatMs: number;
+  maxBatch: number;
+  retention: number;
+  fsync: boolean;
+  log: Logger;
+  /** masterLost: report to the coordinators (best effort). */
+  reportMasterLost?(epoch: number, masterId: string): void;
+  /** Member ids of the group when an Assign names none (from ZooKeeper). */
+  knownMembers?(): string[];
+}
+
+type WriteItem =
+  | { kind: 'persist'; entries: readonly Entry[] }
+  | { kind: 'truncate'; from: number }
+  | { kind: 'epoch'; epoch: number; done: () => void }
+  | { kind: 'meta'; name: string; value: string }
+  | { kind: 'reset'; epoch: number; position: number; items: KeyValue[] }
+  | { kind: 'task'; run: () => Promise<void> | void };
+
+interface StepCtx { seen: Action[]; done(seen: Action[]): void }
+
+/** Per slave, for lag metrics: when it last held everything the master had. */
+interface LagInfo { entries: number; seconds: number }
+
+export class ReplicatedJournal {
+  readonly replica: Replica;
+  readonly links: ReplicationLinks;
+  private core: BrokerCore | null = null;
+  /** Decoded entries in the log above `applied` (master: made by its core; slave: received). */
+  private readonly unapplied = new Map<number, JournalEntry>();
+  /** Entries being proposed, by position (so the persist action needs no decode). */
+  private readonly known = new Map<number, JournalEntry>();
+  private applied: number;
+  /** Last journal position written (or in the batch being written). */
+  private diskLast: number;
+  /** Journal entries up to here are deleted (compacted into the indexes). */
+  private diskSnap: number;
+  private resetPending = false;
+  private staged: { items: KeyValue[]; epoch: number; position: number } | null = null;
+  private fetching = false;
+
+  private readonly writes: WriteItem[] = [];
+  private writing = false;
+  private readonly actions: Array<{ a: Action; ctx?: StepCtx; last: boolean }> = [];
+  private draining = false;
+  private blocked = false;
+  private readonly pending: JournalEntry[] = [];
+
+  /** The epoch this store serves sessions in (null: not serving). */
+  private servingEpoch: number | null = null;
+  /** The epoch it was promoted for (set at role master, before serving). */
+  private masterEpoch: number | null = null;
+  /** The ZooKeeper session was lost while master: act as fenced until told a role again. */
+  private zkFenced = false;
+  private prevRole: Role = 'candidate';
+  private readonly addresses = new Map<string, string>();
+  private tickTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private failed = false;
+  private readonly caughtUpAt = new Map<string, number>();
+  /** Slave ids of the last master assignment. */
+  private members: string[] = [];
+  /**
+   * Every member id this store has seen in its group (Assign lists, ZooKeeper), saved: the
+   * replication core's membership is fixed at becomeMaster, so a master must expect members
+   * that are down right now, or they could not rejoin until the next election.
+   */
+  private readonly seen = new Set<string>();
+  fencedTotal = 0;
+  private readonly warn: ReturnType<typeof warnEvery>;
+
+  constructor(
+    private readonly o: ReplicationOptions,
+    private readonly journal: RocksJournal,
+    private readonly host: ReplicationHost,
+    disk: ReplicationDisk,
+    core: BrokerCore,
+  ) {
+    this.warn = warnEvery(o.log, 5000);
+    this.applied = disk.applied;
+    this.diskSnap = disk.snapshotPosition;
+    this.diskLast = disk.entries.length ? disk.entries[disk.entries.length - 1]!.position : disk.snapshotPosition;
+    for (const e of disk.entries) if (e.position > disk.applied) this.unapplied.set(e.position, e.entry);
+    for (const id of disk.members) if (id !== o.id) this.seen.add(id);
+    this.replica = new Replica({
+      id: o.id, replicas: o.replicas, sync: o.sync, masterTimeoutMs: o.masterTimeoutMs, heartbeatMs: o.heartbeatMs,
+      maxBatch: o.maxBatch, incarnation: disk.incarnation,
+      restored: {
+        promisedEpoch: disk.promisedEpoch, snapshotPosition: disk.snapshotPosition, snapshotEpoch: disk.snapshotEpoch,
+        entries: disk.entries.map((e) => ({ epoch: e.epoch, position: e.position, data: e.data })),
+        commitPosition: disk.applied,
+      },
+    });
+    this.core = core;
+    this.links = new ReplicationLinks({
+      id: o.id, group: o.group, incarnation: disk.incarnation, log: o.log,
+      onMessage: (from, m) => this.onLinkMessage(from, m),
+      onHello: (h) => this.onHello(h),
+    });
+  }
+
+  start(): void {
+    const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
+    this.tickTimer = setInterval(() => this.step({ type: 'tick', now: performance.now() }), period);
+    this.tickTimer.unref();
+    this.step({ type: 'tick', now: performance.now() });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    this.links.close();
+    for (let i = 0; i < 500 && (this.writing || this.writes.length); i++) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  // ---- read side ----------------------------------------------------------------------------
+
+  /** Sessions may be served: master of the current epoch, core rebuilt, not fenced. */
+  get serving(): boolean { return this.servingEpoch !== null && !this.zkFenced && !this.failed; }
+  get role(): Role { return this.zkFenced && this.replica.role === 'master' ? 'fenced' : this.replica.role; }
+  get epoch(): number { return this.replica.epoch; }
+  get appliedPosition(): number { return this.applied; }
+  get masterId(): string | undefined { return this.replica.role === 'master' ? this.o.id : this.replica.masterId; }
+  addressOf(id: string | undefined): string | undefined { return id === undefined ? undefined : this.addresses.get(id); }
+
+  /** Master: lag of each slave it replicates to. */
+  lag(): Map<string, LagInfo> {
+    const out = new Map<string, LagInfo>();
+    if (this.replica.role !== 'master') return out;
+    const last = this.replica.lastPosition;
+    const now = performance.now();
+    for (const [id, at] of this.caughtUpAt) {
+      const p = this.replica.slaveProgress(id);
+      if (!p) continue;
+      const behind = Math.max(0, last - p.received);
+      out.set(id, { entries: behind, seconds: behind === 0 ? 0 : (now - at) / 1000 });
+    }
+    return out;
+  }
+
+  // ---- coordinator (Member service) ---------------------------------------------------------
+
+  prepare(req: PrepareRequest): Promise<PrepareReply> {
+    const base = { node: this.o.id, epoch: req.epoch, weight: this.o.weight };
+    if (req.group && req.group !== this.o.group) {
+      return Promise.resolve({ ...base, promised: false, reason: `this store is in group ${this.o.group}, not ${req.group}`, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition });
+    }
+    return new Promise((resolve) => this.step({ type: 'prepare', epoch: req.epoch }, (seen) => {
+      const p = seen.find((a) => a.type === 'promise');
+      const r = seen.find((a) => a.type === 'refuse');
+      this.o.log.info({ epoch: req.epoch, coordinator: req.coordinator, promised: !!p, reason: r?.type === 'refuse' ? r.reason : undefined }, 'prepare');
+      resolve({
+        ...base, promised: !!p, reason: r?.type === 'refuse' ? r.reason : '',
+        lastEpoch: p?.type === 'promise' ? p.lastEpoch : this.replica.lastEpoch,
+        lastPosition: p?.type === 'promise' ? p.lastPosition : this.replica.lastPosition,
+      });
+    }));
+  }
+
+  assign(req: AssignRequest): Promise<AssignReply> {
+    if (req.group && req.group !== this.o.group) return Promise.resolve({ accepted: false, reason: `this store is in group ${this.o.group}, not ${req.group}` });
+    for (const m of req.members ?? []) if (m.id && m.address) this.addresses.set(m.id, m.address);
+    if (req.masterId && req.masterAddress) this.addresses.set(req.masterId, req.masterAddress);
+    this.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
+    let ev: Event;
+    if (req.role === 'master') {
+      const members = [...this.seen];
+      this.members = members;
+      ev = { type: 'becomeMaster', epoch: req.epoch, members };
+    } else if (req.role === 'slave') {
+      if (!req.masterId) return Promise.resolve({ accepted: false, reason: 'role slave needs master_id and master_address' });
+      ev = { type: 'becomeSlave', epoch: req.epoch, masterId: req.masterId };
+    } else {
+      return Promise.resolve({ accepted: false, reason: `unknown role '${req.role}': expected master or slave` });
+    }
+    return new Promise((resolve) => this.step(ev, (seen) => {
+      const r = seen.find((a) => a.type === 'refuse');
+      // Already following that master in that epoch: no actions, but keep the link right.
+      if (!r && req.role === 'slave' && this.replica.role === 'slave' && this.replica.masterId === req.masterId) {
+        this.followMaster(req.masterId, this.replica.epoch);
+      }
+      this.o.log.info({ epoch: req.epoch, role: req.role, master: req.masterId || undefined, accepted: !r, reason: r?.type === 'refuse' ? r.reason : undefined }, 'assign');
+      resolve({ accepted: !r, reason: r?.type === 'refuse' ? r.reason : '' });
+    }));
+  }
+
+  /** Adds member ids to the saved set of this group's members. */
+  remember(ids: Array<string | undefined>): void {
+    let changed = false;
+    for (const id of ids) {
+      if (!id || id === this.o.id || this.seen.has(id)) continue;
+      this.seen.add(id);
+      changed = true;
+    }
+    if (changed) this.enqueue({ kind: 'meta', name: 'members', value: JSON.stringify([...this.seen].sort()) });
+  }
+
+  /**
+   * The ZooKeeper session expired or disconnected: stop acting as master at once (no receipt
+   * after this). The Replica keeps its role until the coordinator's next Prepare; meanwhile
+   * this store sends nothing as master, so slaves report masterLost.
+   */
+  zkLost(why: string): void {
+    if (this.replica.role !== 'master' && this.masterEpoch === null) return;
+    if (this.zkFenced) return;
+    this.zkFenced = true;
+    this.links.discard();
+    this.o.log.warn({ epoch: this.replica.epoch, why }, 'fenced: ZooKeeper session lost while master; no receipt is sent from now on');
+    this.demote(`fenced: ZooKeeper session lost (${why})`, true);
+  }
+
+  // ---- master: proposals --------------------------------------------------------------------
+
+  /** The core made entries (master). They are proposed at the next group commit. */
+  submit(entries: JournalEntry[]): void {
+    if (!entries.length) return;
+    if (!this.serving) {
+      this.warn('drop', { count: entries.length }, 'entries made while not serving as master were dropped');
+      return;
+    }
+    this.pending.push(...entries);
+    if (!this.writing) this.propose();
+  }
+
+  private propose(): void {
+    if (!this.serving || !this.pending.length) return;
+    const batch = this.pending.splice(0, this.o.maxBatch);
+    const first = batch[0]!;
+    if (first.position !== this.replica.lastPosition + 1 || first.epoch !== this.replica.epoch) {
+      // The core and the replica must agree on positions: one entry, one proposal, in order.
+      this.fatal(new Error(`core entry (${first.epoch}, ${first.position}) does not follow the log (${this.replica.epoch}, ${this.replica.lastPosition})`));
+      return;
+    }
+    for (const e of batch) this.known.set(e.position, e);
+    this.step({ type: 'propose', data: batch.map((e) => encodeEntry(e)) });
+    this.known.clear();
+  }
+
+  // ---- the core's actions -------------------------------------------------------------------
+
+  private step(e: Event, done?: (seen: Action[]) => void): void {
+    if (this.stopped && e.type !== 'persisted') { done?.([]); return; }
+    let actions: Action[];
+    try {
+      actions = this.replica.step(e);
+    } catch (err) {
+      this.fatal(err as Error);
+      done?.([]);
+      return;
+    }
+    if (done) {
+      const ctx: StepCtx = { seen: [], done };
+      if (!actions.length) { done([]); } else {
+        actions.forEach((a, i) => this.actions.push({ a, ctx, last: i === actions.length - 1 }));
+      }
+    } else {
+      for (const a of actions) this.actions.push({ a, last: false });
+    }
+    this.drain();
+  }
+
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      while (!this.blocked && this.actions.length) {
+        const it = this.actions.shift()!;
+        this.exec(it.a);
+        if (it.ctx) {
+          it.ctx.seen.push(it.a);
+          if (it.last) it.ctx.done(it.ctx.seen);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    if (this.zkFenced && this.replica.role === 'master') this.links.discard();
+    this.links.flush();
+  }
+
+  private exec(a: Action): void {
+    switch (a.type) {
+      case 'saveEpoch':
+        // Durable before anything after it (the promise reply, the role change).
+        this.blocked = true;
+        this.enqueue({ kind: 'epoch', epoch: a.epoch, done: () => { this.blocked = false; this.drain(); } });
+        return;
+      case 'promise':
+      case 'refuse':
+        return; // answered by the step's caller
+      case 'role':
+        this.onRole(a.role, a.epoch, a.masterId);
+        return;
+      case 'persist': {
+        for (const e of a.entries) this.unapplied.set(e.position, this.known.get(e.position) ?? decodeWire(e));
+        this.enqueue({ kind: 'persist', entries: a.entries });
+        return;
+      }
+      case 'truncate':
+        for (const p of [...this.unapplied.keys()]) if (p >= a.fromPosition) this.unapplied.delete(p);
+        this.o.log.warn({ from: a.fromPosition }, 'truncating an uncommitted journal tail (written under an older master)');
+        this.enqueue({ kind: 'truncate', from: a.fromPosition });
+        return;
+      case 'resetLog': {
+        const s = this.staged;
+        this.staged = null;
+        if (!s) { this.fatal(new Error('resetLog without a staged snapshot')); return; }
+        this.unapplied.clear();
+        this.resetPending = true;
+        this.core = null;
+        this.host.setCore(null);
+        this.enqueue({ kind: 'reset', epoch: a.epoch, position: a.position, items: s.items });
+        return;
+      }
+      case 'send':
+        this.links.send(a.to, a.message);
+        return;
+      case 'sendSnapshot':
+        this.o.log.info({ to: a.to, position: a.position }, 'slave needs a snapshot (entries it lacks are compacted)');
+        this.links.send(a.to, { type: 'snapshot', from: this.o.id, epoch: this.replica.epoch, snapshotEpoch: a.epoch, position: a.position });
+        return;
+      case 'commit':
+        this.kick();
+        return;
+      case 'acknowledge':
+        if (this.servingEpoch === a.epoch && this.core && this.serving) {
+          this.core.durable(a.position, Date.now());
+          this.host.drive();
+        }
+        return;
+      case 'proposalRejected':
+        this.warn('rejected', { count: a.count, master: a.masterId }, 'proposals rejected: not master');
+        return;
+      case 'masterLost':
+        this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'no word from the master: reporting masterLost');
+        this.o.reportMasterLost?.(a.epoch, a.masterId);
+        return;
+    }
+  }
+
+  private onRole(role: Role, epoch: number, masterId: string | undefined): void {
+    const prev = this.prevRole;
+    this.prevRole = role;
+    this.zkFenced = false;
+    this.o.log.info({ role, epoch, master: masterId, from: prev }, `role ${role}`);
+    if (this.masterEpoch !== null && !(role === 'master' && epoch === this.masterEpoch)) {
+      this.demote(role === 'fenced' ? `fenced: a newer epoch than ${this.masterEpoch} exists` : `now ${role} in epoch ${epoch}`, role === 'fenced');
+    }
+    if (role === 'master') {
+      this.links.unfollow();
+      this.promote(epoch);
+    } else if (role === 'slave' && masterId) {
+      this.followMaster(masterId, epoch);
+    }
+  }
+
+  private followMaster(masterId: string, epoch: number): void {
+    const address = this.addresses.get(masterId);
+    if (!address) {
+      this.warn('noAddress', { master: masterId }, 'following a master whose address is unknown (no Assign yet)');
+      return;
+    }
+    this.links.follow(masterId, address, epoch);
+  }
+
+  /** Becomes master of `epoch`: once earlier writes are done, the core gets the whole log. */
+  private promote(epoch: number): void {
+    this.masterEpoch = epoch;
+    this.pending.length = 0;
+    this.caughtUpAt.clear();
+    const now = performance.now();
+    for (const id of this.members) this.caughtUpAt.set(id, now);
+    this.enqueue({
+      kind: 'task',
+      run: () => {
+        if (this.masterEpoch !== epoch || this.replica.role !== 'master' || this.replica.epoch !== epoch || this.zkFenced) return;
+        const core = this.core;
+        if (!core) { this.fatal(new Error('no core to promote')); return; }
+        // The log's tail above what the core has (uncommitted entries of older epochs, and our
+        // no-op) is ours now: a new master commits its whole log.
+        const tail: JournalEntry[] = [];
+        for (let p = core.position + 1; p <= this.replica.lastPosition; p++) {
+          const e = this.unapplied.get(p);
+          if (!e) { this.fatal(new Error(`promotion: entry ${p} missing from the log`)); return; }
+          tail.push(e);
+        }
+        if (tail.length) core.replay(tail, Date.now());
+        core.takeReady();
+        core.setEpoch(epoch);
+        // The core counts everything up to its no-op as acknowledged (Replica: acked = no-op).
+        core.durable(this.replica.acknowledgedPosition, Date.now());
+        core.takeReady();
+        this.servingEpoch = epoch;
+        this.host.setCore(core);
+        this.o.log.info({ epoch, position: core.position, commit: this.replica.commitPosition }, 'master: serving');
+        this.host.drive();
+      },
+    });
+  }
+
+  /** Stops serving at once: sessions end with NOT_MASTER (no receipt after this), the core is rebuilt from disk. */
+  private demote(why: string, fenced: boolean): void {
+    const wasServing = this.servingEpoch !== null;
+    this.masterEpoch = null;
+    this.servingEpoch = null;
+    this.pending.length = 0;
+    if (fenced) this.fencedTotal++;
+    this.host.endSessions('NOT_MASTER', `store ${this.o.id} is no longer the master of group ${this.o.group} (${why}); reconnect to the current master`);
+    this.core = null;
+    this.host.setCore(null);
+    this.o.log.warn({ why, wasServing }, 'stopped acting as master');
+    this.enqueue({
+      kind: 'task',
+      run: async () => {
+        const recovered = await this.journal.recover();
+        if (recovered.position !== this.applied) this.o.log.error({ indexes: recovered.position, applied: this.applied }, 'index position differs from the applied position');
+        this.core = this.host.makeCore(recovered, this.replica.epoch);
+        this.host.setCore(this.core);
+      },
+    });
+  }
+
+  // ---- links --------------------------------------------------------------------------------
+
+  private onLinkMessage(from: string, m: LinkMessage): void {
+    if (m.type === 'snapshot') { this.onSnapshotOffer(m.from || from, m.epoch, m.position); return; }
+    if (this.zkFenced && this.replica.role === 'master' && m.type !== 'stale') return;
+    if (m.type === 'ack' && this.replica.role === 'master') this.noteAck(m.from, m.received);
+    this.step({ type: 'receive', message: m });
+  }
+
+  private noteAck(from: string, received: number): void {
+    if (received >= this.replica.lastPosition || !this.caughtUpAt.has(from)) this.caughtUpAt.set(from, performance.now());
+  }
+
+  private onHello(h: ReplicationHello): void {
+    if (h.epoch > this.replica.promisedEpoch) {
+      this.o.log.warn({ slave: h.from, epoch: h.epoch }, 'a slave follows a newer epoch: fencing');
+      this.step({ type: 'fence', epoch: h.epoch });
+    }
+    if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, performance.now());
+  }
+
+  private onSnapshotOffer(from: string, masterEpoch: number, position: number): void {
+    if (this.fetching) return;
+    const address = this.addresses.get(from) ?? (this.links.following?.masterId === from ? this.links.following.address : undefined);
+    if (!address) { this.warn('snapAddr', { from }, 'snapshot offered by a master whose address is unknown'); return; }
+    this.fetching = true;
+    this.o.log.info({ from, position }, 'fetching a snapshot from the master');
+    this.links.fetchSnapshot(address, { group: this.o.group, from: this.o.id, epoch: masterEpoch, position }).then(
+      (s) => {
+        this.fetching = false;
+        this.staged = s;
+        this.o.log.info({ from, position: s.position, epoch: s.epoch, keys: s.items.length }, 'snapshot fetched');
+        this.step({ type: 'installSnapshot', from, masterEpoch, position: s.position, epoch: s.epoch });
+        this.staged = null; // consumed by resetLog, or not needed
+      },
+      (err: Error) => {
+        this.fetching = false;
+        this.warn('snapFail', { from, err: err.message }, 'snapshot fetch failed (the master offers it again)');
+      },
+    );
+  }
+
+  /** Replication.Snapshot: this store's indexes at one RocksDB snapshot. */
+  async serveSnapshot(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotChunk>): Promise<void> {
+    try {
+      if (call.request.group && call.request.group !== this.o.group) throw Object.assign(new Error(`group ${this.o.group}, not ${call.request.group}`), { code: grpc.status.INVALID_ARGUMENT });
+      const at = await this.journal.snapshot((items) => call.write({ epoch: 0, position: 0, items, last: false }));
+      call.write({ epoch: at.epoch, position: at.position, items: [], last: true });
+      call.end();
+      this.o.log.info({ to: call.request.from, position: at.position }, 'snapshot sent');
+    } catch (e) {
+      call.destroy(e as Error);
+    }
+  }
+
+  // ---- the writer (group commit) ------------------------------------------------------------
+
+  private enqueue(w: WriteItem): void {
+    this.writes.push(w);
+    this.kick();
+  }
+
+  private kick(): void {
+    if (!this.writing && !this.failed) void this.writeLoop();
+  }
+
+  private needsApply(): boolean {
+    return !this.resetPending && Math.min(this.replica.commitPosition, this.diskLast) > this.applied;
+  }
+
+  private async writeLoop(): Promise<void> {
+    this.writing = true;
+    try {
+      // Start after the current step's actions have all executed (a task queued by one
+      // action must see the persist queued by the next).
+      await Promise.resolve();
+      for (;;) {
+        if (this.failed) return;
+        const head = this.writes[0];
+        if (head?.kind === 'task') { this.writes.shift(); await head.run(); continue; }
+        if (head?.kind === 'reset') { this.writes.shift(); await this.install(head); continue; }
+        if (!head && !this.needsApply()) {
+          if (this.serving && this.pending.length) { this.propose(); continue; }
+          break;
+        }
+        await this.writeBatch();
+        // Group commit: what the core made meanwhile is proposed as one batch now.
+        if (this.serving && this.pending.length) this.propose();
+      }
+    } catch (err) {
+      this.fatal(err as Error);
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private async writeBatch(): Promise<void> {
+    const ops: BatchOp[] = [];
+    let sync = this.o.fsync;
+    let lastPersist: Entry | null = null;
+    const dones: Array<() => void> = [];
+    let n = 0;
+    while (this.writes.length) {
+      const w = this.writes[0]!;
+      if (w.kind === 'task' || w.kind === 'reset') break;
+      if (w.kind === 'persist' && n > 0 && n + w.entries.length > this.o.maxBatch) break;
+      this.writes.shift();
+      if (w.kind === 'persist') {
+        for (const e of w.entries) {
+          const je = this.unapplied.get(e.position);
+          this.journal.putEntry(ops, e.position, e.data.length ? e.data : encodeEntry(je ?? { epoch: e.epoch, position: e.position, time: 0, ops: [] }));
+        }
+        n += w.entries.length;
+        lastPersist = w.entries[w.entries.length - 1] ?? lastPersist;
+        if (lastPersist) this.diskLast = lastPersist.position;
+      } else if (w.kind === 'truncate') {
+        this.journal.delEntries(ops, w.from, this.diskLast);
+        this.diskLast = Math.min(this.diskLast, w.from - 1);
+      } else if (w.kind === 'meta') {
+        this.journal.putMeta(ops, w.name, w.value);
+      } else {
+        this.journal.putMeta(ops, 'promised', String(w.epoch));
+        sync = true;
+        dones.push(w.done);
+      }
+    }
+    // Index updates for entries now committed and on disk (or in this very batch).
+    const target = this.resetPending ? this.applied : Math.min(this.replica.commitPosition, this.diskLast);
+    const apply: JournalEntry[] = [];
+    for (let p = this.applied + 1; p <= target; p++) {
+      const e = this.unapplied.get(p);
+      if (!e) { this.o.log.error({ position: p }, 'committed entry missing from memory: applying stops here'); break; }
+      apply.push(e);
+    }
+    const after = apply.length ? await this.journal.materialize(apply, ops) : [];
+    const upTo = apply.length ? apply[apply.length - 1]!.position : this.applied;
+    // Compaction: keep `retention` entries below the applied position for slaves' catch-up.
+    let compactTo = 0;
+    const x = upTo - this.o.retention;
+    if (apply.length && x > this.diskSnap && x > this.replica.snapshotPosition) {
+      const ex = this.replica.epochAt(x);
+      if (ex !== undefined) {
+        this.journal.delEntries(ops, this.diskSnap + 1, x);
+        this.journal.putMeta(ops, 'snapshot', `${ex}:${x}`);
+        compactTo = x;
+      }
+    }
+    await this.journal.commitOps(ops, sync, after);
+    if (apply.length) {
+      this.applied = upTo;
+      this.journal.written = upTo;
+      for (const e of apply) this.unapplied.delete(e.position);
+      const core = this.core;
+      if (core && core.position < upTo) {
+        // A slave's core follows the committed log (the master's made these entries itself).
+        core.replay(apply.filter((e) => e.position > core.position), Date.now());
+        const r = core.takeReady();
+        if (r.entries.length) this.warn('replayEntries', { count: r.entries.length }, 'replay made entries on a replica (dropped)');
+      }
+      this.host.applied();
+    }
+    if (lastPersist) this.step({ type: 'persisted', epoch: lastPersist.epoch, position: lastPersist.position });
+    if (compactTo) {
+      this.diskSnap = compactTo;
+      try { this.replica.step({ type: 'compact', position: compactTo }); } catch (e) {
+        if (!(e instanceof ReplicationError)) throw e;
+        this.warn('compact', { err: e.message }, 'compaction refused by the core');
+      }
+    }
+    for (const d of dones) d();
+  }
+
+  private async install(w: { epoch: number; position: number; items: KeyValue[] }): Promise<void> {
+    await this.journal.install(w.items, w.epoch, w.position, this.o.fsync);
+    this.applied = w.position;
+    this.diskLast = w.position;
+    this.diskSnap = w.position;
+    this.resetPending = false;
+    for (const p of [...this.unapplied.keys()]) if (p <= w.position) this.unapplied.delete(p);
+    const recovered = await this.journal.recover();
+    this.core = this.host.makeCore(recovered, this.replica.epoch);
+    this.host.setCore(this.core);
+    this.o.log.info({ position: w.position, epoch: w.epoch }, 'snapshot installed');
+    this.host.applied();
+    this.step({ type: 'persisted', epoch: w.epoch, position: w.position });
+  }
+
+  private fatal(err: Error): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.o.log.error({ err }, 'replicated journal failed: this store stops serving; restart it');
+    this.servingEpoch = null;
+    this.host.fail(err);
+  }
+}
+
+function decodeWire(e: Entry): JournalEntry {
+  if (e.noop || e.data.length === 0) return { epoch: e.epoch, position: e.position, time: 0, ops: [] };
+  const je = decodeEntry(e.data);
+  je.epoch = e.epoch;
+  je.position = e.position;
+  return je;
+}
