@@ -299,6 +299,18 @@ export class Harness {
     return gateway.start();
   }
 
+  /**
+   * Any service (a coordinator, a gateway with other flags, ...): registered like the
+   * stores and gateways (logs on failure, stopped by close()), then started.
+   */
+  async startService<T extends ServiceProcess>(svc: T, deadlineMs?: number): Promise<T> {
+    this.services.push(svc);
+    return svc.start(deadlineMs);
+  }
+
+  /** Every service registered so far, in order. */
+  get all(): readonly ServiceProcess[] { return this.services; }
+
   /** A store and a gateway in front of it. */
   async startBroker(opts: { store?: StoreOptions; gateway?: GatewayOptions } = {}): Promise<{ store: Store; gateway: Gateway }> {
     const store = await this.startStore(opts.store);

@@ -1,0 +1,376 @@
+// A replicated Hawser cluster for tests and benchmarks: a private ZooKeeper (short tickTime,
+// so the stores' short session timeouts are granted), N stores in `--ha.mode replicated`,
+// coordinators, and gateways that follow the coordinators' topology. Built on Harness
+// (temp dir, logs, PID cleanup); ZooKeeper comes from @hawser/zookeeper-launcher.
+//
+// Used by src/replicated-*.e2e.spec.ts and by tools/bench (failover benchmark), which
+// imports the compiled module (@hawser/integration/dist/cluster).
+import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { startZooKeeper, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
+import {
+  adminService, topologyService, grpc, CHANNEL_OPTIONS,
+  type GroupInfo, type StatusReply, type TopologySnapshot,
+} from '@hawser/proto';
+import { Harness, ServiceProcess, Store, Gateway, checkFor, freePort, HarnessError, AbortCheck } from './harness';
+
+export interface ClusterOptions {
+  /** Temp dir prefix. */
+  name: string;
+  /** Stores started (default 3). */
+  stores?: number;
+  /** The group's configured size (default: stores). */
+  replicas?: number;
+  coordinators?: number;
+  gateways?: number;
+  group?: string;
+  /** ZooKeeper tickTime (ms); the server grants session timeouts from 2x to 20x it. Default 200. */
+  tickTime?: number;
+  /** Stores' --zk.sessionTimeout (ms). Default 1000. */
+  sessionTimeoutMs?: number;
+  /** Stores' --replication.masterTimeoutMs (slave: report masterLost after this silence). Default 1000. */
+  masterTimeoutMs?: number;
+  /** Gateways' --failover.maxWaitMs. Default 15000. */
+  maxWaitMs?: number;
+  /** Stores' --sync (default: the store's default, quorum_mem). */
+  sync?: string;
+  storeArgs?: string[];
+  coordinatorArgs?: string[];
+  gatewayArgs?: string[];
+  /** Deadline for the group to be `ok` with a master after start (default 30 s). */
+  readyDeadlineMs?: number;
+}
+
+/** A coordinator process (Topology served on its gRPC port). */
+export class Coordinator extends ServiceProcess {
+  get grpcPort(): number { return this.field('grpcPort'); }
+  get httpPort(): number { return this.field('httpPort'); }
+  get address(): string { return `127.0.0.1:${this.grpcPort}`; }
+}
+
+export class ClusterError extends HarnessError {}
+
+type Unary = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+
+function unary<T>(client: grpc.Client, method: string, req: unknown, timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const fn = (client as unknown as Record<string, Unary>)[method];
+    if (typeof fn !== 'function') { reject(new ClusterError('NO_METHOD', `no gRPC method ${method}`)); return; }
+    fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res as T)));
+  });
+}
+
+/** Resolves after `ms` (used only where the wait itself is the thing under test, e.g. a SIGSTOP). */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface MasterWait {
+  /** Not this store id (the one just killed). */
+  exclude?: string;
+  /** An epoch strictly above this one. */
+  aboveEpoch?: number;
+  deadlineMs?: number;
+}
+
+export class Cluster {
+  readonly h: Harness;
+  readonly opts: Required<Pick<ClusterOptions, 'group' | 'tickTime' | 'sessionTimeoutMs' | 'masterTimeoutMs' | 'maxWaitMs' | 'replicas'>> & ClusterOptions;
+  zk!: ZooKeeperServer;
+  readonly stores: Store[] = [];
+  readonly coordinators: Coordinator[] = [];
+  readonly gateways: Gateway[] = [];
+  private readonly clients = new Map<string, grpc.Client>();
+  private readonly paused = new Set<number>();
+  private coordinatorPorts: number[] = [];
+  private closed = false;
+
+  private constructor(opts: ClusterOptions) {
+    const stores = opts.stores ?? 3;
+    this.opts = {
+      group: 'g1', tickTime: 200, sessionTimeoutMs: 1000, masterTimeoutMs: 1000, maxWaitMs: 15_000, replicas: opts.replicas ?? stores,
+      ...opts,
+    };
+    this.h = new Harness(opts.name);
+  }
+
+  /** Starts ZooKeeper, the stores, the coordinators, waits for a master, then the gateways. */
+  static async start(opts: ClusterOptions): Promise<Cluster> {
+    const c = new Cluster(opts);
+    try {
+      await c.boot();
+    } catch (err) {
+      process.stderr.write(`\n[cluster] start failed: ${(err as Error).message}\n${c.logTails(60)}\n`);
+      await c.close();
+      throw err;
+    }
+    return c;
+  }
+
+  private async boot(): Promise<void> {
+    const o = this.opts;
+    const t0 = Date.now();
+    this.zk = await startZooKeeper({ dataDir: join(this.h.root, 'zookeeper'), tickTime: o.tickTime });
+    // Coordinators' ports are picked up front so the stores can be told where to report
+    // masterLost (--coordinators) before the coordinators exist.
+    const nCoord = o.coordinators ?? 2;
+    for (let i = 0; i < nCoord; i++) {
+      let p: number;
+      do { p = await freePort(); } while (this.coordinatorPorts.includes(p));
+      this.coordinatorPorts.push(p);
+    }
+    const nStores = o.stores ?? 3;
+    await Promise.all(Array.from({ length: nStores }, (_, i) => this.startStore(`s${i + 1}`)));
+    await Promise.all(this.coordinatorPorts.map((port, i) => this.startCoordinator(`c${i + 1}`, port)));
+    await this.waitForMaster({ deadlineMs: o.readyDeadlineMs ?? 30_000 });
+    const nGw = o.gateways ?? 1;
+    await Promise.all(Array.from({ length: nGw }, (_, i) => this.startGateway(`gw${i + 1}`)));
+    process.stderr.write(`[cluster] ${this.opts.name}: ZooKeeper pid ${this.zk.pid}, ${nStores} stores, ${nCoord} coordinators, ${nGw} gateway(s) up in ${Date.now() - t0} ms (${this.h.root})\n`);
+  }
+
+  get coordinatorAddresses(): string[] { return this.coordinatorPorts.map((p) => `127.0.0.1:${p}`); }
+
+  storeArgs(id: string): string[] {
+    const o = this.opts;
+    return [
+      '--group', o.group, '--node.id', id, '--node.dataDir', join(this.h.root, `data-${id}`),
+      '--grpc.port', '0', '--http.port', '0',
+      '--ha.mode', 'replicated', '--replicas', String(o.replicas),
+      '--zk.address', this.zk.connect, '--zk.sessionTimeout', String(o.sessionTimeoutMs),
+      '--replication.masterTimeoutMs', String(o.masterTimeoutMs),
+      '--coordinators', this.coordinatorAddresses.join(','),
+      ...(o.sync ? ['--sync', o.sync] : []),
+      ...(o.storeArgs ?? []),
+    ];
+  }
+
+  /** Starts (the first time) a store with id `id`; restart a stopped one with store.restart(). */
+  async startStore(id: string): Promise<Store> {
+    const dataDir = join(this.h.root, `data-${id}`);
+    const store = new Store({
+      name: `store-${id}`, script: 'apps/store/dist/main.js', args: this.storeArgs(id), readyMsg: 'store ready',
+      portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
+    }, this.h.logDir, dataDir);
+    this.stores.push(store);
+    return this.h.startService(store);
+  }
+
+  async startCoordinator(id: string, port: number): Promise<Coordinator> {
+    const c = new Coordinator({
+      name: `coordinator-${id}`, script: 'apps/coordinator/dist/main.js',
+      args: ['--coordinator.id', id, '--zk.address', this.zk.connect, '--grpc.port', String(port), '--http.port', '0', ...(this.opts.coordinatorArgs ?? [])],
+      readyMsg: 'coordinator ready',
+      portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
+    }, this.h.logDir);
+    this.coordinators.push(c);
+    return this.h.startService(c);
+  }
+
+  async startGateway(id = `gw${this.gateways.length + 1}`, extra: string[] = []): Promise<Gateway> {
+    const g = new Gateway({
+      name: `gateway-${id}`, script: 'apps/gateway/dist/main.js',
+      args: ['--gateway.id', id, '--group', this.opts.group, '--coordinators', this.coordinatorAddresses.join(','),
+        '--zk.address', this.zk.connect, '--failover.maxWaitMs', String(this.opts.maxWaitMs),
+        '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...(this.opts.gatewayArgs ?? []), ...extra],
+      readyMsg: 'gateway ready',
+      portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
+    }, this.h.logDir);
+    this.gateways.push(g);
+    return this.h.startService(g);
+  }
+
+  get gateway(): Gateway {
+    const g = this.gateways[0];
+    if (!g) throw new ClusterError('NO_GATEWAY', 'the cluster has no gateway');
+    return g;
+  }
+
+  store(id: string): Store {
+    const s = this.stores.find((x) => x.name === `store-${id}`);
+    if (!s) throw new ClusterError('NO_STORE', `no store ${id} (have ${this.stores.map((x) => x.name).join(', ')})`);
+    return s;
+  }
+
+  /** The node id of a store process (its name is store-<id>). */
+  idOf(s: Store): string { return s.name.replace(/^store-/, ''); }
+
+  private client(kind: 'topology' | 'admin', address: string): grpc.Client {
+    const key = `${kind}@${address}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      const Ctor = kind === 'topology' ? topologyService() : adminService();
+      c = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  /** Topology.Get from the first live coordinator that answers. */
+  async topology(timeoutMs = 1000): Promise<TopologySnapshot> {
+    let last: unknown;
+    for (const c of this.coordinators) {
+      if (!c.alive) continue;
+      try {
+        return await unary<TopologySnapshot>(this.client('topology', c.address), 'Get', { group: '' }, timeoutMs);
+      } catch (err) { last = err; }
+    }
+    throw new ClusterError('NO_TOPOLOGY', `no coordinator answered Topology.Get: ${(last as Error | undefined)?.message ?? 'none alive'}`);
+  }
+
+  /** This cluster's group as the coordinators publish it. */
+  async group(timeoutMs = 1000): Promise<GroupInfo> {
+    const snap = await this.topology(timeoutMs);
+    const g = snap.groups.find((x) => x.name === this.opts.group);
+    if (!g) throw new ClusterError('NO_GROUP', `topology (version ${snap.version}) has no group ${this.opts.group} (groups: ${snap.groups.map((x) => x.name).join(', ') || 'none'})`);
+    return g;
+  }
+
+  /** Admin.Status of one store. */
+  status(s: Store, timeoutMs = 1000): Promise<StatusReply> {
+    return unary<StatusReply>(this.client('admin', s.address), 'Status', {}, timeoutMs);
+  }
+
+  /** Admin.Status of every live (and not paused) store, by node id. */
+  async statuses(timeoutMs = 1000): Promise<Map<string, StatusReply>> {
+    const out = new Map<string, StatusReply>();
+    await Promise.all(this.stores.filter((s) => s.alive && !this.paused.has(s.pid ?? -1)).map(async (s) => {
+      try { out.set(this.idOf(s), await this.status(s, timeoutMs)); } catch { /* not answering */ }
+    }));
+    return out;
+  }
+
+  /**
+   * Polls Topology.Get until the group is `ok` with a master (not `exclude`, epoch above
+   * `aboveEpoch`) whose process is alive and whose Admin.Status says master in that epoch.
+   */
+  async waitForMaster(w: MasterWait = {}): Promise<{ store: Store; group: GroupInfo }> {
+    return checkFor(w.deadlineMs ?? 20_000, 50, async () => {
+      const g = await this.group();
+      if (g.state !== 'ok' || !g.masterId) throw new ClusterError('NO_MASTER', `group ${g.name} is ${g.state || '?'} (master '${g.masterId}', epoch ${g.epoch}): ${g.message}`);
+      if (w.exclude !== undefined && g.masterId === w.exclude) throw new ClusterError('SAME_MASTER', `master is still ${g.masterId} (epoch ${g.epoch})`);
+      if (w.aboveEpoch !== undefined && g.epoch <= w.aboveEpoch) throw new ClusterError('OLD_EPOCH', `epoch ${g.epoch} not above ${w.aboveEpoch} (master ${g.masterId})`);
+      const store = this.store(g.masterId);
+      if (!store.alive) throw new ClusterError('DEAD_MASTER', `topology names ${g.masterId} master but its process is not running`);
+      const st = await this.status(store);
+      if (st.role !== 'master' || st.epoch !== g.epoch) throw new ClusterError('NOT_YET', `${g.masterId} says role ${st.role} epoch ${st.epoch}; topology says master in epoch ${g.epoch}`);
+      return { store, group: g };
+    });
+  }
+
+  /** The current master store (waits briefly for one). */
+  async master(deadlineMs = 10_000): Promise<Store> {
+    return (await this.waitForMaster({ deadlineMs })).store;
+  }
+
+  /** The live stores that are not the master. */
+  async slaves(deadlineMs = 10_000): Promise<Store[]> {
+    const m = await this.master(deadlineMs);
+    return this.stores.filter((s) => s !== m && s.alive);
+  }
+
+  /** Waits until `s` says role slave and its last position equals the master's (nothing in flight). */
+  async waitCaughtUp(s: Store, deadlineMs = 20_000): Promise<{ slave: StatusReply; master: StatusReply }> {
+    return checkFor(deadlineMs, 100, async () => {
+      const m = await this.master(2000);
+      const [ms, ss] = await Promise.all([this.status(m), this.status(s)]);
+      if (ss.role !== 'slave') throw new ClusterError('NOT_SLAVE', `${ss.node} is ${ss.role} (epoch ${ss.epoch})`);
+      if (ss.lastPosition !== ms.lastPosition || ss.epoch !== ms.epoch) {
+        throw new ClusterError('BEHIND', `${ss.node} at (epoch ${ss.epoch}, last ${ss.lastPosition}, commit ${ss.commitPosition}); master ${ms.node} at (epoch ${ms.epoch}, last ${ms.lastPosition}, commit ${ms.commitPosition})`);
+      }
+      return { slave: ss, master: ms };
+    });
+  }
+
+  /** SIGSTOP a store (its process lives but does nothing: a partition from everyone). */
+  pause(s: Store): void {
+    const pid = s.pid;
+    if (!pid || !s.alive) throw new ClusterError('NOT_RUNNING', `${s.name} is not running`);
+    process.kill(pid, 'SIGSTOP');
+    this.paused.add(pid);
+  }
+
+  /** SIGCONT a store stopped by pause(). */
+  resume(s: Store): void {
+    const pid = s.pid;
+    if (!pid || !this.paused.has(pid)) return;
+    this.paused.delete(pid);
+    try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+  }
+
+  /** For afterEach((t) => cluster.reportIfFailed(t)): service logs plus ZooKeeper's tail. */
+  reportIfFailed(t: { passed?: boolean; name?: string }, lines = 80): void {
+    if (t.passed === false) process.stderr.write(`\n[cluster] test "${t.name}" failed; logs:\n${this.logTails(lines)}\n`);
+  }
+
+  logTails(lines = 80): string {
+    let zk = '';
+    if (this.zk && existsSync(this.zk.logFile)) {
+      const text = readFileSync(this.zk.logFile, 'utf8').trimEnd().split('\n').slice(-Math.min(lines, 30)).join('\n');
+      zk = `\n--- zookeeper (pid ${this.zk.pid}) ${this.zk.logFile} ---\n${text}`;
+    }
+    return this.h.logTails(lines) + zk;
+  }
+
+  /** Stops everything (gateways, coordinators, stores, then ZooKeeper) by PID and removes the temp dir. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const pid of this.paused) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
+    this.paused.clear();
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await Promise.all(this.gateways.map((g) => g.stop(5000).catch(() => undefined)));
+    await Promise.all([...this.coordinators, ...this.stores].map((s) => s.stop(5000).catch(() => undefined)));
+    await this.zk?.stop().catch(() => undefined);
+    await this.h.close();
+  }
+}
+
+// ---- reading a stopped store's journal (the "identical log" check) --------------------
+
+interface RawIt { next(cb: (err: Error | null | undefined, k?: Buffer, v?: Buffer) => void): void; end(cb: (err?: Error | null) => void): void }
+interface RawDb {
+  open(o: Record<string, unknown>, cb: (err?: Error | null) => void): void;
+  close(cb: (err?: Error | null) => void): void;
+  iterator(o: Record<string, unknown>): RawIt;
+}
+
+/**
+ * The journal entries (RocksDB keys `j\0<position:16 hex>`, apps/store/README.md) of a
+ * STOPPED store's data dir, position -> raw entry bytes.
+ */
+export async function readJournal(dataDir: string): Promise<Map<number, Buffer>> {
+  if (!existsSync(dataDir)) throw new ClusterError('NO_DATA', `${dataDir} does not exist`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const rocksdb = require('rocksdb') as (loc: string) => RawDb;
+  const db = rocksdb(dataDir);
+  await new Promise<void>((res, rej) => db.open({ createIfMissing: false }, (e) => (e ? rej(e) : res())));
+  const out = new Map<number, Buffer>();
+  try {
+    const it = db.iterator({ gte: 'j\u0000', lt: 'j\u0001', keyAsBuffer: true, valueAsBuffer: true });
+    for (;;) {
+      const kv = await new Promise<[Buffer, Buffer] | undefined>((res, rej) => it.next((e, k, v) => (e ? rej(e) : res(k === undefined ? undefined : [k, v!]))));
+      if (!kv) break;
+      out.set(parseInt(kv[0].subarray(2).toString('latin1'), 16), kv[1]);
+    }
+    await new Promise<void>((res) => it.end(() => res()));
+  } finally {
+    await new Promise<void>((res) => db.close(() => res()));
+  }
+  return out;
+}
+
+/** Compares two journals over the positions both still hold; returns the differences (empty: identical). */
+export function journalDiff(a: Map<number, Buffer>, b: Map<number, Buffer>, max = 10): string[] {
+  const diffs: string[] = [];
+  const lastA = Math.max(0, ...a.keys());
+  const lastB = Math.max(0, ...b.keys());
+  if (lastA !== lastB) diffs.push(`last positions differ: ${lastA} vs ${lastB}`);
+  for (const [pos, va] of a) {
+    const vb = b.get(pos);
+    if (vb === undefined) continue; // trimmed by retention on one side
+    if (!va.equals(vb)) diffs.push(`entry ${pos} differs (${va.length} vs ${vb.length} bytes)`);
+    if (diffs.length >= max) break;
+  }
+  return diffs;
+}
+
+export { checkFor, AbortCheck, Store, Gateway };
