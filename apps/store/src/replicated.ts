@@ -449,7 +449,7 @@ export class ReplicatedJournal {
     this.masterEpoch = null;
     this.servingEpoch = null;
     this.pending.length = 0;
-    if (fenced) this.fencedTotal++;
+    if (fenced || wasServing) this.fencedTotal++;
     this.host.endSessions('NOT_MASTER', `store ${this.o.id} is no longer the master of group ${this.o.group} (${why}); reconnect to the current master`);
     this.core = null;
     this.host.setCore(null);
@@ -482,6 +482,10 @@ export class ReplicatedJournal {
     if (h.epoch > this.replica.promisedEpoch) {
       this.o.log.warn({ slave: h.from, epoch: h.epoch }, 'a slave follows a newer epoch: fencing');
       this.step({ type: 'fence', epoch: h.epoch });
+    }
+    if (this.replica.role === 'master' && !this.members.includes(h.from)) {
+      this.remember([h.from]);
+      this.warn(`unknown-${h.from}`, { slave: h.from, epoch: this.replica.epoch }, 'a member not listed when this master was assigned dialed in: it replicates after the next election (Assign.members must list every member of the group)');
     }
     if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, performance.now());
   }
