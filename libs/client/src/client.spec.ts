@@ -127,10 +127,11 @@ describe('uri', () => {
     assert.equal(parseEndpoint('wss://[::1]:9').host, '::1');
     assert.equal(parseTarget(' stomp://a:1 ').endpoints.length, 1);
   });
-  it('rejects unknown schemes, garbage and (for now) failover URIs with InvalidUriError', () => {
+  it('rejects unknown schemes and garbage with InvalidUriError; connect() points failover URIs to connectFailover()', async () => {
     assert.throws(() => parseEndpoint('http://h:1'), InvalidUriError);
     assert.throws(() => parseEndpoint('nonsense'), InvalidUriError);
-    assert.throws(() => parseTarget('failover:(stomp://a:1,stomp://b:2)'), /not supported yet/);
+    assert.equal(parseTarget('failover:(stomp://a:1,stomp://b:2)').endpoints.length, 2);
+    await assert.rejects(connect('failover:(stomp://a:1,stomp://b:2)'), /use connectFailover\(\)/);
   });
 });
 

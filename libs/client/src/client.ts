@@ -7,7 +7,7 @@ import {
 } from '@hawser/stomp';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
-  ConnectTimeoutError, ConnectionClosedError, HeartbeatTimeoutError, InvalidStateError, ProtocolError,
+  ConnectTimeoutError, ConnectionClosedError, HeartbeatTimeoutError, InvalidStateError, InvalidUriError, ProtocolError,
   ReceiptTimeoutError, StompClientError, StompServerError, UnsupportedError,
 } from './errors';
 import { dialTransport, type Transport } from './transport';
@@ -66,6 +66,8 @@ export interface SendOptions {
   /** Relative expiry: sets `expires` to now + ttlMs. */
   ttlMs?: number;
   transaction?: { readonly id: string } | string;
+  /** The `receipt` header value to use (default generated); a StompServerError answering it carries it as receiptId. */
+  receiptId?: string;
 }
 
 export interface SubscribeOptions {
@@ -81,6 +83,8 @@ export interface SubscribeOptions {
   headers?: HeaderValues;
   /** Wait for a RECEIPT so the subscription is in place when this resolves (default true). */
   receipt?: boolean;
+  /** The `receipt` header value to use (default generated). */
+  receiptId?: string;
 }
 
 export interface DisconnectOptions {
@@ -113,8 +117,9 @@ const ALL_VERSIONS: StompVersion[] = ['1.0', '1.1', '1.2'];
  */
 export async function connect(uri: string, options: ConnectOptions = {}): Promise<StompClient> {
   const target = parseTarget(uri);
-  // One endpoint today. The failover transport will loop over target.endpoints here with
-  // its reconnect policy and call dial() for each attempt.
+  if (target.failover) {
+    throw new InvalidUriError(`'${uri}' is a failover URI: use connectFailover() (a FailoverClient reconnects by itself), or connect to one broker URI`);
+  }
   return StompClient.dial(target.endpoints[0]!, options);
 }
 
@@ -331,8 +336,8 @@ export class StompClient extends EventEmitter implements SubscriptionHost, Trans
   }
 
   /** Writes a frame with a `receipt` header and resolves when its RECEIPT arrives. */
-  private request(f: StompFrame, what: string, timeoutMs = this.options.receiptTimeoutMs ?? 30_000): Promise<void> {
-    const id = this.nextId('r');
+  private request(f: StompFrame, what: string, timeoutMs = this.options.receiptTimeoutMs ?? 30_000, receiptId?: string): Promise<void> {
+    const id = receiptId ?? this.nextId('r');
     f.headers.push(['receipt', id]);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -345,13 +350,13 @@ export class StompClient extends EventEmitter implements SubscriptionHost, Trans
   }
 
   /** Writes a frame, with or without waiting for a receipt. */
-  private deliver(f: StompFrame, what: string, receipt: boolean): Promise<void> {
+  private deliver(f: StompFrame, what: string, receipt: boolean, receiptId?: string): Promise<void> {
     try {
       this.assertOpen(what);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (receipt) return this.request(f, what);
+    if (receipt) return this.request(f, what, undefined, receiptId);
     this.writeFrame(f);
     return Promise.resolve();
   }
@@ -369,7 +374,7 @@ export class StompClient extends EventEmitter implements SubscriptionHost, Trans
     if (options.transaction !== undefined) headers['transaction'] = txId(options.transaction);
     Object.assign(headers, options.headers);
     const buf = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
-    return this.deliver(frame('SEND', stringify(headers), buf), `SEND to ${destination}`, options.receipt ?? true);
+    return this.deliver(frame('SEND', stringify(headers), buf), `SEND to ${destination}`, options.receipt ?? true, options.receiptId);
   }
 
   /** A send window: at most `window` SENDs waiting for their RECEIPT at a time. */
@@ -401,7 +406,7 @@ export class StompClient extends EventEmitter implements SubscriptionHost, Trans
     // Registered before the frame goes out: MESSAGEs may arrive before the RECEIPT.
     this.subscriptions.set(id, sub);
     try {
-      await this.deliver(frame('SUBSCRIBE', stringify(headers)), `SUBSCRIBE to ${destination}`, options.receipt ?? true);
+      await this.deliver(frame('SUBSCRIBE', stringify(headers)), `SUBSCRIBE to ${destination}`, options.receipt ?? true, options.receiptId);
     } catch (err) {
       this.subscriptions.delete(id);
       sub._end(err as Error);

@@ -14,7 +14,10 @@ export type ClientErrorCode =
   | 'PROTOCOL_ERROR'       // the server sent bytes our codec rejects
   | 'SERVER_ERROR'         // the server sent an ERROR frame
   | 'UNSUPPORTED'          // e.g. NACK on a STOMP 1.0 connection
-  | 'INVALID_STATE';       // e.g. send() after disconnect()
+  | 'INVALID_STATE'        // e.g. send() after disconnect()
+  | 'RECONNECT_FAILED'     // failover: maxReconnectAttempts (or startupMaxReconnectAttempts) passes failed
+  | 'FAILOVER_TIMEOUT'     // failover: a send/subscribe waited longer than `timeout` while disconnected
+  | 'TRANSACTION_ROLLED_BACK'; // failover: the connection changed inside a transaction
 
 export class StompClientError extends Error {
   readonly code: ClientErrorCode;
@@ -116,5 +119,34 @@ export class StompServerError extends StompClientError {
     this.details = details;
     this.receiptId = getHeader(frame, 'receipt-id');
     this.frame = frame;
+  }
+}
+
+/** Failover: every URI failed for maxReconnectAttempts passes (ActiveMQ gives up the same way). */
+export class ReconnectFailedError extends StompClientError {
+  readonly attempts: number;
+  constructor(message: string, attempts: number, options?: { cause?: unknown }) {
+    super('RECONNECT_FAILED', message, options);
+    this.name = 'ReconnectFailedError';
+    this.attempts = attempts;
+  }
+}
+
+/** Failover: an operation waited longer than the URI's `timeout` option while disconnected. */
+export class FailoverTimeoutError extends StompClientError {
+  constructor(message: string) {
+    super('FAILOVER_TIMEOUT', message);
+    this.name = 'FailoverTimeoutError';
+  }
+}
+
+/**
+ * Failover: the connection was replaced inside a transaction, so the broker rolled it back
+ * (ActiveMQ's TransactionRolledBackException). Begin a new transaction and redo the work.
+ */
+export class TransactionRolledBackError extends StompClientError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('TRANSACTION_ROLLED_BACK', message, options);
+    this.name = 'TransactionRolledBackError';
   }
 }

@@ -5,9 +5,14 @@
 //   const sub = await c.subscribe('/queue/a', { ack: 'client-individual' });
 //   const m = await sub.next(5000); await m.ack();
 //   await c.disconnect();
+//
+//   const f = await connectFailover('failover:(stomp://h1:61613,stomp://h2:61613)?randomize=false');
+//   f.on('reconnected', (info) => ...);   // same API; reconnects, re-subscribes and resends by itself
 export * from './errors';
 export * from './uri';
 export { WS_SUBPROTOCOLS, type Transport } from './transport';
 export * from './client';
 export * from './subscription';
 export * from './transaction';
+export * from './reconnect';
+export * from './failover-client';
