@@ -60,6 +60,13 @@ function oneLine(s: string): string {
   return s.replace(/\s*\n\s*/g, ' ').trim();
 }
 
+/** "broker refused: <message>" plus the ERROR body when it says more than the message. */
+export function serverErrorText(err: StompServerError): string {
+  const details = err.details.trim();
+  const extra = details && !details.includes(err.serverMessage) ? ` (${details.slice(0, 300)})` : '';
+  return `broker refused: ${err.serverMessage}${extra}`;
+}
+
 /**
  * Maps anything thrown by a command to a CliError: the STOMP client's typed errors by code,
  * gRPC statuses by code (UNAVAILABLE = unreachable), anything else = operation failed.
@@ -74,9 +81,7 @@ export function toCliError(err: unknown): CliError {
       case 'CONNECT_TIMEOUT':
         return new UnreachableError(`broker unreachable: ${oneLine(err.message)}`, { cause: err });
       case 'SERVER_ERROR':
-        return new OperationError(oneLine(err instanceof StompServerError
-          ? `broker refused: ${err.serverMessage}${err.details.trim() ? ` (${err.details.trim().slice(0, 300)})` : ''}`
-          : err.message), { cause: err });
+        return new OperationError(oneLine(err instanceof StompServerError ? serverErrorText(err) : err.message), { cause: err });
       default:
         return new OperationError(oneLine(err.message), { cause: err });
     }

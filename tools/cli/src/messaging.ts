@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import type { AckMode, Message, StompClient, Subscription } from '@hawser/client';
 import { parseKeyValue, type ParsedArgs } from './args';
-import { OperationError, UsageError } from './errors';
+import { OperationError, toCliError, UsageError } from './errors';
 import { bodyFields, bodyLine, plural } from './format';
 import { connectWith, readAll, STOMP_OPTIONS, type Command } from './io';
 
@@ -67,7 +67,7 @@ export const send: Command = {
     if (args.bool('json')) io.out(`${JSON.stringify({ destination, sent })}\n`);
     else io.out(`sent ${plural(sent, 'message')} to ${destination}\n`);
     if (failure !== undefined) {
-      throw new OperationError(`${sent} of ${count} sent: ${(failure as Error).message ?? String(failure)}`, { cause: failure });
+      throw new OperationError(`${sent} of ${count} sent: ${toCliError(failure).message}`, { cause: failure });
     }
     return 0;
   },
