@@ -1,20 +1,13 @@
-// hawser-coordinator: decides each group's master through ZooKeeper (election, epochs, topology).
-// This milestone runs it as a bare service: it starts, serves /metrics, /healthz and
-// /readyz, and stops cleanly on SIGTERM. Its real work lands with the replicated-groups
-// and bridge milestones (see docs/roadmap.md).
+// hawser-coordinator: decides each group's master through ZooKeeper (election, epochs,
+// topology). See README.md for the configuration, the ZooKeeper layout and the election.
 import { runService } from '@hawser/config';
-import { createLogger, createRegistry, startHttpEndpoint, onShutdown, prom } from '@hawser/observability';
+import { onShutdown } from '@hawser/observability';
 import { schema } from './config';
+import { Coordinator } from './coordinator';
 
 runService('hawser-coordinator', schema, async (config) => {
-  const log = createLogger({ service: 'coordinator', node: config.coordinator.id });
-  const registry = createRegistry('coordinator', { instance: config.coordinator.id });
-  const up = new prom.Gauge({ name: 'hawser_coordinator_up', help: '1 while this coordinator runs', registers: [registry] });
-  up.set(1);
-  const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry });
-  log.info({ httpPort: http.port, pid: process.pid }, 'coordinator ready');
-  onShutdown(log, async () => {
-    up.set(0);
-    await http.close();
-  });
+  const c = new Coordinator(config);
+  const { grpcPort, httpPort } = await c.start();
+  c.log.info({ grpcPort, httpPort, pid: process.pid, zk: config.zk.address, zkPath: config.zk.path }, 'coordinator ready');
+  onShutdown(c.log, () => c.stop());
 });

@@ -1,0 +1,259 @@
+// End-to-end spec of the coordinator: a real ZooKeeper (tools/zookeeper), two coordinator
+// processes (dist/main.js), and fake stores (./fake-store: gRPC Member + Admin, ephemeral
+// member znodes). Checks elections, failover, no-quorum, rejoin, coordinator takeover and
+// the Topology.Watch stream.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, createWriteStream } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'node:http';
+import { startZooKeeper, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
+import { grpc, topologyService, CHANNEL_OPTIONS } from '@hawser/proto';
+import type { TopologySnapshot, GroupInfo, MasterLost, ReportReply } from '@hawser/proto';
+import { FakeStore } from './fake-store';
+
+async function checkFor<T>(what: string, deadlineMs: number, fn: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
+  const end = Date.now() + deadlineMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`checkFor: ${what} not reached in ${deadlineMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function httpGet(port: number, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+class CoordinatorProcess {
+  child!: ChildProcess;
+  grpcPort = 0;
+  httpPort = 0;
+  exited = false;
+  constructor(readonly id: string, readonly args: string[], readonly logFile: string) {}
+  async start(): Promise<void> {
+    this.child = spawn(process.execPath, [join(__dirname, 'main.js'), '--coordinator.id', this.id, '--grpc.port', '0', '--http.port', '0', ...this.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const log = createWriteStream(this.logFile);
+    this.child.stderr!.pipe(log);
+    let buf = '';
+    this.child.once('exit', () => { this.exited = true; });
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${this.id} not ready in 20 s; see ${this.logFile}`)), 20_000);
+      this.child.stdout!.on('data', (c: Buffer) => {
+        log.write(c);
+        buf += c.toString();
+        let i: number;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, i);
+          buf = buf.slice(i + 1);
+          try {
+            const j = JSON.parse(line) as { msg?: string; grpcPort?: number; httpPort?: number };
+            if (j.msg === 'coordinator ready') { this.grpcPort = j.grpcPort!; this.httpPort = j.httpPort!; clearTimeout(t); resolve(); }
+          } catch { /* not JSON */ }
+        }
+      });
+      this.child.once('exit', (code) => { clearTimeout(t); reject(new Error(`${this.id} exited with ${code}; see ${this.logFile}`)); });
+    });
+  }
+  kill9(): Promise<void> {
+    if (this.exited) return Promise.resolve();
+    return new Promise((r) => { this.child.once('exit', () => r()); this.child.kill('SIGKILL'); });
+  }
+  stop(): Promise<number | null> {
+    if (this.exited) return Promise.resolve(this.child.exitCode);
+    return new Promise((r) => {
+      const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+      this.child.once('exit', (code) => { clearTimeout(t); r(code); });
+      this.child.kill('SIGTERM');
+    });
+  }
+}
+
+/** A Topology.Watch stream kept open against one coordinator. */
+class Watcher {
+  readonly snapshots: TopologySnapshot[] = [];
+  readonly client: grpc.Client & Record<string, (...a: unknown[]) => unknown>;
+  private call: grpc.ClientReadableStream<TopologySnapshot>;
+  ended = false;
+  constructor(port: number) {
+    const Ctor = topologyService();
+    this.client = new Ctor(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as Watcher['client'];
+    this.call = this.client.Watch({ group: '' }) as grpc.ClientReadableStream<TopologySnapshot>;
+    this.call.on('data', (s: TopologySnapshot) => this.snapshots.push(s));
+    this.call.on('error', () => { this.ended = true; });
+    this.call.on('end', () => { this.ended = true; });
+  }
+  get latest(): TopologySnapshot | undefined { return this.snapshots[this.snapshots.length - 1]; }
+  group(name: string): GroupInfo | undefined { return this.latest?.groups.find((g) => g.name === name); }
+  reportMasterLost(req: MasterLost): Promise<ReportReply> {
+    return new Promise((resolve, reject) => {
+      (this.client.ReportMasterLost as (r: MasterLost, o: grpc.CallOptions, cb: (e: Error | null, r: ReportReply) => void) => void)(
+        req, { deadline: Date.now() + 3000 }, (e, r) => (e ? reject(e) : resolve(r)));
+    });
+  }
+  close(): void { this.call.cancel(); this.client.close(); }
+}
+
+describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }, () => {
+  let dir: string;
+  let zk: ZooKeeperServer;
+  const coordinators: CoordinatorProcess[] = [];
+  const watchers: Watcher[] = [];
+  const stores: FakeStore[] = [];
+  const zkPath = '/hawser-e2e';
+
+  const store = async (id: string, group: string, lastEpoch: number, lastPosition: number, weight = 1) => {
+    const s = await new FakeStore({ id, group, zk: zk.connect, zkPath, replicas: 3, weight, lastEpoch, lastPosition, sessionTimeoutMs: 1000 }).start();
+    stores.push(s);
+    return s;
+  };
+  /** A watcher on a live coordinator. */
+  const live = () => watchers.find((w, i) => !coordinators[i].exited && !w.ended)!;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'hawser-coord-e2e-'));
+    zk = await startZooKeeper({ dataDir: join(dir, 'zk'), tickTime: 250 });
+    const args = ['--zk.address', zk.connect, '--zk.path', zkPath, '--zk.sessionTimeout', '1000', '--status.intervalMs', '200', '--election.retryMs', '200'];
+    for (const id of ['c1', 'c2']) {
+      const c = new CoordinatorProcess(id, args, join(dir, `${id}.log`));
+      coordinators.push(c);
+      await c.start();
+      watchers.push(new Watcher(c.grpcPort));
+    }
+    // both registered, exactly one leads
+    await checkFor('two coordinators, one leader', 15_000, () => {
+      const s = watchers[1].latest;
+      return s && s.coordinators.length === 2 && s.coordinators.filter((c) => c.leader).length === 1;
+    });
+  });
+
+  after(async () => {
+    for (const w of watchers) w.close();
+    for (const s of stores) await s.stop();
+    for (const c of coordinators) await c.kill9();
+    await zk?.stop();
+    if (process.env.KEEP_LOGS) console.log(`logs kept in ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('elects the member with the highest (lastEpoch, lastPosition); the others follow it', async () => {
+    // s2 registers first: an election starts as soon as any two are up, and s2 beats both
+    // s1 (same epoch, shorter log) and s3 (longer log of an older epoch)
+    const b = await store('s2', 'g1', 1, 12);
+    const [a, c] = [await store('s1', 'g1', 1, 10), await store('s3', 'g1', 0, 50)];
+    const g = await checkFor('g1 ok', 15_000, () => { const g = live().group('g1'); return g?.state === 'ok' && g; });
+    assert.equal(g.masterId, 's2');
+    assert.equal(g.masterAddress, b.address);
+    assert.equal(g.epoch, 1);
+    assert.equal(g.replicas, 3);
+    assert.equal(b.role, 'master');
+    await checkFor('slaves assigned', 5000, () => a.role === 'slave' && c.role === 'slave');
+    assert.equal(a.masterId, 's2');
+    assert.equal(c.masterAddress, b.address);
+    // the followers' view agrees
+    await checkFor('both coordinators agree', 5000, () => watchers.every((w) => w.group('g1')?.masterId === 's2'));
+    // roles and positions from Admin.Status, lag from the master's last position
+    const rows = () => live().group('g1')?.members.map((m) => [m.id, m.role, m.lastPosition, m.lagEntries]);
+    await checkFor('roles, positions and lag in the topology', 5000, () => JSON.stringify(rows()) === JSON.stringify([['s1', 'slave', 10, 2], ['s2', 'master', 12, 0], ['s3', 'slave', 50, 0]]))
+      .catch((e: Error) => { throw new Error(`${e.message}; last: ${JSON.stringify(rows())}`); });
+  });
+
+  it('a killed master\'s znode vanishing starts a new election with a higher epoch', async () => {
+    const s2 = stores.find((s) => s.opts.id === 's2')!;
+    const t0 = Date.now();
+    await s2.stop();
+    const g = await checkFor('new master', 10_000, () => { const g = live().group('g1'); return g?.state === 'ok' && g.masterId !== 's2' && g; });
+    const ms = Date.now() - t0;
+    assert.equal(g.epoch, 2);
+    assert.equal(g.masterId, 's1'); // s1 (1,10) beats s3 (0,50)
+    assert.ok(ms < 2000, `failover took ${ms} ms`);
+  });
+
+  it('a returning old master is assigned slave of the current master', async () => {
+    const s2 = await store('s2', 'g1', 1, 12);
+    await checkFor('s2 rejoined as slave', 10_000, () => s2.role === 'slave' && s2.epoch === 2 && s2.masterId === 's1');
+    const g = await checkFor('topology shows s2 as slave', 5000, () => { const g = live().group('g1'); return g?.members.find((m) => m.id === 's2')?.role === 'slave' && g; });
+    assert.equal(g.masterId, 's1');
+  });
+
+  it('a quorum of masterLost reports for the current epoch starts an election', async () => {
+    const before = live().group('g1')!;
+    assert.equal(before.masterId, 's1');
+    const w = watchers[0]; // any coordinator: followers forward to the leader
+    const r1 = await w.reportMasterLost({ group: 'g1', reporter: 's2', epoch: before.epoch, masterId: 's1' });
+    assert.equal(r1.accepted, true);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(live().group('g1')!.epoch, before.epoch, 'one slave of three does not depose the master');
+    const stale = await w.reportMasterLost({ group: 'g1', reporter: 's3', epoch: before.epoch - 1, masterId: 's1' });
+    assert.equal(stale.accepted, false);
+    await w.reportMasterLost({ group: 'g1', reporter: 's3', epoch: before.epoch, masterId: 's1' });
+    const g = await checkFor('re-election', 10_000, () => { const g = live().group('g1'); return g?.state === 'ok' && g.epoch > before.epoch && g; });
+    assert.equal(g.epoch, before.epoch + 1);
+  });
+
+  it('no-quorum with 1 of 3 alive, healed when one returns', async () => {
+    const x = [await store('x1', 'g2', 0, 5), await store('x2', 'g2', 0, 3), await store('x3', 'g2', 0, 1)];
+    await checkFor('g2 ok', 10_000, () => live().group('g2')?.masterId === 'x1');
+    await x[0].stop();
+    await x[1].stop();
+    const g = await checkFor('g2 no-quorum', 10_000, () => { const g = live().group('g2'); return g?.state === 'no-quorum' && g; });
+    assert.equal(g.message, 'Not enough cluster members: 1 of 3 alive, quorum is 2');
+    assert.equal(g.masterId, '');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(live().group('g2')!.state, 'no-quorum', 'stays no-quorum');
+    await store('x2', 'g2', 0, 3);
+    const healed = await checkFor('g2 healed', 10_000, () => { const g = live().group('g2'); return g?.state === 'ok' && g; });
+    assert.equal(healed.masterId, 'x2'); // (0,3) beats x3's (0,1)
+    assert.ok(healed.epoch >= 2);
+    // the stream carried the transitions
+    const states = watchers[0].snapshots.map((s) => s.groups.find((gg) => gg.name === 'g2')?.state).filter(Boolean);
+    const i = states.indexOf('no-quorum');
+    assert.ok(i >= 0 && states.indexOf('ok', i) > i, `states seen: ${states.join(',')}`);
+    const versions = watchers[0].snapshots.map((s) => s.version);
+    assert.deepEqual(versions, [...versions].sort((p, q) => p - q), 'versions increase');
+  });
+
+  it('metrics: the leader reports leadership, elections and group state', async () => {
+    const snap = live().latest!;
+    const leaderPid = snap.coordinators.find((c) => c.leader)!.pid;
+    const leader = coordinators.find((c) => c.child.pid === leaderPid)!;
+    const follower = coordinators.find((c) => c !== leader)!;
+    const m = (await httpGet(leader.httpPort, '/metrics')).split('\n').filter((l) => l.startsWith('hawser_coordinator_')).join('\n');
+    assert.match(m, /^hawser_coordinator_leader\{[^}]*\} 1$/m);
+    assert.match(m, /^hawser_coordinator_elections_total\{[^}]*group="g1"[^}]*result="ok"[^}]*\} [1-9]/m);
+    assert.match(m, /^hawser_coordinator_failovers_total\{[^}]*group="g1"[^}]*\} [1-9]/m);
+    assert.match(m, /^hawser_coordinator_election_seconds_count\{[^}]*group="g1"[^}]*\} [1-9]/m);
+    assert.match(m, /^hawser_coordinator_group_state\{[^}]*group="g2"[^}]*state="ok"[^}]*\} 1$/m);
+    assert.match(m, new RegExp(`^hawser_coordinator_epoch\\{[^}]*group="g1"[^}]*\\} ${snap.groups.find((g) => g.name === 'g1')!.epoch}$`, 'm'));
+    assert.match(await httpGet(follower.httpPort, '/metrics'), /^hawser_coordinator_leader\{[^}]*\} 0$/m);
+  });
+
+  it('the leader coordinator killed: the other takes over and runs the next election', async () => {
+    const snap = live().latest!;
+    const leaderPid = snap.coordinators.find((c) => c.leader)!.pid;
+    const idx = coordinators.findIndex((c) => c.child.pid === leaderPid);
+    assert.ok(idx >= 0);
+    await coordinators[idx].kill9();
+    const other = watchers[1 - idx];
+    await checkFor('survivor leads', 10_000, () => { const s = other.latest; return s && s.coordinators.length === 1 && s.coordinators[0].leader; });
+    const before = other.group('g1')!;
+    const master = stores.find((s) => s.opts.id === before.masterId && s.role === 'master')!;
+    await master.stop();
+    const g = await checkFor('g1 re-elected by the survivor', 10_000, () => { const g = other.group('g1'); return g?.state === 'ok' && g.epoch > before.epoch && g; });
+    assert.notEqual(g.masterId, before.masterId);
+  });
+});
