@@ -109,7 +109,7 @@ export class Coordinator {
   }
 
   private async openSession(): Promise<void> {
-    const zk = await zkConnect(this.config.zk.address, { sessionTimeoutMs: this.config.zk.sessionTimeout });
+    const zk = await zkConnect(this.config.zk.address, { sessionTimeoutMs: this.config.zk.sessionTimeout, connectTimeoutMs: Math.max(3000, this.config.zk.sessionTimeout) });
     if (this.stopped) { await zk.close(); return; }
     try {
       await zk.mkdirp(`${this.root}/groups`);
