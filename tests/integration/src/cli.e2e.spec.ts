@@ -164,6 +164,24 @@ describe('hawser CLI against a real store and gateway', { timeout: 120_000 }, ()
     }
   });
 
+  it('failover URIs: a dead first URI is skipped; all dead is exit 3 with one line', async () => {
+    const dead = await freePort();
+    const failover = `failover:(stomp://127.0.0.1:${dead},${uri})?randomize=false&initialReconnectDelay=10`;
+    const q = '/queue/cli-failover';
+    let r = await hawser(['send', q, 'via failover', '--uri', failover]);
+    assert.equal(r.code, 0, r.stderr);
+    r = await hawser(['receive', q, '--uri', failover]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'via failover\n');
+    r = await hawser(['bench', '--uri', failover, '--count', '200', '--window', '8', '--destination', '/queue/cli-failover-bench', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((JSON.parse(r.stdout) as { lost: number }).lost, 0);
+    r = await hawser(['send', q, 'x', '--uri', `failover:(stomp://127.0.0.1:${dead})?initialReconnectDelay=10`]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, r.stderr);
+    assert.match(r.stderr, /^hawser send: broker unreachable: .*ECONNREFUSED/);
+  });
+
   it('usage errors exit 2 with one line', async () => {
     for (const args of [['send'], ['receive', '/queue/a', '--ack', 'sometimes'], ['bench', '--window', '0'], ['send', '/queue/a', '--uri', 'nope']]) {
       const r = await hawser(args);

@@ -10,12 +10,12 @@
 // promise chain per window slot, and acks without receipts.
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { AckMode, StompClient, Subscription } from '@hawser/client';
+import type { AckMode, Subscription } from '@hawser/client';
 import { UsageError, OperationError } from './errors';
 import {
   benchId, benchText, Latencies, Ledger, parseBenchId, progressLine, throughput, type BenchResult,
 } from './bench-stats';
-import { connectWith, STOMP_OPTIONS, type Command, type Io } from './io';
+import { connectWith, STOMP_OPTIONS, type BrokerClient, type Command, type Io } from './io';
 import type { ParsedArgs } from './args';
 
 export const BENCH_ID_HEADER = 'bench-id';
@@ -100,11 +100,14 @@ class Run {
 }
 
 /** Sends this producer's share, keeping at most `window` SENDs waiting for a RECEIPT. */
-async function produce(run: Run, p: number, client: StompClient, body: Buffer, quota: number | null, deadline: number | null): Promise<void> {
+async function produce(run: Run, p: number, client: BrokerClient, body: Buffer, quota: number | null, deadline: number | null): Promise<void> {
   const { destination, window, persistent } = run.cfg;
   let inFlight = 0;
   let wake: (() => void) | undefined;
+  // A plain connection that closed fails every later SEND; a failover one closes only when
+  // it gives up. Either way: stop sending.
   let dead = false;
+  void client.waitClosed().then(() => { dead = true; });
   const release = () => {
     inFlight--;
     const w = wake;
@@ -130,7 +133,6 @@ async function produce(run: Run, p: number, client: StompClient, body: Buffer, q
     }, (err) => {
       run.failedSends++;
       run.error(`producer ${p}`, err);
-      if (!client.connected) dead = true;
       release();
     });
     // Let the socket and the receipts breathe now and then in a long synchronous burst.
@@ -166,7 +168,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<BenchResult> {
   const run = new Run(cfg);
   const body = Buffer.alloc(cfg.size, 'x');
-  const clients: StompClient[] = [];
+  const clients: BrokerClient[] = [];
   const closeAll = () => Promise.all(clients.map((c) => c.disconnect({ timeoutMs: 2000 }).catch(() => undefined)));
   let progress: NodeJS.Timeout | undefined;
   // First Ctrl-C: finish with a report of what was measured; a second one kills as usual.

@@ -79,6 +79,7 @@ export function toCliError(err: unknown): CliError {
         return new UsageError(oneLine(err.message));
       case 'CONNECTION_FAILED':
       case 'CONNECT_TIMEOUT':
+      case 'RECONNECT_FAILED': // failover: every URI failed for the allowed passes
         return new UnreachableError(`broker unreachable: ${oneLine(err.message)}`, { cause: err });
       case 'SERVER_ERROR':
         return new OperationError(oneLine(err instanceof StompServerError ? serverErrorText(err) : err.message), { cause: err });

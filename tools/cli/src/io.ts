@@ -1,6 +1,6 @@
 // What a command may touch of the outside world: its output streams and stdin. main.ts
 // passes the process's; specs pass buffers, so commands run in-process under test.
-import { connect, type ConnectOptions, type StompClient } from '@hawser/client';
+import { connect, connectFailover, type ConnectOptions, type FailoverClient, type StompClient } from '@hawser/client';
 import type { Readable } from 'node:stream';
 import type { CommandSpec, OptionSpec, ParsedArgs } from './args';
 
@@ -50,16 +50,32 @@ export const STOMP_OPTIONS: OptionSpec[] = [
   { name: 'connect-timeout', type: 'int', default: 5000, min: 1, arg: 'ms', help: 'give up connecting after this long' },
 ];
 
+/** A plain connection or a failover one: the CLI uses what both offer. */
+export type BrokerClient = StompClient | FailoverClient;
+
+/**
+ * ActiveMQ's default startupMaxReconnectAttempts is -1 (retry forever): right for a service,
+ * wrong for a command that should say "unreachable". Unless the URI sets it, the CLI gives
+ * up after this many failed passes over the URI list before the first connection.
+ */
+export const CLI_STARTUP_RECONNECT_ATTEMPTS = 2;
+
 /** Connects with the shared STOMP options; errors are mapped to exit codes by main. */
-export function connectWith(args: ParsedArgs, extra: ConnectOptions = {}): Promise<StompClient> {
+export function connectWith(args: ParsedArgs, extra: ConnectOptions = {}): Promise<BrokerClient> {
+  const uri = args.str('uri')!;
   const login = args.str('login');
   const passcode = args.str('passcode');
-  return connect(args.str('uri')!, {
+  const options: ConnectOptions = {
     connectTimeoutMs: args.int('connect-timeout'),
     ...(login !== undefined ? { login } : {}),
     ...(passcode !== undefined ? { passcode } : {}),
     ...extra,
-  });
+  };
+  if (/^\s*failover:/i.test(uri)) {
+    const startupSet = /[?&]startupMaxReconnectAttempts=/i.test(uri);
+    return connectFailover(uri, { ...options, ...(startupSet ? {} : { failover: { startupMaxReconnectAttempts: CLI_STARTUP_RECONNECT_ATTEMPTS } }) });
+  }
+  return connect(uri, options);
 }
 
 /** Reads a whole stream (stdin for `hawser send <dest> -`). */

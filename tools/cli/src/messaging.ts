@@ -1,10 +1,10 @@
 // `hawser send` and `hawser receive`: STOMP through a gateway (or any STOMP broker).
 import { readFileSync } from 'node:fs';
-import type { AckMode, Message, StompClient, Subscription } from '@hawser/client';
+import type { AckMode, Message, Subscription } from '@hawser/client';
 import { parseKeyValue, type ParsedArgs } from './args';
 import { OperationError, toCliError, UsageError } from './errors';
 import { bodyFields, bodyLine, plural } from './format';
-import { connectWith, readAll, STOMP_OPTIONS, type Command } from './io';
+import { connectWith, readAll, STOMP_OPTIONS, type BrokerClient, type Command } from './io';
 
 // ---- send ------------------------------------------------------------------------------
 
@@ -148,7 +148,7 @@ export const receive: Command = {
   },
 };
 
-async function unsubscribeQuietly(sub: Subscription, client: StompClient): Promise<void> {
+async function unsubscribeQuietly(sub: Subscription, client: BrokerClient): Promise<void> {
   // Durable subscriptions stay (UNSUBSCRIBE without the name keeps them, as in ActiveMQ).
   if (!client.connected) return;
   try { await sub.unsubscribe({ receipt: false }); } catch { /* disconnect follows */ }
