@@ -374,3 +374,28 @@ export function journalDiff(a: Map<number, Buffer>, b: Map<number, Buffer>, max 
 }
 
 export { checkFor, AbortCheck, Store, Gateway };
+
+// ---- client-side bookkeeping shared by the scenarios and the benchmark -----------------
+
+/** Counts of each body consumed, and which copies came with redelivered:true. */
+export interface Consumed { counts: Map<string, number>; redelivered: Map<string, number>; total: number }
+
+export function tally(messages: Array<{ text: string; redelivered: boolean }>): Consumed {
+  const counts = new Map<string, number>();
+  const redelivered = new Map<string, number>();
+  for (const m of messages) {
+    counts.set(m.text, (counts.get(m.text) ?? 0) + 1);
+    if (m.redelivered) redelivered.set(m.text, (redelivered.get(m.text) ?? 0) + 1);
+  }
+  return { counts, redelivered, total: messages.length };
+}
+
+/** Receipted bodies not consumed, bodies consumed that were never sent, and duplicates. */
+export function compare(sent: Iterable<string>, got: Consumed): { lost: string[]; unknown: string[]; duplicates: string[] } {
+  const s = new Set(sent);
+  return {
+    lost: [...s].filter((b) => !got.counts.has(b)),
+    unknown: [...got.counts.keys()].filter((b) => !s.has(b)),
+    duplicates: [...got.counts].filter(([, n]) => n > 1).map(([b]) => b),
+  };
+}
