@@ -279,6 +279,26 @@ export class Cluster {
     });
   }
 
+  /**
+   * Waits until every store process is alive, one is master, the others are slaves in the
+   * same epoch within `maxLag` entries of it (usable while traffic flows, unlike waitCaughtUp).
+   */
+  async waitHealthy(maxLag = 500, deadlineMs = 30_000): Promise<{ master: Store; group: GroupInfo }> {
+    return checkFor(deadlineMs, 100, async () => {
+      const { store: master, group } = await this.waitForMaster({ deadlineMs: 2000 });
+      const ms = await this.status(master);
+      for (const s of this.stores) {
+        if (s === master) continue;
+        if (!s.alive) throw new ClusterError('DOWN', `${s.name} is not running`);
+        const ss = await this.status(s);
+        if (ss.role !== 'slave' || ss.epoch !== ms.epoch || ms.lastPosition - ss.lastPosition > maxLag) {
+          throw new ClusterError('BEHIND', `${ss.node}: ${ss.role} epoch ${ss.epoch} last ${ss.lastPosition}; master ${ms.node} epoch ${ms.epoch} last ${ms.lastPosition}`);
+        }
+      }
+      return { master, group };
+    });
+  }
+
   /** SIGSTOP a store (its process lives but does nothing: a partition from everyone). */
   pause(s: Store): void {
     const pid = s.pid;
