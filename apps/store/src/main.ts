@@ -9,8 +9,10 @@ runService('hawser-store', schema, async (raw) => {
   const config = validate(raw);
   const log = createLogger({ service: 'store', group: config.group, node: config.node.id });
   const registry = createRegistry('store', { group: config.group, node: config.node.id });
-  const store = new Store({ config, log, registry });
+  let httpPort = 0;
+  const store = new Store({ config, log, registry, httpPort: () => httpPort });
   const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready: () => store.ready });
+  httpPort = http.port;
   await store.start();
   log.info({ grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid }, 'store ready');
   onShutdown(log, async () => {

@@ -209,7 +209,10 @@ export class ReplicatedJournal {
     this.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
     let ev: Event;
     if (req.role === 'master') {
-      const members = [...this.seen];
+      // The live members the coordinator listed first, then members seen before (down now),
+      // never more than N-1 slaves: quorum intersection counts N voters.
+      const listed = (req.members ?? []).filter((m) => m.address).map((m) => m.id);
+      const members = [...new Set([...listed, ...this.seen])].filter((id) => id && id !== this.o.id).slice(0, this.o.replicas - 1);
       this.members = members;
       ev = { type: 'becomeMaster', epoch: req.epoch, members };
     } else if (req.role === 'slave') {
@@ -227,6 +230,19 @@ export class ReplicatedJournal {
       this.o.log.info({ epoch: req.epoch, role: req.role, master: req.masterId || undefined, accepted: !r, reason: r?.type === 'refuse' ? r.reason : undefined }, 'assign');
       resolve({ accepted: !r, reason: r?.type === 'refuse' ? r.reason : '' });
     }));
+  }
+
+  /**
+   * The master znode changed (ZooKeeper): a store that is not master dials the published
+   * master by itself; that master's first append (epoch >= our promise) makes the core follow.
+   */
+  hintMaster(m: { id: string; address: string; epoch: number }): void {
+    if (!m.id || m.id === this.o.id || !m.address) return;
+    this.addresses.set(m.id, m.address);
+    const r = this.replica;
+    if (m.epoch < r.promisedEpoch || (r.role === 'master' && !this.zkFenced)) return;
+    if (r.role === 'slave' && r.epoch > m.epoch) return;
+    this.links.follow(m.id, m.address, m.epoch);
   }
 
   /** Adds member ids to the saved set of this group's members. */
@@ -469,7 +485,9 @@ export class ReplicatedJournal {
 
   private onLinkMessage(from: string, m: LinkMessage): void {
     if (m.type === 'snapshot') { this.onSnapshotOffer(m.from || from, m.epoch, m.position); return; }
-    if (this.zkFenced && this.replica.role === 'master' && m.type !== 'stale') return;
+    // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
+    // hears of newer epochs (an append of the new master makes it follow).
+    if (this.zkFenced && this.replica.role === 'master' && m.epoch <= this.replica.epoch) return;
     if (m.type === 'ack' && this.replica.role === 'master') this.noteAck(m.from, m.received);
     this.step({ type: 'receive', message: m });
   }

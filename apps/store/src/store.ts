@@ -6,7 +6,7 @@ import { BrokerCore, parseDestination, type JournalEntry, type PageRequest, type
 import { compileSelector } from '@hawser/selector';
 import type { Recovered } from '@hawser/broker';
 import {
-  adminService, brokerService, grpc, memberService, replicationService, SERVER_OPTIONS,
+  adminService, brokerService, CHANNEL_OPTIONS, grpc, memberService, replicationService, SERVER_OPTIONS, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type SessionEvents, type SessionRequests, type StatusReply,
@@ -16,6 +16,7 @@ import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
 import { StoreMetrics } from './metrics';
 import { ReplicatedJournal } from './replicated';
+import { Membership } from './membership';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 
@@ -25,8 +26,10 @@ export interface StoreDeps {
   registry: prom.Registry;
   /** Replicated mode: member ids of the group as ZooKeeper lists them (when an Assign names none). */
   knownMembers?(): string[];
-  /** Replicated mode: a slave lost its master (replication core's masterLost). */
+  /** Replicated mode: a slave lost its master (replication core's masterLost); default: Topology.ReportMasterLost to `coordinators`. */
   reportMasterLost?(epoch: number, masterId: string): void;
+  /** The HTTP port (for the member znode). */
+  httpPort?(): number;
 }
 
 export class Store {
@@ -45,6 +48,9 @@ export class Store {
   readonly metrics: StoreMetrics;
   /** Replicated mode: the journal wrapped with the replication core. */
   repl: ReplicatedJournal | null = null;
+  /** Replicated mode with zk.address: the member znode and its session. */
+  membership: Membership | null = null;
+  private topologyClients = new Map<string, grpc.Client>();
   grpcPort = 0;
 
   constructor(private readonly deps: StoreDeps) {
@@ -79,7 +85,8 @@ export class Store {
         id: c.node.id, group: c.group, replicas: c.replicas, sync: c.sync, weight: c.node.weight,
         masterTimeoutMs: c.replication.masterTimeoutMs, heartbeatMs: c.replication.heartbeatMs,
         maxBatch: c.journal.maxBatch, retention: c.journal.retention, fsync: fsyncFor(c.sync), log: this.deps.log,
-        knownMembers: this.deps.knownMembers, reportMasterLost: this.deps.reportMasterLost,
+        knownMembers: () => this.membership?.knownMembers() ?? this.deps.knownMembers?.() ?? [],
+        reportMasterLost: this.deps.reportMasterLost ?? ((epoch, masterId) => this.reportMasterLost(epoch, masterId)),
       }, this.journal, {
         makeCore: (r, epoch) => this.makeCore(r, epoch),
         setCore: (core) => { this.core = core; },
@@ -133,7 +140,36 @@ export class Store {
       this.drive();
     }, c.tickMs);
     this.tick.unref();
-    this.repl?.start();
+    if (repl) {
+      repl.start();
+      if (c.zk.address) {
+        this.membership = new Membership({
+          address: c.zk.address, root: c.zk.path, group: c.group, id: c.node.id, sessionTimeoutMs: c.zk.sessionTimeout, log: this.deps.log,
+          data: () => ({ id: c.node.id, address: this.advertised, weight: c.node.weight, pid: process.pid, httpPort: this.deps.httpPort?.() ?? 0, replicas: c.replicas }),
+          isMaster: () => repl.replica.role === 'master' || repl.serving,
+          onLost: (why) => repl.zkLost(why),
+          onMembers: (ids) => repl.remember(ids),
+          onMaster: (m) => repl.hintMaster(m),
+        });
+        await this.membership.start();
+      } else {
+        this.deps.log.warn('replicated mode without zk.address: no member znode (a coordinator cannot find this store; tests only)');
+      }
+    }
+  }
+
+  /** masterLost: tell every configured coordinator (best effort; the leader acts on a quorum of reports). */
+  private reportMasterLost(epoch: number, masterId: string): void {
+    const c = this.deps.config;
+    for (const address of c.coordinators) {
+      let client = this.topologyClients.get(address);
+      if (!client) {
+        client = new (topologyService())(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+        this.topologyClients.set(address, client);
+      }
+      (client as unknown as { ReportMasterLost(r: MasterLost, o: grpc.CallOptions, cb: (e: Error | null) => void): void })
+        .ReportMasterLost({ group: c.group, reporter: c.node.id, epoch, masterId }, { deadline: Date.now() + 1000 }, () => { /* best effort */ });
+    }
   }
 
   /** The address other members and gateways use (replicated: node.hostname). */
@@ -187,7 +223,9 @@ export class Store {
     if (this.stopping) return;
     this.stopping = true;
     if (this.tick) clearInterval(this.tick);
+    await this.membership?.stop();
     await this.repl?.stop();
+    for (const cl of this.topologyClients.values()) cl.close();
     for (const call of this.calls.values()) call.end();
     this.calls.clear();
     if (this.server) {
