@@ -19,7 +19,7 @@ export class StoreMetrics {
   readonly batchBytes: prom.Histogram;
   readonly pageReads: prom.Counter;
 
-  constructor(registry: prom.Registry, core: () => BrokerCore | null, repl: () => ReplicatedJournal | null = () => null) {
+  constructor(registry: prom.Registry, core: () => BrokerCore | null, repl: () => ReplicatedJournal | null = () => null, roleOf: () => string = () => repl()?.role ?? 'standalone') {
     const registers = [registry];
     this.sessions = new prom.Gauge({ name: 'hawser_store_sessions', help: 'open Broker.Session streams', registers });
     this.requests = new prom.Counter({ name: 'hawser_store_requests_total', help: 'session requests by kind', labelNames: ['kind'], registers });
@@ -51,8 +51,7 @@ export class StoreMetrics {
     new prom.Gauge({
       name: 'hawser_store_role', help: '1 for the current role of this store', labelNames: ['role'], registers,
       collect() {
-        const r = repl();
-        const now = r ? r.role : 'standalone';
+        const now = roleOf();
         for (const role of ROLES) this.set({ role }, role === now ? 1 : 0);
       },
     });

@@ -54,7 +54,7 @@ export class Store {
   grpcPort = 0;
 
   constructor(private readonly deps: StoreDeps) {
-    this.metrics = new StoreMetrics(deps.registry, () => this.core, () => this.repl);
+    this.metrics = new StoreMetrics(deps.registry, () => this.core, () => this.repl, () => this.status().role);
   }
 
   get ready(): boolean { return this.core !== null && this.server !== null && !this.stopping && !this.failed; }
@@ -72,8 +72,51 @@ export class Store {
     }, recovered);
   }
 
-  /** Opens RocksDB, rebuilds the state from its indexes, and serves gRPC. */
+  /**
+   * Opens RocksDB, rebuilds the state from its indexes, and serves gRPC. shared-lock: serves
+   * gRPC at once (refusing sessions) and takes the lock in the background (`locked`).
+   */
   async start(): Promise<void> {
+    const c = this.deps.config;
+    if (c.ha.mode === 'shared-lock') {
+      await this.bind();
+      this.locked = this.acquireLock();
+      this.locked.catch(() => undefined);
+      return;
+    }
+    await this.open();
+    await this.bind();
+    await this.startReplication();
+  }
+
+  /** shared-lock: resolves once this store holds the data directory's lock and serves. */
+  locked: Promise<void> = Promise.resolve();
+
+  /** ActiveMQ's shared storage master/slave: whoever holds the RocksDB LOCK is master. */
+  private async acquireLock(): Promise<void> {
+    const c = this.deps.config;
+    let last = 0;
+    let waited = 0;
+    for (;;) {
+      if (this.stopping) return; // stopped while waiting: never serves
+      try {
+        await this.open();
+        this.deps.log.info({ dataDir: c.node.dataDir, waitedMs: waited }, 'shared lock acquired: this store is the master');
+        return;
+      } catch (e) {
+        const msg = String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message);
+        if (!/lock/i.test(msg)) throw e;
+        if (Date.now() - last >= 30_000) {
+          last = Date.now();
+          this.deps.log.info({ dataDir: c.node.dataDir, retryMs: c.sharedLock.retryMs }, `waiting for the lock on ${c.node.dataDir}`);
+        }
+      }
+      await new Promise((r) => setTimeout(r, c.sharedLock.retryMs));
+      waited += c.sharedLock.retryMs;
+    }
+  }
+
+  private async open(): Promise<void> {
     const c = this.deps.config;
     this.journal = await RocksJournal.open(c.node.dataDir, { dedupWindow: c.broker.dedupWindow, retention: c.journal.retention });
     const disk = c.ha.mode === 'replicated' ? await this.journal.recoverReplication() : null;
@@ -97,7 +140,10 @@ export class Store {
       }, disk, this.core);
       this.deps.log.info({ promisedEpoch: disk.promisedEpoch, incarnation: disk.incarnation, snapshot: disk.snapshotPosition, applied: disk.applied, last: this.repl.replica.lastPosition }, 'replication state recovered');
     }
+  }
 
+  private async bind(): Promise<void> {
+    const c = this.deps.config;
     const server = new grpc.Server(SERVER_OPTIONS);
     server.addService(brokerService().service, { Session: (call: SessionCall) => this.session(call) });
     server.addService(adminService().service, {
@@ -140,6 +186,11 @@ export class Store {
       this.drive();
     }, c.tickMs);
     this.tick.unref();
+  }
+
+  private async startReplication(): Promise<void> {
+    const c = this.deps.config;
+    const repl = this.repl;
     if (repl) {
       repl.start();
       if (c.zk.address) {
@@ -181,6 +232,12 @@ export class Store {
   status(): StatusReply {
     const c = this.deps.config;
     const r = this.repl;
+    if (c.ha.mode === 'shared-lock') {
+      return {
+        node: c.node.id, group: c.group, role: this.core ? 'master' : 'slave', epoch: this.core?.epoch ?? 0,
+        commitPosition: this.core?.committed ?? 0, lastPosition: this.core?.position ?? 0, pid: process.pid, address: `${c.grpc.host}:${this.grpcPort}`,
+      };
+    }
     if (r) {
       return {
         node: c.node.id, group: c.group, role: r.role, epoch: r.epoch,
@@ -199,6 +256,7 @@ export class Store {
   notMasterMessage(): string {
     const c = this.deps.config;
     const r = this.repl;
+    if (c.ha.mode === 'shared-lock' && !this.core) return `store ${c.node.id} is a shared-lock slave waiting for the lock on ${c.node.dataDir}: connect to the store that holds it`;
     if (!r) return `store ${c.node.id} is not serving`;
     const m = r.masterId;
     if (r.role === 'master' && !r.serving) return `store ${c.node.id} is becoming the master of group ${c.group} (epoch ${r.epoch}): retry in a moment`;
@@ -228,6 +286,7 @@ export class Store {
     for (const cl of this.topologyClients.values()) cl.close();
     for (const call of this.calls.values()) call.end();
     this.calls.clear();
+    await this.locked.catch(() => undefined);
     if (this.server) {
       const s = this.server;
       await new Promise<void>((resolve) => {
