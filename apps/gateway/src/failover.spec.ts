@@ -27,6 +27,8 @@ async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: numbe
   });
   const gw = await startGateway(config, { log: quiet });
   rig = { a, b, coord, gw, clients: [], extra };
+  // Clients connected before the first snapshot would be CONNECTED without a master: wait for it.
+  if (opts.masterA !== false) await checkFor('the gateway to learn the master', () => gw.source.master?.address === a.address);
   return rig;
 }
 
@@ -121,8 +123,11 @@ describe('session failover', { timeout: 20_000 }, () => {
     const first = await checkFor('x-1 from A', () => c.frames.find((f) => f.command === 'MESSAGE'));
     r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
     await checkFor('B has the subscription', () => r.b.sessions[0]?.subs.has('s'));
-    r.b.publish({ id: 'x-1', destination: '/queue/m' }, true);
-    await checkFor('the redelivery', () => c.frames.filter((f) => f.command === 'MESSAGE').length === 2);
+    // B does not know A delivered it (redelivered=false); the gateway does, and says so.
+    r.b.publish({ id: 'x-1', destination: '/queue/m' }, false);
+    const again = await checkFor('the redelivery', () => c.frames.filter((f) => f.command === 'MESSAGE')[1]);
+    assert.equal(again.headers.redelivered, 'true');
+    assert.equal(again.headers['delivery-count'], '2');
     c.write(raw('ACK', { id: first.headers.ack!, receipt: 'ack' }));
     await checkFor('ack at B', () => r.b.requests('ack').length === 1);
     assert.equal(r.b.requests('ack')[0]!.ack.deliveryTag, 1, "B's tag of its own delivery");
@@ -171,18 +176,33 @@ describe('session failover', { timeout: 20_000 }, () => {
     await c.waitClosed();
   });
 
-  test('a CONNECT during an election waits; a slave answering NOT_MASTER is not an error', async () => {
+  test('a CONNECT during an election is CONNECTED at once; a slave answering NOT_MASTER is not an error; frames wait for the master', async () => {
     const r = await setup({ masterA: false });
     r.a.notMaster = true;
     r.coord.setMaster({ id: 'A', address: r.a.address, epoch: 1 }); // stale: A is a slave
+    await checkFor('the gateway to learn A', () => r.gw.source.master?.id === 'A');
     const c = await RawClient.tcp(r.gw.stompPort);
     r.clients.push(c);
     c.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' }));
-    await checkFor('A refused the open', () => r.a.requests('open').length >= 1);
-    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
     const f = await c.expect('CONNECTED', 5_000);
-    assert.match(f.headers.session!, /^fake-/);
+    assert.match(f.headers.session!, /^gw-fo:/, 'no store session yet: the connection id');
+    await checkFor('A was asked and refused', () => r.a.requests('open').length >= 1);
+    c.write(raw('SEND', { destination: '/queue/e', receipt: 'e1' }, 'x'));
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    const rc = await c.expect('RECEIPT', 5_000);
+    assert.equal(rc.headers['receipt-id'], 'e1');
     assert.equal(r.b.requests('open').length, 1);
+  });
+
+  test('an ERROR before CONNECTED is not escaped (the client does not know the version yet)', async () => {
+    const r = await setup({ masterA: false, maxWaitMs: 300 });
+    r.coord.setMaster(undefined, 'Not enough cluster members: 1 of 3 alive, quorum is 2');
+    const c = await RawClient.tcp(r.gw.stompPort);
+    r.clients.push(c);
+    c.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' }));
+    await c.expect('CONNECTED');
+    const e = await c.expect('ERROR', 3_000);
+    assert.equal(e.headers.message, 'no master for group g1: Not enough cluster members: 1 of 3 alive, quorum is 2');
   });
 
   test('the topology watch moves to the next coordinator when one dies', async () => {

@@ -70,6 +70,9 @@ const ACK_MODES: Record<string, AckMode> = {
 
 const KNOWN_COMMANDS = new Set<string>(CLIENT_COMMANDS);
 
+/** Deliveries per session remembered to mark redeliveries after a failover (bounded memory). */
+const RECENT_DELIVERIES = 4096;
+
 /**
  * A delivery the client holds, by the tag the CLIENT sees (`ack` header). Tags are
  * `tagBase + store tag` where tagBase grows with every new store session (failover), so a
@@ -88,6 +91,17 @@ export class StompConnection {
   private gen = 0;
   private tagBase = 0;
   private maxTag = 0;
+  private connectedSent = false;
+  /**
+   * Failover: "<subscription>\0<message id>" of the last RECENT deliveries of this session, and,
+   * after a move, those of the previous one. A message the client already got once comes
+   * again marked redelivered even when the new master cannot know it was delivered (the
+   * delivery was not replicated, or the client's ack was lost) — as ActiveMQ's consumer marks
+   * previously delivered messages after a failover.
+   */
+  private recent: string[] = [];
+  private recentAt = 0;
+  private previouslyDelivered: Set<string> | undefined;
   private nextRequestId = 1;
   /** requestId -> the client's receipt header */
   private readonly receipts = new Map<number, string>();
@@ -211,6 +225,9 @@ export class StompConnection {
       onEvent: (ev, gen) => this.onStoreEvent(ev, gen),
       onFailure: (why) => this.onStoreFailure(why),
       onFatal: (err) => this.fail(err),
+      // No master at CONNECT (or the first one refused): the client is connected to the
+      // gateway all the same; its frames wait for a master like any others.
+      onWaiting: () => { if (this.state === 'opening') this.onOpened(''); },
       onBackpressure: () => { this.pausedForStore = true; this.updateReading(); },
       onDrain: () => { this.pausedForStore = false; this.updateReading(); },
     });
@@ -359,6 +376,9 @@ export class StompConnection {
       // every tag the client has seen.
       this.gen = gen;
       this.tagBase = this.maxTag;
+      if (gen > 1) this.previouslyDelivered = new Set([...this.previouslyDelivered ?? [], ...this.recent]);
+      this.recent = [];
+      this.recentAt = 0;
     }
     try {
       switch (ev.kind) {
@@ -383,6 +403,7 @@ export class StompConnection {
     if (this.state !== 'opening') return;
     clearTimeout(this.openTimer);
     this.state = 'connected';
+    this.connectedSent = true;
     const hb = this.ctx.config.heartbeat;
     const headers: Record<string, string> = { version: this.version, server: this.ctx.server, session: sessionId || this.id };
     if (this.version !== '1.0') headers['heart-beat'] = `${hb.send},${hb.expect}`;
@@ -407,6 +428,18 @@ export class StompConnection {
       return;
     }
     const m = d.message;
+    let redelivered = d.redelivered;
+    let deliveryCount = d.deliveryCount || 1;
+    if (this.ctx.source.failover) {
+      const key = `${d.subscriptionId}\0${m.id}`;
+      if (this.previouslyDelivered?.delete(key)) {
+        redelivered = true;
+        deliveryCount = Math.max(deliveryCount, 2);
+        if (this.previouslyDelivered.size === 0) this.previouslyDelivered = undefined;
+      }
+      this.recent[this.recentAt] = key;
+      this.recentAt = (this.recentAt + 1) % RECENT_DELIVERIES;
+    }
     const list: Array<[string, string]> = [
       ['destination', m.destination],
       ['message-id', m.id],
@@ -417,8 +450,8 @@ export class StompConnection {
       ['timestamp', String(m.timestamp)],
     ];
     if (m.expires) list.push(['expires', String(m.expires)]);
-    if (d.redelivered) list.push(['redelivered', 'true']);
-    list.push(['delivery-count', String(d.deliveryCount || 1)]);
+    if (redelivered) list.push(['redelivered', 'true']);
+    list.push(['delivery-count', String(deliveryCount)]);
     const clientTag = this.tagBase + d.deliveryTag;
     if (clientTag > this.maxTag) this.maxTag = clientTag;
     if (this.version === '1.2') list.push(['ack', String(clientTag)]);
@@ -463,7 +496,9 @@ export class StompConnection {
   // ---- output, heart-beats, backpressure ------------------------------------------------
 
   private writeFrame(f: StompFrame, done?: (err?: Error) => void): void {
-    const bytes = encodeFrame(f, this.version);
+    // Before CONNECTED the client does not know the version yet: no 1.1+ header escaping
+    // (an ERROR answering CONNECT, e.g. "no master for group g1: ...", must read as sent).
+    const bytes = encodeFrame(f, this.connectedSent ? this.version : '1.0');
     this.ctx.metrics.framesOut.inc({ command: f.command });
     this.write(bytes, done);
   }

@@ -39,6 +39,8 @@ export interface StoreLinkHandlers {
   onFailure(why: string): void;
   /** The connection must end with this error (no master in time, open timeout). */
   onFatal(err: GatewayError): void;
+  /** The session has no master now and waits for one (failover only). */
+  onWaiting?(): void;
   /** Stop / resume reading the client (store stream full, or too many frames waiting for a master). */
   onBackpressure(): void;
   onDrain(): void;
@@ -234,6 +236,8 @@ export class StoreLink {
       this.maxWaitTimer.unref();
       this.log.debug({ why, maxWaitMs: ms }, 'waiting for a master');
     }
+    this.handlers.onWaiting?.();
+    if (this.state !== 'waiting') return;
     this.tryAttach();
   }
 
