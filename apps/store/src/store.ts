@@ -80,8 +80,11 @@ export class Store {
     const c = this.deps.config;
     if (c.ha.mode === 'shared-lock') {
       await this.bind();
-      this.locked = this.acquireLock();
+      let tried!: () => void;
+      const firstTry = new Promise<void>((r) => { tried = r; });
+      this.locked = this.acquireLock(tried);
       this.locked.catch(() => undefined);
+      await Promise.race([firstTry, this.locked]); // holding the lock, or logged that it waits
       return;
     }
     await this.open();
@@ -93,7 +96,7 @@ export class Store {
   locked: Promise<void> = Promise.resolve();
 
   /** ActiveMQ's shared storage master/slave: whoever holds the RocksDB LOCK is master. */
-  private async acquireLock(): Promise<void> {
+  private async acquireLock(tried: () => void): Promise<void> {
     const c = this.deps.config;
     let last = 0;
     let waited = 0;
@@ -110,6 +113,7 @@ export class Store {
           last = Date.now();
           this.deps.log.info({ dataDir: c.node.dataDir, retryMs: c.sharedLock.retryMs }, `waiting for the lock on ${c.node.dataDir}`);
         }
+        tried();
       }
       await new Promise((r) => setTimeout(r, c.sharedLock.retryMs));
       waited += c.sharedLock.retryMs;
