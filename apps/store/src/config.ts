@@ -59,7 +59,7 @@ export type Config = ConfigOf<typeof schema>;
 
 /** Checks what the schema cannot express; throws a ConfigError naming the key. */
 export function validate(c: Config): Config {
-  if (c.ha.mode === 'replicated' && !/^[^:]+:\d+$/.test(c.node.hostname) && !/^[^:]+$/.test(c.node.hostname)) {
+  if (c.ha.mode === 'replicated' && !/^[^\s:/]+$/.test(c.node.hostname)) {
     throw new ConfigError('node.hostname', `expected a host name or IP address, got '${c.node.hostname}'`);
   }
   if (!c.zk.path.startsWith('/') || (c.zk.path.length > 1 && c.zk.path.endsWith('/'))) {
