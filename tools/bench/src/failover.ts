@@ -83,6 +83,8 @@ interface Round {
   /** kill -> first receipt from the new master (ms) */
   failoverMs: number;
   stragglers: number;
+  /** how the first receipt of the new master was told apart: 'gateway-log' or 'gap' */
+  rule: string;
   /** from the services' logs, ms since the kill (undefined: line not found) */
   electionStartedMs?: number;
   electionReason?: string;
@@ -158,10 +160,19 @@ export async function main(argv: string[]): Promise<number> {
       const killAt = Date.now();
       await master.kill9();
       const next = await cluster.waitForMaster({ exclude: killedId, aboveEpoch: group.epoch, deadlineMs: 60_000 });
+      // Which receipts are the new master's: those that reached the client after the gateway
+      // first opened the session on it (its log line, same clock, ms); receipts the dead master
+      // sent just before dying arrive before that. Without that line: the gap rule (stats.ts).
       const first = await checkFor(60_000, 5, () => {
-        const f = firstReceiptAfterFailover(producer!.receipts, killAt, o.gapMs);
+        const opened = firstAfter(gwLogs, killAt - 5, (l) => l.msg === 'session opened on the master; replaying' && l.epoch === next.group.epoch);
+        if (opened) {
+          const i = producer!.receipts.findIndex((r) => r >= opened.t);
+          if (i < 0) throw new Error(`no receipt since the gateway opened the session on ${next.group.masterId} (${producer!.errors.length} errors)`);
+          return { at: producer!.receipts[i]!, stragglers: producer!.receipts.filter((r) => r > killAt && r < opened.t).length, rule: 'gateway-log' };
+        }
+        const f = Date.now() - killAt > 30_000 ? firstReceiptAfterFailover(producer!.receipts, killAt, o.gapMs) : undefined;
         if (!f) throw new Error(`no receipt from the new master yet (${producer!.errors.length} errors)`);
-        return f;
+        return { ...f, rule: 'gap' };
       });
       const started = firstAfter(coordLogs, killAt - 5, (l) => l.msg === 'election started');
       const elected = firstAfter(coordLogs, killAt - 5, (l) => l.msg === 'master elected');
@@ -170,7 +181,7 @@ export async function main(argv: string[]): Promise<number> {
       const since = (l: LogLine | undefined) => (l ? l.t - killAt : undefined);
       const r: Round = {
         round: k, killed: killedId, newMaster: next.group.masterId, epoch: next.group.epoch,
-        failoverMs: first.at - killAt, stragglers: first.stragglers,
+        failoverMs: first.at - killAt, stragglers: first.stragglers, rule: first.rule,
         electionStartedMs: since(started), electionReason: started ? String(started.reason ?? '') : undefined,
         masterElectedMs: since(elected), gatewayHeardMs: since(heard), sessionMovedMs: since(moved),
       };
