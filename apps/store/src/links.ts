@@ -65,6 +65,7 @@ export class ReplicationLinks {
         if (old && old !== call) old.end();
         this.accepted.set(peer, call);
         this.o.log.info({ peer, epoch: h.epoch, incarnation: h.incarnation }, 'replication link accepted');
+        call.on('close', () => this.o.log.info({ peer }, 'replication link closed'));
         this.o.onHello(h);
       }
       for (const m of b.messages ?? []) this.deliver(peer, m);
@@ -98,6 +99,15 @@ export class ReplicationLinks {
     d.client?.close();
   }
 
+  /** Tears the stream to the master down and dials again (a silent link may be a hung one). */
+  redial(): void {
+    const d = this.dial;
+    if (!d) return;
+    const { masterId, address, epoch } = d;
+    this.unfollow();
+    this.follow(masterId, address, epoch);
+  }
+
   get following(): { masterId: string; address: string } | null {
     return this.dial && { masterId: this.dial.masterId, address: this.dial.address };
   }
@@ -116,7 +126,7 @@ export class ReplicationLinks {
       d.call = null;
       d.timer = setTimeout(() => { d.timer = null; this.connect(d); }, d.backoff);
       d.timer.unref();
-      this.o.log.debug({ master: d.masterId, address: d.address, why, backoffMs: d.backoff }, 'replication link lost; redialing');
+      this.o.log.info({ master: d.masterId, address: d.address, why, backoffMs: d.backoff }, 'replication link lost; redialing');
       d.backoff = Math.min(1000, d.backoff * 2);
     };
     call.on('data', (b: ReplicationBatch) => {
@@ -126,6 +136,7 @@ export class ReplicationLinks {
     call.on('error', (e: Error) => retry(e.message));
     call.on('end', () => retry('ended by the master'));
     call.write({ hello: { group: this.o.group, from: this.o.id, epoch: d.epoch, incarnation: this.o.incarnation }, messages: [] });
+    this.o.log.info({ master: d.masterId, address: d.address, epoch: d.epoch }, 'replication link dialed');
   }
 
   // ---- both -------------------------------------------------------------------------------

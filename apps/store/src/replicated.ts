@@ -395,6 +395,8 @@ export class ReplicatedJournal {
       case 'masterLost':
         this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'no word from the master: reporting masterLost');
         this.o.reportMasterLost?.(a.epoch, a.masterId);
+        // A silent master may be a hung stream on our side: dial again.
+        if (this.links.following?.masterId === a.masterId) this.links.redial();
         return;
     }
   }
