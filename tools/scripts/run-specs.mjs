@@ -25,5 +25,17 @@ if (files.length === 0) {
   console.error(`run-specs: no *.spec.js under ${dirs.join(', ')} (did the build run?)`);
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', ...flags, ...files], { stdio: 'inherit' });
+// --test-force-exit: a test that leaks a handle (a socket, a child) must not hang the run.
+// The watchdog bounds the whole invocation (HAWSER_SPEC_DEADLINE_S, default 900 s): a run
+// that outlives it is killed and fails, naming its files.
+const deadlineS = Number(process.env.HAWSER_SPEC_DEADLINE_S ?? 900);
+const r = spawnSync(process.execPath, ['--test', '--test-reporter=spec', '--test-force-exit', ...flags, ...files], {
+  stdio: 'inherit',
+  timeout: deadlineS * 1000,
+  killSignal: 'SIGKILL',
+});
+if (r.error && r.error.code === 'ETIMEDOUT') {
+  console.error(`run-specs: killed after ${deadlineS} s: ${files.join(' ')}`);
+  process.exit(1);
+}
 process.exit(r.status ?? 1);

@@ -18,15 +18,17 @@ async function checkFor<T>(deadlineMs: number, fn: () => Promise<T | undefined>)
 
 test('a standalone server answers ruok and stops', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hawser-zk-'));
+  const zk = await startZooKeeper({ dataDir: dir, tickTime: 250 });
   try {
-    const zk = await startZooKeeper({ dataDir: dir, tickTime: 250 });
     assert.equal(zk.connect, `127.0.0.1:${zk.port}`);
     assert.ok(zk.pid > 0);
     assert.equal(await fourLetterWord(zk.port, 'ruok'), 'imok');
-    assert.equal(await serverMode(zk.port), 'standalone');
+    // `imok` only says the process runs; `srvr` reports a mode once it serves.
+    assert.equal(await checkFor(20_000, () => serverMode(zk.port)), 'standalone');
     await zk.stop();
     await assert.rejects(fourLetterWord(zk.port, 'ruok', 500));
   } finally {
+    await zk.stop(); // the server must never outlive the test: its child handle would keep the runner waiting
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -36,8 +38,10 @@ test('a 3-node ensemble keeps serving with one server stopped, and takes it back
   const ens = await startEnsemble({ size: 3, baseDir: dir, tickTime: 250 });
   try {
     assert.equal(ens.connect.split(',').length, 3);
-    const modes = await Promise.all(ens.servers.map((s) => serverMode(s.port)));
-    assert.equal(modes.filter((m) => m === 'leader').length, 1, `modes: ${modes}`);
+    const modes = await checkFor(20_000, async () => {
+      const m = await Promise.all(ens.servers.map((s) => serverMode(s.port)));
+      return m.filter((x) => x === 'leader').length === 1 && m.every((x) => x !== undefined) ? m : undefined;
+    });
     const leader = modes.indexOf('leader');
     await ens.stopServer(leader);
     assert.equal(ens.servers[leader].running, false);
