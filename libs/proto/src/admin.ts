@@ -8,6 +8,8 @@ export interface DestinationInfo {
   consumers: number;
   enqueued: number;
   dequeued: number;
+  localConsumers?: number;
+  networkConsumers?: number;
 }
 export interface DestinationsReply { destinations: DestinationInfo[] }
 export interface PurgeRequest { destination: string }

@@ -14,7 +14,7 @@ export interface Message {
 
 export type AckMode = 'ACK_MODE_AUTO' | 'ACK_MODE_CLIENT' | 'ACK_MODE_CLIENT_INDIVIDUAL';
 
-export interface Open { connectionId: string; clientId: string; login: string; gateway: string }
+export interface Open { connectionId: string; clientId: string; login: string; gateway: string; network?: boolean }
 export interface Send { message: Message; transaction: string }
 export interface Subscribe {
   subscriptionId: string;
@@ -24,6 +24,8 @@ export interface Subscribe {
   selector: string;
   durableName: string;
   noLocal: boolean;
+  /** Consumer priority; default 0 (optional when sending: proto3 default). */
+  priority?: number;
 }
 export interface Unsubscribe { subscriptionId: string; removeDurable: boolean }
 export interface Ack { deliveryTag: number; transaction: string }
