@@ -33,8 +33,7 @@ if (!Number.isInteger(offset) || offset < 0 || offset > 1000) {
   console.error(`local-cluster: --offset must be an integer from 0 to 1000, got ${opt('offset')}`);
   process.exit(2);
 }
-// TODO(replicated-groups): default to the replicated group once it lands end to end.
-const standalone = !args.includes('--replicated');
+const standalone = args.includes('--standalone');
 const p = (n) => String(n + offset);
 mkdirSync(join(dataDir, 'logs'), { recursive: true });
 

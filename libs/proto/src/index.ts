@@ -82,6 +82,13 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // A store that was down and came back (restart on the same port) may be elected master a
+  // moment later: grpc-js's default reconnect backoff (1 s doubling to 120 s) would keep
+  // failing calls to it with UNAVAILABLE long after it listens again. Failover time is
+  // measured in hundreds of milliseconds, so retry fast and cap low.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.min_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 1000,
 };
 
 export const SERVER_OPTIONS: grpc.ServerOptions = {
