@@ -54,7 +54,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-if (require.main === module) {
+/** Runs the CLI on process.argv and exits with its code (bin/hawser.js calls this). */
+export function main(): void {
   const io = processIo();
   // `hawser receive ... | head -1` closes our stdout: that is not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(0); });
@@ -68,3 +69,5 @@ if (require.main === module) {
     process.exit(EXIT.failed);
   });
 }
+
+if (require.main === module) main();
