@@ -155,12 +155,12 @@ describe('SUBSCRIBE, MESSAGE and acks', () => {
     await c.connect();
     c.write(raw('SUBSCRIBE', {
       id: 'sub-1', destination: '/queue/m', receipt: 's', 'activemq.prefetchSize': 10, selector: "type = 'x'",
-      'activemq.subscriptionName': 'dur', 'activemq.noLocal': 'true',
+      'activemq.subscriptionName': 'dur', 'activemq.noLocal': 'true', 'activemq.priority': 3,
     }));
     await c.expect('RECEIPT');
     const sub = broker.requests('subscribe').find((s) => s.subscribe.subscriptionId === 'sub-1')!;
     assert.deepEqual({ ...sub.subscribe }, {
-      subscriptionId: 'sub-1', destination: '/queue/m', ackMode: 'ACK_MODE_AUTO', prefetch: 10, selector: "type = 'x'", durableName: 'dur', noLocal: true,
+      subscriptionId: 'sub-1', destination: '/queue/m', ackMode: 'ACK_MODE_AUTO', prefetch: 10, selector: "type = 'x'", durableName: 'dur', noLocal: true, priority: 3,
     });
     c.write(raw('SEND', { destination: '/queue/m', 'content-type': 'text/plain', 'x-a': 'line1\\nline2', priority: 9, expires: 1_900_000_000_000, persistent: 'true' }, 'body!'));
     const m = await c.expect('MESSAGE');

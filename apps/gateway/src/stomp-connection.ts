@@ -285,6 +285,8 @@ export class StompConnection {
       selector: getHeader(f, 'selector') ?? '',
       durableName: getHeader(f, 'activemq.subscriptionName') ?? getHeader(f, 'durable-subscription-name') ?? '',
       noLocal,
+      // ActiveMQ's consumer priority header (the store prefers higher priorities).
+      priority: intHeader(f, 'activemq.priority', 0, -128, 127),
     }, this.requestIdFor(f));
   }
 
@@ -623,7 +625,7 @@ export class StompConnection {
 function intHeader(f: StompFrame, name: string, def: number, min: number, max: number): number {
   const v = getHeader(f, name);
   if (v === undefined || v === '') return def;
-  const n = /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     throw new StompError('BAD_HEADER_VALUE', `${name} header must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
   }
