@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const PURE = ['libs/stomp/src', 'libs/selector/src', 'libs/broker/src', 'libs/replication/src'];
+const PURE = ['libs/stomp/src', 'libs/selector/src', 'libs/broker/src', 'libs/replication/src', 'libs/network/src'];
 const FORBIDDEN = [
   /^node:(net|tls|http|https|http2|dgram|fs|child_process|worker_threads|cluster)$/,
   /^(net|tls|http|https|http2|dgram|fs|child_process)$/,
