@@ -141,7 +141,7 @@ describe('hawser status with coordinators (fake Topology server)', () => {
 describe('hawser status standalone (fake Admin server)', () => {
   let store: { server: grpc.Server; address: string };
   const status: StatusReply = { node: 's1', group: 'g1', role: 'standalone', epoch: 1, commitPosition: 42, lastPosition: 42, pid: 999, address: '127.0.0.1:61620' };
-  const dests: DestinationsReply = { destinations: [{ name: '/queue/a', depth: 2, inflight: 1, consumers: 1, enqueued: 5, dequeued: 3 }] };
+  const dests: DestinationsReply = { destinations: [{ name: '/queue/a', depth: 2, inflight: 1, consumers: 1, enqueued: 5, dequeued: 3, localConsumers: 1, networkConsumers: 0 }] };
 
   before(async () => {
     store = await serve((s) => s.addService(adminService().service, {
