@@ -63,7 +63,24 @@ export interface Ready {
   dedupHits: number;
 }
 
-export interface DestinationInfo { name: string; depth: number; inflight: number; consumers: number; enqueued: number; dequeued: number }
+export interface DestinationInfo {
+  name: string;
+  depth: number;
+  inflight: number;
+  /** localConsumers + networkConsumers. */
+  consumers: number;
+  enqueued: number;
+  dequeued: number;
+  /** Live subscriptions of client sessions (a topic: its live subscribers, durable ones included). */
+  localConsumers: number;
+  /** Live subscriptions of bridge sessions (Open.network): demand from another group. */
+  networkConsumers: number;
+}
+
+/** Admin.Purge answers: how many went, or why nothing could. */
+export type PurgeResult =
+  | { ok: true; removed: number }
+  | { ok: false; code: 'INVALID_DESTINATION' | 'NOT_FOUND'; message: string };
 
 interface DeliveryRec { tag: number; sub: Subscription; msg: StoredMessage; tx: string | null }
 
@@ -83,7 +100,10 @@ class Subscription implements Consumer {
     readonly topic: string | null,
     readonly durableKey: string | null,
     readonly noLocal: boolean,
+    /** Consumer priority: higher first for queue messages (ActiveMQ's consumer priority). */
+    readonly priority: number,
   ) {}
+  get network(): boolean { return this.session.network; }
   hasRoom(): boolean { return this.unacked < this.prefetch; }
   accepts(m: StoredMessage): boolean { return !this.selector || this.selector.matches(selectorView(m.message)); }
 }
@@ -91,6 +111,8 @@ class Subscription implements Consumer {
 class Session {
   clientId = '';
   connectionId = '';
+  /** A bridge's session (Open.network): its subscriptions count as network demand. */
+  network = false;
   readonly subs = new Map<string, Subscription>();
   readonly deliveries = new Map<number, DeliveryRec>();
   nextTag = 1;
@@ -102,7 +124,7 @@ class Session {
   constructor(readonly id: string) {}
 }
 
-interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState> }
+interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState>; enqueued: number }
 
 interface DurableState { op: DurableSubOp; queue: StorageQueue<Subscription>; selector: SelectorLike | null; active: Subscription | null }
 
@@ -119,6 +141,49 @@ export function parseDestination(d: string): { type: 'queue' | 'topic'; name: st
 function badDestination(d: string): BrokerError {
   return new BrokerError(ErrorCode.InvalidDestination,
     `invalid destination '${d}': use /queue/<name> for point-to-point or /topic/<name> for publish-subscribe`);
+}
+
+/** [local, network] counts of live subscriptions. */
+function countConsumers(subs: Iterable<Subscription>): [number, number] {
+  let local = 0;
+  let network = 0;
+  for (const c of subs) { if (c.network) network++; else local++; }
+  return [local, network];
+}
+
+/** Keeps a queue's consumers sorted by priority, highest first; a newcomer goes last among its equals. */
+function addConsumer(q: StorageQueue<Subscription>, c: Subscription): void {
+  const list = q.consumers;
+  let i = list.length;
+  while (i > 0 && list[i - 1]!.priority < c.priority) i--;
+  list.splice(i, 0, c);
+}
+
+/**
+ * The consumer for message `m`: scan priority bands from the highest; in a band start at the
+ * band's round-robin cursor. A band whose consumers are full or do not match passes the
+ * message down to the next band (a lower priority consumer only gets what higher ones cannot take).
+ */
+function pickConsumer(q: StorageQueue<Subscription>, m: StoredMessage): Subscription | null {
+  const list = q.consumers;
+  const n = list.length;
+  let i = 0;
+  while (i < n) {
+    const p = list[i]!.priority;
+    let j = i + 1;
+    while (j < n && list[j]!.priority === p) j++;
+    const len = j - i;
+    const start = (q.rr.get(p) ?? 0) % len;
+    for (let k = 0; k < len; k++) {
+      const off = (start + k) % len;
+      const c = list[i + off]!;
+      if (!c.hasRoom() || !c.accepts(m)) continue;
+      q.rr.set(p, (off + 1) % len);
+      return c;
+    }
+    i = j;
+  }
+  return null;
 }
 
 export class BrokerCore {
@@ -185,6 +250,7 @@ export class BrokerCore {
           s = new Session(sessionId);
           s.clientId = r.open.clientId;
           s.connectionId = r.open.connectionId;
+          s.network = r.open.network === true;
           this.sessions.set(sessionId, s);
           this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
           this.receipt(s, r.requestId);
@@ -277,32 +343,49 @@ export class BrokerCore {
     const out: DestinationInfo[] = [];
     for (const q of this.stores.values()) {
       if (!q.name.startsWith(prefix)) continue;
-      out.push({ name: q.name, depth: q.stored + q.volatile, inflight: q.inflight.size, consumers: q.consumers.length, enqueued: q.enqueued, dequeued: q.dequeued });
+      const [local, network] = countConsumers(q.consumers);
+      out.push({
+        name: q.name, depth: q.stored + q.volatile, inflight: q.inflight.size, consumers: local + network,
+        enqueued: q.enqueued, dequeued: q.dequeued, localConsumers: local, networkConsumers: network,
+      });
     }
     for (const t of this.topics.values()) {
       if (!t.name.startsWith(prefix)) continue;
-      let consumers = t.subs.size;
-      for (const d of t.durables.values()) if (d.active) consumers++;
-      const st = this.statsOf(t.name, false);
-      out.push({ name: t.name, depth: 0, inflight: 0, consumers, enqueued: st?.enqueued ?? 0, dequeued: 0 });
+      // Live subscriptions only: an offline durable subscription is not demand (its backlog
+      // queue is listed on its own above).
+      const live: Subscription[] = [...t.subs];
+      for (const d of t.durables.values()) if (d.active) live.push(d.active);
+      const [local, network] = countConsumers(live);
+      out.push({ name: t.name, depth: 0, inflight: 0, consumers: local + network, enqueued: t.enqueued, dequeued: 0, localConsumers: local, networkConsumers: network });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** In-memory messages of a queue in dispatch order (the shell adds disk-only ones). */
   windowOf(destination: string): { messages: Message[]; boundary: string | null; storeId: string } | null {
-    const q = this.stores.get(destination);
+    const q = this.storeNamed(destination);
     if (!q) return null;
     const messages: Message[] = [];
     q.win.scan((m) => { messages.push(m.message); return 'skip'; });
     return { messages, boundary: q.boundary, storeId: q.id };
   }
 
-  /** Admin purge: every message of the queue that is not in flight. Returns how many. */
-  purge(destination: string, now: number): number {
+  /**
+   * Admin purge: every message of the queue (or durable subscription backlog) that is not in
+   * flight. An invalid name, a topic (it stores nothing) or an unknown queue is refused.
+   */
+  purge(destination: string, now: number): PurgeResult {
     this.now = now;
-    const q = this.stores.get(destination);
-    if (!q) { this.finishStep(); return 0; }
+    const q = this.storeNamed(destination);
+    if (!q) {
+      const d = parseDestination(destination);
+      if (!d && destination.startsWith('durable:')) return { ok: false, code: 'NOT_FOUND', message: `durable subscription backlog '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
+      if (!d) return { ok: false, code: 'INVALID_DESTINATION', message: badDestination(destination).message };
+      if (d.type === 'topic') {
+        return { ok: false, code: 'INVALID_DESTINATION', message: `cannot purge topic '${destination}': topics have no stored messages; purge a durable subscription's backlog by the name Admin.Destinations lists for it (durable:<client>:<name>)` };
+      }
+      return { ok: false, code: 'NOT_FOUND', message: `queue '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
+    }
     const before = q.stored + q.volatile;
     const keep = [...q.inflight.values()].filter((m) => m.stored).map((m) => m.seq);
     if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep } });
@@ -310,7 +393,15 @@ export class BrokerCore {
     q.volatile -= volatileGone;
     q.dequeued += volatileGone;
     this.finishStep();
-    return before - (q.stored + q.volatile);
+    return { ok: true, removed: before - (q.stored + q.volatile) };
+  }
+
+  /** A queue by its destination, or a durable subscription's backlog by its listed name (durable:<client>:<name>). */
+  private storeNamed(name: string): StorageQueue<Subscription> | undefined {
+    const q = this.stores.get(name);
+    if (q || !name.startsWith('durable:')) return q;
+    for (const d of this.durables.values()) if (d.queue.name === name) return d.queue;
+    return undefined;
   }
 
   // ---- requests --------------------------------------------------------------------------
@@ -426,14 +517,15 @@ export class BrokerCore {
       }
     }
     const prefetch = sub.prefetch > 0 ? sub.prefetch : this.opts.defaultPrefetch;
+    const priority = Number.isFinite(sub.priority) ? Math.trunc(sub.priority!) : 0;
     let result: Subscription;
     if (dest.type === 'queue') {
       const q = this.queueOf(sub.destination);
-      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, null, null, false);
-      q.consumers.push(result);
+      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, null, null, false, priority);
+      addConsumer(q, result);
     } else if (!sub.durableName) {
       const q = new StorageQueue<Subscription>(`sub:${s.id}:${sub.subscriptionId}`, sub.destination, 'subscription', Number.MAX_SAFE_INTEGER);
-      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal);
+      result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal, priority);
       q.consumers.push(result);
       this.topicOf(sub.destination).subs.add(result);
     } else {
@@ -455,9 +547,9 @@ export class BrokerCore {
         this.emit({ kind: 'durableSub', durableSub: op });
         d = this.durables.get(key)!;
       }
-      result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal);
+      result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal, priority);
       d.active = result;
-      d.queue.consumers.push(result);
+      addConsumer(d.queue, result);
     }
     s.subs.set(sub.subscriptionId, result);
     this.dirty.add(result.queue);
@@ -472,7 +564,10 @@ export class BrokerCore {
     if (sub.durableKey) {
       const d = this.durables.get(sub.durableKey);
       if (d?.active === sub) d.active = null;
-    } else if (sub.topic) this.topics.get(sub.topic)?.subs.delete(sub);
+    } else if (sub.topic) {
+      this.topics.get(sub.topic)?.subs.delete(sub);
+      this.pruneTopic(sub.topic);
+    }
     for (const rec of [...sub.deliveries.values()]) {
       if (rec.tx) { rec.tx = null; sub.unacked++; }
       this.returned(rec, 'consumer closed');
@@ -535,6 +630,7 @@ export class BrokerCore {
     }
     const t = this.topics.get(message.destination);
     st.enqueued++;
+    if (t) t.enqueued++;
     if (!t) return; // ActiveMQ: a topic message with no subscriber is dropped
     const view = selectorView(message);
     const seq = this.nextSeq++;
@@ -627,7 +723,12 @@ export class BrokerCore {
 
   // ---- dispatch --------------------------------------------------------------------------
 
-  /** Message-centric round robin: each message goes to the next consumer with room that accepts it. */
+  /**
+   * Message-centric dispatch (ActiveMQ's consumer priority): each message goes to the highest
+   * priority consumer that has room and accepts it; among equal priorities, round-robin.
+   * `consumers` is kept sorted by priority, highest first (addConsumer), so a network
+   * consumer at -1 only gets what local consumers at 0 cannot take now.
+   */
   private dispatch(q: StorageQueue<Subscription>): void {
     const consumers = q.consumers;
     if (consumers.length > 0) {
@@ -638,17 +739,11 @@ export class BrokerCore {
         if (!room) return 'stop';
         if (m.stored && m.position > this.durablePosition) { this.waitingDurable.add(q); return 'skip'; }
         if (m.message.expires > 0 && m.message.expires <= this.now) { expired.push(m); return 'take'; }
-        const n = consumers.length;
-        for (let i = 0; i < n; i++) {
-          const idx = (q.rr + i) % n;
-          const c = consumers[idx]!;
-          if (!c.hasRoom() || !c.accepts(m)) continue;
-          q.rr = (idx + 1) % n;
-          q.inflight.set(m.seq, m);
-          this.deliver(c, m);
-          return 'take';
-        }
-        return 'skip';
+        const c = pickConsumer(q, m);
+        if (!c) return 'skip';
+        q.inflight.set(m.seq, m);
+        this.deliver(c, m);
+        return 'take';
       });
       for (const m of expired) this.expire(q, m);
       if (q.needsPage()) this.requestPage(q);
@@ -709,6 +804,7 @@ export class BrokerCore {
         if (!d || d.op.queue !== r.queue) return;
         this.durables.delete(key);
         this.topics.get(d.op.topic)?.durables.delete(key);
+        this.pruneTopic(d.op.topic);
         this.stores.delete(r.queue);
         return;
       }
@@ -789,10 +885,16 @@ export class BrokerCore {
     return q;
   }
 
+  /** A topic is listed while it has subscribers (live or durable); then it is forgotten. */
+  private pruneTopic(name: string): void {
+    const t = this.topics.get(name);
+    if (t && t.subs.size === 0 && t.durables.size === 0) this.topics.delete(name);
+  }
+
   private topicOf(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      t = { name, subs: new Set(), durables: new Map() };
+      t = { name, subs: new Set(), durables: new Map(), enqueued: 0 };
       this.topics.set(name, t);
     }
     return t;

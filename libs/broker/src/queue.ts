@@ -180,8 +180,10 @@ export class StorageQueue<C extends Consumer = Consumer> {
   /** Non-persistent messages in memory, including those in flight. */
   volatile = 0;
   readonly inflight = new Map<number, StoredMessage>();
+  /** Sorted by consumer priority, highest first (the core keeps it so). */
   consumers: C[] = [];
-  rr = 0;
+  /** Round-robin cursor per consumer priority band (an offset within the band). */
+  readonly rr = new Map<number, number>();
   enqueued = 0;
   dequeued = 0;
   hasExpiring = false;

@@ -50,8 +50,9 @@ export class Harness {
     return ids;
   }
 
-  open(sid: string, clientId = ''): void {
-    this.request(sid, { kind: 'open', open: { connectionId: sid, clientId, login: '', gateway: 'gw' }, requestId: 0 });
+  /** `network`: a bridge's session (Open.network). */
+  open(sid: string, clientId = '', network = false): void {
+    this.request(sid, { kind: 'open', open: { connectionId: sid, clientId, login: '', gateway: 'gw', network }, requestId: 0 });
   }
 
   send(sid: string, destination: string, body: string, m: Partial<Message> = {}, transaction = ''): number {

@@ -15,7 +15,14 @@ export interface Message {
 
 export type AckMode = 'ACK_MODE_AUTO' | 'ACK_MODE_CLIENT' | 'ACK_MODE_CLIENT_INDIVIDUAL';
 
-export interface Open { connectionId: string; clientId: string; login: string; gateway: string }
+export interface Open {
+  connectionId: string;
+  clientId: string;
+  login: string;
+  gateway: string;
+  /** A bridge's session (ActiveMQ's network connector): its subscriptions are network demand. */
+  network?: boolean;
+}
 export interface Send { message: Message; transaction: string }
 export interface Subscribe {
   subscriptionId: string;
@@ -25,6 +32,12 @@ export interface Subscribe {
   selector: string;
   durableName: string;
   noLocal: boolean;
+  /**
+   * Consumer priority (ActiveMQ's consumer priority): a queue message goes to the highest
+   * priority consumer with prefetch room that accepts it; equal priorities share round-robin.
+   * Default 0; a bridge subscribes at -1 so local consumers come first.
+   */
+  priority?: number;
 }
 export interface Unsubscribe { subscriptionId: string; removeDurable: boolean }
 export interface Ack { deliveryTag: number; transaction: string }
