@@ -121,6 +121,26 @@ test('bridge kill -9 mid-stream, then restart: nothing lost, nothing twice', asy
   assert.deepEqual(exactlyOnce(sent, c.ids(sub)), { lost: [], duplicates: [], unknown: [] });
 });
 
+test('queue consumer leaves g2 mid-stream: what is left in g1, and what g2 got back, reach a new consumer in g1 once (replay with a derived id)', async () => {
+  const p = client(g1.address, 'producer-m');
+  const sent = Array.from({ length: 1500 }, (_, i) => `m-${i}`);
+  await Promise.all(sent.map((id) => p.send('/queue/m', id, id)));
+  const far = client(g2.address, 'consumer-m-far');
+  const sf = await far.subscribe('/queue/m', { prefetch: 10 });
+  await checkFor(15_000, 5, () => assert.ok(far.ids(sf).length > 50));
+  far.close(); // demand in g2 gone: the bridge drains its subscription in g1
+  await checkFor(10_000, 50, async () => {
+    const s = await status(bridge);
+    assert.ok(!s.groups.g1!.subscriptions.some((x) => x.destination === '/queue/m'), 'bridge subscription still there');
+  });
+  const near = client(g1.address, 'consumer-m-near');
+  const sn = await near.subscribe('/queue/m');
+  await checkFor(15_000, 50, () => assert.equal(far.ids(sf).length + near.ids(sn).length, sent.length));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.ok(near.ids(sn).length > 0 && far.ids(sf).length < sent.length, 'both sides consumed');
+  assert.deepEqual(exactlyOnce(sent, [...far.ids(sf), ...near.ids(sn)]), { lost: [], duplicates: [], unknown: [] });
+});
+
 test('metrics: hawser_bridge_* are served', async () => {
   const text = await new Promise<string>((resolve, reject) => {
     get({ host: '127.0.0.1', port: bridge.ready.httpPort as number, path: '/metrics' }, (res) => { let b = ''; res.on('data', (c) => { b += c; }); res.on('end', () => resolve(b)); }).on('error', reject);

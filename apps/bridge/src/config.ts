@@ -25,6 +25,7 @@ export const schema = {
   excludedDestinations: list([], 'destinations never forwarded (wildcards * and >); exclusion wins'),
   conduitSubscriptions: bool(true, 'one bridge subscription per destination, whatever the number of remote consumers (false: queue prefetch scales with them)'),
   decreaseNetworkConsumerPriority: bool(true, 'bridge subscriptions have priority -1: local consumers are served first'),
+  replayWhenNoConsumers: bool(true, 'a queue message waiting where nobody consumes it may move toward consumers even into a group it left / beyond networkTTL (stranded messages)'),
   prefetch: int(100, 'unacked deliveries per bridge subscription (bounds in-flight forwards)', 1, 100_000),
   demandPollMs: int(250, 'how often each master\'s Admin.Destinations is polled for demand (ms)', 10, 600_000),
   http: {
@@ -60,6 +61,7 @@ export function validate(config: Config): { link: Link; linkName: string; stores
       excludedDestinations: config.excludedDestinations,
       conduitSubscriptions: config.conduitSubscriptions,
       decreaseNetworkConsumerPriority: config.decreaseNetworkConsumerPriority,
+      replayWhenNoConsumers: config.replayWhenNoConsumers,
     });
     return { link, linkName, stores };
   } catch (e) {

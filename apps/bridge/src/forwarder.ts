@@ -282,7 +282,7 @@ export class Forwarder {
     const st = l.subs.get(subId);
     if (!st || st.phase === 'draining') return; // not acked: back to the queue on unsubscribe
     const sub = st.sub;
-    const d = decideForward(message.headers ?? {}, sub.source, sub.target, this.opts.link.opts.networkTTL);
+    const d = decideForward(message.headers ?? {}, sub.source, sub.target, this.opts.link.opts.networkTTL, sub.replay, message.id);
     if (!d.forward) {
       if (sub.kind === 'topic') l.session?.request('ack', { deliveryTag, transaction: '' });
       else {
@@ -301,7 +301,7 @@ export class Forwarder {
       deliveryTag,
       target: sub.target,
       message: {
-        id: message.id,
+        id: d.id,
         destination: message.destination,
         headers: d.headers,
         body: message.body,
@@ -351,7 +351,14 @@ export class Forwarder {
     const id = this.subId(sub);
     const have = l.subs.get(id);
     if (have) {
-      if (have.phase === 'draining') { have.phase = 'active'; have.sub = sub; }
+      if (have.sub.selector !== sub.selector || have.sub.priority !== sub.priority || have.sub.consumers !== sub.consumers) {
+        // e.g. the source's own consumers came or went (replay <-> strict selector): drain the
+        // old subscription; a later poll subscribes the new one once it is gone.
+        this.drain(l, have);
+        return;
+      }
+      if (have.phase === 'draining') have.phase = 'active';
+      have.sub = sub;
       return;
     }
     l.subs.set(id, { sub, id, phase: 'active', inflight: 0, held: 0 });
@@ -366,7 +373,7 @@ export class Forwarder {
       priority: sub.priority,
     }, true);
     l.subscribing.set(requestId, id);
-    this.opts.log.info({ source: sub.source, target: sub.target, destination: sub.destination, reason: sub.reason, priority: sub.priority }, 'bridge subscription added');
+    this.opts.log.info({ source: sub.source, target: sub.target, destination: sub.destination, reason: sub.reason, priority: sub.priority, replay: sub.replay }, 'bridge subscription added');
   }
 
   private drain(l: GroupLink, st: SubState): void {
@@ -378,8 +385,10 @@ export class Forwarder {
 
   private unsubscribe(l: GroupLink, st: SubState): void {
     l.subs.delete(st.id);
-    // A topic subscription removed for good drops its durable (and its backlog) with it.
-    l.session?.request('unsubscribe', { subscriptionId: st.id, removeDurable: st.sub.kind === 'topic' });
+    // A topic subscription removed for good drops its durable (and its backlog) with it —
+    // unless it is only being re-made (still wanted, with other options).
+    const stillWanted = this.previous.some((s) => s.key === st.sub.key);
+    l.session?.request('unsubscribe', { subscriptionId: st.id, removeDurable: st.sub.kind === 'topic' && !stillWanted });
     this.opts.log.info({ source: st.sub.source, target: st.sub.target, destination: st.sub.destination }, 'bridge subscription removed');
   }
 
@@ -454,7 +463,7 @@ export class Forwarder {
     for (const l of this.groups.values()) {
       if (!l.up) continue;
       const mine = new Map(wanted.subscriptions.filter((s) => s.source === l.group).map((s) => [this.subId(s), s]));
-      for (const st of [...l.subs.values()]) if (!mine.has(st.id)) this.drain(l, st);
+      for (const st of [...l.subs.values()]) if (!mine.has(st.id) && !st.id.startsWith('orphan|')) this.drain(l, st);
       for (const s of mine.values()) this.subscribe(l, s);
       for (const o of wanted.orphans) {
         if (o.source !== l.group || l.subs.has(`${o.target}|${o.destination}`)) continue;
@@ -477,7 +486,7 @@ export class Forwarder {
       groups[l.group] = {
         master: l.master ? { id: l.master.id, address: l.master.address, epoch: l.master.epoch } : null,
         up: l.up,
-        subscriptions: [...l.subs.values()].map((s) => ({ target: s.sub.target, destination: s.sub.destination, phase: s.phase, inflight: s.inflight, held: s.held, reason: s.sub.reason })),
+        subscriptions: [...l.subs.values()].map((s) => ({ target: s.sub.target, destination: s.sub.destination, phase: s.phase, inflight: s.inflight, held: s.held, reason: s.sub.reason, replay: s.sub.replay })),
         pendingInto: l.outbox.size,
       };
     }

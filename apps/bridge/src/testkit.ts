@@ -155,7 +155,8 @@ export class TestClient {
     return id;
   }
 
-  ids(sub: string): string[] { return (this.received.get(sub) ?? []).map((d) => d.message.id); }
+  /** The producers' ids of what arrived (a replayed message carries its original id in hawser-original-id). */
+  ids(sub: string): string[] { return (this.received.get(sub) ?? []).map((d) => d.message.headers['hawser-original-id'] || d.message.id); }
 
   close(): void { this.session.end(); }
 }

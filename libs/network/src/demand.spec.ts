@@ -74,11 +74,37 @@ test('subscription shape: priority, selector, durable name, conduit', () => {
   assert.equal(q!.priority, -1);
   assert.equal(q!.durableName, '');
   assert.equal(q!.consumers, 3, 'conduitSubscriptions=false: one share per remote consumer');
-  assert.match(q!.selector, /hawser-visited/);
+  assert.equal(q!.replay, true, 'g1 has no local consumer on /queue/a: its stranded messages may go anywhere');
+  assert.equal(q!.selector, '');
+  const [strict] = link().wanted(snap('g1: /queue/a:1; g2: /queue/a:1')).subscriptions;
+  assert.equal(strict!.replay, false, 'g1 has its own consumer: visited/TTL apply');
+  assert.match(strict!.selector, /hawser-visited/);
+  const [noReplay] = link({ replayWhenNoConsumers: false }).wanted(snap('g1: ; g2: /queue/a:1')).subscriptions;
+  assert.equal(noReplay!.replay, false);
+  assert.equal(t!.replay, false, 'topics never replay');
   assert.equal(t!.durableName, 'g2|/topic/t');
   assert.equal(t!.consumers, 1, 'topics are always conduit (no duplicate copies)');
   const [q0] = link({ decreaseNetworkConsumerPriority: false }).wanted(snap('g1: ; g2: /queue/a:1')).subscriptions;
   assert.equal(q0!.priority, 0);
+});
+
+// replay: which subscriptions may carry stranded messages back / beyond the TTL
+const REPLAY: Array<[string, string, string]> = [
+  ['g1: /queue/a:0@5; g2: /queue/a:1', 'g1>g2:/queue/a', 'replay'],
+  ['g1: /queue/a:2@5; g2: /queue/a:1', 'g1>g2:/queue/a', 'strict'],
+  ['g1: ?; g2: /queue/a:1', 'g1>g2:/queue/a', 'strict'], // source demand unknown: be strict
+  ['g1: /topic/t:0; g2: /topic/t:1', 'g1>g2:/topic/t', 'strict'],
+];
+for (const [demand, key, want] of REPLAY) {
+  test(`replay: ${demand} -> ${key} ${want}`, () => {
+    const s = link().wanted(snap(demand)).subscriptions.find((x) => x.key === key)!;
+    assert.equal(s.replay ? 'replay' : 'strict', want);
+  });
+}
+
+test('static includes never replay (no ping-pong without consumers)', () => {
+  const subs = link({ staticallyIncludedDestinations: ['/queue/s'] }).wanted(snap('g1: /queue/s:0@3; g2: /queue/s:0@3')).subscriptions;
+  assert.deepEqual(subs.map((x) => [x.key, x.replay]), [['g1>g2:/queue/s', false], ['g2>g1:/queue/s', false]]);
 });
 
 test('orphan bridge durables are reported for removal (dynamicOnly=true)', () => {
@@ -88,9 +114,9 @@ test('orphan bridge durables are reported for removal (dynamicOnly=true)', () =>
 });
 
 test('diff: add, remove, change', () => {
-  const l = link();
-  const a = l.wanted(snap('g1: ; g2: /queue/a:1 /queue/b:1')).subscriptions;
-  const b = link({ networkTTL: 2 }).wanted(snap('g1: ; g2: /queue/b:1 /queue/c:1')).subscriptions;
+  const src = 'g1: /queue/a:1 /queue/b:1 /queue/c:1';
+  const a = link({ duplex: false }).wanted(snap(`${src}; g2: /queue/a:1 /queue/b:1`)).subscriptions;
+  const b = link({ duplex: false, networkTTL: 2 }).wanted(snap(`${src}; g2: /queue/b:1 /queue/c:1`)).subscriptions;
   const d = diffSubscriptions(a, b);
   assert.deepEqual(d.add.map((s) => s.key), ['g1>g2:/queue/b', 'g1>g2:/queue/c']);
   assert.deepEqual(d.remove.map((s) => s.key).sort(), ['g1>g2:/queue/a', 'g1>g2:/queue/b']);

@@ -37,6 +37,8 @@ export interface LinkOptions {
   excludedDestinations: readonly string[];
   conduitSubscriptions: boolean;
   decreaseNetworkConsumerPriority: boolean;
+  /** Queue messages stranded in a group without local consumers may go back / beyond the TTL (default true). */
+  replayWhenNoConsumers?: boolean;
 }
 
 /** One row of Admin.Destinations, as the bridge needs it. */
@@ -61,8 +63,10 @@ export interface BridgeSubscription {
   kind: DestinationKind;
   /** Consumer priority in the source (-1 with decreaseNetworkConsumerPriority). */
   priority: number;
-  /** JMS selector that keeps visited / out-of-TTL messages away from the bridge. */
+  /** JMS selector that keeps visited / out-of-TTL messages away from the bridge ('' when replaying). */
   selector: string;
+  /** Queue, source without local consumers: stranded messages may go anywhere with consumers (no visited/TTL rule). */
+  replay: boolean;
   /** Durable subscription name in the source (topics), '' for queues. */
   durableName: string;
   /** How many consumers in the target this subscription stands for (1 with conduitSubscriptions). */
@@ -143,8 +147,10 @@ export class Link {
     return parseDestination(destination) !== null && !anyMatches(this.excluded, destination);
   }
 
-  private make(source: string, target: string, destination: string, consumers: number, reason: SubscriptionReason): BridgeSubscription {
+  private make(source: string, target: string, destination: string, consumers: number, reason: SubscriptionReason, sourceRows?: readonly DestinationDemand[]): BridgeSubscription {
     const kind = parseDestination(destination)!.kind;
+    const replay = kind === 'queue' && this.opts.replayWhenNoConsumers !== false && sourceRows !== undefined
+      && !sourceRows.some((r) => r.name === destination && r.localConsumers > 0);
     return {
       key: `${source}>${target}:${destination}`,
       source,
@@ -152,7 +158,8 @@ export class Link {
       destination,
       kind,
       priority: this.opts.decreaseNetworkConsumerPriority ? -1 : 0,
-      selector: forwardSelector(target, this.opts.networkTTL),
+      selector: replay ? '' : forwardSelector(target, this.opts.networkTTL),
+      replay,
       durableName: kind === 'topic' ? bridgeDurableName(target, destination) : '',
       consumers: kind === 'topic' || this.opts.conduitSubscriptions ? 1 : Math.max(1, consumers),
       reason,
@@ -177,11 +184,12 @@ export class Link {
 
     for (const [source, target] of this.directions) {
       const rows = demand.get(target);
+      const sourceRows = demand.get(source);
       if (rows === undefined) {
         for (const p of previous) if (p.source === source && p.target === target && this.allowed(p.destination)) add({ ...p, reason: 'retained' });
       } else {
         for (const r of rows) {
-          if (r.localConsumers > 0 && this.allowed(r.name)) add(this.make(source, target, r.name, r.localConsumers, 'demand'));
+          if (r.localConsumers > 0 && this.allowed(r.name)) add(this.make(source, target, r.name, r.localConsumers, 'demand', sourceRows));
         }
       }
       for (const f of this.included) {
@@ -223,7 +231,7 @@ export function diffSubscriptions(current: readonly BridgeSubscription[], wanted
   const cur = new Map(current.map((s) => [s.key, s]));
   const want = new Map(wanted.map((s) => [s.key, s]));
   const same = (a: BridgeSubscription, b: BridgeSubscription) =>
-    a.priority === b.priority && a.selector === b.selector && a.durableName === b.durableName && a.consumers === b.consumers;
+    a.priority === b.priority && a.selector === b.selector && a.durableName === b.durableName && a.consumers === b.consumers && a.replay === b.replay;
   const add: BridgeSubscription[] = [];
   const remove: BridgeSubscription[] = [];
   for (const [k, w] of want) {

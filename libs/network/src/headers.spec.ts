@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideForward, forwardSelector, HOPS_HEADER, VISITED_HEADER } from './headers';
+import { decideForward, forwardSelector, HOPS_HEADER, ORIGINAL_ID_HEADER, VISITED_HEADER } from './headers';
 
 // headers, source, target, ttl -> forwarded visited/hops or the refusal reason
 const TABLE: Array<[Record<string, string>, string, string, number, string]> = [
@@ -25,6 +25,21 @@ for (const [headers, source, target, ttl, want] of TABLE) {
     }
   });
 }
+
+test('replay (stranded queue message): back into a visited group and beyond the TTL', () => {
+  const d = decideForward({ [VISITED_HEADER]: 'g1', [HOPS_HEADER]: '1' }, 'g2', 'g1', 1, true, 'm1');
+  assert.ok(d.forward);
+  assert.equal(d.forward && d.headers[VISITED_HEADER], 'g1,g2');
+  assert.equal(d.forward && d.headers[HOPS_HEADER], '2');
+  // g1's duplicate check knows m1: the re-entering copy gets a derived, deterministic id
+  assert.equal(d.forward && d.id, 'm1~2');
+  assert.equal(d.forward && d.headers[ORIGINAL_ID_HEADER], 'm1');
+  const again = decideForward(d.forward ? d.headers : {}, 'g1', 'g2', 1, true, 'm1~2');
+  assert.equal(again.forward && again.id, 'm1~3', 'and back again: still a new id, from the original');
+  const fresh = decideForward({ [VISITED_HEADER]: 'g1', [HOPS_HEADER]: '1' }, 'g2', 'g3', 1, true, 'm1');
+  assert.equal(fresh.forward && fresh.id, 'm1', 'a group it never was in: the same id');
+  assert.equal(decideForward({}, 'g1', 'g1', 1, true).forward, false);
+});
 
 test('forwardSelector names the target and the TTL', () => {
   const s = forwardSelector('g_2', 3);

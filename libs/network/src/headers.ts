@@ -14,6 +14,8 @@
 
 export const VISITED_HEADER = 'hawser-visited';
 export const HOPS_HEADER = 'hawser-hops';
+/** The producer's message id, kept when a replayed message needs a new one (see below). */
+export const ORIGINAL_ID_HEADER = 'hawser-original-id';
 
 /** Group names must be usable in the visited list and in a LIKE pattern. */
 export const GROUP_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
@@ -30,7 +32,7 @@ export function parseHops(value: string | undefined): number {
 }
 
 export type ForwardDecision =
-  | { forward: true; headers: Record<string, string> }
+  | { forward: true; headers: Record<string, string>; id: string }
   | { forward: false; reason: 'visited' | 'ttl' | 'same-group'; detail: string };
 
 /**
@@ -38,18 +40,31 @@ export type ForwardDecision =
  * then carries (the original ones with the source appended to hawser-visited and
  * hawser-hops + 1).
  */
-export function decideForward(headers: Readonly<Record<string, string>>, source: string, target: string, networkTTL: number): ForwardDecision {
+export function decideForward(headers: Readonly<Record<string, string>>, source: string, target: string, networkTTL: number, replay = false, messageId = ''): ForwardDecision {
   if (source === target) return { forward: false, reason: 'same-group', detail: `source and target are both ${source}` };
   const visited = parseVisited(headers[VISITED_HEADER]);
+  const hops = parseHops(headers[HOPS_HEADER]);
+  if (replay) {
+    // A stranded queue message (no local consumer in the source) may go back where it came
+    // from and beyond the TTL (ActiveMQ replayWhenNoConsumers): it follows the consumers.
+    const next: Record<string, string> = { ...headers, [VISITED_HEADER]: [...visited, source].join(','), [HOPS_HEADER]: String(hops + 1) };
+    if (!visited.includes(target)) return { forward: true, headers: next, id: messageId };
+    // Re-entering a group: its duplicate check still knows the original id and would drop
+    // the message (and the bridge would ack it: lost). It gets an id derived from the
+    // original and the hop count — distinct from every id the target saw, and the same on
+    // a resend after a crash (so the target's duplicate check still makes it exactly once).
+    const original = headers[ORIGINAL_ID_HEADER] || messageId;
+    next[ORIGINAL_ID_HEADER] = original;
+    return { forward: true, headers: next, id: `${original}~${hops + 1}` };
+  }
   if (visited.includes(target)) {
     return { forward: false, reason: 'visited', detail: `the message already left ${target} (${VISITED_HEADER}: ${visited.join(',')})` };
   }
-  const hops = parseHops(headers[HOPS_HEADER]);
   if (hops >= networkTTL) {
     return { forward: false, reason: 'ttl', detail: `${HOPS_HEADER} ${hops} reached networkTTL ${networkTTL}` };
   }
   const nextVisited = visited[visited.length - 1] === source ? visited : [...visited, source];
-  return { forward: true, headers: { ...headers, [VISITED_HEADER]: nextVisited.join(','), [HOPS_HEADER]: String(hops + 1) } };
+  return { forward: true, headers: { ...headers, [VISITED_HEADER]: nextVisited.join(','), [HOPS_HEADER]: String(hops + 1) }, id: messageId };
 }
 
 /** A string literal for a JMS selector (JMS 1.1: a quote inside is doubled). */
