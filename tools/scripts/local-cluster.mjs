@@ -19,9 +19,11 @@ const opt = (name, def) => {
   return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : def;
 };
 if (args.includes('--help')) {
-  console.log(`usage: npm start -- [--standalone] [--data DIR] [--offset N]
+  console.log(`usage: npm start -- [--standalone | --groups N] [--data DIR] [--offset N]
   (default)      ZooKeeper on 2181, stores store-1..3 (group "default", replicas 3) on gRPC 61620-61622 / HTTP 8171-8173,
                  coordinators on gRPC 61630-61631 / HTTP 8181-8182, a gateway on STOMP 61613, WS 61614, HTTP 8161
+  --groups N     N groups g1..gN of 3 stores each, a gateway per group (group k: every port + 100*(k-1),
+                 so g2's gateway is STOMP 61713) and a duplex bridge linking them (HTTP 8191)
   --standalone   one standalone store (gRPC 61620, HTTP 8171) and the gateway; no ZooKeeper
   --offset N     add N to every port (run two clusters side by side)
   --data DIR     data and logs (default .hawser/)`);
@@ -34,6 +36,15 @@ if (!Number.isInteger(offset) || offset < 0 || offset > 1000) {
   process.exit(2);
 }
 const standalone = args.includes('--standalone');
+const groupCount = Number(opt('groups', '1'));
+if (!Number.isInteger(groupCount) || groupCount < 1 || groupCount > 5) {
+  console.error(`local-cluster: --groups must be an integer from 1 to 5, got ${opt('groups')}`);
+  process.exit(2);
+}
+if (standalone && groupCount > 1) {
+  console.error('local-cluster: --groups needs the replicated groups (drop --standalone)');
+  process.exit(2);
+}
 const p = (n) => String(n + offset);
 mkdirSync(join(dataDir, 'logs'), { recursive: true });
 
@@ -54,13 +65,19 @@ if (standalone) {
     name: 'zookeeper', script: 'tools/zookeeper/dist/cli.js', ready: 'zookeeper ready', gate: true,
     args: ['--dataDir', join(dataDir, 'zookeeper'), '--port', p(2181)],
   });
-  for (let i = 0; i < 3; i++) {
-    const id = `store-${i + 1}`;
-    services.push({
-      name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
-      args: ['--group', 'default', '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + i), '--http.port', p(8171 + i),
-        '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk],
-    });
+  // One group: "default". Several (--groups N): g1..gN, each of three stores and its own
+  // gateway; group k's ports are the defaults + 100*(k-1).
+  for (let k = 0; k < groupCount; k++) {
+    const group = groupCount === 1 ? 'default' : `g${k + 1}`;
+    const suffix = groupCount === 1 ? '' : `-g${k + 1}`;
+    for (let i = 0; i < 3; i++) {
+      const id = `store-${i + 1}${suffix}`;
+      services.push({
+        name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
+        args: ['--group', group, '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + 100 * k + i), '--http.port', p(8171 + 100 * k + i),
+          '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk, '--coordinators', coordinators.join(',')],
+      });
+    }
   }
   coordinators.forEach((addr, i) => {
     services.push({
@@ -68,11 +85,21 @@ if (standalone) {
       args: ['--coordinator.id', `coordinator-${i + 1}`, '--zk.address', zk, '--grpc.port', p(61630 + i), '--http.port', p(8181 + i)],
     });
   });
-  services.push({
-    name: 'gateway-1', script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
-    args: ['--gateway.id', 'gateway-1', '--group', 'default', '--coordinators', coordinators.join(','), '--zk.address', zk,
-      '--stomp.port', p(61613), '--ws.port', p(61614), '--http.port', p(8161)],
-  });
+  for (let k = 0; k < groupCount; k++) {
+    const group = groupCount === 1 ? 'default' : `g${k + 1}`;
+    services.push({
+      name: `gateway-${k + 1}`, script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
+      args: ['--gateway.id', `gateway-${k + 1}`, '--group', group, '--coordinators', coordinators.join(','), '--zk.address', zk,
+        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8161 + 100 * k)],
+    });
+  }
+  if (groupCount > 1) {
+    services.push({
+      name: 'bridge-1', script: 'apps/bridge/dist/main.js', ready: 'bridge ready',
+      args: ['--bridge.id', 'bridge-1', '--groups', Array.from({ length: groupCount }, (_, k) => `g${k + 1}`).join(','),
+        '--coordinators', coordinators.join(','), '--zk.address', zk, '--http.port', p(8191)],
+    });
+  }
 }
 
 let stopping = false;
@@ -144,7 +171,10 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
   }
   await Promise.all(pending);
   if (stopping) return;
-  console.log(`[local-cluster] Hawser is up: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, metrics http://127.0.0.1:${p(8161)}/metrics`);
+  for (let k = 0; k < (standalone ? 1 : groupCount); k++) {
+    const name = groupCount === 1 ? 'Hawser' : `group g${k + 1}`;
+    console.log(`[local-cluster] ${name} is up: STOMP stomp://127.0.0.1:${p(61613 + 100 * k)}, WebSocket ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8161 + 100 * k)}/metrics`);
+  }
   if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status --coordinators ${coordinators.join(',')}`);
   console.log('[local-cluster] Ctrl-C stops everything.');
 })();
