@@ -158,9 +158,10 @@ export class Store {
           cb(Object.assign(new Error(this.notMasterMessage()), { code: grpc.status.FAILED_PRECONDITION }));
           return;
         }
-        const removed = this.core.purge(call.request.destination, Date.now());
+        const r = this.core.purge(call.request.destination ?? '', Date.now());
         this.drive();
-        cb(null, { removed });
+        if (r.ok) cb(null, { removed: r.removed });
+        else cb(Object.assign(new Error(`${r.code}: ${r.message}`), { code: r.code === 'NOT_FOUND' ? grpc.status.NOT_FOUND : grpc.status.INVALID_ARGUMENT }));
       },
       Browse: (call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>) => { void this.browse(call); },
       Status: (_call: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, this.status()),
@@ -426,11 +427,14 @@ export class Store {
   private async browse(call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>): Promise<void> {
     try {
       const { destination, limit, selector } = call.request;
-      if (!parseDestination(destination)) throw new Error(`invalid destination '${destination}': use /queue/<name>`);
+      const d = parseDestination(destination);
+      const win = this.core?.windowOf(destination);
+      if (!d && !win) throw new Error(`invalid destination '${destination}': use /queue/<name>, or a durable subscription's backlog name from Admin.Destinations`);
+      // Topics keep no messages (a publish goes straight to the subscribers' queues).
+      if (d?.type === 'topic') throw new Error(`cannot browse topic '${destination}': topics have no stored messages; browse a queue, or a durable subscription's backlog by the name Admin.Destinations lists for it (durable:<client>:<name>)`);
       const sel = selector ? compileSelector(selector) : null;
       const filter = (m: { headers: Record<string, string>; id: string; priority: number; timestamp: number; expires: number; persistent: boolean }) => !sel || sel.matches(m);
       const max = limit > 0 ? limit : 1000;
-      const win = this.core?.windowOf(destination);
       const items = await this.journal.browse(win?.storeId ?? destination, max, filter);
       for (const m of win?.messages ?? []) if (!m.persistent && items.length < max && filter(m)) items.push({ message: m, failed: 0 });
       for (const { message: m, failed } of items) {
