@@ -103,6 +103,13 @@ test('3 stores: receipts after replication, slaves refuse sessions, failover to 
     await stopNode(s1);
     await elect(2, s2, all);
     await checkFor('s2 serving', () => s2.store!.serving);
+    // The dedup ids were journaled: the promoted s2 receipts a resend (gateway move, bridge
+    // retry) of every id without storing it again.
+    const resend = new TestSession(addr(s2));
+    await resend.open();
+    await resend.receipted([...Array(30).keys()].map((i) => resend.send('/queue/orders', `dup${i}`, { id: `ID:o-${i}` })));
+    resend.close();
+    assert.equal(s2.store!['core']!.destinations('/queue/orders')[0]!.depth, 30, 'no duplicate stored on the promoted master');
     const c = new TestSession(addr(s2));
     await c.open();
     c.subscribe('s', '/queue/orders', { prefetch: 100 });
@@ -192,6 +199,9 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     assert.ok(s3.store!.repl!.replica.snapshotPosition > 0, 'installed a snapshot');
     const dests = (s: Node) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
     await checkFor('same destinations', () => dests(s3) === dests(s2) && dests(s2).includes('/queue/a'));
+    // The snapshot carries the dedup window (x\0 keys): s3, if promoted, drops a resend.
+    const dedupOf = (n: Node) => n.store!['core']!['dedup'] as Map<string, true>;
+    for (const i of [0, 1, 39]) assert.ok(dedupOf(s3).has(`ID:s-${i}`), `s3 remembers ID:s-${i}`);
 
     // Fencing: a Prepare of epoch 2 reaches the master; a pending receipt never comes.
     await stopNode(s2);

@@ -151,3 +151,57 @@ test('a backlog larger than the page is paged in from RocksDB in order', async (
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bridge support over gRPC: network session at priority -1 after local consumers, local/network counts, headers intact, Purge/Browse refusals', async () => {
+  const dir = tempDir();
+  const store = await startStore(dir);
+  const address = `127.0.0.1:${store.grpcPort}`;
+  const admin = new (adminService())(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const call = <T>(method: string, req: object) => new Promise<T>((resolve, reject) => {
+    (admin as unknown as Record<string, (r: object, cb: (e: Error | null, r: T) => void) => void>)[method]!(req, (e, r) => (e ? reject(e) : resolve(r)));
+  });
+  const browse = (destination: string) => new Promise<{ items: unknown[]; error: (Error & { code?: number }) | null }>((resolve) => {
+    const items: unknown[] = [];
+    const s = (admin as unknown as { Browse(r: object): grpc.ClientReadableStream<unknown> }).Browse({ destination, limit: 10, selector: '' });
+    s.on('data', (i) => items.push(i));
+    s.on('error', (e) => resolve({ items, error: e }));
+    s.on('end', () => resolve({ items, error: null }));
+  });
+  try {
+    const local = new TestSession(address);
+    await local.open('local');
+    const net = new TestSession(address);
+    await net.open('bridge-g2', true);
+    const p = new TestSession(address);
+    await p.open();
+    net.subscribe('b', '/queue/work', { priority: -1, prefetch: 10 });
+    await net.receipted([net.subscribe('bt', '/topic/news', { priority: -1 })]);
+    await local.receipted([local.subscribe('s', '/queue/work', { prefetch: 2 })]);
+    const dests = await call<DestinationsReply>('Destinations', { prefix: '' });
+    const byName = new Map(dests.destinations.map((d) => [d.name, d]));
+    assert.deepEqual([byName.get('/queue/work')?.consumers, byName.get('/queue/work')?.localConsumers, byName.get('/queue/work')?.networkConsumers], [2, 1, 1]);
+    assert.deepEqual([byName.get('/topic/news')?.consumers, byName.get('/topic/news')?.localConsumers, byName.get('/topic/news')?.networkConsumers], [1, 0, 1], 'a topic with subscribers and no message is listed');
+
+    // Local first (prefetch 2), the bridge gets the overflow; headers arrive as sent.
+    const headers = { 'hawser-visited': 'g2', 'hawser-hops': '1' };
+    const ids: number[] = [];
+    for (let i = 1; i <= 4; i++) ids.push(p.send('/queue/work', `m${i}`, { id: `ID:w-${i}`, headers }));
+    await p.receipted(ids);
+    await checkFor('4 deliveries', () => local.deliveries().length + net.deliveries().length === 4);
+    assert.deepEqual(local.deliveries().map((d) => d.message.body.toString()), ['m1', 'm2']);
+    assert.deepEqual(net.deliveries().map((d) => d.message.body.toString()), ['m3', 'm4']);
+    for (const d of [...local.deliveries(), ...net.deliveries()]) assert.deepEqual(d.message.headers, headers);
+
+    await assert.rejects(call('Purge', { destination: '/queue/none' }), (e: Error & { code?: number }) => e.code === grpc.status.NOT_FOUND && /does not exist/.test(e.message));
+    await assert.rejects(call('Purge', { destination: '/topic/news' }), (e: Error & { code?: number }) => e.code === grpc.status.INVALID_ARGUMENT && /topics have no stored messages/.test(e.message));
+    const b = await browse('/topic/news');
+    assert.equal(b.error?.code, grpc.status.INVALID_ARGUMENT);
+    assert.match(b.error!.message, /topics have no stored messages/);
+    assert.equal((await browse('/queue/work')).items.length, 4);
+    for (const s of [local, net, p]) s.close();
+  } finally {
+    admin.close();
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -442,7 +442,9 @@ export class Store {
       }
       call.end();
     } catch (e) {
-      call.destroy(Object.assign(new Error((e as Error).message), { code: grpc.status.INVALID_ARGUMENT }));
+      // grpc-js: emitting 'error' on a server stream sends it as the call's status; destroy()
+      // would end the stream without a status and leave the client waiting.
+      call.emit('error', Object.assign(new Error((e as Error).message), { code: grpc.status.INVALID_ARGUMENT }));
     }
   }
 

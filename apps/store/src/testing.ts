@@ -47,8 +47,9 @@ export class TestSession {
     return items.map((i) => i.requestId);
   }
 
-  async open(clientId = ''): Promise<void> {
-    this.request({ kind: 'open', open: { connectionId: 'test', clientId, login: '', gateway: 'test' }, requestId: 0 } as Req);
+  /** `network`: open as a bridge's session (Open.network). */
+  async open(clientId = '', network = false): Promise<void> {
+    this.request({ kind: 'open', open: { connectionId: 'test', clientId, login: '', gateway: 'test', network }, requestId: 0 } as Req);
     await checkFor('opened', () => this.events.some((e) => e.kind === 'opened'));
   }
 
