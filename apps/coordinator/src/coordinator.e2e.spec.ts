@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { request } from 'node:http';
 import { startZooKeeper, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
 import { grpc, topologyService, CHANNEL_OPTIONS } from '@hawser/proto';
-import type { TopologySnapshot, GroupInfo, MasterLost, ReportReply } from '@hawser/proto';
+import type { TopologySnapshot, GroupInfo, MasterLost, ReportReply, WatchRequest } from '@hawser/proto';
+import { connect as zkConnect, type ZkClient } from '@hawser/zk';
 import { FakeStore } from './fake-store';
 
 async function checkFor<T>(what: string, deadlineMs: number, fn: () => T | undefined | false | Promise<T | undefined | false>): Promise<T> {
@@ -103,6 +104,12 @@ class Watcher {
     return new Promise((resolve, reject) => {
       (this.client.ReportMasterLost as (r: MasterLost, o: grpc.CallOptions, cb: (e: Error | null, r: ReportReply) => void) => void)(
         req, { deadline: Date.now() + 3000 }, (e, r) => (e ? reject(e) : resolve(r)));
+    });
+  }
+  get(group: string): Promise<TopologySnapshot> {
+    return new Promise((resolve, reject) => {
+      (this.client.Get as (r: WatchRequest, o: grpc.CallOptions, cb: (e: Error | null, r: TopologySnapshot) => void) => void)(
+        { group }, { deadline: Date.now() + 3000 }, (e, r) => (e ? reject(e) : resolve(r)));
     });
   }
   close(): void { this.call.cancel(); this.client.close(); }
@@ -228,6 +235,37 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     assert.ok(i >= 0 && states.indexOf('ok', i) > i, `states seen: ${states.join(',')}`);
     const versions = watchers[0].snapshots.map((s) => s.version);
     assert.deepEqual(versions, [...versions].sort((p, q) => p - q), 'versions increase');
+  });
+
+  it('bridges: lock znodes per link, the lowest sequence active; deleting it promotes the next', async () => {
+    // Stand-ins for two bridge processes of link g1-g2 (apps/bridge/src/lock.ts writes the
+    // same znodes and data), each with its own session like the real processes.
+    const clients: ZkClient[] = [await zkConnect(zk.connect, { sessionTimeoutMs: 4000 }), await zkConnect(zk.connect, { sessionTimeoutMs: 4000 })];
+    try {
+      const dir = `${zkPath}/bridges/g1-g2`;
+      await clients[0].mkdirp(dir);
+      const info = (id: string, pid: number, httpPort: number) => JSON.stringify({ id, pid, host: 'h-' + id, httpPort, link: 'g1-g2', groups: ['g1', 'g2'] });
+      const first = await clients[0].create(`${dir}/lock-`, info('b1', 501, 8191), 'ephemeral_sequential');
+      await clients[1].create(`${dir}/lock-`, info('b2', 502, 8192), 'ephemeral_sequential');
+      const rows = () => JSON.stringify(live().latest?.bridges?.map((b) => [b.link, b.id, b.active]));
+      await checkFor('two bridges, b1 active', 5000, () => rows() === JSON.stringify([['g1-g2', 'b1', true], ['g1-g2', 'b2', false]]))
+        .catch((e: Error) => { throw new Error(`${e.message}; last: ${rows()}`); });
+      assert.deepEqual(live().latest!.bridges![1], { id: 'b2', link: 'g1-g2', active: false, pid: 502, host: 'h-b2', httpPort: 8192, groups: ['g1', 'g2'] });
+      // both coordinators (leader and follower) mirror them
+      await checkFor('both coordinators list the bridges', 5000, () => watchers.every((w) => w.latest?.bridges?.length === 2));
+      // Topology.Get for one group keeps the bridges that link it, only them
+      assert.equal((await live().get('g1')).bridges?.length, 2);
+      assert.equal((await live().get('g9')).bridges?.length, 0);
+      // the active bridge's znode goes (kill -9 + session expiry, or SIGTERM): the standby is active
+      await clients[0].delete(first);
+      await checkFor('b2 active alone', 5000, () => rows() === JSON.stringify([['g1-g2', 'b2', true]]))
+        .catch((e: Error) => { throw new Error(`${e.message}; last: ${rows()}`); });
+      // a closed session removes the last one
+      await clients[1].close();
+      await checkFor('no bridges', 5000, () => rows() === '[]').catch((e: Error) => { throw new Error(`${e.message}; last: ${rows()}`); });
+    } finally {
+      for (const c of clients) await c.close().catch(() => undefined);
+    }
   });
 
   it('metrics: the leader reports leadership, elections and group state', async () => {

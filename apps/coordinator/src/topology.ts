@@ -5,7 +5,7 @@
 // (version + 1) goes to every watcher whenever anything in it changed.
 import { grpc, topologyService, SERVER_OPTIONS } from '@hawser/proto';
 import type {
-  TopologySnapshot, GroupInfo, MemberInfo, CoordinatorInfo, WatchRequest, MasterLost, ReportReply, StatusReply,
+  TopologySnapshot, GroupInfo, MemberInfo, CoordinatorInfo, BridgeInfo, WatchRequest, MasterLost, ReportReply, StatusReply,
 } from '@hawser/proto';
 import { warnEvery, type Logger } from '@hawser/observability';
 import type { Links } from './members';
@@ -23,7 +23,7 @@ export interface TopologySource {
 interface Polled { status: StatusReply; at: number; behindSince?: number }
 
 export class Topology {
-  private current: TopologySnapshot = { version: 0, groups: [], coordinators: [], gateways: [] };
+  private current: TopologySnapshot = { version: 0, groups: [], coordinators: [], gateways: [], bridges: [] };
   private currentKey = '';
   private readonly watchers = new Set<{ group: string; call: grpc.ServerWritableStream<WatchRequest, TopologySnapshot> }>();
   private readonly polled = new Map<string, Polled>();
@@ -131,7 +131,13 @@ export class Topology {
       ? [...m.coordinators.values()].map((c, i) => ({ id: c.id, address: c.address, leader: i === 0, pid: c.pid, httpPort: c.httpPort }))
       : this.current.coordinators;
     const gateways = m ? [...m.gateways.values()] : this.current.gateways;
-    const next = { groups, coordinators, gateways };
+    // per link in name order, its lock znodes in sequence order: the first holds the lock
+    const bridges: BridgeInfo[] = m
+      ? [...m.bridges.keys()].sort().flatMap((link) => m.bridges.get(link)!.map((b, i) => ({
+        id: b.id, link, active: i === 0, pid: b.pid, host: b.host, httpPort: b.httpPort, groups: b.groups,
+      })))
+      : this.current.bridges ?? [];
+    const next = { groups, coordinators, gateways, bridges };
     // lagSeconds moves with the clock: leave it out of the comparison so an idle cluster is quiet
     const key = JSON.stringify(next, (k, v: unknown) => (k === 'lagSeconds' ? undefined : v));
     if (key === this.currentKey) return;
@@ -147,6 +153,8 @@ export class Topology {
       ...this.current,
       groups: this.current.groups.filter((g) => g.name === group),
       gateways: this.current.gateways.filter((g) => !g.group || g.group === group),
+      // the bridges touching the group (a bridge that published no groups is kept)
+      bridges: (this.current.bridges ?? []).filter((b) => !b.groups?.length || b.groups.includes(group)),
     };
   }
 

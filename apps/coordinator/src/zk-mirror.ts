@@ -5,6 +5,8 @@
 //   <zkPath>/groups/<group>/epoch            decimal epoch (the fencing token)
 //   <zkPath>/groups/<group>/master           {"id","address","epoch"} JSON
 //   <zkPath>/gateways/<gatewayId>            GatewayInfo JSON (ephemeral)
+//   <zkPath>/bridges/<link>/lock-<seq>       a bridge process's lock znode (ephemeral sequential):
+//                                            {id,pid,host,httpPort,link,groups} JSON (apps/bridge/src/lock.ts)
 // Every coordinator (leader or not) runs one; it emits 'change' with what changed.
 import { EventEmitter } from 'node:events';
 import { ZkError, type ZkClient, type Watcher } from '@hawser/zk';
@@ -39,7 +41,19 @@ export interface GroupRecord {
 
 export interface CoordinatorRecord { node: string; id: string; address: string; pid: number; httpPort: number }
 
-export type MirrorChange = { kind: 'group'; group: string } | { kind: 'coordinators' } | { kind: 'gateways' };
+/** One bridge lock znode. The lowest sequence of its link holds the lock (is active). */
+export interface BridgeRecord {
+  /** znode name, lock-<seq> */
+  node: string;
+  link: string;
+  id: string;
+  pid: number;
+  host: string;
+  httpPort: number;
+  groups: string[];
+}
+
+export type MirrorChange = { kind: 'group'; group: string } | { kind: 'coordinators' } | { kind: 'gateways' } | { kind: 'bridges'; link: string };
 
 function num(v: unknown, def = 0): number {
   const n = typeof v === 'number' ? v : typeof v === 'string' ? Number(v) : NaN;
@@ -55,11 +69,21 @@ function parseJson(data: Buffer): Record<string, unknown> | undefined {
   }
 }
 
+/** The sequence number ZooKeeper appended to an ephemeral sequential znode's name. */
+function seqOf(node: string): number {
+  const m = /(\d+)$/.exec(node);
+  return m ? Number(m[1]) : Number.MAX_SAFE_INTEGER;
+}
+
 export class ZkMirror extends EventEmitter {
   readonly coordinators = new Map<string, CoordinatorRecord>();
   readonly groups = new Map<string, GroupRecord>();
   readonly gateways = new Map<string, GatewayInfo>();
+  /** link -> its lock znodes in sequence order (the first is active) */
+  readonly bridges = new Map<string, BridgeRecord[]>();
   private readonly seqs = new Map<string, number>();
+  /** link -> number of the latest readLocks started: an older read finishing later must not win */
+  private readonly lockReads = new Map<string, number>();
   private nextSeq = 1;
   private closed = false;
 
@@ -72,6 +96,7 @@ export class ZkMirror extends EventEmitter {
     await Promise.all([
       this.track(`${this.root}/coordinators`, (w) => this.readCoordinators(w)),
       this.track(`${this.root}/gateways`, (w) => this.readGateways(w)),
+      this.track(`${this.root}/bridges`, (w) => this.readLinks(w)),
       this.track(`${this.root}/groups`, (w) => this.readGroups(w)),
     ]);
   }
@@ -166,6 +191,58 @@ export class ZkMirror extends EventEmitter {
     this.gateways.clear();
     for (const id of [...next.keys()].sort()) this.gateways.set(id, next.get(id)!);
     this.changed({ kind: 'gateways' });
+  }
+
+  private async readLinks(watch: Watcher): Promise<void> {
+    const links = await this.children(`${this.root}/bridges`, watch);
+    const starts: Array<Promise<void>> = [];
+    for (const link of links) {
+      if (this.bridges.has(link)) continue;
+      this.bridges.set(link, []);
+      starts.push(this.track(`${this.root}/bridges/${link}`, (w) => this.readLocks(link, w)));
+    }
+    for (const link of [...this.bridges.keys()]) {
+      if (links.includes(link)) continue;
+      this.untrack(`${this.root}/bridges/${link}`);
+      const had = this.bridges.get(link)!.length > 0;
+      this.bridges.delete(link);
+      this.lockReads.delete(link);
+      if (had) this.changed({ kind: 'bridges', link });
+    }
+    await Promise.all(starts);
+  }
+
+  private async readLocks(link: string, watch: Watcher): Promise<void> {
+    const known = this.bridges.get(link);
+    if (!known) return;
+    const readNo = (this.lockReads.get(link) ?? 0) + 1;
+    this.lockReads.set(link, readNo);
+    const dir = `${this.root}/bridges/${link}`;
+    // the bridge's lock recipe only counts lock-* children (apps/bridge/src/lock.ts)
+    const names = (await this.children(dir, watch)).filter((c) => c.startsWith('lock-'));
+    const byNode = new Map(known.map((b) => [b.node, b]));
+    const next: BridgeRecord[] = [];
+    await Promise.all(names.map(async (node) => {
+      // a lock znode's data is written once at create: read each znode once
+      const had = byNode.get(node);
+      if (had) { next.push(had); return; }
+      try {
+        const n = await this.zk.get(`${dir}/${node}`);
+        const j = parseJson(n.data) ?? {};
+        next.push({
+          node, link, id: String(j.id ?? node), pid: num(j.pid), host: String(j.host ?? ''), httpPort: num(j.httpPort),
+          groups: Array.isArray(j.groups) ? j.groups.map((g) => String(g)) : [],
+        });
+      } catch (e) {
+        if (!(e instanceof ZkError && e.code === 'NO_NODE')) throw e;
+      }
+    }));
+    // Same order as the lock recipe: by sequence number (the 10-digit suffix ZooKeeper appends)
+    next.sort((a, b) => seqOf(a.node) - seqOf(b.node) || (a.node < b.node ? -1 : 1));
+    if (!this.bridges.has(link) || this.lockReads.get(link) !== readNo) return; // removed, or a newer read runs
+    const before = this.bridges.get(link)!.map((b) => b.node).join(',');
+    this.bridges.set(link, next);
+    if (next.map((b) => b.node).join(',') !== before) this.changed({ kind: 'bridges', link });
   }
 
   private async readGroups(watch: Watcher): Promise<void> {

@@ -52,11 +52,15 @@ export interface GroupInfo {
 }
 export interface CoordinatorInfo { id: string; address: string; leader: boolean; pid: number; httpPort: number }
 export interface GatewayInfo { id: string; group: string; stompPort: number; wsPort: number; httpPort: number; pid: number; host: string }
+/** A bridge process (its lock znode <zkPath>/bridges/<link>/lock-<seq>); active = lowest sequence of its link. */
+export interface BridgeInfo { id: string; link: string; active: boolean; pid: number; host: string; httpPort: number; groups?: string[] }
 export interface TopologySnapshot {
   version: number;
   groups: GroupInfo[];
   coordinators: CoordinatorInfo[];
   gateways: GatewayInfo[];
+  /** Absent from coordinators older than the bridge milestone (and from older literals). */
+  bridges?: BridgeInfo[];
 }
 
 // --- replication.proto ---
