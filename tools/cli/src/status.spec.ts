@@ -9,7 +9,7 @@ import {
 } from '@hawser/proto';
 import { runCli } from './main';
 import { bufferIo } from './io';
-import type { StatusDocument } from './status';
+import { normalizeSnapshot, type StatusDocument } from './status';
 
 const SNAPSHOT: TopologySnapshot = {
   version: 12,
@@ -31,6 +31,10 @@ const SNAPSHOT: TopologySnapshot = {
     { id: 'c2', address: '127.0.0.1:61640', leader: false, pid: 302, httpPort: 8182 },
   ],
   gateways: [{ id: 'gw1', group: 'g1', stompPort: 61613, wsPort: 61614, httpPort: 8161, pid: 401, host: '127.0.0.1' }],
+  bridges: [
+    { id: 'br-a', link: 'g1-g2', active: true, pid: 501, host: 'host-a', httpPort: 8191, groups: ['g1', 'g2'] },
+    { id: 'br-b', link: 'g1-g2', active: false, pid: 502, host: 'host-b', httpPort: 8192, groups: ['g1', 'g2'] },
+  ],
 };
 
 async function serve(add: (s: grpc.Server) => void): Promise<{ server: grpc.Server; address: string }> {
@@ -92,7 +96,7 @@ describe('hawser status with coordinators (fake Topology server)', () => {
     assert.deepEqual(doc, { source: 'coordinator', address: coordinator.address, ...SNAPSHOT });
   });
 
-  it('text: groups, members with lag, coordinators and gateways as tables', async () => {
+  it('text: groups, members with lag, coordinators, gateways and bridges as tables', async () => {
     const r = await cli(['status', '--coordinators', coordinator.address]);
     assert.equal(r.code, 0, r.err);
     const lines = r.out.split('\n');
@@ -106,6 +110,13 @@ describe('hawser status with coordinators (fake Topology server)', () => {
     assert.ok(lines.includes('c1  127.0.0.1:61630  yes     8181  301'), r.out);
     assert.ok(lines.includes('ID   GROUP  HOST       STOMP     WS  HTTP  PID'), r.out);
     assert.ok(lines.includes('gw1  g1     127.0.0.1  61613  61614  8161  401'), r.out);
+    const b = lines.indexOf('Bridges');
+    assert.ok(b > 0, r.out);
+    assert.deepEqual(lines.slice(b + 1, b + 4), [
+      'LINK   ID    STATE    HOST    HTTP  PID',
+      'g1-g2  br-a  active   host-a  8191  501',
+      'g1-g2  br-b  standby  host-b  8192  502',
+    ], r.out);
   });
 
   it('tries the coordinators in order: a dead one first is skipped', async () => {
@@ -161,6 +172,7 @@ describe('hawser status standalone (fake Admin server)', () => {
     assert.equal(doc.address, store.address);
     assert.deepEqual(doc.coordinators, []);
     assert.deepEqual(doc.gateways, []);
+    assert.deepEqual(doc.bridges, []);
     assert.deepEqual(doc.destinations, dests.destinations);
     assert.equal(doc.groups.length, 1);
     assert.deepEqual({ ...doc.groups[0], members: undefined }, {
@@ -178,6 +190,7 @@ describe('hawser status standalone (fake Admin server)', () => {
     assert.match(r.out, new RegExp(`^standalone store ${store.address}\n`));
     assert.match(r.out, /\ng1 +s1 +standalone +1 +42 +42 +0 +0\.000 +127\.0\.0\.1:61620 +999\n/);
     assert.match(r.out, /\nDestinations\nDESTINATION +DEPTH +INFLIGHT +CONSUMERS\n\/queue\/a +2 +1 +1\n/);
+    assert.doesNotMatch(r.out, /Bridges/);
   });
 
   it('store down: exit 3, one line', async () => {
@@ -185,6 +198,15 @@ describe('hawser status standalone (fake Admin server)', () => {
     const r = await cli(['status', '--store', `127.0.0.1:${port}`]);
     assert.equal(r.code, 3);
     assert.equal(r.err, `hawser status: cannot reach the store at 127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}\n`);
+  });
+});
+
+describe('normalizeSnapshot', () => {
+  it('a snapshot without bridges (a coordinator older than BridgeInfo) gets bridges: [], bridges get groups', () => {
+    const n = normalizeSnapshot({ version: 3, groups: [], coordinators: [], gateways: [] });
+    assert.deepEqual(n.bridges, []);
+    const b = normalizeSnapshot({ bridges: [{ id: 'x', link: 'g1-g2', active: true, pid: 1, host: 'h', httpPort: 0 }] });
+    assert.deepEqual(b.bridges, [{ id: 'x', link: 'g1-g2', active: true, pid: 1, host: 'h', httpPort: 0, groups: [] }]);
   });
 });
 

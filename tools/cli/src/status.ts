@@ -3,7 +3,7 @@
 // Admin.Status and Admin.Destinations and presents them in the same shape, so scripts
 // parse one JSON document either way (the shape is documented in README.md).
 import {
-  topologyService, type DestinationInfo, type GroupInfo, type StatusReply, type TopologySnapshot, type WatchRequest,
+  topologyService, type BridgeInfo, type DestinationInfo, type GroupInfo, type StatusReply, type TopologySnapshot, type WatchRequest,
 } from '@hawser/proto';
 import { parseHostPort, type ParsedArgs } from './args';
 import { CliError, UnreachableError, UsageError } from './errors';
@@ -17,22 +17,25 @@ export interface StatusDocument extends TopologySnapshot {
   source: 'coordinator' | 'store';
   /** The address that answered. */
   address: string;
+  /** Always present here (empty for a standalone store or a coordinator that predates bridges). */
+  bridges: BridgeInfo[];
   /** Only with source 'store': the store's destinations. */
   destinations?: DestinationInfo[];
 }
 
 /** Fills what proto3 defaults may leave out, so the JSON always has every field. */
-export function normalizeSnapshot(s: Partial<TopologySnapshot>): TopologySnapshot {
+export function normalizeSnapshot(s: Partial<TopologySnapshot>): TopologySnapshot & { bridges: BridgeInfo[] } {
   return {
     version: s.version ?? 0,
     groups: (s.groups ?? []).map((g) => ({ ...g, members: g.members ?? [] })),
     coordinators: s.coordinators ?? [],
     gateways: s.gateways ?? [],
+    bridges: (s.bridges ?? []).map((b) => ({ ...b, groups: b.groups ?? [] })),
   };
 }
 
 /** A standalone store's status as a one-group topology. */
-export function storeSnapshot(st: StatusReply): TopologySnapshot {
+export function storeSnapshot(st: StatusReply): TopologySnapshot & { bridges: BridgeInfo[] } {
   const group: GroupInfo = {
     name: st.group,
     state: 'ok',
@@ -46,7 +49,7 @@ export function storeSnapshot(st: StatusReply): TopologySnapshot {
       lastPosition: st.lastPosition, lagEntries: 0, lagSeconds: 0, pid: st.pid, weight: 0, httpPort: 0,
     }],
   };
-  return { version: 0, groups: [group], coordinators: [], gateways: [] };
+  return { version: 0, groups: [group], coordinators: [], gateways: [], bridges: [] };
 }
 
 export function statusText(doc: StatusDocument): string {
@@ -97,6 +100,17 @@ export function statusText(doc: StatusDocument): string {
       { title: 'PID', value: (g) => g.pid || '', align: 'right' },
     ]));
   }
+  if (doc.bridges.length) {
+    // one row per bridge process; per link the active one comes first (coordinator order)
+    parts.push('\nBridges\n' + table(doc.bridges, [
+      { title: 'LINK', value: (b) => b.link },
+      { title: 'ID', value: (b) => b.id },
+      { title: 'STATE', value: (b) => (b.active ? 'active' : 'standby') },
+      { title: 'HOST', value: (b) => b.host },
+      { title: 'HTTP', value: (b) => b.httpPort || '', align: 'right' },
+      { title: 'PID', value: (b) => b.pid || '', align: 'right' },
+    ]));
+  }
   if (doc.destinations) {
     parts.push('\nDestinations\n' + (doc.destinations.length === 0 ? 'none\n' : table(doc.destinations, [
       { title: 'DESTINATION', value: (d) => d.name },
@@ -140,7 +154,7 @@ async function fromStore(args: ParsedArgs): Promise<StatusDocument> {
 export const status: Command = {
   spec: {
     name: 'status',
-    summary: 'Print the topology: groups, members, coordinators, gateways (or a standalone store\'s status).',
+    summary: 'Print the topology: groups, members, coordinators, gateways, bridges (or a standalone store\'s status).',
     positionals: [],
     options: [
       { name: 'coordinators', type: 'string', arg: 'host:port,...', help: 'ask these coordinators (Topology.Get; default port 61630); without it, ask --store' },
