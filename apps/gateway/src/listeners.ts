@@ -18,6 +18,9 @@ export type Accept = (transport: Transport) => TransportSink;
 /** How long a closing connection may take to flush before it is cut. */
 const LINGER_MS = 2_000;
 
+/** Corked bytes that make a TCP connection flush before the end of the turn. */
+const CORK_FLUSH_BYTES = 64 * 1024;
+
 /** STOMP over WebSocket subprotocols, best first (the STOMP 1.2 spec's names). */
 export const WS_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
@@ -27,10 +30,23 @@ class TcpTransport implements Transport {
   constructor(private readonly socket: Socket) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
   }
+  private corked = false;
+  private readonly uncork = (): void => { this.corked = false; this.socket.uncork(); };
   get buffered(): number { return this.socket.writableLength; }
   write(data: Buffer, done?: (err?: Error) => void): void {
     if (this.socket.destroyed || this.socket.writableEnded) { done?.(new Error('socket closed')); return; }
+    // The frames of one turn (the receipts and MESSAGEs of one store batch) leave in ONE
+    // writev: cork on the turn's first write, uncork on the next tick (before any I/O, so
+    // no added latency). One write syscall per frame was ~18% of the gateway's CPU.
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.write(data, done ? (err) => done(err ?? undefined) : undefined);
+    // A big turn (a page of deliveries) goes out now rather than counting as a slow
+    // client's backlog against limits.writeBufferHigh.
+    if (this.socket.writableLength >= CORK_FLUSH_BYTES) this.uncork();
   }
   pauseReading(): void { this.socket.pause(); }
   resumeReading(): void { this.socket.resume(); }
