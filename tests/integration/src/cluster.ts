@@ -39,6 +39,37 @@ export interface ClusterOptions {
   gatewayArgs?: string[];
   /** Deadline for the group to be `ok` with a master after start (default 30 s). */
   readyDeadlineMs?: number;
+  /**
+   * Prefix of this group's store and gateway ids (default ''; Cluster.join() defaults it to
+   * `<group>-`, so the groups sharing one temp dir get distinct data dirs and log files).
+   */
+  idPrefix?: string;
+}
+
+/** Options of a further group joining an existing cluster's ZooKeeper and coordinators. */
+export type JoinOptions = Omit<ClusterOptions, 'name' | 'coordinators' | 'tickTime' | 'coordinatorArgs'> & { group: string };
+
+/** A bridge process (apps/bridge): ready line `bridge ready` (httpPort), then `bridge active|standby`. */
+export class Bridge extends ServiceProcess {
+  get httpPort(): number { return this.field('httpPort'); }
+  /** How many times it logged `bridge <state>` so far. */
+  count(state: 'active' | 'standby'): number { return this.logLines(new RegExp(`"msg":"bridge ${state}"`)).length; }
+  /** Waits until it has logged `bridge <state>` at least `n` times. */
+  waitState(state: 'active' | 'standby', deadlineMs = 20_000, n = 1): Promise<void> {
+    return checkFor(deadlineMs, 50, () => {
+      if (!this.alive) throw new AbortCheck(`${this.name} exited (${JSON.stringify(this.lastExit)}) before 'bridge ${state}'`);
+      if (this.count(state) < n) throw new ClusterError('NOT_YET', `${this.name} has logged 'bridge ${state}' ${this.count(state)} time(s), waiting for ${n}`);
+    });
+  }
+}
+
+export interface BridgeOptions {
+  /** --bridge.id (also the process name `bridge-<id>`). */
+  id?: string;
+  /** Extra flags, e.g. ['--networkTTL', '2']. */
+  args?: string[];
+  /** --zk.sessionTimeout (ms): bounds a standby's takeover after a kill -9. Default 1000. */
+  sessionTimeoutMs?: number;
 }
 
 /** A coordinator process (Topology served on its gRPC port). */
@@ -76,20 +107,82 @@ export class Cluster {
   readonly opts: Required<Pick<ClusterOptions, 'group' | 'tickTime' | 'sessionTimeoutMs' | 'masterTimeoutMs' | 'maxWaitMs' | 'replicas'>> & ClusterOptions;
   zk!: ZooKeeperServer;
   readonly stores: Store[] = [];
-  readonly coordinators: Coordinator[] = [];
+  readonly coordinators: Coordinator[];
   readonly gateways: Gateway[] = [];
+  /** Bridges started with startBridge() (shared by every group of the cluster). */
+  readonly bridges: Bridge[];
+  /** Groups that joined this cluster (Cluster.join); the base cluster closes them first. */
+  readonly joined: Cluster[] = [];
+  /** The cluster whose ZooKeeper and coordinators this group uses (undefined: its own). */
+  readonly base: Cluster | undefined;
   private readonly clients = new Map<string, grpc.Client>();
   private readonly paused = new Set<number>();
   private coordinatorPorts: number[] = [];
   private closed = false;
 
-  private constructor(opts: ClusterOptions) {
+  private constructor(opts: ClusterOptions, base?: Cluster) {
     const stores = opts.stores ?? 3;
     this.opts = {
       group: 'g1', tickTime: 200, sessionTimeoutMs: 1000, masterTimeoutMs: 1000, maxWaitMs: 15_000, replicas: opts.replicas ?? stores,
       ...opts,
     };
-    this.h = new Harness(opts.name);
+    this.base = base;
+    this.h = base ? base.h : new Harness(opts.name);
+    this.coordinators = base ? base.coordinators : [];
+    this.bridges = base ? base.bridges : [];
+    if (base) {
+      this.zk = base.zk;
+      this.coordinatorPorts = base.coordinatorPorts;
+    }
+  }
+
+  /**
+   * Another replicated group on the same ZooKeeper and coordinators (they serve every group):
+   * starts its stores, waits for its master, starts its gateways. Its stores and gateways are
+   * named with the prefix `<group>-` (store ids `g2-s1`, ...). `base.close()` stops it.
+   */
+  static async join(base: Cluster, opts: JoinOptions): Promise<Cluster> {
+    if (base.base) throw new ClusterError('NOT_BASE', 'join the cluster that owns ZooKeeper, not a joined group');
+    const c = new Cluster({
+      tickTime: base.opts.tickTime, sessionTimeoutMs: base.opts.sessionTimeoutMs, masterTimeoutMs: base.opts.masterTimeoutMs,
+      maxWaitMs: base.opts.maxWaitMs, idPrefix: `${opts.group}-`, ...opts, name: `${base.opts.name}/${opts.group}`,
+    }, base);
+    base.joined.push(c);
+    const t0 = Date.now();
+    try {
+      const nStores = opts.stores ?? 3;
+      await Promise.all(Array.from({ length: nStores }, (_, i) => c.startStore(`${c.prefix}s${i + 1}`)));
+      await c.waitForMaster({ deadlineMs: opts.readyDeadlineMs ?? 30_000 });
+      const nGw = opts.gateways ?? 1;
+      await Promise.all(Array.from({ length: nGw }, (_, i) => c.startGateway(`${c.prefix}gw${i + 1}`)));
+      process.stderr.write(`[cluster] ${c.opts.name}: joined with ${nStores} stores, ${nGw} gateway(s) in ${Date.now() - t0} ms\n`);
+    } catch (err) {
+      process.stderr.write(`\n[cluster] join of ${opts.group} failed: ${(err as Error).message}\n${base.logTails(60)}\n`);
+      throw err;
+    }
+    return c;
+  }
+
+  private get prefix(): string { return this.opts.idPrefix ?? ''; }
+
+  /**
+   * A bridge process linking `groups` (group names, or clusters) through this cluster's
+   * coordinators, with the active/standby lock in its ZooKeeper. Resolves once it logged
+   * `bridge ready` (not yet active: see Bridge.waitState).
+   */
+  async startBridge(groups: Array<string | Cluster>, opts: BridgeOptions = {}): Promise<Bridge> {
+    const id = opts.id ?? `b${this.bridges.length + 1}`;
+    const names = groups.map((g) => (typeof g === 'string' ? g : g.opts.group));
+    const b = new Bridge({
+      name: `bridge-${id}`, script: 'apps/bridge/dist/main.js',
+      args: ['--bridge.id', id, '--groups', names.join(','), '--coordinators', this.coordinatorAddresses.join(','),
+        '--zk.address', this.zk.connect, '--zk.sessionTimeout', String(opts.sessionTimeoutMs ?? 1000),
+        '--http.port', '0', ...(opts.args ?? [])],
+      readyMsg: 'bridge ready',
+      portFlags: { '--http.port': 'httpPort' },
+    }, this.h.logDir);
+    this.bridges.push(b);
+    return this.h.startService(b);
   }
 
   /** Starts ZooKeeper, the stores, the coordinators, waits for a master, then the gateways. */
@@ -118,11 +211,11 @@ export class Cluster {
       this.coordinatorPorts.push(p);
     }
     const nStores = o.stores ?? 3;
-    await Promise.all(Array.from({ length: nStores }, (_, i) => this.startStore(`s${i + 1}`)));
+    await Promise.all(Array.from({ length: nStores }, (_, i) => this.startStore(`${this.prefix}s${i + 1}`)));
     await Promise.all(this.coordinatorPorts.map((port, i) => this.startCoordinator(`c${i + 1}`, port)));
     await this.waitForMaster({ deadlineMs: o.readyDeadlineMs ?? 30_000 });
     const nGw = o.gateways ?? 1;
-    await Promise.all(Array.from({ length: nGw }, (_, i) => this.startGateway(`gw${i + 1}`)));
+    await Promise.all(Array.from({ length: nGw }, (_, i) => this.startGateway(`${this.prefix}gw${i + 1}`)));
     process.stderr.write(`[cluster] ${this.opts.name}: ZooKeeper pid ${this.zk.pid}, ${nStores} stores, ${nCoord} coordinators, ${nGw} gateway(s) up in ${Date.now() - t0} ms (${this.h.root})\n`);
   }
 
@@ -164,7 +257,7 @@ export class Cluster {
     return this.h.startService(c);
   }
 
-  async startGateway(id = `gw${this.gateways.length + 1}`, extra: string[] = []): Promise<Gateway> {
+  async startGateway(id = `${this.prefix}gw${this.gateways.length + 1}`, extra: string[] = []): Promise<Gateway> {
     const g = new Gateway({
       name: `gateway-${id}`, script: 'apps/gateway/dist/main.js',
       args: ['--gateway.id', id, '--group', this.opts.group, '--coordinators', this.coordinatorAddresses.join(','),
@@ -333,6 +426,17 @@ export class Cluster {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.base) {
+      // A joined group: its own gateways and stores only (ZooKeeper, coordinators, bridges and
+      // the temp dir belong to the base cluster).
+      for (const c of this.clients.values()) c.close();
+      this.clients.clear();
+      await Promise.all(this.gateways.map((g) => g.stop(5000).catch(() => undefined)));
+      await Promise.all(this.stores.map((s) => s.stop(5000).catch(() => undefined)));
+      return;
+    }
+    await Promise.all(this.bridges.map((b) => b.stop(5000).catch(() => undefined)));
+    for (const j of this.joined) await j.close();
     for (const pid of this.paused) { try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ } }
     this.paused.clear();
     for (const c of this.clients.values()) c.close();
