@@ -1,0 +1,219 @@
+#!/usr/bin/env node
+// Throughput side by side: Hawser (standalone; a replicated group of 3 with sync=quorum_mem
+// and with quorum_disk) and Apache ActiveMQ Classic (KahaDB, STOMP), in ONE run, with the
+// same `hawser bench` rows, so the table's Hawser/ActiveMQ ratios compare like with like on
+// the same machine at the same time.
+//
+// Each system runs alone (started, measured, stopped) so they never share the CPU with each
+// other. ActiveMQ is warmed up first (its JIT makes it ~2x slower in the first minute).
+// Each row is `node tools/cli/dist/main.js bench --json ...` in its own process (as a user
+// would run it), for --duration seconds, on a fresh queue per row.
+//
+//   node tools/bench/dist/compare.js [--duration 15] [--warmup 30] [--json]
+//        [--systems activemq,standalone,quorum_mem,quorum_disk] [--rows rpm,w64,p4c4,np64]
+import { spawn } from 'node:child_process';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cluster } from '@hawser/integration/dist/cluster';
+import { Harness, freePort, ROOT } from '@hawser/integration/dist/harness';
+
+class UsageError extends Error {
+  readonly code = 'USAGE';
+  constructor(message: string) { super(message); this.name = 'UsageError'; }
+}
+
+export interface Row { key: string; title: string; args: string[] }
+
+/** The rows of issue 5's "Benchmarks": 1 KiB bodies, client-individual acks. */
+export const ROWS: Row[] = [
+  { key: 'rpm', title: '1 producer, receipt per message (persistent)', args: ['--producers', '1', '--consumers', '1', '--window', '1', '--persistent'] },
+  { key: 'w64', title: '1 producer, window 64 (persistent)', args: ['--producers', '1', '--consumers', '1', '--window', '64', '--persistent'] },
+  { key: 'p4c4', title: '4 producers + 4 consumers, receipt per message (persistent)', args: ['--producers', '4', '--consumers', '4', '--window', '1', '--persistent'] },
+  { key: 'np64', title: '1 producer, window 64 (non-persistent)', args: ['--producers', '1', '--consumers', '1', '--window', '64'] },
+];
+
+export const SYSTEMS = ['activemq', 'standalone', 'quorum_mem', 'quorum_disk'] as const;
+export type System = typeof SYSTEMS[number];
+const LABEL: Record<System, string> = {
+  activemq: 'ActiveMQ 5.17 (KahaDB)',
+  standalone: 'Hawser standalone',
+  quorum_mem: 'Hawser group of 3, quorum_mem',
+  quorum_disk: 'Hawser group of 3, quorum_disk',
+};
+
+interface Options { duration: number; warmup: number; json: boolean; systems: System[]; rows: Row[] }
+
+const USAGE = `usage: hawser-bench-compare [--duration S=15] [--warmup S=30] [--json]
+       [--systems ${SYSTEMS.join(',')}] [--rows ${ROWS.map((r) => r.key).join(',')}]`;
+
+export function parseArgs(argv: string[]): Options {
+  const o: Options = { duration: 15, warmup: 30, json: false, systems: [...SYSTEMS], rows: ROWS };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json') { o.json = true; continue; }
+    if (a === '--help' || a === '-h') throw new UsageError(USAGE);
+    const v = argv[++i];
+    if (v === undefined) throw new UsageError(`${a} needs a value\n${USAGE}`);
+    if (a === '--duration' || a === '--warmup') {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new UsageError(`${a}: expected a number of seconds, got '${v}'`);
+      o[a === '--duration' ? 'duration' : 'warmup'] = n;
+    } else if (a === '--systems') {
+      const s = v.split(',').filter(Boolean);
+      const bad = s.find((x) => !(SYSTEMS as readonly string[]).includes(x));
+      if (bad) throw new UsageError(`--systems: unknown '${bad}' (known: ${SYSTEMS.join(', ')})`);
+      o.systems = s as System[];
+    } else if (a === '--rows') {
+      const keys = v.split(',').filter(Boolean);
+      const bad = keys.find((k) => !ROWS.some((r) => r.key === k));
+      if (bad) throw new UsageError(`--rows: unknown '${bad}' (known: ${ROWS.map((r) => r.key).join(', ')})`);
+      o.rows = ROWS.filter((r) => keys.includes(r.key));
+    } else {
+      throw new UsageError(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  return o;
+}
+
+export interface Cell { msgPerSec: number; p99ReceiptMs: number; p50ReceiptMs: number; sent: number; lost: number; duplicates: number; failedSends: number; exit: number; error?: string }
+
+const CLI = join(ROOT, 'tools/cli/dist/main.js');
+const say = (s: string) => process.stderr.write(`[compare] ${s}\n`);
+
+function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((res) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => { clearTimeout(t); res({ code: code ?? 1, stdout, stderr }); });
+  });
+}
+
+interface BenchJson {
+  sent: number; lost: number; duplicates: number; failedSends: number;
+  producer: { msgPerSec: number };
+  latencyMs: { sendToReceipt: { p50: number; p99: number } };
+}
+
+async function bench(uri: string, row: Row, durationS: number, tag: string): Promise<Cell> {
+  const args = ['bench', '--uri', uri, '--duration', String(durationS), '--json', '--destination', `/queue/compare.${row.key}.${tag}`, ...row.args];
+  const r = await runCli(args, (durationS + 120) * 1000);
+  try {
+    const j = JSON.parse(r.stdout) as BenchJson;
+    return {
+      msgPerSec: j.producer.msgPerSec, p99ReceiptMs: j.latencyMs.sendToReceipt.p99, p50ReceiptMs: j.latencyMs.sendToReceipt.p50,
+      sent: j.sent, lost: j.lost, duplicates: j.duplicates, failedSends: j.failedSends, exit: r.code,
+    };
+  } catch {
+    const error = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300) || `exit ${r.code}`;
+    return { msgPerSec: 0, p99ReceiptMs: NaN, p50ReceiptMs: NaN, sent: 0, lost: 0, duplicates: 0, failedSends: 0, exit: r.code, error };
+  }
+}
+
+/** Starts one system; returns its STOMP URI and how to stop it. */
+async function startSystem(s: System): Promise<{ uri: string; stop: () => Promise<void> }> {
+  if (s === 'activemq') {
+    const dir = mkdtempSync(join(tmpdir(), 'hawser-compare-amq-'));
+    const port = await freePort();
+    const r = await runCli(['activemq', 'start', '--dir', dir, '--stomp-port', String(port)], 150_000);
+    if (r.code !== 0) { rmSync(dir, { recursive: true, force: true }); throw new Error(`activemq start failed: ${r.stderr.trim()}`); }
+    say(r.stdout.trim());
+    return {
+      uri: `stomp://127.0.0.1:${port}`,
+      stop: async () => {
+        const st = await runCli(['activemq', 'stop', '--dir', dir], 120_000);
+        if (st.code !== 0) say(`activemq stop: ${st.stderr.trim()}`);
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+  if (s === 'standalone') {
+    const h = new Harness('compare-standalone');
+    try {
+      const { gateway } = await h.startBroker();
+      return { uri: gateway.stompUri, stop: () => h.close() };
+    } catch (e) { await h.close(); throw e; }
+  }
+  // Replicated: 3 stores, 1 coordinator (the 2nd only adds a process to the 2 cores), 1 gateway.
+  const c = await Cluster.start({ name: `compare-${s}`, sync: s, stores: 3, coordinators: 1, gateways: 1, maxWaitMs: 60_000 });
+  return { uri: c.gateway.stompUri, stop: () => c.close() };
+}
+
+const fmtN = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n).toLocaleString('en-US') : '-');
+const fmtMs = (n: number) => (Number.isFinite(n) ? (n < 10 ? n.toFixed(1) : String(Math.round(n))) : '-');
+
+export function table(systems: System[], rows: Row[], cells: Map<string, Cell>): string {
+  const hawser = systems.filter((s) => s !== 'activemq');
+  const amq = systems.includes('activemq');
+  const head = ['row', ...systems.map((s) => `${LABEL[s]}: msg/s (p99 ms)`), ...(amq ? hawser.map((s) => `${LABEL[s].replace('Hawser ', '')} / ActiveMQ`) : [])];
+  const lines = [`| ${head.join(' | ')} |`, `| ${head.map(() => '---').join(' | ')} |`];
+  for (const r of rows) {
+    const cell = (s: System) => cells.get(`${s}/${r.key}`);
+    const vals = systems.map((s) => {
+      const c = cell(s);
+      if (!c) return '-';
+      if (c.error) return `failed: ${c.error.slice(0, 60)}`;
+      const warn = c.lost || c.duplicates || c.failedSends ? ` ⚠ lost ${c.lost} dup ${c.duplicates} failed ${c.failedSends}` : '';
+      return `${fmtN(c.msgPerSec)} (${fmtMs(c.p99ReceiptMs)})${warn}`;
+    });
+    const ratios = amq ? hawser.map((s) => {
+      const a = cell('activemq');
+      const h = cell(s);
+      return a && h && a.msgPerSec > 0 && h.msgPerSec > 0 ? `**${(h.msgPerSec / a.msgPerSec).toFixed(2)}x**` : '-';
+    }) : [];
+    lines.push(`| ${[r.title, ...vals, ...ratios].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: Options;
+  try { o = parseArgs(argv); } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n`);
+    return /^usage/.test((e as Error).message) ? 0 : 2;
+  }
+  const cells = new Map<string, Cell>();
+  const tag = Date.now().toString(36);
+  let failed = false;
+  for (const s of o.systems) {
+    say(`starting ${LABEL[s]}`);
+    let sys: { uri: string; stop: () => Promise<void> };
+    try { sys = await startSystem(s); } catch (e) {
+      failed = true;
+      say(`${s}: ${(e as Error).message}`);
+      for (const r of o.rows) cells.set(`${s}/${r.key}`, { msgPerSec: 0, p99ReceiptMs: NaN, p50ReceiptMs: NaN, sent: 0, lost: 0, duplicates: 0, failedSends: 0, exit: 1, error: 'did not start' });
+      continue;
+    }
+    try {
+      if (s === 'activemq' && o.warmup > 0) {
+        say(`warming ActiveMQ up for ${o.warmup} s`);
+        const w = await bench(sys.uri, { key: 'warmup', title: 'warmup', args: ['--producers', '2', '--consumers', '2', '--window', '16', '--persistent'] }, o.warmup, tag);
+        say(`warmup: ${fmtN(w.msgPerSec)} msg/s`);
+      }
+      for (const r of o.rows) {
+        const c = await bench(sys.uri, r, o.duration, tag);
+        cells.set(`${s}/${r.key}`, c);
+        if (c.error || c.lost || c.duplicates || c.failedSends) failed = true;
+        say(`${s} / ${r.title}: ${fmtN(c.msgPerSec)} msg/s, p50 ${fmtMs(c.p50ReceiptMs)} ms, p99 ${fmtMs(c.p99ReceiptMs)} ms${c.error ? `, error ${c.error}` : ''}`);
+      }
+    } finally {
+      await sys.stop().catch((e: Error) => say(`stopping ${s}: ${e.message}`));
+    }
+  }
+  const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, node: process.version };
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ settings: { duration: o.duration, warmup: o.warmup, sizeBytes: 1024 }, machine, rows: o.rows, systems: o.systems, cells: Object.fromEntries(cells) }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`${table(o.systems, o.rows, cells)}\n\n1 KiB bodies, ${o.duration} s per row, client-individual acks; p99 = send->receipt.` +
+      ` machine: ${machine.nproc} x ${machine.cpu}, ${machine.ramGiB} GiB, node ${machine.node}\n`);
+  }
+  return failed ? 1 : 0;
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code), (e: Error) => { process.stderr.write(`${e.stack ?? e.message}\n`); process.exit(1); });
+}
