@@ -14,6 +14,8 @@ import {
   type AckMode, type CompileSelector, type Message, type SelectorLike, type SessionEvent, type SessionRequest, type Subscribe,
 } from './types';
 
+const EMPTY = Buffer.alloc(0);
+
 export interface CoreOptions {
   group: string;
   node: string;
@@ -641,7 +643,13 @@ export class BrokerCore {
       targets.push(d);
     }
     if (persistent && targets.length) this.emit({ kind: 'enqueue', enqueue: { message, queues: targets.map((d) => d.op.queue), seq, dedup: true } });
-    else for (const d of targets) this.addVolatile(d.queue, message, seq);
+    else {
+      for (const d of targets) this.addVolatile(d.queue, message, seq);
+      // Every persistent publication's id is journaled, even when only non-durable subscribers
+      // take it: in a mesh (networkTTL >= 2) the same publication can arrive again by another
+      // path and must be dropped. The record stores no body and no queue.
+      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message: { ...message, headers: {}, body: EMPTY }, queues: [], seq, dedup: true } });
+    }
     for (const sub of t.subs) {
       if (sub.noLocal && sub.session === s) continue;
       if (sub.selector && !sub.selector.matches(view)) continue;

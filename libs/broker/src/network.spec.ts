@@ -189,6 +189,32 @@ const scenarios: Array<{ name: string; run: (h: Harness) => void }> = [
     },
   },
   {
+    name: 'dedup: a topic publication with only non-durable subscribers is journaled by id (no body) and a second copy is dropped',
+    run: (h) => {
+      opened(h, 'sub');
+      bridge(h, 'net');
+      h.subscribe('sub', 's', '/topic/t');
+      const before = h.entries.length;
+      h.send('net', '/topic/t', 'direct', { id: 'ID:g1-9' });
+      // The long way round (networkTTL >= 2 in a mesh) brings the same id again.
+      h.send('net', '/topic/t', 'long-way', { id: 'ID:g1-9' });
+      assert.deepEqual(h.bodies('sub'), ['direct']);
+      const journaled = h.entries.slice(before).flatMap((e) => e.ops).filter((o) => o.kind === 'enqueue');
+      assert.equal(journaled.length, 1);
+      const e = journaled[0]!.kind === 'enqueue' ? journaled[0]!.enqueue : undefined;
+      assert.deepEqual([e?.message.id, e?.queues, e?.dedup, e?.message.body.length], ['ID:g1-9', [], true, 0]);
+      // A promoted replica remembers it too.
+      const replica = new BrokerCore(options({ compileSelector }));
+      replica.replay(h.entries, h.now);
+      replica.takeReady();
+      replica.handle('b2', [
+        { requestId: 0, kind: 'open', open: { connectionId: 'b2', clientId: '', login: '', gateway: 'gw', network: true } },
+        { requestId: 1, kind: 'send', send: { message: { id: 'ID:g1-9', destination: '/topic/t', headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, transaction: '' } },
+      ], h.now);
+      assert.equal(replica.takeReady().dedupHits, 1);
+    },
+  },
+  {
     name: 'purge: an unknown queue is NOT_FOUND, a topic or a bad name INVALID_DESTINATION; a durable backlog by its listed name',
     run: (h) => {
       opened(h, 'd', 'p');
