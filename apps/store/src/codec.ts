@@ -6,10 +6,11 @@ import { protoDir } from '@hawser/proto';
 import type { JournalEntry, Message } from '@hawser/broker';
 
 let root: protobuf.Root | null = null;
+interface Types { entry: protobuf.Type; op: protobuf.Type; message: protobuf.Type; stored: protobuf.Type }
 // Looked up once: Root.lookupType on every encode was ~2% of the store's CPU under load.
-let cached: { entry: protobuf.Type; stored: protobuf.Type } | null = null;
+let cached: Types | null = null;
 
-function types(): { entry: protobuf.Type; stored: protobuf.Type } {
+function types(): Types {
   if (cached) return cached;
   if (!root) {
     const dir = protoDir();
@@ -20,6 +21,8 @@ function types(): { entry: protobuf.Type; stored: protobuf.Type } {
   }
   cached = {
     entry: root.lookupType('hawser.journal.v1.Entry'),
+    op: root.lookupType('hawser.journal.v1.Op'),
+    message: root.lookupType('hawser.broker.v1.Message'),
     stored: root.lookupType('hawser.journal.v1.StoredMessage'),
   };
   return cached;
@@ -27,9 +30,42 @@ function types(): { entry: protobuf.Type; stored: protobuf.Type } {
 
 const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, bytes: Buffer, defaults: true, arrays: true, objects: true, oneofs: true };
 
-export function encodeEntry(e: JournalEntry): Uint8Array {
-  const t = types().entry;
-  return t.encode(t.fromObject(e)).finish();
+// The hot path (every persistent SEND): a message is encoded ONCE, for its journal entry, and
+// the same bytes make its message record. Our objects already have the wire shapes, so the
+// generated encoders take them as they are (no fromObject copy), and the entry is written
+// field by field around the message bytes. The output decodes with the generated decoders
+// (decodeEntry / decodeMessage); field order is the .proto's.
+const messageBytes = new WeakMap<Message, Uint8Array>();
+
+function encodedMessage(m: Message): Uint8Array {
+  let b = messageBytes.get(m);
+  if (!b) {
+    b = types().message.encode(m).finish();
+    messageBytes.set(m, b);
+  }
+  return b;
+}
+
+export function encodeEntry(e: JournalEntry): Buffer {
+  const op = types().op;
+  const w = protobuf.Writer.create();
+  w.uint32(8).uint64(e.epoch).uint32(16).uint64(e.position).uint32(24).uint64(e.time);
+  for (const o of e.ops) {
+    w.uint32(34).fork(); // Entry.ops
+    if (o.kind === 'enqueue') {
+      const q = o.enqueue;
+      w.uint32(10).fork(); // Op.enqueue
+      w.uint32(10).bytes(encodedMessage(q.message));
+      for (const id of q.queues) w.uint32(18).string(id);
+      w.uint32(24).uint64(q.seq);
+      if (q.dedup) w.uint32(32).bool(true);
+      w.ldelim();
+    } else {
+      op.encode(o, w);
+    }
+    w.ldelim();
+  }
+  return w.finish() as Buffer;
 }
 
 export function decodeEntry(bytes: Uint8Array): JournalEntry {
@@ -39,9 +75,9 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
   return o;
 }
 
-export function encodeMessage(m: Message): Uint8Array {
-  const t = types().stored;
-  return t.encode(t.fromObject({ message: m })).finish();
+/** A message record's value (StoredMessage); reuses the bytes encodeEntry made for it. */
+export function encodeMessage(m: Message): Buffer {
+  return protobuf.Writer.create().uint32(10).bytes(encodedMessage(m)).finish() as Buffer;
 }
 
 export function decodeMessage(bytes: Uint8Array): Message {

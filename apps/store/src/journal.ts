@@ -9,7 +9,8 @@
 //   c\0<queue>\0<orderKey:17>        failed-delivery count of that message (decimal), if > 0
 //   q\0<queue>                       stored message count of a storage queue (decimal)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
-//   x\0<n:16>                        dedup window: the n-th recorded message id
+//   x\0<n:16>                        dedup window: the n-th recorded message id (trimmed in
+//                                    chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
 //   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
 //   meta\0promised|incarnation|snapshot|installing|members   replicated mode, node-local (never in a snapshot)
 import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
@@ -30,6 +31,8 @@ export const keys = {
   meta: (name: string) => `meta\u0000${name}`,
 };
 const prefix = (p: string) => ({ gte: `${p}\u0000`, lt: `${p}\u0001` });
+/** Dedup records beyond the window are deleted this many at a time, by one range delete. */
+const DEDUP_TRIM = 4096;
 
 export interface JournalOptions {
   dedupWindow: number;
@@ -60,7 +63,12 @@ const isShipped = (k: string) => !k.startsWith('j\u0000') && !LOCAL_META.has(k);
 
 export class RocksJournal {
   private readonly counts = new Map<string, number>();
+  /** Failed-delivery count keys (c\0...) present: an ack deletes one only if it exists. */
+  private readonly counted = new Set<string>();
   private dedupSeq = 0;
+  /** Dedup records below this n are deleted (or being deleted by `trimming`). */
+  private dedupFloor = 1;
+  private trimming: Promise<void> | null = null;
   private nextSeq = 1;
   /** Highest position written to RocksDB. */
   written = 0;
@@ -72,7 +80,10 @@ export class RocksJournal {
     return new RocksJournal(await Rocks.open(dir), opts);
   }
 
-  close(): Promise<void> { return this.db.close(); }
+  async close(): Promise<void> {
+    await this.trimming;
+    await this.db.close();
+  }
 
   /** Reads the materialized indexes back (not the journal, and not the messages). */
   async recover(): Promise<Recovered> {
@@ -84,6 +95,9 @@ export class RocksJournal {
     this.epoch = Math.max(1, await num('epoch'));
     const dedup: string[] = [];
     await this.db.range(prefix('x'), (_k, v) => { dedup.push(v.toString()); });
+    this.dedupFloor = 1; // the first trim also removes any a crash left behind
+    this.counted.clear();
+    await this.db.range({ ...prefix('c'), values: false }, (k) => { this.counted.add(k); });
     const durables: DurableSubOp[] = [];
     await this.db.range(prefix('s'), (_k, v) => { durables.push(JSON.parse(v.toString()) as DurableSubOp); });
     const queues: Recovered['queues'] = [];
@@ -101,7 +115,7 @@ export class RocksJournal {
     const ops: BatchOp[] = [];
     let bytes = 0;
     for (const e of entries) {
-      const enc = Buffer.from(encodeEntry(e));
+      const enc = encodeEntry(e);
       bytes += enc.length;
       ops.push({ type: 'put', key: keys.entry(e.position), value: enc });
       const old = e.position - this.opts.retention;
@@ -128,7 +142,7 @@ export class RocksJournal {
         switch (op.kind) {
           case 'enqueue': {
             const { message, queues, seq, dedup } = op.enqueue;
-            const value = Buffer.from(encodeMessage(message));
+            const value = encodeMessage(message);
             const okey = orderKey(message.priority, seq);
             for (const q of queues) {
               ops.push({ type: 'put', key: keys.message(q, okey), value });
@@ -138,8 +152,6 @@ export class RocksJournal {
             if (dedup) {
               this.dedupSeq++;
               ops.push({ type: 'put', key: keys.dedup(this.dedupSeq), value: message.id });
-              const gone = this.dedupSeq - this.opts.dedupWindow;
-              if (gone >= 1) ops.push({ type: 'del', key: keys.dedup(gone) });
             }
             if (seq >= this.nextSeq) this.nextSeq = seq + 1;
             break;
@@ -147,7 +159,9 @@ export class RocksJournal {
           case 'remove': {
             const r = op.remove;
             const okey = orderKey(r.priority, r.seq);
-            ops.push({ type: 'del', key: keys.message(r.queue, okey) }, { type: 'del', key: keys.count(r.queue, okey) });
+            ops.push({ type: 'del', key: keys.message(r.queue, okey) });
+            const ck = keys.count(r.queue, okey);
+            if (this.counted.delete(ck)) ops.push({ type: 'del', key: ck });
             if (this.counts.has(r.queue)) {
               this.counts.set(r.queue, Math.max(0, this.counts.get(r.queue)! - 1));
               touched.add(r.queue);
@@ -156,7 +170,9 @@ export class RocksJournal {
           }
           case 'redeliver': {
             const r = op.redeliver;
-            ops.push({ type: 'put', key: keys.count(r.queue, orderKey(r.priority, r.seq)), value: String(r.count) });
+            const ck = keys.count(r.queue, orderKey(r.priority, r.seq));
+            this.counted.add(ck);
+            ops.push({ type: 'put', key: ck, value: String(r.count) });
             break;
           }
           case 'durableSub': {
@@ -192,7 +208,12 @@ export class RocksJournal {
             let n = 0;
             for (const k of present) {
               const seq = Number.parseInt(k.slice(k.length - 16), 16);
-              if (seq <= p.upToSeq && !keep.has(seq)) { ops.push({ type: 'del', key: k }, { type: 'del', key: `c${k.slice(1)}` }); n++; }
+              if (seq <= p.upToSeq && !keep.has(seq)) {
+                const ck = `c${k.slice(1)}`;
+                ops.push({ type: 'del', key: k });
+                if (this.counted.delete(ck)) ops.push({ type: 'del', key: ck });
+                n++;
+              }
             }
             this.counts.set(p.queue, Math.max(0, (this.counts.get(p.queue) ?? 0) - n));
             touched.add(p.queue);
@@ -218,6 +239,22 @@ export class RocksJournal {
   async commitOps(ops: BatchOp[], sync: boolean, after: string[] = []): Promise<void> {
     if (ops.length) await this.db.batch(ops, sync);
     for (const q of after) await this.deleteRange(q, sync);
+    this.trimDedup();
+  }
+
+  /**
+   * Deletes dedup records that fell out of the window, DEDUP_TRIM at a time with one range
+   * delete beside the batches (one delete per message in the batch was ~10% of its ops). A
+   * crash before it ran leaves a few more ids remembered, never fewer.
+   */
+  private trimDedup(): void {
+    const upTo = this.dedupSeq - this.opts.dedupWindow; // records <= upTo are out of the window
+    if (this.trimming || upTo - this.dedupFloor + 1 < DEDUP_TRIM) return;
+    const from = this.dedupFloor === 1 ? 0 : this.dedupFloor;
+    this.dedupFloor = upTo + 1;
+    this.trimming = this.db.clear({ gte: keys.dedup(from), lt: keys.dedup(upTo + 1) })
+      .catch(() => { this.dedupFloor = 1; }) // retried, from the start, at the next trim
+      .finally(() => { this.trimming = null; });
   }
 
   private async deleteRange(queue: string, sync: boolean): Promise<void> {

@@ -14,6 +14,7 @@ interface RawDb {
   close(cb: Cb): void;
   get(key: string | Buffer, options: Record<string, unknown>, cb: Cb<Buffer | string>): void;
   batch(ops: BatchOp[], options: Record<string, unknown>, cb: Cb): void;
+  clear(options: Record<string, unknown>, cb: Cb): void;
   iterator(options: Record<string, unknown>): RawIterator;
 }
 
@@ -64,6 +65,11 @@ export class Rocks {
 
   batch(ops: BatchOp[], sync: boolean): Promise<void> {
     return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Deletes every key in a range (RocksDB's range delete, off the main thread). */
+  clear(range: { gte: string; lt: string }): Promise<void> {
+    return new Promise((resolve, reject) => this.db.clear(range, (err) => (err ? reject(err) : resolve())));
   }
 
   /** Reads a key range in order (keys as strings, values as Buffers). */

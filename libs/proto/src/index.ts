@@ -89,6 +89,9 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.initial_reconnect_backoff_ms': 100,
   'grpc.min_reconnect_backoff_ms': 100,
   'grpc.max_reconnect_backoff_ms': 1000,
+  // HTTP/2 flow control: the default 64 KiB window is smaller than one window of 64
+  // deliveries of 1 KiB, so the sender would stall for a WINDOW_UPDATE round trip.
+  'grpc-node.flow_control_window': 16 * 1024 * 1024,
 };
 
 export const SERVER_OPTIONS: grpc.ServerOptions = {

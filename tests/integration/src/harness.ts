@@ -121,7 +121,10 @@ export class ServiceProcess {
     if (!existsSync(script)) throw new HarnessError('NOT_BUILT', `${script} does not exist: build it first (npx tsc -b ${this.spec.script.split('/dist/')[0]})`);
     const offset = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
     const fd = openSync(this.logFile, 'a');
-    const child = spawn(process.execPath, [script, ...args], {
+    // HAWSER_CPU_PROF_DIR=dir: every service writes a V8 CPU profile there when it stops
+    // (benchmarks: `HAWSER_CPU_PROF_DIR=/tmp/prof node tools/bench/dist/compare.js ...`).
+    const prof = process.env.HAWSER_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.HAWSER_CPU_PROF_DIR, '--cpu-prof-name', `${this.name}.${this.starts + 1}.cpuprofile`] : [];
+    const child = spawn(process.execPath, [...prof, script, ...args], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, HAWSER_LOG_LEVEL: process.env.HAWSER_LOG_LEVEL ?? 'info', ...this.spec.env },

@@ -1,0 +1,70 @@
+// RocksJournal's index upkeep: the dedup window is trimmed in chunks beside the batches (a
+// crash leaves more ids remembered, never fewer), and a message's failed-delivery count
+// record goes with the message.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JournalEntry, JournalOp } from '@hawser/broker';
+import { orderKey } from '@hawser/broker';
+import { RocksJournal, keys } from './journal';
+
+const enqueue = (seq: number): JournalOp => ({
+  kind: 'enqueue',
+  enqueue: { message: { id: `ID:${seq}`, destination: '/queue/q', headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, queues: ['/queue/q'], seq, dedup: true },
+});
+
+async function withJournal(dedupWindow: number, run: (j: RocksJournal, dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'hawser-journal-'));
+  try { await run(await RocksJournal.open(dir, { dedupWindow, retention: 1000 }), dir); } finally { rmSync(dir, { recursive: true, force: true }); }
+}
+
+async function countKeys(j: RocksJournal, p: string): Promise<number> {
+  let n = 0;
+  await j.db.range({ gte: `${p}\u0000`, lt: `${p}\u0001`, values: false }, () => { n++; });
+  return n;
+}
+
+test('the dedup window is trimmed in chunks; the newest `dedupWindow` ids always survive a restart', async () => {
+  await withJournal(100, async (j0, dir) => {
+    let j = j0;
+    await j.recover();
+    let pos = 0;
+    const write = async (from: number, n: number) => {
+      const ops: JournalOp[] = [];
+      for (let s = from; s < from + n; s++) ops.push(enqueue(s));
+      const e: JournalEntry = { epoch: 1, position: ++pos, time: 0, ops };
+      await j.write([e], false);
+    };
+    for (let b = 0; b < 10; b++) await write(1 + b * 500, 500); // 5,000 ids, window 100
+    await j.close(); // waits for a running trim
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    const r = await j.recover();
+    assert.ok(r.dedup.length < 5000, `trimmed (${r.dedup.length} remembered)`);
+    assert.ok(r.dedup.length >= 100);
+    assert.deepEqual(r.dedup.slice(-100), Array.from({ length: 100 }, (_, i) => `ID:${4901 + i}`));
+    assert.equal(await countKeys(j, 'x'), r.dedup.length);
+    await j.close();
+  });
+});
+
+test('an ack deletes the failed-delivery count record only when there is one, also after a restart', async () => {
+  await withJournal(100, async (j0, dir) => {
+    let j = j0;
+    await j.recover();
+    await j.write([{ epoch: 1, position: 1, time: 0, ops: [enqueue(1), enqueue(2), enqueue(3)] }], false);
+    await j.write([{ epoch: 1, position: 2, time: 0, ops: [{ kind: 'redeliver', redeliver: { queue: '/queue/q', seq: 2, priority: 4, count: 1 } }, { kind: 'redeliver', redeliver: { queue: '/queue/q', seq: 3, priority: 4, count: 2 } }] }], false);
+    assert.equal(await countKeys(j, 'c'), 2);
+    await j.write([{ epoch: 1, position: 3, time: 0, ops: [{ kind: 'remove', remove: { queue: '/queue/q', seq: 2, priority: 4, reason: 'acked' } }] }], false);
+    assert.equal(await countKeys(j, 'c'), 1);
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    await j.recover();
+    await j.write([{ epoch: 1, position: 4, time: 0, ops: [1, 3].map((seq): JournalOp => ({ kind: 'remove', remove: { queue: '/queue/q', seq, priority: 4, reason: 'acked' } })) }], false);
+    assert.equal(await countKeys(j, 'c'), 0);
+    assert.equal(await countKeys(j, 'm'), 0);
+    assert.equal(await j.db.get(keys.count('/queue/q', orderKey(4, 3))), undefined);
+    await j.close();
+  });
+});
