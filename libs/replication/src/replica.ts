@@ -33,6 +33,8 @@ interface Progress {
   snapshotPosition: number;
   /** Incarnation of the slave our matchMem is about. */
   incarnation: number;
+  /** The commit position the last append to this slave carried. */
+  sentCommit: number;
 }
 
 export class Replica {
@@ -174,7 +176,7 @@ export class Replica {
       if (m === this.id || this.progress.has(m)) continue;
       this.progress.set(m, {
         matchMem: 0, matchDisk: 0, next: last + 1, state: 'probe',
-        lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1,
+        lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1, sentCommit: 0,
       });
     }
     // Raft §5.4.2 / §8: a no-op of our epoch, whose commit commits the older tail below it.
@@ -270,6 +272,7 @@ export class Replica {
       };
       out.push({ type: 'send', to, message: msg });
       p.lastSentAt = this.now;
+      p.sentCommit = this._commit;
       if (p.state !== 'replicate') return; // probe: one at a time until the slave answers
       p.next += entries.length;
     } while (p.next <= last);
@@ -342,11 +345,9 @@ export class Replica {
     if (c > this._commit && this.log.epochAt(c) === this._epoch) {
       this._commit = c;
       out.push({ type: 'commit', position: c });
-      // Tell the slaves now rather than at the next heartbeat, so they can apply (etcd's
-      // bcastAppend after commit); slaves still catching up learn it with their entries.
-      for (const [to, p] of this.progress) {
-        if (p.state === 'replicate' && p.next > this.log.lastPosition) this.sendAppend(to, p, out);
-      }
+      // Slaves learn the commit with the next append, or at the next tick (onTick): an
+      // append per commit per slave just for this doubled the replication messages, and no
+      // receipt waits for a slave to apply.
     }
 
     // ActiveMQ's sync modes: quorum_mem = local_mem + remote_mem on quorum-1 slaves,
@@ -485,7 +486,9 @@ export class Replica {
     if (position <= this._persisted || !this.log.matches(epoch, position)) return;
     this._persisted = position;
     if (this._role === 'master') this.advance(out);
-    else if (this._role === 'slave' && Math.min(this._persisted, this.verified) > this.ackedPersisted) this.sendAck(out);
+    // A slave's disk progress is on a receipt's path only in the *_disk modes; otherwise it
+    // rides on the next ack (every append gets one) or goes at the next tick.
+    else if (this._role === 'slave' && this.sync.endsWith('_disk') && Math.min(this._persisted, this.verified) > this.ackedPersisted) this.sendAck(out);
   }
 
   private onCompact(position: number): void {
@@ -499,6 +502,10 @@ export class Replica {
     this.now = now;
     if (this._role === 'master') {
       for (const [to, p] of this.progress) {
+        if (p.state === 'replicate' && p.next > this.log.lastPosition && p.sentCommit < this._commit && now - p.lastSentAt < this.heartbeatMs) {
+          this.sendAppend(to, p, out); // the commit notice, batched per tick
+          continue;
+        }
         if (now - p.lastSentAt < this.heartbeatMs) continue;
         if (p.state === 'snapshot') {
           if (now - p.snapshotAt < this.snapshotTimeoutMs) {
@@ -515,7 +522,10 @@ export class Replica {
         }
         this.sendAppend(to, p, out);
       }
-    } else if (this._role === 'slave' && now - this.lastHeard >= this.masterTimeoutMs &&
+    } else if (this._role === 'slave' && Math.min(this._persisted, this.verified) > this.ackedPersisted) {
+      this.sendAck(out);
+    }
+    if (this._role === 'slave' && now - this.lastHeard >= this.masterTimeoutMs &&
       (this.lostReportedAt === undefined || now - this.lostReportedAt >= this.masterTimeoutMs)) {
       // Repeated while the silence lasts: a report can be lost like any message.
       this.lostReportedAt = now;

@@ -6,8 +6,10 @@
 //   deliver [to]                deliver the messages in flight now (to one node), FIFO
 //   drop [to]                   lose the messages in flight (to one node)
 //   persist <id|all>            complete the queued disk writes
-//   stabilize                   deliver + persist until nothing moves
+//   stabilize                   deliver + persist + flush until nothing moves
 //   tick <id|all> <now>         time is <now> ms
+//   flush <id|all>              a tick at the node's current time (what the shell's periodic
+//                               tick does between heartbeats: commit notices, a slave's disk ack)
 //   crash <id> / restart <id> / compact <id> <position>
 //   expect commit|ack|persisted|last|snapshot <id> <n>
 //   expect log <id> <epoch:data...>   the memory log after the snapshot (noop for no-ops)
@@ -25,6 +27,8 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
   const c = new Cluster({ ids: group.split(' '), sync, heartbeatMs: 100, masterTimeoutMs: 1000 });
   const clear = () => { for (const n of c.nodes.values()) n.actions = []; };
   const all = (who: string) => (who === 'all' ? c.ids : [who]);
+  const now = new Map<string, number>();
+  const flush = (id: string) => { c.step(id, { type: 'tick', now: now.get(id) ?? 0 }); };
   for (const [i, line] of script.entries()) {
     const where = `line ${i + 1}: ${line}`;
     const [cmd, ...args] = line.replace(/#.*$/, '').trim().split(/\s+/);
@@ -57,11 +61,15 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
           const take = c.pending;
           c.pending = [];
           for (const e of take) { c.deliver(e); moved = true; }
-          if (!moved) break;
+          if (!moved) {
+            for (const id of c.ids) flush(id);
+            if (!c.pending.length) break;
+          }
         }
         break;
       }
-      case 'tick': for (const id of all(args[0])) c.step(id, { type: 'tick', now: Number(args[1]) }); break;
+      case 'tick': for (const id of all(args[0])) { now.set(id, Number(args[1])); c.step(id, { type: 'tick', now: Number(args[1]) }); } break;
+      case 'flush': for (const id of all(args[0])) flush(id); break;
       case 'crash': c.crash(args[0]); break;
       case 'restart': c.restart(args[0]); break;
       case 'compact': assert.ok(c.compact(args[0], Number(args[1])), `${where}: compact refused`); break;
@@ -124,8 +132,9 @@ const syncScenarios: Array<[SyncMode, string[]]> = [
     'persist s2', 'expect action s2 send', 'deliver m', 'expect ack m 3', 'expect persisted m 1',
     'expect commit m 1', 'persist m', 'expect commit m 3']],  // commit is a quorum of disks, the master's included
   ['quorum_mem', [...START, 'propose m a b', 'deliver s1', 'expect log s1 1:noop 1:a 1:b', 'deliver m',
-    'expect ack m 3', 'expect commit m 1', 'persist m', 'expect commit m 1', 'persist s1', 'deliver m', 'expect commit m 3',
-    'deliver s1', 'expect commit s1 3']],
+    'expect ack m 3', 'expect commit m 1', 'persist m', 'expect commit m 1', 'persist s1',
+    'expect no-action s1 send', 'flush s1', 'deliver m', 'expect commit m 3', // the disk ack waits for the slave's tick
+    'expect no-action m send', 'flush m', 'deliver s1', 'expect commit s1 3']],     // so does the commit notice
   ['quorum_disk', [...START, 'propose m a b', 'deliver s1', 'deliver m', 'expect ack m 1', 'persist s1', 'deliver m',
     'expect ack m 1', 'expect commit m 1', 'persist m', 'expect ack m 3', 'expect commit m 3']],
 ];
@@ -192,7 +201,7 @@ test('an older tail commits only under a current-epoch entry (raft §5.4.2)', ()
     'expect log b 1:noop 1:x 2:noop', 'expect commit b 1',
     'persist b', 'deliver c', 'expect sent c reject b hintEpoch=1 hintPosition=1',
     'deliver b', 'deliver c', 'expect log c 1:noop 1:x 2:noop',
-    'expect commit b 1', 'persist c', 'deliver b',
+    'expect commit b 1', 'persist c', 'flush c', 'deliver b', // c's disk ack goes at its tick (quorum_mem)
     'expect commit b 3',                          // x commits with the no-op, not before
   ]);
 });
@@ -205,7 +214,7 @@ test('a new master does not count replicas for an older-epoch entry (raft figure
     'elect b 2', 'expect log b 1:noop 1:x 2:noop', 'deliver c',
     'deliver b',                                   // c persisted x at 2: a quorum holds it...
     'expect commit b 1',                           // ... but it is of epoch 1: no commit yet
-    'persist b', 'persist c', 'deliver b', 'expect commit b 3',
+    'persist b', 'persist c', 'flush c', 'deliver b', 'expect commit b 3',
   ]);
 });
 
