@@ -145,6 +145,8 @@ export interface BenchResult {
   size: number;
   persistent: boolean;
   window: number;
+  /** --rate (total SENDs per second), or null when unpaced. */
+  rate: number | null;
   ack: string;
   prefetch: number;
   count: number | null;
@@ -176,7 +178,7 @@ export function benchText(r: BenchResult): string {
     `  ${name.padEnd(16)} p50 ${ms(s.p50).padStart(10)}  p95 ${ms(s.p95).padStart(10)}  p99 ${ms(s.p99).padStart(10)}  max ${ms(s.max).padStart(10)}  (${count(s.count)} samples)`;
   const lines = [
     `bench ${r.run}: ${r.producers} producer(s), ${r.consumers} consumer(s), ${r.size} B ${r.persistent ? 'persistent' : 'non-persistent'}, `
-      + `window ${r.window}, ack ${r.ack}, ${r.count !== null ? `${count(r.count)} messages` : `${r.durationS} s`} on ${r.destination} at ${r.uri}`,
+      + `window ${r.window}${r.rate ? `, rate ${count(r.rate)} msg/s` : ''}, ack ${r.ack}, ${r.count !== null ? `${count(r.count)} messages` : `${r.durationS} s`} on ${r.destination} at ${r.uri}`,
     `  produced         ${count(r.receipted)} receipted of ${count(r.sent)} sent in ${r.producer.elapsedS} s: ${rate(r.producer.msgPerSec)} msg/s, ${rate(r.producer.mbPerSec)} MB/s`,
   ];
   if (r.consumer) {

@@ -136,6 +136,18 @@ describe('hawser bench against a fake broker', () => {
     assert.match(err, /^hawser bench: 1 lost, 0 failed sends\n$/m);
   });
 
+  it('--rate paces the SENDs: 60 messages at 200/s over 2 producers take at least ~0.3 s', async () => {
+    broker.drop = new Set(); broker.duplicate = new Set();
+    const t0 = Date.now();
+    const { code, result, err } = await bench(port, ['--count', '60', '--producers', '2', '--window', '8', '--rate', '200']);
+    assert.equal(code, 0, err);
+    assert.equal(result.rate, 200);
+    assert.equal(result.received, 60);
+    // Each producer sends 30 at 100/s: its 30th SEND is due 290 ms after its start. A
+    // lower bound only (pacing sleeps); nothing here depends on the machine being fast.
+    assert.ok(Date.now() - t0 >= 280, `took ${Date.now() - t0} ms`);
+  });
+
   it('no consumers: lost is null, exit 0', async () => {
     broker.drop = new Set(); broker.duplicate = new Set();
     const { code, result } = await bench(port, ['--count', '10', '--consumers', '0']);

@@ -32,6 +32,8 @@ interface BenchConfig {
   size: number;
   persistent: boolean;
   window: number;
+  /** Total SENDs per second over all producers (0 = as fast as the window allows). */
+  rate: number;
   ack: AckMode;
   prefetch: number;
   count: number | null;
@@ -55,6 +57,7 @@ function config(args: ParsedArgs): BenchConfig {
     size: args.int('size')!,
     persistent: args.bool('persistent'),
     window: args.int('window')!,
+    rate: args.int('rate') ?? 0,
     ack: args.str('ack') as AckMode,
     prefetch: args.int('prefetch')!,
     count: duration !== undefined ? null : args.int('count')!,
@@ -102,6 +105,10 @@ class Run {
 /** Sends this producer's share, keeping at most `window` SENDs waiting for a RECEIPT. */
 async function produce(run: Run, p: number, client: BrokerClient, body: Buffer, quota: number | null, deadline: number | null): Promise<void> {
   const { destination, window, persistent } = run.cfg;
+  // --rate: this producer's share, paced against its start (catching up after a stall, in
+  // bursts of at most 1 ms of sends: timers are ms-grained).
+  const perMs = run.cfg.rate > 0 ? run.cfg.rate / run.cfg.producers / 1000 : 0;
+  const paceStart = now();
   let inFlight = 0;
   let wake: (() => void) | undefined;
   // A plain connection that closed fails every later SEND; a failover one closes only when
@@ -118,6 +125,12 @@ async function produce(run: Run, p: number, client: BrokerClient, body: Buffer, 
     if (quota !== null ? n >= quota : now() >= deadline!) break;
     while (inFlight >= window && !dead) await new Promise<void>((r) => { wake = r; });
     if (dead || run.interrupted) break;
+    if (perMs > 0) {
+      const due = paceStart + n / perMs;
+      const ahead = due - now();
+      if (ahead >= 1) await new Promise<void>((r) => setTimeout(r, ahead));
+      if (dead || run.interrupted) break;
+    }
     const t0 = now();
     const headers: Record<string, string> = { [BENCH_ID_HEADER]: benchId(run.id, p, n), [BENCH_TS_HEADER]: t0.toFixed(3) };
     if (persistent) headers['persistent'] = 'true';
@@ -228,6 +241,7 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
       size: cfg.size,
       persistent: cfg.persistent,
       window: cfg.window,
+      rate: cfg.rate || null,
       ack: cfg.ack,
       prefetch: cfg.prefetch,
       count: cfg.count,
@@ -264,6 +278,7 @@ export const bench: Command = {
       { name: 'size', type: 'int', default: 1024, min: 0, arg: 'bytes', help: 'message body size' },
       { name: 'persistent', type: 'bool', help: 'send persistent:true' },
       { name: 'window', type: 'int', default: 1, min: 1, arg: 'W', help: 'SENDs in flight per producer (1 = wait for each RECEIPT)' },
+      { name: 'rate', type: 'int', min: 1, arg: 'msg/s', help: 'pace the SENDs at this many per second in total (latency at a given load; default: as fast as the window allows)' },
       { name: 'count', type: 'int', default: 10000, min: 1, arg: 'N', help: 'messages in total, split over the producers' },
       { name: 'duration', type: 'int', min: 1, arg: 'S', help: 'send for S seconds instead of --count' },
       { name: 'destination', type: 'string', default: '/queue/bench', arg: 'dest', help: 'queue (or topic: every consumer gets every message)' },
