@@ -68,11 +68,58 @@ export function encodeEntry(e: JournalEntry): Buffer {
   return w.finish() as Buffer;
 }
 
+const toNumber = (v: unknown): number => (typeof v === 'number' ? v : (v as { toNumber(): number }).toNumber());
+
+/**
+ * The inverse of encodeEntry, read field by field so that an enqueued message keeps its
+ * encoded bytes: a replica that applies the entry writes them as the message record without
+ * encoding the message again. Other ops go through the generated decoder.
+ */
 export function decodeEntry(bytes: Uint8Array): JournalEntry {
-  const t = types().entry;
-  const o = t.toObject(t.decode(bytes), TO_OBJECT) as JournalEntry;
-  for (const op of o.ops) fixMessage(op.kind === 'enqueue' ? op.enqueue.message : null);
-  return o;
+  const { op: opType, message: msgType } = types();
+  const r = protobuf.Reader.create(bytes);
+  const e: JournalEntry = { epoch: 0, position: 0, time: 0, ops: [] };
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1: e.epoch = toNumber(r.uint64()); break;
+      case 2: e.position = toNumber(r.uint64()); break;
+      case 3: e.time = toNumber(r.uint64()); break;
+      case 4: {
+        const end = r.uint32() + r.pos;
+        // Op: enqueue is field 1; anything else is decoded by the generated code.
+        if (end > r.pos && bytes[r.pos] === 10) {
+          r.uint32();
+          const qEnd = r.uint32() + r.pos;
+          const q = { message: null as unknown as Message, queues: [] as string[], seq: 0, dedup: false };
+          while (r.pos < qEnd) {
+            const t = r.uint32();
+            switch (t >>> 3) {
+              case 1: {
+                const mb = r.bytes();
+                q.message = msgType.toObject(msgType.decode(mb), TO_OBJECT) as Message;
+                fixMessage(q.message);
+                messageBytes.set(q.message, mb);
+                break;
+              }
+              case 2: q.queues.push(r.string()); break;
+              case 3: q.seq = toNumber(r.uint64()); break;
+              case 4: q.dedup = r.bool(); break;
+              default: r.skipType(t & 7);
+            }
+          }
+          e.ops.push({ kind: 'enqueue', enqueue: q });
+        } else {
+          const o = opType.toObject(opType.decode(r, end - r.pos), TO_OBJECT) as JournalEntry['ops'][number];
+          e.ops.push(o);
+        }
+        r.pos = end;
+        break;
+      }
+      default: r.skipType(tag & 7);
+    }
+  }
+  return e;
 }
 
 /** A message record's value (StoredMessage); reuses the bytes encodeEntry made for it. */
