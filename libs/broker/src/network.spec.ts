@@ -17,6 +17,18 @@ function bridge(h: Harness, sid: string): void {
   h.take(sid);
 }
 
+/** A replica rebuilt from h's journal (as a promoted slave is); a bridge session resends `id` to it. */
+function resendOnReplica(h: Harness, id: string, destination: string) {
+  const replica = new BrokerCore(options({ compileSelector }));
+  replica.replay(h.entries, h.now);
+  replica.takeReady();
+  replica.handle('b2', [
+    { requestId: 0, kind: 'open', open: { connectionId: 'b2', clientId: '', login: '', gateway: 'gw', network: true } },
+    { requestId: 1, kind: 'send', send: { message: { id, destination, headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, transaction: '' } },
+  ], h.now);
+  return { replica, ready: replica.takeReady() };
+}
+
 function info(h: Harness, name: string) {
   return h.core.destinations(name).find((d) => d.name === name);
 }
@@ -175,14 +187,7 @@ const scenarios: Array<{ name: string; run: (h: Harness) => void }> = [
       assert.deepEqual(h.receipts('net'), [r1, r2]);
       assert.equal(h.depth('/queue/q'), 1);
       // A replica rebuilt from the journal (as a promoted slave is) knows the id too.
-      const replica = new BrokerCore(options({ compileSelector }));
-      replica.replay(h.entries, h.now);
-      replica.takeReady();
-      replica.handle('b2', [
-        { requestId: 0, kind: 'open', open: { connectionId: 'b2', clientId: '', login: '', gateway: 'gw', network: true } },
-        { requestId: 1, kind: 'send', send: { message: { id: 'ID:g1-7', destination: '/queue/q', headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, transaction: '' } },
-      ], h.now);
-      const ready = replica.takeReady();
+      const { replica, ready } = resendOnReplica(h, 'ID:g1-7', '/queue/q');
       assert.equal(ready.dedupHits, 1);
       assert.equal(ready.entries.length, 0, 'nothing journaled');
       assert.equal(replica.destinations('/queue/q')[0]!.depth, 1);
@@ -204,14 +209,7 @@ const scenarios: Array<{ name: string; run: (h: Harness) => void }> = [
       const e = journaled[0]!.kind === 'enqueue' ? journaled[0]!.enqueue : undefined;
       assert.deepEqual([e?.message.id, e?.queues, e?.dedup, e?.message.body.length], ['ID:g1-9', [], true, 0]);
       // A promoted replica remembers it too.
-      const replica = new BrokerCore(options({ compileSelector }));
-      replica.replay(h.entries, h.now);
-      replica.takeReady();
-      replica.handle('b2', [
-        { requestId: 0, kind: 'open', open: { connectionId: 'b2', clientId: '', login: '', gateway: 'gw', network: true } },
-        { requestId: 1, kind: 'send', send: { message: { id: 'ID:g1-9', destination: '/topic/t', headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, transaction: '' } },
-      ], h.now);
-      assert.equal(replica.takeReady().dedupHits, 1);
+      assert.equal(resendOnReplica(h, 'ID:g1-9', '/topic/t').ready.dedupHits, 1);
     },
   },
   {
