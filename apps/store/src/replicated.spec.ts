@@ -218,3 +218,32 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     await cleanup(all);
   }
 });
+
+test('a member first seen after the election (down and never listed) is replicated to once it dials in', async () => {
+  const all = nodes();
+  const [s1, s2, s3] = all as [Node, Node, Node];
+  try {
+    await boot(s1);
+    await boot(s2);
+    // The coordinator knew only s1 and s2 (s3 had never registered): Assign lists those two.
+    await elect(1, s1, [s1, s2]);
+    await checkFor('s1 serving', () => s1.store!.serving);
+    const p = new TestSession(addr(s1));
+    await p.open();
+    await p.receipted([p.send('/queue/late', 'before', { id: 'ID:b1' })]);
+
+    await boot(s3);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
+    await p.receipted([p.send('/queue/late', 'after', { id: 'ID:a1' })]);
+    await checkFor('s3 caught up', () => JSON.stringify(logOf(s3)) === JSON.stringify(logOf(s1)) &&
+      s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
+
+    // s3 now counts: with s2 gone, s1 + s3 are the quorum that receipts.
+    await stopNode(s2);
+    await p.receipted([p.send('/queue/late', 'without-s2', { id: 'ID:w1' })]);
+    await checkFor('s3 has it', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+    p.close();
+  } finally {
+    await cleanup(all);
+  }
+});

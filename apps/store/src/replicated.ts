@@ -504,8 +504,18 @@ export class ReplicatedJournal {
       this.step({ type: 'fence', epoch: h.epoch });
     }
     if (this.replica.role === 'master' && !this.members.includes(h.from)) {
+      // A member first seen after this master was assigned (down at the election, or new):
+      // replicate to it from now on, unless that would make more than replicas-1 slaves.
       this.remember([h.from]);
-      this.warn(`unknown-${h.from}`, { slave: h.from, epoch: this.replica.epoch }, 'a member not listed when this master was assigned dialed in: it replicates after the next election (Assign.members must list every member of the group)');
+      this.step({ type: 'addMember', id: h.from }, (seen) => {
+        const r = seen.find((a) => a.type === 'refuse');
+        if (!seen.some((a) => a.type === 'send')) {
+          this.warn(`unknown-${h.from}`, { slave: h.from, epoch: this.replica.epoch, reason: r?.type === 'refuse' ? r.reason : 'not master' }, 'a member not listed when this master was assigned dialed in and is not replicated to before the next election');
+        } else {
+          this.members = [...this.members, h.from];
+          this.o.log.info({ slave: h.from, epoch: this.replica.epoch }, 'a member first seen after the election joined: replicating to it');
+        }
+      });
     }
     if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, performance.now());
   }

@@ -37,6 +37,12 @@ interface Progress {
   sentCommit: number;
 }
 
+/** A slave we know nothing of yet: one append at a time from `next` until it answers. */
+const probing = (next: number): Progress => ({
+  matchMem: 0, matchDisk: 0, next, state: 'probe',
+  lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1, sentCommit: 0,
+});
+
 export class Replica {
   readonly id: ReplicaId;
   readonly replicas: number;
@@ -128,6 +134,7 @@ export class Replica {
       case 'becomeMaster': this.onBecomeMaster(event.epoch, event.members, out); break;
       case 'becomeSlave': this.onBecomeSlave(event.epoch, event.masterId, out); break;
       case 'fence': this.learnEpoch(event.epoch, out); break;
+      case 'addMember': this.onAddMember(event.id, out); break;
       case 'propose': this.onPropose(event.data, out); break;
       case 'receive': this.onReceive(event.message, out); break;
       case 'persisted': this.onPersisted(event.epoch, event.position, out); break;
@@ -174,10 +181,7 @@ export class Replica {
     const last = this.log.lastPosition;
     for (const m of members) {
       if (m === this.id || this.progress.has(m)) continue;
-      this.progress.set(m, {
-        matchMem: 0, matchDisk: 0, next: last + 1, state: 'probe',
-        lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1, sentCommit: 0,
-      });
+      this.progress.set(m, probing(last + 1));
     }
     // Raft §5.4.2 / §8: a no-op of our epoch, whose commit commits the older tail below it.
     const noop: Entry = { epoch, position: last + 1, data: EMPTY, noop: true };
@@ -186,6 +190,18 @@ export class Replica {
     this.acked = noop.position;
     for (const [to, p] of this.progress) this.sendAppend(to, p, out);
     this.advance(out);
+  }
+
+  private onAddMember(id: ReplicaId, out: Action[]): void {
+    if (this._role !== 'master' || id === this.id || this.progress.has(id)) return;
+    if (this.progress.size >= this.replicas - 1) {
+      // Quorum intersection counts `replicas` voters: never replicate to more than N-1 slaves.
+      out.push({ type: 'refuse', event: 'addMember', epoch: this._epoch, reason: `already replicating to ${this.progress.size} slaves (replicas ${this.replicas})` });
+      return;
+    }
+    const p = probing(this.log.lastPosition + 1);
+    this.progress.set(id, p);
+    this.sendAppend(id, p, out); // a probe: the slave's answer says where it stands
   }
 
   private onBecomeSlave(epoch: number, masterId: ReplicaId, out: Action[]): void {

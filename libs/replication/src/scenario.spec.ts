@@ -1,7 +1,8 @@
 // Scenario tables for the replication core, in the style of etcd raft's testdata: each test is
 // a short script over a simulated group (./cluster.ts). Commands:
 //   elect <id> <epoch>          prepare(epoch) to every live node, becomeMaster(id), becomeSlave(others)
-//   prepare|master <id> <epoch> / slave <id> <epoch> <master> / fence <id> <epoch>
+//   prepare|master <id> <epoch> [members,...] / slave <id> <epoch> <master> / fence <id> <epoch>
+//   add <master> <id>           addMember: a member first seen after the election
 //   propose <id> <data...>      each word is one entry
 //   deliver [to]                deliver the messages in flight now (to one node), FIFO
 //   drop [to]                   lose the messages in flight (to one node)
@@ -43,7 +44,8 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
         break;
       }
       case 'prepare': c.step(args[0], { type: 'prepare', epoch: Number(args[1]) }); break;
-      case 'master': c.step(args[0], { type: 'becomeMaster', epoch: Number(args[1]), members: c.ids }); break;
+      case 'master': c.step(args[0], { type: 'becomeMaster', epoch: Number(args[1]), members: args[2] ? args[2].split(',') : c.ids }); break;
+      case 'add': c.step(args[0], { type: 'addMember', id: args[1] }); break;
       case 'slave': c.step(args[0], { type: 'becomeSlave', epoch: Number(args[1]), masterId: args[2] }); break;
       case 'fence': c.step(args[0], { type: 'fence', epoch: Number(args[1]) }); break;
       case 'propose': c.propose(args[0], args.slice(1).map(enc)); break;
@@ -167,6 +169,21 @@ test('a slave that rejoins behind is walked back to the common point and caught 
     'expect log s2 1:noop 1:a 1:b 1:c',
     'expect commit s2 4',
   ]);
+});
+
+test('a member first seen after the election is added and caught up; never more than replicas-1 slaves', () => {
+  const c = run('m s1 s2', [
+    'prepare m 1', 'prepare s1 1', 'prepare s2 1',
+    'master m 1 m,s1',                 // s2 was down when the coordinator listed the members
+    'slave s1 1 m', 'slave s2 1 m',
+    'propose m a', 'stabilize', 'expect commit m 2', 'expect log s2',
+    'add m s2', 'expect sent m append s2',
+    'stabilize', 'expect log s2 1:noop 1:a', 'expect commit s2 2',
+    'propose m b', 'deliver s2', 'deliver m', 'expect ack m 3', // s2 alone now makes the quorum
+    'add m s1', 'add m s2', 'expect no-action m refuse',        // already replicated to
+  ]);
+  const refused = c.step('m', { type: 'addMember', id: 'x9' });
+  assert.ok(refused.some((a) => a.type === 'refuse' && a.event === 'addMember'), 'a third slave is refused (replicas 3)');
 });
 
 test('a slave offline for a while catches up from the master log on heartbeats', () => {

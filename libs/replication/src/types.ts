@@ -89,6 +89,12 @@ export type Event =
   | { readonly type: 'becomeSlave'; readonly epoch: number; readonly masterId: ReplicaId }
   /** Coordinator (or anyone): a newer epoch exists; stop mastering now. */
   | { readonly type: 'fence'; readonly epoch: number }
+  /**
+   * Master: a member of the group that was not in `becomeMaster.members` (first seen after
+   * the election) dialed in. It is replicated to from now on, while the master replicates to
+   * fewer than replicas-1 slaves; otherwise the core answers `refuse`.
+   */
+  | { readonly type: 'addMember'; readonly id: ReplicaId }
   /** The producer side: append these ops (master only). */
   | { readonly type: 'propose'; readonly data: readonly Uint8Array[] }
   /** A message from another replica. */
@@ -117,7 +123,7 @@ export type Action =
   /** Answer the coordinator's prepare. */
   | { readonly type: 'promise'; readonly epoch: number; readonly lastEpoch: number; readonly lastPosition: number }
   /** The prepare/becomeMaster/becomeSlave was refused (stale epoch, or this life did not promise it). */
-  | { readonly type: 'refuse'; readonly event: 'prepare' | 'becomeMaster' | 'becomeSlave'; readonly epoch: number; readonly reason: string }
+  | { readonly type: 'refuse'; readonly event: 'prepare' | 'becomeMaster' | 'becomeSlave' | 'addMember'; readonly epoch: number; readonly reason: string }
   /** The role changed. */
   | { readonly type: 'role'; readonly role: Role; readonly epoch: number; readonly masterId?: ReplicaId }
   /** Append these entries to the journal (after any earlier truncate). Report with `persisted`. */
