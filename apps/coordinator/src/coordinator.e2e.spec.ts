@@ -283,6 +283,37 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     assert.match(await httpGet(follower.httpPort, '/metrics'), /^hawser_coordinator_leader\{[^}]*\} 0$/m);
   });
 
+  it('the leader frozen past its ZooKeeper session (SIGSTOP): the other leads; once resumed it opens a new session, follows, and serves the current topology', async () => {
+    const snap = live().latest!;
+    const leaderPid = snap.coordinators.find((c) => c.leader)!.pid;
+    const idx = coordinators.findIndex((c) => c.child.pid === leaderPid);
+    assert.ok(idx >= 0);
+    const frozen = coordinators[idx];
+    const other = watchers[1 - idx];
+    const g1 = other.group('g1')!;
+    process.kill(frozen.child.pid!, 'SIGSTOP');
+    try {
+      // Its session (1 s) expires: its znodes go, the other coordinator leads alone.
+      await checkFor('survivor leads alone', 15_000, () => { const s = other.latest; return s && s.coordinators.length === 1 && s.coordinators[0].leader && s.coordinators[0].pid !== leaderPid; });
+    } finally {
+      process.kill(frozen.child.pid!, 'SIGCONT');
+    }
+    // Resumed: it learns the session expired, opens a new one and registers as a follower.
+    await checkFor('two coordinators again, the survivor still leading', 15_000, () => {
+      const s = other.latest;
+      return s && s.coordinators.length === 2 && s.coordinators.find((c) => c.leader)?.pid !== leaderPid;
+    });
+    // Its own view (Topology.Get on it) is the current one, not the state it froze with.
+    const w = new Watcher(frozen.grpcPort);
+    watchers.push(w);
+    await checkFor('resumed coordinator serves the current topology', 10_000, async () => {
+      const t = await w.get('g1');
+      const g = t.groups.find((x) => x.name === 'g1');
+      return g && g.state === 'ok' && g.masterId === g1.masterId && g.epoch === g1.epoch && t.coordinators.length === 2;
+    });
+    assert.match(await httpGet(frozen.httpPort, '/metrics'), /^hawser_coordinator_leader\{[^}]*\} 0$/m);
+  });
+
   it('the leader coordinator killed: the other takes over and runs the next election', async () => {
     const snap = live().latest!;
     const leaderPid = snap.coordinators.find((c) => c.leader)!.pid;

@@ -177,6 +177,35 @@ test('session expiry observed by the server: a frozen (SIGSTOP) client loses its
   }
 });
 
+test('a frozen client resumed after its session expired reports expired (the server says so on reconnect)', { timeout: 60_000 }, async () => {
+  const zk = await client();
+  await zk.mkdirp('/t7/members');
+  const script = `const { connect } = require(${JSON.stringify(join(__dirname, 'index.js'))});
+    connect(process.argv[1], { sessionTimeoutMs: 600 }).then(async (c) => {
+      for (const ev of ['disconnected', 'connected', 'expired', 'closed']) c.on(ev, () => process.stdout.write(ev + '\\n'));
+      await c.create('/t7/members/s1', '{}', 'ephemeral');
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);
+    });`;
+  const child = spawn(process.execPath, ['-e', script, server.connect], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
+    await checkFor(10_000, () => out.includes('ready'));
+    const w = nextEvent();
+    assert.ok(await zk.exists('/t7/members/s1', w.watcher));
+    child.kill('SIGSTOP');
+    assert.deepEqual(await w.promise, { type: 'deleted', path: '/t7/members/s1' });
+    child.kill('SIGCONT');
+    // Every user of the adapter (coordinator, gateway, bridge lock, store) opens a new
+    // session on 'expired': it must come, not only 'closed'.
+    await checkFor(10_000, () => out.includes('expired'));
+    assert.ok(!out.split('\n').includes('connected'), `no reconnect into the dead session: ${JSON.stringify(out)}`);
+  } finally {
+    child.kill('SIGKILL');
+  }
+});
+
 test('connect fails clearly when nothing listens', async () => {
   const t0 = Date.now();
   await assert.rejects(connect('127.0.0.1:1', { sessionTimeoutMs: 1000, connectTimeoutMs: 1500 }), (e: unknown) => e instanceof ZkError && e.code === 'CONNECTION_LOSS' && /cannot connect/.test(e.message));

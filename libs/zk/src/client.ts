@@ -142,8 +142,13 @@ export class ZkClient extends EventEmitter {
   private onClosed(code: number): void {
     if (this.expiryTimer) { clearTimeout(this.expiryTimer); this.expiryTimer = undefined; }
     // zookeeper.h: ZOO_EXPIRED_SESSION_STATE = -112 (the native client also closes with it
-    // when the server stopped answering).
-    if (code === -112 && this._state !== 'closed' && this._state !== 'expired') {
+    // when the server stopped answering). The `zookeeper` package's wrapper replaces the
+    // close event's first argument (the code) with itself, so the code rarely arrives: a
+    // close we did not ask for is the native client giving the session up (expired, auth
+    // failed, server unresponsive) — for every user of this adapter, an expiry. Seen when a
+    // frozen process (SIGSTOP, a long pause) resumes after its session timed out: the server
+    // says "expired" on reconnect before our own expiry timer fires.
+    if ((code === -112 || !this.closing) && this._state !== 'closed' && this._state !== 'expired') {
       this._state = 'expired';
       this.emit('expired');
     }
