@@ -149,27 +149,43 @@ test('session expiry: the server stops, the client reports disconnected then exp
   }
 });
 
-test('session expiry observed by the server: a frozen (SIGSTOP) client loses its ephemeral node', { timeout: 60_000 }, async () => {
-  const zk = await client();
-  await zk.mkdirp('/t6/members');
-  // A child process holds the session; freezing it stops its pings, so the server expires
-  // the session after ~sessionTimeout and deletes the ephemeral znode (what a coordinator
-  // sees when a store hangs or its host dies).
+/**
+ * A child process holding a ZooKeeper session (600 ms) with the ephemeral znode `<dir>/s1`,
+ * printing its session events one per line; resolves once the znode is there, with a watch
+ * set on it (`deleted` resolves when it goes).
+ */
+async function sessionChild(zk: ZkClient, dir: string) {
+  await zk.mkdirp(dir);
   const script = `const { connect } = require(${JSON.stringify(join(__dirname, 'index.js'))});
     connect(process.argv[1], { sessionTimeoutMs: 600 }).then(async (c) => {
-      await c.create('/t6/members/s1', '{}', 'ephemeral');
-      process.stdout.write('ready ' + c.sessionTimeoutMs + '\\n');
+      for (const ev of ['disconnected', 'connected', 'expired', 'closed']) c.on(ev, () => process.stdout.write(ev + '\\n'));
+      await c.create(process.argv[2] + '/s1', '{}', 'ephemeral');
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);
     });`;
-  const child = spawn(process.execPath, ['-e', script, server.connect], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['-e', script, server.connect, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
   try {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
     await checkFor(10_000, () => out.includes('ready'));
     const w = nextEvent();
-    assert.ok(await zk.exists('/t6/members/s1', w.watcher));
+    assert.ok(await zk.exists(`${dir}/s1`, w.watcher));
+    return { child, out: () => out, deleted: w.promise };
+  } catch (e) {
+    child.kill('SIGKILL');
+    throw e;
+  }
+}
+
+test('session expiry observed by the server: a frozen (SIGSTOP) client loses its ephemeral node', { timeout: 60_000 }, async () => {
+  // Freezing the child stops its pings, so the server expires the session after
+  // ~sessionTimeout and deletes the ephemeral znode (what a coordinator sees when a store
+  // hangs or its host dies).
+  const { child, deleted } = await sessionChild(await client(), '/t6/members');
+  try {
     const t0 = Date.now();
     child.kill('SIGSTOP');
-    assert.deepEqual(await w.promise, { type: 'deleted', path: '/t6/members/s1' });
+    assert.deepEqual(await deleted, { type: 'deleted', path: '/t6/members/s1' });
     const tookMs = Date.now() - t0;
     assert.ok(tookMs < 3000, `deleted after ${tookMs} ms`);
   } finally {
@@ -178,29 +194,15 @@ test('session expiry observed by the server: a frozen (SIGSTOP) client loses its
 });
 
 test('a frozen client resumed after its session expired reports expired (the server says so on reconnect)', { timeout: 60_000 }, async () => {
-  const zk = await client();
-  await zk.mkdirp('/t7/members');
-  const script = `const { connect } = require(${JSON.stringify(join(__dirname, 'index.js'))});
-    connect(process.argv[1], { sessionTimeoutMs: 600 }).then(async (c) => {
-      for (const ev of ['disconnected', 'connected', 'expired', 'closed']) c.on(ev, () => process.stdout.write(ev + '\\n'));
-      await c.create('/t7/members/s1', '{}', 'ephemeral');
-      process.stdout.write('ready\\n');
-      setInterval(() => {}, 1000);
-    });`;
-  const child = spawn(process.execPath, ['-e', script, server.connect], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, out, deleted } = await sessionChild(await client(), '/t7/members');
   try {
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
-    await checkFor(10_000, () => out.includes('ready'));
-    const w = nextEvent();
-    assert.ok(await zk.exists('/t7/members/s1', w.watcher));
     child.kill('SIGSTOP');
-    assert.deepEqual(await w.promise, { type: 'deleted', path: '/t7/members/s1' });
+    assert.deepEqual(await deleted, { type: 'deleted', path: '/t7/members/s1' });
     child.kill('SIGCONT');
     // Every user of the adapter (coordinator, gateway, bridge lock, store) opens a new
     // session on 'expired': it must come, not only 'closed'.
-    await checkFor(10_000, () => out.includes('expired'));
-    assert.ok(!out.split('\n').includes('connected'), `no reconnect into the dead session: ${JSON.stringify(out)}`);
+    await checkFor(10_000, () => out().includes('expired'));
+    assert.ok(!out().split('\n').includes('connected'), `no reconnect into the dead session: ${JSON.stringify(out())}`);
   } finally {
     child.kill('SIGKILL');
   }
