@@ -1,6 +1,6 @@
-// The session contract as the core sees it. These shapes mirror proto/hawser/broker.proto as
-// typed in libs/proto/src/broker.ts (structurally identical, so the store passes those
-// straight in); they are repeated here because the pure core may not import @hawser/proto.
+// The session contract: the TypeScript shapes of proto/hawser/broker.proto's session messages
+// (as loaded with libs/proto's LOADER_OPTIONS). Defined here, in the pure core, and re-exported
+// by @hawser/proto for the services (the core may not import @hawser/proto, which loads gRPC).
 
 export interface Message {
   id: string;
@@ -72,7 +72,7 @@ export type SessionEvent =
   | { kind: 'delivery'; delivery: Delivery }
   | { kind: 'error'; error: ErrorEvent };
 
-/** Same values as BrokerErrorCode in libs/proto/src/broker.ts. */
+/** Stable error codes of ErrorEvent.code (re-exported by @hawser/proto as BrokerErrorCode). */
 export const ErrorCode = {
   BadRequest: 'BAD_REQUEST',
   UnknownDelivery: 'UNKNOWN_DELIVERY',

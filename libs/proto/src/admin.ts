@@ -1,31 +1,15 @@
 // TypeScript shapes of proto/hawser/admin.proto as loaded with LOADER_OPTIONS.
 
 export interface DestinationsRequest { prefix: string }
-export interface DestinationInfo {
-  name: string;
-  depth: number;
-  inflight: number;
-  consumers: number;
-  enqueued: number;
-  dequeued: number;
-  localConsumers?: number;
-  networkConsumers?: number;
-}
+/** The core's own shape (libs/broker): what Admin.Destinations serves. */
+export type { DestinationInfo } from '@hawser/broker';
+import type { DestinationInfo, Message } from '@hawser/broker';
 export interface DestinationsReply { destinations: DestinationInfo[] }
 export interface PurgeRequest { destination: string }
 export interface PurgeReply { removed: number }
 export interface BrowseRequest { destination: string; limit: number; selector: string }
-export interface BrowseItem {
-  id: string;
-  destination: string;
-  headers: Record<string, string>;
-  body: Buffer;
-  persistent: boolean;
-  priority: number;
-  expires: number;
-  timestamp: number;
-  deliveryCount: number;
-}
+/** A message as Admin.Browse lists it: the message and how often its delivery failed. */
+export interface BrowseItem extends Message { deliveryCount: number }
 export type StatusRequest = Record<string, never>;
 export interface StatusReply {
   node: string;

@@ -28,7 +28,7 @@ describe('table', () => {
   });
 
   it('destinations table', () => {
-    const text = destinationsTable({ destinations: [{ name: '/queue/a', depth: 3, inflight: 1, consumers: 2, enqueued: 10, dequeued: 7 }] });
+    const text = destinationsTable({ destinations: [{ name: '/queue/a', depth: 3, inflight: 1, consumers: 2, enqueued: 10, dequeued: 7, localConsumers: 2, networkConsumers: 0 }] });
     assert.equal(text, 'DESTINATION  DEPTH  INFLIGHT  CONSUMERS  ENQUEUED  DEQUEUED\n/queue/a         3         1          2        10         7\n');
   });
 
