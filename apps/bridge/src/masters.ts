@@ -1,11 +1,9 @@
 // Where each linked group's master is: fixed addresses (`stores`, standalone groups), or the
 // coordinators' Topology.Watch stream (proto/hawser/coordination.proto), followed for the
-// bridge's whole life. A failed or ended watch dials the next coordinator with a capped
-// backoff and keeps the last known masters meanwhile (a coordinator going away says nothing
-// about the stores).
+// bridge's whole life by @hawser/proto's TopologyWatch (next coordinator after a capped
+// backoff; the last known masters stay meanwhile).
 import { EventEmitter } from 'node:events';
-import { grpc, topologyService, CHANNEL_OPTIONS } from '@hawser/proto';
-import type { TopologySnapshot, WatchRequest } from '@hawser/proto';
+import { TopologyWatch, type TopologySnapshot } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
 
 export interface MasterInfo { id: string; address: string; epoch: number }
@@ -37,17 +35,11 @@ export class TopologyMasters implements MasterDirectory {
   private readonly masters = new Map<string, MasterInfo>();
   private readonly messages = new Map<string, string>();
   private readonly events = new EventEmitter();
-  private readonly clients = new Map<string, grpc.Client>();
-  private call: grpc.ClientReadableStream<TopologySnapshot> | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private next = 0;
-  private backoff = 100;
-  private stopped = false;
-  private connected = false;
-  private lastError = '';
+  private readonly watch: TopologyWatch;
 
-  constructor(private readonly coordinators: string[], private readonly groups: readonly string[], private readonly log: Logger) {
+  constructor(coordinators: string[], private readonly groups: readonly string[], private readonly log: Logger) {
     this.events.setMaxListeners(0);
+    this.watch = new TopologyWatch({ coordinators, group: '', log, onSnapshot: (snap) => this.apply(snap) });
   }
 
   master(group: string): MasterInfo | undefined { return this.masters.get(group); }
@@ -55,56 +47,15 @@ export class TopologyMasters implements MasterDirectory {
   describe(group: string): string {
     const m = this.masters.get(group);
     if (m) return `master ${m.id} at ${m.address}`;
-    if (!this.connected) return `no coordinator reachable (${this.coordinators.join(', ')})${this.lastError ? `: ${this.lastError}` : ''}`;
+    if (!this.watch.connected) return this.watch.unreachable();
     return this.messages.get(group) || `group ${group} has no master`;
   }
 
   onChange(fn: (group: string, master: MasterInfo | undefined) => void): void { this.events.on('change', fn); }
 
-  start(): void { this.dial(); }
+  start(): void { this.watch.start(); }
 
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    try { this.call?.cancel(); } catch { /* gone */ }
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
-  }
-
-  private dial(): void {
-    if (this.stopped) return;
-    const address = this.coordinators[this.next++ % this.coordinators.length]!;
-    let client = this.clients.get(address);
-    if (!client) {
-      const Topology = topologyService();
-      client = new Topology(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.clients.set(address, client);
-    }
-    const call = (client as unknown as { Watch(req: WatchRequest): grpc.ClientReadableStream<TopologySnapshot> }).Watch({ group: '' });
-    this.call = call;
-    let done = false;
-    const lost = (why: string) => {
-      if (done) return;
-      done = true;
-      this.connected = false;
-      if (this.stopped) return;
-      this.lastError = `${address}: ${why}`;
-      const delay = this.backoff;
-      this.backoff = Math.min(this.backoff * 2, 2_000);
-      this.log.warn({ coordinator: address, err: why, retryInMs: delay }, 'topology watch lost; trying the next coordinator');
-      this.timer = setTimeout(() => this.dial(), delay);
-      this.timer.unref();
-    };
-    call.on('data', (snap: TopologySnapshot) => {
-      if (done) return;
-      if (!this.connected) this.log.info({ coordinator: address }, 'following the topology');
-      this.connected = true;
-      this.backoff = 100;
-      this.apply(snap);
-    });
-    call.on('error', (e: grpc.ServiceError) => lost(e.details || e.message));
-    call.on('end', () => lost('the coordinator ended the watch'));
-  }
+  stop(): void { this.watch.stop(); }
 
   /** A snapshot: each linked group's master, or none. */
   apply(snap: TopologySnapshot): void {

@@ -1,11 +1,9 @@
 // Where the gateway's group master is: either fixed (store.address, no failover), or learnt
 // from the coordinators' Topology.Watch stream (proto/hawser/coordination.proto), followed
-// for the gateway's whole life: on a failed or ended stream it dials the next coordinator
-// with a capped exponential backoff, keeping the last known master meanwhile (a coordinator
-// going away says nothing about the stores).
+// for the gateway's whole life by @hawser/proto's TopologyWatch (next coordinator after a
+// capped backoff; the last known master stays meanwhile).
 import { EventEmitter } from 'node:events';
-import { grpc, topologyService, CHANNEL_OPTIONS } from '@hawser/proto';
-import type { GroupInfo, TopologySnapshot, WatchRequest } from '@hawser/proto';
+import { TopologyWatch, type GroupInfo, type TopologySnapshot } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
 
 export interface MasterInfo {
@@ -49,8 +47,6 @@ export interface TopologyOptions {
   maxBackoffMs?: number;
 }
 
-type Watch = grpc.ClientReadableStream<TopologySnapshot>;
-
 export class TopologyFollower implements MasterSource {
   readonly failover = true;
   readonly group: string;
@@ -60,24 +56,21 @@ export class TopologyFollower implements MasterSource {
   /** Snapshots received (tests). */
   snapshots = 0;
   private readonly events = new EventEmitter();
-  private readonly clients = new Map<string, grpc.Client>();
-  private next = 0;
-  private backoff: number;
-  private call: Watch | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
-  private lastError = '';
-  private connected = false;
+  private readonly watch: TopologyWatch;
 
   constructor(private readonly opts: TopologyOptions) {
     if (opts.coordinators.length === 0) throw new Error('TopologyFollower needs at least one coordinator address');
     this.group = opts.group;
-    this.backoff = opts.initialBackoffMs ?? 100;
     this.events.setMaxListeners(0);
+    this.watch = new TopologyWatch({
+      coordinators: opts.coordinators, group: opts.group, log: opts.log,
+      initialBackoffMs: opts.initialBackoffMs, maxBackoffMs: opts.maxBackoffMs,
+      onSnapshot: (snap) => { this.snapshots++; this.apply(snap); },
+    });
   }
 
   start(): this {
-    this.dial();
+    this.watch.start();
     return this;
   }
 
@@ -89,9 +82,7 @@ export class TopologyFollower implements MasterSource {
       if (g.state === 'electing') return 'election in progress';
       return `group state ${g.state || 'unknown'}, no master`;
     }
-    if (!this.connected) {
-      return `no coordinator reachable (${this.opts.coordinators.join(', ')})${this.lastError ? `: ${this.lastError}` : ''}`;
-    }
+    if (!this.watch.connected) return this.watch.unreachable();
     return `the coordinators know no group named ${this.group}`;
   }
 
@@ -100,53 +91,7 @@ export class TopologyFollower implements MasterSource {
     return () => this.events.off('change', fn);
   }
 
-  stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    try { this.call?.cancel(); } catch { /* gone */ }
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
-  }
-
-  // ---- the Watch stream ----------------------------------------------------------------------
-
-  private dial(): void {
-    if (this.stopped) return;
-    const address = this.opts.coordinators[this.next % this.opts.coordinators.length]!;
-    this.next++;
-    let client = this.clients.get(address);
-    if (!client) {
-      const Topology = topologyService();
-      client = new Topology(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      this.clients.set(address, client);
-    }
-    const call = (client as unknown as { Watch(req: WatchRequest): Watch }).Watch({ group: this.group });
-    this.call = call;
-    let done = false;
-    const lost = (why: string) => {
-      if (done) return;
-      done = true;
-      if (this.call === call) this.call = undefined;
-      this.connected = false;
-      if (this.stopped) return;
-      this.lastError = `${address}: ${why}`;
-      const delay = this.backoff;
-      this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 2_000);
-      this.opts.log.warn({ coordinator: address, err: why, retryInMs: delay }, 'topology watch lost; trying the next coordinator');
-      this.timer = setTimeout(() => this.dial(), delay);
-      this.timer.unref();
-    };
-    call.on('data', (snap: TopologySnapshot) => {
-      if (done) return;
-      if (!this.connected) this.opts.log.info({ coordinator: address }, 'following the topology');
-      this.connected = true;
-      this.backoff = this.opts.initialBackoffMs ?? 100;
-      this.snapshots++;
-      this.apply(snap);
-    });
-    call.on('error', (e: grpc.ServiceError) => lost(e.details || e.message));
-    call.on('end', () => lost('the coordinator ended the watch'));
-  }
+  stop(): void { this.watch.stop(); }
 
   /** A snapshot from the coordinator: the group's master, or none. */
   apply(snap: TopologySnapshot): void {

@@ -100,3 +100,4 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
 };
+export { TopologyWatch, type TopologyWatchOptions, type WatchLog } from './topology-watch';
