@@ -135,9 +135,8 @@ export function throughput(messages: number, size: number, elapsedMs: number): T
   };
 }
 
-/** What `hawser bench --json` prints (documented in README.md). */
-export interface BenchResult {
-  run: string;
+/** The run's settings, as given (`hawser bench` options). */
+export interface BenchSettings {
   uri: string;
   destination: string;
   producers: number;
@@ -145,12 +144,17 @@ export interface BenchResult {
   size: number;
   persistent: boolean;
   window: number;
-  /** --rate (total SENDs per second), or null when unpaced. */
-  rate: number | null;
   ack: string;
   prefetch: number;
   count: number | null;
   durationS: number | null;
+}
+
+/** What `hawser bench --json` prints (documented in README.md). */
+export interface BenchResult extends BenchSettings {
+  run: string;
+  /** --rate (total SENDs per second), or null when unpaced. */
+  rate: number | null;
   /** SENDs written. */
   sent: number;
   /** SENDs the broker confirmed with a RECEIPT. */

@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { AckMode, Subscription } from '@hawser/client';
 import { UsageError, OperationError } from './errors';
 import {
-  benchId, benchText, Latencies, Ledger, parseBenchId, progressLine, throughput, type BenchResult,
+  benchId, benchText, Latencies, Ledger, parseBenchId, progressLine, throughput, type BenchResult, type BenchSettings,
 } from './bench-stats';
 import { connectWith, STOMP_OPTIONS, type BrokerClient, type Command, type Io } from './io';
 import type { ParsedArgs } from './args';
@@ -24,20 +24,10 @@ export const BENCH_TS_HEADER = 'bench-ts';
 /** Wall-clock ms with sub-ms precision (same clock in producers and consumers: one process). */
 const now = (): number => performance.timeOrigin + performance.now();
 
-interface BenchConfig {
-  uri: string;
-  destination: string;
-  producers: number;
-  consumers: number;
-  size: number;
-  persistent: boolean;
-  window: number;
+interface BenchConfig extends BenchSettings {
   /** Total SENDs per second over all producers (0 = as fast as the window allows). */
   rate: number;
   ack: AckMode;
-  prefetch: number;
-  count: number | null;
-  durationS: number | null;
   drainTimeoutMs: number;
   json: boolean;
 }
@@ -232,20 +222,11 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
     progress = undefined;
     if (io.stderrIsTTY) { tick(); io.err('\n'); }
 
+    const { drainTimeoutMs: _drain, json: _json, ...settings } = cfg;
     return {
       run: run.id,
-      uri: cfg.uri,
-      destination: cfg.destination,
-      producers: cfg.producers,
-      consumers: cfg.consumers,
-      size: cfg.size,
-      persistent: cfg.persistent,
-      window: cfg.window,
+      ...settings,
       rate: cfg.rate || null,
-      ack: cfg.ack,
-      prefetch: cfg.prefetch,
-      count: cfg.count,
-      durationS: cfg.durationS,
       sent: run.sent,
       receipted: run.receipted,
       failedSends: run.failedSends,
