@@ -151,10 +151,17 @@ export class Elector {
       if (st.role === 'slave' && st.epoch === g.epoch) continue;
       const key = `${m.id}@${m.czxid}`;
       const last = r.assigned.get(key);
-      if (last !== undefined && now - last < Math.max(1000, 2 * this.opts.retryMs)) continue;
+      const wait = Math.max(1000, 2 * this.opts.retryMs);
+      if (last !== undefined && now - last < wait) {
+        // Told moments ago and still not a slave of this epoch (the Assign may have gone to a
+        // store that was still starting, or been answered from a stale status): look again
+        // once the pause is over — nothing else may change to make us look.
+        this.retryLater(g.name, wait - (now - last));
+        continue;
+      }
       r.assigned.set(key, now);
       this.log.info({ group: g.name, member: m.id, role: st.role, memberEpoch: st.epoch, epoch: g.epoch, master: master.id }, 'assigning a (re)joining member as slave');
-      void this.assignSlave(g, m, master, g.epoch);
+      void this.assignSlave(g, m, master, g.epoch).then((ok) => { if (!ok) this.retryLater(g.name, wait); });
     }
   }
 
