@@ -17,11 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '@hawser/integration/dist/cluster';
 import { Harness, freePort, ROOT } from '@hawser/integration/dist/harness';
-
-class UsageError extends Error {
-  readonly code = 'USAGE';
-  constructor(message: string) { super(message); this.name = 'UsageError'; }
-}
+import { eachOption, numberOption, usageExit, UsageError } from './args';
 
 export interface Row { key: string; title: string; args: string[] }
 
@@ -52,22 +48,15 @@ const USAGE = `usage: hawser-bench-compare [--duration S=15] [--warmup S=30] [--
 
 export function parseArgs(argv: string[]): Options {
   const o: Options = { duration: 15, warmup: 30, json: false, systems: [...SYSTEMS], rows: ROWS };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--json') { o.json = true; continue; }
-    if (a === '--help' || a === '-h') throw new UsageError(USAGE);
-    const v = argv[++i];
-    if (v === undefined) throw new UsageError(`${a} needs a value\n${USAGE}`);
-    if (a === '--duration' || a === '--warmup') {
-      const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw new UsageError(`${a}: expected a number of seconds, got '${v}'`);
-      o[a === '--duration' ? 'duration' : 'warmup'] = n;
-    } else if (a === '--systems') {
+  o.json = eachOption(argv, USAGE, (name, v, a) => {
+    if (name === 'duration' || name === 'warmup') {
+      o[name] = numberOption(a, v, { zero: true, what: 'a number of seconds' });
+    } else if (name === 'systems') {
       const s = v.split(',').filter(Boolean);
       const bad = s.find((x) => !(SYSTEMS as readonly string[]).includes(x));
       if (bad) throw new UsageError(`--systems: unknown '${bad}' (known: ${SYSTEMS.join(', ')})`);
       o.systems = s as System[];
-    } else if (a === '--rows') {
+    } else if (name === 'rows') {
       const keys = v.split(',').filter(Boolean);
       const bad = keys.find((k) => !ROWS.some((r) => r.key === k));
       if (bad) throw new UsageError(`--rows: unknown '${bad}' (known: ${ROWS.map((r) => r.key).join(', ')})`);
@@ -75,7 +64,7 @@ export function parseArgs(argv: string[]): Options {
     } else {
       throw new UsageError(`unknown option ${a}\n${USAGE}`);
     }
-  }
+  }).json;
   return o;
 }
 
@@ -175,10 +164,7 @@ export function table(systems: System[], rows: Row[], cells: Map<string, Cell>):
 
 export async function main(argv: string[]): Promise<number> {
   let o: Options;
-  try { o = parseArgs(argv); } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    return /^usage/.test((e as Error).message) ? 0 : 2;
-  }
+  try { o = parseArgs(argv); } catch (e) { return usageExit(e); }
   const cells = new Map<string, Cell>();
   const tag = Date.now().toString(36);
   let failed = false;

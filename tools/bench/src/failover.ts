@@ -19,11 +19,7 @@ import { cpus, totalmem } from 'node:os';
 import { connect, type StompClient } from '@hawser/client';
 import { Cluster, checkFor, sleep, type Store } from '@hawser/integration/dist/cluster';
 import { firstReceiptAfterFailover, summarize, type Summary } from './stats';
-
-class UsageError extends Error {
-  readonly code = 'USAGE';
-  constructor(message: string) { super(message); this.name = 'UsageError'; }
-}
+import { eachOption, numberOption, usageExit, UsageError } from './args';
 
 interface Options {
   rounds: number; json: boolean; tickTime: number; sessionTimeout: number; masterTimeoutMs: number;
@@ -35,19 +31,11 @@ const USAGE = `usage: hawser-bench-failover [--rounds N=10] [--json] [--tickTime
 
 export function parseArgs(argv: string[]): Options {
   const o: Options = { rounds: 10, json: false, tickTime: 200, sessionTimeout: 1000, masterTimeoutMs: 1000, rate: 500, window: 8, gapMs: 50, sync: 'quorum_mem' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--json') { o.json = true; continue; }
-    if (a === '--help' || a === '-h') throw new UsageError(USAGE);
-    const key = a.replace(/^--/, '') as keyof Options;
-    if (!a.startsWith('--') || !(key in o) || key === 'json') throw new UsageError(`unknown option ${a}\n${USAGE}`);
-    const v = argv[++i];
-    if (v === undefined) throw new UsageError(`${a} needs a value\n${USAGE}`);
-    if (key === 'sync') { o.sync = v; continue; }
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new UsageError(`${a}: expected a positive number, got '${v}'`);
-    (o as unknown as Record<string, number>)[key] = n;
-  }
+  o.json = eachOption(argv, USAGE, (name, v, a) => {
+    if (!(name in o) || name === 'json') throw new UsageError(`unknown option ${a}\n${USAGE}`);
+    if (name === 'sync') o.sync = v;
+    else (o as unknown as Record<string, number>)[name] = numberOption(a, v);
+  }).json;
   return o;
 }
 
@@ -127,10 +115,7 @@ function fmt(n: number | undefined): string { return n === undefined || !Number.
 
 export async function main(argv: string[]): Promise<number> {
   let o: Options;
-  try { o = parseArgs(argv); } catch (e) {
-    process.stderr.write(`${(e as Error).message}\n`);
-    return e instanceof UsageError && /^usage/.test((e as Error).message) ? 0 : 2;
-  }
+  try { o = parseArgs(argv); } catch (e) { return usageExit(e); }
   const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
   const cluster = await Cluster.start({
     name: 'bench-failover', tickTime: o.tickTime, sessionTimeoutMs: o.sessionTimeout, masterTimeoutMs: o.masterTimeoutMs,

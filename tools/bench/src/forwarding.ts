@@ -21,11 +21,7 @@ import { connect } from '@hawser/client';
 import { Cluster, Bridge, checkFor } from '@hawser/integration/dist/cluster';
 import { Harness, httpGet, type Gateway } from '@hawser/integration/dist/harness';
 import { summarize, percentile, type Summary } from './stats';
-
-class UsageError extends Error {
-  readonly code = 'USAGE';
-  constructor(message: string) { super(message); this.name = 'UsageError'; }
-}
+import { eachOption, numberOption, usageExit, UsageError } from './args';
 
 interface Options { mode: 'standalone' | 'replicated'; messages: number; size: number; window: number; prefetch: number; latencyMessages: number; json: boolean }
 
@@ -34,23 +30,16 @@ const USAGE = `usage: hawser-bench-forwarding [--mode standalone|replicated] [--
 
 export function parseArgs(argv: string[]): Options {
   const o: Options = { mode: 'standalone', messages: 20_000, size: 1024, window: 64, prefetch: 100, latencyMessages: 200, json: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--json') { o.json = true; continue; }
-    if (a === '--help' || a === '-h') throw new UsageError(USAGE);
-    const v = argv[++i];
-    if (v === undefined) throw new UsageError(`${a} needs a value\n${USAGE}`);
-    if (a === '--mode') {
+  o.json = eachOption(argv, USAGE, (name, v, a) => {
+    if (name === 'mode') {
       if (v !== 'standalone' && v !== 'replicated') throw new UsageError(`--mode: standalone or replicated, got '${v}'`);
       o.mode = v;
-      continue;
+    } else if (['messages', 'size', 'window', 'prefetch', 'latencyMessages'].includes(name)) {
+      (o as unknown as Record<string, number>)[name] = numberOption(a, v, { integer: true });
+    } else {
+      throw new UsageError(`unknown option ${a}\n${USAGE}`);
     }
-    const key = a.replace(/^--/, '');
-    if (!a.startsWith('--') || !['messages', 'size', 'window', 'prefetch', 'latencyMessages'].includes(key)) throw new UsageError(`unknown option ${a}\n${USAGE}`);
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${a}: expected a positive integer, got '${v}'`);
-    (o as unknown as Record<string, number>)[key] = n;
-  }
+  }).json;
   return o;
 }
 
@@ -218,10 +207,7 @@ async function run(o: Options): Promise<Result> {
 
 async function main(): Promise<void> {
   let o: Options;
-  try { o = parseArgs(process.argv.slice(2)); } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n`);
-    process.exit(2);
-  }
+  try { o = parseArgs(process.argv.slice(2)); } catch (err) { process.exit(usageExit(err)); }
   const r = await run(o);
   if (o.json) { process.stdout.write(JSON.stringify(r, null, 2) + '\n'); } else {
     const e = r.endToEndMs;
