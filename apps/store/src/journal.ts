@@ -381,6 +381,7 @@ export class RocksJournal {
    * shipped key go, the snapshot's keys come. Guarded by meta installing (see recoverReplication).
    */
   async install(items: Array<{ key: Buffer; value: Buffer }>, epoch: number, position: number, sync: boolean): Promise<void> {
+    await this.trimming; // a dedup trim still running must not reach the snapshot's own ids
     await this.db.batch([{ type: 'put', key: keys.meta('installing'), value: '1' }], true);
     await this.wipe(false);
     for (let i = 0; i < items.length; i += 10_000) {
