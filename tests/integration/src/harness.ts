@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, statSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import * as net from 'node:net';
+import { freePort } from '@hawser/zookeeper-launcher';
 
 /** The repository root (this file runs from tests/integration/dist). */
 export const ROOT = resolve(__dirname, '../../..');
@@ -54,17 +54,11 @@ export async function checkFor<T>(deadlineMs: number, intervalMs: number, fn: ()
   }
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it back, close). */
-export function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+/**
+ * A loopback port reserved for this test process, outside the kernel's ephemeral range (see
+ * tools/zookeeper/src/ports.ts for why `listen(0)` is not enough for a port bound later).
+ */
+export { freePort } from '@hawser/zookeeper-launcher';
 
 export interface ServiceSpec {
   name: string;
@@ -73,7 +67,10 @@ export interface ServiceSpec {
   args: string[];
   /** The `msg` of the JSON log line that says the service is ready. */
   readyMsg: string;
-  /** flag -> field of the ready line holding the port it bound; restart() reuses those ports. */
+  /**
+   * flag -> field of the ready line holding the port it bound; restart() reuses those ports.
+   * A port flag given as '0' gets a reserved port from `freePort` at the first start.
+   */
   portFlags?: Record<string, string>;
   env?: Record<string, string>;
 }
@@ -117,6 +114,7 @@ export class ServiceProcess {
   /** Spawns the process and waits for its ready line. */
   async start(deadlineMs = 20_000, args = this.spec.args): Promise<this> {
     if (this.alive) throw new HarnessError('ALREADY_RUNNING', `${this.name} is already running (pid ${this.pid})`);
+    args = await this.reservePorts(args);
     const script = join(ROOT, this.spec.script);
     if (!existsSync(script)) throw new HarnessError('NOT_BUILT', `${script} does not exist: build it first (npx tsc -b ${this.spec.script.split('/dist/')[0]})`);
     const offset = existsSync(this.logFile) ? statSync(this.logFile).size : 0;
@@ -195,6 +193,20 @@ export class ServiceProcess {
     if (!child || !this.exited) return undefined;
     if (!this.exitStatus) child.kill('SIGKILL');
     return this.exited;
+  }
+
+  /**
+   * Port flags given as '0' become reserved ports, so a restart can bind the same port again
+   * (a port the kernel picked for `0` is in the ephemeral range and may be taken by an
+   * outgoing connection while the service is down).
+   */
+  private async reservePorts(args: string[]): Promise<string[]> {
+    const out = [...args];
+    for (const flag of Object.keys(this.spec.portFlags ?? {})) {
+      const i = out.indexOf(flag);
+      if (i >= 0 && out[i + 1] === '0') out[i + 1] = String(await freePort());
+    }
+    return out;
   }
 
   /** Starts again with the same arguments (same data dir) and the ports it bound before. */

@@ -5,7 +5,8 @@
 // answers `imok`; an ensemble member is up when `srvr` shows a Mode (leader/follower).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
+import { connect as netConnect } from 'node:net';
+import { freePort } from './ports';
 import { join, resolve } from 'node:path';
 
 export const ZOOKEEPER_JARS = '/usr/share/java';
@@ -47,18 +48,7 @@ export interface ZooKeeperServer {
   exited: Promise<void>;
 }
 
-/** A free TCP port on 127.0.0.1 (listen on 0, read it back, close). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
+export { freePort, releasePort } from './ports';
 
 /** Sends a four-letter word (ruok, srvr, stat, mntr...) and returns the whole answer. */
 export function fourLetterWord(port: number, word: string, timeoutMs = 2000, host = '127.0.0.1'): Promise<string> {
