@@ -176,6 +176,47 @@ test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncat
   }
 });
 
+test('journal.maxInflight 1: while a proposal waits for its quorum, new entries wait too and go out as one batch', async () => {
+  const all = nodes(['--journal.maxInflight', '1']);
+  const [s1, s2, s3] = all as [Node, Node, Node];
+  try {
+    for (const n of all) await boot(n);
+    await elect(1, s1, all);
+    await checkFor('s1 serving', () => s1.store!.serving);
+    const p = new TestSession(addr(s1));
+    await p.open();
+    await p.receipted([p.send('/queue/b', 'first', { id: 'ID:b0' })]);
+    await checkFor('replicated', () => s2.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+    const base = s1.store!.repl!.replica.lastPosition;
+
+    // No slave: the next proposal cannot be acknowledged, so it is the only one in flight.
+    await stopNode(s2);
+    await stopNode(s3);
+    const ids = [p.send('/queue/b', 'a1', { id: 'ID:b1' })];
+    await checkFor('a1 proposed', () => s1.store!.repl!.replica.lastPosition === base + 1);
+    for (let i = 2; i <= 4; i++) {
+      await new Promise((r) => setTimeout(r, 50)); // separate requests, separate turns
+      ids.push(p.send('/queue/b', `a${i}`, { id: `ID:b${i}` }));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(s1.store!.repl!.replica.lastPosition, base + 1, 'a2..a4 wait for a slot in the pipeline');
+    assert.ok(!ids.some((id) => p.receipts().has(id)), 'no receipt without a quorum');
+
+    // A slave again: a1 is acknowledged, and what waited goes out behind it.
+    await boot(s2);
+    assert.equal((await assign(s2, 1, 'slave', s1, all)).accepted, true);
+    await p.receipted(ids);
+    assert.equal(s1.store!.repl!.replica.lastPosition, base + 4, 'one entry per request, none lost');
+    await checkFor('s2 has them all', () => JSON.stringify(logOf(s2)) === JSON.stringify(logOf(s1)));
+    p.subscribe('s', '/queue/b');
+    await checkFor('5 deliveries', () => p.deliveries().length === 5);
+    assert.deepEqual(p.deliveries().map((d) => d.message.body.toString()), ['first', 'a1', 'a2', 'a3', 'a4']);
+    p.close();
+  } finally {
+    await cleanup(all);
+  }
+});
+
 test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fences the master at once', async () => {
   const all = nodes(['--journal.retention', '5']);
   const [s1, s2, s3] = all as [Node, Node, Node];
