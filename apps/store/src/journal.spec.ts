@@ -68,3 +68,34 @@ test('an ack deletes the failed-delivery count record only when there is one, al
     await j.close();
   });
 });
+
+test('a message removed in the batch that stores it never reaches RocksDB; counts and a purge in the same batch stay right', async () => {
+  await withJournal(100, async (j0, dir) => {
+    let j = j0;
+    await j.recover();
+    const remove = (seq: number): JournalOp => ({ kind: 'remove', remove: { queue: '/queue/q', seq, priority: 4, reason: 'acked' } });
+    const e1: JournalEntry = { epoch: 1, position: 1, time: 0, ops: [enqueue(1), enqueue(2), enqueue(3)] };
+    const e2: JournalEntry = { epoch: 1, position: 2, time: 0, ops: [remove(2)] };
+    const ops: Parameters<RocksJournal['materialize']>[1] = [];
+    await j.materialize([e1, e2], ops);
+    const m2 = keys.message('/queue/q', orderKey(4, 2));
+    assert.ok(!ops.some((o) => o.key === m2), 'neither a put nor a delete of the acked message');
+    assert.ok(ops.some((o) => o.type === 'put' && o.key === keys.message('/queue/q', orderKey(4, 1))));
+    await j.commitOps(ops, false);
+    assert.equal(await countKeys(j, 'm'), 2);
+    assert.equal(String(await j.db.get(keys.queue('/queue/q'))), '2');
+
+    // A purge in the batch does not count the message that was stored and acked in it.
+    await j.write([
+      { epoch: 1, position: 3, time: 0, ops: [enqueue(4), enqueue(5)] },
+      { epoch: 1, position: 4, time: 0, ops: [remove(4), { kind: 'purge', purge: { queue: '/queue/q', upToSeq: 5, keep: [3] } }] },
+    ], false);
+    assert.equal(await countKeys(j, 'm'), 1, 'seq 3 kept, 1 and 5 purged, 4 never written');
+    assert.equal(String(await j.db.get(keys.queue('/queue/q'))), '1');
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    const r = await j.recover();
+    assert.deepEqual(r.queues.map((q) => [q.id, q.stored]), [['/queue/q', 1]]);
+    await j.close();
+  });
+});

@@ -137,6 +137,11 @@ export class RocksJournal {
   async materialize(entries: JournalEntry[], ops: BatchOp[]): Promise<string[]> {
     const touched = new Set<string>();
     const after: string[] = [];
+    // A message removed in the same batch that stores it never reaches RocksDB: its put is
+    // dropped and no delete is written (the journal entry holds it until then). Where
+    // entries are applied in windows (replicas), this is most messages.
+    const putAt = new Map<string, number>();
+    const dropped = new Set<number>();
     for (const e of entries) {
       for (const op of e.ops) {
         switch (op.kind) {
@@ -145,7 +150,9 @@ export class RocksJournal {
             const value = encodeMessage(message);
             const okey = orderKey(message.priority, seq);
             for (const q of queues) {
-              ops.push({ type: 'put', key: keys.message(q, okey), value });
+              const key = keys.message(q, okey);
+              putAt.set(key, ops.length);
+              ops.push({ type: 'put', key, value });
               this.counts.set(q, (this.counts.get(q) ?? 0) + 1);
               touched.add(q);
             }
@@ -159,7 +166,9 @@ export class RocksJournal {
           case 'remove': {
             const r = op.remove;
             const okey = orderKey(r.priority, r.seq);
-            ops.push({ type: 'del', key: keys.message(r.queue, okey) });
+            const key = keys.message(r.queue, okey);
+            const at = putAt.get(key);
+            if (at !== undefined) { dropped.add(at); putAt.delete(key); } else ops.push({ type: 'del', key });
             const ck = keys.count(r.queue, okey);
             if (this.counted.delete(ck)) ops.push({ type: 'del', key: ck });
             if (this.counts.has(r.queue)) {
@@ -200,8 +209,9 @@ export class RocksJournal {
             const pfx = `m\u0000${p.queue}\u0000`;
             const present = new Set<string>();
             await this.db.range({ ...keys.messages(p.queue), values: false }, (k) => { present.add(k); });
-            for (const o of ops) {
-              if (typeof o.key !== 'string' || !o.key.startsWith(pfx)) continue;
+            for (let i = 0; i < ops.length; i++) {
+              const o = ops[i]!;
+              if (dropped.has(i) || typeof o.key !== 'string' || !o.key.startsWith(pfx)) continue;
               if (o.type === 'put') present.add(o.key);
               else present.delete(o.key);
             }
@@ -221,6 +231,11 @@ export class RocksJournal {
           }
         }
       }
+    }
+    if (dropped.size) {
+      let w = 0;
+      for (let i = 0; i < ops.length; i++) if (!dropped.has(i)) ops[w++] = ops[i]!;
+      ops.length = w;
     }
     for (const q of touched) ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
     const last = entries[entries.length - 1];

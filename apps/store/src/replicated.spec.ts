@@ -217,6 +217,42 @@ test('journal.maxInflight 1: while a proposal waits for its quorum, new entries 
   }
 });
 
+test('journal.replicaApplyMs: a slave applies committed entries in windows; promoted before its window ends, it serves them all', async () => {
+  const all = nodes(['--journal.replicaApplyMs', '60000']);
+  const [s1, s2] = all as [Node, Node, Node];
+  try {
+    for (const n of all) await boot(n);
+    await elect(1, s1, all);
+    await checkFor('s1 serving', () => s1.store!.serving);
+    const p = new TestSession(addr(s1));
+    await p.open();
+    const ids: number[] = [];
+    for (let i = 0; i < 10; i++) ids.push(p.send('/queue/w', `w${i}`, { id: `ID:w-${i}` }));
+    await p.receipted(ids);
+    const acks = [];
+    p.subscribe('s', '/queue/w', { prefetch: 100 });
+    await checkFor('10 deliveries', () => p.deliveries().length === 10);
+    for (const d of p.deliveries().slice(0, 4)) acks.push(p.ack(d.deliveryTag));
+    await p.receipted(acks);
+    await checkFor('s2 knows the commit', () => s2.store!.repl!.replica.commitPosition === s1.store!.repl!.replica.commitPosition, 5000);
+    assert.ok(s2.store!.repl!.appliedPosition < s2.store!.repl!.replica.commitPosition, 's2 has not applied yet (its window is a minute)');
+    p.close();
+
+    await stopNode(s1);
+    await elect(2, s2, all);
+    await checkFor('s2 serving', () => s2.store!.serving);
+    const c = new TestSession(addr(s2));
+    await c.open();
+    c.subscribe('s', '/queue/w', { prefetch: 100 });
+    await checkFor('6 deliveries from s2', () => c.deliveries().length === 6);
+    assert.deepEqual(c.deliveries().map((d) => d.message.body.toString()).sort(), ['w4', 'w5', 'w6', 'w7', 'w8', 'w9']);
+    await checkFor('the promoted master applied its log', () => s2.store!.repl!.appliedPosition === s2.store!.repl!.replica.commitPosition);
+    c.close();
+  } finally {
+    await cleanup(all);
+  }
+});
+
 test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fences the master at once', async () => {
   const all = nodes(['--journal.retention', '5']);
   const [s1, s2, s3] = all as [Node, Node, Node];

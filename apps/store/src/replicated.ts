@@ -47,6 +47,8 @@ export interface ReplicationOptions {
   maxBatch: number;
   /** Proposals sent and not yet acknowledged (sync mode) before the next one waits; 0 = no limit. */
   maxInflight: number;
+  /** Slave: committed entries are applied to the indexes at most this often (ms), or per maxBatch; 0 = at once. */
+  replicaApplyMs: number;
   retention: number;
   fsync: boolean;
   log: Logger;
@@ -94,6 +96,8 @@ export class ReplicatedJournal {
   private readonly pending: JournalEntry[] = [];
   /** Last position of each proposal not acknowledged yet (master), oldest first. */
   private readonly inflight: number[] = [];
+  /** Slave: when the committed entries waiting to be applied are due (0: none wait). */
+  private applyDueAt = 0;
 
   /** The epoch this store serves sessions in (null: not serving). */
   private servingEpoch: number | null = null;
@@ -150,7 +154,10 @@ export class ReplicatedJournal {
 
   start(): void {
     const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
-    this.tickTimer = setInterval(() => this.step({ type: 'tick', now: performance.now() }), period);
+    this.tickTimer = setInterval(() => {
+      this.step({ type: 'tick', now: performance.now() });
+      if (!this.writing && this.needsApply()) this.kick(); // a slave's apply window ended
+    }, period);
     this.tickTimer.unref();
     this.step({ type: 'tick', now: performance.now() });
   }
@@ -590,8 +597,23 @@ export class ReplicatedJournal {
     if (!this.writing && !this.failed) void this.writeLoop();
   }
 
+  /**
+   * Whether committed entries should be applied to the indexes now. A master applies at
+   * once (its core serves from them). A slave applies in windows of `replicaApplyMs` (or
+   * `maxBatch` entries): a message and its ack that fall in one window cancel out and never
+   * touch the message records (RocksJournal.materialize), which is most of a slave's disk
+   * work when consumers keep up. Nothing is at risk: the entries are in the journal, a
+   * promotion replays the unapplied tail into the core, and a restart applies it again.
+   */
   private needsApply(): boolean {
-    return !this.resetPending && Math.min(this.replica.commitPosition, this.diskLast) > this.applied;
+    if (this.resetPending) return false;
+    const target = Math.min(this.replica.commitPosition, this.diskLast);
+    if (target <= this.applied) { this.applyDueAt = 0; return false; }
+    if (this.replica.role === 'master' || this.o.replicaApplyMs <= 0 || this.stopped) return true;
+    if (target - this.applied >= this.o.maxBatch) return true;
+    const now = performance.now();
+    if (!this.applyDueAt) this.applyDueAt = now + this.o.replicaApplyMs;
+    return now >= this.applyDueAt;
   }
 
   private async writeLoop(): Promise<void> {
@@ -651,7 +673,7 @@ export class ReplicatedJournal {
       }
     }
     // Index updates for entries now committed and on disk (or in this very batch).
-    const target = this.resetPending ? this.applied : Math.min(this.replica.commitPosition, this.diskLast);
+    const target = this.needsApply() ? Math.min(this.replica.commitPosition, this.diskLast) : this.applied;
     const apply: JournalEntry[] = [];
     for (let p = this.applied + 1; p <= target; p++) {
       const e = this.unapplied.get(p);
