@@ -165,6 +165,56 @@ describe('session failover', { timeout: 20_000 }, () => {
     assert.equal(r.b.requests('send')[0]!.send.message.id, 't-1');
   });
 
+  test('a transaction that acked messages is rolled back by a move: nothing of it reaches B, its COMMIT gets ERROR TRANSACTION_ROLLED_BACK', async () => {
+    const r = await setup();
+    const c = await client(r);
+    c.write(raw('SUBSCRIBE', { id: 's1', destination: '/queue/tx', ack: 'client-individual', receipt: 'sub' }));
+    await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('sub'));
+    c.write(raw('SEND', { destination: '/queue/tx', 'message-id': 'in-1', receipt: 'r-in' }, 'input'));
+    await checkFor('the input message', () => seen(c, 'MESSAGE', 'message-id').includes('in-1'));
+    const ackId = c.frames.find((f) => f.command === 'MESSAGE')!.headers.ack!;
+    // Consume-and-produce in one transaction, then the master moves before the COMMIT.
+    c.write(raw('BEGIN', { transaction: 'tx' }) + raw('ACK', { id: ackId, transaction: 'tx' })
+      + raw('SEND', { destination: '/queue/out', 'message-id': 'out-1', transaction: 'tx', receipt: 'r-out' }, 'output'));
+    await checkFor('the tx send receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-out'));
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('B gets the session', () => r.b.requests('subscribe').length === 1);
+    await checkFor('the move is counted', async () => (await metric(r, 'hawser_gateway_transactions_rolled_back_total')) === 1);
+    // Requests of the rolled-back transaction are answered by the gateway, not sent to B.
+    c.write(raw('SEND', { destination: '/queue/out', 'message-id': 'out-2', transaction: 'tx', receipt: 'r-out-2' }, 'more'));
+    await checkFor('its receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-out-2'));
+    c.write(raw('COMMIT', { transaction: 'tx', receipt: 'r-commit' }));
+    await checkFor('an ERROR', () => c.frames.some((f) => f.command === 'ERROR'), 3_000);
+    const e = c.frames.find((f) => f.command === 'ERROR')!;
+    assert.equal(e.headers['receipt-id'], 'r-commit');
+    assert.match(e.headers.message!, /^transaction 'tx' was rolled back: the session moved to a new master/);
+    assert.match(String(e.body), /^TRANSACTION_ROLLED_BACK: /);
+    await c.waitClosed();
+    const kinds = r.b.batches.flatMap((x) => x.items).map((i) => i.kind);
+    assert.ok(!kinds.some((k) => ['begin', 'ack', 'commit'].includes(k)), `B heard nothing of the transaction: ${kinds.join(',')}`);
+    assert.ok(!r.b.requests('send').some((x) => x.send.message.id.startsWith('out-')), 'no output of the transaction stored');
+  });
+
+  test('after a rolled-back transaction is aborted, a new one of the same name runs on B', async () => {
+    const r = await setup();
+    const c = await client(r);
+    c.write(raw('SUBSCRIBE', { id: 's1', destination: '/queue/tx2', ack: 'client-individual', receipt: 'sub' }));
+    await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('sub'));
+    c.write(raw('SEND', { destination: '/queue/tx2', 'message-id': 'in-2' }, 'input'));
+    await checkFor('the input message', () => seen(c, 'MESSAGE', 'message-id').includes('in-2'));
+    const ackId = c.frames.find((f) => f.command === 'MESSAGE')!.headers.ack!;
+    c.write(raw('BEGIN', { transaction: 't' }) + raw('ACK', { id: ackId, transaction: 't', receipt: 'r-ack' }));
+    await checkFor('the ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-ack'));
+    r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+    await checkFor('B gets the session', () => r.b.requests('subscribe').length === 1);
+    c.write(raw('ABORT', { transaction: 't', receipt: 'r-abort' }));
+    await checkFor('the abort receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-abort'));
+    c.write(raw('BEGIN', { transaction: 't' }) + raw('SEND', { destination: '/queue/o', 'message-id': 'o-1', transaction: 't' }, 'x') + raw('COMMIT', { transaction: 't', receipt: 'r-c' }));
+    await checkFor('the commit receipt from B', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-c'));
+    assert.deepEqual(r.b.batches.flatMap((x) => x.items).map((i) => i.kind).filter((k) => k !== 'open' && k !== 'subscribe'), ['begin', 'send', 'commit']);
+    assert.equal(c.closed, false);
+  });
+
   test('no master within failover.maxWaitMs: ERROR "no master for group g1: <the group message>"', async () => {
     const r = await setup({ maxWaitMs: 400 });
     const c = await client(r);

@@ -16,6 +16,7 @@ export class GatewayMetrics {
   readonly storeFailures: prom.Counter<string>;
   readonly heartbeatTimeouts: prom.Counter<string>;
   readonly sessionsMoved: prom.Counter<string>;
+  readonly transactionsRolledBack: prom.Counter<string>;
   readonly failovers: prom.Counter<string>;
   readonly masterChanges: prom.Counter<string>;
   readonly waitingFrames: prom.Gauge<string>;
@@ -32,6 +33,7 @@ export class GatewayMetrics {
     this.errors = new prom.Counter({ name: 'hawser_gateway_errors_total', help: 'ERROR frames sent to clients, by error code', labelNames: ['code'], registers });
     this.storeFailures = new prom.Counter({ name: 'hawser_gateway_store_stream_failures_total', help: 'Broker.Session streams that failed (store unreachable or gone)', registers });
     this.sessionsMoved = new prom.Counter({ name: 'hawser_gateway_sessions_moved_total', help: 'client sessions moved to a new master (re-opened, re-subscribed, un-receipted requests resent)', registers });
+    this.transactionsRolledBack = new prom.Counter({ name: 'hawser_gateway_transactions_rolled_back_total', help: 'open transactions holding acks that a session move rolled back (their COMMIT is refused)', registers });
     this.failovers = new prom.Counter({ name: 'hawser_gateway_failovers_total', help: 'times a client session lost its master (stream failed, NOT_MASTER, or the topology named another master) and started moving', registers });
     this.masterChanges = new prom.Counter({ name: 'hawser_gateway_master_changes_total', help: 'changes of the group master seen in the coordinators\' topology (including to none)', registers });
     this.waitingFrames = new prom.Gauge({ name: 'hawser_gateway_waiting_frames', help: 'client requests held while their session has no master', registers });

@@ -12,6 +12,7 @@ const sub = (rid: number, id: string): SessionRequest => ({
 });
 const unsub = (rid: number, id: string): SessionRequest => ({ requestId: rid, kind: 'unsubscribe', unsubscribe: { subscriptionId: id, removeDurable: false } });
 const ack = (rid: number, tag: number, transaction = ''): SessionRequest => ({ requestId: rid, kind: 'ack', ack: { deliveryTag: tag, transaction } });
+const nack = (rid: number, tag: number, transaction = ''): SessionRequest => ({ requestId: rid, kind: 'nack', nack: { deliveryTag: tag, transaction } });
 const begin = (tx: string): SessionRequest => ({ requestId: 0, kind: 'begin', begin: { transaction: tx } });
 const commit = (rid: number, tx: string): SessionRequest => ({ requestId: rid, kind: 'commit', commit: { transaction: tx } });
 const abort = (rid: number, tx: string): SessionRequest => ({ requestId: rid, kind: 'abort', abort: { transaction: tx } });
@@ -25,7 +26,7 @@ function show(r: SessionRequest): string {
   return `${r.kind}${detail}#${r.requestId}`;
 }
 
-const cases: Array<{ name: string; steps: Step[]; replay: string[]; receipts?: number[] }> = [
+const cases: Array<{ name: string; steps: Step[]; replay: string[]; receipts?: number[]; rolledBack?: Array<{ transaction: string; commit: number }> }> = [
   { name: 'nothing sent', steps: [], replay: [] },
   { name: 'receipted sends are done', steps: [send(1, 'a'), { receipt: 1 }], replay: [] },
   { name: 'un-receipted sends are resent with their ids, in order', steps: [send(1, 'a'), send(2, 'b'), send(3, 'c'), { receipt: 2 }], replay: ['send:a#1', 'send:c#3'] },
@@ -34,9 +35,19 @@ const cases: Array<{ name: string; steps: Step[]; replay: string[]; receipts?: n
   { name: 'a pending unsubscribe is answered by the gateway', steps: [sub(0, 's1'), unsub(5, 's1')], replay: [], receipts: [5] },
   { name: 'old-session acks are never replayed; a pending receipt is answered', steps: [ack(0, 1), ack(7, 2), ack(8, 3), { receipt: 8 }], replay: [], receipts: [7] },
   {
-    name: 'an open transaction is replayed whole, receipted parts without requestId, its acks dropped',
-    steps: [begin('t'), send(1, 'x', 't'), { receipt: 1 }, ack(0, 4, 't'), send(2, 'y', 't')],
+    name: 'an open transaction is replayed whole, receipted parts without requestId',
+    steps: [begin('t'), send(1, 'x', 't'), { receipt: 1 }, send(2, 'y', 't')],
     replay: ['begin#0', 'send:x#0', 'send:y#2'],
+  },
+  {
+    name: 'a transaction that held acks is rolled back: nothing of it replayed, its pending receipts answered',
+    steps: [sub(0, 's'), begin('t'), send(1, 'x', 't'), { receipt: 1 }, ack(0, 4, 't'), send(2, 'y', 't'), ack(3, 5, 't'), send(4, 'z')],
+    replay: ['subscribe:s#0', 'send:z#4'], receipts: [2, 3], rolledBack: [{ transaction: 't', commit: 0 }],
+  },
+  {
+    name: 'a rolled-back transaction with a COMMIT in flight names it',
+    steps: [begin('t'), nack(1, 4, 't'), send(2, 'x', 't'), commit(3, 't'), begin('u'), send(5, 'y', 'u')],
+    replay: ['begin#0', 'send:y#5'], receipts: [1, 2], rolledBack: [{ transaction: 't', commit: 3 }],
   },
   { name: 'a receipted commit settles the transaction', steps: [begin('t'), send(1, 'x', 't'), commit(2, 't'), { receipt: 2 }], replay: [] },
   { name: 'an un-receipted commit is replayed after its transaction', steps: [begin('t'), send(1, 'x', 't'), { receipt: 1 }, commit(2, 't')], replay: ['begin#0', 'send:x#0', 'commit#2'] },
@@ -59,6 +70,7 @@ for (const c of cases) {
     const r = log.replay();
     assert.deepEqual(r.requests.map(show), c.replay);
     assert.deepEqual(r.receipts, c.receipts ?? []);
+    assert.deepEqual(r.rolledBack, c.rolledBack ?? []);
   });
 }
 

@@ -14,6 +14,12 @@
 // that waited for a receipt gets it from the gateway (`receipts` of replay()), so no client
 // hangs on it.
 //
+// A transaction that held ACK/NACKs cannot be replayed whole, and committing its SENDs without
+// its acks would apply half of it (the consumed messages come again while what the client
+// produced from them is stored: duplicates downstream). So it is rolled back instead, as
+// ActiveMQ's failover transport does (TransactionRolledBackException): nothing of it is
+// replayed, and replay() names it in `rolledBack` so the link can refuse its COMMIT.
+//
 // Receipts: sends, commits and aborts must carry a non-zero requestId (the connection gives
 // them an internal one when the client did not ask) — that is how the log learns they are done.
 import type { SessionRequest } from '@hawser/proto';
@@ -31,6 +37,12 @@ export interface Replay {
   requests: SessionRequest[];
   /** requestIds the gateway should answer itself (old-session acks, unsubscribes of gone subscriptions). */
   receipts: number[];
+  /**
+   * Open transactions that held ACK/NACKs: rolled back, none of their requests replayed.
+   * `commit` is the requestId of a COMMIT sent without a receipt yet (0: none) — the client
+   * must hear that it failed.
+   */
+  rolledBack: Array<{ transaction: string; commit: number }>;
 }
 
 export class ReplayLog {
@@ -111,6 +123,20 @@ export class ReplayLog {
   replay(): Replay {
     const requests: SessionRequest[] = [];
     const receipts: number[] = [];
+    const rolledBack: Replay['rolledBack'] = [];
+    for (const [transaction, list] of this.transactions) {
+      if (!list.some((e) => e.req.kind === 'ack' || e.req.kind === 'nack')) continue;
+      let commit = 0;
+      for (const e of list) {
+        const k = e.req.kind;
+        if (k === 'commit' && !e.receipted) commit = e.req.requestId;
+        // Anything else of it that waits for a receipt gets one: it is void now, not lost.
+        else if (k !== 'begin' && !e.receipted && e.req.requestId) receipts.push(e.req.requestId);
+        this.drop(e);
+      }
+      this.transactions.delete(transaction);
+      rolledBack.push({ transaction, commit });
+    }
     for (const e of [...this.entries.values()].sort((a, b) => a.seq - b.seq)) {
       const req = e.req;
       if (req.kind === 'ack' || req.kind === 'nack' || req.kind === 'unsubscribe') {
@@ -126,7 +152,7 @@ export class ReplayLog {
       // Already answered by the old master: resend without asking again.
       requests.push(e.receipted ? { ...req, requestId: 0 } : req);
     }
-    return { requests, receipts };
+    return { requests, receipts, rolledBack };
   }
 
   private drop(e: Entry): void {

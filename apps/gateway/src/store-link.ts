@@ -56,6 +56,8 @@ export class StoreLink {
   private address: string | undefined;
   private failedAddress: string | undefined;
   private readonly replayLog = new ReplayLog();
+  /** Transactions rolled back by a move (they held acks): their requests are answered here, their COMMIT refused. */
+  private readonly rolledBack = new Set<string>();
   private openReq: Open | undefined;
   private waiting = 0;
   private blocked = false;
@@ -88,6 +90,8 @@ export class StoreLink {
   /** Sends one request (kept for a replay when failover is on). */
   request<K extends Exclude<SessionRequest['kind'], 'open'>>(kind: K, payload: Payload<K>, requestId = 0): void {
     if (this.state === 'ended') return;
+    const tx = (payload as { transaction?: string }).transaction;
+    if (tx && this.rolledBack.size && this.rolledBack.has(tx) && this.settleRolledBack(kind, tx, requestId)) return;
     if (this.failover) this.replayLog.record({ requestId, kind, [kind]: payload } as unknown as SessionRequest);
     if (this.session) {
       this.session.request(kind, payload, requestId);
@@ -99,6 +103,35 @@ export class StoreLink {
         this.handlers.onBackpressure();
       }
     }
+  }
+
+  /**
+   * A request of a transaction a move rolled back (ReplayLog): the new master never heard of
+   * it. Its SENDs and ACKs are void (answered here if they asked for a receipt), an ABORT is
+   * what already happened, and a COMMIT is refused with TRANSACTION_ROLLED_BACK. A BEGIN of the
+   * same name starts afresh. Returns false when the request should go to the master.
+   */
+  private settleRolledBack(kind: string, tx: string, requestId: number): boolean {
+    if (kind === 'begin') { this.rolledBack.delete(tx); return false; }
+    if (kind === 'commit') {
+      this.rolledBack.delete(tx);
+      this.refuseCommit(tx, requestId);
+      return true;
+    }
+    if (kind === 'abort') this.rolledBack.delete(tx);
+    if (requestId) this.handlers.onEvent({ kind: 'receipt', receipt: { requestId } }, this.gen);
+    return true;
+  }
+
+  private refuseCommit(tx: string, requestId: number): void {
+    this.log.info({ transaction: tx }, 'COMMIT of a transaction rolled back by a session move: refused');
+    this.handlers.onEvent({
+      kind: 'error',
+      error: {
+        requestId, fatal: true, code: 'TRANSACTION_ROLLED_BACK',
+        message: `transaction '${tx}' was rolled back: the session moved to a new master while the transaction held acknowledgements; the messages it acked will be delivered again — run the transaction again`,
+      },
+    } as SessionEvent, this.gen);
   }
 
   /** A request that only makes sense on session `gen` (auto acks of its deliveries). */
@@ -151,13 +184,19 @@ export class StoreLink {
     if (this.paused) session.pause();
     session.request('open', this.openReq!);
     if (this.failover) {
-      const { requests, receipts } = this.replayLog.replay();
+      const { requests, receipts, rolledBack } = this.replayLog.replay();
       for (const r of requests) session.request(r.kind as 'send', (r as unknown as Record<string, never>)[r.kind], r.requestId);
       if (this.moving || requests.length) {
         this.log.info({ master: m.id, address: m.address, epoch: m.epoch, replayed: requests.length, answered: receipts.length }, 'session opened on the master; replaying');
       }
       // ACK/NACKs of the old session: nothing to replay, but their clients wait for a receipt.
       for (const requestId of receipts) this.handlers.onEvent({ kind: 'receipt', receipt: { requestId } }, gen);
+      for (const rb of rolledBack) {
+        this.ctx.metrics.transactionsRolledBack.inc();
+        this.log.info({ transaction: rb.transaction, commitPending: rb.commit !== 0 }, 'transaction with acks rolled back by the session move');
+        if (rb.commit) this.refuseCommit(rb.transaction, rb.commit);
+        else this.rolledBack.add(rb.transaction);
+      }
     }
     this.releaseWaiting();
     const ms = this.failover ? this.ctx.resendTimeoutMs : this.ctx.openTimeoutMs;

@@ -7,7 +7,7 @@ import { WebSocketServer } from 'ws';
 import { StompParser, encodeFrame, frame, getHeader, type StompFrame, type StompVersion } from '@hawser/stomp';
 import {
   connect, parseTarget, parseEndpoint, StompServerError, ReceiptTimeoutError, UnsupportedError,
-  HeartbeatTimeoutError, InvalidUriError, ConnectionClosedError, ConnectTimeoutError, type StompClient,
+  HeartbeatTimeoutError, InvalidUriError, ConnectionClosedError, ConnectTimeoutError, TransactionRolledBackError, type StompClient,
 } from './index';
 
 type Event = { type: 'frame'; frame: StompFrame } | { type: 'heartbeat' } | { type: 'close' };
@@ -306,6 +306,20 @@ describe('client', { timeout: 20_000 }, () => {
     await pc;
     assert.equal(tx.status, 'committed');
     await assert.rejects(tx.send('/queue/q', 'late'), /committed/);
+  });
+
+  it('a COMMIT refused with TRANSACTION_ROLLED_BACK (the gateway moved the session inside it) rejects with TransactionRolledBackError', async () => {
+    const s = await setup();
+    const { client, peer } = await open(s);
+    client.on('error', () => undefined);
+    const tx = client.begin();
+    await peer.frame();
+    const pc = tx.commit();
+    const commit = await peer.frame();
+    peer.send(frame('ERROR', { message: "transaction 'x' was rolled back: the session moved to a new master", 'receipt-id': getHeader(commit, 'receipt')! }, 'TRANSACTION_ROLLED_BACK: transaction ...\n'));
+    peer.end();
+    await assert.rejects(pc, (e: unknown) => e instanceof TransactionRolledBackError && e.code === 'TRANSACTION_ROLLED_BACK' &&
+      e.message.startsWith("transaction 'x' was rolled back") && e.cause instanceof StompServerError);
   });
 
   it('a send window keeps at most W SENDs un-receipted', async () => {

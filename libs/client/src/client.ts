@@ -8,7 +8,7 @@ import {
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
   ConnectTimeoutError, ConnectionClosedError, HeartbeatTimeoutError, InvalidStateError, InvalidUriError, ProtocolError,
-  ReceiptTimeoutError, StompClientError, StompServerError, UnsupportedError,
+  ReceiptTimeoutError, StompClientError, StompServerError, TransactionRolledBackError, UnsupportedError,
 } from './errors';
 import { dialTransport, type Transport } from './transport';
 import { parseTarget, type Endpoint } from './uri';
@@ -302,7 +302,8 @@ export class StompClient extends EventEmitter implements SubscriptionHost, Trans
         if (p) {
           this.receipts.delete(err.receiptId!);
           clearTimeout(p.timer);
-          p.reject(err);
+          // Hawser's gateway refuses the COMMIT of a transaction a master failover rolled back.
+          p.reject(err.details.startsWith('TRANSACTION_ROLLED_BACK:') ? new TransactionRolledBackError(err.serverMessage, { cause: err }) : err);
         }
         this.fail(err);
         return;
