@@ -12,6 +12,8 @@ test('options: defaults, rates with max, one-line errors', () => {
   assert.throws(() => parseArgs(['--rates', 'fast']), /--rates: expected a rate in msg\/s or 'max', got 'fast'/);
   assert.throws(() => parseArgs(['--duration', '0']), /--duration: expected a number of seconds/);
   assert.throws(() => parseArgs(['--rows', 'w64']), /unknown option --rows/);
+  assert.deepEqual(parseArgs(['--store-args', ' --journal.writeDelayMs 0  --journal.maxInflight 1']).storeArgs, ['--journal.writeDelayMs', '0', '--journal.maxInflight', '1']);
+  assert.throws(() => parseArgs(['--store-args', '--journal.writeDelayMs']), /--store-args: expected '--flag value' pairs/);
 });
 
 test('sample: this process has CPU ticks and wake-ups; a gone pid is undefined', () => {

@@ -7,7 +7,8 @@
 // is per message shows flat figures; one whose cost is per wake-up shows CPU per message
 // falling as the rate rises (more messages share a wake-up). Linux only (/proc).
 //
-//   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4] [--json]
+//   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4]
+//        [--store-args '--journal.writeDelayMs 0'] [--json]     (--store-args: extra store flags, for A/B runs)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -19,12 +20,12 @@ import { eachOption, numberOption, usageExit, UsageError } from './args';
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const SYNCS = ['quorum_mem', 'quorum_disk', 'remote_mem', 'local_mem'] as const;
 type Sync = typeof SYNCS[number];
-const USAGE = 'usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--json]';
+const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--json]";
 
-interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; json: boolean }
+interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; json: boolean }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, json: false };
+  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], json: false };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration' || name === 'warmup') o[name] = numberOption(a, v, { zero: name === 'warmup', what: 'a number of seconds' });
     else if (name === 'sync') {
@@ -33,6 +34,9 @@ export function parseArgs(argv: string[]): Options {
     } else if (name === 'rates') {
       o.rates = v.split(',').filter(Boolean).map((r) => (r === 'max' ? 'max' : numberOption('--rates', r, { what: "a rate in msg/s or 'max'" })));
       if (!o.rates.length) throw new UsageError('--rates: expected at least one rate');
+    } else if (name === 'store-args') {
+      o.storeArgs = v.split(/\s+/).filter(Boolean);
+      if (o.storeArgs.length % 2 || o.storeArgs.some((x, i) => i % 2 === 0 && !x.startsWith('--'))) throw new UsageError(`--store-args: expected '--flag value' pairs, got '${v}'`);
     } else throw new UsageError(`unknown option ${a}\n${USAGE}`);
   }).json;
   return o;
@@ -122,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
   let o: Options;
   try { o = parseArgs(argv); } catch (e) { return usageExit(e); }
   const say = (s: string) => process.stderr.write(`[cpu] ${s}\n`);
-  const c = await Cluster.start({ name: `cpu-${o.sync}`, sync: o.sync, stores: 3, coordinators: 1, gateways: 1, maxWaitMs: 60_000 });
+  const c = await Cluster.start({ name: `cpu-${o.sync}`, sync: o.sync, stores: 3, coordinators: 1, gateways: 1, maxWaitMs: 60_000, storeArgs: o.storeArgs });
   try {
     const { store: master } = await c.waitForMaster();
     const procs: Proc[] = [];
@@ -143,7 +147,7 @@ export async function main(argv: string[]): Promise<number> {
     const names = ['master', 'slave1', 'slave2', 'gateway', 'bench'];
     const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
     if (o.json) process.stdout.write(`${JSON.stringify({ sync: o.sync, duration: o.duration, machine, results }, null, 2)}\n`);
-    else process.stdout.write(`${table(results, names)}\n\nsync=${o.sync}, 1 producer + 1 consumer, window 64, 1 KiB persistent, ${o.duration} s per rate; machine: ${machine.nproc} x ${machine.cpu}, node ${machine.node}\n`);
+    else process.stdout.write(`${table(results, names)}\n\nsync=${o.sync}${o.storeArgs.length ? ` ${o.storeArgs.join(' ')}` : ''}, 1 producer + 1 consumer, window 64, 1 KiB persistent, ${o.duration} s per rate; machine: ${machine.nproc} x ${machine.cpu}, node ${machine.node}\n`);
     return results.some((r) => r.lost || r.duplicates) ? 1 : 0;
   } finally {
     await c.close();
