@@ -61,6 +61,9 @@ export interface ReplicationDisk {
 const LOCAL_META = new Set(['promised', 'incarnation', 'snapshot', 'installing', 'members'].map((n) => `meta\u0000${n}`));
 const isShipped = (k: string) => !k.startsWith('j\u0000') && !LOCAL_META.has(k);
 
+/** Hands a snapshot's keys to `put` in chunks, awaiting each (journal.install). */
+export type SnapshotSource = (put: (chunk: Array<{ key: Buffer; value: Buffer }>) => Promise<void>) => Promise<void>;
+
 export class RocksJournal {
   private readonly counts = new Map<string, number>();
   /** Failed-delivery count keys (c\0...) present: an ack deletes one only if it exists. */
@@ -376,7 +379,7 @@ export class RocksJournal {
    * iterator, i.e. one consistent snapshot, in chunks. Returns the (epoch, position) that
    * state is at (read from the same snapshot).
    */
-  async snapshot(chunk: (items: Array<{ key: Buffer; value: Buffer }>) => void, chunkItems = 1000): Promise<{ epoch: number; position: number }> {
+  async snapshot(chunk: (items: Array<{ key: Buffer; value: Buffer }>) => void | Promise<void>, chunkItems = 1000): Promise<{ epoch: number; position: number }> {
     let items: Array<{ key: Buffer; value: Buffer }> = [];
     let position = 0;
     let epoch = 0;
@@ -385,22 +388,33 @@ export class RocksJournal {
       if (k === keys.meta('position')) position = Number(v.toString());
       if (k === keys.meta('epoch')) epoch = Number(v.toString());
       items.push({ key: Buffer.from(k), value: v });
-      if (items.length >= chunkItems) { chunk(items); items = []; }
+      if (items.length >= chunkItems) {
+        const full = items;
+        items = [];
+        return chunk(full); // awaited by range(): the reader waits for a slow receiver
+      }
+      return undefined;
     });
-    if (items.length) chunk(items);
+    if (items.length) await chunk(items);
     return { epoch: position > 0 ? epoch : 0, position };
   }
 
   /**
    * Replaces the state by a master's snapshot at (epoch, position): the journal and every
    * shipped key go, the snapshot's keys come. Guarded by meta installing (see recoverReplication).
+   * `items` is the snapshot's keys, or a source that hands them over in chunks (read from the
+   * on-disk staging area: a big snapshot never sits in the heap).
    */
-  async install(items: Array<{ key: Buffer; value: Buffer }>, epoch: number, position: number, sync: boolean): Promise<void> {
+  async install(items: Array<{ key: Buffer; value: Buffer }> | SnapshotSource, epoch: number, position: number, sync: boolean): Promise<void> {
     await this.trimming; // a dedup trim still running must not reach the snapshot's own ids
     await this.db.batch([{ type: 'put', key: keys.meta('installing'), value: '1' }], true);
     await this.wipe(false);
-    for (let i = 0; i < items.length; i += 10_000) {
-      await this.db.batch(items.slice(i, i + 10_000).map((kv) => ({ type: 'put' as const, key: kv.key.toString(), value: kv.value })), false);
+    const put = (chunk: Array<{ key: Buffer; value: Buffer }>) =>
+      this.db.batch(chunk.map((kv) => ({ type: 'put' as const, key: kv.key.toString(), value: kv.value })), false);
+    if (Array.isArray(items)) {
+      for (let i = 0; i < items.length; i += 10_000) await put(items.slice(i, i + 10_000));
+    } else {
+      await items(put);
     }
     await this.db.batch([
       { type: 'put', key: keys.meta('snapshot'), value: `${epoch}:${position}` },
@@ -411,14 +425,19 @@ export class RocksJournal {
 
   /** Deletes the journal and every shipped key (and, unless `keepFlag`, the installing flag). */
   private async wipe(clearFlag = true): Promise<void> {
+    // In batches of 10,000 while scanning (the iterator reads a snapshot of the db): the
+    // keys of a big store are never all in memory at once.
     let dels: BatchOp[] = [];
-    await this.db.range({ values: false }, (k) => { if (isShipped(k) || k.startsWith('j\u0000')) dels.push({ type: 'del', key: k }); });
+    await this.db.range({ values: false }, (k) => {
+      if (isShipped(k) || k.startsWith('j\u0000')) dels.push({ type: 'del', key: k });
+      if (dels.length < 10_000) return undefined;
+      const full = dels;
+      dels = [];
+      return this.db.batch(full, false);
+    });
     dels.push({ type: 'del', key: keys.meta('snapshot') });
     if (clearFlag) dels.push({ type: 'del', key: keys.meta('installing') });
-    while (dels.length) {
-      await this.db.batch(dels.slice(0, 10_000), false);
-      dels = dels.slice(10_000);
-    }
+    await this.db.batch(dels, false);
   }
 
   /** Journal entries from `from` (inclusive), for tests and (next milestone) replica catch-up. */

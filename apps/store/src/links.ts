@@ -183,23 +183,49 @@ export class ReplicationLinks {
   }
 
   /** Fetches a snapshot from the master at `address` (Replication.Snapshot). */
-  fetchSnapshot(address: string, req: SnapshotRequest, timeoutMs = 60_000): Promise<{ items: KeyValue[]; epoch: number; position: number }> {
+  /**
+   * Streams the master's snapshot into `onChunk` (awaited: the stream is paused while a chunk
+   * is handled, so a slow disk slows the master's reader instead of filling memory). Fails if
+   * nothing arrives for `idleMs` (a big snapshot may take long; a stalled one may not).
+   */
+  fetchSnapshot(address: string, req: SnapshotRequest, onChunk: (items: KeyValue[]) => Promise<void>, idleMs = 60_000): Promise<{ epoch: number; position: number }> {
     const Replication = replicationService();
     const client = new Replication(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
     return new Promise((resolve, reject) => {
-      const call = (client as unknown as { Snapshot(r: SnapshotRequest, o: grpc.CallOptions): grpc.ClientReadableStream<SnapshotChunk> })
-        .Snapshot(req, { deadline: Date.now() + timeoutMs });
-      const items: KeyValue[] = [];
+      const call = (client as unknown as { Snapshot(r: SnapshotRequest): grpc.ClientReadableStream<SnapshotChunk> }).Snapshot(req);
       let last: SnapshotChunk | null = null;
-      call.on('data', (c: SnapshotChunk) => {
-        for (const kv of c.items ?? []) items.push(kv);
-        if (c.last) last = c;
-      });
-      call.on('error', (e) => { client.close(); reject(e); });
-      call.on('end', () => {
+      let failed: Error | null = null;
+      let handling: Promise<void> = Promise.resolve();
+      let idle: NodeJS.Timeout | undefined;
+      const fail = (e: Error) => {
+        if (failed) return;
+        failed = e;
+        clearTimeout(idle);
+        call.cancel();
         client.close();
-        if (!last) reject(new Error('snapshot stream ended without its last chunk'));
-        else resolve({ items, epoch: (last as SnapshotChunk).epoch, position: (last as SnapshotChunk).position });
+        reject(e);
+      };
+      const arm = () => {
+        clearTimeout(idle);
+        idle = setTimeout(() => fail(new Error(`snapshot stream from ${address} idle for ${idleMs} ms`)), idleMs);
+      };
+      arm();
+      call.on('data', (c: SnapshotChunk) => {
+        arm();
+        if (c.last) last = c;
+        if (!c.items?.length) return;
+        call.pause();
+        handling = handling.then(() => onChunk(c.items)).then(() => { if (!failed) call.resume(); }, (e: Error) => fail(e));
+      });
+      call.on('error', (e) => fail(e));
+      call.on('end', () => {
+        void handling.then(() => {
+          if (failed) return;
+          clearTimeout(idle);
+          client.close();
+          if (!last) reject(new Error('snapshot stream ended without its last chunk'));
+          else resolve({ epoch: (last as SnapshotChunk).epoch, position: (last as SnapshotChunk).position });
+        });
       });
     });
   }

@@ -2,7 +2,7 @@
 // Member.Prepare/Assign from the test (playing the coordinator), without ZooKeeper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@hawser/config';
@@ -11,6 +11,7 @@ import { adminService, memberService, type AssignReply, type PrepareReply, type 
 import { schema, validate } from './config';
 import { Store } from './store';
 import { checkFor, TestSession, unary } from './testing';
+import { STAGING_DIR } from './snapshot-staging';
 
 interface Node { id: string; dir: string; store: Store | null; extra: string[] }
 
@@ -274,6 +275,7 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     await checkFor('s3 caught up by snapshot', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
       s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition, 10_000);
     assert.ok(s3.store!.repl!.replica.snapshotPosition > 0, 'installed a snapshot');
+    await checkFor('the staging area removed', () => !existsSync(join(s3.dir, STAGING_DIR)));
     const dests = (s: Node) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
     await checkFor('same destinations', () => dests(s3) === dests(s2) && dests(s2).includes('/queue/a'));
     // The snapshot carries the dedup window (x\0 keys): s3, if promoted, drops a resend.

@@ -14,12 +14,13 @@ import { performance } from 'node:perf_hooks';
 import type { BrokerCore, JournalEntry, Recovered } from '@hawser/broker';
 import { Replica, ReplicationError, type Action, type Entry, type Event, type Role, type SyncMode } from '@hawser/replication';
 import { warnEvery, type Logger } from '@hawser/observability';
-import type { KeyValue, PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
+import type { PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
 import { grpc } from '@hawser/proto';
 import { decodeEntry, encodeEntry } from './codec';
 import type { RocksJournal, ReplicationDisk } from './journal';
 import type { BatchOp } from './rocks';
 import { ReplicationLinks, type LinkMessage } from './links';
+import { SnapshotStaging } from './snapshot-staging';
 
 /** What the replicated journal needs of the store around it. */
 export interface ReplicationHost {
@@ -63,7 +64,7 @@ type WriteItem =
   | { kind: 'truncate'; from: number }
   | { kind: 'epoch'; epoch: number; done: () => void }
   | { kind: 'meta'; name: string; value: string }
-  | { kind: 'reset'; epoch: number; position: number; items: KeyValue[] }
+  | { kind: 'reset'; epoch: number; position: number; staging: SnapshotStaging }
   | { kind: 'task'; run: () => Promise<void> | void };
 
 interface StepCtx { seen: Action[]; done(seen: Action[]): void }
@@ -85,7 +86,7 @@ export class ReplicatedJournal {
   /** Journal entries up to here are deleted (compacted into the indexes). */
   private diskSnap: number;
   private resetPending = false;
-  private staged: { items: KeyValue[]; epoch: number; position: number } | null = null;
+  private staged: { staging: SnapshotStaging; epoch: number; position: number } | null = null;
   private fetching = false;
 
   private readonly writes: WriteItem[] = [];
@@ -153,6 +154,7 @@ export class ReplicatedJournal {
   }
 
   start(): void {
+    SnapshotStaging.removeLeftover(this.journal.db.location); // a fetch or install cut short by a crash
     const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
     this.tickTimer = setInterval(() => {
       this.step({ type: 'tick', now: performance.now() });
@@ -398,7 +400,7 @@ export class ReplicatedJournal {
         this.resetPending = true;
         this.core = null;
         this.host.setCore(null);
-        this.enqueue({ kind: 'reset', epoch: a.epoch, position: a.position, items: s.items });
+        this.enqueue({ kind: 'reset', epoch: a.epoch, position: a.position, staging: s.staging });
         return;
       }
       case 'send':
@@ -558,26 +560,41 @@ export class ReplicatedJournal {
     if (!address) { this.warn('snapAddr', { from }, 'snapshot offered by a master whose address is unknown'); return; }
     this.fetching = true;
     this.o.log.info({ from, position }, 'fetching a snapshot from the master');
-    this.links.fetchSnapshot(address, { group: this.o.group, from: this.o.id, epoch: masterEpoch, position }).then(
-      (s) => {
-        this.fetching = false;
-        this.staged = s;
-        this.o.log.info({ from, position: s.position, epoch: s.epoch, keys: s.items.length }, 'snapshot fetched');
-        this.step({ type: 'installSnapshot', from, masterEpoch, position: s.position, epoch: s.epoch });
-        this.staged = null; // consumed by resetLog, or not needed
-      },
-      (err: Error) => {
-        this.fetching = false;
-        this.warn('snapFail', { from, err: err.message }, 'snapshot fetch failed (the master offers it again)');
-      },
-    );
+    void this.fetchSnapshot(from, address, masterEpoch, position).finally(() => { this.fetching = false; });
+  }
+
+  /** Streams the master's snapshot into the on-disk staging area, then offers it to the core. */
+  private async fetchSnapshot(from: string, address: string, masterEpoch: number, position: number): Promise<void> {
+    let staging: SnapshotStaging | undefined;
+    try {
+      staging = await SnapshotStaging.create(this.journal.db.location);
+      const st = staging;
+      const at = await this.links.fetchSnapshot(address, { group: this.o.group, from: this.o.id, epoch: masterEpoch, position }, (items) => st.add(items));
+      if (this.stopped) return;
+      this.staged = { staging: st, epoch: at.epoch, position: at.position };
+      this.o.log.info({ from, position: at.position, epoch: at.epoch, keys: st.size }, 'snapshot fetched');
+      this.step({ type: 'installSnapshot', from, masterEpoch, position: at.position, epoch: at.epoch });
+      // resetLog took it (the install removes it when done), or the core did not need it.
+      if (this.staged?.staging === st) this.staged = null;
+      else staging = undefined;
+    } catch (err) {
+      this.warn('snapFail', { from, err: (err as Error).message }, 'snapshot fetch failed (the master offers it again)');
+    } finally {
+      await staging?.destroy();
+    }
   }
 
   /** Replication.Snapshot: this store's indexes at one RocksDB snapshot. */
   async serveSnapshot(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotChunk>): Promise<void> {
     try {
       if (call.request.group && call.request.group !== this.o.group) throw Object.assign(new Error(`group ${this.o.group}, not ${call.request.group}`), { code: grpc.status.INVALID_ARGUMENT });
-      const at = await this.journal.snapshot((items) => call.write({ epoch: 0, position: 0, items, last: false }));
+      // A chunk waits for the stream to drain before the next is read: a slow slave slows
+      // the reader instead of the whole snapshot piling up in this process.
+      const at = await this.journal.snapshot((items) => {
+        if (call.cancelled) throw new Error('the slave cancelled the snapshot');
+        if (call.write({ epoch: 0, position: 0, items, last: false })) return undefined;
+        return new Promise<void>((resolve) => call.once('drain', resolve));
+      });
       call.write({ epoch: at.epoch, position: at.position, items: [], last: true });
       call.end();
       this.o.log.info({ to: call.request.from, position: at.position }, 'snapshot sent');
@@ -718,8 +735,12 @@ export class ReplicatedJournal {
     for (const d of dones) d();
   }
 
-  private async install(w: { epoch: number; position: number; items: KeyValue[] }): Promise<void> {
-    await this.journal.install(w.items, w.epoch, w.position, this.o.fsync);
+  private async install(w: { epoch: number; position: number; staging: SnapshotStaging }): Promise<void> {
+    try {
+      await this.journal.install(w.staging.source(), w.epoch, w.position, this.o.fsync);
+    } finally {
+      await w.staging.destroy();
+    }
     this.applied = w.position;
     this.diskLast = w.position;
     this.diskSnap = w.position;

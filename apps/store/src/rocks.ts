@@ -72,8 +72,12 @@ export class Rocks {
     return new Promise((resolve, reject) => this.db.clear(range, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** Reads a key range in order (keys as strings, values as Buffers). */
-  async range(opts: RangeOptions, visit: (key: string, value: Buffer) => boolean | void): Promise<void> {
+  /**
+   * Reads a key range in order (keys as strings, values as Buffers). A visitor that returns a
+   * promise is awaited before the next key is read (back-pressure for streaming); returning
+   * (or resolving to) false stops the scan.
+   */
+  async range(opts: RangeOptions, visit: (key: string, value: Buffer) => boolean | void | Promise<boolean | void>): Promise<void> {
     const it = this.db.iterator({ keyAsBuffer: false, valueAsBuffer: true, ...opts, limit: opts.limit ?? -1 });
     try {
       for (;;) {
@@ -85,7 +89,8 @@ export class Rocks {
           });
         });
         if (!kv) return;
-        if (visit(kv[0], kv[1]) === false) return;
+        const r = visit(kv[0], kv[1]);
+        if ((r instanceof Promise ? await r : r) === false) return;
       }
     } finally {
       await new Promise<void>((resolve) => it.end(() => resolve()));
