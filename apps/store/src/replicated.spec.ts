@@ -49,6 +49,22 @@ async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
   for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all)).accepted, true);
 }
 
+/** Boots every node, elects the first master of epoch 1 and waits until it serves. */
+async function bootServing(all: Node[]): Promise<void> {
+  for (const n of all) await boot(n);
+  await elect(1, all[0]!, all);
+  await checkFor(`${all[0]!.id} serving`, () => all[0]!.store!.serving);
+}
+
+/** A session on `master` with one message receipted and replicated to `slave`. */
+async function sessionWithOne(master: Node, slave: Node, destination: string, body: string, id: string): Promise<TestSession> {
+  const p = new TestSession(addr(master));
+  await p.open();
+  await p.receipted([p.send(destination, body, { id })]);
+  await checkFor('replicated', () => slave.store!.repl!.replica.lastPosition === master.store!.repl!.replica.lastPosition);
+  return p;
+}
+
 async function status(n: Node): Promise<StatusReply> {
   return unary(adminService(), addr(n), 'Status', {});
 }
@@ -75,9 +91,7 @@ test('3 stores: receipts after replication, slaves refuse sessions, failover to 
   const all = nodes();
   const [s1, s2, s3] = all as [Node, Node, Node];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
-    await checkFor('s1 serving', () => s1.store!.serving);
+    await bootServing(all);
 
     const p = new TestSession(addr(s1));
     await p.open();
@@ -136,13 +150,8 @@ test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncat
   const all = nodes();
   const [s1, s2, s3] = all as [Node, Node, Node];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
-    await checkFor('s1 serving', () => s1.store!.serving);
-    const p = new TestSession(addr(s1));
-    await p.open();
-    await p.receipted([p.send('/queue/t', 'committed', { id: 'ID:c1' })]);
-    await checkFor('replicated', () => s2.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+    await bootServing(all);
+    const p = await sessionWithOne(s1, s2, '/queue/t', 'committed', 'ID:c1');
 
     await stopNode(s2);
     await stopNode(s3);
@@ -181,13 +190,8 @@ test('journal.maxInflight 1: while a proposal waits for its quorum, new entries 
   const all = nodes(['--journal.maxInflight', '1']);
   const [s1, s2, s3] = all as [Node, Node, Node];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
-    await checkFor('s1 serving', () => s1.store!.serving);
-    const p = new TestSession(addr(s1));
-    await p.open();
-    await p.receipted([p.send('/queue/b', 'first', { id: 'ID:b0' })]);
-    await checkFor('replicated', () => s2.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+    await bootServing(all);
+    const p = await sessionWithOne(s1, s2, '/queue/b', 'first', 'ID:b0');
     const base = s1.store!.repl!.replica.lastPosition;
 
     // No slave: the next proposal cannot be acknowledged, so it is the only one in flight.
@@ -222,9 +226,7 @@ test('journal.replicaApplyMs: a slave applies committed entries in windows; prom
   const all = nodes(['--journal.replicaApplyMs', '60000']);
   const [s1, s2] = all as [Node, Node, Node];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
-    await checkFor('s1 serving', () => s1.store!.serving);
+    await bootServing(all);
     const p = new TestSession(addr(s1));
     await p.open();
     const ids: number[] = [];
