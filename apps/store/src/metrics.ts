@@ -14,6 +14,7 @@ export class StoreMetrics {
   readonly expired: prom.Counter<'destination'>;
   readonly deadLettered: prom.Counter<'destination'>;
   readonly dedupHits: prom.Counter;
+  readonly discarded: prom.Counter;
   readonly commitSeconds: prom.Histogram;
   readonly batchEntries: prom.Histogram;
   readonly batchBytes: prom.Histogram;
@@ -29,6 +30,7 @@ export class StoreMetrics {
     this.expired = new prom.Counter({ name: 'hawser_store_messages_expired_total', help: 'messages expired per destination', labelNames: ['destination'], registers });
     this.deadLettered = new prom.Counter({ name: 'hawser_store_messages_dead_lettered_total', help: 'messages moved to the DLQ per destination', labelNames: ['destination'], registers });
     this.dedupHits = new prom.Counter({ name: 'hawser_store_dedup_hits_total', help: 'SENDs dropped as duplicates (receipted, not stored)', registers });
+    this.discarded = new prom.Counter({ name: 'hawser_store_nonpersistent_discarded_total', help: 'non-persistent messages discarded because their queue or subscription held broker.maxNonPersistent', registers });
     this.commitSeconds = new prom.Histogram({ name: 'hawser_store_journal_commit_seconds', help: 'latency of one group commit (RocksDB batch write)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.batchEntries = new prom.Histogram({ name: 'hawser_store_journal_batch_entries', help: 'journal entries per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers });
     this.batchBytes = new prom.Histogram({ name: 'hawser_store_journal_batch_bytes', help: 'encoded journal bytes per group commit', buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304], registers });
@@ -81,5 +83,6 @@ export class StoreMetrics {
       if (s.deadLettered) this.deadLettered.inc(l, s.deadLettered);
     }
     if (r.dedupHits) this.dedupHits.inc(r.dedupHits);
+    if (r.discarded) this.discarded.inc(r.discarded);
   }
 }

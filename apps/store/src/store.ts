@@ -11,7 +11,7 @@ import {
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type SessionEvents, type SessionRequests, type StatusReply,
 } from '@hawser/proto';
-import type { Logger, prom } from '@hawser/observability';
+import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
 import { StoreMetrics } from './metrics';
@@ -45,6 +45,7 @@ export class Store {
   private tick: NodeJS.Timeout | null = null;
   private stopping = false;
   private failed: Error | null = null;
+  private warnDiscarded: ReturnType<typeof warnEvery> | null = null;
   readonly metrics: StoreMetrics;
   /** Replicated mode: the journal wrapped with the replication core. */
   repl: ReplicatedJournal | null = null;
@@ -68,7 +69,7 @@ export class Store {
       group: c.group, node: c.node.id, epoch,
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
-      forcePersistent: c.broker.forcePersistent, compileSelector,
+      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, compileSelector,
     }, recovered);
   }
 
@@ -348,6 +349,11 @@ export class Store {
     if (!core) return;
     const r: Ready = core.takeReady();
     this.metrics.record(r);
+    if (r.discarded) {
+      this.warnDiscarded ??= warnEvery(this.deps.log, 10_000);
+      this.warnDiscarded('discarded', { count: r.discarded, max: this.deps.config.broker.maxNonPersistent },
+        'non-persistent messages discarded: a queue or subscription holds broker.maxNonPersistent (consumers too slow or absent)');
+    }
     if (r.entries.length) {
       if (this.repl) this.repl.submit(r.entries);
       else { this.pendingEntries.push(...r.entries); this.commit(); }

@@ -306,3 +306,54 @@ test('replay: applying the journal on an empty core gives the same destinations'
   const strip = (xs: ReturnType<BrokerCore['destinations']>) => xs.map(({ name, depth }) => ({ name, depth }));
   assert.deepEqual(strip(replica.destinations()), strip(h.core.destinations()));
 });
+
+/** Acks every delivery of `sid` as it comes (prefetch 1 gives one at a time); returns the bodies. */
+function consumeAll(h: Harness, sid: string): string[] {
+  const got: string[] = [];
+  for (let ds = h.deliveries(sid); ds.length; ds = h.deliveries(sid)) {
+    for (const d of ds) { got.push(d.message.body.toString()); h.ack(sid, d.deliveryTag); }
+  }
+  return got;
+}
+
+test('maxNonPersistent: beyond the bound the oldest waiting non-persistent message goes; in-flight and persistent ones stay', () => {
+  const h = new Harness(options({ compileSelector, maxNonPersistent: 3 }));
+  opened(h, 'p', 'c', 't');
+  h.subscribe('c', 's', '/queue/q', { prefetch: 1 });
+  h.send('p', '/queue/q', 'np1', { persistent: false }); // in flight to c
+  h.send('p', '/queue/q', 'np2', { persistent: false });
+  h.send('p', '/queue/q', 'p1');
+  for (const b of ['np3', 'np4', 'np5', 'np6']) h.send('p', '/queue/q', b, { persistent: false });
+  assert.equal(h.discarded, 3, 'np2, np3, np4: the oldest waiting');
+  assert.equal(h.depth('/queue/q'), 4, 'np1 (in flight), p1, np5, np6');
+  assert.deepEqual(consumeAll(h, 'c'), ['np1', 'p1', 'np5', 'np6']);
+  assert.equal(h.depth('/queue/q'), 0);
+
+  // A slow non-durable topic subscriber is bounded the same way (ActiveMQ's pending limit).
+  h.subscribe('t', 'ts', '/topic/t', { prefetch: 1 });
+  for (let i = 1; i <= 6; i++) h.send('p', '/topic/t', `t${i}`, { persistent: false });
+  assert.equal(h.discarded, 3 + 3);
+  assert.deepEqual(consumeAll(h, 't'), ['t1', 't5', 't6']);
+});
+
+test('maxNonPersistent: a message taken back after a failed delivery waits again and can be discarded; 0 means no bound', () => {
+  const h = new Harness(options({ compileSelector, maxNonPersistent: 2 }));
+  opened(h, 'p', 'c', 'd');
+  h.subscribe('c', 's', '/queue/q', { prefetch: 1 });
+  h.send('p', '/queue/q', 'a', { persistent: false }); // in flight to c
+  h.send('p', '/queue/q', 'b', { persistent: false });
+  h.send('p', '/queue/q', 'c', { persistent: false }); // 3 > 2: b goes (a is in flight)
+  assert.equal(h.discarded, 1);
+  h.end('c'); // a comes back and waits: the oldest again
+  h.send('p', '/queue/q', 'd', { persistent: false }); // c goes
+  h.send('p', '/queue/q', 'e', { persistent: false }); // a goes
+  assert.equal(h.discarded, 3);
+  h.subscribe('d', 's', '/queue/q', { prefetch: 1 });
+  assert.deepEqual(consumeAll(h, 'd'), ['d', 'e']);
+
+  const u = new Harness(options({ compileSelector, maxNonPersistent: 0 }));
+  opened(u, 'p');
+  for (let i = 0; i < 5000; i++) u.send('p', '/queue/q', `m${i}`, { persistent: false });
+  assert.equal(u.discarded, 0);
+  assert.equal(u.depth('/queue/q'), 5000);
+});

@@ -27,6 +27,12 @@ export interface CoreOptions {
   dedupWindow: number;
   pageSize: number;
   forcePersistent: boolean;
+  /**
+   * Non-persistent messages a queue (or a topic subscription) keeps at most, in flight
+   * included; beyond it the oldest waiting one is discarded (0: no bound). Non-persistent
+   * messages live in memory only: without a bound one producer could fill the heap.
+   */
+  maxNonPersistent?: number;
   compileSelector: CompileSelector;
 }
 
@@ -63,6 +69,8 @@ export interface Ready {
   loads: PageRequest[];
   stats: DestinationStats[];
   dedupHits: number;
+  /** Non-persistent messages discarded by maxNonPersistent in this step. */
+  discarded: number;
 }
 
 export interface DestinationInfo {
@@ -223,7 +231,7 @@ export class BrokerCore {
   }
 
   private static emptyReady(): Ready {
-    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0 };
+    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0 };
   }
 
   get position(): number { return this.lastPosition; }
@@ -663,8 +671,25 @@ export class BrokerCore {
     q.enqueued++;
     if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
     q.add(m);
+    q.noteVolatile(m);
     if (q.hasExpiring) this.expiring.add(q);
     this.dirty.add(q);
+    this.boundVolatile(q);
+  }
+
+  /**
+   * maxNonPersistent: drops the oldest waiting non-persistent messages of `q` while it holds
+   * more than the bound (RabbitMQ's max-length drop-head; ActiveMQ discards old non-persistent
+   * messages of slow topic subscribers the same way). Messages in flight are not touched.
+   */
+  private boundVolatile(q: StorageQueue<Subscription>): void {
+    const max = this.opts.maxNonPersistent ?? 0;
+    while (max > 0 && q.volatile > max) {
+      const m = q.oldestWaitingVolatile();
+      if (!m) return; // every one of them is in flight
+      q.forget(m);
+      this.ready.discarded++;
+    }
   }
 
   private acked(rec: DeliveryRec): void {
@@ -692,6 +717,7 @@ export class BrokerCore {
     }
     if (m.stored) this.emit({ kind: 'redeliver', redeliver: { queue: q.id, seq: m.seq, priority: m.message.priority, count: m.failed } });
     q.takeBack(m);
+    if (!m.stored) q.noteVolatile(m);
     if (q.hasExpiring) this.expiring.add(q);
     this.dirty.add(q);
   }

@@ -187,6 +187,9 @@ export class StorageQueue<C extends Consumer = Consumer> {
   enqueued = 0;
   dequeued = 0;
   hasExpiring = false;
+  /** Non-persistent messages by arrival (maxNonPersistent drops from the front); may hold stale entries. */
+  private volatileOrder: Array<{ key: string; seq: number }> = [];
+  private volatileHead = 0;
 
   constructor(
     readonly id: string,
@@ -194,6 +197,29 @@ export class StorageQueue<C extends Consumer = Consumer> {
     readonly kind: QueueKind,
     private readonly pageSize: number,
   ) {}
+
+  /** Records a non-persistent message waiting again (new, or taken back after a failed delivery). */
+  noteVolatile(m: StoredMessage): void {
+    this.volatileOrder.push({ key: m.key, seq: m.seq });
+    // Entries of messages since delivered are dropped now and then: O(1) amortized.
+    if (this.volatileOrder.length - this.volatileHead > 2 * this.volatile + 1024) {
+      this.volatileOrder = this.volatileOrder.slice(this.volatileHead).filter((e) => this.win.get(e.key, e.seq) !== undefined);
+      this.volatileHead = 0;
+    }
+  }
+
+  /** The oldest non-persistent message still waiting (not in flight), taken off the order. */
+  oldestWaitingVolatile(): StoredMessage | undefined {
+    while (this.volatileHead < this.volatileOrder.length) {
+      const e = this.volatileOrder[this.volatileHead++]!;
+      const m = this.win.get(e.key, e.seq);
+      // In flight or gone: a message taken back after a failed delivery is noted again.
+      if (m && !m.stored) return m;
+    }
+    this.volatileOrder = [];
+    this.volatileHead = 0;
+    return undefined;
+  }
 
   /** A message enters the queue (new, or loaded): window, pending list, or disk only. */
   add(m: StoredMessage): void {

@@ -31,6 +31,8 @@ export class Harness {
   unwritten: JournalEntry[] = [];
   loads: PageRequest[] = [];
   written = 0;
+  /** Non-persistent messages discarded by maxNonPersistent so far. */
+  discarded = 0;
   now = 1_000_000;
   private nextRequest = 1;
 
@@ -94,6 +96,7 @@ export class Harness {
       }
       this.unwritten.push(...r.entries);
       this.loads.push(...r.loads);
+      this.discarded += r.discarded;
       let progressed = false;
       if (this.autoWrite && this.unwritten.length) { this.write(false); progressed = true; }
       const ready = this.loads.filter((l) => l.atPosition <= this.written);
