@@ -205,3 +205,28 @@ test('bridge support over gRPC: network session at priority -1 after local consu
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('broker.maxNonPersistent: a queue keeps the newest non-persistent messages, the rest are counted as discarded', async () => {
+  const dir = tempDir();
+  const registry = createRegistry('store');
+  const config = validate(loadConfig(schema, { argv: ['--node.id', 's1', '--group', 'g1', '--node.dataDir', dir, '--grpc.port', '0', '--broker.maxNonPersistent', '5'], env: {} }).config);
+  const store = new Store({ config, log: createLogger({ service: 'store', level: 'silent' }), registry });
+  await store.start();
+  try {
+    const p = new TestSession(`127.0.0.1:${store.grpcPort}`);
+    await p.open();
+    await p.receipted(Array.from({ length: 12 }, (_, i) => p.send('/queue/np', `n${i}`, { persistent: false })));
+    const metric = await registry.getSingleMetric('hawser_store_nonpersistent_discarded_total')!.get();
+    assert.equal(metric.values.reduce((s, v) => s + v.value, 0), 7);
+    const c = new TestSession(`127.0.0.1:${store.grpcPort}`);
+    await c.open();
+    c.subscribe('s', '/queue/np');
+    await checkFor('5 deliveries', () => c.deliveries().length === 5);
+    assert.deepEqual(c.deliveries().map((d) => d.message.body.toString()), ['n7', 'n8', 'n9', 'n10', 'n11']);
+    p.close();
+    c.close();
+  } finally {
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
