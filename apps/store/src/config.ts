@@ -48,6 +48,7 @@ export const schema = {
     pageSize: int(1000, 'messages of each destination kept in memory; the rest are paged from disk', 1, 10_000_000),
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
+    maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
   },
   journal: {
     maxBatch: int(1000, 'max journal entries per group commit (one RocksDB batch)', 1, 1_000_000),

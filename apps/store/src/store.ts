@@ -69,7 +69,7 @@ export class Store {
       group: c.group, node: c.node.id, epoch,
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
-      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, compileSelector,
+      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, compileSelector,
     }, recovered);
   }
 
@@ -351,8 +351,9 @@ export class Store {
     this.metrics.record(r);
     if (r.discarded) {
       this.warnDiscarded ??= warnEvery(this.deps.log, 10_000);
-      this.warnDiscarded('discarded', { count: r.discarded, max: this.deps.config.broker.maxNonPersistent },
-        'non-persistent messages discarded: a queue or subscription holds broker.maxNonPersistent (consumers too slow or absent)');
+      const b = this.deps.config.broker;
+      this.warnDiscarded('discarded', { count: r.discarded, max: b.maxNonPersistent, maxBytes: b.maxNonPersistentBytes },
+        'non-persistent messages discarded: a queue or subscription holds broker.maxNonPersistent(Bytes) (consumers too slow or absent)');
     }
     if (r.entries.length) {
       if (this.repl) this.repl.submit(r.entries);

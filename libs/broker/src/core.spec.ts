@@ -357,3 +357,23 @@ test('maxNonPersistent: a message taken back after a failed delivery waits again
   assert.equal(u.discarded, 0);
   assert.equal(u.depth('/queue/q'), 5000);
 });
+
+test('maxNonPersistentBytes: the same bound in bytes; acks and a purge give the bytes back', () => {
+  const h = new Harness(options({ compileSelector, maxNonPersistentBytes: 350 }));
+  opened(h, 'p', 'c');
+  const body = 'x'.repeat(100); // ~113 bytes with the id and destination: 3 fit in 350
+  for (let i = 0; i < 6; i++) h.send('p', '/queue/b', body, { persistent: false, id: `m${i}` });
+  assert.equal(h.discarded, 3);
+  assert.equal(h.depth('/queue/b'), 3);
+  h.subscribe('c', 's', '/queue/b', { prefetch: 1 });
+  assert.equal(consumeAll(h, 'c').length, 3);
+  for (let i = 0; i < 3; i++) h.send('p', '/queue/b', body, { persistent: false, id: `n${i}` });
+  assert.equal(h.discarded, 3, 'the acked ones freed their bytes');
+  h.request('c', { kind: 'unsubscribe', unsubscribe: { subscriptionId: 's', removeDurable: false } });
+  for (let i = 0; i < 2; i++) h.send('p', '/queue/b', body, { persistent: false, id: `o${i}` });
+  assert.equal(h.discarded, 5, 'n0..n2 are waiting now: 2 more go');
+  assert.ok(h.core.purge('/queue/b', h.now).ok);
+  for (let i = 0; i < 3; i++) h.send('p', '/queue/b', body, { persistent: false, id: `q${i}` });
+  assert.equal(h.discarded, 5, 'the purge freed their bytes');
+  assert.equal(h.depth('/queue/b'), 3);
+});

@@ -8,7 +8,7 @@ import {
   clampPriority, durableStoreId, orderKey, queueStoreId,
   type DurableSubOp, type EnqueueOp, type JournalEntry, type JournalOp, type PurgeOp,
 } from './journal';
-import { StorageQueue, type Consumer, type StoredMessage } from './queue';
+import { StorageQueue, volatileSize, type Consumer, type StoredMessage } from './queue';
 import {
   BrokerError, ErrorCode,
   type AckMode, type CompileSelector, type Message, type SelectorLike, type SessionEvent, type SessionRequest, type Subscribe,
@@ -33,6 +33,8 @@ export interface CoreOptions {
    * messages live in memory only: without a bound one producer could fill the heap.
    */
   maxNonPersistent?: number;
+  /** The same bound in bytes (bodies and headers, roughly); 0: no bound. */
+  maxNonPersistentBytes?: number;
   compileSelector: CompileSelector;
 }
 
@@ -399,9 +401,10 @@ export class BrokerCore {
     const before = q.stored + q.volatile;
     const keep = [...q.inflight.values()].filter((m) => m.stored).map((m) => m.seq);
     if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep } });
-    const volatileGone = q.dropAll().filter((m) => !m.stored).length;
-    q.volatile -= volatileGone;
-    q.dequeued += volatileGone;
+    const gone = q.dropAll().filter((m) => !m.stored);
+    q.volatile -= gone.length;
+    for (const m of gone) q.volatileBytes -= volatileSize(m.message);
+    q.dequeued += gone.length;
     this.finishStep();
     return { ok: true, removed: before - (q.stored + q.volatile) };
   }
@@ -668,6 +671,7 @@ export class BrokerCore {
   private addVolatile(q: StorageQueue<Subscription>, message: Message, seq: number): void {
     const m = StorageQueue.make(message, q.id, seq, false, 0);
     q.volatile++;
+    q.volatileBytes += volatileSize(message);
     q.enqueued++;
     if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
     q.add(m);
@@ -684,7 +688,8 @@ export class BrokerCore {
    */
   private boundVolatile(q: StorageQueue<Subscription>): void {
     const max = this.opts.maxNonPersistent ?? 0;
-    while (max > 0 && q.volatile > max) {
+    const maxBytes = this.opts.maxNonPersistentBytes ?? 0;
+    while ((max > 0 && q.volatile > max) || (maxBytes > 0 && q.volatileBytes > maxBytes)) {
       const m = q.oldestWaitingVolatile();
       if (!m) return; // every one of them is in flight
       q.forget(m);

@@ -170,6 +170,13 @@ export interface Consumer {
   accepts(m: StoredMessage): boolean;
 }
 
+/** What a non-persistent message costs in memory, roughly: its body and its headers. */
+export function volatileSize(m: Message): number {
+  let n = m.body.length + m.id.length + m.destination.length;
+  for (const k in m.headers) n += k.length + (m.headers[k]?.length ?? 0);
+  return n;
+}
+
 export class StorageQueue<C extends Consumer = Consumer> {
   readonly win = new PriorityWindow();
   boundary: string | null = null;
@@ -179,6 +186,8 @@ export class StorageQueue<C extends Consumer = Consumer> {
   stored = 0;
   /** Non-persistent messages in memory, including those in flight. */
   volatile = 0;
+  /** Their size (bodies and headers, volatileSize), for maxNonPersistentBytes. */
+  volatileBytes = 0;
   readonly inflight = new Map<number, StoredMessage>();
   /** Sorted by consumer priority, highest first (the core keeps it so). */
   consumers: C[] = [];
@@ -256,7 +265,7 @@ export class StorageQueue<C extends Consumer = Consumer> {
   }
 
   /** Forgets a message that left the queue (ack, expiry, DLQ, purge). */
-  forget(m: { seq: number; key: string; stored: boolean }): void {
+  forget(m: { seq: number; key: string; stored: boolean; message?: Message }): void {
     this.inflight.delete(m.seq);
     this.win.remove(m.key, m.seq);
     if (this.loading) {
@@ -264,7 +273,10 @@ export class StorageQueue<C extends Consumer = Consumer> {
       this.loading.removed.add(m.seq);
     }
     if (m.stored) this.stored--;
-    else this.volatile--;
+    else {
+      this.volatile--;
+      if (m.message) this.volatileBytes -= volatileSize(m.message);
+    }
     this.dequeued++;
   }
 
