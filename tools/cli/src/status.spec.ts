@@ -193,6 +193,25 @@ describe('hawser status standalone (fake Admin server)', () => {
     assert.doesNotMatch(r.out, /Bridges/);
   });
 
+  it('a member of a replicated group is not shown as a standalone master', async () => {
+    const slave = await serve((x) => x.addService(adminService().service, {
+      Status: (_c: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, { ...status, node: 'store-1', group: 'default', role: 'slave', epoch: 3 }),
+      Destinations: (_c: unknown, cb: grpc.sendUnaryData<DestinationsReply>) => cb(null, { destinations: [] }),
+      Purge: (_c: unknown, cb: grpc.sendUnaryData<{ removed: number }>) => cb(null, { removed: 0 }),
+      Browse: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
+    }));
+    try {
+      const r = await cli(['status', '--store', slave.address]);
+      assert.equal(r.code, 0, r.err);
+      assert.match(r.out, new RegExp(`^store store-1 at ${slave.address}: slave of group default, not standalone — for the whole group: hawser status --coordinators host:port,...\n`));
+      const j = JSON.parse((await cli(['status', '--store', slave.address, '--json'])).out) as StatusDocument;
+      assert.deepEqual([j.groups[0]!.state, j.groups[0]!.masterId, j.groups[0]!.replicas], ['unknown', '', 0]);
+      assert.match(j.groups[0]!.message, /^store store-1 is slave in epoch 3; ask the coordinators/);
+    } finally {
+      slave.server.forceShutdown();
+    }
+  });
+
   it('store down: exit 3, one line', async () => {
     const port = await deadPort();
     const r = await cli(['status', '--store', `127.0.0.1:${port}`]);

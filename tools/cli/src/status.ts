@@ -34,16 +34,23 @@ export function normalizeSnapshot(s: Partial<TopologySnapshot>): TopologySnapsho
   };
 }
 
-/** A standalone store's status as a one-group topology. */
+/**
+ * One store's status as a one-group topology. A standalone store is its group. A member of a
+ * replicated (or shared-lock) group only knows its own part: the group's state and size
+ * are 'unknown' (0), and the master is named only when this store is it — the coordinators
+ * know the rest (`--coordinators`).
+ */
 export function storeSnapshot(st: StatusReply): TopologySnapshot & { bridges: BridgeInfo[] } {
+  const alone = st.role === 'standalone';
+  const master = alone || st.role === 'master';
   const group: GroupInfo = {
     name: st.group,
-    state: 'ok',
+    state: alone ? 'ok' : 'unknown',
     epoch: st.epoch,
-    masterId: st.node,
-    masterAddress: st.address,
-    replicas: 1,
-    message: '',
+    masterId: master ? st.node : '',
+    masterAddress: master ? st.address : '',
+    replicas: alone ? 1 : 0,
+    message: alone ? '' : `store ${st.node} is ${st.role} in epoch ${st.epoch}; ask the coordinators for the group (--coordinators)`,
     members: [{
       id: st.node, address: st.address, role: st.role, epoch: st.epoch, commitPosition: st.commitPosition,
       lastPosition: st.lastPosition, lagEntries: 0, lagSeconds: 0, pid: st.pid, weight: 0, httpPort: 0,
@@ -56,7 +63,9 @@ export function statusText(doc: StatusDocument): string {
   const parts: string[] = [];
   parts.push(doc.source === 'coordinator'
     ? `topology version ${doc.version} from coordinator ${doc.address}\n`
-    : `standalone store ${doc.address}\n`);
+    : doc.groups[0]?.members[0]?.role === 'standalone' || !doc.groups[0]
+      ? `standalone store ${doc.address}\n`
+      : `store ${doc.groups[0].members[0]!.id} at ${doc.address}: ${doc.groups[0].members[0]!.role} of group ${doc.groups[0].name}, not standalone — for the whole group: hawser status --coordinators host:port,...\n`);
   parts.push('\n' + table(doc.groups, [
     { title: 'GROUP', value: (g) => g.name },
     { title: 'STATE', value: (g) => g.state },
