@@ -34,8 +34,12 @@ function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-/** Creates the lock file of `port` for this process; false if another live process holds it. */
-function lock(port: number): boolean {
+/**
+ * Creates the lock file of `port` for this process; false if another live process holds it.
+ * A lock whose owner is gone is taken over. (Exported for its spec; use freePort.)
+ */
+export function lock(port: number): boolean {
+  mkdirSync(LOCK_DIR, { recursive: true });
   const file = join(LOCK_DIR, String(port));
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
