@@ -182,7 +182,7 @@ export class ZkMirror extends EventEmitter {
         const j = parseJson(n.data) ?? {};
         next.set(id, {
           id: String(j.id ?? id), group: String(j.group ?? ''), stompPort: num(j.stompPort), wsPort: num(j.wsPort),
-          httpPort: num(j.httpPort), pid: num(j.pid), host: String(j.host ?? ''),
+          httpPort: num(j.httpPort), pid: num(j.pid), host: String(j.host ?? ''), node: String(j.node ?? ''),
         });
       } catch (e) {
         if (!(e instanceof ZkError && e.code === 'NO_NODE')) throw e;

@@ -1,9 +1,9 @@
-// hawser-gateway: accepts STOMP 1.0/1.1/1.2 clients over TCP and WebSocket and maps each
-// connection to one Broker.Session stream on the store. See apps/gateway/README.md.
+// hawser-gateway: the separate, stateless gateway service (home 1 of @hawser/gateway; home 2 is
+// each store node). Accepts STOMP 1.0/1.1/1.2 clients over TCP and WebSocket and carries their
+// sessions to the group's master over gRPC. See apps/gateway/README.md.
 import { runService } from '@hawser/config';
 import { createLogger, onShutdown } from '@hawser/observability';
-import { schema } from './config';
-import { startGateway } from './gateway';
+import { schema, startGateway } from '@hawser/gateway';
 
 runService('hawser-gateway', schema, async (config) => {
   const log = createLogger({ service: 'gateway', node: config.gateway.id });

@@ -51,7 +51,11 @@ export interface GroupInfo {
   message: string;
 }
 export interface CoordinatorInfo { id: string; address: string; leader: boolean; pid: number; httpPort: number }
-export interface GatewayInfo { id: string; group: string; stompPort: number; wsPort: number; httpPort: number; pid: number; host: string }
+export interface GatewayInfo {
+  id: string; group: string; stompPort: number; wsPort: number; httpPort: number; pid: number; host: string;
+  /** The store node hosting this gateway (embedded); absent or '' for a separate gateway process. */
+  node?: string;
+}
 /** A bridge process (its lock znode <zkPath>/bridges/<link>/lock-<seq>); active = lowest sequence of its link. */
 export interface BridgeInfo { id: string; link: string; active: boolean; pid: number; host: string; httpPort: number; groups?: string[] }
 export interface TopologySnapshot {

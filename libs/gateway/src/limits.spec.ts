@@ -2,8 +2,6 @@
 // the store not answering, shutdown; and the service process itself (ready line, SIGTERM).
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { loadConfig } from '@hawser/config';
 import { createLogger } from '@hawser/observability';
@@ -163,26 +161,6 @@ describe('shutdown', () => {
     await b.waitClosed();
     await checkFor('the store sessions to end', () => broker.sessions.every((s) => s.ended));
     await assert.rejects(RawClient.tcp(gw.stompPort));
-  });
-
-  test('the service process: "gateway ready" line with ports, SIGTERM exits 0', async () => {
-    const broker = await new FakeBroker().start();
-    cleanups.push(() => broker.stop());
-    const child = spawn(process.execPath, [join(__dirname, 'main.js'), '--gateway.id', 'gw-proc', '--store.address', broker.address,
-      '--stomp.port', '0', '--ws.port', '0', '--http.port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HAWSER_CONFIG: '' } });
-    cleanups.push(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    const ready = await checkFor('the ready line', () => out.split('\n').map((l) => { try { return JSON.parse(l); } catch { return undefined; } })
-      .find((l) => l?.msg === 'gateway ready'), 10_000);
-    for (const k of ['stompPort', 'wsPort', 'httpPort']) assert.ok(ready[k] > 0, k);
-    const c = await client(RawClient.tcp(ready.stompPort));
-    await c.connect();
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    assert.equal((await c.expect('ERROR')).headers.message, 'server shutting down');
-    assert.equal(await exited, 0);
   });
 });
 

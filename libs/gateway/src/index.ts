@@ -2,4 +2,4 @@
 export { startGateway, type Gateway, type GatewayOptions } from './gateway';
 export { schema, type Config } from './config';
 export { GatewayError, type GatewayErrorCode } from './errors';
-export { WS_SUBPROTOCOLS } from './listeners';
+export { WS_SUBPROTOCOLS } from './transports/listeners';

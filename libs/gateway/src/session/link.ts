@@ -12,17 +12,18 @@
 // with the replay.
 import type { Open, SessionEvent, SessionRequest } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
-import type { GatewayMetrics } from './metrics';
-import { GatewayError } from './errors';
+import type { GatewayMetrics } from '../metrics';
+import { GatewayError } from '../errors';
 import { ReplayLog } from './replay-log';
-import { StoreSession, type BrokerClients, type Payloads } from './store-session';
-import type { MasterInfo, MasterSource } from './topology';
+import type { Channels, Payloads, SessionChannel } from './channel';
+import type { MasterInfo, MasterSource } from './masters';
 
 /** Store error codes that mean "not here, try the (next) master" rather than "you did wrong". */
 export const FAILOVER_CODES: ReadonlySet<string> = new Set(['NOT_MASTER', 'UNAVAILABLE', 'NO_QUORUM']);
 
 export interface StoreLinkContext {
-  clients: BrokerClients;
+  /** Channels to masters (gRPC, or in-process on this node). */
+  channels: Channels;
   source: MasterSource;
   metrics: GatewayMetrics;
   /** store.openTimeout: without failover, how long the store may take to answer the open. */
@@ -52,7 +53,7 @@ export class StoreLink {
   /** Sessions opened so far; events carry it so stale ones can be told apart. */
   gen = 0;
   private state: 'idle' | 'up' | 'waiting' | 'ended' = 'idle';
-  private session: StoreSession | undefined;
+  private session: SessionChannel | undefined;
   private address: string | undefined;
   private failedAddress: string | undefined;
   private readonly replayLog = new ReplayLog();
@@ -173,7 +174,7 @@ export class StoreLink {
     const gen = ++this.gen;
     this.address = m.address;
     this.state = 'up';
-    const session = new StoreSession(this.ctx.clients.get(m.address), {
+    const session = this.ctx.channels.open(m.address, {
       onEvent: (ev) => this.onSessionEvent(gen, ev),
       onFailure: (err) => this.onSessionFailure(gen, err.message),
       onBackpressure: () => this.handlers.onBackpressure(),

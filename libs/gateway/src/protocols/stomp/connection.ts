@@ -12,36 +12,21 @@ import {
 } from '@hawser/stomp';
 import type { AckMode, SessionEvent, Delivery, Message } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
-import type { Config } from './config';
-import type { GatewayMetrics, Protocol } from './metrics';
-import { GatewayError, StoreRejectedError } from './errors';
-import type { BrokerClients } from './store-session';
-import { StoreLink } from './store-link';
-import type { MasterSource } from './topology';
-
-/** A client's byte pipe. TCP sockets and WebSockets implement it in listeners.ts. */
-export interface Transport {
-  readonly protocol: Protocol;
-  readonly remote: string;
-  /** Bytes queued for the client and not yet handed to the kernel. */
-  readonly buffered: number;
-  /** `done` runs once the bytes are written out (or with an error when they never will be). */
-  write(data: Buffer, done?: (err?: Error) => void): void;
-  pauseReading(): void;
-  resumeReading(): void;
-  /** Flush what was written, then close. */
-  end(): void;
-  /** Close now, dropping anything unsent. */
-  destroy(): void;
-}
+import type { Config } from '../../config';
+import type { Transport } from '../../transports/transport';
+import type { GatewayMetrics } from '../../metrics';
+import { GatewayError, StoreRejectedError } from '../../errors';
+import type { Channels } from '../../session/channel';
+import { StoreLink } from '../../session/link';
+import type { MasterSource } from '../../session/masters';
 
 /** What every connection of one gateway shares. */
 export interface GatewayContext {
   config: Config;
   log: Logger;
   metrics: GatewayMetrics;
-  /** gRPC clients per store address. */
-  clients: BrokerClients;
+  /** Channels to masters (gRPC per store address, or in-process on this node). */
+  channels: Channels;
   /** Where the group's master is (fixed store.address, or followed from the coordinators). */
   source: MasterSource;
   gatewayId: string;
@@ -214,7 +199,7 @@ export class StompConnection {
     this.state = 'opening';
     clearTimeout(this.openTimer);
     const link = new StoreLink({
-      clients: this.ctx.clients,
+      channels: this.ctx.channels,
       source: this.ctx.source,
       metrics: this.ctx.metrics,
       openTimeoutMs: this.ctx.config.store.openTimeout,

@@ -1,56 +1,41 @@
-// One client's Broker.Session stream to the store (proto/hawser/broker.proto).
+// A session channel over gRPC: one client's Broker.Session stream to a master in another
+// process (proto/hawser/broker.proto).
 //
 // Requests are batched: everything a connection asks for during one event-loop turn goes
 // out as ONE SessionRequests message (the contract's "one gRPC message per turn"), so a
 // client pipelining a hundred SENDs costs one write, not a hundred.
 import { grpc, brokerService, CHANNEL_OPTIONS } from '@hawser/proto';
-import type {
-  SessionRequest, SessionRequests, SessionEvent, SessionEvents,
-  Open, Send, Subscribe, Unsubscribe, Ack, Nack, Begin, Commit, Abort, Close,
-} from '@hawser/proto';
+import type { SessionRequest, SessionRequests, SessionEvents } from '@hawser/proto';
+import { ChannelError, makeRequest, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
-/** The payload of each request kind (the oneof members of SessionRequest). */
-export interface Payloads {
-  open: Open; send: Send; subscribe: Subscribe; unsubscribe: Unsubscribe; ack: Ack; nack: Nack;
-  begin: Begin; commit: Commit; abort: Abort; close: Close;
-}
-
-export interface StoreSessionHandlers {
-  onEvent(event: SessionEvent): void;
-  /** The stream ended or failed without us ending it (store down, master gone). */
-  onFailure(error: StoreStreamError): void;
-  /** The stream cannot take more writes for now; resume reading clients on onDrain. */
-  onBackpressure?(): void;
-  onDrain?(): void;
-}
-
-export class StoreStreamError extends Error {
-  readonly code = 'STORE_UNAVAILABLE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreStreamError';
-  }
-}
-
-/** The gRPC client of the store: one channel per gateway, shared by every session. */
+/** The gRPC client of a store. */
 export function createBrokerClient(address: string): grpc.Client {
   const Broker = brokerService();
   return new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
 }
 
-/** One Broker client (gRPC channel) per store address, shared by every session to that store. */
-export class BrokerClients {
+/** One Broker client (HTTP/2 connection) per store address, shared by every session to that store. */
+export class GrpcChannels {
   private readonly clients = new Map<string, grpc.Client>();
-  get(address: string): grpc.Client {
+
+  open(address: string, handlers: ChannelHandlers): SessionChannel {
     let c = this.clients.get(address);
     if (!c) {
       c = createBrokerClient(address);
       this.clients.set(address, c);
     }
-    return c;
+    return new GrpcChannel(c, handlers);
   }
-  /** The client of `address` if one was made (readiness checks). */
-  peek(address: string): grpc.Client | undefined { return this.clients.get(address); }
+
+  healthy(address: string): boolean {
+    let c = this.clients.get(address);
+    if (!c) {
+      c = createBrokerClient(address);
+      this.clients.set(address, c);
+    }
+    return c.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
+  }
+
   close(): void {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
@@ -59,16 +44,15 @@ export class BrokerClients {
 
 type Duplex = grpc.ClientDuplexStream<SessionRequests, SessionEvents>;
 
-export class StoreSession {
+export class GrpcChannel implements SessionChannel {
   private call: Duplex | undefined;
   private pending: SessionRequest[] = [];
   private scheduled = false;
   private ended = false;
   private failed = false;
 
-  constructor(private readonly client: grpc.Client, private readonly handlers: StoreSessionHandlers) {}
+  constructor(private readonly client: grpc.Client, private readonly handlers: ChannelHandlers) {}
 
-  /** Starts the stream. Requests queued with request() go out in order, the first being `open`. */
   start(): void {
     const call = (this.client as unknown as { Session(): Duplex }).Session();
     this.call = call;
@@ -80,18 +64,17 @@ export class StoreSession {
     });
     call.on('error', (e: grpc.ServiceError) => {
       if (this.ended && e.code === grpc.status.CANCELLED) return;
-      this.fail(new StoreStreamError(e.details || e.message, { cause: e }));
+      this.fail(new ChannelError(e.details || e.message, { cause: e }));
     });
     call.on('end', () => {
-      if (!this.ended) this.fail(new StoreStreamError('the store ended the session'));
+      if (!this.ended) this.fail(new ChannelError('the store ended the session'));
     });
     call.on('drain', () => this.handlers.onDrain?.());
   }
 
-  /** Queues one request; it is written with the others of this event-loop turn. */
   request<K extends keyof Payloads>(kind: K, payload: Payloads[K], requestId = 0): void {
     if (this.ended || this.failed) return;
-    this.pending.push({ requestId, kind, [kind]: payload } as unknown as SessionRequest);
+    this.pending.push(makeRequest(kind, payload, requestId));
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
@@ -107,15 +90,14 @@ export class StoreSession {
       const ok = this.call.write({ items });
       if (!ok) this.handlers.onBackpressure?.();
     } catch (e) {
-      this.fail(new StoreStreamError(`write failed: ${(e as Error).message}`, { cause: e }));
+      this.fail(new ChannelError(`write failed: ${(e as Error).message}`, { cause: e }));
     }
   }
 
-  /** Stops reading events (the client cannot take more); HTTP/2 flow control does the rest. */
+  /** HTTP/2 flow control does the rest. */
   pause(): void { this.call?.pause(); }
   resume(): void { this.call?.resume(); }
 
-  /** Half-closes the stream after the queued requests. Idempotent. */
   end(): void {
     if (this.ended) return;
     this.flush();
@@ -128,14 +110,13 @@ export class StoreSession {
     }
   }
 
-  /** Drops the stream at once (client gone hard, shutdown). */
   cancel(): void {
     this.ended = true;
     this.pending = [];
     try { this.call?.cancel(); } catch { /* ignore */ }
   }
 
-  private fail(error: StoreStreamError): void {
+  private fail(error: ChannelError): void {
     if (this.failed || this.ended) return;
     this.failed = true;
     this.pending = [];

@@ -5,13 +5,9 @@ import { createServer, type Server, type Socket, type AddressInfo } from 'node:n
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { Transport } from './stomp-connection';
+import type { Transport, TransportSink } from './transport';
 
-export interface TransportSink {
-  receive(chunk: Buffer): void;
-  drained(): void;
-  transportClosed(): void;
-}
+export type { Transport, TransportSink } from './transport';
 
 export type Accept = (transport: Transport) => TransportSink;
 

@@ -5,20 +5,31 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeFrame, frame } from '@hawser/stomp';
 import { createLogger, createRegistry, startHttpEndpoint, warnEvery, type Logger, type HttpEndpoint, prom } from '@hawser/observability';
-import { grpc } from '@hawser/proto';
 import { ConfigError } from '@hawser/config';
 import type { Config } from './config';
 import { GatewayMetrics } from './metrics';
-import { StompConnection, type GatewayContext, type Transport } from './stomp-connection';
-import { listenTcp, listenWs, type Listener, type TransportSink } from './listeners';
-import { BrokerClients } from './store-session';
-import { StaticMaster, TopologyFollower, type MasterSource } from './topology';
+import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
+import type { Transport } from './transports/transport';
+import { listenTcp, listenWs, type Listener, type TransportSink } from './transports/listeners';
+import { Channels } from './session/channel';
+import type { LocalBroker } from './session/local-channel';
+import { StaticMaster, TopologyFollower, type MasterSource } from './session/masters';
 import { GatewayRegistration } from './registration';
 import { GatewayError } from './errors';
 
 export interface GatewayOptions {
   log?: Logger;
   registry?: prom.Registry;
+  /**
+   * Home 2, the gateway embedded in a store node: the node's broker core. Sessions whose
+   * master is this node (config.store.address, or the topology naming local.address) run
+   * in-process; the others go over gRPC as in the separate gateway.
+   */
+  local?: LocalBroker;
+  /** Serve /metrics /healthz /readyz on config.http (default true; the store node serves its own). */
+  serveHttp?: boolean;
+  /** The store node hosting this gateway (its registration names it). */
+  node?: string;
 }
 
 export interface Gateway {
@@ -32,6 +43,8 @@ export interface Gateway {
   registration: GatewayRegistration | undefined;
   /** Open client connections. */
   readonly connectionCount: number;
+  /** Ready: accepting, and the way to the master is not known to be failing. */
+  readonly ready: boolean;
   /** Stops listening, sends ERROR "server shutting down" to every client, ends their streams. */
   stop(): Promise<void>;
 }
@@ -52,7 +65,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const log = opts.log ?? createLogger({ service: 'gateway', node: gatewayId });
   const registry = opts.registry ?? createRegistry('gateway', { instance: gatewayId });
   const metrics = new GatewayMetrics(registry);
-  const clients = new BrokerClients();
+  const channels = new Channels(opts.local);
   // With coordinators the master comes from the topology and sessions fail over; without,
   // store.address is the one store (a lost stream ends the client connection).
   const source: MasterSource = config.coordinators.length > 0
@@ -70,7 +83,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     users.set(entry.slice(0, i), entry.slice(i + 1));
   }
   const ctx: GatewayContext = {
-    config, log, metrics, clients, source, gatewayId, users,
+    config, log, metrics, channels, source, gatewayId, users,
     bootId: Date.now().toString(36) + randomBytes(2).toString('hex'),
     server: `Hawser/${hawserVersion()}`,
   };
@@ -119,21 +132,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     listeners.push(tcp);
     const ws = await listenWs(config.ws.host, config.ws.port, config.limits.maxFrameSize, accept, onSocketError);
     listeners.push(ws);
-    http = await startHttpEndpoint({
-      host: config.http.host,
-      port: config.http.port,
-      registry,
-      // Ready while accepting and the store channel is not known to be failing.
-      ready: () => {
-        if (stopping) return false;
-        const m = source.master;
-        if (!m) return false;
-        const c = clients.peek(m.address) ?? clients.get(m.address);
-        return c.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
-      },
-    });
+    // Ready while accepting and the way to the master is not known to be failing.
+    const ready = (): boolean => {
+      if (stopping) return false;
+      const m = source.master;
+      return m !== undefined && channels.healthy(m.address);
+    };
+    if (opts.serveHttp !== false) http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready });
+    const httpPort = http?.port ?? 0;
     log.info({
-      stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, pid: process.pid, group: config.group,
+      stompPort: tcp.port, wsPort: ws.port, httpPort, pid: process.pid, group: config.group,
+      ...(opts.node ? { embeddedIn: opts.node } : {}),
       ...(source.failover ? { coordinators: config.coordinators } : { store: config.store.address }),
     }, 'gateway ready');
     const httpEndpoint = http;
@@ -143,7 +152,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
         path: config.zk.path,
         sessionTimeoutMs: config.zk.sessionTimeout,
         log,
-        info: { id: gatewayId, group: config.group, stompPort: tcp.port, wsPort: ws.port, httpPort: http.port, pid: process.pid, host: config.stomp.host },
+        info: { id: gatewayId, group: config.group, stompPort: tcp.port, wsPort: ws.port, httpPort, pid: process.pid, host: config.stomp.host, ...(opts.node ? { node: opts.node } : {}) },
       }).start()
       : undefined;
     return {
@@ -151,9 +160,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       registration,
       stompPort: tcp.port,
       wsPort: ws.port,
-      httpPort: http.port,
+      httpPort,
       registry,
       get connectionCount() { return connections.size; },
+      get ready() { return ready(); },
       async stop() {
         if (stopping) return;
         stopping = true;
@@ -168,10 +178,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
             while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
           })(),
         ));
-        await httpEndpoint.close();
+        await httpEndpoint?.close();
         await registration?.stop();
         source.stop();
-        clients.close();
+        channels.close();
         log.info('gateway stopped');
       },
     };
@@ -179,7 +189,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     for (const l of listeners) await l.close().catch(() => undefined);
     await http?.close();
     source.stop();
-    clients.close();
+    channels.close();
     throw e;
   }
 }
