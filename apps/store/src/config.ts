@@ -2,6 +2,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { bool, ConfigError, int, list, oneOf, port, str, type ConfigOf } from '@hawser/config';
+import { schema as gatewaySchema } from '@hawser/gateway';
 
 /** ActiveMQ's replication sync modes (replicatedLevelDB `sync`). */
 export const SYNC_MODES = ['local_mem', 'local_disk', 'remote_mem', 'remote_disk', 'quorum_mem', 'quorum_disk'] as const;
@@ -57,6 +58,16 @@ export const schema = {
     retention: int(100_000, 'journal entries kept after they are applied (replica catch-up)', 1, 1_000_000_000),
   },
   tickMs: int(100, 'period of the expiry tick (ms)', 1, 60_000),
+  // The embedded gateway (home 2 of @hawser/gateway): clients connect to the store node itself.
+  gateway: {
+    enabled: bool(false, 'serve STOMP clients from this node: in-process while it is the master (no gRPC hop), over gRPC to the master while it is a slave, moving sessions when the master changes (replicated: needs coordinators)'),
+    stomp: gatewaySchema.stomp,
+    ws: gatewaySchema.ws,
+    failover: gatewaySchema.failover,
+    limits: gatewaySchema.limits,
+    heartbeat: gatewaySchema.heartbeat,
+    auth: gatewaySchema.auth,
+  },
 };
 
 export type Config = ConfigOf<typeof schema>;
@@ -74,6 +85,9 @@ export function validate(c: Config): Config {
   }
   if (!/^\/queue\/.+/.test(c.broker.deadLetterQueue)) {
     throw new ConfigError('broker.deadLetterQueue', `expected a /queue/<name> destination, got '${c.broker.deadLetterQueue}'`);
+  }
+  if (c.gateway.enabled && c.ha.mode === 'replicated' && c.coordinators.length === 0) {
+    throw new ConfigError('coordinators', 'the embedded gateway (gateway.enabled) of a replicated store follows the group\'s master through the coordinators\' topology: list them (host:port,...)');
   }
   if (!c.node.dataDir) c.node.dataDir = join('data', c.node.id);
   return c;

@@ -3,8 +3,10 @@
 // RocksDB, exposes /metrics /healthz /readyz.
 import { runService } from '@hawser/config';
 import { createLogger, createRegistry, onShutdown, startHttpEndpoint } from '@hawser/observability';
-import { schema, validate } from './config';
+import { startGateway, type Gateway } from '@hawser/gateway';
+import { schema, validate, type Config } from './config';
 import { Store } from './store';
+import type { Logger, prom } from '@hawser/observability';
 
 runService('hawser-store', schema, async (raw) => {
   const config = validate(raw);
@@ -14,7 +16,9 @@ runService('hawser-store', schema, async (raw) => {
   const store = new Store({ config, log, registry, httpPort: () => httpPort });
   const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready: () => store.ready });
   httpPort = http.port;
+  let gateway: Gateway | undefined;
   onShutdown(log, async () => {
+    await gateway?.stop();
     await store.stop();
     await http.close();
   });
@@ -26,5 +30,34 @@ runService('hawser-store', schema, async (raw) => {
     await store.locked;
     if (!store.ready) return; // stopped while waiting
   }
-  log.info({ grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid }, 'store ready');
+  if (config.gateway.enabled) gateway = await startEmbeddedGateway(config, store, log, registry);
+  log.info({
+    grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid,
+    ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort } : {}),
+  }, 'store ready');
 });
+
+/**
+ * Home 2 of the gateway: client sessions served by this node. While this node is the master
+ * (or standalone) they talk to its broker core in-process; on a slave they go to the master
+ * over gRPC, and move in-process when this node is promoted. Its metrics are on this node's
+ * /metrics.
+ */
+function startEmbeddedGateway(config: Config, store: Store, log: Logger, registry: prom.Registry): Promise<Gateway> {
+  const g = config.gateway;
+  const replicated = config.ha.mode === 'replicated';
+  return startGateway({
+    gateway: { id: config.node.id },
+    stomp: g.stomp,
+    ws: g.ws,
+    http: { host: config.http.host, port: 0 }, // not served: the store's endpoint has the metrics
+    store: { address: store.local.address, openTimeout: 10_000 },
+    coordinators: replicated ? config.coordinators : [],
+    group: config.group,
+    failover: g.failover,
+    zk: { address: replicated ? config.zk.address : '', path: config.zk.path, sessionTimeout: config.zk.sessionTimeout },
+    limits: g.limits,
+    heartbeat: g.heartbeat,
+    auth: g.auth,
+  }, { log: log.child({ component: 'gateway' }), registry, local: store.local, serveHttp: false, node: config.node.id });
+}

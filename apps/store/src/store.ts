@@ -9,8 +9,9 @@ import {
   adminService, brokerService, CHANNEL_OPTIONS, grpc, memberService, replicationService, SERVER_OPTIONS, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
-  type SessionEvents, type SessionRequests, type StatusReply,
+  type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply,
 } from '@hawser/proto';
+import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gateway';
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
@@ -19,6 +20,17 @@ import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
+type SessionEvent = SessionEvents['items'][number];
+
+/**
+ * The far end of one broker session: a gateway's Broker.Session stream (gRPC), or the
+ * gateway embedded in this node (in-process). The store writes events and ends sessions
+ * the same way for both.
+ */
+interface SessionPeer {
+  write(events: SessionEvent[]): void;
+  end(): void;
+}
 
 export interface StoreDeps {
   config: Config;
@@ -36,7 +48,7 @@ export class Store {
   private core: BrokerCore | null = null;
   private journal!: RocksJournal;
   private server: grpc.Server | null = null;
-  private readonly calls = new Map<string, SessionCall>();
+  private readonly sessions = new Map<string, SessionPeer>();
   private nextSession = 1;
   private readonly pendingEntries: JournalEntry[] = [];
   private committing = false;
@@ -273,13 +285,14 @@ export class Store {
 
   /** Fencing/demotion: every session ends now with this error; nothing more is sent on them. */
   private endSessions(code: string, message: string): void {
-    for (const call of this.calls.values()) {
+    const peers = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const peer of peers) {
       try {
-        call.write({ items: [{ kind: 'error', error: { requestId: 0, code, message, fatal: true } }] });
-        call.end();
+        peer.write([{ kind: 'error', error: { requestId: 0, code, message, fatal: true } }]);
+        peer.end();
       } catch { /* already gone */ }
     }
-    this.calls.clear();
   }
 
   /** Stops serving: sessions end (their deliveries come back on the next start), the journal drains and closes. */
@@ -290,8 +303,9 @@ export class Store {
     await this.membership?.stop();
     await this.repl?.stop();
     for (const cl of this.topologyClients.values()) cl.close();
-    for (const call of this.calls.values()) call.end();
-    this.calls.clear();
+    const peers = [...this.sessions.values()];
+    this.sessions.clear();
+    for (const peer of peers) peer.end();
     await this.locked.catch(() => undefined);
     if (this.server) {
       const s = this.server;
@@ -306,41 +320,82 @@ export class Store {
 
   // ---- sessions --------------------------------------------------------------------------
 
-  private session(call: SessionCall): void {
-    if (this.stopping || this.failed) {
-      call.write({ items: [{ kind: 'error', error: { requestId: 0, code: 'UNAVAILABLE', message: 'the store is stopping: reconnect to another store of the group', fatal: true } }] });
-      call.end();
-      return;
-    }
-    if (!this.serving) {
-      // A slave (or a candidate, or a fenced master) refuses: the gateway goes to the master.
-      call.write({ items: [{ kind: 'error', error: { requestId: 0, code: 'NOT_MASTER', message: this.notMasterMessage(), fatal: true } }] });
-      call.end();
-      return;
-    }
+  /** Why this node does not take a new session now, or null when it does. */
+  private refusal(): { code: string; message: string } | null {
+    if (this.stopping || this.failed) return { code: 'UNAVAILABLE', message: 'the store is stopping: reconnect to another store of the group' };
+    // A slave (or a candidate, or a fenced master) refuses: the gateway goes to the master.
+    if (!this.serving) return { code: 'NOT_MASTER', message: this.notMasterMessage() };
+    return null;
+  }
+
+  /**
+   * A new session on the core: `id` names it in the core and in `sessions`. Returns the
+   * functions that feed it requests and end it (the client went away; what it had not acked
+   * comes back).
+   */
+  private attach(peer: SessionPeer): { requests(items: SessionRequest[]): void; end(): void } {
     const id = `${this.deps.config.node.id}-${this.nextSession++}`;
-    this.calls.set(id, call);
+    this.sessions.set(id, peer);
     this.metrics.sessions.inc();
     let gone = false;
-    const end = () => {
-      if (gone) return;
-      gone = true;
-      this.metrics.sessions.dec();
-      if (this.calls.get(id) === call) this.calls.delete(id);
-      this.core?.sessionEnded(id, Date.now());
-      this.drive();
+    return {
+      requests: (items) => {
+        if (gone || !this.core || this.sessions.get(id) !== peer) return;
+        for (const r of items) this.metrics.requests.inc({ kind: r.kind ?? 'unknown' });
+        this.core.handle(id, items, Date.now());
+        this.drive();
+      },
+      end: () => {
+        if (gone) return;
+        gone = true;
+        this.metrics.sessions.dec();
+        if (this.sessions.get(id) === peer) this.sessions.delete(id);
+        this.core?.sessionEnded(id, Date.now());
+        this.drive();
+      },
     };
-    call.on('data', (batch: SessionRequests) => {
-      if (gone || !this.core || this.calls.get(id) !== call) return;
-      const items = batch.items ?? [];
-      for (const r of items) this.metrics.requests.inc({ kind: r.kind ?? 'unknown' });
-      this.core.handle(id, items, Date.now());
-      this.drive();
+  }
+
+  /** Broker.Session over gRPC: a separate gateway, or the gateway of another node. */
+  private session(call: SessionCall): void {
+    const refused = this.refusal();
+    if (refused) {
+      call.write({ items: [{ kind: 'error', error: { requestId: 0, ...refused, fatal: true } }] });
+      call.end();
+      return;
+    }
+    const s = this.attach({
+      write: (events) => { call.write({ items: events }); },
+      end: () => { try { call.end(); } catch { /* gone */ } },
     });
-    call.on('end', () => { end(); call.end(); });
-    call.on('error', end);
-    call.on('cancelled', end);
-    call.on('close', end);
+    call.on('data', (batch: SessionRequests) => s.requests(batch.items ?? []));
+    call.on('end', () => { s.end(); try { call.end(); } catch { /* gone */ } });
+    call.on('error', s.end);
+    call.on('cancelled', s.end);
+    call.on('close', s.end);
+  }
+
+  /**
+   * The broker core as this node's embedded gateway sees it (home 2): sessions whose master
+   * is this node run in-process, without gRPC or protobuf.
+   */
+  readonly local: LocalBroker = this.makeLocal();
+
+  private makeLocal(): LocalBroker {
+    const store = this;
+    return {
+      get address() { return store.advertised; },
+      get serving() { return store.serving; },
+      openSession(sink: LocalSessionSink): LocalSession {
+        const refused = store.refusal();
+        if (refused) {
+          sink.events([{ kind: 'error', error: { requestId: 0, ...refused, fatal: true } }]);
+          sink.ended();
+          return { requests() {}, end() {} };
+        }
+        return store.attach({ write: (events) => sink.events(events), end: () => sink.ended() });
+      },
+    };
   }
 
   /** Acts on the core's Ready: persist, send, read pages. */
@@ -360,10 +415,10 @@ export class Store {
       else { this.pendingEntries.push(...r.entries); this.commit(); }
     }
     for (const o of r.outbound) {
-      const call = this.calls.get(o.sessionId);
-      if (!call) continue;
-      if (o.events.length) call.write({ items: o.events as SessionEvents['items'] });
-      if (o.end) { this.calls.delete(o.sessionId); call.end(); }
+      const peer = this.sessions.get(o.sessionId);
+      if (!peer) continue;
+      if (o.events.length) peer.write(o.events as SessionEvent[]);
+      if (o.end) { this.sessions.delete(o.sessionId); peer.end(); }
     }
     if (r.loads.length) { this.pendingLoads.push(...r.loads); this.load(); }
   }
@@ -397,11 +452,7 @@ export class Store {
     this.failed = err;
     this.committing = false;
     this.deps.log.error({ err }, 'journal write failed: ending every session; restart the store');
-    for (const call of this.calls.values()) {
-      call.write({ items: [{ kind: 'error', error: { requestId: 0, code: 'INTERNAL', message: `journal write failed: ${err.message}; the store is stopping, reconnect`, fatal: true } }] });
-      call.end();
-    }
-    this.calls.clear();
+    this.endSessions('INTERNAL', `journal write failed: ${err.message}; the store is stopping, reconnect`);
   }
 
   // ---- paging ----------------------------------------------------------------------------

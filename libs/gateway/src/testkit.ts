@@ -4,6 +4,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { grpc, brokerService, topologyService, SERVER_OPTIONS } from '@hawser/proto';
+import type { LocalBroker, LocalSession, LocalSessionSink } from './session/local-channel';
 import type {
   SessionRequests, SessionEvents, SessionRequest, SessionEvent, Message, Subscribe, TopologySnapshot, WatchRequest, GroupInfo,
 } from '@hawser/proto';
@@ -25,7 +26,12 @@ type Call = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 
 interface FakeSession {
   id: string;
-  call: Call;
+  /** How the gateway reached this session: a Broker.Session stream, or in-process (home 2). */
+  via: 'grpc' | 'local';
+  /** Writes events to the gateway (a gRPC stream, or the in-process sink). */
+  write(items: SessionEvent[]): void;
+  /** Ends the session with a failure, as a dying store would. */
+  kill(): void;
   subs: Map<string, Subscribe>;
   nextTag: number;
   ended: boolean;
@@ -66,14 +72,51 @@ export class FakeBroker {
     return this.batches.flatMap((b) => b.items).filter((i): i is Extract<SessionRequest, { kind: K }> => i.kind === kind);
   }
 
+  /**
+   * The same fake as the in-process broker of a store node (home 2): the gateway started
+   * with `{ local: broker.local }` and store.address = broker.address talks to it without gRPC.
+   */
+  readonly local: LocalBroker = ((broker: FakeBroker) => ({
+    get address() { return broker.address; },
+    serving: true,
+    openSession: (sink: LocalSessionSink): LocalSession => broker.openLocal(sink),
+  }))(this);
+
+  private openLocal(sink: LocalSessionSink): LocalSession {
+    {
+      const s: FakeSession = {
+        id: `fake-${++this.seq}`, via: 'local', subs: new Map(), nextTag: 1, ended: false,
+        write: (items) => sink.events(items),
+        kill: () => sink.ended(),
+      };
+      this.sessions.push(s);
+      return {
+        requests: (items) => { if (!s.ended) this.onBatch(s, items); },
+        end: () => { s.ended = true; },
+      };
+    }
+  }
+
   private onSession(call: Call): void {
-    const s: FakeSession = { id: `fake-${++this.seq}`, call, subs: new Map(), nextTag: 1, ended: false };
+    const s: FakeSession = {
+      id: `fake-${++this.seq}`, via: 'grpc', subs: new Map(), nextTag: 1, ended: false,
+      write: (items) => call.write({ items } as SessionEvents),
+      // grpc-js: an 'error' emitted on a server stream becomes the call's status.
+      kill: () => call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store stopped' }),
+    };
     this.sessions.push(s);
-    const emit = (items: SessionEvent[]) => { if (!s.ended) call.write({ items } as SessionEvents); };
-    call.on('data', (batch: SessionRequests) => {
-      this.batches.push({ session: s.id, items: batch.items });
+    call.on('data', (batch: SessionRequests) => this.onBatch(s, batch.items));
+    call.on('end', () => { s.ended = true; call.end(); });
+    call.on('error', () => { s.ended = true; });
+    call.on('cancelled', () => { s.ended = true; });
+  }
+
+  private onBatch(s: FakeSession, items: SessionRequest[]): void {
+    const emit = (events: SessionEvent[]) => { if (!s.ended) s.write(events); };
+    {
+      this.batches.push({ session: s.id, items });
       const out: SessionEvent[] = [];
-      for (const req of batch.items) {
+      for (const req of items) {
         const receipt = () => { if (req.requestId) out.push({ kind: 'receipt', receipt: { requestId: req.requestId } }); };
         switch (req.kind) {
           case 'open':
@@ -112,10 +155,7 @@ export class FakeBroker {
         }
       }
       if (out.length) emit(out);
-    });
-    call.on('end', () => { s.ended = true; call.end(); });
-    call.on('error', () => { s.ended = true; });
-    call.on('cancelled', () => { s.ended = true; });
+    }
   }
 
   private deliver(m: Message, redelivered = false): void {
@@ -124,7 +164,7 @@ export class FakeBroker {
       for (const sub of s.subs.values()) {
         if (sub.destination !== m.destination) continue;
         const tag = s.nextTag++;
-        s.call.write({ items: [{ delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered, deliveryCount: redelivered ? 2 : 1 } }] } as unknown as SessionEvents);
+        s.write([{ kind: 'delivery', delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered, deliveryCount: redelivered ? 2 : 1 } }] as unknown as SessionEvent[]);
       }
     }
   }
@@ -139,8 +179,7 @@ export class FakeBroker {
     for (const s of this.sessions) {
       if (s.ended) continue;
       s.ended = true;
-      // grpc-js: an 'error' emitted on a server stream becomes the call's status.
-      s.call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store stopped' });
+      s.kill();
     }
   }
 

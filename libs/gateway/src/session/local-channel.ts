@@ -68,6 +68,7 @@ export class LocalChannel implements SessionChannel {
     if (!this.session) {
       if (this.ended && this.pending.length === 0) return; // ended before it opened
       this.session = this.broker.openSession({ events: (items) => this.onEvents(items), ended: () => this.onEnded() });
+      if (this.closed) return; // refused (not the master now): the link has moved on
     }
     if (this.pending.length) {
       const items = this.pending;
