@@ -80,7 +80,18 @@ interface SubRecord {
   inner?: Subscription;
   gen: number;
   ready?: { resolve(): void; reject(e: Error): void; timer?: NodeJS.Timeout };
+  /** Message ids delivered on the current connection and not acked yet (bounded, oldest dropped). */
+  unacked: Set<string>;
+  /**
+   * Those of earlier connections: if one comes again it is marked redelivered, even when the
+   * broker cannot know it was delivered (the node that delivered it died with its memory) —
+   * as ActiveMQ's consumer marks previously delivered messages after a failover.
+   */
+  previous: Set<string>;
 }
+
+/** Unacked message ids remembered per subscription for the redelivered mark. */
+const MAX_TRACKED = 10_000;
 
 /** Where a message handed to the application came from (its ack goes there, or nowhere). */
 interface Origin { client: StompClient; message: Message }
@@ -234,7 +245,11 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     clearTimeout(this.timer);
     this.inner = undefined;
     this.innerEndpoint = -1;
-    for (const rec of this.subs.values()) rec.inner = undefined;
+    for (const rec of this.subs.values()) {
+      rec.inner = undefined;
+      for (const id of rec.unacked) remember(rec.previous, id);
+      rec.unacked.clear();
+    }
   }
 
   private onInnerClosed(client: StompClient, err: StompClientError | undefined): void {
@@ -329,6 +344,8 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
       options: { ...options, id, receipt: true },
       destination,
       gen: -1,
+      unacked: new Set(),
+      previous: new Set(),
     };
     this.subs.set(id, rec);
     return new Promise<Subscription>((resolve, reject) => {
@@ -385,7 +402,11 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
         return; // unsubscribed, or that connection is gone (a new pump runs on the next one)
       }
       if (this.subs.get(rec.options.id) !== rec) return;
-      const outer = new Message(m.frame, rec.sub, this);
+      const id = m.messageId;
+      const again = rec.previous.size > 0 && rec.previous.delete(id) && !m.redelivered;
+      remember(rec.unacked, id); // auto: never acked by the application, so the last MAX_TRACKED
+      const frame = again ? { ...m.frame, headers: [...m.frame.headers.filter(([k]) => k !== 'redelivered'), ['redelivered', 'true'] as [string, string]] } : m.frame;
+      const outer = new Message(frame, rec.sub, this);
       this.origins.set(outer, { client, message: m });
       rec.sub._push(outer);
     }
@@ -402,6 +423,8 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     }
     try {
       await origin.client.ackMessage(origin.message, kind, options);
+      // Settled (receipted, or written when no receipt was asked): no redelivered mark if it comes again.
+      if (kind === 'ACK' && origin.client === this.inner) this.subs.get(message.subscription.id)?.unacked.delete(message.messageId);
     } catch (err) {
       if (err instanceof StompServerError || err instanceof ReceiptTimeoutError || options.transaction !== undefined) throw err;
       // The connection died under the ack: the message comes again, redelivered.
@@ -527,4 +550,11 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
       ? new ConnectionClosedError(`cannot ${what}: the failover connection is closed (${this.closeError.message})`, { cause: this.closeError })
       : new InvalidStateError(`cannot ${what}: the failover connection is ${this.state}`);
   }
+}
+
+/** Adds `id` to a bounded set (the oldest entry goes when it is full). */
+function remember(set: Set<string>, id: string): void {
+  if (!id) return;
+  set.add(id);
+  if (set.size > MAX_TRACKED) set.delete(set.values().next().value as string);
 }

@@ -285,6 +285,26 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     assert.equal(c.reconnects, 1);
   });
 
+  it('a message delivered and not acked before the connection died is marked redelivered when it comes again, even if the new broker does not mark it', async () => {
+    const a = await broker();
+    const b = await broker();
+    const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10&maxReconnectDelay=50`);
+    clients.push(c);
+    const sub = await c.subscribe('/queue/r', { ack: 'client-individual' });
+    a.publish('/queue/r', 'id-1', 'one');
+    a.publish('/queue/r', 'id-2', 'two');
+    const [m1, m2] = [await sub.next(2_000), await sub.next(2_000)];
+    assert.deepEqual([m1.redelivered, m2.redelivered], [false, false]);
+    await m1.ack();
+    await a.kill(); // the broker that delivered them died with its memory of it
+    await until('on B', () => c.connected && c.uri === b.uri && b.frames.some((f) => f.command === 'SUBSCRIBE'));
+    b.publish('/queue/r', 'id-2', 'two');
+    b.publish('/queue/r', 'id-1', 'one');
+    b.publish('/queue/r', 'id-3', 'three');
+    const got = [await sub.next(2_000), await sub.next(2_000), await sub.next(2_000)].map((m) => `${m.messageId}:${m.redelivered}`);
+    assert.deepEqual(got, ['id-2:true', 'id-1:false', 'id-3:false'], 'only the one held unacked when the connection died is marked');
+  });
+
   it('gives up after maxReconnectAttempts with ReconnectFailedError (pending sends and subscriptions end with it)', async () => {
     const a = await broker();
     const c = await connectFailover(`failover:(${a.uri})?maxReconnectAttempts=2&initialReconnectDelay=5`);

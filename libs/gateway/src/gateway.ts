@@ -65,7 +65,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const log = opts.log ?? createLogger({ service: 'gateway', node: gatewayId });
   const registry = opts.registry ?? createRegistry('gateway', { instance: gatewayId });
   const metrics = new GatewayMetrics(registry);
-  const channels = new Channels(opts.local);
+  const channels = new Channels(opts.local, (channel) => metrics.channelsOpened.inc({ channel }));
   // With coordinators the master comes from the topology and sessions fail over; without,
   // store.address is the one store (a lost stream ends the client connection).
   const source: MasterSource = config.coordinators.length > 0

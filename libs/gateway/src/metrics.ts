@@ -20,6 +20,7 @@ export class GatewayMetrics {
   readonly failovers: prom.Counter<string>;
   readonly masterChanges: prom.Counter<string>;
   readonly waitingFrames: prom.Gauge<string>;
+  readonly channelsOpened: prom.Counter<'channel'>;
 
   constructor(registry: prom.Registry) {
     const registers = [registry];
@@ -37,6 +38,7 @@ export class GatewayMetrics {
     this.failovers = new prom.Counter({ name: 'hawser_gateway_failovers_total', help: 'times a client session lost its master (stream failed, NOT_MASTER, or the topology named another master) and started moving', registers });
     this.masterChanges = new prom.Counter({ name: 'hawser_gateway_master_changes_total', help: 'changes of the group master seen in the coordinators\' topology (including to none)', registers });
     this.waitingFrames = new prom.Gauge({ name: 'hawser_gateway_waiting_frames', help: 'client requests held while their session has no master', registers });
+    this.channelsOpened = new prom.Counter({ name: 'hawser_gateway_channels_opened_total', help: 'client sessions opened on a master, by channel: local = in-process in this store node (embedded gateway on the master), grpc = Broker.Session stream to another process', labelNames: ['channel'], registers });
     this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
   }
 }

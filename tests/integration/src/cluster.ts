@@ -22,7 +22,10 @@ export interface ClusterOptions {
   /** The group's configured size (default: stores). */
   replicas?: number;
   coordinators?: number;
+  /** Separate gateway processes (default 1). */
   gateways?: number;
+  /** Every store also serves clients (--gateway.enabled, home 2): Store.stompUri. Default false. */
+  embeddedGateways?: boolean;
   group?: string;
   /** ZooKeeper tickTime (ms); the server grants session timeouts from 2x to 20x it. Default 200. */
   tickTime?: number;
@@ -231,8 +234,14 @@ export class Cluster {
       '--replication.masterTimeoutMs', String(o.masterTimeoutMs),
       '--coordinators', this.coordinatorAddresses.join(','),
       ...(o.sync ? ['--sync', o.sync] : []),
+      ...(o.embeddedGateways ? ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.failover.maxWaitMs', String(o.maxWaitMs)] : []),
       ...(o.storeArgs ?? []),
     ];
+  }
+
+  /** A failover URI listing every store's embedded gateway (embeddedGateways). */
+  embeddedFailoverUri(options = 'randomize=false&initialReconnectDelay=20&maxReconnectDelay=500'): string {
+    return `failover:(${this.stores.map((s) => s.stompUri).join(',')})?${options}`;
   }
 
   /** Starts (the first time) a store with id `id`; restart a stopped one with store.restart(). */
@@ -240,7 +249,10 @@ export class Cluster {
     const dataDir = join(this.h.root, `data-${id}`);
     const store = new Store({
       name: `store-${id}`, script: 'apps/store/dist/main.js', args: this.storeArgs(id), readyMsg: 'store ready',
-      portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
+      portFlags: {
+        '--grpc.port': 'grpcPort', '--http.port': 'httpPort',
+        ...(this.opts.embeddedGateways ? { '--gateway.stomp.port': 'stompPort', '--gateway.ws.port': 'wsPort' } : {}),
+      },
     }, this.h.logDir, dataDir);
     this.stores.push(store);
     return this.h.startService(store);

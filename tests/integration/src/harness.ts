@@ -253,6 +253,9 @@ export class Store extends ServiceProcess {
   get grpcPort(): number { return this.field('grpcPort'); }
   get httpPort(): number { return this.field('httpPort'); }
   get address(): string { return `127.0.0.1:${this.grpcPort}`; }
+  /** The embedded gateway's STOMP port (started with --gateway.enabled true). */
+  get stompPort(): number { return this.field('stompPort'); }
+  get stompUri(): string { return `stomp://127.0.0.1:${this.stompPort}`; }
 }
 
 /** A gateway process, with the URIs clients use. */

@@ -6,10 +6,11 @@
 // SENDs to the new master with the same message ids) and the socket never closes.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransactionRolledBackError, type Message, type StompClientError } from '@hawser/client';
+import { TransactionRolledBackError } from '@hawser/client';
 import { Cluster, checkFor } from './cluster';
 import { httpGet } from './harness';
 import { Clients, unique } from './support';
+import { throughMasterKill } from './scenarios';
 
 describe('replicated group: a gateway client through a master kill -9', { timeout: 150_000 }, () => {
   let c: Cluster;
@@ -22,86 +23,8 @@ describe('replicated group: a gateway client through a master kill -9', { timeou
   after(() => c?.close());
 
   it('keeps its TCP connection, every SEND is receipted, every receipted message consumed', { timeout: 120_000 }, async (t) => {
-    const q = unique('/queue/conn');
-    const { store: master, group: g0 } = await c.waitForMaster();
-    // One connection that produces and consumes (the client an application would hold).
     const client = await clients.connect({ receiptTimeoutMs: 30_000 });
-    const closes: Array<StompClientError | undefined> = [];
-    const errors: StompClientError[] = [];
-    client.on('close', (e) => closes.push(e));
-    client.on('error', (e) => errors.push(e));
-
-    const consumed: Message[] = [];
-    const sub = await client.subscribe(q, { ack: 'client-individual', prefetch: 50 });
-    let consuming = true;
-    const consumer = (async () => {
-      while (consuming || sub.buffered > 0) {
-        const m = await sub.tryNext(200);
-        if (!m) continue;
-        consumed.push(m);
-        // Acks without receipts: one lost in the failover just means a redelivery.
-        void m.ack({ receipt: false }).catch(() => undefined);
-      }
-    })();
-
-    const receipted = new Set<string>();
-    const failed: Array<[string, string]> = [];
-    const w = client.pipeline(16);
-    let seq = 0;
-    let producing = true;
-    const pending = new Set<Promise<void>>();
-    const producer = (async () => {
-      while (producing) {
-        const body = `p${seq++}`;
-        const p = w.send(q, body, { persistent: true }).then(() => { receipted.add(body); }, (e: Error) => { failed.push([body, e.message]); });
-        pending.add(p);
-        void p.finally(() => pending.delete(p));
-        if (w.waiting > 32) await new Promise((r) => setTimeout(r, 5));
-      }
-    })();
-
-    // Produce for a while, then kill -9 the master under the running client.
-    await checkFor(20_000, 10, () => assert.ok(receipted.size >= 300, `${receipted.size} receipts`));
-    const atKill = receipted.size;
-    const killedAt = Date.now();
-    await master.kill9();
-    // Production goes on; wait for receipts from the new master.
-    const next = await c.waitForMaster({ exclude: c.idOf(master), aboveEpoch: g0.epoch, deadlineMs: 15_000 });
-    await checkFor(20_000, 10, () => assert.ok(receipted.size >= atKill + 300, `${receipted.size - atKill} receipts after the kill`));
-    t.diagnostic(`master ${c.idOf(master)} -> ${next.group.masterId} (epoch ${g0.epoch} -> ${next.group.epoch}); receipts resumed within ${Date.now() - killedAt} ms`);
-    producing = false;
-    await producer;
-    await checkFor(30_000, 20, () => assert.equal(pending.size, 0, `${pending.size} SENDs still unsettled`));
-    assert.deepEqual(failed.slice(0, 10), [], `${failed.length} SENDs failed`);
-
-    // Every receipted message consumed at least once; repeats only as redeliveries.
-    await checkFor(20_000, 100, () => {
-      const seen = new Set(consumed.map((m) => m.text));
-      const missing = [...receipted].filter((b) => !seen.has(b));
-      assert.equal(missing.length, 0, `${missing.length} receipted messages not consumed yet (e.g. ${missing.slice(0, 5).join(', ')})`);
-    });
-    consuming = false;
-    await consumer;
-    const firstSeen = new Set<string>();
-    const badDuplicates: string[] = [];
-    let redeliveries = 0;
-    for (const m of consumed) {
-      if (firstSeen.has(m.text)) {
-        redeliveries++;
-        if (!m.redelivered) badDuplicates.push(m.text);
-      } else firstSeen.add(m.text);
-    }
-    t.diagnostic(`sent ${seq}, receipted ${receipted.size}, consumed ${consumed.length} (${redeliveries} repeats, all must be redelivered:true)`);
-    assert.deepEqual(badDuplicates.slice(0, 10), [], `${badDuplicates.length} duplicates without redelivered:true`);
-    assert.deepEqual([...firstSeen].filter((b) => !receipted.has(b)), [], 'nothing consumed that was not receipted');
-
-    // The socket never closed (this client never reconnects: a close would end it) and still works.
-    assert.deepEqual(closes, [], 'the client connection never closed');
-    assert.deepEqual(errors.map((e) => e.message), [], 'no ERROR frame');
-    assert.ok(client.connected);
-    await client.send(q, 'after', { persistent: true });
-    const last = await sub.next(5000);
-    assert.equal(last.text, 'after');
+    await throughMasterKill(t, c, client);
   });
 });
 

@@ -61,13 +61,17 @@ export function makeRequest<K extends keyof Payloads>(kind: K, payload: Payloads
  */
 export class Channels {
   private readonly grpc = new GrpcChannels();
-  constructor(private readonly local?: LocalBroker) {}
+  constructor(private readonly local?: LocalBroker, private readonly onOpen?: (channel: 'local' | 'grpc') => void) {}
 
   /** Whether sessions to `address` stay in this process. */
   isLocal(address: string): boolean { return this.local !== undefined && address === this.local.address; }
 
   open(address: string, handlers: ChannelHandlers): SessionChannel {
-    if (this.local && address === this.local.address) return new LocalChannel(this.local, handlers);
+    if (this.local && address === this.local.address) {
+      this.onOpen?.('local');
+      return new LocalChannel(this.local, handlers);
+    }
+    this.onOpen?.('grpc');
     return this.grpc.open(address, handlers);
   }
 
