@@ -3,8 +3,9 @@
 // default ports, restarts one that dies (after a short delay, as the systemd units in
 // deploy/ do with Restart=on-failure), and stops them all on Ctrl-C / SIGTERM.
 //
-//   npm start                         ZooKeeper, a group of 3 replicated stores, 2 coordinators, 1 gateway
-//   npm start -- --standalone         one standalone store and a gateway (no ZooKeeper)
+//   npm start                         ZooKeeper, a group of 3 replicated stores serving clients themselves
+//                                     (embedded gateways), 2 coordinators, 1 separate gateway
+//   npm start -- --standalone         one standalone store serving clients itself (no ZooKeeper)
 //   npm start -- --data DIR --offset N
 //
 // Data and logs go under DIR (default .hawser/ in the repository), one log file per service.
@@ -21,10 +22,13 @@ const opt = (name, def) => {
 if (args.includes('--help')) {
   console.log(`usage: npm start -- [--standalone | --groups N] [--data DIR] [--offset N]
   (default)      ZooKeeper on 2181, stores store-1..3 (group "default", replicas 3) on gRPC 61620-61622 / HTTP 8171-8173,
-                 coordinators on gRPC 61630-61631 / HTTP 8181-8182, a gateway on STOMP 61613, WS 61614, HTTP 8161
-  --groups N     N groups g1..gN of 3 stores each, a gateway per group (group k: every port + 100*(k-1),
+                 each serving clients itself (embedded gateway: STOMP 61651-61653, WS 61661-61663; in-process
+                 on the master), coordinators on gRPC 61630-61631 / HTTP 8181-8182, and a separate gateway on
+                 STOMP 61613, WS 61614, HTTP 8161 (its clients keep their connection when any store dies)
+  --groups N     N groups g1..gN of 3 stores each, a separate gateway per group (group k: every port + 100*(k-1),
                  so g2's gateway is STOMP 61713) and a duplex bridge linking them (HTTP 8191)
-  --standalone   one standalone store (gRPC 61620, HTTP 8171) and the gateway; no ZooKeeper
+  --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614;
+                 no ZooKeeper
   --offset N     add N to every port (run two clusters side by side)
   --data DIR     data and logs (default .hawser/)`);
   process.exit(0);
@@ -52,13 +56,11 @@ const zk = `127.0.0.1:${p(2181)}`;
 const coordinators = [0, 1].map((i) => `127.0.0.1:${p(61630 + i)}`);
 const services = [];
 if (standalone) {
+  // The embedded gateway: clients talk to the store in-process (no second process, no gRPC hop).
   services.push({
     name: 'store-1', script: 'apps/store/dist/main.js', ready: 'store ready',
-    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'store-1'), '--grpc.port', p(61620), '--http.port', p(8171)],
-  });
-  services.push({
-    name: 'gateway-1', script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
-    args: ['--gateway.id', 'gateway-1', '--store.address', `127.0.0.1:${p(61620)}`, '--stomp.port', p(61613), '--ws.port', p(61614), '--http.port', p(8161)],
+    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'store-1'), '--grpc.port', p(61620), '--http.port', p(8171),
+      '--gateway.enabled', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
   });
 } else {
   services.push({
@@ -75,7 +77,8 @@ if (standalone) {
       services.push({
         name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
         args: ['--group', group, '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + 100 * k + i), '--http.port', p(8171 + 100 * k + i),
-          '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk, '--coordinators', coordinators.join(',')],
+          '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk, '--coordinators', coordinators.join(','),
+          '--gateway.enabled', 'true', '--gateway.stomp.port', p(61651 + 100 * k + i), '--gateway.ws.port', p(61661 + 100 * k + i)],
       });
     }
   }
@@ -171,10 +174,16 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
   }
   await Promise.all(pending);
   if (stopping) return;
-  for (let k = 0; k < (standalone ? 1 : groupCount); k++) {
-    const name = groupCount === 1 ? 'Hawser' : `group g${k + 1}`;
-    console.log(`[local-cluster] ${name} is up: STOMP stomp://127.0.0.1:${p(61613 + 100 * k)}, WebSocket ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8161 + 100 * k)}/metrics`);
+  if (standalone) {
+    console.log(`[local-cluster] Hawser is up: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, metrics http://127.0.0.1:${p(8171)}/metrics`);
   }
-  if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status --coordinators ${coordinators.join(',')}`);
+  for (let k = 0; !standalone && k < groupCount; k++) {
+    const name = groupCount === 1 ? 'Hawser' : `group g${k + 1}`;
+    const nodes = [0, 1, 2].map((i) => `stomp://127.0.0.1:${p(61651 + 100 * k + i)}`);
+    console.log(`[local-cluster] ${name} is up:`);
+    console.log(`  the store nodes (fastest: in-process on the master): failover:(${nodes.join(',')})?randomize=false`);
+    console.log(`  the separate gateway (keeps its clients' connections through any store's death): stomp://127.0.0.1:${p(61613 + 100 * k)}, ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8161 + 100 * k)}/metrics`);
+  }
+  if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status${offset ? ` --coordinators ${coordinators.join(',')}` : ''}`);
   console.log('[local-cluster] Ctrl-C stops everything.');
 })();

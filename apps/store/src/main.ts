@@ -30,7 +30,10 @@ runService('hawser-store', schema, async (raw) => {
     await store.locked;
     if (!store.ready) return; // stopped while waiting
   }
-  if (config.gateway.enabled) gateway = await startEmbeddedGateway(config, store, log, registry);
+  if (config.gateway.enabled) {
+    gateway = await startEmbeddedGateway(config, store, log, registry, http.port);
+    store.gatewayPorts = { stompPort: gateway.stompPort, wsPort: gateway.wsPort };
+  }
   log.info({
     grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid,
     ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort } : {}),
@@ -43,7 +46,7 @@ runService('hawser-store', schema, async (raw) => {
  * over gRPC, and move in-process when this node is promoted. Its metrics are on this node's
  * /metrics.
  */
-function startEmbeddedGateway(config: Config, store: Store, log: Logger, registry: prom.Registry): Promise<Gateway> {
+function startEmbeddedGateway(config: Config, store: Store, log: Logger, registry: prom.Registry, httpPort: number): Promise<Gateway> {
   const g = config.gateway;
   const replicated = config.ha.mode === 'replicated';
   return startGateway({
@@ -59,5 +62,5 @@ function startEmbeddedGateway(config: Config, store: Store, log: Logger, registr
     limits: g.limits,
     heartbeat: g.heartbeat,
     auth: g.auth,
-  }, { log: log.child({ component: 'gateway' }), registry, local: store.local, serveHttp: false, node: config.node.id });
+  }, { log: log.child({ component: 'gateway' }), registry, local: store.local, serveHttp: false, node: config.node.id, metricsPort: httpPort });
 }

@@ -247,7 +247,14 @@ export class Store {
     return `${c.ha.mode === 'replicated' ? c.node.hostname : c.grpc.host}:${this.grpcPort}`;
   }
 
+  /** The embedded gateway's ports, once it listens (main.ts sets them). */
+  gatewayPorts: { stompPort: number; wsPort: number } | undefined;
+
   status(): StatusReply {
+    return { ...this.roleStatus(), ...(this.gatewayPorts ?? {}) };
+  }
+
+  private roleStatus(): StatusReply {
     const c = this.deps.config;
     const r = this.repl;
     if (c.ha.mode === 'shared-lock') {

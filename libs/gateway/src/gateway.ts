@@ -30,6 +30,8 @@ export interface GatewayOptions {
   serveHttp?: boolean;
   /** The store node hosting this gateway (its registration names it). */
   node?: string;
+  /** With serveHttp false: the HTTP port that serves this gateway's metrics (the node's), for its registration. */
+  metricsPort?: number;
 }
 
 export interface Gateway {
@@ -139,7 +141,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       return m !== undefined && channels.healthy(m.address);
     };
     if (opts.serveHttp !== false) http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready });
-    const httpPort = http?.port ?? 0;
+    const httpPort = http?.port ?? opts.metricsPort ?? 0;
     log.info({
       stompPort: tcp.port, wsPort: ws.port, httpPort, pid: process.pid, group: config.group,
       ...(opts.node ? { embeddedIn: opts.node } : {}),

@@ -20,4 +20,7 @@ export interface StatusReply {
   lastPosition: number;
   pid: number;
   address: string;
+  /** The gateway embedded in this node: its listener ports (0 or absent when it has none). */
+  stompPort?: number;
+  wsPort?: number;
 }

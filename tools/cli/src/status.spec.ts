@@ -30,7 +30,10 @@ const SNAPSHOT: TopologySnapshot = {
     { id: 'c1', address: '127.0.0.1:61630', leader: true, pid: 301, httpPort: 8181 },
     { id: 'c2', address: '127.0.0.1:61640', leader: false, pid: 302, httpPort: 8182 },
   ],
-  gateways: [{ id: 'gw1', group: 'g1', stompPort: 61613, wsPort: 61614, httpPort: 8161, pid: 401, host: '127.0.0.1' }],
+  gateways: [
+    { id: 'gw1', group: 'g1', stompPort: 61613, wsPort: 61614, httpPort: 8161, pid: 401, host: '127.0.0.1', node: '' },
+    { id: 's1', group: 'g1', stompPort: 61651, wsPort: 61661, httpPort: 8171, pid: 101, host: '127.0.0.1', node: 's1' },
+  ],
   bridges: [
     { id: 'br-a', link: 'g1-g2', active: true, pid: 501, host: 'host-a', httpPort: 8191, groups: ['g1', 'g2'] },
     { id: 'br-b', link: 'g1-g2', active: false, pid: 502, host: 'host-b', httpPort: 8192, groups: ['g1', 'g2'] },
@@ -108,8 +111,9 @@ describe('hawser status with coordinators (fake Topology server)', () => {
     assert.ok(lines.includes('g1     s2    slave          3    1500  1490   12   0.250  127.0.0.1:61622  102'), r.out);
     assert.ok(lines.includes('ID  ADDRESS          LEADER  HTTP  PID'), r.out);
     assert.ok(lines.includes('c1  127.0.0.1:61630  yes     8181  301'), r.out);
-    assert.ok(lines.includes('ID   GROUP  HOST       STOMP     WS  HTTP  PID'), r.out);
-    assert.ok(lines.includes('gw1  g1     127.0.0.1  61613  61614  8161  401'), r.out);
+    assert.ok(lines.includes('ID   GROUP  NODE        HOST       STOMP     WS  HTTP  PID'), r.out);
+    assert.ok(lines.includes('gw1  g1     (separate)  127.0.0.1  61613  61614  8161  401'), r.out);
+    assert.ok(lines.includes('s1   g1     s1          127.0.0.1  61651  61661  8171  101'), r.out);
     const b = lines.indexOf('Bridges');
     assert.ok(b > 0, r.out);
     assert.deepEqual(lines.slice(b + 1, b + 4), [
@@ -209,6 +213,23 @@ describe('hawser status standalone (fake Admin server)', () => {
       assert.match(j.groups[0]!.message, /^store store-1 is slave in epoch 3; ask the coordinators/);
     } finally {
       slave.server.forceShutdown();
+    }
+  });
+
+  it('a store with an embedded gateway lists it among the gateways (its node, its ports)', async () => {
+    const node = await serve((x) => x.addService(adminService().service, {
+      Status: (_c: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, { ...status, stompPort: 61613, wsPort: 61614 }),
+      Destinations: (_c: unknown, cb: grpc.sendUnaryData<DestinationsReply>) => cb(null, { destinations: [] }),
+      Purge: (_c: unknown, cb: grpc.sendUnaryData<{ removed: number }>) => cb(null, { removed: 0 }),
+      Browse: (call: grpc.ServerWritableStream<unknown, unknown>) => call.end(),
+    }));
+    try {
+      const j = JSON.parse((await cli(['status', '--store', node.address, '--json'])).out) as StatusDocument;
+      assert.deepEqual(j.gateways, [{ id: 's1', group: 'g1', host: '127.0.0.1', stompPort: 61613, wsPort: 61614, httpPort: 0, pid: 999, node: 's1' }]);
+      const r = await cli(['status', '--store', node.address]);
+      assert.match(r.out, /\nGateways\nID +GROUP +NODE +HOST +STOMP +WS +HTTP +PID\ns1 +g1 +s1 +127\.0\.0\.1 +61613 +61614 +- +999\n/);
+    } finally {
+      node.server.forceShutdown();
     }
   });
 

@@ -56,7 +56,9 @@ export function storeSnapshot(st: StatusReply): TopologySnapshot & { bridges: Br
       lastPosition: st.lastPosition, lagEntries: 0, lagSeconds: 0, pid: st.pid, weight: 0, httpPort: 0,
     }],
   };
-  return { version: 0, groups: [group], coordinators: [], gateways: [], bridges: [] };
+  const host = st.address.slice(0, st.address.lastIndexOf(':'));
+  const gateways = st.stompPort ? [{ id: st.node, group: st.group, host, stompPort: st.stompPort, wsPort: st.wsPort ?? 0, httpPort: 0, pid: st.pid, node: st.node }] : [];
+  return { version: 0, groups: [group], coordinators: [], gateways, bridges: [] };
 }
 
 export function statusText(doc: StatusDocument): string {
@@ -102,6 +104,8 @@ export function statusText(doc: StatusDocument): string {
     parts.push('\nGateways\n' + table(doc.gateways, [
       { title: 'ID', value: (g) => g.id },
       { title: 'GROUP', value: (g) => g.group },
+      // embedded gateways live in a store node; separate ones in their own process
+      { title: 'NODE', value: (g) => g.node || '(separate)' },
       { title: 'HOST', value: (g) => g.host },
       { title: 'STOMP', value: (g) => g.stompPort || '', align: 'right' },
       { title: 'WS', value: (g) => g.wsPort || '', align: 'right' },
@@ -160,13 +164,16 @@ async function fromStore(args: ParsedArgs): Promise<StatusDocument> {
   });
 }
 
+/** The coordinators of the local cluster (`npm start`, default ports). */
+export const LOCAL_COORDINATORS = ['127.0.0.1:61630', '127.0.0.1:61631'];
+
 export const status: Command = {
   spec: {
     name: 'status',
     summary: 'Print the topology: groups, members, coordinators, gateways, bridges (or a standalone store\'s status).',
     positionals: [],
     options: [
-      { name: 'coordinators', type: 'string', arg: 'host:port,...', help: 'ask these coordinators (Topology.Get; default port 61630); without it, ask --store' },
+      { name: 'coordinators', type: 'string', arg: 'host:port,...', help: `ask these coordinators (Topology.Get; default port 61630); with neither this nor --store: the local cluster's (${LOCAL_COORDINATORS.join(',')}), then the store at 127.0.0.1:61620` },
       ...STORE_OPTIONS,
       { name: 'group', type: 'string', arg: 'G', help: 'only this group (coordinators only)' },
       { name: 'json', type: 'bool', help: 'print the TopologySnapshot-shaped JSON documented in tools/cli/README.md' },
@@ -183,8 +190,14 @@ export const status: Command = {
         .map((a) => parseHostPort('coordinators', a.includes(':') && !/^\[.*\]$/.test(a) ? a : `${a}:61630`, 'status'));
       if (addresses.length === 0) throw new UsageError('--coordinators: expected host:port,...', 'status');
       doc = await fromCoordinators(addresses, args.int('timeout')!, args.str('group') ?? '');
-    } else {
+    } else if (args.has('store')) {
       doc = await fromStore(args);
+    } else {
+      // No flags: the local cluster `npm start` runs — its coordinators, else a standalone store.
+      doc = await fromCoordinators(LOCAL_COORDINATORS, Math.min(args.int('timeout')!, 1000)).catch((err: unknown) => {
+        if (!(err instanceof UnreachableError)) throw err;
+        return fromStore(args);
+      });
     }
     io.out(args.bool('json') ? `${JSON.stringify(doc, null, 2)}\n` : statusText(doc));
     return 0;
