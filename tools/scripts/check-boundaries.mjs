@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Keeps the pure cores pure (../shared/STYLE.md): the codec, selector and broker-core
+// Keeps the pure cores pure (docs/architecture.md, "How the code is written"): the codec, selector and broker-core
 // libraries may not import sockets, timers' owners, gRPC, RocksDB, ZooKeeper, the file
 // system or the HTTP stack, nor any app. Fails with the file and the import.
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// Named errors of the bridge (STYLE.md: a code, a message that says what to do, a cause).
+// Named errors of the bridge (docs/architecture.md: a code, a message that says what to do, a cause).
 export type BridgeErrorCode =
   | 'STORE_UNAVAILABLE'   // a group's master session failed or ended
   | 'NO_MASTER'           // a group has no master right now

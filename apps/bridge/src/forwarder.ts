@@ -1,7 +1,7 @@
 // The active bridge's work: one network Broker.Session per linked group (on its current
 // master), the subscriptions @hawser/network wants, and the forwarding of every delivery.
 //
-// Exactly once across a link (ARCHITECTURE.md, bridge):
+// Exactly once across a link (docs/architecture.md, bridge):
 //   delivery from source S (client-individual ack, bounded prefetch)
 //     -> Send to target T's master with the SAME message id and requestId != 0
 //     -> T's Receipt (the entry is committed per T's sync mode)

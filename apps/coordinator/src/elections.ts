@@ -1,5 +1,5 @@
 // What happens when a group's master dies: the leader coordinator's election runner.
-// ARCHITECTURE.md, coordinator — when a group has no live master:
+// docs/architecture.md, coordinator — when a group has no live master:
 //   1. bump <zkPath>/groups/<g>/epoch with a conditional setData(version) (the fencing token);
 //   2. Member.Prepare(epoch) to every live member (deadline election.prepareTimeoutMs);
 //   3. with promises from a quorum, pick the winner (@hawser/election chooseWinner), Assign it

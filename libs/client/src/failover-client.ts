@@ -3,7 +3,7 @@
 // ReconnectSchedule (reconnect.ts) decides; on the new connection it re-subscribes every
 // subscription (same ids, ack modes, selectors, durable names) and resends every SEND that
 // had no RECEIPT yet with the SAME message-id header, so the broker drops the duplicates
-// (ARCHITECTURE.md: clients list several gateways in a failover:(...) URI).
+// (docs/architecture.md: clients list several gateways in a failover:(...) URI).
 //
 // What the application sees: Subscriptions and send() promises that survive reconnects;
 // 'reconnecting' / 'reconnected' events; messages that were not acked come again

@@ -5,7 +5,7 @@
 //   groupState(view)                 ok | electing | no-quorum, with the operator-facing message
 //   electionTrigger(view, reports)   whether (and why) to start an election now
 //   MasterLostReports                the slaves' ReportMasterLost votes for one epoch
-// ARCHITECTURE.md, coordinator: "with promises from a quorum, choose the highest
+// docs/architecture.md, coordinator: "with promises from a quorum, choose the highest
 // (lastEpoch, lastPosition), then the highest weight, then the lowest id".
 
 /** A quorum of a group of `replicas` (ActiveMQ replicas): floor(N/2)+1, counting the master. */

@@ -1,7 +1,7 @@
 // Randomized, deterministic simulation of a replicated group (FoundationDB / etcd style): one
 // seeded PRNG drives message delays, loss, duplication and reordering, disk latency, crashes
 // that lose unpersisted memory, restarts, compaction, proposals and elections run by a
-// simulated coordinator that follows ../../../shared/ARCHITECTURE.md (bump the epoch, prepare
+// simulated coordinator that follows docs/architecture.md (bump the epoch, prepare
 // every live member, with a quorum of promises pick the highest (lastEpoch, lastPosition) then
 // the lowest id). The invariants are checked by ./cluster.ts as actions come out; at the end
 // the group is healed and must converge. Pure: virtual time only.

@@ -1,7 +1,7 @@
 // The replication core's vocabulary: journal entries, the events the shell feeds in, the
 // messages replicas exchange, and the actions the core hands back. Pure data, no I/O.
 //
-// The shape follows etcd raft's RawNode (../../../shared/STYLE.md): the store calls
+// The shape follows etcd raft's RawNode (docs/architecture.md, "How the code is written"): the store calls
 // `replica.step(event)` and executes the returned actions IN ORDER (write before send).
 
 /** A replica's id inside its group (the store's node id). */

@@ -1,4 +1,4 @@
-// Client failover (ARCHITECTURE.md, gateway failover's first layer): two real gateways in
+// Client failover (docs/architecture.md, gateway failover's first layer): two real gateways in
 // front of one real store; a producer and a consumer on failover:(gw1,gw2); kill -9 gw1
 // mid-stream. Both continue on gw2 by themselves; every receipted message is consumed
 // (none missing), and every extra delivery of a message is a redelivery (dedup by message-id

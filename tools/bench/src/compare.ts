@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Throughput side by side: Hawser (standalone; a replicated group of 3 with sync=quorum_mem
-// and with quorum_disk) and Apache ActiveMQ Classic (KahaDB, STOMP), in ONE run, with the
+// and with quorum_disk; the client on a separate gateway or on a store node's embedded one)
+// and Apache ActiveMQ Classic (KahaDB, STOMP), in ONE run, with the
 // same `hawser bench` rows, so the table's Hawser/ActiveMQ ratios compare like with like on
 // the same machine at the same time.
 //
@@ -10,7 +11,7 @@
 // would run it), for --duration seconds, on a fresh queue per row.
 //
 //   node tools/bench/dist/compare.js [--duration 15] [--warmup 30] [--json]
-//        [--systems activemq,standalone,quorum_mem,quorum_disk] [--rows rpm,w64,p4c4,np64]
+//        [--systems activemq,standalone,embedded,quorum_mem,quorum_mem_master,...] [--rows rpm,w64,p4c4,np64,half]
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,14 +33,26 @@ export const ROWS: Row[] = [
   { key: 'half', title: '1 producer, window 64 at half its peak rate (persistent)', args: ['--producers', '1', '--consumers', '1', '--window', '64', '--persistent'] },
 ];
 
-export const SYSTEMS = ['activemq', 'standalone', 'quorum_mem', 'quorum_disk'] as const;
+// Hawser in both homes of the gateway: `standalone`, `quorum_*` put the client on a separate
+// gateway process (home 1); `embedded` and `*_master` / `*_slave` put it on a store node's
+// embedded gateway (home 2): in-process on the master, over gRPC to the master from a slave.
+export const SYSTEMS = [
+  'activemq', 'standalone', 'embedded', 'quorum_mem', 'quorum_mem_master', 'quorum_mem_slave', 'quorum_disk', 'quorum_disk_master',
+] as const;
 export type System = typeof SYSTEMS[number];
 const LABEL: Record<System, string> = {
   activemq: 'ActiveMQ 5.17 (KahaDB)',
-  standalone: 'Hawser standalone',
-  quorum_mem: 'Hawser group of 3, quorum_mem',
-  quorum_disk: 'Hawser group of 3, quorum_disk',
+  standalone: 'Hawser standalone, separate gateway',
+  embedded: 'Hawser standalone, embedded gateway',
+  quorum_mem: 'Hawser group of 3, quorum_mem, separate gateway',
+  quorum_mem_master: 'Hawser group of 3, quorum_mem, client on the master node',
+  quorum_mem_slave: 'Hawser group of 3, quorum_mem, client on a slave node',
+  quorum_disk: 'Hawser group of 3, quorum_disk, separate gateway',
+  quorum_disk_master: 'Hawser group of 3, quorum_disk, client on the master node',
 };
+
+/** The flags that turn a store's embedded gateway on (ports picked by the harness). */
+const EMBEDDED = ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0'];
 
 interface Options { duration: number; warmup: number; json: boolean; systems: System[]; rows: Row[] }
 
@@ -123,16 +136,28 @@ async function startSystem(s: System): Promise<{ uri: string; stop: () => Promis
       },
     };
   }
-  if (s === 'standalone') {
-    const h = new Harness('compare-standalone');
+  if (s === 'standalone' || s === 'embedded') {
+    const h = new Harness(`compare-${s}`);
     try {
+      if (s === 'embedded') {
+        const store = await h.startStore({ args: EMBEDDED });
+        return { uri: store.stompUri, stop: () => h.close() };
+      }
       const { gateway } = await h.startBroker();
       return { uri: gateway.stompUri, stop: () => h.close() };
     } catch (e) { await h.close(); throw e; }
   }
-  // Replicated: 3 stores, 1 coordinator (the 2nd only adds a process to the 2 cores), 1 gateway.
-  const c = await Cluster.start({ name: `compare-${s}`, sync: s, stores: 3, coordinators: 1, gateways: 1, maxWaitMs: 60_000 });
-  return { uri: c.gateway.stompUri, stop: () => c.close() };
+  // Replicated: 3 stores, 1 coordinator (the 2nd only adds a process to the 2 cores), and
+  // either 1 separate gateway or the stores' embedded ones (no separate gateway process).
+  const sync = s.startsWith('quorum_disk') ? 'quorum_disk' : 'quorum_mem';
+  const embedded = s.endsWith('_master') || s.endsWith('_slave');
+  const c = await Cluster.start({
+    name: `compare-${s}`, sync, stores: 3, coordinators: 1, gateways: embedded ? 0 : 1, maxWaitMs: 60_000, embeddedGateways: embedded,
+  });
+  if (!embedded) return { uri: c.gateway.stompUri, stop: () => c.close() };
+  const { store: master } = await c.waitForMaster();
+  const node = s.endsWith('_master') ? master : c.stores.find((x) => x !== master)!;
+  return { uri: node.stompUri, stop: () => c.close() };
 }
 
 const fmtN = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n).toLocaleString('en-US') : '-');

@@ -2,7 +2,7 @@
 // `activemq` package, 5.17) for side-by-side benchmarks: KahaDB under --dir, a STOMP
 // connector on a loopback port, log4j 1.2 logging to a file under --dir, and the
 // --add-opens/--add-exports flags /usr/bin/activemq passes for Java > 8
-// (see /work/shared/ENVIRONMENT.md). The broker runs detached; its PID is in <dir>/activemq.pid
+// (see docs/benchmarks.md, "Throughput: Hawser vs ActiveMQ"). The broker runs detached; its PID is in <dir>/activemq.pid
 // and `stop` ends exactly that process (after checking it still is our java).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

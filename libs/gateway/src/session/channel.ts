@@ -1,5 +1,5 @@
 // A client session's channel to its group's master: the one seam between the gateway's
-// session layer (link.ts) and wherever the broker core runs (ARCHITECTURE: the gateway's two
+// session layer (link.ts) and wherever the broker core runs (docs/architecture.md: the gateway's two
 // homes). Two implementations, one contract:
 //   - grpc-channel.ts: a Broker.Session stream to a master in another process (the separate
 //     gateway, or the gateway embedded in a slave node);

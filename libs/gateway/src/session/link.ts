@@ -1,5 +1,5 @@
 // One client connection's link to its group's master, across masters: "what happens when the
-// master dies" on the gateway side (ARCHITECTURE.md, gateway: failover, second layer).
+// master dies" on the gateway side (docs/architecture.md, gateway: failover, second layer).
 //
 //   idle --open--> up (a Broker.Session on the master) --stream lost / NOT_MASTER--> waiting
 //   waiting --a master is known--> up (new session: same Open, then the ReplayLog's batch)

@@ -1,5 +1,5 @@
 // What a client session must tell a NEW master so that the client sees no difference after
-// a failover (ARCHITECTURE.md "gateway: when a master changes, the gateway moves its
+// a failover (docs/architecture.md "gateway: when a master changes, the gateway moves its
 // sessions"). Pure: requests in, receipts in, the replay batch out — no I/O, no timers.
 //
 // Kept per session:
