@@ -1,5 +1,7 @@
-// One STOMP client connection: its state machine, and its translation to and from one
-// Broker.Session stream on the store (proto/hawser/broker.proto).
+// One STOMP client connection: the STOMP adapter on the protocol-neutral ClientSession
+// (session/client-session.ts). It owns the protocol — frames, versions, heart-beats, how a
+// delivery tag or an error is shown — and turns frames into session requests and session
+// events into frames.
 //
 //   connecting --CONNECT--> opening --opened--> connected --DISCONNECT/ERROR--> closing --> closed
 //
@@ -10,26 +12,15 @@ import {
   StompParser, StompError, encodeFrame, HEARTBEAT, negotiateVersion, negotiateHeartBeat, getHeader, frame,
   validateClientFrame, SUPPORTED_VERSIONS, CLIENT_COMMANDS, type StompFrame, type StompVersion, type HeartBeat,
 } from '@hawser/stomp';
-import type { AckMode, SessionEvent, Delivery, Message } from '@hawser/proto';
+import type { AckMode, Message } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
-import type { Config } from '../../config';
 import type { Transport } from '../../transports/transport';
-import type { GatewayMetrics } from '../../metrics';
 import { GatewayError, StoreRejectedError } from '../../errors';
-import type { Channels } from '../../session/channel';
-import { StoreLink } from '../../session/link';
-import type { MasterSource } from '../../session/masters';
+import { ClientSession, type ClientDelivery, type SessionContext } from '../../session/client-session';
 
 /** What every connection of one gateway shares. */
-export interface GatewayContext {
-  config: Config;
+export interface GatewayContext extends SessionContext {
   log: Logger;
-  metrics: GatewayMetrics;
-  /** Channels to masters (gRPC per store address, or in-process on this node). */
-  channels: Channels;
-  /** Where the group's master is (fixed store.address, or followed from the coordinators). */
-  source: MasterSource;
-  gatewayId: string;
   /** Distinguishes this process's generated message ids from a previous run's with the same gateway id. */
   bootId: string;
   /** CONNECTED `server` header, e.g. Hawser/0.1.0 */
@@ -55,48 +46,17 @@ const ACK_MODES: Record<string, AckMode> = {
 
 const KNOWN_COMMANDS = new Set<string>(CLIENT_COMMANDS);
 
-/** Deliveries per session remembered to mark redeliveries after a failover (bounded memory). */
-const RECENT_DELIVERIES = 4096;
-
-/**
- * A delivery the client holds, by the tag the CLIENT sees (`ack` header). Tags are
- * `tagBase + store tag` where tagBase grows with every new store session (failover), so a
- * tag never names two deliveries even though each store numbers its own from 1.
- */
-interface Outstanding { subscriptionId: string; messageId: string; gen: number; storeTag: number }
-
 export class StompConnection {
   readonly id: string;
   private readonly log: Logger;
   private state: State = 'connecting';
   private version: StompVersion = '1.0';
   private readonly parser: StompParser;
-  private link: StoreLink | undefined;
-  /** Store session the last event came from, and the client-tag offset of its deliveries. */
-  private gen = 0;
-  private tagBase = 0;
-  private maxTag = 0;
+  private session: ClientSession | undefined;
   private connectedSent = false;
-  /**
-   * Failover: "<subscription>\0<message id>" of the last RECENT deliveries of this session, and,
-   * after a move, those of the previous one. A message the client already got once comes
-   * again marked redelivered even when the new master cannot know it was delivered (the
-   * delivery was not replicated, or the client's ack was lost) — as ActiveMQ's consumer marks
-   * previously delivered messages after a failover.
-   */
-  private recent: string[] = [];
-  private recentAt = 0;
-  private previouslyDelivered: Set<string> | undefined;
-  private nextRequestId = 1;
-  /** requestId -> the client's receipt header */
-  private readonly receipts = new Map<number, string>();
-  private disconnectRequestId = 0;
+  /** The receipt of the DISCONNECT being settled: when it comes, the connection closes. */
+  private disconnectReceipt: string | undefined;
   private disconnecting = false;
-  private readonly subscriptions = new Map<string, { ackMode: AckMode }>();
-  /** Deliveries written to the client and waiting for its ACK/NACK (client and client-individual modes). */
-  private readonly outstanding = new Map<number, Outstanding>();
-  /** STOMP 1.0/1.1 ACK by message-id: message id -> delivery tags (one per subscription it went to). */
-  private readonly byMessageId = new Map<string, number[]>();
   private messageSeq = 0;
   private lastRead = Date.now();
   private lastWrite = Date.now();
@@ -198,39 +158,17 @@ export class StompConnection {
     this.parser.setVersion(version);
     this.state = 'opening';
     clearTimeout(this.openTimer);
-    const link = new StoreLink({
-      channels: this.ctx.channels,
-      source: this.ctx.source,
-      metrics: this.ctx.metrics,
-      openTimeoutMs: this.ctx.config.store.openTimeout,
-      maxWaitMs: this.ctx.config.failover.maxWaitMs,
-      resendTimeoutMs: this.ctx.config.failover.resendTimeoutMs,
-      maxWaitingFrames: this.ctx.config.failover.maxWaitingFrames,
-    }, this.log, {
-      onEvent: (ev, gen) => this.onStoreEvent(ev, gen),
-      onFailure: (why) => this.onStoreFailure(why),
+    const session = new ClientSession(this.ctx, this.log, {
+      onOpened: (sessionId) => this.onOpened(sessionId),
+      onReceipt: (receipt) => this.onReceipt(receipt),
+      onDelivery: (d) => this.deliver(d),
+      onRefused: (err, receipt) => this.fail(err, receipt !== undefined ? { 'receipt-id': receipt } : {}, `${err.code}: ${err.message}\n`),
       onFatal: (err) => this.fail(err),
-      // No master at CONNECT (or the first one refused): the client is connected to the
-      // gateway all the same; its frames wait for a master like any others.
-      onWaiting: () => { if (this.state === 'opening') this.onOpened(''); },
       onBackpressure: () => { this.pausedForStore = true; this.updateReading(); },
       onDrain: () => { this.pausedForStore = false; this.updateReading(); },
     });
-    this.link = link;
-    link.open({ connectionId: this.id, clientId: getHeader(f, 'client-id') ?? '', login, gateway: this.ctx.gatewayId });
-  }
-
-  /**
-   * Allocates a requestId when the frame asks for a receipt (any frame may). With `always`
-   * (SEND, COMMIT, ABORT) and failover on, it allocates one anyway: the store's receipt tells
-   * the replay log the request is done and need not be resent to a new master.
-   */
-  private requestIdFor(f: StompFrame, always = false): number {
-    const receipt = getHeader(f, 'receipt');
-    if (receipt === undefined) return always && this.ctx.source.failover ? this.nextRequestId++ : 0;
-    const id = this.nextRequestId++;
-    this.receipts.set(id, receipt);
-    return id;
+    this.session = session;
+    session.open(this.id, getHeader(f, 'client-id') ?? '', login);
   }
 
   private onSend(f: StompFrame): void {
@@ -250,7 +188,7 @@ export class StompConnection {
       expires: intHeader(f, 'expires', 0, 0, Number.MAX_SAFE_INTEGER),
       timestamp: 0, // set by the store on enqueue
     };
-    this.link!.request('send', { message, transaction: getHeader(f, 'transaction') ?? '' }, this.requestIdFor(f, true));
+    this.session!.send(message, getHeader(f, 'transaction') ?? '', getHeader(f, 'receipt'));
   }
 
   private onSubscribe(f: StompFrame): void {
@@ -261,8 +199,7 @@ export class StompConnection {
     const ackMode = ACK_MODES[ackName];
     if (!ackMode) throw new StompError('BAD_HEADER_VALUE', `ack header must be auto, client or client-individual, got ${JSON.stringify(ackName)}`);
     const noLocal = (getHeader(f, 'activemq.noLocal') ?? '').toLowerCase() === 'true';
-    this.subscriptions.set(subscriptionId, { ackMode });
-    this.link!.request('subscribe', {
+    this.session!.subscribe({
       subscriptionId,
       destination,
       ackMode,
@@ -272,119 +209,55 @@ export class StompConnection {
       noLocal,
       // ActiveMQ's consumer priority header (the store prefers higher priorities).
       priority: intHeader(f, 'activemq.priority', 0, -128, 127),
-    }, this.requestIdFor(f));
+    }, getHeader(f, 'receipt'));
   }
 
   private onUnsubscribe(f: StompFrame): void {
     const subscriptionId = getHeader(f, 'id') ?? getHeader(f, 'destination')!;
-    this.subscriptions.delete(subscriptionId);
-    // The store takes back what this subscription had not acked; forget those tags.
-    for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
     // ActiveMQ: an UNSUBSCRIBE carrying the durable name also removes the durable subscription.
     const removeDurable = getHeader(f, 'activemq.subscriptionName') !== undefined || getHeader(f, 'durable-subscription-name') !== undefined;
-    this.link!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestIdFor(f));
+    this.session!.unsubscribe(subscriptionId, removeDurable, getHeader(f, 'receipt'));
   }
 
   // STOMP 1.2: ACK/NACK `id` is the MESSAGE's `ack` header (our client tag). STOMP 1.0/1.1:
   // `message-id` (+ `subscription` in 1.1), mapped back through the outstanding table.
   private onAck(f: StompFrame, command: 'ACK' | 'NACK'): void {
+    const session = this.session!;
     let tag: number | undefined;
     let shown: string;
     if (this.version === '1.2') {
       shown = getHeader(f, 'id') ?? '';
       const n = /^\d+$/.test(shown) ? Number(shown) : NaN;
-      if (this.outstanding.has(n)) tag = n;
+      if (session.holds(n)) tag = n;
     } else {
       shown = getHeader(f, 'message-id') ?? '';
-      const subscription = getHeader(f, 'subscription');
-      const tags = (this.byMessageId.get(shown) ?? []).filter((t) => subscription === undefined || this.outstanding.get(t)?.subscriptionId === subscription);
-      // After a failover the same message may be held twice (old and redelivered): prefer the live one.
-      tag = tags.find((t) => this.outstanding.get(t)!.gen === this.gen) ?? tags[0];
+      tag = session.tagsOf(shown, getHeader(f, 'subscription'))[0];
     }
     if (tag === undefined) throw new GatewayError('UNKNOWN_DELIVERY', `${command} for unknown message id ${shown}`);
-    const held = this.outstanding.get(tag)!;
-    const sub = held.subscriptionId;
-    let live: number | undefined = held.gen === this.gen ? tag : undefined;
-    if (live === undefined) {
-      // A delivery of a session on an old master (failover): its tag means nothing to the new
-      // one. If the message came again, settle that delivery; if not, it will come again later.
-      for (const [t, o] of this.outstanding) {
-        if (o.gen === this.gen && o.messageId === held.messageId && o.subscriptionId === sub) { live = t; break; }
-      }
-      this.log.debug({ command, tag, messageId: held.messageId, mappedTo: live }, live === undefined
-        ? 'ACK/NACK for a delivery of the previous master dropped: the message will be redelivered'
-        : 'ACK/NACK for a delivery of the previous master mapped to its redelivery');
-    }
-    const liveStoreTag = live === undefined ? 0 : this.outstanding.get(live)!.storeTag;
-    // Client mode is cumulative (broker.proto AckMode): acking T settles every earlier delivery too.
-    if (command === 'ACK' && this.subscriptions.get(sub)?.ackMode === 'ACK_MODE_CLIENT') {
-      for (const [t, o] of this.outstanding) if ((t <= tag || (live !== undefined && t <= live)) && o.subscriptionId === sub) this.forget(t);
-    } else {
-      this.forget(tag);
-      if (live !== undefined) this.forget(live);
-    }
-    if (live === undefined) {
-      // Nothing to tell the store; the client still gets the receipt it asked for.
-      const receipt = getHeader(f, 'receipt');
-      if (receipt !== undefined) this.writeFrame(frame('RECEIPT', { 'receipt-id': receipt }));
-      return;
-    }
-    const payload = { deliveryTag: liveStoreTag, transaction: getHeader(f, 'transaction') ?? '' };
-    if (command === 'ACK') this.link!.request('ack', payload, this.requestIdFor(f));
-    else this.link!.request('nack', payload, this.requestIdFor(f));
+    session.settle(command === 'ACK' ? 'ack' : 'nack', tag, getHeader(f, 'transaction') ?? '', getHeader(f, 'receipt'));
   }
 
   private simple(f: StompFrame, kind: 'begin' | 'commit' | 'abort'): void {
-    this.link!.request(kind, { transaction: getHeader(f, 'transaction')! }, this.requestIdFor(f, kind !== 'begin'));
+    this.session!.transaction(kind, getHeader(f, 'transaction')!, getHeader(f, 'receipt'));
   }
 
   // STOMP 1.2: "the client SHOULD send a DISCONNECT with a receipt and wait for the RECEIPT
   // before closing the socket" — we send it once the store has settled the session.
   private onDisconnect(f: StompFrame): void {
     this.disconnecting = true;
-    const requestId = this.requestIdFor(f);
-    this.link!.request('close', {}, requestId);
-    if (requestId === 0) {
+    const receipt = getHeader(f, 'receipt');
+    this.session!.close(receipt);
+    if (receipt === undefined) {
       this.close('client disconnected');
       return;
     }
-    this.disconnectRequestId = requestId;
+    this.disconnectReceipt = receipt;
     const t = setTimeout(() => this.close('disconnect receipt timed out'), 5_000);
     t.unref();
     this.timers.push(t);
   }
 
-  // ---- events from the store ------------------------------------------------------------
-
-  private onStoreEvent(ev: SessionEvent, gen: number): void {
-    if (!this.isOpen) return;
-    if (gen !== this.gen) {
-      // A new store session (failover): its delivery tags start again at 1; shift them past
-      // every tag the client has seen.
-      this.gen = gen;
-      this.tagBase = this.maxTag;
-      if (gen > 1) this.previouslyDelivered = new Set([...this.previouslyDelivered ?? [], ...this.recent]);
-      this.recent = [];
-      this.recentAt = 0;
-    }
-    try {
-      switch (ev.kind) {
-        case 'opened': return this.onOpened(ev.opened.sessionId);
-        case 'receipt': return this.onReceipt(ev.receipt.requestId);
-        case 'delivery': return this.deliver(ev.delivery);
-        case 'error': {
-          // The store refused something (or ended the session): the client hears it as an
-          // ERROR answering the frame that asked for a receipt, with the store's code in the body.
-          const receiptId = this.receipts.get(ev.error.requestId);
-          const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request');
-          this.fail(err, receiptId !== undefined ? { 'receipt-id': receiptId } : {}, `${err.code}: ${err.message}\n`);
-          return;
-        }
-      }
-    } catch (e) {
-      this.failWith(e);
-    }
-  }
+  // ---- events from the session -----------------------------------------------------------
 
   private onOpened(sessionId: string): void {
     if (this.state !== 'opening') return;
@@ -399,34 +272,15 @@ export class StompConnection {
     this.log.debug({ version: this.version, heartBeat: this.heartBeat, sessionId }, 'client connected');
   }
 
-  private onReceipt(requestId: number): void {
-    const receiptId = this.receipts.get(requestId);
-    if (receiptId === undefined) return;
-    this.receipts.delete(requestId);
-    this.writeFrame(frame('RECEIPT', { 'receipt-id': receiptId }));
-    if (requestId === this.disconnectRequestId) this.close('client disconnected');
+  private onReceipt(receipt: string): void {
+    if (!this.isOpen) return;
+    this.writeFrame(frame('RECEIPT', { 'receipt-id': receipt }));
+    if (this.disconnecting && receipt === this.disconnectReceipt) this.close('client disconnected');
   }
 
-  private deliver(d: Delivery): void {
-    const sub = this.subscriptions.get(d.subscriptionId);
-    if (!sub) {
-      // Raced with an UNSUBSCRIBE: the store takes the delivery back with the subscription.
-      this.log.debug({ subscriptionId: d.subscriptionId, deliveryTag: d.deliveryTag }, 'delivery for a closed subscription dropped');
-      return;
-    }
+  private deliver(d: ClientDelivery): void {
+    if (!this.isOpen) return;
     const m = d.message;
-    let redelivered = d.redelivered;
-    let deliveryCount = d.deliveryCount || 1;
-    if (this.ctx.source.failover) {
-      const key = `${d.subscriptionId}\0${m.id}`;
-      if (this.previouslyDelivered?.delete(key)) {
-        redelivered = true;
-        deliveryCount = Math.max(deliveryCount, 2);
-        if (this.previouslyDelivered.size === 0) this.previouslyDelivered = undefined;
-      }
-      this.recent[this.recentAt] = key;
-      this.recentAt = (this.recentAt + 1) % RECENT_DELIVERIES;
-    }
     const list: Array<[string, string]> = [
       ['destination', m.destination],
       ['message-id', m.id],
@@ -437,47 +291,17 @@ export class StompConnection {
       ['timestamp', String(m.timestamp)],
     ];
     if (m.expires) list.push(['expires', String(m.expires)]);
-    if (redelivered) list.push(['redelivered', 'true']);
-    list.push(['delivery-count', String(deliveryCount)]);
-    const clientTag = this.tagBase + d.deliveryTag;
-    if (clientTag > this.maxTag) this.maxTag = clientTag;
-    if (this.version === '1.2') list.push(['ack', String(clientTag)]);
+    if (d.redelivered) list.push(['redelivered', 'true']);
+    list.push(['delivery-count', String(d.deliveryCount)]);
+    if (this.version === '1.2') list.push(['ack', String(d.tag)]);
     const taken = new Set(list.map(([k]) => k));
     for (const [k, v] of Object.entries(m.headers ?? {})) {
       // STOMP 1.0 cannot escape line breaks in header values.
       if (!taken.has(k)) list.push([k, this.version === '1.0' ? v.replace(/[\r\n]/g, ' ') : v]);
     }
     const f: StompFrame = { command: 'MESSAGE', headers: list, body: m.body };
-    if (sub.ackMode === 'ACK_MODE_AUTO') {
-      // Auto ack: the store may forget the message once it is on the wire to the client.
-      const tag = d.deliveryTag;
-      const gen = this.gen;
-      this.writeFrame(f, (err) => { if (!err && this.isOpen) this.link?.requestOn(gen, 'ack', { deliveryTag: tag, transaction: '' }); });
-    } else {
-      this.outstanding.set(clientTag, { subscriptionId: d.subscriptionId, messageId: m.id, gen: this.gen, storeTag: d.deliveryTag });
-      const tags = this.byMessageId.get(m.id);
-      if (tags) tags.push(clientTag);
-      else this.byMessageId.set(m.id, [clientTag]);
-      this.writeFrame(f);
-    }
-  }
-
-  private forget(tag: number): void {
-    const o = this.outstanding.get(tag);
-    if (!o) return;
-    this.outstanding.delete(tag);
-    const tags = this.byMessageId.get(o.messageId);
-    if (!tags) return;
-    const rest = tags.filter((t) => t !== tag);
-    if (rest.length) this.byMessageId.set(o.messageId, rest);
-    else this.byMessageId.delete(o.messageId);
-  }
-
-  private onStoreFailure(why: string): void {
-    if (!this.isOpen) return;
-    this.ctx.metrics.storeFailures.inc();
-    this.log.warn({ err: why }, 'store stream failed');
-    this.fail(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: ${why}`));
+    const written = d.written;
+    this.writeFrame(f, written && ((err) => { if (!err && this.isOpen) written(); }));
   }
 
   // ---- output, heart-beats, backpressure ------------------------------------------------
@@ -498,7 +322,7 @@ export class StompConnection {
       // The client reads slower than we write: stop taking its frames and the store's deliveries.
       this.pausedForClient = true;
       this.log.debug({ buffered: this.transport.buffered }, 'client reads slowly: pausing its input and its deliveries');
-      this.link?.pause();
+      this.session?.pause();
       this.updateReading();
     }
   }
@@ -508,7 +332,7 @@ export class StompConnection {
     if (!this.pausedForClient || this.transport.buffered > this.ctx.config.limits.writeBufferHigh / 2) return;
     this.pausedForClient = false;
     this.log.debug('client caught up: resuming');
-    this.link?.resume();
+    this.session?.resume();
     this.updateReading();
   }
 
@@ -584,7 +408,7 @@ export class StompConnection {
     this.state = 'closing';
     this.log.debug({ reason }, 'closing connection');
     this.stopTimers();
-    this.link?.end();
+    this.session?.end();
     if (hard) this.transport.destroy();
     else this.transport.end();
   }
@@ -595,7 +419,7 @@ export class StompConnection {
     this.state = 'closed';
     this.stopTimers();
     // Client gone: end the stream; the store takes back its unacked deliveries.
-    this.link?.end();
+    this.session?.end();
     this.onClosed?.();
   }
 

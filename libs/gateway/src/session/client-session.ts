@@ -1,0 +1,289 @@
+// One client's session, whatever protocol it speaks: what a protocol adapter (STOMP today,
+// MQTT next) stands on. It owns what must survive the master changing under the client:
+//   - delivery tags the client sees, unique across the session's masters (each master numbers
+//     its own deliveries from 1; a new session generation shifts them past every tag shown);
+//   - redelivered marks for messages the client already got from a previous master;
+//   - receipts: which client request (by the adapter's token) a store receipt answers;
+//   - acks of deliveries of a previous master, mapped to their redelivery or dropped;
+//   - the StoreLink to the master (failover, replay) and through it the channel.
+// The adapter keeps the protocol: parsing, versions, heart-beats, how a tag or an error is shown.
+import type { AckMode, Delivery, Message, SessionEvent, Subscribe } from '@hawser/proto';
+import type { Logger } from '@hawser/observability';
+import type { Config } from '../config';
+import type { GatewayMetrics } from '../metrics';
+import { GatewayError, StoreRejectedError } from '../errors';
+import type { Channels } from './channel';
+import { StoreLink } from './link';
+import type { MasterSource } from './masters';
+
+/** What every session of one gateway shares. */
+export interface SessionContext {
+  config: Config;
+  metrics: GatewayMetrics;
+  channels: Channels;
+  source: MasterSource;
+  gatewayId: string;
+}
+
+/** A delivery as the adapter writes it to its client. */
+export interface ClientDelivery {
+  subscriptionId: string;
+  message: Message;
+  /** What the client acks with: unique within this session across masters. */
+  tag: number;
+  redelivered: boolean;
+  deliveryCount: number;
+  /** Auto-ack subscriptions only: call once the delivery is on the wire to the client. */
+  written?: () => void;
+}
+
+export interface ClientSessionEvents {
+  /** The master opened the session ('' while the session waits for a master). */
+  onOpened(sessionId: string): void;
+  /** A request the client asked to be confirmed is done. */
+  onReceipt(receipt: string): void;
+  onDelivery(d: ClientDelivery): void;
+  /** The store refused a request; `receipt` names it when the client asked for one. The session is over. */
+  onRefused(err: StoreRejectedError, receipt: string | undefined): void;
+  /** The session cannot go on (no master in time, the store unavailable without failover). */
+  onFatal(err: GatewayError): void;
+  /** Stop / resume reading the client. */
+  onBackpressure(): void;
+  onDrain(): void;
+}
+
+/** Deliveries per session remembered to mark redeliveries after a failover (bounded memory). */
+const RECENT_DELIVERIES = 4096;
+
+/** A delivery the client holds (client and client-individual modes), by its client tag. */
+interface Outstanding { subscriptionId: string; messageId: string; gen: number; storeTag: number }
+
+export class ClientSession {
+  private link: StoreLink | undefined;
+  /** Store session the last event came from, and the client-tag offset of its deliveries. */
+  private gen = 0;
+  private tagBase = 0;
+  private maxTag = 0;
+  /**
+   * Failover: "<subscription>\0<message id>" of the last RECENT deliveries of this session, and,
+   * after a move, those of the previous one. A message the client already got once comes
+   * again marked redelivered even when the new master cannot know it was delivered (the
+   * delivery was not replicated, or the client's ack was lost) — as ActiveMQ's consumer marks
+   * previously delivered messages after a failover.
+   */
+  private recent: string[] = [];
+  private recentAt = 0;
+  private previouslyDelivered: Set<string> | undefined;
+  private nextRequestId = 1;
+  /** requestId -> the client's receipt token */
+  private readonly receipts = new Map<number, string>();
+  private readonly subscriptions = new Map<string, AckMode>();
+  private readonly outstanding = new Map<number, Outstanding>();
+  /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
+  private readonly byMessageId = new Map<string, number[]>();
+  private ended = false;
+
+  constructor(private readonly ctx: SessionContext, private readonly log: Logger, private readonly events: ClientSessionEvents) {}
+
+  get failover(): boolean { return this.ctx.source.failover; }
+
+  /** Opens the session on the master (or waits for one). */
+  open(connectionId: string, clientId: string, login: string): void {
+    const c = this.ctx.config;
+    this.link = new StoreLink({
+      channels: this.ctx.channels,
+      source: this.ctx.source,
+      metrics: this.ctx.metrics,
+      openTimeoutMs: c.store.openTimeout,
+      maxWaitMs: c.failover.maxWaitMs,
+      resendTimeoutMs: c.failover.resendTimeoutMs,
+      maxWaitingFrames: c.failover.maxWaitingFrames,
+    }, this.log, {
+      onEvent: (ev, gen) => this.onStoreEvent(ev, gen),
+      onFailure: (why) => {
+        this.ctx.metrics.storeFailures.inc();
+        this.log.warn({ err: why }, 'store stream failed');
+        this.events.onFatal(new GatewayError('BROKER_UNAVAILABLE', `broker unavailable: ${why}`));
+      },
+      onFatal: (err) => this.events.onFatal(err),
+      // No master at open (or the first one refused): the client is connected to the gateway
+      // all the same; its requests wait for a master like any others.
+      onWaiting: () => this.events.onOpened(''),
+      onBackpressure: () => this.events.onBackpressure(),
+      onDrain: () => this.events.onDrain(),
+    });
+    this.link.open({ connectionId, clientId, login, gateway: this.ctx.gatewayId });
+  }
+
+  /**
+   * A requestId when the client asked for a receipt (any request may). With `always` (SEND,
+   * COMMIT, ABORT) and failover on, one anyway: the store's receipt tells the replay log the
+   * request is done and need not be resent to a new master.
+   */
+  private requestId(receipt: string | undefined, always = false): number {
+    if (receipt === undefined) return always && this.failover ? this.nextRequestId++ : 0;
+    const id = this.nextRequestId++;
+    this.receipts.set(id, receipt);
+    return id;
+  }
+
+  send(message: Message, transaction: string, receipt?: string): void {
+    this.link!.request('send', { message, transaction }, this.requestId(receipt, true));
+  }
+
+  subscribe(sub: Subscribe, receipt?: string): void {
+    this.subscriptions.set(sub.subscriptionId, sub.ackMode);
+    this.link!.request('subscribe', sub, this.requestId(receipt));
+  }
+
+  unsubscribe(subscriptionId: string, removeDurable: boolean, receipt?: string): void {
+    this.subscriptions.delete(subscriptionId);
+    // The store takes back what this subscription had not acked; forget those tags.
+    for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
+    this.link!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestId(receipt));
+  }
+
+  transaction(kind: 'begin' | 'commit' | 'abort', transaction: string, receipt?: string): void {
+    this.link!.request(kind, { transaction }, this.requestId(receipt, kind !== 'begin'));
+  }
+
+  /** Ends the session on the master; the receipt (if asked) comes once it has settled. */
+  close(receipt?: string): void {
+    this.link!.request('close', {}, this.requestId(receipt));
+  }
+
+  /** Whether `tag` names a delivery the client holds. */
+  holds(tag: number): boolean { return this.outstanding.has(tag); }
+
+  /**
+   * The tags of the deliveries of `messageId` the client holds (on `subscriptionId` if given),
+   * the live session's first: after a failover the same message may be held twice.
+   */
+  tagsOf(messageId: string, subscriptionId?: string): number[] {
+    const tags = (this.byMessageId.get(messageId) ?? []).filter((t) => subscriptionId === undefined || this.outstanding.get(t)?.subscriptionId === subscriptionId);
+    return tags.sort((a, b) => Number(this.outstanding.get(b)!.gen === this.gen) - Number(this.outstanding.get(a)!.gen === this.gen));
+  }
+
+  /**
+   * ACK or NACK the delivery the client knows as `tag` (it must hold it: see holds/tagsOf).
+   * A delivery of a previous master's session means nothing to the new one: if the message
+   * came again, its redelivery is settled instead; if not, the ack is dropped (the message
+   * will come again) and the client still gets its receipt.
+   */
+  settle(kind: 'ack' | 'nack', tag: number, transaction: string, receipt?: string): void {
+    const held = this.outstanding.get(tag);
+    if (!held) throw new GatewayError('UNKNOWN_DELIVERY', `${kind.toUpperCase()} for unknown delivery ${tag}`);
+    const sub = held.subscriptionId;
+    let live: number | undefined = held.gen === this.gen ? tag : undefined;
+    if (live === undefined) {
+      for (const [t, o] of this.outstanding) {
+        if (o.gen === this.gen && o.messageId === held.messageId && o.subscriptionId === sub) { live = t; break; }
+      }
+      this.log.debug({ kind, tag, messageId: held.messageId, mappedTo: live }, live === undefined
+        ? 'ACK/NACK for a delivery of the previous master dropped: the message will be redelivered'
+        : 'ACK/NACK for a delivery of the previous master mapped to its redelivery');
+    }
+    const liveStoreTag = live === undefined ? 0 : this.outstanding.get(live)!.storeTag;
+    // Client mode is cumulative (broker.proto AckMode): acking T settles every earlier delivery too.
+    if (kind === 'ack' && this.subscriptions.get(sub) === 'ACK_MODE_CLIENT') {
+      for (const [t, o] of this.outstanding) if ((t <= tag || (live !== undefined && t <= live)) && o.subscriptionId === sub) this.forget(t);
+    } else {
+      this.forget(tag);
+      if (live !== undefined) this.forget(live);
+    }
+    if (live === undefined) {
+      if (receipt !== undefined) this.events.onReceipt(receipt);
+      return;
+    }
+    this.link!.request(kind, { deliveryTag: liveStoreTag, transaction }, this.requestId(receipt));
+  }
+
+  pause(): void { this.link?.pause(); }
+  resume(): void { this.link?.resume(); }
+
+  /** The client is gone or done: the master takes back what it had not acked. Idempotent. */
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.link?.end();
+  }
+
+  // ---- events from the master -------------------------------------------------------------
+
+  private onStoreEvent(ev: SessionEvent, gen: number): void {
+    if (this.ended) return;
+    if (gen !== this.gen) {
+      // A new store session (failover): its delivery tags start again at 1; shift them past
+      // every tag the client has seen.
+      this.gen = gen;
+      this.tagBase = this.maxTag;
+      if (gen > 1) this.previouslyDelivered = new Set([...this.previouslyDelivered ?? [], ...this.recent]);
+      this.recent = [];
+      this.recentAt = 0;
+    }
+    switch (ev.kind) {
+      case 'opened': return this.events.onOpened(ev.opened.sessionId);
+      case 'receipt': {
+        const receipt = this.receipts.get(ev.receipt.requestId);
+        if (receipt === undefined) return;
+        this.receipts.delete(ev.receipt.requestId);
+        return this.events.onReceipt(receipt);
+      }
+      case 'delivery': return this.deliver(ev.delivery);
+      case 'error': {
+        // The store refused something (or ended the session): the client hears it as an
+        // error answering the request that asked for a receipt, with the store's code.
+        const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request');
+        return this.events.onRefused(err, this.receipts.get(ev.error.requestId));
+      }
+    }
+  }
+
+  private deliver(d: Delivery): void {
+    const ackMode = this.subscriptions.get(d.subscriptionId);
+    if (!ackMode) {
+      // Raced with an unsubscribe: the store takes the delivery back with the subscription.
+      this.log.debug({ subscriptionId: d.subscriptionId, deliveryTag: d.deliveryTag }, 'delivery for a closed subscription dropped');
+      return;
+    }
+    const m = d.message;
+    let redelivered = d.redelivered;
+    let deliveryCount = d.deliveryCount || 1;
+    if (this.failover) {
+      const key = `${d.subscriptionId}\0${m.id}`;
+      if (this.previouslyDelivered?.delete(key)) {
+        redelivered = true;
+        deliveryCount = Math.max(deliveryCount, 2);
+        if (this.previouslyDelivered.size === 0) this.previouslyDelivered = undefined;
+      }
+      this.recent[this.recentAt] = key;
+      this.recentAt = (this.recentAt + 1) % RECENT_DELIVERIES;
+    }
+    const tag = this.tagBase + d.deliveryTag;
+    if (tag > this.maxTag) this.maxTag = tag;
+    const out: ClientDelivery = { subscriptionId: d.subscriptionId, message: m, tag, redelivered, deliveryCount };
+    if (ackMode === 'ACK_MODE_AUTO') {
+      // Auto ack: the store may forget the message once it is on the wire to the client.
+      const storeTag = d.deliveryTag;
+      const gen = this.gen;
+      out.written = () => { if (!this.ended) this.link?.requestOn(gen, 'ack', { deliveryTag: storeTag, transaction: '' }); };
+    } else {
+      this.outstanding.set(tag, { subscriptionId: d.subscriptionId, messageId: m.id, gen: this.gen, storeTag: d.deliveryTag });
+      const tags = this.byMessageId.get(m.id);
+      if (tags) tags.push(tag);
+      else this.byMessageId.set(m.id, [tag]);
+    }
+    this.events.onDelivery(out);
+  }
+
+  private forget(tag: number): void {
+    const o = this.outstanding.get(tag);
+    if (!o) return;
+    this.outstanding.delete(tag);
+    const tags = this.byMessageId.get(o.messageId);
+    if (!tags) return;
+    const rest = tags.filter((t) => t !== tag);
+    if (rest.length) this.byMessageId.set(o.messageId, rest);
+    else this.byMessageId.delete(o.messageId);
+  }
+}
