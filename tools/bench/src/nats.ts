@@ -37,12 +37,12 @@ const say = (s: string) => process.stderr.write(`[nats] ${s}\n`);
 
 /** The nats-server binary: $NATS_SERVER, else PATH plus /usr/sbin (Debian installs it there, outside a user's PATH). */
 export function natsServerBinary(): string {
-  if (process.env['NATS_SERVER']) return process.env['NATS_SERVER'];
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin'];
-  for (const d of dirs.filter(Boolean)) {
-    try { accessSync(join(d, 'nats-server'), constants.X_OK); return join(d, 'nats-server'); } catch { /* next */ }
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/bin'].filter(Boolean);
+  const candidates = process.env['NATS_SERVER'] ? [process.env['NATS_SERVER']] : dirs.map((d) => join(d, 'nats-server'));
+  for (const c of candidates) {
+    try { accessSync(c, constants.X_OK); return c; } catch { /* next */ }
   }
-  throw new NatsLaunchError('nats-server is not installed; install it: apt-get install nats-server', 'NATS_NOT_INSTALLED');
+  throw new NatsLaunchError(`nats-server is not installed (${process.env['NATS_SERVER'] ? `$NATS_SERVER=${process.env['NATS_SERVER']}` : 'not on PATH nor in /usr/sbin'}); install it: apt-get install nats-server`, 'NATS_NOT_INSTALLED');
 }
 
 const alive = (pid: number): boolean => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -347,7 +347,12 @@ export async function main(argv: string[]): Promise<number> {
   let o: Options;
   try { o = parseArgs(argv); } catch (e) { return usageExit(e); }
   say(`starting ${o.replicas} nats-server${o.replicas > 1 ? 's' : ''}`);
-  const cluster = await startNatsCluster({ replicas: o.replicas });
+  let cluster: NatsCluster;
+  try { cluster = await startNatsCluster({ replicas: o.replicas }); } catch (e) {
+    if (!(e instanceof NatsLaunchError)) throw e;
+    say(e.message);
+    return 1;
+  }
   const label = `NATS JetStream ${cluster.version} R${o.replicas}`;
   const cells = new Map<string, Cell>();
   let failed = false;
