@@ -48,6 +48,8 @@ export interface ReplicationOptions {
   maxBatch: number;
   /** Proposals sent and not yet acknowledged (sync mode) before the next one waits; 0 = no limit. */
   maxInflight: number;
+  /** Remove-only entries (acks) may wait this long to ride with the next proposal (0: never wait). */
+  ackHoldMs?: number;
   /** Slave: committed entries are applied to the indexes at most this often (ms), or per maxBatch; 0 = at once. */
   replicaApplyMs: number;
   retention: number;
@@ -97,6 +99,7 @@ export class ReplicatedJournal {
   private readonly pending: JournalEntry[] = [];
   /** Last position of each proposal not acknowledged yet (master), oldest first. */
   private readonly inflight: number[] = [];
+  private holdTimer: NodeJS.Timeout | null = null;
   /** Slave: when the committed entries waiting to be applied are due (0: none wait). */
   private applyDueAt = 0;
 
@@ -167,6 +170,7 @@ export class ReplicatedJournal {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
     this.links.close();
     for (let i = 0; i < 500 && (this.writing || this.writes.length); i++) await new Promise((r) => setTimeout(r, 10));
   }
@@ -297,7 +301,25 @@ export class ReplicatedJournal {
       return;
     }
     this.pending.push(...entries);
+    if (this.holdAcks()) return;
     if (!this.writing || this.nothingInFlight()) this.propose();
+  }
+
+  /**
+   * Acks ride with the next proposal: when everything pending only removes messages, wait up
+   * to `ackHoldMs` for an entry that something waits on (a SEND's receipt) and go out with it.
+   * At one message at a time this saves the slaves a wake-up per consumed message.
+   */
+  private holdAcks(): boolean {
+    const ms = this.o.ackHoldMs ?? 0;
+    if (ms <= 0 || !this.pending.every(removesOnly)) return false;
+    if (!this.holdTimer) {
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = null;
+        if (!this.writing || this.nothingInFlight()) this.propose();
+      }, ms);
+    }
+    return true;
   }
 
   /**
@@ -324,6 +346,7 @@ export class ReplicatedJournal {
   private propose(): boolean {
     if (!this.serving || !this.pending.length || !this.mayPropose()) return false;
     const batch = this.pending.splice(0, this.o.maxBatch);
+    if (this.holdTimer && !this.pending.length) { clearTimeout(this.holdTimer); this.holdTimer = null; }
     const first = batch[0]!;
     if (first.position !== this.replica.lastPosition + 1 || first.epoch !== this.replica.epoch) {
       // The core and the replica must agree on positions: one entry, one proposal, in order.
@@ -429,7 +452,7 @@ export class ReplicatedJournal {
           this.host.drive();
         }
         // A slot in the pipeline is free: what gathered meanwhile goes out as one proposal.
-        if (this.pending.length && (!this.writing || this.nothingInFlight())) this.propose();
+        if (this.pending.length && !this.holdAcks() && (!this.writing || this.nothingInFlight())) this.propose();
         return;
       case 'proposalRejected':
         this.warn('rejected', { count: a.count, master: a.masterId }, 'proposals rejected: not master');
@@ -779,4 +802,9 @@ function decodeWire(e: Entry): JournalEntry {
   je.epoch = e.epoch;
   je.position = e.position;
   return je;
+}
+
+/** An entry that only removes messages (acks): nothing but a receipt-less consumer is behind it. */
+function removesOnly(e: JournalEntry): boolean {
+  return e.ops.length > 0 && e.ops.every((op) => op.kind === 'remove');
 }
