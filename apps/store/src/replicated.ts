@@ -11,7 +11,7 @@
 // master's in-memory core runs ahead of its indexes (it made those entries); when it stops
 // being master, its core is dropped and rebuilt from the indexes.
 import { performance } from 'node:perf_hooks';
-import type { BrokerCore, JournalEntry, Recovered } from '@hawser/broker';
+import { removesOnly, type BrokerCore, type JournalEntry, type Recovered } from '@hawser/broker';
 import { Replica, ReplicationError, type Action, type Entry, type Event, type Role, type SyncMode } from '@hawser/replication';
 import { warnEvery, type Logger } from '@hawser/observability';
 import type { PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
@@ -802,9 +802,4 @@ function decodeWire(e: Entry): JournalEntry {
   je.epoch = e.epoch;
   je.position = e.position;
   return je;
-}
-
-/** An entry that only removes messages (acks): nothing but a receipt-less consumer is behind it. */
-function removesOnly(e: JournalEntry): boolean {
-  return e.ops.length > 0 && e.ops.every((op) => op.kind === 'remove');
 }

@@ -2,7 +2,7 @@
 // (group commit, page reads) and a clock (expiry tick). After every event it takes the
 // core's Ready and acts on it: entries to the journal, events to sessions, pages to read.
 import type { AddressInfo } from 'node:net';
-import { BrokerCore, parseDestination, type JournalEntry, type PageRequest, type Ready } from '@hawser/broker';
+import { BrokerCore, parseDestination, removesOnly, type JournalEntry, type PageRequest, type Ready } from '@hawser/broker';
 import { compileSelector } from '@hawser/selector';
 import type { Recovered } from '@hawser/broker';
 import {
@@ -52,6 +52,7 @@ export class Store {
   private nextSession = 1;
   private readonly pendingEntries: JournalEntry[] = [];
   private committing = false;
+  private holdTimer: NodeJS.Timeout | null = null;
   private readonly pendingLoads: PageRequest[] = [];
   private loading = false;
   private tick: NodeJS.Timeout | null = null;
@@ -307,6 +308,7 @@ export class Store {
     if (this.stopping) return;
     this.stopping = true;
     if (this.tick) clearInterval(this.tick);
+    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = null; this.commit(); }
     await this.membership?.stop();
     await this.repl?.stop();
     for (const cl of this.topologyClients.values()) cl.close();
@@ -419,7 +421,7 @@ export class Store {
     }
     if (r.entries.length) {
       if (this.repl) this.repl.submit(r.entries);
-      else { this.pendingEntries.push(...r.entries); this.commit(); }
+      else { this.pendingEntries.push(...r.entries); this.commitSoon(); }
     }
     for (const o of r.outbound) {
       const peer = this.sessions.get(o.sessionId);
@@ -432,11 +434,26 @@ export class Store {
 
   // ---- group commit ----------------------------------------------------------------------
 
+  /**
+   * Acks ride with the next write: when everything pending only removes messages and no write
+   * runs, wait up to journal.ackHoldMs for an entry a receipt waits on (as the replicated
+   * master does with its proposals).
+   */
+  private commitSoon(): void {
+    const ms = this.deps.config.journal.ackHoldMs;
+    if (ms > 0 && !this.committing && this.pendingEntries.every(removesOnly)) {
+      this.holdTimer ??= setTimeout(() => { this.holdTimer = null; this.commit(); }, ms);
+      return;
+    }
+    this.commit();
+  }
+
   /** While one batch is being written, further entries wait; then they all go in ONE batch. */
   private commit(): void {
     if (this.committing || this.failed || !this.pendingEntries.length) return;
     this.committing = true;
     const batch = this.pendingEntries.splice(0, this.deps.config.journal.maxBatch);
+    if (this.holdTimer && !this.pendingEntries.length) { clearTimeout(this.holdTimer); this.holdTimer = null; }
     const started = process.hrtime.bigint();
     this.journal.write(batch, fsyncFor(this.deps.config.sync)).then(
       (res) => {

@@ -78,6 +78,14 @@ export interface JournalEntry {
  * Sort key of a message inside its storage queue: priority descending, then FIFO by seq.
  * 17 ASCII characters, so string order is dispatch order (ActiveMQ: priority then FIFO).
  */
+/**
+ * An entry that only removes messages (consumer acks): no producer's receipt waits on it, so
+ * the shell may let it wait a moment and ride with the next entry's write or proposal.
+ */
+export function removesOnly(e: JournalEntry): boolean {
+  return e.ops.length > 0 && e.ops.every((op) => op.kind === 'remove');
+}
+
 export function orderKey(priority: number, seq: number): string {
   return String(9 - clampPriority(priority)) + seq.toString(16).padStart(16, '0');
 }
