@@ -9,7 +9,7 @@ import {
   adminService, brokerService, CHANNEL_OPTIONS, grpc, memberService, replicationService, SERVER_OPTIONS, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
-  type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply,
+  type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
 } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gateway';
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
@@ -20,6 +20,7 @@ import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
+type MuxCall = grpc.ServerDuplexStream<MuxRequests, MuxEvents>;
 type SessionEvent = SessionEvents['items'][number];
 
 /**
@@ -163,7 +164,10 @@ export class Store {
   private async bind(): Promise<void> {
     const c = this.deps.config;
     const server = new grpc.Server(SERVER_OPTIONS);
-    server.addService(brokerService().service, { Session: (call: SessionCall) => this.session(call) });
+    server.addService(brokerService().service, {
+      Session: (call: SessionCall) => this.session(call),
+      Sessions: (call: MuxCall) => this.muxSessions(call),
+    });
     server.addService(adminService().service, {
       Destinations: (call: grpc.ServerUnaryCall<DestinationsRequest, DestinationsReply>, cb: grpc.sendUnaryData<DestinationsReply>) =>
         cb(null, { destinations: this.core?.destinations(call.request.prefix ?? '') ?? [] }),
@@ -382,6 +386,83 @@ export class Store {
     call.on('error', s.end);
     call.on('cancelled', s.end);
     call.on('close', s.end);
+  }
+
+  /**
+   * Broker.Sessions: every session of one gateway on one stream. Events of one drive go out
+   * as ONE MuxEvents message (queued on a microtask), whatever sessions they belong to.
+   */
+  private muxSessions(call: MuxCall): void {
+    type Handle = ReturnType<Store['attach']>;
+    const open = new Map<number, Handle>();
+    /** Sessions refused at their first request: their further requests are dropped until the gateway ends them. */
+    const refused = new Set<number>();
+    let out: MuxEvent[] = [];
+    let scheduled = false;
+    let gone = false;
+    const flush = () => {
+      scheduled = false;
+      if (gone || !out.length) return;
+      const items = out;
+      out = [];
+      try { call.write({ items }); } catch { /* the stream is gone: its close ends the sessions */ }
+    };
+    const push = (e: MuxEvent) => {
+      out.push(e);
+      if (!scheduled) { scheduled = true; queueMicrotask(flush); }
+    };
+    const start = (id: number): Handle | undefined => {
+      const why = this.refusal();
+      if (why) {
+        refused.add(id);
+        push({ session: id, event: { kind: 'error', error: { requestId: 0, ...why, fatal: true } } as SessionEvent });
+        push({ session: id, end: true });
+        return undefined;
+      }
+      const h = this.attach({
+        write: (events) => { for (const event of events) push({ session: id, event }); },
+        // The store ended the session (close done, fatal error, demotion): tell the gateway,
+        // then let the core forget it, outside the dispatch that ended it.
+        end: () => {
+          push({ session: id, end: true });
+          const mine = open.get(id);
+          if (mine) { open.delete(id); queueMicrotask(() => mine.end()); }
+        },
+      });
+      open.set(id, h);
+      return h;
+    };
+    call.on('data', (batch: MuxRequests) => {
+      if (gone) return;
+      // Consecutive requests of one session reach the core together (one handle, one drive).
+      let cur = -1;
+      let run: SessionRequest[] = [];
+      const deliver = () => { if (run.length) open.get(cur)?.requests(run); run = []; };
+      for (const it of batch.items ?? []) {
+        const id = Number(it.session);
+        if (id !== cur) { deliver(); cur = id; }
+        if (it.end) {
+          refused.delete(id);
+          const h = open.get(id);
+          if (h) { open.delete(id); h.end(); }
+          continue;
+        }
+        if (!it.request || refused.has(id)) continue;
+        if (!open.has(id) && !start(id)) continue;
+        run.push(it.request);
+      }
+      deliver();
+    });
+    const endAll = () => {
+      if (gone) return;
+      gone = true;
+      for (const h of open.values()) h.end();
+      open.clear();
+    };
+    call.on('end', () => { endAll(); try { call.end(); } catch { /* gone */ } });
+    call.on('error', endAll);
+    call.on('cancelled', endAll);
+    call.on('close', endAll);
   }
 
   /**

@@ -11,7 +11,7 @@ import { GatewayMetrics } from './metrics';
 import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
 import type { Transport } from './transports/transport';
 import { listenTcp, listenWs, type Listener, type TransportSink } from './transports/listeners';
-import { Channels } from './session/channel';
+import { Channels } from './session/channels';
 import type { LocalBroker } from './session/local-channel';
 import { StaticMaster, TopologyFollower, type MasterSource } from './session/masters';
 import { GatewayRegistration } from './registration';

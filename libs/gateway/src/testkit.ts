@@ -6,7 +6,7 @@ import { WebSocket } from 'ws';
 import { grpc, brokerService, topologyService, SERVER_OPTIONS } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from './session/local-channel';
 import type {
-  SessionRequests, SessionEvents, SessionRequest, SessionEvent, Message, Subscribe, TopologySnapshot, WatchRequest, GroupInfo,
+  SessionRequests, SessionEvents, SessionRequest, SessionEvent, MuxRequests, MuxEvents, Message, Subscribe, TopologySnapshot, WatchRequest, GroupInfo,
 } from '@hawser/proto';
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (nats-server's checkFor). */
@@ -23,6 +23,7 @@ export async function checkFor<T>(what: string, fn: () => T | undefined | false 
 // ---- fake broker ---------------------------------------------------------------------------
 
 type Call = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
+type MuxCall = grpc.ServerDuplexStream<MuxRequests, MuxEvents>;
 
 interface FakeSession {
   id: string;
@@ -59,7 +60,10 @@ export class FakeBroker {
   private seq = 0;
 
   async start(): Promise<this> {
-    this.server.addService(brokerService().service, { Session: (call: Call) => this.onSession(call) });
+    this.server.addService(brokerService().service, {
+      Session: (call: Call) => this.onSession(call),
+      Sessions: (call: MuxCall) => this.onMux(call),
+    });
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
     return this;
@@ -109,6 +113,45 @@ export class FakeBroker {
     call.on('end', () => { s.ended = true; call.end(); });
     call.on('error', () => { s.ended = true; });
     call.on('cancelled', () => { s.ended = true; });
+  }
+
+  /** Broker.Sessions: a gateway's sessions on one stream (the real gateway's gRPC channel). */
+  private onMux(call: MuxCall): void {
+    const mine = new Map<number, FakeSession>();
+    let dead = false;
+    call.on('data', (batch: MuxRequests) => {
+      // Consecutive requests of one session are one batch, as the store hands them to its core.
+      let run: { s: FakeSession; items: SessionRequest[] } | undefined;
+      const deliver = () => { if (run) this.onBatch(run.s, run.items); run = undefined; };
+      for (const it of batch.items) {
+        const id = Number(it.session);
+        let s = mine.get(id);
+        if (run && run.s !== s) deliver();
+        if (it.end) {
+          if (s) s.ended = true;
+          mine.delete(id);
+          continue;
+        }
+        if (!it.request) continue;
+        if (!s) {
+          s = {
+            id: `fake-${++this.seq}`, via: 'grpc', subs: new Map(), nextTag: 1, ended: false,
+            write: (items) => { if (!dead) call.write({ items: items.map((event) => ({ session: id, event })) } as MuxEvents); },
+            // grpc-js: an 'error' emitted on a server stream becomes the call's status (every session on it dies).
+            kill: () => { if (!dead) call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'store stopped' }); },
+          };
+          mine.set(id, s);
+          this.sessions.push(s);
+        }
+        if (!run) run = { s, items: [] };
+        run.items.push(it.request);
+      }
+      deliver();
+    });
+    const gone = () => { dead = true; for (const s of mine.values()) s.ended = true; mine.clear(); };
+    call.on('end', () => { gone(); call.end(); });
+    call.on('error', gone);
+    call.on('cancelled', gone);
   }
 
   private onBatch(s: FakeSession, items: SessionRequest[]): void {

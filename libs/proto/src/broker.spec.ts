@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as protoLoader from '@grpc/proto-loader';
 import { join } from 'node:path';
-import type { SessionRequests } from './broker';
+import type { MuxEvents, MuxRequests, SessionRequests } from './broker';
 import { brokerService, adminService, memberService, topologyService, replicationService, protoDir, LOADER_OPTIONS } from './index';
 
 test('broker and admin services load from proto/', () => {
@@ -37,4 +37,28 @@ test('a SessionRequests batch round-trips with the loader options', () => {
   assert.equal(back.items[0].send.message.expires, 2 ** 40);
   assert.equal(back.items[1].kind, 'ack');
   assert.equal(back.items[1].ack.deliveryTag, 42);
+});
+
+test('a MuxRequests / MuxEvents batch round-trips: sessions, requests, events and ends', () => {
+  const def = protoLoader.loadSync(join(protoDir(), 'hawser', 'broker.proto'), { ...LOADER_OPTIONS, includeDirs: [protoDir()] });
+  const method = (def['hawser.broker.v1.Broker'] as protoLoader.ServiceDefinition).Sessions;
+  assert.equal(method.requestStream, true);
+  assert.equal(method.responseStream, true);
+  const req = method.requestDeserialize(method.requestSerialize({
+    items: [
+      { session: 3, request: { requestId: 1, open: { connectionId: 'c', clientId: '', login: '', gateway: 'gw' } } },
+      { session: 4, request: { requestId: 2, send: { message: { id: 'm', destination: '/queue/q', headers: {}, body: Buffer.from('x'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, transaction: '' } } },
+      { session: 3, end: true },
+    ],
+  })) as MuxRequests & { items: any[] };
+  assert.deepEqual(req.items.map((i) => [i.session, i.request?.kind ?? null, i.end]), [[3, 'open', false], [4, 'send', false], [3, null, true]]);
+  const ev = method.responseDeserialize(method.responseSerialize({
+    items: [
+      { session: 4, event: { receipt: { requestId: 2 } } },
+      { session: 3, event: { error: { requestId: 0, code: 'NOT_MASTER', message: 'go away', fatal: true } } },
+      { session: 3, end: true },
+    ],
+  })) as MuxEvents & { items: any[] };
+  assert.deepEqual(ev.items.map((i) => [i.session, i.event?.kind ?? null, i.end]), [[4, 'receipt', false], [3, 'error', false], [3, null, true]]);
+  assert.equal(ev.items[1].event.error.code, 'NOT_MASTER');
 });

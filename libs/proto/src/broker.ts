@@ -21,6 +21,12 @@ export type Receipt = Extract<SessionEvent, { kind: 'receipt' }>['receipt'];
 
 export interface SessionEvents { items: SessionEvent[] }
 
+/** Broker.Sessions: one gateway's sessions on one stream, each named by the gateway's number. */
+export interface MuxRequest { session: number; request?: SessionRequest | null; end?: boolean }
+export interface MuxRequests { items: MuxRequest[] }
+export interface MuxEvent { session: number; event?: SessionEvent | null; end?: boolean }
+export interface MuxEvents { items: MuxEvent[] }
+
 /** Stable error codes carried in ErrorEvent.code (documented in docs/errors.md): the core's. */
 export const BrokerErrorCode = ErrorCode;
 export type BrokerErrorCode = ErrorCode;

@@ -5,12 +5,10 @@
 //     gateway, or the gateway embedded in a slave node);
 //   - local-channel.ts: the broker core of this very process (the gateway embedded in the
 //     master node): no gRPC, no protobuf, no second process.
-// Channels picks one per master address: in-process when the address is this node's own.
+// channels.ts picks one per master address: in-process when the address is this node's own.
 import type {
   Open, Send, Subscribe, Unsubscribe, Ack, Nack, Begin, Commit, Abort, Close, SessionEvent, SessionRequest,
 } from '@hawser/proto';
-import { GrpcChannels } from './grpc-channel';
-import { LocalChannel, type LocalBroker } from './local-channel';
 
 /** The payload of each request kind (the oneof members of SessionRequest). */
 export interface Payloads {
@@ -50,36 +48,65 @@ export class ChannelError extends Error {
   }
 }
 
+/**
+ * The receiving half every channel shares: events pushed by the master, held while the client
+ * cannot take them (pause), then the master's end of the session — in order.
+ */
+export abstract class PushedEvents {
+  /** No more events are taken (we ended or cancelled it, it failed, or the master ended it). */
+  protected closed = false;
+  /** We ended it (end or cancel): the master's end is not a failure. */
+  protected ended = false;
+  private paused = false;
+  private held: SessionEvent[] = [];
+  private heldEnd = false;
+
+  constructor(protected readonly handlers: ChannelHandlers) {}
+
+  pause(): void { this.paused = true; }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    const held = this.held;
+    this.held = [];
+    // Out of the caller's stack: resume() is called from the transport's drain.
+    queueMicrotask(() => {
+      if (held.length) this.pushEvents(held);
+      if (this.heldEnd) { this.heldEnd = false; this.pushEnd(); }
+    });
+  }
+
+  protected dropHeld(): void { this.held = []; this.heldEnd = false; }
+
+  /** Events from the master. */
+  protected pushEvents(items: SessionEvent[]): void {
+    if (this.closed) return;
+    if (this.paused || this.held.length) { this.held.push(...items); return; }
+    for (const ev of items) {
+      if (this.closed) return;
+      this.handlers.onEvent(ev);
+    }
+  }
+
+  /** The master ended the session. */
+  protected pushEnd(): void {
+    if (this.closed) return;
+    if (this.paused || this.held.length) { this.heldEnd = true; return; }
+    this.closed = true;
+    if (!this.ended) this.handlers.onFailure(new ChannelError('the store ended the session'));
+  }
+
+  /** The way to the master failed under the session (stream lost). */
+  protected pushFailure(err: ChannelError): void {
+    if (this.closed || this.ended) return;
+    this.closed = true;
+    this.dropHeld();
+    this.handlers.onFailure(err);
+  }
+}
+
 /** Builds a request in the wire shape (the oneof member named by `kind`). */
 export function makeRequest<K extends keyof Payloads>(kind: K, payload: Payloads[K], requestId: number): SessionRequest {
   return { requestId, kind, [kind]: payload } as unknown as SessionRequest;
-}
-
-/**
- * Every channel of one gateway: gRPC channels (one HTTP/2 connection per store address,
- * shared by all sessions) and, when the gateway lives in a store node, the in-process one.
- */
-export class Channels {
-  private readonly grpc = new GrpcChannels();
-  constructor(private readonly local?: LocalBroker, private readonly onOpen?: (channel: 'local' | 'grpc') => void) {}
-
-  /** Whether sessions to `address` stay in this process. */
-  isLocal(address: string): boolean { return this.local !== undefined && address === this.local.address; }
-
-  open(address: string, handlers: ChannelHandlers): SessionChannel {
-    if (this.local && address === this.local.address) {
-      this.onOpen?.('local');
-      return new LocalChannel(this.local, handlers);
-    }
-    this.onOpen?.('grpc');
-    return this.grpc.open(address, handlers);
-  }
-
-  /** False when the way to `address` is known to be failing (readiness). */
-  healthy(address: string): boolean {
-    if (this.isLocal(address)) return this.local!.serving;
-    return this.grpc.healthy(address);
-  }
-
-  close(): void { this.grpc.close(); }
 }

@@ -12,7 +12,7 @@ import type { Logger } from '@hawser/observability';
 import type { Config } from '../config';
 import type { GatewayMetrics } from '../metrics';
 import { GatewayError, StoreRejectedError } from '../errors';
-import type { Channels } from './channel';
+import type { Channels } from './channels';
 import { StoreLink } from './link';
 import type { MasterSource } from './masters';
 

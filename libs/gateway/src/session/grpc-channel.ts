@@ -1,12 +1,14 @@
-// A session channel over gRPC: one client's Broker.Session stream to a master in another
-// process (proto/hawser/broker.proto).
+// Session channels over gRPC: every session of this gateway to one master travels on ONE
+// Broker.Sessions stream (proto/hawser/broker.proto), named by a number this gateway picks.
 //
-// Requests are batched: everything a connection asks for during one event-loop turn goes
-// out as ONE SessionRequests message (the contract's "one gRPC message per turn"), so a
-// client pipelining a hundred SENDs costs one write, not a hundred.
+// Requests of all sessions made during one event-loop turn go out as ONE MuxRequests message,
+// and the store answers a turn's events for all of them in one MuxEvents: a hundred clients
+// cost one write per turn, not a hundred, and an HTTP/2 stream per client is gone. A client
+// that reads slowly is paused on its own (its events are held here, bounded by its prefetch);
+// the shared stream is never paused for one client.
 import { grpc, brokerService, CHANNEL_OPTIONS } from '@hawser/proto';
-import type { SessionRequest, SessionRequests, SessionEvents } from '@hawser/proto';
-import { ChannelError, makeRequest, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
+import type { MuxEvents, MuxRequest, MuxRequests } from '@hawser/proto';
+import { ChannelError, makeRequest, PushedEvents, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
 /** The gRPC client of a store. */
 export function createBrokerClient(address: string): grpc.Client {
@@ -14,113 +16,147 @@ export function createBrokerClient(address: string): grpc.Client {
   return new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
 }
 
-/** One Broker client (HTTP/2 connection) per store address, shared by every session to that store. */
+/** One Broker client (HTTP/2 connection) and one Sessions stream per store address. */
 export class GrpcChannels {
-  private readonly clients = new Map<string, grpc.Client>();
+  private readonly streams = new Map<string, MuxStream>();
 
   open(address: string, handlers: ChannelHandlers): SessionChannel {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = createBrokerClient(address);
-      this.clients.set(address, c);
+    let s = this.streams.get(address);
+    if (!s) {
+      s = new MuxStream(createBrokerClient(address));
+      this.streams.set(address, s);
     }
-    return new GrpcChannel(c, handlers);
+    return s.open(handlers);
   }
 
   healthy(address: string): boolean {
-    let c = this.clients.get(address);
-    if (!c) {
-      c = createBrokerClient(address);
-      this.clients.set(address, c);
+    let s = this.streams.get(address);
+    if (!s) {
+      s = new MuxStream(createBrokerClient(address));
+      this.streams.set(address, s);
     }
-    return c.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
+    return s.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
   }
 
+  /** Sessions open per store address (tests, metrics). */
+  sessionCount(address: string): number { return this.streams.get(address)?.size ?? 0; }
+
   close(): void {
-    for (const c of this.clients.values()) c.close();
-    this.clients.clear();
+    for (const s of this.streams.values()) s.close();
+    this.streams.clear();
   }
 }
 
-type Duplex = grpc.ClientDuplexStream<SessionRequests, SessionEvents>;
+type Duplex = grpc.ClientDuplexStream<MuxRequests, MuxEvents>;
 
-export class GrpcChannel implements SessionChannel {
+/** One Broker.Sessions stream and the sessions on it. Opened with the first session, again after a failure. */
+class MuxStream {
   private call: Duplex | undefined;
-  private pending: SessionRequest[] = [];
+  private readonly sessions = new Map<number, MuxChannel>();
+  private pending: MuxRequest[] = [];
   private scheduled = false;
-  private ended = false;
-  private failed = false;
+  private nextId = 1;
 
-  constructor(private readonly client: grpc.Client, private readonly handlers: ChannelHandlers) {}
+  constructor(readonly client: grpc.Client) {}
 
-  start(): void {
-    const call = (this.client as unknown as { Session(): Duplex }).Session();
-    this.call = call;
-    call.on('data', (batch: SessionEvents) => {
-      for (const ev of batch.items ?? []) {
-        if (this.failed) return;
-        this.handlers.onEvent(ev);
-      }
-    });
-    call.on('error', (e: grpc.ServiceError) => {
-      if (this.ended && e.code === grpc.status.CANCELLED) return;
-      this.fail(new ChannelError(e.details || e.message, { cause: e }));
-    });
-    call.on('end', () => {
-      if (!this.ended) this.fail(new ChannelError('the store ended the session'));
-    });
-    call.on('drain', () => this.handlers.onDrain?.());
+  get size(): number { return this.sessions.size; }
+
+  open(handlers: ChannelHandlers): MuxChannel {
+    const ch = new MuxChannel(this, this.nextId++, handlers);
+    this.sessions.set(ch.id, ch);
+    return ch;
   }
 
-  request<K extends keyof Payloads>(kind: K, payload: Payloads[K], requestId = 0): void {
-    if (this.ended || this.failed) return;
-    this.pending.push(makeRequest(kind, payload, requestId));
+  /** The stream, started if there is none. */
+  ensure(): void {
+    if (this.call) return;
+    const call = (this.client as unknown as { Sessions(): Duplex }).Sessions();
+    this.call = call;
+    call.on('data', (batch: MuxEvents) => {
+      for (const it of batch.items ?? []) {
+        const ch = this.sessions.get(Number(it.session));
+        if (!ch) continue; // ended here already
+        if (it.end) {
+          this.sessions.delete(ch.id);
+          ch.storeEnded();
+        } else if (it.event) {
+          ch.event(it.event);
+        }
+      }
+    });
+    const lost = (why: string, cause?: unknown) => {
+      if (this.call !== call) return;
+      this.call = undefined;
+      this.pending = [];
+      const sessions = [...this.sessions.values()];
+      this.sessions.clear();
+      for (const ch of sessions) ch.lost(new ChannelError(why, { cause }));
+    };
+    call.on('error', (e: grpc.ServiceError) => lost(e.details || e.message, e));
+    call.on('end', () => lost('the store ended the sessions stream'));
+    call.on('drain', () => { for (const ch of this.sessions.values()) ch.drained(); });
+  }
+
+  enqueue(item: MuxRequest): void {
+    this.pending.push(item);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
   }
 
+  /** A session ended here: no more of its events are taken. */
+  forget(id: number): void { this.sessions.delete(id); }
+
   private flush(): void {
     this.scheduled = false;
-    if (!this.call || this.pending.length === 0 || this.failed) return;
+    const call = this.call;
+    if (!call || this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
     try {
-      const ok = this.call.write({ items });
-      if (!ok) this.handlers.onBackpressure?.();
+      if (!call.write({ items })) for (const ch of this.sessions.values()) ch.blocked();
     } catch (e) {
-      this.fail(new ChannelError(`write failed: ${(e as Error).message}`, { cause: e }));
+      call.emit('error', Object.assign(new Error(`write failed: ${(e as Error).message}`), { code: grpc.status.UNAVAILABLE }));
     }
   }
 
-  /** HTTP/2 flow control does the rest. */
-  pause(): void { this.call?.pause(); }
-  resume(): void { this.call?.resume(); }
+  close(): void {
+    const call = this.call;
+    this.call = undefined;
+    this.sessions.clear();
+    this.pending = [];
+    try { call?.cancel(); } catch { /* gone */ }
+    this.client.close();
+  }
+}
 
+class MuxChannel extends PushedEvents implements SessionChannel {
+  constructor(private readonly stream: MuxStream, readonly id: number, handlers: ChannelHandlers) { super(handlers); }
+
+  start(): void { this.stream.ensure(); }
+
+  request<K extends keyof Payloads>(kind: K, payload: Payloads[K], requestId = 0): void {
+    if (this.ended || this.closed) return;
+    this.stream.enqueue({ session: this.id, request: makeRequest(kind, payload, requestId) });
+  }
+
+  /** The master settles the session (what the client had not acked comes back). */
   end(): void {
     if (this.ended) return;
-    this.flush();
     this.ended = true;
-    if (this.call && !this.failed) {
-      try { this.call.end(); } catch { /* already gone */ }
-      // The store answers the half-close by ending its side; don't wait on it forever.
-      const call = this.call;
-      setTimeout(() => call.cancel(), 5_000).unref();
-    }
+    this.closed = true;
+    this.dropHeld();
+    this.stream.forget(this.id);
+    this.stream.enqueue({ session: this.id, end: true });
   }
 
-  cancel(): void {
-    this.ended = true;
-    this.pending = [];
-    try { this.call?.cancel(); } catch { /* ignore */ }
-  }
+  cancel(): void { this.end(); }
 
-  private fail(error: ChannelError): void {
-    if (this.failed || this.ended) return;
-    this.failed = true;
-    this.pending = [];
-    try { this.call?.cancel(); } catch { /* ignore */ }
-    this.handlers.onFailure(error);
-  }
+  // ---- from the stream ----
+  event(ev: Parameters<ChannelHandlers['onEvent']>[0]): void { this.pushEvents([ev]); }
+  storeEnded(): void { this.pushEnd(); }
+  lost(err: ChannelError): void { this.pushFailure(err); }
+  blocked(): void { if (!this.closed) this.handlers.onBackpressure?.(); }
+  drained(): void { if (!this.closed) this.handlers.onDrain?.(); }
 }

@@ -15,7 +15,8 @@ import type { Logger } from '@hawser/observability';
 import type { GatewayMetrics } from '../metrics';
 import { GatewayError } from '../errors';
 import { ReplayLog } from './replay-log';
-import type { Channels, Payloads, SessionChannel } from './channel';
+import type { Payloads, SessionChannel } from './channel';
+import type { Channels } from './channels';
 import type { MasterInfo, MasterSource } from './masters';
 
 /** Store error codes that mean "not here, try the (next) master" rather than "you did wrong". */

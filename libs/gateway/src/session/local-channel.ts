@@ -6,7 +6,7 @@
 // pipelining SENDs still makes one group commit); they are queued on a microtask, so the core
 // is never re-entered from inside its own event dispatch.
 import type { SessionEvent, SessionRequest } from '@hawser/proto';
-import { ChannelError, makeRequest, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
+import { makeRequest, PushedEvents, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
 /** What the gateway hands the broker: one session's requests, and its end. */
 export interface LocalSession {
@@ -33,20 +33,13 @@ export interface LocalBroker {
   openSession(sink: LocalSessionSink): LocalSession;
 }
 
-export class LocalChannel implements SessionChannel {
+export class LocalChannel extends PushedEvents implements SessionChannel {
   private session: LocalSession | undefined;
   private pending: SessionRequest[] = [];
   private scheduled = false;
-  /** We ended it (end or cancel). */
-  private ended = false;
   private endSent = false;
-  /** No more events are taken (cancelled, failed, or the master ended it). */
-  private closed = false;
-  private paused = false;
-  private held: SessionEvent[] = [];
-  private heldEnd = false;
 
-  constructor(private readonly broker: LocalBroker, private readonly handlers: ChannelHandlers) {}
+  constructor(private readonly broker: LocalBroker, handlers: ChannelHandlers) { super(handlers); }
 
   start(): void { /* the session opens with the first flush, after `open` is queued */ }
 
@@ -67,7 +60,10 @@ export class LocalChannel implements SessionChannel {
     if (this.closed) return;
     if (!this.session) {
       if (this.ended && this.pending.length === 0) return; // ended before it opened
-      this.session = this.broker.openSession({ events: (items) => this.onEvents(items), ended: () => this.onEnded() });
+      this.session = this.broker.openSession({
+        events: (items) => this.pushEvents(items),
+        ended: () => { this.endSent = true; this.pushEnd(); },
+      });
       if (this.closed) return; // refused (not the master now): the link has moved on
     }
     if (this.pending.length) {
@@ -81,20 +77,6 @@ export class LocalChannel implements SessionChannel {
     }
   }
 
-  pause(): void { this.paused = true; }
-
-  resume(): void {
-    if (!this.paused) return;
-    this.paused = false;
-    const held = this.held;
-    this.held = [];
-    // Out of the caller's stack: resume() is called from the transport's drain.
-    queueMicrotask(() => {
-      if (held.length) this.onEvents(held);
-      if (this.heldEnd) { this.heldEnd = false; this.onEnded(); }
-    });
-  }
-
   end(): void {
     if (this.ended) return;
     this.ended = true;
@@ -106,28 +88,11 @@ export class LocalChannel implements SessionChannel {
     this.ended = true;
     this.closed = true;
     this.pending = [];
-    this.held = [];
+    this.dropHeld();
     if (wasOpen) {
       this.endSent = true;
       const s = this.session!;
       queueMicrotask(() => s.end());
     }
-  }
-
-  private onEvents(items: SessionEvent[]): void {
-    if (this.closed) return;
-    if (this.paused || this.held.length) { this.held.push(...items); return; }
-    for (const ev of items) {
-      if (this.closed) return;
-      this.handlers.onEvent(ev);
-    }
-  }
-
-  private onEnded(): void {
-    if (this.closed) return;
-    if (this.paused || this.held.length) { this.heldEnd = true; return; }
-    this.closed = true;
-    this.endSent = true;
-    if (!this.ended) this.handlers.onFailure(new ChannelError('the store ended the session'));
   }
 }
