@@ -1,7 +1,7 @@
 // compare.js's pure parts: option parsing (clear errors) and the markdown table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseArgs, table, ROWS, SYSTEMS, type Cell } from './compare';
+import { natsRow, parseArgs, table, ROWS, SYSTEMS, type Cell } from './compare';
 
 const cell = (msgPerSec: number, p99ReceiptMs: number, extra: Partial<Cell> = {}): Cell =>
   ({ msgPerSec, p99ReceiptMs, p50ReceiptMs: 1, sent: 1, lost: 0, duplicates: 0, failedSends: 0, exit: 0, ...extra });
@@ -34,4 +34,15 @@ test('the table: one row per benchmark row, ratios against ActiveMQ, failures an
   const failed = table(['standalone'], rows, new Map([['standalone/rpm', cell(0, NaN, { error: 'did not start' })]]));
   assert.match(failed, /failed: did not start/);
   assert.doesNotMatch(failed, /ActiveMQ/); // no ratio columns without ActiveMQ
+});
+
+test('a row as the NATS driver runs it; a row JetStream cannot run is shown as —', () => {
+  const shape = (key: string) => natsRow(ROWS.find((r) => r.key === key)!);
+  assert.deepEqual(shape('rpm'), { key: 'rpm', producers: 1, consumers: 1, window: 1, persistent: true });
+  assert.deepEqual(shape('p4c4'), { key: 'p4c4', producers: 4, consumers: 4, window: 1, persistent: true });
+  assert.deepEqual(shape('np64'), { key: 'np64', producers: 1, consumers: 1, window: 64, persistent: false });
+  const half = ROWS.find((r) => r.key === 'half')!;
+  assert.equal(natsRow({ ...half, args: [...half.args, '--rate', '2500'] }).rate, 2500);
+  const t = table(['nats_r3'], ROWS.filter((r) => r.key === 'np64'), new Map([['nats_r3/np64', cell(0, NaN, { error: 'not applicable' })]]));
+  assert.match(t, /\| 1 producer, window 64 \(non-persistent\) \| — \|/);
 });

@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { Cluster } from '@hawser/integration/dist/cluster';
 import { Harness, freePort, ROOT } from '@hawser/integration/dist/harness';
 import { eachOption, numberOption, usageExit, UsageError } from './args';
+import { benchNats, startNatsCluster, type NatsRow } from './nats';
 
 export interface Row { key: string; title: string; args: string[] }
 
@@ -37,11 +38,12 @@ export const ROWS: Row[] = [
 // gateway process (home 1); `embedded` and `*_master` / `*_slave` put it on a store node's
 // embedded gateway (home 2): in-process on the master, over gRPC to the master from a slave.
 export const SYSTEMS = [
-  'activemq', 'standalone', 'embedded', 'quorum_mem', 'quorum_mem_master', 'quorum_mem_slave', 'quorum_disk', 'quorum_disk_master',
+  'activemq', 'nats_r3', 'standalone', 'embedded', 'quorum_mem', 'quorum_mem_master', 'quorum_mem_slave', 'quorum_disk', 'quorum_disk_master',
 ] as const;
 export type System = typeof SYSTEMS[number];
 const LABEL: Record<System, string> = {
   activemq: 'ActiveMQ 5.17 (KahaDB)',
+  nats_r3: 'NATS JetStream R3 (3 nats-server)',
   standalone: 'Hawser standalone, separate gateway',
   embedded: 'Hawser standalone, embedded gateway',
   quorum_mem: 'Hawser group of 3, quorum_mem, separate gateway',
@@ -119,8 +121,35 @@ async function bench(uri: string, row: Row, durationS: number, tag: string): Pro
   }
 }
 
-/** Starts one system; returns its STOMP URI and how to stop it. */
-async function startSystem(s: System): Promise<{ uri: string; stop: () => Promise<void> }> {
+/** A row a system cannot run (JetStream has no non-persistent publish): shown as —, not a failure. */
+const NOT_APPLICABLE = 'not applicable';
+
+/** A running system: how to measure one row on it, and how to stop it. */
+interface Running { run(row: Row, durationS: number, tag: string): Promise<Cell>; stop(): Promise<void> }
+
+/** The `hawser bench` flags of a row as the NATS driver's shape. */
+export function natsRow(row: Row): NatsRow {
+  const num = (flag: string, def: number) => { const i = row.args.indexOf(flag); return i >= 0 ? Number(row.args[i + 1]) : def; };
+  const rate = num('--rate', 0);
+  return {
+    key: row.key, producers: num('--producers', 1), consumers: num('--consumers', 1), window: num('--window', 1),
+    persistent: row.args.includes('--persistent'), ...(rate > 0 ? { rate } : {}),
+  };
+}
+
+async function startSystem(s: System): Promise<Running> {
+  if (s === 'nats_r3') {
+    // JetStream R3: publish awaiting its ack = receipt per message; a work-queue stream with
+    // explicit acks for the consumers (tools/bench/src/nats.ts).
+    const cluster = await startNatsCluster({ replicas: 3 });
+    return { run: (row, d) => benchNats(cluster.urls, natsRow(row), d, 3), stop: () => cluster.stop() };
+  }
+  const sys = await startStomp(s);
+  return { run: (row, d, tag) => bench(sys.uri, row, d, tag), stop: sys.stop };
+}
+
+/** Starts one STOMP system; returns its URI and how to stop it. */
+async function startStomp(s: Exclude<System, 'nats_r3'>): Promise<{ uri: string; stop: () => Promise<void> }> {
   if (s === 'activemq') {
     const dir = mkdtempSync(join(tmpdir(), 'hawser-compare-amq-'));
     const port = await freePort();
@@ -173,6 +202,7 @@ export function table(systems: System[], rows: Row[], cells: Map<string, Cell>):
     const vals = systems.map((s) => {
       const c = cell(s);
       if (!c) return '-';
+      if (c.error === NOT_APPLICABLE) return '—';
       if (c.error) return `failed: ${c.error.slice(0, 60)}`;
       const warn = c.lost || c.duplicates || c.failedSends ? ` ⚠ lost ${c.lost} dup ${c.duplicates} failed ${c.failedSends}` : '';
       return `${fmtN(c.msgPerSec)} (${fmtMs(c.p99ReceiptMs)})${warn}`;
@@ -195,7 +225,7 @@ export async function main(argv: string[]): Promise<number> {
   let failed = false;
   for (const s of o.systems) {
     say(`starting ${LABEL[s]}`);
-    let sys: { uri: string; stop: () => Promise<void> };
+    let sys: Running;
     try { sys = await startSystem(s); } catch (e) {
       failed = true;
       say(`${s}: ${(e as Error).message}`);
@@ -205,7 +235,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       if (s === 'activemq' && o.warmup > 0) {
         say(`warming ActiveMQ up for ${o.warmup} s`);
-        const w = await bench(sys.uri, { key: 'warmup', title: 'warmup', args: ['--producers', '2', '--consumers', '2', '--window', '16', '--persistent'] }, o.warmup, tag);
+        const w = await sys.run({ key: 'warmup', title: 'warmup', args: ['--producers', '2', '--consumers', '2', '--window', '16', '--persistent'] }, o.warmup, tag);
         say(`warmup: ${fmtN(w.msgPerSec)} msg/s`);
       }
       for (const r of o.rows) {
@@ -218,9 +248,9 @@ export async function main(argv: string[]): Promise<number> {
           }
           row = { ...r, args: [...r.args, '--rate', String(Math.max(1, Math.round(peak / 2)))] };
         }
-        const c = await bench(sys.uri, row, o.duration, tag);
+        const c = await sys.run(row, o.duration, tag);
         cells.set(`${s}/${r.key}`, c);
-        if (c.error || c.lost || c.duplicates || c.failedSends) failed = true;
+        if ((c.error && c.error !== NOT_APPLICABLE) || c.lost || c.duplicates || c.failedSends) failed = true;
         say(`${s} / ${r.title}: ${fmtN(c.msgPerSec)} msg/s, p50 ${fmtMs(c.p50ReceiptMs)} ms, p99 ${fmtMs(c.p99ReceiptMs)} ms${c.error ? `, error ${c.error}` : ''}`);
       }
     } finally {

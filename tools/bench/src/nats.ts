@@ -29,7 +29,8 @@ export interface NatsCluster { urls: string[]; pids: number[]; dir: string; vers
 export interface NatsRow { key: string; producers: number; consumers: number; window: number; persistent: boolean; rate?: number }
 
 /** Same shape as compare.ts's Cell. */
-export interface Cell { msgPerSec: number; p99ReceiptMs: number; p50ReceiptMs: number; sent: number; lost: number; duplicates: number; failedSends: number; exit: number; error?: string }
+export type { Cell } from './compare';
+import type { Cell } from './compare';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
