@@ -51,6 +51,12 @@ async function client(r: Rig): Promise<RawClient> {
   return c;
 }
 
+/** A session reaches a master with its first request (an idle connection costs the stores nothing): make one. */
+async function opened(c: RawClient): Promise<void> {
+  c.write(raw('SUBSCRIBE', { id: 'opener', destination: '/queue/opener', receipt: 'opened' }));
+  assert.equal((await c.expect('RECEIPT')).headers['receipt-id'], 'opened');
+}
+
 async function metric(r: Rig, name: string): Promise<number> {
   const m = await r.gw.registry.getSingleMetric(name)?.get();
   return m?.values.reduce((s, v) => s + v.value, 0) ?? NaN;
@@ -144,16 +150,17 @@ for (const h of ['gRPC', 'in-process'] as const) {
     test('frames sent while there is no master wait, then flow to the new master', async () => {
       const r = await setup();
       const c = await client(r);
+      await opened(c);
       r.coord.setMaster(undefined, '');
       r.a.killSessions();
       await checkFor('the gateway saw the loss', async () => (await metric(r, 'hawser_gateway_failovers_total')) === 1);
       c.write(raw('SEND', { destination: '/queue/w', 'message-id': 'w-1', receipt: 'rw-1' }, 'wait') + raw('BEGIN', { transaction: 't' })
         + raw('SEND', { destination: '/queue/w', 'message-id': 'w-2', transaction: 't' }, 'in tx') + raw('COMMIT', { transaction: 't', receipt: 'rc' }));
       await checkFor('four requests waiting', async () => (await metric(r, 'hawser_gateway_waiting_frames')) === 4);
-      assert.equal(seen(c, 'RECEIPT', 'receipt-id').length, 0);
+      assert.deepEqual(seen(c, 'RECEIPT', 'receipt-id'), ['opened'], 'nothing answered while there is no master');
       r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
       await checkFor('the receipts from B', () => ['rw-1', 'rc'].every((id) => seen(c, 'RECEIPT', 'receipt-id').includes(id)), 5_000);
-      assert.deepEqual(r.b.batches.flatMap((x) => x.items).map((i) => i.kind), ['open', 'send', 'begin', 'send', 'commit']);
+      assert.deepEqual(r.b.batches.flatMap((x) => x.items).map((i) => i.kind), ['open', 'subscribe', 'send', 'begin', 'send', 'commit']);
       assert.equal(await metric(r, 'hawser_gateway_waiting_frames'), 0);
       assert.equal(c.closed, false);
     });
@@ -224,6 +231,7 @@ for (const h of ['gRPC', 'in-process'] as const) {
     test('no master within failover.maxWaitMs: ERROR "no master for group g1: <the group message>"', async () => {
       const r = await setup({ maxWaitMs: 400 });
       const c = await client(r);
+      await opened(c);
       r.coord.setMaster(undefined, 'Not enough cluster members: 1 of 3 alive, quorum is 2');
       r.a.killSessions();
       c.write(raw('SEND', { destination: '/queue/x', receipt: 'never' }, 'x'));
@@ -242,8 +250,9 @@ for (const h of ['gRPC', 'in-process'] as const) {
       c.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' }));
       const f = await c.expect('CONNECTED', 5_000);
       assert.match(f.headers.session!, /^gw-fo:/, 'no store session yet: the connection id');
-      await checkFor('A was asked and refused', () => r.a.requests('open').length >= 1);
+      assert.equal(r.a.requests('open').length, 0, 'an idle connection opens nothing on a store');
       c.write(raw('SEND', { destination: '/queue/e', receipt: 'e1' }, 'x'));
+      await checkFor('A was asked and refused', () => r.a.requests('open').length >= 1);
       r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
       const rc = await c.expect('RECEIPT', 5_000);
       assert.equal(rc.headers['receipt-id'], 'e1');
@@ -257,6 +266,7 @@ for (const h of ['gRPC', 'in-process'] as const) {
       r.clients.push(c);
       c.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' }));
       await c.expect('CONNECTED');
+      c.write(raw('SEND', { destination: '/queue/x' }, 'waits for a master'));
       const e = await c.expect('ERROR', 3_000);
       assert.equal(e.headers.message, 'no master for group g1: Not enough cluster members: 1 of 3 alive, quorum is 2');
     });
@@ -265,6 +275,7 @@ for (const h of ['gRPC', 'in-process'] as const) {
       const second = await new FakeCoordinator().start();
       const r = await setup({ coordinators: [second] });
       const c = await client(r);
+      await opened(c);
       second.setMaster({ id: 'A', address: r.a.address, epoch: 1 });
       await r.coord.stop();
       await checkFor('the gateway watches the second coordinator', () => second.watches.length === 1, 5_000);

@@ -87,8 +87,23 @@ export class ClientSession {
 
   get failover(): boolean { return this.ctx.source.failover; }
 
-  /** Opens the session on the master (or waits for one). */
+  /**
+   * Opens the session. With failover (the topology names the master) the session reaches a
+   * master only with the client's first request: an idle connection costs the stores nothing,
+   * and the client is told it is connected at once, as it is while a group elects. Without
+   * failover (one fixed store) it opens at once, so a store that is down fails the connect.
+   */
   open(connectionId: string, clientId: string, login: string): void {
+    this.openArgs = { connectionId, clientId, login, gateway: this.ctx.gatewayId };
+    if (this.failover) this.events.onOpened('');
+    else this.ensureLink();
+  }
+
+  private openArgs: { connectionId: string; clientId: string; login: string; gateway: string } | undefined;
+
+  /** The link to the master, opened with the first request that needs one. */
+  private ensureLink(): StoreLink {
+    if (this.link) return this.link;
     const c = this.ctx.config;
     this.link = new StoreLink({
       channels: this.ctx.channels,
@@ -112,7 +127,8 @@ export class ClientSession {
       onBackpressure: () => this.events.onBackpressure(),
       onDrain: () => this.events.onDrain(),
     });
-    this.link.open({ connectionId, clientId, login, gateway: this.ctx.gatewayId });
+    this.link.open(this.openArgs!);
+    return this.link;
   }
 
   /**
@@ -128,28 +144,33 @@ export class ClientSession {
   }
 
   send(message: Message, transaction: string, receipt?: string): void {
-    this.link!.request('send', { message, transaction }, this.requestId(receipt, true));
+    this.ensureLink().request('send', { message, transaction }, this.requestId(receipt, true));
   }
 
   subscribe(sub: Subscribe, receipt?: string): void {
     this.subscriptions.set(sub.subscriptionId, sub.ackMode);
-    this.link!.request('subscribe', sub, this.requestId(receipt));
+    this.ensureLink().request('subscribe', sub, this.requestId(receipt));
   }
 
   unsubscribe(subscriptionId: string, removeDurable: boolean, receipt?: string): void {
     this.subscriptions.delete(subscriptionId);
     // The store takes back what this subscription had not acked; forget those tags.
     for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
-    this.link!.request('unsubscribe', { subscriptionId, removeDurable }, this.requestId(receipt));
+    this.ensureLink().request('unsubscribe', { subscriptionId, removeDurable }, this.requestId(receipt));
   }
 
   transaction(kind: 'begin' | 'commit' | 'abort', transaction: string, receipt?: string): void {
-    this.link!.request(kind, { transaction }, this.requestId(receipt, kind !== 'begin'));
+    this.ensureLink().request(kind, { transaction }, this.requestId(receipt, kind !== 'begin'));
   }
 
   /** Ends the session on the master; the receipt (if asked) comes once it has settled. */
   close(receipt?: string): void {
-    this.link!.request('close', {}, this.requestId(receipt));
+    if (!this.link) {
+      // Never reached a master: nothing to settle there.
+      if (receipt !== undefined) this.events.onReceipt(receipt);
+      return;
+    }
+    this.link.request('close', {}, this.requestId(receipt));
   }
 
   /** Whether `tag` names a delivery the client holds. */
@@ -195,7 +216,7 @@ export class ClientSession {
       if (receipt !== undefined) this.events.onReceipt(receipt);
       return;
     }
-    this.link!.request(kind, { deliveryTag: liveStoreTag, transaction }, this.requestId(receipt));
+    this.ensureLink().request(kind, { deliveryTag: liveStoreTag, transaction }, this.requestId(receipt));
   }
 
   pause(): void { this.link?.pause(); }
