@@ -223,10 +223,18 @@ export async function main(argv: string[]): Promise<number> {
   const cells = new Map<string, Cell>();
   const tag = Date.now().toString(36);
   let failed = false;
+  // Ctrl-C / SIGTERM mid-run: stop the system being measured (its processes and temp dir) first.
+  let current: Running | undefined;
+  const interrupted = (signal: NodeJS.Signals) => {
+    say(`${signal}: stopping the system under test`);
+    void (current?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   for (const s of o.systems) {
     say(`starting ${LABEL[s]}`);
     let sys: Running;
-    try { sys = await startSystem(s); } catch (e) {
+    try { sys = await startSystem(s); current = sys; } catch (e) {
       failed = true;
       say(`${s}: ${(e as Error).message}`);
       for (const r of o.rows) cells.set(`${s}/${r.key}`, { msgPerSec: 0, p99ReceiptMs: NaN, p50ReceiptMs: NaN, sent: 0, lost: 0, duplicates: 0, failedSends: 0, exit: 1, error: 'did not start' });
@@ -254,6 +262,7 @@ export async function main(argv: string[]): Promise<number> {
         say(`${s} / ${r.title}: ${fmtN(c.msgPerSec)} msg/s, p50 ${fmtMs(c.p50ReceiptMs)} ms, p99 ${fmtMs(c.p99ReceiptMs)} ms${c.error ? `, error ${c.error}` : ''}`);
       }
     } finally {
+      current = undefined;
       await sys.stop().catch((e: Error) => say(`stopping ${s}: ${e.message}`));
     }
   }
