@@ -2,13 +2,13 @@
 // small run (200 idle connections on a separate gateway; no assertions on speed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseArgs, run, sourceAddresses, planChildren, ephemeralPorts } from './connections';
+import { parseArgs, run, sourceAddresses, planChildren, ephemeralPorts, medianCell } from './connections';
 
 test('options: defaults, values, and one-line errors naming the option', () => {
   const d = parseArgs([]);
-  assert.deepEqual([d.connections, d.heartbeat, d.duration, d.mode, d.json, d.children], [20_000, 10_000, 10, 'separate', false, undefined]);
-  const o = parseArgs(['--connections', '500', '--heartbeat', '0', '--duration', '2.5', '--mode', 'embedded', '--children', '3', '--json']);
-  assert.deepEqual([o.connections, o.heartbeat, o.duration, o.mode, o.children, o.json], [500, 0, 2.5, 'embedded', 3, true]);
+  assert.deepEqual([d.connections, d.heartbeat, d.duration, d.mode, d.json, d.children, d.baseline, d.rounds], [20_000, 10_000, 10, 'separate', false, undefined, 'fresh', 1]);
+  const o = parseArgs(['--connections', '500', '--heartbeat', '0', '--duration', '2.5', '--mode', 'embedded', '--children', '3', '--baseline', 'same', '--rounds', '3', '--json']);
+  assert.deepEqual([o.connections, o.heartbeat, o.duration, o.mode, o.children, o.baseline, o.rounds, o.json], [500, 0, 2.5, 'embedded', 3, 'same', 3, true]);
   const oneLine = (re: RegExp) => (e: unknown) => re.test((e as Error).message) && !(e as Error).message.includes('\n');
   assert.throws(() => parseArgs(['--connections', '1.5']), oneLine(/^--connections: expected a positive number of connections, got '1\.5'$/));
   assert.throws(() => parseArgs(['--connections', '0']), oneLine(/^--connections: /));
@@ -16,6 +16,8 @@ test('options: defaults, values, and one-line errors naming the option', () => {
   assert.throws(() => parseArgs(['--duration', 'soon']), oneLine(/^--duration: expected a number of seconds, got 'soon'$/));
   assert.throws(() => parseArgs(['--mode', 'shared']), oneLine(/^--mode: unknown 'shared' \(known: separate, embedded\)$/));
   assert.throws(() => parseArgs(['--rate', '0']), oneLine(/^--rate: /));
+  assert.throws(() => parseArgs(['--baseline', 'old']), oneLine(/^--baseline: unknown 'old' \(known: fresh, same\)$/));
+  assert.throws(() => parseArgs(['--rounds', '0']), oneLine(/^--rounds: expected a positive number of rounds, got '0'$/));
   assert.throws(() => parseArgs(['--duration']), /--duration needs a value\n/);
   assert.throws(() => parseArgs(['--fast', '1']), /unknown option --fast\n/);
 });
@@ -37,9 +39,16 @@ test('load processes: 5,000 connections each by default, more when the fd limit 
   assert.throws(() => planChildren(20_000, 1, 20_000), /--children 1: 20000 connections per load process, .*ulimit -n.* 20000; use --children 2 or more/);
 });
 
+test('medians: the middle round by msg/s, the lower middle one for an even count', () => {
+  const c = (msgPerSec: number, tag: string) => ({ msgPerSec, tag });
+  assert.equal(medianCell([c(3, 'a'), c(1, 'b'), c(2, 'c')]).tag, 'c');
+  assert.equal(medianCell([c(4, 'a'), c(1, 'b'), c(2, 'c'), c(3, 'd')]).tag, 'c');
+  assert.equal(medianCell([c(5, 'a')]).tag, 'a');
+});
+
 test('a real small run: 200 idle connections on a separate gateway', { timeout: 120_000 }, async () => {
   const lines: string[] = [];
-  const r = await run({ connections: 200, heartbeat: 10_000, duration: 2, warmup: 0, mode: 'separate', rate: 1000, children: undefined, json: true }, (s) => lines.push(s));
+  const r = await run(parseArgs(['--connections', '200', '--duration', '2', '--warmup', '0', '--mode', 'separate']), (s) => lines.push(s));
   assert.deepEqual(r.errors, [], lines.join('\n'));
   assert.equal(r.connected, 200);
   assert.equal(r.failed, 0);
@@ -49,4 +58,6 @@ test('a real small run: 200 idle connections on a separate gateway', { timeout: 
   assert.deepEqual(r.processes.map((p) => p.role), ['gateway', 'store']);
   for (const p of r.processes) assert.ok(p.before.rss > 0 && p.after.rss > 0 && (p.afterLoaded?.rss ?? 0) > 0, `${p.role} RSS ${p.before.rss} -> ${p.after.rss}`);
   assert.ok(lines.some((l) => /200 connected, 0 failed/.test(l)), lines.join('\n'));
+  assert.equal(r.rounds.length, 1);
+  assert.equal(r.serverHeartBeat, '10000,10000');
 });
