@@ -88,7 +88,8 @@ export interface Cell { msgPerSec: number; p99ReceiptMs: number; p50ReceiptMs: n
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const say = (s: string) => process.stderr.write(`[compare] ${s}\n`);
 
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
+/** `hawser <args>` as a child process (as a user would run it), killed after `timeoutMs`. */
+export function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((res) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -24,14 +24,14 @@
 // --baseline same does exactly steps 1-5 on one system. --rounds R repeats it (alternating
 // which system goes first) and reports the medians.
 // Exit status 0 when measured, 1 when something failed (stderr says what), 2 on usage errors.
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { Harness, ROOT, httpGet } from '@hawser/integration/dist/harness';
+import { Harness, httpGet } from '@hawser/integration/dist/harness';
 import { eachOption, numberOption, usageExit, UsageError } from './args';
 import { sample } from './cpu';
+import { runCli } from './compare';
 
 export const MODES = ['separate', 'embedded'] as const;
 export type Mode = typeof MODES[number];
@@ -142,22 +142,10 @@ async function heapOf(httpPort: number): Promise<Heap | undefined> {
 
 // ---- the w64 row --------------------------------------------------------------------------
 
-const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const W64 = ['--persistent', '--window', '64', '--producers', '1', '--consumers', '1'];
 
 export interface BenchCell { msgPerSec: number; p50ReceiptMs: number; p99ReceiptMs: number; sent: number; lost: number; duplicates: number; exit: number; error?: string }
 
-function runCli(args: string[], timeoutMs: number): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((res) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(t); res({ code: code ?? 1, stdout, stderr }); });
-  });
-}
 
 async function benchW64(uri: string, durationS: number, dest: string): Promise<BenchCell> {
   const r = await runCli(['bench', '--uri', uri, ...W64, '--duration', String(durationS), '--json', '--destination', dest], (durationS + 120) * 1000);
