@@ -20,6 +20,7 @@ import { Cluster } from '@hawser/integration/dist/cluster';
 import { Harness, freePort, ROOT } from '@hawser/integration/dist/harness';
 import { eachOption, numberOption, usageExit, UsageError } from './args';
 import { benchNats, startNatsCluster, type NatsRow } from './nats';
+import type { Cell } from './stats';
 
 export interface Row { key: string; title: string; args: string[] }
 
@@ -83,7 +84,7 @@ export function parseArgs(argv: string[]): Options {
   return o;
 }
 
-export interface Cell { msgPerSec: number; p99ReceiptMs: number; p50ReceiptMs: number; sent: number; lost: number; duplicates: number; failedSends: number; exit: number; error?: string }
+export type { Cell } from './stats';
 
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const say = (s: string) => process.stderr.write(`[compare] ${s}\n`);

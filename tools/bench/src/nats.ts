@@ -28,9 +28,8 @@ export interface NatsCluster { urls: string[]; pids: number[]; dir: string; vers
 
 export interface NatsRow { key: string; producers: number; consumers: number; window: number; persistent: boolean; rate?: number }
 
-/** Same shape as compare.ts's Cell. */
-export type { Cell } from './compare';
-import type { Cell } from './compare';
+export type { Cell } from './stats';
+import type { Cell } from './stats';
 
 const now = (): number => performance.timeOrigin + performance.now();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

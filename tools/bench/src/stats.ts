@@ -1,5 +1,8 @@
-// Pure helpers of the failover benchmark: percentiles and the attribution of receipts to
-// the old or the new master (no I/O here, unit-tested in stats.spec.ts).
+// Pure helpers of the benchmarks: percentiles, the attribution of receipts to the old or the
+// new master (failover), and the shape of one measured row (no I/O here, unit-tested in stats.spec.ts).
+
+/** One row measured on one system (compare.js, nats.ts). */
+export interface Cell { msgPerSec: number; p99ReceiptMs: number; p50ReceiptMs: number; sent: number; lost: number; duplicates: number; failedSends: number; exit: number; error?: string }
 
 /** Nearest-rank percentile (p in 0..100) of a non-empty list; NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
