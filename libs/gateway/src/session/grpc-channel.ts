@@ -20,22 +20,19 @@ export function createBrokerClient(address: string): grpc.Client {
 export class GrpcChannels {
   private readonly streams = new Map<string, MuxStream>();
 
-  open(address: string, handlers: ChannelHandlers): SessionChannel {
-    let s = this.streams.get(address);
-    if (!s) {
-      s = new MuxStream(createBrokerClient(address));
-      this.streams.set(address, s);
-    }
-    return s.open(handlers);
-  }
+  open(address: string, handlers: ChannelHandlers): SessionChannel { return this.streamTo(address).open(handlers); }
 
   healthy(address: string): boolean {
+    return this.streamTo(address).client.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
+  }
+
+  private streamTo(address: string): MuxStream {
     let s = this.streams.get(address);
     if (!s) {
       s = new MuxStream(createBrokerClient(address));
       this.streams.set(address, s);
     }
-    return s.client.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
+    return s;
   }
 
   /** Sessions open per store address (tests, metrics). */
