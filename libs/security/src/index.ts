@@ -1,0 +1,4 @@
+export * from './acl';
+export * from './passwords';
+export * from './users';
+export * from './authenticator';
