@@ -101,3 +101,6 @@ export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.max_send_message_length': 64 * 1024 * 1024,
 };
 export { TopologyWatch, type TopologyWatchOptions, type WatchLog } from './topology-watch';
+export * from './credentials';
+export * from './rpc-roles';
+export * from './certs';
