@@ -17,11 +17,16 @@
 //   primary    := string | number | TRUE | FALSE | [NULL] | identifier | '(' or ')'
 // Types are checked as far as literals allow (ActiveMQ does the same): a condition must be
 // boolean, arithmetic and ordering need numbers, LIKE needs a string.
-import { SelectorError } from './errors';
+//
+// A selector comes from any client and runs on the store's one event loop for every message of
+// its destination, so what it may cost is bounded (SelectorLimits): its length, how deep it
+// nests (the parser and the closures recurse that deep), and IN lists. LIKE is linear (like.ts).
+import { SelectorError, type SelectorLimitName } from './errors';
 import { tokenize, Token } from './lexer';
+import { LikePattern } from './like';
 import {
   Value, Truth, ArithmeticOp, Ordering,
-  toTruth, equals, compare, arithmetic, and3, or3, not3, likeToRegExp,
+  toTruth, equals, compare, arithmetic, and3, not3,
 } from './values';
 
 /** What the broker passes in for each message. */
@@ -40,6 +45,28 @@ export interface Selector {
   matches(m: SelectorMessage): boolean;
 }
 
+/**
+ * What a selector may cost. The store takes them from its config (broker.selectorMaxLength,
+ * broker.selectorMaxDepth, broker.selectorMaxInList); a selector over one is refused with a
+ * SelectorError whose `limit` names it.
+ */
+export interface SelectorLimits {
+  /** Characters (UTF-16 code units) of the selector text, comments included. */
+  maxLength: number;
+  /** Nesting: parentheses, NOT and signs inside each other, and the height of the expression tree
+   *  (`a + b + c` is 3 deep; chains of AND or OR count once, however long). */
+  maxDepth: number;
+  /** Members of one IN list. */
+  maxInList: number;
+}
+
+export const DEFAULT_SELECTOR_LIMITS: Readonly<SelectorLimits> = Object.freeze({ maxLength: 4096, maxDepth: 64, maxInList: 1024 });
+
+/** The store's config key of each limit: a refused client reads what the operator can change. */
+const LIMIT_KEYS: Record<SelectorLimitName, string> = {
+  maxLength: 'broker.selectorMaxLength', maxDepth: 'broker.selectorMaxDepth', maxInList: 'broker.selectorMaxInList',
+};
+
 type Eval = (m: SelectorMessage) => Value;
 
 /** Static kind of an expression: what literals tell us before any message is seen. */
@@ -51,6 +78,8 @@ interface Node {
   /** For messages: "number 5", "identifier 'price'", "a condition", ... */
   desc: string;
   ev: Eval;
+  /** Height of the expression tree (a leaf is 1): how deep evaluating it recurses. */
+  depth: number;
   /** Set on literals (and signed numeric literals): their value. */
   literal?: { value: Value };
 }
@@ -90,19 +119,30 @@ function describe(t: Token): string {
 
 const MATCH_ALL = (): boolean => true;
 
-export function compileSelector(text: string): Selector {
+export function compileSelector(text: string, limits: Partial<SelectorLimits> = {}): Selector {
   if (typeof text !== 'string') throw new SelectorError(String(text), 0, 'the selector must be a string');
-  const parser = new Parser(text, tokenize(text));
+  const lim: SelectorLimits = { ...DEFAULT_SELECTOR_LIMITS, ...limits };
+  if (text.length > lim.maxLength) {
+    // Checked before tokenizing: a megabyte of selector costs nothing but this comparison.
+    throw limitError(text, lim.maxLength, 'maxLength', `the selector is ${text.length} characters long; the limit is ${lim.maxLength}`);
+  }
+  const parser = new Parser(text, tokenize(text), lim);
   const root = parser.parseSelector();
   if (root === null) return { text, matches: MATCH_ALL };
   const ev = root.ev;
   return { text, matches: (m) => toTruth(ev(m)) === true };
 }
 
+function limitError(text: string, pos: number, limit: SelectorLimitName, detail: string): SelectorError {
+  return new SelectorError(text, pos, `${detail} (${LIMIT_KEYS[limit]})`, limit);
+}
+
 class Parser {
   private i = 0;
+  /** Parentheses, NOTs and signs open around the current token. */
+  private nesting = 0;
 
-  constructor(private readonly text: string, private readonly tokens: Token[]) {}
+  constructor(private readonly text: string, private readonly tokens: Token[], private readonly limits: SelectorLimits) {}
 
   parseSelector(): Node | null {
     if (this.peek().type === 'eof') return null;
@@ -156,47 +196,87 @@ class Parser {
     if (n.kind === 'bool' || n.kind === 'str') this.fail(n.pos, `${what} needs numbers, got ${n.desc}`);
   }
 
+  // ---- limits ----
+
+  /** Entering a '(' / NOT / sign: the parser recurses, so the bound is checked on the way down. */
+  private enter(pos: number): void {
+    if (++this.nesting > this.limits.maxDepth) this.tooDeep(pos);
+  }
+
+  private leave(): void {
+    this.nesting--;
+  }
+
+  /** Depth of a node over `children`: checked on the way up (chains of + or = grow it there). */
+  private over(pos: number, ...children: Node[]): number {
+    let d = 0;
+    for (const c of children) if (c.depth > d) d = c.depth;
+    if (d + 1 > this.limits.maxDepth) this.tooDeep(pos);
+    return d + 1;
+  }
+
+  private tooDeep(pos: number): never {
+    throw limitError(this.text, pos, 'maxDepth', `the selector nests more than ${this.limits.maxDepth} levels deep`);
+  }
+
   // ---- logic ----
 
+  // A chain of OR (or of AND) is one node over all its operands, evaluated in a loop: a
+  // thousand-term `x = 1 OR x = 2 OR ...` is one level deep, not a thousand.
+
   private parseOr(): Node {
-    let left = this.parseAnd();
+    const first = this.parseAnd();
+    if (!this.isKw('OR')) return first;
+    const operands = [first];
     while (this.isKw('OR')) {
       this.next();
-      const right = this.parseAnd();
-      this.requireCondition(left);
-      this.requireCondition(right);
-      const l = left.ev, r = right.ev;
-      left = cond(left.pos, (m) => {
-        const a = toTruth(l(m));
-        return a === true ? true : or3(a, toTruth(r(m)));
-      });
+      operands.push(this.parseAnd());
     }
-    return left;
+    for (const n of operands) this.requireCondition(n);
+    const evs = operands.map((n) => n.ev);
+    // SQL: TRUE if any is TRUE, else UNKNOWN if any is UNKNOWN, else FALSE; left to right, stopping at TRUE.
+    return cond(first.pos, this.over(first.pos, ...operands), (m) => {
+      let r: Truth = false;
+      for (const e of evs) {
+        const t = toTruth(e(m));
+        if (t === true) return true;
+        if (t === null) r = null;
+      }
+      return r;
+    });
   }
 
   private parseAnd(): Node {
-    let left = this.parseNot();
+    const first = this.parseNot();
+    if (!this.isKw('AND')) return first;
+    const operands = [first];
     while (this.isKw('AND')) {
       this.next();
-      const right = this.parseNot();
-      this.requireCondition(left);
-      this.requireCondition(right);
-      const l = left.ev, r = right.ev;
-      left = cond(left.pos, (m) => {
-        const a = toTruth(l(m));
-        return a === false ? false : and3(a, toTruth(r(m)));
-      });
+      operands.push(this.parseNot());
     }
-    return left;
+    for (const n of operands) this.requireCondition(n);
+    const evs = operands.map((n) => n.ev);
+    // SQL: FALSE if any is FALSE, else UNKNOWN if any is UNKNOWN, else TRUE; stopping at FALSE.
+    return cond(first.pos, this.over(first.pos, ...operands), (m) => {
+      let r: Truth = true;
+      for (const e of evs) {
+        const t = toTruth(e(m));
+        if (t === false) return false;
+        if (t === null) r = null;
+      }
+      return r;
+    });
   }
 
   private parseNot(): Node {
     if (!this.isKw('NOT')) return this.parseEquality();
     const pos = this.next().pos;
+    this.enter(pos);
     const operand = this.parseNot();
+    this.leave();
     this.requireCondition(operand);
     const e = operand.ev;
-    return cond(pos, (m) => not3(toTruth(e(m))));
+    return cond(pos, this.over(pos, operand), (m) => not3(toTruth(e(m))));
   }
 
   // ---- predicates ----
@@ -209,9 +289,10 @@ class Parser {
         this.next();
         const right = this.parseRelational();
         const l = left.ev, r = right.ev;
+        const depth = this.over(left.pos, left, right);
         left = t.value === '='
-          ? cond(left.pos, (m) => equals(l(m), r(m)))
-          : cond(left.pos, (m) => not3(equals(l(m), r(m))));
+          ? cond(left.pos, depth, (m) => equals(l(m), r(m)))
+          : cond(left.pos, depth, (m) => not3(equals(l(m), r(m))));
       } else if (this.isKw('IS')) {
         this.next();
         const negated = this.isKw('NOT');
@@ -222,7 +303,8 @@ class Parser {
         }
         this.next();
         const e = left.ev;
-        left = negated ? cond(left.pos, (m) => e(m) !== null) : cond(left.pos, (m) => e(m) === null);
+        const depth = this.over(left.pos, left);
+        left = negated ? cond(left.pos, depth, (m) => e(m) !== null) : cond(left.pos, depth, (m) => e(m) === null);
       } else {
         return left;
       }
@@ -240,7 +322,7 @@ class Parser {
         this.requireNumber(left, `'${op}'`);
         this.requireNumber(right, `'${op}'`);
         const l = left.ev, r = right.ev;
-        left = cond(left.pos, (m) => compare(op, l(m), r(m)));
+        left = cond(left.pos, this.over(left.pos, left, right), (m) => compare(op, l(m), r(m)));
         continue;
       }
       let negated = false;
@@ -259,33 +341,33 @@ class Parser {
       else return left;
       if (negated) {
         const e = node.ev;
-        node = cond(node.pos, (m) => not3(e(m) as Truth));
+        node = cond(node.pos, node.depth, (m) => not3(e(m) as Truth)); // NOT LIKE/BETWEEN/IN: one predicate, one level
       }
       left = node;
     }
   }
 
   private parseLike(left: Node): Node {
-    const like = this.next();
+    const kw = this.next();
     if (left.kind === 'num' || left.kind === 'bool') this.fail(left.pos, `LIKE needs a string value, got ${left.desc}`);
     const p = this.next();
     // JMS 1.1: pattern-value is a string literal.
-    if (p.type !== 'str') this.fail(p.pos, `expected a string pattern after '${like.text}'${this.got(p)}`);
+    if (p.type !== 'str') this.fail(p.pos, `expected a string pattern after '${kw.text}'${this.got(p)}`);
     let escape: string | null = null;
     if (this.isKw('ESCAPE')) {
-      const kw = this.next();
+      const esc = this.next();
       const e = this.next();
-      if (e.type !== 'str') this.fail(e.pos, `expected a one-character string after '${kw.text}'${this.got(e)}`);
+      if (e.type !== 'str') this.fail(e.pos, `expected a one-character string after '${esc.text}'${this.got(e)}`);
       const chars = Array.from(e.value as string);
       if (chars.length !== 1) this.fail(e.pos, `ESCAPE needs exactly one character, got ${describe(e)}`);
       escape = chars[0];
     }
-    const re = likeToRegExp(p.value as string, escape);
-    if (!(re instanceof RegExp)) this.fail(p.pos, `the pattern ${p.text} ends with its escape character`);
+    const like = LikePattern.compile(p.value as string, escape);
+    if (!(like instanceof LikePattern)) return this.fail(p.pos, `the pattern ${p.text} ends with its escape character`);
     const e = left.ev;
-    return cond(left.pos, (m) => {
+    return cond(left.pos, this.over(left.pos, left), (m) => {
       const v = e(m);
-      return typeof v === 'string' ? re.test(v) : null; // NULL or unlike type: UNKNOWN
+      return typeof v === 'string' ? like.test(v) : null; // NULL or unlike type: UNKNOWN
     });
   }
 
@@ -301,7 +383,7 @@ class Parser {
     for (const n of [left, low, high]) this.requireNumber(n, 'BETWEEN');
     const v = left.ev, lo = low.ev, hi = high.ev;
     // JMS 1.1: "age BETWEEN 15 AND 19" is equivalent to "age >= 15 AND age <= 19".
-    return cond(left.pos, (m) => {
+    return cond(left.pos, this.over(left.pos, left, low, high), (m) => {
       const x = v(m);
       const a = compare('>=', x, lo(m));
       return a === false ? false : and3(a, compare('<=', x, hi(m)));
@@ -315,6 +397,9 @@ class Parser {
     if (open.type !== 'op' || open.value !== '(') this.fail(open.pos, `expected '(' after '${inTok.text}'${this.got(open)}`);
     const members: Value[] = [];
     for (;;) {
+      if (members.length === this.limits.maxInList) {
+        throw limitError(this.text, this.peek().pos, 'maxInList', `the IN list has more than ${this.limits.maxInList} members; the limit is ${this.limits.maxInList}`);
+      }
       members.push(this.parseInMember());
       const t = this.next();
       if (t.type === 'op' && t.value === ',') continue;
@@ -324,17 +409,18 @@ class Parser {
         : `expected ',' or ')' in the IN list${this.got(t)}`);
     }
     const e = left.ev;
+    const depth = this.over(left.pos, left);
     if (members.every((x) => typeof x === 'string')) {
       // The common case (JMS 1.1 allows only string literals here): one Set lookup.
       const set = new Set(members as string[]);
-      return cond(left.pos, (m) => {
+      return cond(left.pos, depth, (m) => {
         const v = e(m);
         if (v === null) return null;
         if (typeof v === 'string') return set.has(v);
         return anyEqual(v, members);
       });
     }
-    return cond(left.pos, (m) => {
+    return cond(left.pos, depth, (m) => {
       const v = e(m);
       return v === null ? null : anyEqual(v, members);
     });
@@ -377,21 +463,23 @@ class Parser {
     this.requireNumber(left, `'${op}'`);
     this.requireNumber(right, `'${op}'`);
     const l = left.ev, r = right.ev;
-    return { kind: 'num', pos: left.pos, desc: 'an arithmetic expression', ev: (m) => arithmetic(op, l(m), r(m)) };
+    return { kind: 'num', pos: left.pos, desc: 'an arithmetic expression', ev: (m) => arithmetic(op, l(m), r(m)), depth: this.over(left.pos, left, right) };
   }
 
   private parseUnary(): Node {
     if (!this.isOp('-') && !this.isOp('+')) return this.parsePrimary();
     const t = this.next();
+    this.enter(t.pos);
     const operand = this.parseUnary();
+    this.leave();
     this.requireNumber(operand, `unary '${t.value}'`);
     if (operand.literal && typeof operand.literal.value === 'number') {
       const value = t.value === '-' ? -operand.literal.value : operand.literal.value;
-      return { kind: 'num', pos: t.pos, desc: `number ${value}`, ev: () => value, literal: { value } };
+      return { kind: 'num', pos: t.pos, desc: `number ${value}`, ev: () => value, literal: { value }, depth: 1 };
     }
     const e = operand.ev;
     return {
-      kind: 'num', pos: t.pos, desc: 'an arithmetic expression',
+      kind: 'num', pos: t.pos, desc: 'an arithmetic expression', depth: this.over(t.pos, operand),
       ev: t.value === '-' ? (m) => arithmetic('-', 0, e(m)) : (m) => arithmetic('+', 0, e(m)),
     };
   }
@@ -402,33 +490,35 @@ class Parser {
       case 'str': {
         this.next();
         const value = t.value as string;
-        return { kind: 'str', pos: t.pos, desc: describe(t), ev: () => value, literal: { value } };
+        return { kind: 'str', pos: t.pos, desc: describe(t), ev: () => value, literal: { value }, depth: 1 };
       }
       case 'num': {
         this.next();
         const value = t.value as number;
-        return { kind: 'num', pos: t.pos, desc: describe(t), ev: () => value, literal: { value } };
+        return { kind: 'num', pos: t.pos, desc: describe(t), ev: () => value, literal: { value }, depth: 1 };
       }
       case 'ident': {
         this.next();
         const name = t.value as string;
-        return { kind: 'any', pos: t.pos, desc: describe(t), ev: JMS_FIELDS.get(name) ?? header(name) };
+        return { kind: 'any', pos: t.pos, desc: describe(t), ev: JMS_FIELDS.get(name) ?? header(name), depth: 1 };
       }
       case 'kw':
         if (t.value === 'TRUE' || t.value === 'FALSE') {
           this.next();
           const value = t.value === 'TRUE';
-          return { kind: 'bool', pos: t.pos, desc: t.value, ev: () => value, literal: { value } };
+          return { kind: 'bool', pos: t.pos, desc: t.value, ev: () => value, literal: { value }, depth: 1 };
         }
         if (t.value === 'NULL') {
           this.next();
-          return { kind: 'null', pos: t.pos, desc: 'NULL', ev: () => null, literal: { value: null } };
+          return { kind: 'null', pos: t.pos, desc: 'NULL', ev: () => null, literal: { value: null }, depth: 1 };
         }
         break;
       case 'op':
         if (t.value === '(') {
           this.next();
+          this.enter(t.pos);
           const inner = this.parseOr();
+          this.leave();
           const close = this.peek();
           if (close.type !== 'op' || close.value !== ')') {
             this.fail(close.pos, `missing ')' to close '(' at position ${t.pos}${this.got(close)}`);
@@ -443,8 +533,8 @@ class Parser {
   }
 }
 
-function cond(pos: number, ev: (m: SelectorMessage) => Truth): Node {
-  return { kind: 'bool', pos, desc: 'a condition', ev };
+function cond(pos: number, depth: number, ev: (m: SelectorMessage) => Truth): Node {
+  return { kind: 'bool', pos, desc: 'a condition', ev, depth };
 }
 
 function anyEqual(v: Value, members: Value[]): Truth {

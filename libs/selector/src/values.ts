@@ -101,27 +101,3 @@ export function not3(a: Truth): Truth {
   return a === null ? null : !a;
 }
 
-/** JMS 1.1 LIKE: '%' is any sequence, '_' any one character, `escape` makes the next one literal. */
-export function likeToRegExp(pattern: string, escape: string | null): RegExp | { trailingEscape: true } {
-  let re = '^';
-  const chars = Array.from(pattern); // by code point, so '_' matches one character, not half of one
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i];
-    if (escape !== null && c === escape) {
-      if (i + 1 >= chars.length) return { trailingEscape: true };
-      re += escapeRegExp(chars[++i]);
-    } else if (c === '%') {
-      re += '[\\s\\S]*';
-    } else if (c === '_') {
-      re += '[\\s\\S]';
-    } else {
-      re += escapeRegExp(c);
-    }
-  }
-  return new RegExp(re + '$', 'u');
-}
-
-function escapeRegExp(c: string): string {
-  // Only syntax characters may be escaped in a 'u' RegExp (an escaped '-' is an error there).
-  return /[\\^$.*+?()[\]{}|/]/.test(c) ? '\\' + c : c;
-}
