@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { startZooKeeper, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
 import { connect, ZkClient, type WatchEvent } from './client';
-import { ZkBadVersionError, ZkNoNodeError, ZkNodeExistsError, ZkError, ZkSessionExpiredError, ZkClosedError } from './errors';
+import { ZkBadVersionError, ZkNoNodeError, ZkNodeExistsError, ZkError, ZkSessionExpiredError, ZkClosedError, ZkNoAuthError } from './errors';
+import { aclFor, digestId, PERM, resolveAuth, sameAcl } from './acl';
+import { createHash } from 'node:crypto';
 
 let dir: string;
 let server: ZooKeeperServer;
@@ -212,4 +214,41 @@ test('connect fails clearly when nothing listens', async () => {
   const t0 = Date.now();
   await assert.rejects(connect('127.0.0.1:1', { sessionTimeoutMs: 1000, connectTimeoutMs: 1500 }), (e: unknown) => e instanceof ZkError && e.code === 'CONNECTION_LOSS' && /cannot connect/.test(e.message));
   assert.ok(Date.now() - t0 < 5000);
+});
+
+test('zk.auth: znodes get the digest ACL; without the digest (or with another) they can be read, not written, deleted or added to', async () => {
+  const auth = 'hawser:s3cret';
+  const owner = await connect(server.connect, { auth, secureRoot: '/acl' });
+  clients.push(owner);
+  const anon = await client();
+  const wrong = await connect(server.connect, { auth: 'hawser:guess' });
+  clients.push(wrong);
+  // a znode made open before auth was on (an older cluster) is adopted by mkdirp and secureTree
+  await anon.mkdirp('/acl/old/child');
+  await owner.mkdirp('/acl/groups/g1/members');
+  assert.equal(await owner.secureTree('/acl'), 2, 'old and old/child adopted (acl itself by mkdirp)');
+  await owner.create('/acl/groups/g1/epoch', '7');
+  const member = await owner.create('/acl/groups/g1/members/s1', '{}', 'ephemeral');
+  const seq = await owner.create('/acl/groups/g1/c-', 'x', 'ephemeral_sequential');
+  for (const p of ['/acl', '/acl/old', '/acl/old/child', '/acl/groups/g1', '/acl/groups/g1/epoch', member, seq]) {
+    const { acl } = await owner.getAcl(p);
+    assert.ok(sameAcl(acl, aclFor(auth)), `${p} has the digest ACL: ${JSON.stringify(acl)}`);
+  }
+  assert.equal((await anon.get('/acl/groups/g1/epoch')).data.toString(), '7', 'world may read');
+  for (const c of [anon, wrong]) {
+    await assert.rejects(c.set('/acl/groups/g1/epoch', '999'), (e: unknown) => e instanceof ZkNoAuthError);
+    await assert.rejects(c.delete(member), (e: unknown) => e instanceof ZkNoAuthError);
+    await assert.rejects(c.create('/acl/groups/g1/members/fake', '{}', 'ephemeral'), (e: unknown) => e instanceof ZkNoAuthError);
+    await assert.rejects(c.setAcl('/acl/groups/g1/epoch', [{ perms: PERM.ALL, scheme: 'world', auth: 'anyone' }]), (e: unknown) => e instanceof ZkNoAuthError);
+  }
+  assert.equal((await anon.get('/acl/groups/g1/epoch')).data.toString(), '7');
+  await owner.set('/acl/groups/g1/epoch', '8');
+  // outside secureRoot the owner creates open znodes (an ancestor shared with other apps stays theirs)
+  await owner.mkdirp('/acl-outside/x');
+  assert.ok(sameAcl((await owner.getAcl('/acl-outside/x')).acl, [{ perms: PERM.ALL, scheme: 'world', auth: 'anyone' }]));
+  assert.equal(digestId('hawser:s3cret'), `hawser:${createHash('sha1').update('hawser:s3cret').digest('base64')}`);
+  assert.deepEqual(resolveAuth('u:p', () => ''), { auth: 'u:p' });
+  assert.deepEqual(resolveAuth('file:/x', () => 'u:p\n'), { auth: 'u:p' });
+  assert.ok('problem' in resolveAuth('nopassword', () => ''));
+  assert.ok('problem' in resolveAuth('file:/nope', () => { throw new Error('ENOENT'); }));
 });

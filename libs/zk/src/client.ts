@@ -11,6 +11,7 @@
 import { EventEmitter } from 'node:events';
 import ZooKeeper from 'zookeeper';
 import { zkError, ZkClosedError, ZkConnectionLossError, ZkError, ZkSessionExpiredError } from './errors';
+import { aclFor, sameAcl, type Acl } from './acl';
 
 export type CreateMode = 'persistent' | 'ephemeral' | 'persistent_sequential' | 'ephemeral_sequential';
 // zookeeper.h: ZOO_EPHEMERAL = 1, ZOO_SEQUENCE = 2
@@ -47,6 +48,14 @@ export interface ZkConnectOptions {
   connectTimeoutMs?: number;
   /** C client log level on stderr: 0 off (default), 1 error, 2 warn, 3 info, 4 debug */
   logLevel?: number;
+  /**
+   * ZooKeeper digest authentication, "user:password" (ActiveMQ's zkPassword): sent with
+   * addAuthInfo on connect, and every znode this client creates at or below `secureRoot` gets
+   * the ACL digest(user) = all rights, world = read (acl.ts). Empty: open ACLs, as before.
+   */
+  auth?: string;
+  /** The subtree whose znodes are Hawser's (zk.path; default '/': all the client creates). */
+  secureRoot?: string;
 }
 
 // zookeeper.h event types
@@ -67,6 +76,9 @@ interface NativeHandle extends EventEmitter {
   aw_get_children(path: string, w: WatchCb, cb: Cb): number;
   a_set(path: string, data: string | Buffer, version: number, cb: Cb): number;
   a_delete_(path: string, version: number, cb: Cb): number;
+  a_get_acl(path: string, cb: Cb): number;
+  a_set_acl(path: string, version: number, acl: Array<{ perm: number; scheme: string; auth: string }>, cb: Cb): number;
+  add_auth(scheme: string, auth: string, cb: Cb): number;
   readonly timeout: number;
   readonly client_id: string;
 }
@@ -76,8 +88,11 @@ export class ZkClient extends EventEmitter {
   private _state: SessionState = 'connecting';
   private expiryTimer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  /** The ACL of znodes this client creates under secureRoot (null: ZooKeeper's open ACL). */
+  readonly acl: Acl | null;
+  private readonly secureRoot: string;
 
-  private constructor(readonly connectString: string, readonly requestedTimeoutMs: number, logLevel: number) {
+  private constructor(readonly connectString: string, readonly requestedTimeoutMs: number, logLevel: number, private readonly auth = '', secureRoot = '/') {
     super();
     const Ctor = ZooKeeper as unknown as new (config: object) => NativeHandle;
     this.zk = new Ctor({ connect: connectString, timeout: requestedTimeoutMs, debug_level: logLevel, host_order_deterministic: false });
@@ -85,12 +100,14 @@ export class ZkClient extends EventEmitter {
     this.zk.on('connecting', () => this.onDisconnected());
     this.zk.on('close', (code: unknown) => this.onClosed(typeof code === 'number' ? code : 0));
     this.zk.on('error', () => { /* init errors surface through connect()'s deadline */ });
+    this.acl = auth ? aclFor(auth) : null;
+    this.secureRoot = secureRoot === '/' ? '' : secureRoot.replace(/\/$/, '');
   }
 
   /** Connects and resolves once the session is established. */
   static connect(connectString: string, opts: ZkConnectOptions = {}): Promise<ZkClient> {
     const timeout = opts.sessionTimeoutMs ?? 4000;
-    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0);
+    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0, opts.auth ?? '', opts.secureRoot ?? '/');
     const deadline = opts.connectTimeoutMs ?? Math.max(10_000, 2 * timeout);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -98,7 +115,12 @@ export class ZkClient extends EventEmitter {
         void client.close();
         reject(new ZkConnectionLossError(`cannot connect to ZooKeeper at ${connectString} within ${deadline} ms (is it running? check zk.address)`));
       }, deadline);
-      const onConnected = () => { cleanup(); resolve(client); };
+      const onConnected = () => {
+        cleanup();
+        if (!client.auth) { resolve(client); return; }
+        // The C client sends the auth info again by itself after a reconnect.
+        client.addAuth().then(() => resolve(client), (e: Error) => { void client.close(); reject(e); });
+      };
       const onClosed = () => { cleanup(); reject(new ZkClosedError(`ZooKeeper client for ${connectString} closed while connecting`)); };
       const cleanup = () => { clearTimeout(timer); client.off('connected', onConnected); client.off('closed', onClosed); };
       client.on('connected', onConnected);
@@ -209,13 +231,81 @@ export class ZkClient extends EventEmitter {
     };
   }
 
-  /** Creates a znode; returns its actual path (with the sequence suffix for sequential modes). */
-  create(path: string, data: Buffer | string = '', mode: CreateMode = 'persistent'): Promise<string> {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    return this.call(path, (cb) => this.zk.a_create(path, buf, CREATE_FLAGS[mode], cb), (r) => String(r[0]));
+  private addAuth(): Promise<void> {
+    return this.call('/', (cb) => this.zk.add_auth('digest', this.auth, cb), () => undefined);
   }
 
-  /** Creates every missing persistent znode of the path (like mkdir -p). */
+  /** The path is Hawser's (at or below secureRoot): it carries the digest ACL. */
+  private secured(path: string): boolean {
+    return !!this.acl && (this.secureRoot === '' || path === this.secureRoot || path.startsWith(this.secureRoot + '/'));
+  }
+
+  /**
+   * Creates a znode; returns its actual path (with the sequence suffix for sequential modes).
+   * With zk.auth, a znode under secureRoot gets the digest ACL at once: the native binding
+   * creates every znode with the open ACL, so the ACL is set right after, conditional on the
+   * ACL version being still 0 — a client that changed it in between is detected, the znode
+   * deleted and the create fails (docs/security.md: the window and how to close it).
+   */
+  async create(path: string, data: Buffer | string = '', mode: CreateMode = 'persistent'): Promise<string> {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const made = await this.call(path, (cb) => this.zk.a_create(path, buf, CREATE_FLAGS[mode], cb), (r) => String(r[0]));
+    if (this.secured(made)) {
+      try {
+        await this.setAcl(made, this.acl!, 0);
+      } catch (e) {
+        if (e instanceof ZkError && e.code === 'BAD_VERSION') {
+          await this.delete(made).catch(() => undefined);
+          throw new ZkError(`the ACL of ${made} was changed by another client right after it was created; deleted it (an unauthenticated client is writing to ZooKeeper: see docs/security.md)`, 'NO_AUTH', -102, made);
+        }
+        throw e;
+      }
+    }
+    return made;
+  }
+
+  /** The znode's ACL and its ACL version. */
+  getAcl(path: string): Promise<{ acl: Acl; aversion: number }> {
+    return this.call(path, (cb) => this.zk.a_get_acl(path, cb), (r) => {
+      const raw = (r[0] ?? []) as Array<{ perms?: number; perm?: number; scheme: string; auth: string }>;
+      const stat = r[1] as ZkStat | undefined;
+      return { acl: raw.map((a) => ({ perms: a.perms ?? a.perm ?? 0, scheme: a.scheme, auth: a.auth })), aversion: stat?.aversion ?? -1 };
+    });
+  }
+
+  /** Sets the znode's ACL if its ACL version is `aversion` (-1: any). */
+  setAcl(path: string, acl: Acl, aversion = -1): Promise<void> {
+    const wire = acl.map((a) => ({ perm: a.perms, scheme: a.scheme, auth: a.auth }));
+    return this.call(path, (cb) => this.zk.a_set_acl(path, aversion, wire, cb), () => undefined, aversion);
+  }
+
+  /**
+   * Gives `path` and every znode below it this client's ACL where it differs (znodes made
+   * before zk.auth was set, or by an older version): the coordinator runs it over zk.path at
+   * connect. Returns how many znodes changed. No-op without zk.auth.
+   */
+  async secureTree(path: string): Promise<number> {
+    if (!this.acl) return 0;
+    let changed = 0;
+    const visit = async (p: string): Promise<void> => {
+      try {
+        const { acl } = await this.getAcl(p);
+        if (!sameAcl(acl, this.acl!)) { await this.setAcl(p, this.acl!); changed++; }
+        for (const child of await this.children(p)) await visit(`${p === '/' ? '' : p}/${child}`);
+      } catch (e) {
+        if (e instanceof ZkError && e.code === 'NO_NODE') return; // gone meanwhile (an ephemeral)
+        throw e;
+      }
+    };
+    await visit(path);
+    return changed;
+  }
+
+  /**
+   * Creates every missing persistent znode of the path (like mkdir -p). With zk.auth, an
+   * existing znode under secureRoot without our ACL (made before auth was on, or by a client
+   * that got there first) is given it.
+   */
   async mkdirp(path: string): Promise<void> {
     const parts = path.split('/').filter(Boolean);
     let cur = '';
@@ -225,6 +315,10 @@ export class ZkClient extends EventEmitter {
         await this.create(cur, '', 'persistent');
       } catch (e) {
         if (!(e instanceof ZkError && e.code === 'NODE_EXISTS')) throw e;
+        if (this.secured(cur)) {
+          const { acl } = await this.getAcl(cur);
+          if (!sameAcl(acl, this.acl!)) await this.setAcl(cur, this.acl!);
+        }
       }
     }
   }

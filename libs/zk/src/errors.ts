@@ -10,6 +10,8 @@ export type ZkErrorCode =
   | 'OPERATION_TIMEOUT'
   | 'SESSION_EXPIRED'
   | 'CLOSED'
+  | 'NO_AUTH'
+  | 'AUTH_FAILED'
   | 'ZK_ERROR';
 
 export class ZkError extends Error {
@@ -46,6 +48,14 @@ export class ZkClosedError extends ZkError {
   constructor(message = 'ZooKeeper client is closed', rc = -116, path?: string) { super(message, 'CLOSED', rc, path); this.name = 'ZkClosedError'; }
 }
 
+/** The znode's ACL does not let this session do that (ZNOAUTH): zk.auth is missing or not the cluster's. */
+export class ZkNoAuthError extends ZkError {
+  constructor(path: string, rc = -102) {
+    super(`not allowed on znode ${path} (its ACL): this client has no or another digest identity; set zk.auth to the cluster's user:password`, 'NO_AUTH', rc, path);
+    this.name = 'ZkNoAuthError';
+  }
+}
+
 /** Maps a C client return code to a named error. */
 export function zkError(rc: number, message: string, path: string, expectedVersion?: number): ZkError {
   switch (rc) {
@@ -53,6 +63,8 @@ export function zkError(rc: number, message: string, path: string, expectedVersi
     case -110: return new ZkNodeExistsError(path, rc);
     case -103: return new ZkBadVersionError(path, expectedVersion, rc);
     case -111: return new ZkNotEmptyError(path, rc);
+    case -102: return new ZkNoAuthError(path, rc);
+    case -115: return new ZkError(`ZooKeeper refused the credentials (zk.auth) during an operation on ${path}`, 'AUTH_FAILED', rc, path);
     case -4: return new ZkConnectionLossError(`connection lost during an operation on ${path}: ${message}`, rc, path);
     case -7: return new ZkError(`operation on ${path} timed out: ${message}`, 'OPERATION_TIMEOUT', rc, path);
     case -112: return new ZkSessionExpiredError(`ZooKeeper session expired (operation on ${path})`, rc, path);
