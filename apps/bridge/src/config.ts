@@ -3,6 +3,8 @@
 import { hostname } from 'node:os';
 import { bool, ConfigError, int, list, port, str, type ConfigOf } from '@hawser/config';
 import { GROUP_NAME_RE, Link, LinkConfigError } from '@hawser/network';
+import { tlsSchema } from '@hawser/proto';
+import { zkAuthField } from '@hawser/zk';
 import { parseStores } from './masters';
 
 export const schema = {
@@ -19,7 +21,10 @@ export const schema = {
     sessionTimeout: int(4000, 'ZooKeeper session timeout (ms): how soon a standby takes over from a dead bridge', 100, 600_000),
   },
   duplex: bool(true, 'forward both ways between every pair (false: only from an earlier-listed group to a later one)'),
+    auth: zkAuthField,
   networkTTL: int(1, 'hops a message may make across the network (ActiveMQ networkTTL); meshes and lines set more', 1, 64),
+  // Mutual TLS of the bridge's calls to stores (Broker.Session, Admin.Destinations) and coordinators (docs/security.md).
+  tls: tlsSchema,
   dynamicOnly: bool(false, 'topic subscriptions follow live demand only (true), or stay once made, across restarts (false)'),
   staticallyIncludedDestinations: list([], 'destinations forwarded without demand (/queue/x, /topic/y, wildcards * and >)'),
   excludedDestinations: list([], 'destinations never forwarded (wildcards * and >); exclusion wins'),

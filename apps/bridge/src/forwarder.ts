@@ -21,7 +21,7 @@
 // and only then is the Unsubscribe sent — the held deliveries go back to S's queue. Sending
 // Unsubscribe at once would return in-flight ones too, and they could then be consumed in S
 // AND arrive in T.
-import { grpc, adminService, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, adminService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
 import type { DestinationsReply, DestinationsRequest, Message, SessionEvent } from '@hawser/proto';
 import { warnEvery, type Logger } from '@hawser/observability';
 import { bridgeClientId, decideForward, type BridgeSubscription, type DemandSnapshot, type DestinationDemand, type Link } from '@hawser/network';
@@ -398,7 +398,7 @@ export class Forwarder {
     let c = this.admins.get(address);
     if (!c) {
       const Admin = adminService();
-      c = new Admin(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new Admin(address, channelCredentials(), CHANNEL_OPTIONS);
       this.admins.set(address, c);
     }
     return c;

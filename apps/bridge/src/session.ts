@@ -1,7 +1,7 @@
 // One Broker.Session stream (proto/hawser/broker.proto) from the bridge to a group's master.
 // Requests of one event-loop turn go out as one SessionRequests batch (the contract's "one
 // gRPC message per turn"); events come back batched the same way.
-import { grpc, brokerService, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, brokerService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
 import type {
   SessionRequest, SessionRequests, SessionEvent, SessionEvents,
   Open, Send, Subscribe, Unsubscribe, Ack, Nack, Close,
@@ -23,7 +23,7 @@ export class BrokerClients {
     let c = this.clients.get(address);
     if (!c) {
       const Broker = brokerService();
-      c = new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new Broker(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(address, c);
     }
     return c;

@@ -1,6 +1,8 @@
 // Options of the coordinator service (see the README's configuration section).
 import { str, int, port, list, ConfigError, type ConfigOf } from '@hawser/config';
 import { hostname } from 'node:os';
+import { tlsSchema } from '@hawser/proto';
+import { zkAuthField } from '@hawser/zk';
 
 export const schema = {
   coordinator: { id: str(hostname(), 'this coordinator instance\'s id (logs, metrics, ZooKeeper)', { allowEmpty: false }) },
@@ -8,12 +10,15 @@ export const schema = {
     address: str('127.0.0.1:2181', 'ZooKeeper connect string (host:port,...)'),
     path: str('/hawser', 'root znode of this Hawser cluster (ActiveMQ zkPath)'),
     sessionTimeout: int(4000, 'ZooKeeper session timeout in ms (the server clamps it to 2..20 x its tickTime)', 500, 120_000),
+    auth: zkAuthField,
   },
   grpc: {
     host: str('127.0.0.1', 'address the Topology gRPC service listens on'),
     port: port(61630, 'port of the Topology gRPC service (0: pick a free one)'),
     advertise: str('', 'host:port other coordinators and clients use to reach this one (default: grpc.host:<bound port>)'),
   },
+  // Mutual TLS of the Topology service and of the calls to stores and other coordinators (docs/security.md).
+  tls: tlsSchema,
   http: {
     host: str('127.0.0.1', 'address of the metrics/health HTTP endpoint'),
     port: port(8181, 'port of the metrics/health HTTP endpoint (0: pick a free one)'),

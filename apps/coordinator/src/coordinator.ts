@@ -3,7 +3,7 @@
 // A lost ZooKeeper session stops leadership at once; the coordinator then opens a new
 // session and registers again (its gRPC and HTTP endpoints stay up meanwhile).
 import { connect as zkConnect, type ZkClient } from '@hawser/zk';
-import { grpc, SERVER_OPTIONS, topologyService } from '@hawser/proto';
+import { grpc, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService } from '@hawser/proto';
 import type { MasterLost, TopologySnapshot } from '@hawser/proto';
 import { createLogger, createRegistry, startHttpEndpoint, warnEvery, type Logger, type HttpEndpoint, type prom } from '@hawser/observability';
 import type { Config } from './config';
@@ -71,10 +71,10 @@ export class Coordinator {
 
   /** Starts gRPC and HTTP, then connects to ZooKeeper in the background (retrying until it can). */
   async start(): Promise<{ grpcPort: number; httpPort: number }> {
-    const server = new grpc.Server(SERVER_OPTIONS);
+    const server = new grpc.Server(secureServerOptions(SERVER_OPTIONS, { registry: this.registry, log: this.log }));
     server.addService(topologyService().service, this.topology.service());
     this.grpcPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${this.config.grpc.host}:${this.config.grpc.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
+      server.bindAsync(`${this.config.grpc.host}:${this.config.grpc.port}`, serverCredentials(this.config.grpc.host, this.log), (err, port) => (err ? reject(err) : resolve(port)));
     });
     this.server = server;
     this.address = this.config.grpc.advertise || `${this.config.grpc.host}:${this.grpcPort}`;
@@ -113,6 +113,9 @@ export class Coordinator {
     if (this.stopped) { await zk.close(); return; }
     try {
       await zk.mkdirp(`${this.root}/groups`);
+      // zk.auth: znodes made before it was set (or by an older version) get the digest ACL.
+      const secured = this.root ? await zk.secureTree(this.root) : 0;
+      if (secured) this.log.info({ znodes: secured, zkPath: this.config.zk.path }, 'gave existing znodes the digest ACL (zk.auth)');
       await zk.mkdirp(`${this.root}/gateways`);
       const mirror = new ZkMirror(zk, this.root, this.config.groups, this.log);
       const elector = new Elector(zk, mirror, this.links, (g, id) => this.topology.statusOf(g, id), {

@@ -1,7 +1,7 @@
 // gRPC links from the coordinator to stores (Member.Prepare/Assign, Admin.Status) and to
 // other coordinators (Topology.ReportMasterLost forwarded to the leader). One client per
 // address and service, every call with a deadline; errors are named and carry the cause.
-import { grpc, memberService, adminService, topologyService, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, memberService, adminService, topologyService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
 import type { PrepareRequest, PrepareReply, AssignRequest, AssignReply, StatusReply, MasterLost, ReportReply } from '@hawser/proto';
 
 /** A gRPC call to a store or coordinator failed or timed out. */
@@ -23,7 +23,7 @@ export class Links {
     let c = this.clients.get(key);
     if (!c) {
       const Ctor = kind === 'member' ? memberService() : kind === 'admin' ? adminService() : topologyService();
-      c = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new Ctor(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(key, c);
     }
     return c;

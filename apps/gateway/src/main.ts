@@ -4,8 +4,12 @@
 import { runService } from '@hawser/config';
 import { createLogger, onShutdown } from '@hawser/observability';
 import { schema, startGateway } from '@hawser/gateway';
+import { loadTls, useTls } from '@hawser/proto';
+import { useZkAuth } from '@hawser/zk';
 
 runService('hawser-gateway', schema, async (config) => {
+  useTls(loadTls(config.tls));
+  useZkAuth(config.zk.auth, config.zk.path);
   const log = createLogger({ service: 'gateway', node: config.gateway.id });
   const gateway = await startGateway(config, { log });
   onShutdown(log, () => gateway.stop());

@@ -3,6 +3,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { bool, ConfigError, int, list, oneOf, port, str, type ConfigOf } from '@hawser/config';
 import { schema as gatewaySchema } from '@hawser/gateway';
+import { tlsSchema } from '@hawser/proto';
+import { zkAuthField } from '@hawser/zk';
 
 /** ActiveMQ's replication sync modes (replicatedLevelDB `sync`). */
 export const SYNC_MODES = ['local_mem', 'local_disk', 'remote_mem', 'remote_disk', 'quorum_mem', 'quorum_disk'] as const;
@@ -20,6 +22,7 @@ export const schema = {
     address: str('127.0.0.1:2181', 'ZooKeeper connect string host:port[,host:port] (replicated; empty: no membership, tests)'),
     path: str('/hawser', 'ZooKeeper root path (zkPath)', { allowEmpty: false }),
     sessionTimeout: int(4000, 'ZooKeeper session timeout (ms): a lost session fences a master', 100, 600_000),
+    auth: zkAuthField,
   },
   replication: {
     masterTimeoutMs: int(1000, 'slave: report masterLost after this long without a message from the master (ms)', 10, 600_000),
@@ -33,6 +36,9 @@ export const schema = {
     host: str('127.0.0.1', 'address of the gRPC server (Broker and Admin services)'),
     port: port(61620, 'port of the gRPC server (0: pick a free one)'),
   },
+  // Mutual TLS of every gRPC hop of this node, server and client (docs/security.md); the
+  // certificate's CN must be node.id (replication peers are checked against the members).
+  tls: tlsSchema,
   http: {
     host: str('127.0.0.1', 'address of the metrics/health HTTP endpoint'),
     port: port(8171, 'port of /metrics, /healthz, /readyz (0: pick a free one)'),

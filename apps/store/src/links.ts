@@ -6,7 +6,7 @@
 // Sends to a peer without a link are dropped: the core retransmits on its ticks.
 import type { Entry, Message } from '@hawser/replication';
 import {
-  CHANNEL_OPTIONS, grpc, replicationService,
+  CHANNEL_OPTIONS, channelCredentials, grpc, replicationService,
   type KeyValue, type ReplicationBatch, type ReplicationHello, type ReplicationMessage, type SnapshotChunk, type SnapshotRequest,
   type WireEntry, type WireSnapshotOffer,
 } from '@hawser/proto';
@@ -116,7 +116,7 @@ export class ReplicationLinks {
   private connect(d: Dial): void {
     if (this.dial !== d || this.closed) return;
     const Replication = replicationService();
-    d.client ??= new Replication(d.address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    d.client ??= new Replication(d.address, channelCredentials(), CHANNEL_OPTIONS);
     const call = (d.client as unknown as { Stream(): grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> }).Stream();
     d.call = call;
     let retried = false;
@@ -190,7 +190,7 @@ export class ReplicationLinks {
    */
   fetchSnapshot(address: string, req: SnapshotRequest, onChunk: (items: KeyValue[]) => Promise<void>, idleMs = 60_000): Promise<{ epoch: number; position: number }> {
     const Replication = replicationService();
-    const client = new Replication(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+    const client = new Replication(address, channelCredentials(), CHANNEL_OPTIONS);
     return new Promise((resolve, reject) => {
       const call = (client as unknown as { Snapshot(r: SnapshotRequest): grpc.ClientReadableStream<SnapshotChunk> }).Snapshot(req);
       let last: SnapshotChunk | null = null;

@@ -4,12 +4,17 @@
 import { runService } from '@hawser/config';
 import { createLogger, createRegistry, onShutdown, startHttpEndpoint } from '@hawser/observability';
 import { startGateway, type Gateway } from '@hawser/gateway';
+import { loadTls, useTls } from '@hawser/proto';
+import { useZkAuth } from '@hawser/zk';
 import { schema, validate, type Config } from './config';
 import { Store } from './store';
 import type { Logger, prom } from '@hawser/observability';
 
 runService('hawser-store', schema, async (raw) => {
   const config = validate(raw);
+  // This process's identity for every gRPC hop (store, replication, embedded gateway) and ZooKeeper.
+  useTls(loadTls(config.tls));
+  useZkAuth(config.zk.auth, config.zk.path);
   const log = createLogger({ service: 'store', group: config.group, node: config.node.id });
   const registry = createRegistry('store', { group: config.group, node: config.node.id });
   let httpPort = 0;
@@ -58,7 +63,8 @@ function startEmbeddedGateway(config: Config, store: Store, log: Logger, registr
     coordinators: replicated ? config.coordinators : [],
     group: config.group,
     failover: g.failover,
-    zk: { address: replicated ? config.zk.address : '', path: config.zk.path, sessionTimeout: config.zk.sessionTimeout },
+    zk: { address: replicated ? config.zk.address : '', path: config.zk.path, sessionTimeout: config.zk.sessionTimeout, auth: config.zk.auth },
+    tls: config.tls, // the process's identity is already set (useTls above): the node's certificate
     limits: g.limits,
     heartbeat: g.heartbeat,
     auth: g.auth,

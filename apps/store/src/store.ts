@@ -6,7 +6,7 @@ import { BrokerCore, parseDestination, removesOnly, type JournalEntry, type Page
 import { compileSelector } from '@hawser/selector';
 import type { Recovered } from '@hawser/broker';
 import {
-  adminService, brokerService, CHANNEL_OPTIONS, grpc, memberService, replicationService, SERVER_OPTIONS, topologyService, type MasterLost,
+  adminService, brokerService, CHANNEL_OPTIONS, channelCredentials, grpc, memberService, replicationService, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
@@ -163,7 +163,9 @@ export class Store {
 
   private async bind(): Promise<void> {
     const c = this.deps.config;
-    const server = new grpc.Server(SERVER_OPTIONS);
+    // With tls.*: mutual TLS, and every call checked against RPC_ROLES (@hawser/proto); a
+    // replication peer must also be a member of this group as ZooKeeper lists them.
+    const server = new grpc.Server(secureServerOptions(SERVER_OPTIONS, { registry: this.deps.registry, log: this.deps.log, admit: (method, peer) => this.admitPeer(method, peer) }));
     server.addService(brokerService().service, {
       Session: (call: SessionCall) => this.session(call),
       Sessions: (call: MuxCall) => this.muxSessions(call),
@@ -200,7 +202,7 @@ export class Store {
       });
     }
     this.grpcPort = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(`${c.grpc.host}:${c.grpc.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+      server.bindAsync(`${c.grpc.host}:${c.grpc.port}`, serverCredentials(c.grpc.host, this.deps.log), (err, p) => (err ? reject(err) : resolve(p)));
     });
     this.server = server;
     this.tick = setInterval(() => {
@@ -238,7 +240,7 @@ export class Store {
     for (const address of c.coordinators) {
       let client = this.topologyClients.get(address);
       if (!client) {
-        client = new (topologyService())(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+        client = new (topologyService())(address, channelCredentials(), CHANNEL_OPTIONS);
         this.topologyClients.set(address, client);
       }
       (client as unknown as { ReportMasterLost(r: MasterLost, o: grpc.CallOptions, cb: (e: Error | null) => void): void })
@@ -292,6 +294,17 @@ export class Store {
     if (r.role === 'master' && !r.serving) return `store ${c.node.id} is becoming the master of group ${c.group} (epoch ${r.epoch}): retry in a moment`;
     if (!m || m === c.node.id) return `store ${c.node.id} is not the master of group ${c.group} (role ${r.role}, epoch ${r.epoch}) and knows no master yet: retry, or ask the coordinator`;
     const addr = r.addressOf(m);
+  /**
+   * mTLS: a store calling Replication must be a member of this group as ZooKeeper lists them
+   * (its certificate's CN is its node.id). Without ZooKeeper (tests) any store is admitted.
+   */
+  private admitPeer(method: string, peer: { role: string; name: string }): string | null {
+    if (!method.startsWith('/hawser.replication.') || peer.role !== 'store') return null;
+    const known = this.membership?.knownMembers() ?? this.deps.knownMembers?.();
+    if (!known || known.includes(peer.name)) return null;
+    return `${method}: store ${peer.name} is not a member of group ${this.deps.config.group} (members: ${known.join(', ') || 'none'})`;
+  }
+
     return `store ${c.node.id} is not the master of group ${c.group}: the master is ${m}${addr ? ` at ${addr}` : ''} (epoch ${r.epoch}); connect to the master`;
   }
 

@@ -1,7 +1,9 @@
 // Options of the gateway service (documented in apps/gateway/README.md). The key names are
 // fixed: deploy files, the local cluster and the integration suite pass them as flags.
-import { str, int, port, list, type ConfigOf } from '@hawser/config';
+import { str, int, port, list, bool, type ConfigOf } from '@hawser/config';
 import { hostname } from 'node:os';
+import { tlsSchema } from '@hawser/proto';
+import { zkAuthField } from '@hawser/zk';
 
 export const schema = {
   gateway: { id: str(hostname(), 'this gateway instance\'s name (logs, metrics, Open.gateway, generated message ids)', { allowEmpty: false }) },
@@ -50,4 +52,8 @@ export const schema = {
   },
 };
 
+    auth: zkAuthField,
 export type Config = ConfigOf<typeof schema>;
+  // Mutual TLS of the gateway's calls to stores and coordinators (docs/security.md); the
+  // client-facing TLS is ssl.*. A store's embedded gateway uses the store's tls.* instead.
+  tls: tlsSchema,

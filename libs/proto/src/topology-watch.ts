@@ -5,6 +5,7 @@
 // stores). The caller decides what a snapshot means (`onSnapshot`).
 import * as grpc from '@grpc/grpc-js';
 import { topologyService, CHANNEL_OPTIONS } from './index';
+import { channelCredentials } from './credentials';
 import type { TopologySnapshot, WatchRequest } from './coordination';
 
 /** The two log calls the watch makes (pino's signature). */
@@ -65,7 +66,7 @@ export class TopologyWatch {
     let client = this.clients.get(address);
     if (!client) {
       const Topology = topologyService();
-      client = new Topology(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      client = new Topology(address, channelCredentials(), CHANNEL_OPTIONS);
       this.clients.set(address, client);
     }
     const call = (client as unknown as { Watch(req: WatchRequest): grpc.ClientReadableStream<TopologySnapshot> }).Watch({ group: this.o.group });

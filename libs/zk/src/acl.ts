@@ -7,6 +7,8 @@
 // operators, zkCli and monitoring read them without the password; nothing without the digest
 // may create, change or delete one.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfigError, str } from '@hawser/config';
 
 export interface AclEntry { perms: number; scheme: string; auth: string }
 export type Acl = AclEntry[];
@@ -58,3 +60,22 @@ export function resolveAuth(value: string, read: (path: string) => string): { au
   const p = authProblem(auth);
   return p ? { problem: value.startsWith('file:') ? `${value.slice(5)}: ${p}` : p } : { auth };
 }
+
+/** The `zk.auth` key every service that talks to ZooKeeper has (same doc everywhere). */
+export const zkAuthField = str('', 'ZooKeeper digest credentials "user:password" (ActiveMQ zkPassword), or "file:<path>" of a file holding them: sessions authenticate and every znode Hawser creates gets digest(user) = all rights, world = read; empty: open ACLs');
+
+let processAuth: { auth: string; root: string } | null = null;
+
+/**
+ * Sets this process's ZooKeeper credentials (a service's main, once): every ZkClient it
+ * connects authenticates with them and secures the znodes it creates under `root` (zk.path).
+ * Throws a ConfigError naming `key` for a malformed value or an unreadable file.
+ */
+export function useZkAuth(value: string, root: string, key = 'zk.auth'): void {
+  const r = resolveAuth(value, (path) => readFileSync(path, 'utf8'));
+  if ('problem' in r) throw new ConfigError(key, r.problem);
+  processAuth = r.auth ? { auth: r.auth, root } : null;
+}
+
+/** This process's ZooKeeper credentials (useZkAuth), or null. */
+export function zkAuth(): { auth: string; root: string } | null { return processAuth; }

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import ZooKeeper from 'zookeeper';
 import { zkError, ZkClosedError, ZkConnectionLossError, ZkError, ZkSessionExpiredError } from './errors';
-import { aclFor, sameAcl, type Acl } from './acl';
+import { aclFor, sameAcl, zkAuth, type Acl } from './acl';
 
 export type CreateMode = 'persistent' | 'ephemeral' | 'persistent_sequential' | 'ephemeral_sequential';
 // zookeeper.h: ZOO_EPHEMERAL = 1, ZOO_SEQUENCE = 2
@@ -107,7 +107,8 @@ export class ZkClient extends EventEmitter {
   /** Connects and resolves once the session is established. */
   static connect(connectString: string, opts: ZkConnectOptions = {}): Promise<ZkClient> {
     const timeout = opts.sessionTimeoutMs ?? 4000;
-    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0, opts.auth ?? '', opts.secureRoot ?? '/');
+    const fallback = opts.auth === undefined ? zkAuth() : null; // this process's (useZkAuth)
+    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0, opts.auth ?? fallback?.auth ?? '', opts.secureRoot ?? fallback?.root ?? '/');
     const deadline = opts.connectTimeoutMs ?? Math.max(10_000, 2 * timeout);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {

@@ -1,22 +1,42 @@
 // `hawser browse`, `hawser purge`, `hawser destinations`: the store's Admin gRPC service
 // (proto/hawser/admin.proto), and the gRPC plumbing `hawser status` shares.
 import {
-  adminService, CHANNEL_OPTIONS, grpc,
+  adminService, CHANNEL_OPTIONS, channelCredentials, grpc, loadTls, useTls,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
 } from '@hawser/proto';
 import { parseHostPort, type OptionSpec, type ParsedArgs } from './args';
-import { OperationError, UnreachableError } from './errors';
+import { OperationError, UnreachableError, UsageError } from './errors';
 import { bodyFields, bodyLine, plural, table, truncate } from './format';
 import type { Command } from './io';
 
 export const STORE_OPTIONS: OptionSpec[] = [
   { name: 'store', type: 'string', default: '127.0.0.1:61620', arg: 'host:port', help: 'the store\'s gRPC address' },
   { name: 'timeout', type: 'int', default: 5000, min: 1, arg: 'ms', help: 'deadline of each gRPC call' },
+  ...tlsOptions(),
 ];
+
+/** --tls.ca/--tls.cert/--tls.key: the admin certificate for a cluster with mutual TLS (defaults: $HAWSER_TLS_CA, ...). */
+export function tlsOptions(): OptionSpec[] {
+  const env = (k: string) => process.env[`HAWSER_TLS_${k.toUpperCase()}`];
+  return [
+    { name: 'tls.ca', type: 'string', arg: 'pem', default: env('ca'), help: 'CA of a cluster with mutual TLS (with --tls.cert, --tls.key; `hawser certs` makes them); default $HAWSER_TLS_CA' },
+    { name: 'tls.cert', type: 'string', arg: 'pem', default: env('cert'), help: 'this client\'s certificate (role admin); default $HAWSER_TLS_CERT' },
+    { name: 'tls.key', type: 'string', arg: 'pem', default: env('key'), help: 'its private key; default $HAWSER_TLS_KEY' },
+  ];
+}
+
+/** Sets this process's gRPC identity from --tls.* (none given: insecure). A bad set is a usage error naming the option. */
+export function useTlsArgs(args: ParsedArgs): void {
+  try {
+    useTls(loadTls({ ca: args.str('tls.ca') ?? '', cert: args.str('tls.cert') ?? '', key: args.str('tls.key') ?? '' }));
+  } catch (e) {
+    throw new UsageError(`--${(e as Error).message}`, args.command);
+  }
+}
 
 /** A gRPC client for `service` at `address`. Close it when done. */
 export function grpcClient(service: grpc.ServiceClientConstructor, address: string): grpc.Client {
-  return new service(address, grpc.credentials.createInsecure(), { ...CHANNEL_OPTIONS, 'grpc.enable_retries': 0 });
+  return new service(address, channelCredentials(), { ...CHANNEL_OPTIONS, 'grpc.enable_retries': 0 });
 }
 
 /**

@@ -6,12 +6,13 @@ import { helpText, parseArgs } from './args';
 import { EXIT, toCliError, UsageError } from './errors';
 import { processIo, type Command, type Io } from './io';
 import { send, receive } from './messaging';
-import { browse, purge, destinations } from './admin';
+import { browse, purge, destinations, useTlsArgs } from './admin';
 import { status } from './status';
 import { bench } from './bench';
 import { activemq } from './activemq';
+import { certs } from './certs';
 
-export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, bench, activemq];
+export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, bench, activemq, certs];
 
 export function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.spec.name.length));
@@ -43,6 +44,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
       io.out(helpText(command.spec));
       return EXIT.ok;
     }
+    if (command.spec.options.some((o) => o.name === 'tls.ca')) useTlsArgs(args);
     return await command.run(args, io);
   } catch (err) {
     const e = toCliError(err);

@@ -6,14 +6,14 @@
 // cost one write per turn, not a hundred, and an HTTP/2 stream per client is gone. A client
 // that reads slowly is paused on its own (its events are held here, bounded by its prefetch);
 // the shared stream is never paused for one client.
-import { grpc, brokerService, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, brokerService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
 import type { MuxEvents, MuxRequest, MuxRequests } from '@hawser/proto';
 import { ChannelError, makeRequest, PushedEvents, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
 /** The gRPC client of a store. */
 export function createBrokerClient(address: string): grpc.Client {
   const Broker = brokerService();
-  return new Broker(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  return new Broker(address, channelCredentials(), CHANNEL_OPTIONS);
 }
 
 /** One Broker client (HTTP/2 connection) and one Sessions stream per store address. */
