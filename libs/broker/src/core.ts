@@ -73,6 +73,8 @@ export interface Ready {
   dedupHits: number;
   /** Non-persistent messages discarded by maxNonPersistent in this step. */
   discarded: number;
+  /** Selector evaluations that threw in this step (each counted as "does not match"). */
+  selectorErrors: number;
 }
 
 export interface DestinationInfo {
@@ -138,7 +140,22 @@ class Session {
 
 interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState>; enqueued: number }
 
-interface DurableState { op: DurableSubOp; queue: StorageQueue<Subscription>; selector: SelectorLike | null; active: Subscription | null }
+interface DurableState {
+  op: DurableSubOp; queue: StorageQueue<Subscription>; selector: SelectorLike | null; active: Subscription | null;
+  /** Why its stored selector does not compile here (then it matches nothing), or null. */
+  broken: string | null;
+}
+
+/** A durable subscription whose stored selector no longer compiles (brokenDurables()). */
+export interface BrokenDurable { clientId: string; name: string; topic: string; selector: string; error: string }
+
+/** What a durable subscription whose selector does not compile matches: nothing, never everything. */
+const MATCH_NOTHING: SelectorLike = { matches: () => false };
+
+/** A selector as messages quote it: a long one by its start. */
+function quoteSelector(s: string): string {
+  return s.length <= 200 ? s : `${s.slice(0, 200)}... (${s.length} characters)`;
+}
 
 function selectorView(m: Message) {
   return { headers: m.headers, id: m.id, priority: m.priority, timestamp: m.timestamp, expires: m.expires, persistent: m.persistent };
@@ -233,7 +250,7 @@ export class BrokerCore {
   }
 
   private static emptyReady(): Ready {
-    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0 };
+    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0, selectorErrors: 0 };
   }
 
   get position(): number { return this.lastPosition; }
@@ -350,6 +367,15 @@ export class BrokerCore {
   }
 
   // ---- admin -----------------------------------------------------------------------------
+
+  /** Durable subscriptions whose stored selector does not compile: they receive nothing. */
+  brokenDurables(): BrokenDurable[] {
+    const out: BrokenDurable[] = [];
+    for (const d of this.durables.values()) {
+      if (d.broken !== null) out.push({ clientId: d.op.clientId, name: d.op.name, topic: d.op.topic, selector: d.op.selector, error: d.broken });
+    }
+    return out;
+  }
 
   destinations(prefix = ''): DestinationInfo[] {
     const out: DestinationInfo[] = [];
@@ -524,9 +550,9 @@ export class BrokerCore {
     let selector: SelectorLike | null = null;
     if (sub.selector) {
       try {
-        selector = this.opts.compileSelector(sub.selector);
+        selector = this.guarded(this.opts.compileSelector(sub.selector));
       } catch (e) {
-        throw new BrokerError(ErrorCode.InvalidSelector, `invalid selector '${sub.selector}': ${(e as Error).message}`, { cause: e });
+        throw new BrokerError(ErrorCode.InvalidSelector, `invalid selector '${quoteSelector(sub.selector)}': ${(e as Error).message}`, { cause: e });
       }
     }
     const prefetch = sub.prefetch > 0 ? sub.prefetch : this.opts.defaultPrefetch;
@@ -566,6 +592,23 @@ export class BrokerCore {
     }
     s.subs.set(sub.subscriptionId, result);
     this.dirty.add(result.queue);
+  }
+
+  /**
+   * A selector as the core runs it: one that throws on a message (a bug, or a stack it could not
+   * have) does not match that message and is counted (Ready.selectorErrors); dispatch goes on.
+   */
+  private guarded(selector: SelectorLike): SelectorLike {
+    return {
+      matches: (m) => {
+        try {
+          return selector.matches(m);
+        } catch {
+          this.ready.selectorErrors++;
+          return false;
+        }
+      },
+    };
   }
 
   /** Consumer leaves: its unacked deliveries go back (redelivered), a temp topic sub ends. */
@@ -873,10 +916,14 @@ export class BrokerCore {
     const key = `${op.clientId}\u0000${op.name}`;
     const queue = new StorageQueue<Subscription>(op.queue, `durable:${op.clientId}:${op.name}`, 'durable', this.opts.pageSize);
     let selector: SelectorLike | null = null;
+    let broken: string | null = null;
     if (op.selector) {
-      try { selector = this.opts.compileSelector(op.selector); } catch { selector = null; }
+      // Compiled when it was made, so this fails only for a selector an older version accepted
+      // or one over a since-lowered limit: it then matches nothing (never everything) and is
+      // listed by brokenDurables() until re-subscribed with a selector that compiles.
+      try { selector = this.guarded(this.opts.compileSelector(op.selector)); } catch (e) { selector = MATCH_NOTHING; broken = (e as Error).message; }
     }
-    const d: DurableState = { op, queue, selector, active: null };
+    const d: DurableState = { op, queue, selector, active: null, broken };
     this.durables.set(key, d);
     this.stores.set(op.queue, queue);
     this.topicOf(op.topic).durables.set(key, d);

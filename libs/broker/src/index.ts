@@ -5,5 +5,5 @@ export { PriorityWindow, StorageQueue, type StoredMessage, type QueueKind } from
 export {
   BrokerCore, parseDestination,
   type CoreOptions, type Recovered, type PageRequest, type PagedMessage, type Outbound, type Ready,
-  type DestinationInfo, type DestinationStats, type PurgeResult,
+  type DestinationInfo, type DestinationStats, type PurgeResult, type BrokenDurable,
 } from './core';

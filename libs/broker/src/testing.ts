@@ -33,6 +33,8 @@ export class Harness {
   written = 0;
   /** Non-persistent messages discarded by maxNonPersistent so far. */
   discarded = 0;
+  /** Selector evaluations that threw so far (Ready.selectorErrors). */
+  selectorErrors = 0;
   now = 1_000_000;
   private nextRequest = 1;
 
@@ -97,6 +99,7 @@ export class Harness {
       this.unwritten.push(...r.entries);
       this.loads.push(...r.loads);
       this.discarded += r.discarded;
+      this.selectorErrors += r.selectorErrors;
       let progressed = false;
       if (this.autoWrite && this.unwritten.length) { this.write(false); progressed = true; }
       const ready = this.loads.filter((l) => l.atPosition <= this.written);
