@@ -1,7 +1,9 @@
 // The store's ZooKeeper presence (coordination.proto's layout): an ephemeral member znode
 //   <zkPath>/groups/<group>/members/<node.id>  = MemberInfo JSON {id, address, weight, pid, httpPort, replicas}
 // on the store's OWN session (its liveness is that session), plus read-only watches on the
-// group's members (for the master's member list) and master znode (to rejoin by itself).
+// group's members (for the master's member list) and master znode (to rejoin by itself), and
+// the group's epoch znode: the epoch the coordinator published, above which this store promises
+// nothing (a forged Prepare/Hello/Append with a higher epoch would fence the group for good).
 //
 // Fencing: a master that loses its session (expired) or its connection (disconnected: it
 // cannot know whether the session still lives) stops acting as master at once (onLost). It
@@ -36,6 +38,9 @@ export class Membership {
   private generation = 0;
   private readonly warn: ReturnType<typeof warnEvery>;
   registered = false;
+  /** The group's epoch as the coordinator published it (<group>/epoch), last read; undefined before the first read. */
+  publishedEpoch: number | undefined;
+  private epochRead: Promise<number> | null = null;
 
   constructor(private readonly o: MembershipOptions) {
     this.warn = warnEvery(o.log, 5000);
@@ -106,6 +111,7 @@ export class Membership {
       this.o.log.info({ path: this.memberPath, session: zk.sessionId, timeoutMs: zk.sessionTimeoutMs }, 'registered in ZooKeeper');
       this.watchMembers(zk, gen);
       this.watchMaster(zk, gen);
+      this.watchEpoch(zk, gen);
     } catch (e) {
       if (gen === this.generation) { this.generation++; void zk.close(); this.zk = null; }
       throw e;
@@ -129,6 +135,34 @@ export class Membership {
       const m = await zk.getJson<MasterZnode>(path);
       if (m.value?.id && m.value.address) this.o.onMaster?.(m.value);
     }).catch((e: Error) => this.warn('master', { err: e.message }, 'cannot read the master znode'));
+  }
+
+  private watchEpoch(zk: ZkClient, gen: number): void {
+    if (gen !== this.generation || this.stopped) return;
+    const path = `${this.groupPath}/epoch`;
+    zk.exists(path, () => this.watchEpoch(zk, gen)).then(async (stat) => {
+      if (!stat) { this.publishedEpoch = Math.max(this.publishedEpoch ?? 0, 0); return; }
+      const n = await zk.get(path);
+      this.publishedEpoch = Math.max(this.publishedEpoch ?? 0, Number(n.data.toString('utf8').trim()) || 0);
+    }).catch((e: Error) => this.warn('epoch', { err: e.message }, 'cannot read the group epoch znode'));
+  }
+
+  /**
+   * Reads the group's published epoch now (coalesced: one read in flight). Rejects when
+   * ZooKeeper cannot be asked: nothing above what is known may be promised then.
+   */
+  readEpoch(): Promise<number> {
+    const zk = this.zk;
+    if (!zk || !zk.connected) return Promise.reject(new Error('not connected to ZooKeeper: cannot check the group epoch'));
+    // sync first: the coordinator's bump may have gone through another server of the ensemble
+    this.epochRead ??= zk.sync(`${this.groupPath}/epoch`).catch(() => undefined).then(() => zk.get(`${this.groupPath}/epoch`)).then(
+      (n) => Number(n.data.toString('utf8').trim()) || 0,
+      (e: unknown) => { if (e instanceof ZkError && e.code === 'NO_NODE') return 0; throw e; },
+    ).then((epoch) => {
+      this.publishedEpoch = Math.max(this.publishedEpoch ?? 0, epoch);
+      return this.publishedEpoch;
+    }).finally(() => { this.epochRead = null; });
+    return this.epochRead;
   }
 
   /** Rewrites the member znode (e.g. the HTTP port became known). */

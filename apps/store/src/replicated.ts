@@ -59,6 +59,12 @@ export interface ReplicationOptions {
   reportMasterLost?(epoch: number, masterId: string): void;
   /** Member ids of the group when an Assign names none (from ZooKeeper). */
   knownMembers?(): string[];
+  /**
+   * With ZooKeeper: the group's epoch as the coordinator published it (its epoch znode). No
+   * Prepare, Assign, Hello or Append may raise this store's promise above it (a forged epoch
+   * would be persisted and fence the group for good). Absent (tests without ZooKeeper): no check.
+   */
+  epochs?: { published(): number | undefined; read(): Promise<number> };
 }
 
 type WriteItem =
@@ -202,11 +208,13 @@ export class ReplicatedJournal {
 
   // ---- coordinator (Member service) ---------------------------------------------------------
 
-  prepare(req: PrepareRequest): Promise<PrepareReply> {
+  async prepare(req: PrepareRequest): Promise<PrepareReply> {
     const base = { node: this.o.id, epoch: req.epoch, weight: this.o.weight };
     if (req.group && req.group !== this.o.group) {
-      return Promise.resolve({ ...base, promised: false, reason: `this store is in group ${this.o.group}, not ${req.group}`, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition });
+      return { ...base, promised: false, reason: `this store is in group ${this.o.group}, not ${req.group}`, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
     }
+    const unpublished = await this.unpublished(req.epoch);
+    if (unpublished) return { ...base, promised: false, reason: unpublished, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
     return new Promise((resolve) => this.step({ type: 'prepare', epoch: req.epoch }, (seen) => {
       const p = seen.find((a) => a.type === 'promise');
       const r = seen.find((a) => a.type === 'refuse');
@@ -219,8 +227,10 @@ export class ReplicatedJournal {
     }));
   }
 
-  assign(req: AssignRequest): Promise<AssignReply> {
-    if (req.group && req.group !== this.o.group) return Promise.resolve({ accepted: false, reason: `this store is in group ${this.o.group}, not ${req.group}` });
+  async assign(req: AssignRequest): Promise<AssignReply> {
+    if (req.group && req.group !== this.o.group) return { accepted: false, reason: `this store is in group ${this.o.group}, not ${req.group}` };
+    const unpublished = await this.unpublished(req.epoch);
+    if (unpublished) return { accepted: false, reason: unpublished };
     for (const m of req.members ?? []) if (m.id && m.address) this.addresses.set(m.id, m.address);
     if (req.masterId && req.masterAddress) this.addresses.set(req.masterId, req.masterAddress);
     this.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
@@ -552,7 +562,43 @@ export class ReplicatedJournal {
 
   // ---- links --------------------------------------------------------------------------------
 
+  /**
+   * Why `epoch` may not be promised: it is above the group's epoch as ZooKeeper has it (read
+   * now). null when it is not above this store's promise, or is published, or there is no
+   * ZooKeeper to ask (tests).
+   */
+  private async unpublished(epoch: number): Promise<string | null> {
+    const e = this.o.epochs;
+    if (!e || epoch <= this.replica.promisedEpoch) return null;
+    let published: number;
+    try {
+      published = await e.read();
+    } catch (err) {
+      return `cannot check epoch ${epoch} against the group's published epoch: ${(err as Error).message}`;
+    }
+    if (epoch <= published) return null;
+    this.warn('unpublished', { epoch, published }, 'refused an epoch the coordinator never published (forged or misconfigured caller)');
+    return `epoch ${epoch} is above group ${this.o.group}'s published epoch ${published}: refused (only the coordinator's epoch bump in ZooKeeper makes an epoch)`;
+  }
+
+  /**
+   * A Hello or a link message whose epoch would raise this store's promise: allowed only up to
+   * the published epoch (cached from the znode's watch). Above it the message is dropped and
+   * the znode read again: a legitimate new master (whose epoch the watch has not shown yet)
+   * retransmits within a heartbeat and passes then.
+   */
+  private beyondPublished(epoch: number, from: string): boolean {
+    const e = this.o.epochs;
+    if (!e || epoch <= this.replica.promisedEpoch) return false;
+    const published = e.published();
+    if (published !== undefined && epoch <= published) return false;
+    void e.read().catch(() => undefined);
+    this.warn(`beyond ${from}`, { from, epoch, published, promised: this.replica.promisedEpoch }, 'dropped a replication message with an epoch above the group\'s published one');
+    return true;
+  }
+
   private onLinkMessage(from: string, m: LinkMessage): void {
+    if (this.beyondPublished(m.epoch, m.from || from)) return;
     if (m.type === 'snapshot') { this.onSnapshotOffer(m.from || from, m.epoch, m.position); return; }
     // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
     // hears of newer epochs (an append of the new master makes it follow).
@@ -566,6 +612,7 @@ export class ReplicatedJournal {
   }
 
   private onHello(h: ReplicationHello): void {
+    if (this.beyondPublished(h.epoch, h.from)) return;
     if (h.epoch > this.replica.promisedEpoch) {
       this.o.log.warn({ slave: h.from, epoch: h.epoch }, 'a slave follows a newer epoch: fencing');
       this.step({ type: 'fence', epoch: h.epoch });

@@ -149,6 +149,11 @@ export class Store {
         maxBatch: c.journal.maxBatch, maxInflight: c.journal.maxInflight, ackHoldMs: c.journal.ackHoldMs, replicaApplyMs: c.journal.replicaApplyMs, retention: c.journal.retention, fsync: fsyncFor(c.sync), log: this.deps.log,
         knownMembers: () => this.membership?.knownMembers() ?? this.deps.knownMembers?.() ?? [],
         reportMasterLost: this.deps.reportMasterLost ?? ((epoch, masterId) => this.reportMasterLost(epoch, masterId)),
+        // With ZooKeeper, no epoch above the group's published one is promised (docs/security.md).
+        epochs: c.zk.address ? {
+          published: () => this.membership?.publishedEpoch,
+          read: () => (this.membership ? this.membership.readEpoch() : Promise.reject(new Error('not registered in ZooKeeper yet'))),
+        } : undefined,
       }, this.journal, {
         makeCore: (r, epoch) => this.makeCore(r, epoch),
         setCore: (core) => { this.core = core; },

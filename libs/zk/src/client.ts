@@ -79,6 +79,7 @@ interface NativeHandle extends EventEmitter {
   a_get_acl(path: string, cb: Cb): number;
   a_set_acl(path: string, version: number, acl: Array<{ perm: number; scheme: string; auth: string }>, cb: Cb): number;
   add_auth(scheme: string, auth: string, cb: Cb): number;
+  a_sync(path: string, cb: Cb): number;
   readonly timeout: number;
   readonly client_id: string;
 }
@@ -263,6 +264,15 @@ export class ZkClient extends EventEmitter {
       }
     }
     return made;
+  }
+
+  /**
+   * Brings the server this client talks to up to date with the leader for `path` (ZooKeeper
+   * sync): a read after it sees every write committed before it, even one made through
+   * another server of the ensemble.
+   */
+  sync(path: string): Promise<void> {
+    return this.call(path, (cb) => this.zk.a_sync(path, cb), () => undefined);
   }
 
   /** The znode's ACL and its ACL version. */

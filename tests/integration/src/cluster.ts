@@ -13,6 +13,7 @@ import {
   type GroupInfo, type StatusReply, type TopologySnapshot,
 } from '@hawser/proto';
 import { Harness, ServiceProcess, Store, Gateway, checkFor, freePort, HarnessError, AbortCheck } from './harness';
+import { SecureMaterial } from './secure';
 
 export interface ClusterOptions {
   /** Temp dir prefix. */
@@ -42,6 +43,8 @@ export interface ClusterOptions {
   gatewayArgs?: string[];
   /** Deadline for the group to be `ok` with a master after start (default 30 s). */
   readyDeadlineMs?: number;
+  /** Mutual TLS between every service (certificates made under the temp dir) and ZooKeeper digest ACLs (secure.ts). */
+  secure?: boolean;
   /**
    * Prefix of this group's store and gateway ids (default ''; Cluster.join() defaults it to
    * `<group>-`, so the groups sharing one temp dir get distinct data dirs and log files).
@@ -137,6 +140,15 @@ export class Cluster {
       this.zk = base.zk;
       this.coordinatorPorts = base.coordinatorPorts;
     }
+    this.secure = base ? base.secure : opts.secure ? new SecureMaterial(this.h.root) : undefined;
+  }
+
+  /** secure: the certificates and ZooKeeper credentials; undefined: insecure. */
+  readonly secure: SecureMaterial | undefined;
+
+  /** The --tls.* and --zk.auth flags of a service (none when not secure). */
+  private secureArgs(role: 'store' | 'coordinator' | 'gateway' | 'bridge', id: string): string[] {
+    return this.secure ? this.secure.args(role, id) : [];
   }
 
   /**
@@ -180,7 +192,7 @@ export class Cluster {
       name: `bridge-${id}`, script: 'apps/bridge/dist/main.js',
       args: ['--bridge.id', id, '--groups', names.join(','), '--coordinators', this.coordinatorAddresses.join(','),
         '--zk.address', this.zk.connect, '--zk.sessionTimeout', String(opts.sessionTimeoutMs ?? 1000),
-        '--http.port', '0', ...(opts.args ?? [])],
+        '--http.port', '0', ...this.secureArgs('bridge', id), ...(opts.args ?? [])],
       readyMsg: 'bridge ready',
       portFlags: { '--http.port': 'httpPort' },
     }, this.h.logDir);
@@ -235,6 +247,7 @@ export class Cluster {
       '--coordinators', this.coordinatorAddresses.join(','),
       ...(o.sync ? ['--sync', o.sync] : []),
       ...(o.embeddedGateways ? ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.failover.maxWaitMs', String(o.maxWaitMs)] : []),
+      ...this.secureArgs('store', id),
       ...(o.storeArgs ?? []),
     ];
   }
@@ -261,7 +274,7 @@ export class Cluster {
   async startCoordinator(id: string, port: number): Promise<Coordinator> {
     const c = new Coordinator({
       name: `coordinator-${id}`, script: 'apps/coordinator/dist/main.js',
-      args: ['--coordinator.id', id, '--zk.address', this.zk.connect, '--grpc.port', String(port), '--http.port', '0', ...(this.opts.coordinatorArgs ?? [])],
+      args: ['--coordinator.id', id, '--zk.address', this.zk.connect, '--grpc.port', String(port), '--http.port', '0', ...this.secureArgs('coordinator', id), ...(this.opts.coordinatorArgs ?? [])],
       readyMsg: 'coordinator ready',
       portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
     }, this.h.logDir);
@@ -274,7 +287,7 @@ export class Cluster {
       name: `gateway-${id}`, script: 'apps/gateway/dist/main.js',
       args: ['--gateway.id', id, '--group', this.opts.group, '--coordinators', this.coordinatorAddresses.join(','),
         '--zk.address', this.zk.connect, '--failover.maxWaitMs', String(this.opts.maxWaitMs),
-        '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...(this.opts.gatewayArgs ?? []), ...extra],
+        '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...this.secureArgs('gateway', id), ...(this.opts.gatewayArgs ?? []), ...extra],
       readyMsg: 'gateway ready',
       portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
     }, this.h.logDir);
@@ -302,7 +315,7 @@ export class Cluster {
     let c = this.clients.get(key);
     if (!c) {
       const Ctor = kind === 'topology' ? topologyService() : adminService();
-      c = new Ctor(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+      c = new Ctor(address, this.secure ? this.secure.credentials() : grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
       this.clients.set(key, c);
     }
     return c;
