@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
 import { protoDir } from '@hawser/proto';
-import type { JournalEntry, Message } from '@hawser/broker';
+import type { EnqueueOp, JournalEntry, Message } from '@hawser/broker';
 
 let root: protobuf.Root | null = null;
 interface Types { entry: protobuf.Type; op: protobuf.Type; message: protobuf.Type; stored: protobuf.Type }
@@ -59,6 +59,7 @@ export function encodeEntry(e: JournalEntry): Buffer {
       for (const id of q.queues) w.uint32(18).string(id);
       w.uint32(24).uint64(q.seq);
       if (q.dedup) w.uint32(32).bool(true);
+      if (q.dedupScope) w.uint32(42).string(q.dedupScope);
       w.ldelim();
     } else {
       op.encode(o, w);
@@ -91,7 +92,7 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
         if (end > r.pos && bytes[r.pos] === 10) {
           r.uint32();
           const qEnd = r.uint32() + r.pos;
-          const q = { message: null as unknown as Message, queues: [] as string[], seq: 0, dedup: false };
+          const q: EnqueueOp = { message: null as unknown as Message, queues: [] as string[], seq: 0, dedup: false };
           while (r.pos < qEnd) {
             const t = r.uint32();
             switch (t >>> 3) {
@@ -105,6 +106,7 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
               case 2: q.queues.push(r.string()); break;
               case 3: q.seq = toNumber(r.uint64()); break;
               case 4: q.dedup = r.bool(); break;
+              case 5: q.dedupScope = r.string(); break;
               default: r.skipType(t & 7);
             }
           }

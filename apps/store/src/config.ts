@@ -56,6 +56,12 @@ export const schema = {
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
     maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    dedupWindowPerScope: int(10_000, 'dedup keys one producer scope (a login; all bridges together) holds at most: past it that scope forgets its own oldest, so nobody can push others\' ids out of the window; ids are remembered per (login, destination)', 1, 100_000_000),
+    memoryLimit: int(512 * 1024 * 1024, 'producer flow control (ActiveMQ memoryUsage): bytes of messages held in memory (non-persistent ones, persistent ones not yet durable, SENDs of open transactions) at which SENDs are held (or refused, sendFailIfNoSpace) until consumers make room; 0 = no limit', 0, Number.MAX_SAFE_INTEGER),
+    storeLimit: int(100 * 1024 * 1024 * 1024, 'producer flow control (ActiveMQ storeUsage): bytes of persistent messages stored at which persistent SENDs are held (or refused) until consumers make room; 0 = no limit', 0, Number.MAX_SAFE_INTEGER),
+    sendFailIfNoSpace: bool(false, 'at broker.memoryLimit or broker.storeLimit refuse a SEND with NO_SPACE (the client gets an ERROR) instead of holding it until there is room'),
+    sendFailIfNoSpaceAfterTimeout: int(0, 'hold a SEND at most this many ms for room, then refuse it with NO_SPACE; 0 = hold while it takes', 0, 86_400_000),
+    maxHeldRequests: int(10_000, 'requests one session may have held for room; beyond it the session ends with NO_SPACE (a client waiting for its receipts never gets there: the gateway stops reading it at limits.maxPendingReceipts)', 1, 10_000_000),
   },
   journal: {
     maxBatch: int(1000, 'max journal entries per group commit (one RocksDB batch)', 1, 1_000_000),

@@ -8,13 +8,14 @@
 //                                    then seq, so a range scan is dispatch order
 //   c\0<queue>\0<orderKey:17>        failed-delivery count of that message (decimal), if > 0
 //   q\0<queue>                       stored message count of a storage queue (decimal)
+//   b\0<queue>                       their bytes (messageBytes, decimal): the store usage (broker.storeLimit)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
-//   x\0<n:16>                        dedup window: the n-th recorded message id (trimmed in
+//   x\0<n:16>                        dedup window: the n-th recorded key, dedupKey(scope, destination, id) (trimmed in
 //                                    chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
 //   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
 //   meta\0promised|incarnation|snapshot|installing|members   replicated mode, node-local (never in a snapshot)
 import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
-import { orderKey } from '@hawser/broker';
+import { dedupKey, messageBytes, orderKey } from '@hawser/broker';
 import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
 import { Rocks, type BatchOp } from './rocks';
 
@@ -26,6 +27,7 @@ export const keys = {
   count: (queue: string, okey: string) => `c\u0000${queue}\u0000${okey}`,
   counts: (queue: string) => ({ gte: `c\u0000${queue}\u0000`, lt: `c\u0000${queue}\u0001` }),
   queue: (queue: string) => `q\u0000${queue}`,
+  bytes: (queue: string) => `b\u0000${queue}`,
   durable: (queue: string) => `s\u0000${queue}`,
   dedup: (n: number) => `x\u0000${hex(n)}`,
   meta: (name: string) => `meta\u0000${name}`,
@@ -66,6 +68,8 @@ export type SnapshotSource = (put: (chunk: Array<{ key: Buffer; value: Buffer }>
 
 export class RocksJournal {
   private readonly counts = new Map<string, number>();
+  /** Stored bytes per storage queue (b\0 records). */
+  private readonly bytes = new Map<string, number>();
   /** Failed-delivery count keys (c\0...) present: an ack deletes one only if it exists. */
   private readonly counted = new Set<string>();
   private dedupSeq = 0;
@@ -104,11 +108,13 @@ export class RocksJournal {
     const durables: DurableSubOp[] = [];
     await this.db.range(prefix('s'), (_k, v) => { durables.push(JSON.parse(v.toString()) as DurableSubOp); });
     const queues: Recovered['queues'] = [];
+    this.bytes.clear();
+    await this.db.range(prefix('b'), (k, v) => { this.bytes.set(k.slice(2), Number(v.toString())); });
     await this.db.range(prefix('q'), (k, v) => {
       const id = k.slice(2);
       const stored = Number(v.toString());
       this.counts.set(id, stored);
-      queues.push({ id, stored });
+      queues.push({ id, stored, bytes: this.bytes.get(id) ?? 0 });
     });
     return { position: this.written, nextSeq: this.nextSeq, dedup, durables, queues };
   }
@@ -149,19 +155,21 @@ export class RocksJournal {
       for (const op of e.ops) {
         switch (op.kind) {
           case 'enqueue': {
-            const { message, queues, seq, dedup } = op.enqueue;
+            const { message, queues, seq, dedup, dedupScope } = op.enqueue;
             const value = encodeMessage(message);
             const okey = orderKey(message.priority, seq);
+            const size = queues.length ? messageBytes(message) : 0;
             for (const q of queues) {
               const key = keys.message(q, okey);
               putAt.set(key, ops.length);
               ops.push({ type: 'put', key, value });
               this.counts.set(q, (this.counts.get(q) ?? 0) + 1);
+              this.bytes.set(q, (this.bytes.get(q) ?? 0) + size);
               touched.add(q);
             }
             if (dedup) {
               this.dedupSeq++;
-              ops.push({ type: 'put', key: keys.dedup(this.dedupSeq), value: message.id });
+              ops.push({ type: 'put', key: keys.dedup(this.dedupSeq), value: dedupKey(dedupScope ?? '', message.destination, message.id) });
             }
             if (seq >= this.nextSeq) this.nextSeq = seq + 1;
             break;
@@ -176,6 +184,7 @@ export class RocksJournal {
             if (this.counted.delete(ck)) ops.push({ type: 'del', key: ck });
             if (this.counts.has(r.queue)) {
               this.counts.set(r.queue, Math.max(0, this.counts.get(r.queue)! - 1));
+              this.bytes.set(r.queue, Math.max(0, (this.bytes.get(r.queue) ?? 0) - (r.bytes ?? 0)));
               touched.add(r.queue);
             }
             break;
@@ -197,8 +206,9 @@ export class RocksJournal {
           }
           case 'removeDurable': {
             const q = op.removeDurable.queue;
-            ops.push({ type: 'del', key: keys.durable(q) }, { type: 'del', key: keys.queue(q) });
+            ops.push({ type: 'del', key: keys.durable(q) }, { type: 'del', key: keys.queue(q) }, { type: 'del', key: keys.bytes(q) });
             this.counts.delete(q);
+            this.bytes.delete(q);
             touched.delete(q);
             after.push(q); // its backlog records are deleted after the batch (the id is never reused)
             break;
@@ -229,6 +239,7 @@ export class RocksJournal {
               }
             }
             this.counts.set(p.queue, Math.max(0, (this.counts.get(p.queue) ?? 0) - n));
+            this.bytes.set(p.queue, p.keepBytes ?? 0);
             touched.add(p.queue);
             break;
           }
@@ -240,7 +251,10 @@ export class RocksJournal {
       for (let i = 0; i < ops.length; i++) if (!dropped.has(i)) ops[w++] = ops[i]!;
       ops.length = w;
     }
-    for (const q of touched) ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
+    for (const q of touched) {
+      ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
+      ops.push({ type: 'put', key: keys.bytes(q), value: String(this.bytes.get(q) ?? 0) });
+    }
     const last = entries[entries.length - 1];
     if (last) {
       ops.push(

@@ -15,6 +15,8 @@ export class StoreMetrics {
   readonly deadLettered: prom.Counter<'destination'>;
   readonly dedupHits: prom.Counter;
   readonly discarded: prom.Counter;
+  readonly heldSends: prom.Counter;
+  readonly refusedSends: prom.Counter;
   readonly commitSeconds: prom.Histogram;
   readonly batchEntries: prom.Histogram;
   readonly batchBytes: prom.Histogram;
@@ -31,6 +33,18 @@ export class StoreMetrics {
     this.deadLettered = new prom.Counter({ name: 'hawser_store_messages_dead_lettered_total', help: 'messages moved to the DLQ per destination', labelNames: ['destination'], registers });
     this.dedupHits = new prom.Counter({ name: 'hawser_store_dedup_hits_total', help: 'SENDs dropped as duplicates (receipted, not stored)', registers });
     this.discarded = new prom.Counter({ name: 'hawser_store_nonpersistent_discarded_total', help: 'non-persistent messages discarded because their queue or subscription held broker.maxNonPersistent', registers });
+    this.heldSends = new prom.Counter({ name: 'hawser_store_sends_held_total', help: 'SENDs held for room (broker.memoryLimit / broker.storeLimit reached): no receipt until consumers make room', registers });
+    this.refusedSends = new prom.Counter({ name: 'hawser_store_sends_refused_total', help: 'SENDs refused with NO_SPACE (broker.sendFailIfNoSpace, or held past broker.sendFailIfNoSpaceAfterTimeout)', registers });
+    const usage = (name: string, help: string, pick: (u: ReturnType<BrokerCore['usageStats']>) => number) =>
+      new prom.Gauge({ name, help, registers, collect() { const c = core(); this.set(c ? pick(c.usageStats()) : 0); } });
+    usage('hawser_store_memory_usage_bytes', 'bytes of messages held in memory for producer flow control (non-persistent, not yet durable, in open transactions)', (u) => u.memory);
+    usage('hawser_store_memory_limit_bytes', 'broker.memoryLimit (0: none)', (u) => u.memoryLimit);
+    usage('hawser_store_store_usage_bytes', 'bytes of persistent messages stored, as producer flow control counts them', (u) => u.store);
+    usage('hawser_store_store_limit_bytes', 'broker.storeLimit (0: none)', (u) => u.storeLimit);
+    usage('hawser_store_producers_blocked', 'sessions whose SENDs are held for room now', (u) => u.blockedProducers);
+    usage('hawser_store_requests_held', 'requests held behind those SENDs now', (u) => u.heldRequests);
+    usage('hawser_store_dedup_entries', 'keys in the dedup window (broker.dedupWindow)', (u) => u.dedupEntries);
+    usage('hawser_store_dedup_scopes', 'producer scopes (logins, and the bridges) with keys in the dedup window', (u) => u.dedupScopes);
     this.commitSeconds = new prom.Histogram({ name: 'hawser_store_journal_commit_seconds', help: 'latency of one group commit (RocksDB batch write)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.batchEntries = new prom.Histogram({ name: 'hawser_store_journal_batch_entries', help: 'journal entries per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers });
     this.batchBytes = new prom.Histogram({ name: 'hawser_store_journal_batch_bytes', help: 'encoded journal bytes per group commit', buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304], registers });
@@ -84,5 +98,7 @@ export class StoreMetrics {
     }
     if (r.dedupHits) this.dedupHits.inc(r.dedupHits);
     if (r.discarded) this.discarded.inc(r.discarded);
+    if (r.heldSends) this.heldSends.inc(r.heldSends);
+    if (r.refusedSends) this.refusedSends.inc(r.refusedSends);
   }
 }

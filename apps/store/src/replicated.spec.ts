@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dedupKey, dedupScope, type DedupWindow } from '@hawser/broker';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry } from '@hawser/observability';
 import { adminService, memberService, type AssignReply, type PrepareReply, type StatusReply } from '@hawser/proto';
@@ -281,8 +282,9 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     const dests = (s: Node) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
     await checkFor('same destinations', () => dests(s3) === dests(s2) && dests(s2).includes('/queue/a'));
     // The snapshot carries the dedup window (x\0 keys): s3, if promoted, drops a resend.
-    const dedupOf = (n: Node) => n.store!['core']!['dedup'] as Map<string, true>;
-    for (const i of [0, 1, 39]) assert.ok(dedupOf(s3).has(`ID:s-${i}`), `s3 remembers ID:s-${i}`);
+    const dedupOf = (n: Node) => n.store!['core']!['dedup'] as DedupWindow;
+    const keyOf = (i: number) => dedupKey(dedupScope({ login: '' }), i % 2 ? '/queue/a' : '/topic/t', `ID:s-${i}`);
+    for (const i of [0, 1, 39]) assert.ok(dedupOf(s3).has(keyOf(i)), `s3 remembers ID:s-${i}`);
 
     // Fencing: a Prepare of epoch 2 reaches the master; a pending receipt never comes.
     await stopNode(s2);

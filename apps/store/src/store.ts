@@ -84,6 +84,11 @@ export class Store {
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
       forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, compileSelector,
+      dedupWindowPerScope: c.broker.dedupWindowPerScope,
+      flow: {
+        memoryLimit: c.broker.memoryLimit, storeLimit: c.broker.storeLimit, sendFailIfNoSpace: c.broker.sendFailIfNoSpace,
+        sendFailIfNoSpaceAfterTimeout: c.broker.sendFailIfNoSpaceAfterTimeout, maxHeldRequests: c.broker.maxHeldRequests,
+      },
     }, recovered);
   }
 

@@ -9,6 +9,8 @@ import {
   type DurableSubOp, type EnqueueOp, type JournalEntry, type JournalOp, type PurgeOp,
 } from './journal';
 import { StorageQueue, volatileSize, type Consumer, type StoredMessage } from './queue';
+import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
+import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
 import {
   BrokerError, ErrorCode,
   type AckMode, type CompileSelector, type Message, type SelectorLike, type SessionEvent, type SessionRequest, type Subscribe,
@@ -25,6 +27,10 @@ export interface CoreOptions {
   maximumRedeliveries: number;
   deadLetterQueue: string;
   dedupWindow: number;
+  /** Dedup keys one scope (a login; all bridges) may hold (dedup.ts); default dedupWindow. */
+  dedupWindowPerScope?: number;
+  /** Producer flow control (usage.ts); default: no limits. */
+  flow?: FlowLimits;
   pageSize: number;
   forcePersistent: boolean;
   /**
@@ -46,7 +52,7 @@ export interface Recovered {
   dedup: string[];
   durables: DurableSubOp[];
   /** Stored message count per storage queue id. */
-  queues: Array<{ id: string; stored: number }>;
+  queues: Array<{ id: string; stored: number; bytes?: number }>;
 }
 
 export interface PageRequest {
@@ -73,6 +79,10 @@ export interface Ready {
   dedupHits: number;
   /** Non-persistent messages discarded by maxNonPersistent in this step. */
   discarded: number;
+  /** SENDs held for room (broker.memoryLimit / storeLimit) in this step. */
+  heldSends: number;
+  /** SENDs refused with NO_SPACE in this step. */
+  refusedSends: number;
   /** Selector evaluations that threw in this step (each counted as "does not match"). */
   selectorErrors: number;
 }
@@ -135,6 +145,10 @@ class Session {
   readonly outbox: Array<{ pos: number; event: SessionEvent }> = [];
   /** The core is done with it (closed or failed); the stream ends once the outbox drains. */
   closed = false;
+  /** Dedup scope of its SENDs (dedup.ts): its login, or the bridges' scope. */
+  dedupScope = '';
+  /** Requests held while the broker has no room for its SEND at their head (usage.ts), since `since`. */
+  held: { requests: SessionRequest[]; since: number } | null = null;
   constructor(readonly id: string) {}
 }
 
@@ -220,7 +234,10 @@ export class BrokerCore {
   private readonly stores = new Map<string, StorageQueue<Subscription>>();
   private readonly topics = new Map<string, Topic>();
   private readonly durables = new Map<string, DurableState>();
-  private readonly dedup = new Map<string, true>();
+  private readonly dedup: DedupWindow;
+  private readonly usage: Usage;
+  /** Sessions with held requests, in the order they were blocked (released in that order). */
+  private readonly blocked = new Set<Session>();
   private lastPosition = 0;
   private durablePosition = 0;
   private nextSeq = 1;
@@ -236,10 +253,13 @@ export class BrokerCore {
   private readonly flushing = new Set<Session>();
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
+    this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
+    this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
     if (!recovered) return;
     this.lastPosition = this.durablePosition = recovered.position;
     this.nextSeq = recovered.nextSeq;
-    for (const id of recovered.dedup) this.dedup.set(id, true);
+    for (const key of recovered.dedup) this.dedup.add(key);
+    for (const q of recovered.queues) this.usage.setStored(q.id, q.bytes ?? 0);
     for (const d of recovered.durables) this.applyDurableSub(d);
     for (const q of recovered.queues) {
       const store = this.stores.get(q.id) ?? this.storeFor(q.id);
@@ -250,12 +270,23 @@ export class BrokerCore {
   }
 
   private static emptyReady(): Ready {
-    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0, selectorErrors: 0 };
+    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0, selectorErrors: 0, heldSends: 0, refusedSends: 0 };
   }
 
   get position(): number { return this.lastPosition; }
   get committed(): number { return this.durablePosition; }
   get epoch(): number { return this.opts.epoch; }
+
+  /** Producer flow control and dedup, for metrics. */
+  usageStats(): UsageStats {
+    let held = 0;
+    for (const s of this.blocked) held += s.held?.requests.length ?? 0;
+    const l = this.usage.limits;
+    return {
+      memory: this.usage.memory, memoryLimit: l.memoryLimit, store: this.usage.storeBytes, storeLimit: l.storeLimit,
+      blockedProducers: this.blocked.size, heldRequests: held, dedupEntries: this.dedup.size, dedupScopes: this.dedup.scopeCount,
+    };
+  }
 
   /**
    * Replicated groups: a replica promoted to master makes its entries (and message ids) in its
@@ -280,11 +311,13 @@ export class BrokerCore {
           s.clientId = r.open.clientId;
           s.connectionId = r.open.connectionId;
           s.network = r.open.network === true;
+          s.dedupScope = dedupScope(r.open);
           this.sessions.set(sessionId, s);
           this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
           this.receipt(s, r.requestId);
           continue;
         }
+        if (this.holds(s, r)) continue;
         this.request(s, r);
         this.receipt(s, r.requestId);
       } catch (e) {
@@ -318,6 +351,7 @@ export class BrokerCore {
   durable(position: number, now: number): void {
     this.now = now;
     if (position > this.durablePosition) this.durablePosition = position;
+    this.usage.durable(position);
     for (const q of this.waitingDurable) this.dirty.add(q);
     this.waitingDurable.clear();
     this.finishStep();
@@ -425,8 +459,10 @@ export class BrokerCore {
       return { ok: false, code: 'NOT_FOUND', message: `queue '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
     }
     const before = q.stored + q.volatile;
-    const keep = [...q.inflight.values()].filter((m) => m.stored).map((m) => m.seq);
-    if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep } });
+    const kept = [...q.inflight.values()].filter((m) => m.stored);
+    const keep = kept.map((m) => m.seq);
+    const keepBytes = kept.reduce((n, m) => n + volatileSize(m.message), 0);
+    if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep, keepBytes } });
     const gone = q.dropAll().filter((m) => !m.stored);
     q.volatile -= gone.length;
     for (const m of gone) q.volatileBytes -= volatileSize(m.message);
@@ -453,7 +489,13 @@ export class BrokerCore {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
         if (!parseDestination(m.destination)) throw badDestination(m.destination);
-        if (r.send.transaction) this.tx(s, r.send.transaction).push({ kind: 'send', message: m });
+        if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
+          throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
+        }
+        if (r.send.transaction) {
+          this.tx(s, r.send.transaction).push({ kind: 'send', message: m });
+          this.usage.txBytes += volatileSize(m);
+        }
         else this.publish(s, m);
         return;
       }
@@ -505,7 +547,7 @@ export class BrokerCore {
         s.txs.delete(r.commit.transaction);
         // Every op of the transaction goes into the entry of this step: one entry, atomic.
         for (const it of items) {
-          if (it.kind === 'send') this.publish(s, it.message);
+          if (it.kind === 'send') { this.usage.txBytes -= volatileSize(it.message); this.publish(s, it.message); }
           else if (s.deliveries.get(it.rec.tag) === it.rec) {
             if (it.kind === 'ack') this.acked(it.rec);
             else this.returned(it.rec, 'NACK');
@@ -534,7 +576,8 @@ export class BrokerCore {
   /** JMS rollback: messages consumed in the transaction are redelivered. */
   private rollback(s: Session, items: TxItem[]): void {
     for (const it of items) {
-      if (it.kind === 'send' || s.deliveries.get(it.rec.tag) !== it.rec) continue;
+      if (it.kind === 'send') { this.usage.txBytes -= volatileSize(it.message); continue; }
+      if (s.deliveries.get(it.rec.tag) !== it.rec) continue;
       it.rec.tx = null;
       it.rec.sub.unacked++;
       this.returned(it.rec, 'transaction rolled back');
@@ -563,7 +606,7 @@ export class BrokerCore {
       result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, null, null, false, priority);
       addConsumer(q, result);
     } else if (!sub.durableName) {
-      const q = new StorageQueue<Subscription>(`sub:${s.id}:${sub.subscriptionId}`, sub.destination, 'subscription', Number.MAX_SAFE_INTEGER);
+      const q = new StorageQueue<Subscription>(`sub:${s.id}:${sub.subscriptionId}`, sub.destination, 'subscription', Number.MAX_SAFE_INTEGER, this.usage);
       result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal, priority);
       q.consumers.push(result);
       this.topicOf(sub.destination).subs.add(result);
@@ -628,6 +671,7 @@ export class BrokerCore {
       if (rec.tx) { rec.tx = null; sub.unacked++; }
       this.returned(rec, 'consumer closed');
     }
+    if (q.kind === 'subscription') q.volatileBytes = 0; // the queue goes with it (memory usage)
     this.dirty.add(q);
   }
 
@@ -635,6 +679,8 @@ export class BrokerCore {
     if (s.closed) return;
     s.closed = true;
     this.flushing.add(s);
+    s.held = null; // never admitted: no receipt was sent for them
+    this.blocked.delete(s);
     // Uncommitted transactions abort; then every subscription ends (deliveries come back).
     for (const items of s.txs.values()) this.rollback(s, items);
     s.txs.clear();
@@ -657,6 +703,85 @@ export class BrokerCore {
     return this.current ? this.current.position : this.lastPosition;
   }
 
+  // ---- producer flow control (usage.ts) ----------------------------------------------------
+
+  /**
+   * Whether `r` waits instead of running now: a SEND the broker has no room for
+   * (broker.memoryLimit, storeLimit), and every request of the session behind it (its order is
+   * kept) except a plain ACK/NACK: a producer that also consumes keeps acking, which is what
+   * makes room. No receipt leaves for a held request, so a client that waits for its receipts
+   * stops; the gateway stops reading one whose receipts are owed (limits.maxPendingReceipts).
+   * With sendFailIfNoSpace the SEND is refused instead (throws NO_SPACE).
+   */
+  private holds(s: Session, r: SessionRequest): boolean {
+    if (s.held) {
+      if ((r.kind === 'ack' && !r.ack.transaction) || (r.kind === 'nack' && !r.nack.transaction)) return false;
+      this.hold(s, r);
+      return true;
+    }
+    if (r.kind !== 'send' || !r.send.message) return false;
+    const full = this.usage.noSpace(r.send.message.persistent || this.opts.forcePersistent);
+    if (!full) return false;
+    if (this.usage.limits.sendFailIfNoSpace) {
+      this.ready.refusedSends++;
+      throw new BrokerError(ErrorCode.NoSpace, `SEND refused: ${this.usage.describe(full)}; retry once consumers have drained (broker.sendFailIfNoSpace)`, { fatal: false });
+    }
+    s.held = { requests: [], since: this.now };
+    this.blocked.add(s);
+    this.hold(s, r);
+    return true;
+  }
+
+  private hold(s: Session, r: SessionRequest): void {
+    const h = s.held!;
+    const max = this.usage.limits.maxHeldRequests;
+    if (h.requests.length >= max) {
+      throw new BrokerError(ErrorCode.NoSpace, `too many requests held while the broker has no room for this session's SEND (${max}, broker.maxHeldRequests): send with receipts and wait for them, or raise broker.memoryLimit / broker.storeLimit`);
+    }
+    h.requests.push(r);
+    if (r.kind === 'send') this.ready.heldSends++;
+  }
+
+  /**
+   * Runs held requests while there is room, the session blocked first going first (a later one
+   * waits behind it: no producer overtakes another). A SEND held longer than
+   * sendFailIfNoSpaceAfterTimeout is refused with NO_SPACE.
+   */
+  private releaseHeld(): void {
+    const timeout = this.usage.limits.sendFailIfNoSpaceAfterTimeout;
+    for (const s of this.blocked) {
+      const h = s.held;
+      if (!h || s.closed || this.sessions.get(s.id) !== s) { this.blocked.delete(s); continue; }
+      while (h.requests.length) {
+        const r = h.requests[0]!;
+        const full = r.kind === 'send' && r.send.message ? this.usage.noSpace(r.send.message.persistent || this.opts.forcePersistent) : null;
+        if (full) {
+          if (timeout <= 0 || this.now - h.since < timeout) return;
+          h.requests.shift();
+          this.ready.refusedSends++;
+          this.fail(s, r.requestId, new BrokerError(ErrorCode.NoSpace, `SEND refused after ${timeout} ms without room (broker.sendFailIfNoSpaceAfterTimeout): ${this.usage.describe(full)}; retry once consumers have drained`, { fatal: false }));
+        } else {
+          h.requests.shift();
+          this.run(s, r);
+        }
+        if (s.closed) break;
+        h.since = this.now;
+      }
+      s.held = null;
+      this.blocked.delete(s);
+    }
+  }
+
+  /** One request and its receipt, or its error (what handle() does for a request not held). */
+  private run(s: Session, r: SessionRequest): void {
+    try {
+      this.request(s, r);
+      this.receipt(s, r.requestId);
+    } catch (e) {
+      this.fail(s, r.requestId, e instanceof BrokerError ? e : new BrokerError(ErrorCode.Internal, `internal error: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+
   // ---- messages --------------------------------------------------------------------------
 
   private publish(s: Session | null, input: Message): void {
@@ -671,7 +796,8 @@ export class BrokerCore {
       expires: input.expires || 0,
       timestamp: this.now,
     };
-    if (persistent && this.dedup.has(message.id)) {
+    const scope = s ? s.dedupScope : '';
+    if (persistent && this.dedup.has(dedupKey(scope, message.destination, message.id))) {
       this.ready.dedupHits++; // failover resend or bridge duplicate: acknowledged, not stored again
       return;
     }
@@ -680,7 +806,7 @@ export class BrokerCore {
     if (message.expires > 0 && message.expires <= this.now) { st.expired++; return; }
     if (dest.type === 'queue') {
       const q = this.queueOf(message.destination);
-      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message, queues: [q.id], seq: this.nextSeq++, dedup: true } });
+      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message, queues: [q.id], seq: this.nextSeq++, dedup: true, dedupScope: scope } });
       else this.addVolatile(q, message, this.nextSeq++);
       return;
     }
@@ -696,13 +822,13 @@ export class BrokerCore {
       if (d.selector && !d.selector.matches(view)) continue;
       targets.push(d);
     }
-    if (persistent && targets.length) this.emit({ kind: 'enqueue', enqueue: { message, queues: targets.map((d) => d.op.queue), seq, dedup: true } });
+    if (persistent && targets.length) this.emit({ kind: 'enqueue', enqueue: { message, queues: targets.map((d) => d.op.queue), seq, dedup: true, dedupScope: scope } });
     else {
       for (const d of targets) this.addVolatile(d.queue, message, seq);
       // Every persistent publication's id is journaled, even when only non-durable subscribers
       // take it: in a mesh (networkTTL >= 2) the same publication can arrive again by another
       // path and must be dropped. The record stores no body and no queue.
-      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message: { ...message, headers: {}, body: EMPTY }, queues: [], seq, dedup: true } });
+      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message: { ...message, headers: {}, body: EMPTY }, queues: [], seq, dedup: true, dedupScope: scope } });
     }
     for (const sub of t.subs) {
       if (sub.noLocal && sub.session === s) continue;
@@ -745,7 +871,7 @@ export class BrokerCore {
     const q = rec.sub.queue;
     const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
     if (st) st.acked++;
-    if (rec.msg.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: rec.msg.seq, priority: rec.msg.message.priority, reason: 'acked' } });
+    if (rec.msg.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: rec.msg.seq, priority: rec.msg.message.priority, reason: 'acked', bytes: volatileSize(rec.msg.message) } });
     else { q.forget(rec.msg); if (st) st.dequeued++; }
     this.dirty.add(q);
   }
@@ -783,7 +909,7 @@ export class BrokerCore {
     const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
     if (st) st.deadLettered++;
     if (!m.stored) { q.forget(m); return; }
-    this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'dlq' } });
+    this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'dlq', bytes: volatileSize(m.message) } });
     const original = m.message;
     const message: Message = {
       ...original,
@@ -799,7 +925,7 @@ export class BrokerCore {
     const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
     if (st) st.expired++;
     if (m.stored && q.id !== this.opts.deadLetterQueue) this.deadLetter(q, m, `message expired at ${m.message.expires}`);
-    else if (m.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'expired' } });
+    else if (m.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'expired', bytes: volatileSize(m.message) } });
     else q.forget(m);
   }
 
@@ -853,6 +979,8 @@ export class BrokerCore {
     if (!this.current) this.current = { epoch: this.opts.epoch, position: this.lastPosition + 1, time: this.now, ops: [] };
     this.current.ops.push(op);
     this.apply(op, this.current.position);
+    // Held in memory until durable (a replicated master: until a quorum holds it).
+    if (op.kind === 'enqueue') this.usage.addPending(this.current.position, volatileSize(op.enqueue.message));
   }
 
   /**
@@ -864,6 +992,7 @@ export class BrokerCore {
       case 'enqueue': return this.applyEnqueue(op.enqueue, position);
       case 'remove': {
         const r = op.remove;
+        this.usage.addStored(r.queue, -(r.bytes ?? 0));
         const q = this.stores.get(r.queue);
         if (!q) return;
         const key = orderKey(r.priority, r.seq);
@@ -883,7 +1012,9 @@ export class BrokerCore {
         const r = op.removeDurable;
         const key = `${r.clientId}\u0000${r.name}`;
         const d = this.durables.get(key);
+        this.usage.dropStored(r.queue);
         if (!d || d.op.queue !== r.queue) return;
+        d.queue.volatileBytes = 0; // its non-persistent messages go with it (memory usage)
         this.durables.delete(key);
         this.topics.get(d.op.topic)?.durables.delete(key);
         this.pruneTopic(d.op.topic);
@@ -896,11 +1027,10 @@ export class BrokerCore {
 
   private applyEnqueue(e: EnqueueOp, position: number): void {
     if (e.seq >= this.nextSeq) this.nextSeq = e.seq + 1;
-    if (e.dedup) {
-      this.dedup.set(e.message.id, true);
-      if (this.dedup.size > this.opts.dedupWindow) this.dedup.delete(this.dedup.keys().next().value!);
-    }
+    if (e.dedup) this.dedup.add(dedupKey(e.dedupScope ?? '', e.message.destination, e.message.id), e.dedupScope ?? '');
+    const bytes = e.queues.length ? volatileSize(e.message) : 0;
     for (const id of e.queues) {
+      this.usage.addStored(id, bytes);
       const q = this.stores.get(id) ?? this.storeFor(id);
       if (!q) continue;
       q.stored++;
@@ -914,7 +1044,7 @@ export class BrokerCore {
 
   private applyDurableSub(op: DurableSubOp): void {
     const key = `${op.clientId}\u0000${op.name}`;
-    const queue = new StorageQueue<Subscription>(op.queue, `durable:${op.clientId}:${op.name}`, 'durable', this.opts.pageSize);
+    const queue = new StorageQueue<Subscription>(op.queue, `durable:${op.clientId}:${op.name}`, 'durable', this.opts.pageSize, this.usage);
     let selector: SelectorLike | null = null;
     let broken: string | null = null;
     if (op.selector) {
@@ -934,6 +1064,7 @@ export class BrokerCore {
   }
 
   private applyPurge(p: PurgeOp): void {
+    this.usage.setStored(p.queue, p.keepBytes ?? 0);
     const q = this.stores.get(p.queue);
     if (!q) return;
     const keep = new Set(p.keep);
@@ -965,7 +1096,7 @@ export class BrokerCore {
   private queueOf(destination: string): StorageQueue<Subscription> {
     let q = this.stores.get(destination);
     if (!q) {
-      q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize);
+      q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize, this.usage);
       this.stores.set(q.id, q);
     }
     return q;
@@ -1011,6 +1142,7 @@ export class BrokerCore {
   }
 
   private finishStep(): void {
+    if (this.blocked.size) this.releaseHeld();
     // Dispatch may expire or dead-letter messages (new ops), which may dirty queues again.
     for (let round = 0; round < 4 && this.dirty.size; round++) {
       const queues = [...this.dirty];

@@ -17,6 +17,8 @@ export interface EnqueueOp {
   seq: number;
   /** Record message.id in the dedup window (client sends yes; moves to the DLQ no). */
   dedup: boolean;
+  /** The sender's dedup scope (dedup.ts): the window key is dedupKey(scope, destination, id); '' = the bare id (entries made before scopes). */
+  dedupScope?: string;
 }
 
 export interface RemoveOp {
@@ -25,6 +27,8 @@ export interface RemoveOp {
   priority: number;
   /** acked | expired | dlq | purged: for logs and replicas' metrics; not interpreted. */
   reason: string;
+  /** The message's size (usage.ts messageBytes): the store usage it gives back. */
+  bytes?: number;
 }
 
 /** A message came back undelivered (NACK, session end): its failed-delivery count. */
@@ -56,6 +60,8 @@ export interface PurgeOp {
   queue: string;
   upToSeq: number;
   keep: number[];
+  /** Size of the `keep` messages: the queue's store usage after the purge. */
+  keepBytes?: number;
 }
 
 export type JournalOp =

@@ -186,8 +186,13 @@ export class StorageQueue<C extends Consumer = Consumer> {
   stored = 0;
   /** Non-persistent messages in memory, including those in flight. */
   volatile = 0;
-  /** Their size (bodies and headers, volatileSize), for maxNonPersistentBytes. */
-  volatileBytes = 0;
+  /** Their size (bodies and headers, volatileSize), for maxNonPersistentBytes; the meter sums it over queues (broker.memoryLimit). */
+  get volatileBytes(): number { return this.vBytes; }
+  set volatileBytes(n: number) {
+    if (this.meter) this.meter.volatileBytes += n - this.vBytes;
+    this.vBytes = n;
+  }
+  private vBytes = 0;
   readonly inflight = new Map<number, StoredMessage>();
   /** Sorted by consumer priority, highest first (the core keeps it so). */
   consumers: C[] = [];
@@ -205,6 +210,7 @@ export class StorageQueue<C extends Consumer = Consumer> {
     readonly name: string,
     readonly kind: QueueKind,
     private readonly pageSize: number,
+    private readonly meter: { volatileBytes: number } | null = null,
   ) {}
 
   /** Records a non-persistent message waiting again (new, or taken back after a failed delivery). */

@@ -84,6 +84,8 @@ export const ErrorCode = {
   NotMaster: 'NOT_MASTER',
   NoQuorum: 'NO_QUORUM',
   Unavailable: 'UNAVAILABLE',
+  /** Producer flow control: the broker's memory or store limit is reached (broker.sendFailIfNoSpace). */
+  NoSpace: 'NO_SPACE',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
