@@ -7,10 +7,13 @@
 //                                     (embedded gateways), 2 coordinators, 1 separate gateway
 //   npm start -- --standalone         one standalone store serving clients itself (no ZooKeeper)
 //   npm start -- --data DIR --offset N
+//   npm start -- --secure             mutual TLS between every service (a private CA and one
+//                                     certificate per service under DIR/certs) and ZooKeeper digest ACLs
 //
 // Data and logs go under DIR (default .hawser/ in the repository), one log file per service.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, existsSync, statSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync, existsSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
@@ -30,7 +33,9 @@ if (args.includes('--help')) {
   --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614;
                  no ZooKeeper
   --offset N     add N to every port (run two clusters side by side)
-  --data DIR     data and logs (default .hawser/)`);
+  --data DIR     data and logs (default .hawser/)
+  --secure       mutual TLS on every gRPC hop (CA and per-service certificates made under DIR/certs with openssl,
+                 kept across runs) and ZooKeeper digest auth (DIR/certs/zk-auth); prints the CLI's --tls.* flags`);
   process.exit(0);
 }
 const dataDir = resolve(opt('data', join(root, '.hawser')));
@@ -107,6 +112,31 @@ if (standalone) {
 
 let stopping = false;
 const running = new Map(); // name -> child
+// --secure: every service gets --tls.* (its role's certificate, CN = its id) and --zk.auth.
+// Made once per data dir and reused, so a restarted cluster keeps its CA and its znodes' ACLs.
+if (args.includes('--secure')) {
+  const { makeCerts } = await import(join(root, 'libs/proto/dist/index.js'));
+  const certDir = join(dataDir, 'certs');
+  const roleOf = (name) => (name.startsWith('store-') ? 'store' : name.startsWith('coordinator-') ? 'coordinator'
+    : name.startsWith('gateway-') ? 'gateway' : name.startsWith('bridge-') ? 'bridge' : null);
+  const wanted = services.filter((s) => roleOf(s.name)).map((s) => ({ role: roleOf(s.name), name: s.name }));
+  const missing = [...wanted, { role: 'admin', name: 'admin' }].filter((r) => !existsSync(join(certDir, `${r.role}-${r.name}.pem`)));
+  if (missing.length) makeCerts(certDir, missing);
+  const zkAuthFile = join(certDir, 'zk-auth');
+  if (!existsSync(zkAuthFile)) writeFileSync(zkAuthFile, `hawser:${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  for (const s of services) {
+    const role = roleOf(s.name);
+    if (!role) continue;
+    s.args.push('--tls.ca', join(certDir, 'ca.pem'), '--tls.cert', join(certDir, `${role}-${s.name}.pem`), '--tls.key', join(certDir, `${role}-${s.name}-key.pem`));
+    if (!standalone) s.args.push('--zk.auth', `file:${zkAuthFile}`);
+  }
+  console.log(`local-cluster: --secure: mutual TLS and ZooKeeper digest ACLs
+  certificates  ${certDir} (CA ca.pem; ${missing.length ? `made ${missing.map((r) => `${r.role}-${r.name}`).join(', ')}` : 'all reused'})
+  ZooKeeper     digest credentials in ${zkAuthFile}
+  the CLI       hawser status --tls.ca ${join(certDir, 'ca.pem')} --tls.cert ${join(certDir, 'admin-admin.pem')} --tls.key ${join(certDir, 'admin-admin-key.pem')}
+                (or export HAWSER_TLS_CA, HAWSER_TLS_CERT, HAWSER_TLS_KEY)`);
+}
+
 
 /** Resolves when `svc` logged its ready line after byte `from` of its log, or rejects when it exits. */
 function waitReady(svc, logFile, from, child) {

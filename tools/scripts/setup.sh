@@ -3,7 +3,8 @@
 # already there: npm packages (npm ci), ZooKeeper (Debian's `zookeeper` package, used by
 # replicated groups and their tests), python3-stomp (a STOMP client we did not write,
 # used by the integration suite) and nats-server (NATS JetStream, the replicated peer the
-# benchmarks measure beside Hawser; its driver has a spec). Safe to run again: each step checks first.
+# benchmarks measure beside Hawser; its driver has a spec) and openssl (service certificates for
+# mutual TLS). Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -11,6 +12,7 @@ need_apt=()
 [ -e /usr/share/zookeeper/zookeeper.jar ] || ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || need_apt+=(zookeeper)
 /usr/bin/python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)  # Debian's python, not a pyenv one
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the JetStream peer of the benchmarks (tools/bench)
+[ -x /usr/bin/openssl ] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # hawser certs, npm start -- --secure, the mTLS specs
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then
