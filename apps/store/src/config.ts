@@ -56,6 +56,10 @@ export const schema = {
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
     maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    // A selector runs on the store's event loop for every message of its destination: its cost is bounded.
+    selectorMaxLength: int(4096, 'longest selector a SUBSCRIBE may carry, in characters; a longer one is refused (the client gets an ERROR naming this key)', 1, 1_000_000),
+    selectorMaxDepth: int(64, 'deepest nesting of a selector (parentheses, NOT, signs, chains of arithmetic or comparisons); deeper is refused', 1, 256),
+    selectorMaxInList: int(1024, 'most members of one IN list of a selector; more is refused', 1, 1_000_000),
     dedupWindowPerScope: int(10_000, 'dedup keys one producer scope (a login; all bridges together) holds at most: past it that scope forgets its own oldest, so nobody can push others\' ids out of the window; ids are remembered per (login, destination)', 1, 100_000_000),
     memoryLimit: int(512 * 1024 * 1024, 'producer flow control (ActiveMQ memoryUsage): bytes of messages held in memory (non-persistent ones, persistent ones not yet durable, SENDs of open transactions) at which SENDs are held (or refused, sendFailIfNoSpace) until consumers make room; 0 = no limit', 0, Number.MAX_SAFE_INTEGER),
     storeLimit: int(100 * 1024 * 1024 * 1024, 'producer flow control (ActiveMQ storeUsage): bytes of persistent messages stored at which persistent SENDs are held (or refused) until consumers make room; 0 = no limit', 0, Number.MAX_SAFE_INTEGER),

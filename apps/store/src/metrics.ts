@@ -15,6 +15,7 @@ export class StoreMetrics {
   readonly deadLettered: prom.Counter<'destination'>;
   readonly dedupHits: prom.Counter;
   readonly discarded: prom.Counter;
+  readonly selectorErrors: prom.Counter;
   readonly heldSends: prom.Counter;
   readonly refusedSends: prom.Counter;
   readonly commitSeconds: prom.Histogram;
@@ -33,6 +34,11 @@ export class StoreMetrics {
     this.deadLettered = new prom.Counter({ name: 'hawser_store_messages_dead_lettered_total', help: 'messages moved to the DLQ per destination', labelNames: ['destination'], registers });
     this.dedupHits = new prom.Counter({ name: 'hawser_store_dedup_hits_total', help: 'SENDs dropped as duplicates (receipted, not stored)', registers });
     this.discarded = new prom.Counter({ name: 'hawser_store_nonpersistent_discarded_total', help: 'non-persistent messages discarded because their queue or subscription held broker.maxNonPersistent', registers });
+    this.selectorErrors = new prom.Counter({ name: 'hawser_store_selector_errors_total', help: 'selector evaluations that threw (the message did not match that subscription; dispatch went on)', registers });
+    new prom.Gauge({
+      name: 'hawser_store_durable_selectors_broken', help: 'durable subscriptions whose stored selector does not compile here (they receive nothing until re-subscribed)', registers,
+      collect() { this.set(core()?.brokenDurables().length ?? 0); },
+    });
     this.heldSends = new prom.Counter({ name: 'hawser_store_sends_held_total', help: 'SENDs held for room (broker.memoryLimit / broker.storeLimit reached): no receipt until consumers make room', registers });
     this.refusedSends = new prom.Counter({ name: 'hawser_store_sends_refused_total', help: 'SENDs refused with NO_SPACE (broker.sendFailIfNoSpace, or held past broker.sendFailIfNoSpaceAfterTimeout)', registers });
     const usage = (name: string, help: string, pick: (u: ReturnType<BrokerCore['usageStats']>) => number) =>
@@ -98,6 +104,7 @@ export class StoreMetrics {
     }
     if (r.dedupHits) this.dedupHits.inc(r.dedupHits);
     if (r.discarded) this.discarded.inc(r.discarded);
+    if (r.selectorErrors) this.selectorErrors.inc(r.selectorErrors);
     if (r.heldSends) this.heldSends.inc(r.heldSends);
     if (r.refusedSends) this.refusedSends.inc(r.refusedSends);
   }

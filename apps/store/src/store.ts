@@ -60,6 +60,7 @@ export class Store {
   private stopping = false;
   private failed: Error | null = null;
   private warnDiscarded: ReturnType<typeof warnEvery> | null = null;
+  private warnSelectorErrors: ReturnType<typeof warnEvery> | null = null;
   readonly metrics: StoreMetrics;
   /** Replicated mode: the journal wrapped with the replication core. */
   repl: ReplicatedJournal | null = null;
@@ -79,17 +80,33 @@ export class Store {
 
   private makeCore(recovered: Recovered, epoch: number): BrokerCore {
     const c = this.deps.config;
-    return new BrokerCore({
+    const core = new BrokerCore({
       group: c.group, node: c.node.id, epoch,
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
-      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, compileSelector,
+      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, compileSelector: this.selectorCompiler,
       dedupWindowPerScope: c.broker.dedupWindowPerScope,
       flow: {
         memoryLimit: c.broker.memoryLimit, storeLimit: c.broker.storeLimit, sendFailIfNoSpace: c.broker.sendFailIfNoSpace,
         sendFailIfNoSpaceAfterTimeout: c.broker.sendFailIfNoSpaceAfterTimeout, maxHeldRequests: c.broker.maxHeldRequests,
       },
     }, recovered);
+    this.reportBrokenDurables(core);
+    return core;
+  }
+
+  /** Selectors compile within the broker.selector* limits (subscriptions and Admin.Browse alike). */
+  private readonly selectorCompiler = (text: string) => {
+    const b = this.deps.config.broker;
+    return compileSelector(text, { maxLength: b.selectorMaxLength, maxDepth: b.selectorMaxDepth, maxInList: b.selectorMaxInList });
+  };
+
+  /** A restored durable subscription whose selector no longer compiles matches nothing: say so. */
+  private reportBrokenDurables(core: BrokerCore): void {
+    for (const d of core.brokenDurables()) {
+      this.deps.log.warn({ clientId: d.clientId, durable: d.name, topic: d.topic, err: d.error },
+        'durable subscription restored with a selector that does not compile here: it receives nothing until its client subscribes again with a valid selector (or unsubscribes it)');
+    }
   }
 
   /**
@@ -517,6 +534,11 @@ export class Store {
     if (!core) return;
     const r: Ready = core.takeReady();
     this.metrics.record(r);
+    if (r.selectorErrors) {
+      this.warnSelectorErrors ??= warnEvery(this.deps.log, 10_000);
+      this.warnSelectorErrors('selectorErrors', { count: r.selectorErrors },
+        'selectors threw while matching messages: each such message did not match that subscription; dispatch went on');
+    }
     if (r.discarded) {
       this.warnDiscarded ??= warnEvery(this.deps.log, 10_000);
       const b = this.deps.config.broker;
@@ -618,8 +640,11 @@ export class Store {
       if (!d && !win) throw new Error(`invalid destination '${destination}': use /queue/<name>, or a durable subscription's backlog name from Admin.Destinations`);
       // Topics keep no messages (a publish goes straight to the subscribers' queues).
       if (d?.type === 'topic') throw new Error(`cannot browse topic '${destination}': topics have no stored messages; browse a queue, or a durable subscription's backlog by the name Admin.Destinations lists for it (durable:<client>:<name>)`);
-      const sel = selector ? compileSelector(selector) : null;
-      const filter = (m: { headers: Record<string, string>; id: string; priority: number; timestamp: number; expires: number; persistent: boolean }) => !sel || sel.matches(m);
+      const sel = selector ? this.selectorCompiler(selector) : null;
+      const filter = (m: { headers: Record<string, string>; id: string; priority: number; timestamp: number; expires: number; persistent: boolean }) => {
+        if (!sel) return true;
+        try { return sel.matches(m); } catch { return false; } // as in the core: a throw is no match
+      };
       const max = limit > 0 ? limit : 1000;
       const items = await this.journal.browse(win?.storeId ?? destination, max, filter);
       for (const m of win?.messages ?? []) if (!m.persistent && items.length < max && filter(m)) items.push({ message: m, failed: 0 });
