@@ -31,7 +31,7 @@ if (args.includes('--help')) {
   --groups N     N groups g1..gN of 3 stores each, a separate gateway per group (group k: every port + 100*(k-1),
                  so g2's gateway is STOMP 61713) and a duplex bridge linking them (HTTP 8191)
   --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614;
-                 no ZooKeeper
+                 no ZooKeeper; its data in DIR/standalone (never the group's store-1)
   --offset N     add N to every port (run two clusters side by side)
   --data DIR     data and logs (default .hawser/)
   --secure       mutual TLS on every gRPC hop (CA and per-service certificates made under DIR/certs with openssl,
@@ -62,9 +62,11 @@ const coordinators = [0, 1].map((i) => `127.0.0.1:${p(61630 + i)}`);
 const services = [];
 if (standalone) {
   // The embedded gateway: clients talk to the store in-process (no second process, no gRPC hop).
+  // Its own data dir: the replicated group's store-1 directory is not a standalone store's
+  // (the store refuses a directory written for another mode; docs/security.md).
   services.push({
     name: 'store-1', script: 'apps/store/dist/main.js', ready: 'store ready',
-    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'store-1'), '--grpc.port', p(61620), '--http.port', p(8171),
+    args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'standalone'), '--grpc.port', p(61620), '--http.port', p(8171),
       '--gateway.enabled', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
   });
 } else {

@@ -149,6 +149,12 @@ export class Elector {
       const st = this.statusOf(g.name, m.id);
       if (!st) continue; // not polled yet: its status says whether it needs telling
       if (st.role === 'slave' && st.epoch === g.epoch) continue;
+      if (st.role === 'diverged') {
+        // Its log holds entries the group never committed: it refuses every role until an
+        // operator wipes its data directory (apps/store, replicated.ts diverge).
+        this.warn(`diverged ${g.name} ${m.id}`, { group: g.name, member: m.id }, `member ${m.id} of group ${g.name} is diverged: wipe its data directory and restart it to re-sync`);
+        continue;
+      }
       const key = `${m.id}@${m.czxid}`;
       const last = r.assigned.get(key);
       const wait = Math.max(1000, 2 * this.opts.retryMs);

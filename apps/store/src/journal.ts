@@ -13,7 +13,8 @@
 //   x\0<n:16>                        dedup window: the n-th recorded key, dedupKey(scope, destination, id) (trimmed in
 //                                    chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
 //   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
-//   meta\0promised|incarnation|snapshot|installing|members   replicated mode, node-local (never in a snapshot)
+//   meta\0promised|incarnation|snapshot|installing|members|diverged   replicated mode, node-local (never in a snapshot)
+//   meta\0identity                   whose directory this is (identity.ts), node-local
 import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
 import { dedupKey, messageBytes, orderKey } from '@hawser/broker';
 import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
@@ -57,10 +58,12 @@ export interface ReplicationDisk {
   appliedEpoch: number;
   /** Member ids of the group seen so far (meta members). */
   members: string[];
+  /** Set (why, when) once this log was found to diverge below its commit point (meta diverged). */
+  diverged?: string;
 }
 
 /** Keys that belong to this node only: never shipped in a snapshot, kept by an install. */
-const LOCAL_META = new Set(['promised', 'incarnation', 'snapshot', 'installing', 'members'].map((n) => `meta\u0000${n}`));
+const LOCAL_META = new Set(['promised', 'incarnation', 'snapshot', 'installing', 'members', 'diverged', 'identity'].map((n) => `meta\u0000${n}`));
 const isShipped = (k: string) => !k.startsWith('j\u0000') && !LOCAL_META.has(k);
 
 /** Hands a snapshot's keys to `put` in chunks, awaiting each (journal.install). */
@@ -372,7 +375,8 @@ export class RocksJournal {
     }
     let members: string[] = [];
     try { members = JSON.parse((await meta('members')) ?? '[]') as string[]; } catch { members = []; }
-    return { promisedEpoch, incarnation, snapshotPosition, snapshotEpoch, entries: run, applied, appliedEpoch, members };
+    const diverged = await meta('diverged');
+    return { promisedEpoch, incarnation, snapshotPosition, snapshotEpoch, entries: run, applied, appliedEpoch, members, ...(diverged ? { diverged } : {}) };
   }
 
   putEntry(ops: BatchOp[], position: number, data: Uint8Array): void {

@@ -19,13 +19,25 @@ runService('hawser-store', schema, async (raw) => {
   const registry = createRegistry('store', { group: config.group, node: config.node.id });
   let httpPort = 0;
   const store = new Store({ config, log, registry, httpPort: () => httpPort });
-  const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready: () => store.ready });
+  const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready: () => store.ready, healthy: () => store.healthy });
   httpPort = http.port;
   let gateway: Gateway | undefined;
   onShutdown(log, async () => {
     await gateway?.stop();
     await store.stop();
     await http.close();
+  });
+  // A failed journal (disk full, read-only, I/O error): a replicated or shared-lock store has
+  // left its group (member znode dropped / lock released at stop) and exits 1 so nothing
+  // mistakes it for a live master; a standalone one stays up, refusing sessions, unhealthy.
+  void store.failure.then(async (err) => {
+    if (config.ha.mode === 'standalone') return;
+    log.error({ err: err.message, dataDir: config.node.dataDir }, 'store exiting: its journal failed');
+    setTimeout(() => process.exit(1), 5000).unref();
+    await gateway?.stop().catch(() => undefined);
+    await store.stop().catch(() => undefined);
+    await http.close().catch(() => undefined);
+    process.exit(1);
   });
   await store.start();
   if (config.ha.mode === 'shared-lock' && !store.ready) {

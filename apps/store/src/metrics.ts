@@ -3,7 +3,7 @@ import { prom } from '@hawser/observability';
 import type { BrokerCore, Ready } from '@hawser/broker';
 import type { ReplicatedJournal } from './replicated';
 
-const ROLES = ['standalone', 'candidate', 'master', 'slave', 'fenced'] as const;
+const ROLES = ['standalone', 'candidate', 'master', 'slave', 'fenced', 'diverged'] as const;
 
 export class StoreMetrics {
   readonly sessions: prom.Gauge;
@@ -91,6 +91,21 @@ export class StoreMetrics {
       name: 'hawser_store_fenced_total', help: 'times this store stopped acting as master because of a newer epoch or a lost ZooKeeper session', registers,
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.fencedTotal); } },
     });
+  }
+
+  /** The data directory's disk and the journal's health (disk.ts, store.ts fail, replicated.ts diverge), read at scrape time. */
+  health(state: () => { disk?: { free: number; total: number }; failed: boolean; diverged: boolean }, registry: prom.Registry): void {
+    const registers = [registry];
+    new prom.Gauge({
+      name: 'hawser_store_disk_free_bytes', help: 'bytes free for the store on the data directory\'s filesystem (statfs, every journal.diskCheckMs; absent before the first measurement)', registers,
+      collect() { this.reset(); const d = state().disk; if (d) this.set(d.free); },
+    });
+    new prom.Gauge({
+      name: 'hawser_store_disk_total_bytes', help: 'size of the data directory\'s filesystem in bytes', registers,
+      collect() { this.reset(); const d = state().disk; if (d) this.set(d.total); },
+    });
+    new prom.Gauge({ name: 'hawser_store_journal_failed', help: '1 once a journal write (or RocksDB open/batch) failed: the store serves nothing until restarted', registers, collect() { this.set(state().failed ? 1 : 0); } });
+    new prom.Gauge({ name: 'hawser_store_diverged', help: '1 when this replica\'s log diverged below its commit point: wipe its data directory and restart it', registers, collect() { this.set(state().diverged ? 1 : 0); } });
   }
 
   record(r: Ready): void {

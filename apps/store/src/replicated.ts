@@ -120,6 +120,13 @@ export class ReplicatedJournal {
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private failed = false;
+  /**
+   * Why this log diverged below its commit point (a master's append "overwrites committed
+   * position"), saved as meta diverged; null while it has not. A diverged store holds entries
+   * the group never committed: it follows no master, promises no epoch and takes no role
+   * until its data directory is wiped (diverge()).
+   */
+  private divergedWhy: string | null = null;
   private readonly caughtUpAt = new Map<string, number>();
   /** Slave ids of the last master assignment. */
   private members: string[] = [];
@@ -145,6 +152,7 @@ export class ReplicatedJournal {
     this.diskLast = disk.entries.length ? disk.entries[disk.entries.length - 1]!.position : disk.snapshotPosition;
     for (const e of disk.entries) if (e.position > disk.applied) this.unapplied.set(e.position, e.entry);
     for (const id of disk.members) if (id !== o.id) this.seen.add(id);
+    this.divergedWhy = disk.diverged ?? null;
     this.replica = new Replica({
       id: o.id, replicas: o.replicas, sync: o.sync, masterTimeoutMs: o.masterTimeoutMs, heartbeatMs: o.heartbeatMs,
       maxBatch: o.maxBatch, incarnation: disk.incarnation,
@@ -164,6 +172,7 @@ export class ReplicatedJournal {
 
   start(): void {
     SnapshotStaging.removeLeftover(this.journal.db.location); // a fetch or install cut short by a crash
+    if (this.divergedWhy) this.o.log.error({ dataDir: this.journal.db.location, diverged: this.divergedWhy }, this.recoveryAdvice());
     const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
     this.tickTimer = setInterval(() => {
       this.step({ type: 'tick', now: performance.now() });
@@ -185,7 +194,12 @@ export class ReplicatedJournal {
 
   /** Sessions may be served: master of the current epoch, core rebuilt, not fenced. */
   get serving(): boolean { return this.servingEpoch !== null && !this.zkFenced && !this.failed; }
-  get role(): Role { return this.zkFenced && this.replica.role === 'master' ? 'fenced' : this.replica.role; }
+  get role(): Role | 'diverged' {
+    if (this.divergedWhy) return 'diverged';
+    return this.zkFenced && this.replica.role === 'master' ? 'fenced' : this.replica.role;
+  }
+  /** Why this store's log diverged from its group's (null: it has not). */
+  get diverged(): string | null { return this.divergedWhy; }
   get epoch(): number { return this.replica.epoch; }
   get appliedPosition(): number { return this.applied; }
   get masterId(): string | undefined { return this.replica.role === 'master' ? this.o.id : this.replica.masterId; }
@@ -215,6 +229,13 @@ export class ReplicatedJournal {
     }
     const unpublished = await this.unpublished(req.epoch);
     if (unpublished) return { ...base, promised: false, reason: unpublished, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
+    // A diverged log holds entries the group never committed: with the longest log it could
+    // win and impose them. A failed journal cannot save the promise. Neither promises.
+    const out = this.outOfGroup();
+    if (out) {
+      this.o.log.warn({ epoch: req.epoch, coordinator: req.coordinator, reason: out }, 'prepare refused');
+      return { ...base, promised: false, reason: out, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
+    }
     return new Promise((resolve) => this.step({ type: 'prepare', epoch: req.epoch }, (seen) => {
       const p = seen.find((a) => a.type === 'promise');
       const r = seen.find((a) => a.type === 'refuse');
@@ -231,6 +252,8 @@ export class ReplicatedJournal {
     if (req.group && req.group !== this.o.group) return { accepted: false, reason: `this store is in group ${this.o.group}, not ${req.group}` };
     const unpublished = await this.unpublished(req.epoch);
     if (unpublished) return { accepted: false, reason: unpublished };
+    const out = this.outOfGroup();
+    if (out) return { accepted: false, reason: out };
     for (const m of req.members ?? []) if (m.id && m.address) this.addresses.set(m.id, m.address);
     if (req.masterId && req.masterAddress) this.addresses.set(req.masterId, req.masterAddress);
     this.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
@@ -264,7 +287,7 @@ export class ReplicatedJournal {
    * master by itself; that master's first append (epoch >= our promise) makes the core follow.
    */
   hintMaster(m: { id: string; address: string; epoch: number }): void {
-    if (!m.id || m.id === this.o.id || !m.address) return;
+    if (!m.id || m.id === this.o.id || !m.address || this.outOfGroup()) return;
     this.addresses.set(m.id, m.address);
     const r = this.replica;
     if (m.epoch < r.promisedEpoch || (r.role === 'master' && !this.zkFenced)) return;
@@ -374,11 +397,14 @@ export class ReplicatedJournal {
 
   private step(e: Event, done?: (seen: Action[]) => void): void {
     if (this.stopped && e.type !== 'persisted') { done?.([]); return; }
+    // Failed or diverged: the core hears nothing more (no heartbeat, ack, masterLost report or role change).
+    if (this.failed || this.divergedWhy) { done?.([]); return; }
     let actions: Action[];
     try {
       actions = this.replica.step(e);
     } catch (err) {
-      this.fatal(err as Error);
+      if (err instanceof ReplicationError && err.code === 'TRUNCATE_COMMITTED') this.diverge(err);
+      else this.fatal(err as Error);
       done?.([]);
       return;
     }
@@ -834,12 +860,46 @@ export class ReplicatedJournal {
     this.step({ type: 'persisted', epoch: w.epoch, position: w.position });
   }
 
+  /**
+   * The journal failed (a RocksDB write: disk full, read-only, I/O error): stop taking part in
+   * the group at once. No receipt after this (acknowledge needs `serving`), no heartbeat or
+   * append (the tick stops, the links close), no promise; the store drops its member znode
+   * and exits (store.ts fail), so the coordinator elects another master.
+   */
   private fatal(err: Error): void {
     if (this.failed) return;
     this.failed = true;
-    this.o.log.error({ err }, 'replicated journal failed: this store stops serving; restart it');
+    this.o.log.error({ err, dataDir: this.journal.db.location, role: this.replica.role, epoch: this.replica.epoch }, 'replicated journal failed: this store leaves the group (no receipt, heartbeat or promise from now on)');
     this.servingEpoch = null;
+    this.masterEpoch = null;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.pending.length = 0;
+    this.links.close();
     this.host.fail(err);
+  }
+
+  /** Why this store takes no part in elections (null: it does). */
+  private outOfGroup(): string | null {
+    if (this.divergedWhy) return `store ${this.o.id} is diverged (its log holds entries the group never committed): wipe its data directory ${this.journal.db.location} and restart it to re-sync`;
+    if (this.failed) return `store ${this.o.id}'s journal failed: it is leaving the group`;
+    return null;
+  }
+
+  private recoveryAdvice(): string {
+    const dir = this.journal.db.location;
+    return `diverged: this store's log holds entries below its commit point that the group never committed (e.g. written by a standalone run on the same directory, or a restored backup). ` +
+      `It follows no master and promises no epoch. To recover: stop this store, delete (or move away) ${dir}, and start it again: it re-syncs from the master`;
+  }
+
+  /** A master's append overwrites a position this log counts as committed: see divergedWhy. */
+  private diverge(err: ReplicationError): void {
+    if (this.divergedWhy) return;
+    this.divergedWhy = `${new Date().toISOString()} ${err.message}`;
+    this.links.unfollow();
+    this.o.log.error({ err: err.message, dataDir: this.journal.db.location, commit: this.replica.commitPosition, last: this.replica.lastPosition, epoch: this.replica.epoch }, this.recoveryAdvice());
+    // Saved, so a restart cannot promise (and win with the longest log) before the next append shows it again.
+    this.enqueue({ kind: 'meta', name: 'diverged', value: this.divergedWhy });
   }
 }
 

@@ -63,8 +63,12 @@ export class Rocks {
     });
   }
 
+  /** A failed write (disk full, read-only, I/O error) rejects with a RocksError naming the directory. */
   batch(ops: BatchOp[], sync: boolean): Promise<void> {
-    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => {
+      if (err) reject(new RocksError(`RocksDB write failed in ${this.location}: ${err.message}`, { cause: err }));
+      else resolve();
+    }));
   }
 
   /** Deletes every key in a range (RocksDB's range delete, off the main thread). */

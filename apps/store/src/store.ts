@@ -15,6 +15,8 @@ import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gatewa
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
+import { checkIdentity, IdentityError } from './identity';
+import { DiskWatch, type DiskFree } from './disk';
 import { StoreMetrics } from './metrics';
 import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
@@ -67,13 +69,28 @@ export class Store {
   /** Replicated mode with zk.address: the member znode and its session. */
   membership: Membership | null = null;
   private topologyClients = new Map<string, grpc.Client>();
+  private disk: DiskWatch | null = null;
+  private failedOnce!: (err: Error) => void;
+  /**
+   * Resolves once the journal failed (a RocksDB write or open: disk full, read-only, I/O
+   * error) and, replicated, this store has left its group (member znode dropped). main.ts
+   * exits non-zero then, except standalone, which stays up refusing sessions and unhealthy.
+   */
+  readonly failure: Promise<Error> = new Promise((resolve) => { this.failedOnce = resolve; });
   grpcPort = 0;
 
   constructor(private readonly deps: StoreDeps) {
     this.metrics = new StoreMetrics(deps.registry, () => this.core, () => this.repl, () => this.status().role);
+    this.metrics.health(() => ({ disk: this.disk?.current, failed: this.failed !== null, diverged: !!this.repl?.diverged }), deps.registry);
   }
 
-  get ready(): boolean { return this.core !== null && this.server !== null && !this.stopping && !this.failed; }
+  get ready(): boolean { return this.core !== null && this.server !== null && !this.stopping && !this.failed && !this.repl?.diverged; }
+
+  /** /healthz: false once the journal failed (the process is of no use until restarted on a working disk). */
+  get healthy(): boolean { return !this.failed; }
+
+  /** Free space on the data directory's filesystem, last measured (journal.diskCheckMs); undefined before the first measurement. */
+  get diskFree(): DiskFree | undefined { return this.disk?.current; }
 
   /** Serves sessions: standalone, or the master of a replicated group. */
   get serving(): boolean { return this.ready && (!this.repl || this.repl.serving); }
@@ -145,7 +162,7 @@ export class Store {
         return;
       } catch (e) {
         const msg = String((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message);
-        if (!/lock/i.test(msg)) throw e;
+        if (e instanceof IdentityError || !/lock/i.test(msg)) throw e;
         if (Date.now() - last >= 30_000) {
           last = Date.now();
           this.deps.log.info({ dataDir: c.node.dataDir, retryMs: c.sharedLock.retryMs }, `waiting for the lock on ${c.node.dataDir}`);
@@ -160,6 +177,17 @@ export class Store {
   private async open(): Promise<void> {
     const c = this.deps.config;
     this.journal = await RocksJournal.open(c.node.dataDir, { dedupWindow: c.broker.dedupWindow, retention: c.journal.retention });
+    try {
+      const id = await checkIdentity(this.journal.db, { dir: c.node.dataDir, mode: c.ha.mode, group: c.group, node: c.node.id });
+      if (id.written) this.deps.log.info({ dataDir: c.node.dataDir, identity: id.identity }, id.written === 'new' ? 'data directory identity written' : 'data directory adopted: identity written');
+    } catch (e) {
+      await this.journal.close().catch(() => undefined);
+      throw e;
+    }
+    if (!this.disk) {
+      this.disk = new DiskWatch({ dir: c.node.dataDir, warnBytes: c.journal.diskWarnBytes, checkMs: c.journal.diskCheckMs, log: this.deps.log });
+      await this.disk.start();
+    }
     const disk = c.ha.mode === 'replicated' ? await this.journal.recoverReplication() : null;
     const recovered = await this.journal.recover();
     this.core = this.makeCore(recovered, disk ? disk.appliedEpoch : this.journal.epoch);
@@ -352,6 +380,7 @@ export class Store {
     if (this.stopping) return;
     this.stopping = true;
     if (this.tick) clearInterval(this.tick);
+    this.disk?.stop();
     if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = null; this.commit(); }
     await this.membership?.stop();
     await this.repl?.stop();
@@ -375,7 +404,8 @@ export class Store {
 
   /** Why this node does not take a new session now, or null when it does. */
   private refusal(): { code: string; message: string } | null {
-    if (this.stopping || this.failed) return { code: 'UNAVAILABLE', message: 'the store is stopping: reconnect to another store of the group' };
+    if (this.failed) return this.failedRefusal(this.failed);
+    if (this.stopping) return { code: 'UNAVAILABLE', message: 'the store is stopping: reconnect to another store of the group' };
     // A slave (or a candidate, or a fenced master) refuses: the gateway goes to the master.
     if (!this.serving) return { code: 'NOT_MASTER', message: this.notMasterMessage() };
     return null;
@@ -545,7 +575,7 @@ export class Store {
       this.warnDiscarded('discarded', { count: r.discarded, max: b.maxNonPersistent, maxBytes: b.maxNonPersistentBytes },
         'non-persistent messages discarded: a queue or subscription holds broker.maxNonPersistent(Bytes) (consumers too slow or absent)');
     }
-    if (r.entries.length) {
+    if (r.entries.length && !this.failed) {
       if (this.repl) this.repl.submit(r.entries);
       else { this.pendingEntries.push(...r.entries); this.commitSoon(); }
     }
@@ -597,12 +627,44 @@ export class Store {
     );
   }
 
-  /** A journal write failed: nothing after it can be receipted. End every session and stop serving. */
+  /**
+   * The journal failed (a RocksDB write: disk full, read-only, I/O error): nothing after it can
+   * be receipted. Every session ends with the error (a SEND waiting for its receipt gets an
+   * ERROR instead), new ones are refused, /readyz and /healthz answer 503. Replicated: the
+   * replicated journal has stopped its heartbeats and links; the member znode goes now, so
+   * the coordinator elects another master at once, then `failure` resolves and main.ts exits 1.
+   * Standalone: it stays up, refusing sessions with the error, until restarted.
+   */
   private fail(err: Error): void {
+    if (this.failed) return;
     this.failed = err;
     this.committing = false;
-    this.deps.log.error({ err }, 'journal write failed: ending every session; restart the store');
-    this.endSessions('INTERNAL', `journal write failed: ${err.message}; the store is stopping, reconnect`);
+    this.pendingEntries.length = 0;
+    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = null; }
+    const c = this.deps.config;
+    const free = this.disk?.current;
+    void this.disk?.check(); // the gauge shows the space now, not up to journal.diskCheckMs ago
+    this.deps.log.error({ err, dataDir: c.node.dataDir, haMode: c.ha.mode, diskFreeBytes: free?.free },
+      c.ha.mode === 'standalone'
+        ? 'journal write failed: ending every session and refusing new ones; fix the disk (free space, remount read-write) and restart the store'
+        : 'journal write failed: leaving the group (member znode dropped, sessions ended) and exiting; fix the disk and restart the store');
+    const refused = this.failedRefusal(err);
+    this.endSessions(refused.code, refused.message);
+    const left = this.membership ? this.membership.stop().catch(() => undefined) : Promise.resolve();
+    void left.then(() => {
+      if (this.membership) this.deps.log.warn({ path: this.membership.memberPath }, 'member znode dropped: the group elects another master');
+      this.failedOnce(err);
+    });
+  }
+
+  /** What sessions hear from a store whose journal failed (replicated: a failover code, so gateways move). */
+  private failedRefusal(err: Error): { code: string; message: string } {
+    const c = this.deps.config;
+    const what = `store ${c.node.id}'s journal failed (${err.message})`;
+    if (c.ha.mode === 'standalone') {
+      return { code: 'STORE_DISK', message: `${what}: it accepts no writes until the disk under ${c.node.dataDir} is fixed (free space, remount read-write) and the store restarted` };
+    }
+    return { code: 'UNAVAILABLE', message: `${what}: it left group ${c.group}; reconnect to the group's new master` };
   }
 
   // ---- paging ----------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 //   rate-limits a repeated warning so a flapping peer cannot flood the log.
 // - Metrics: one prom-client Registry per service (not the global one, so tests can run
 //   several services in one process), served on GET /metrics.
-// - Health: GET /healthz answers 200 while the process is alive; GET /readyz answers 200
+// - Health: GET /healthz answers 200 while the process is alive (and, where the service says,
+//   healthy: 503 once e.g. its disk failed); GET /readyz answers 200
 //   when the service says it is ready (e.g. the store has opened its journal), 503 before.
 import { createServer, type Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -58,6 +59,8 @@ export interface HttpEndpointOptions {
   registry: prom.Registry;
   /** Readiness: true when the service can do its job. Default: always ready. */
   ready?: () => boolean;
+  /** Liveness: false when the process is broken beyond serving (e.g. its disk failed): /healthz answers 503. Default: healthy while alive. */
+  healthy?: () => boolean;
   /** Extra JSON endpoints, e.g. { '/status': handler }. */
   routes?: Record<string, RouteHandler>;
 }
@@ -83,7 +86,10 @@ export function startHttpEndpoint(opts: HttpEndpointOptions): Promise<HttpEndpoi
       );
       return;
     }
-    if (path === '/healthz') return send(200, 'application/json', '{"status":"ok"}\n');
+    if (path === '/healthz') {
+      const ok = opts.healthy ? opts.healthy() : true;
+      return send(ok ? 200 : 503, 'application/json', ok ? '{"status":"ok"}\n' : '{"status":"unhealthy"}\n');
+    }
     if (path === '/readyz') {
       const ok = opts.ready ? opts.ready() : true;
       return send(ok ? 200 : 503, 'application/json', JSON.stringify({ status: ok ? 'ready' : 'not ready' }) + '\n');

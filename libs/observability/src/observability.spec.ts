@@ -21,3 +21,18 @@ test('serves /metrics, /healthz and /readyz on a free port', async () => {
     await ep.close();
   }
 });
+
+test('/healthz answers 503 once the service says it is unhealthy (a failed disk)', async () => {
+  let healthy = true;
+  const ep = await startHttpEndpoint({ host: '127.0.0.1', port: 0, registry: createRegistry('test'), healthy: () => healthy });
+  try {
+    const base = `http://127.0.0.1:${ep.port}`;
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+    healthy = false;
+    const res = await fetch(`${base}/healthz`);
+    assert.equal(res.status, 503);
+    assert.deepEqual(await res.json(), { status: 'unhealthy' });
+  } finally {
+    await ep.close();
+  }
+});
