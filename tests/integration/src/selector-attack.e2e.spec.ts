@@ -8,7 +8,7 @@
 // reported and matching nothing, never everything.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Harness, checkFor, httpGet, type Gateway, type Store } from './harness';
+import { AbortCheck, Harness, checkFor, httpGet, type Gateway, type Store } from './harness';
 import { Clients, RawStomp, drain, texts, unique, pidAlive } from './support';
 
 const ATTACK = "h LIKE '%a%a%a%a%a%b'";
@@ -42,6 +42,7 @@ describe('selector attack', { timeout: 180_000 }, () => {
 
     // The witness sends with a receipt each, all along; a receipt later than the deadline fails its send.
     let stop = false;
+    let failed: Error | undefined;
     const latencies: number[] = [];
     const witnessLoop = (async () => {
       for (let i = 0; !stop; i++) {
@@ -50,8 +51,13 @@ describe('selector attack', { timeout: 180_000 }, () => {
         latencies.push(Date.now() - t0);
       }
     })();
-    witnessLoop.catch(() => undefined); // awaited below; a rejection must not go unhandled meanwhile
-    await checkFor(20_000, 20, () => { if (latencies.length < 20) throw new Error(`${latencies.length} witness receipts`); });
+    witnessLoop.catch((e: Error) => { failed = e; }); // awaited below too
+    /** Waits for `n` witness receipts; stops at once when one did not come in time. */
+    const receipts = (n: number, deadlineMs: number) => checkFor(deadlineMs, 20, () => {
+      if (failed) throw new AbortCheck(`a witness SEND got no receipt within ${RECEIPT_DEADLINE_MS} ms: ${failed.message}`);
+      if (latencies.length < n) throw new Error(`${latencies.length} of ${n} witness receipts`);
+    });
+    await receipts(20, 20_000);
 
     // The attack, on a queue (the selector runs at dispatch) and on a topic (it runs at publish).
     const onQueue = await attacker.subscribe(queue, { selector: ATTACK });
@@ -59,12 +65,15 @@ describe('selector attack', { timeout: 180_000 }, () => {
     const bait = 'a'.repeat(300);
     const sentAt = latencies.length;
     const t0 = Date.now();
-    await attacker.send(queue, 'bait', { headers: { h: bait } });
-    await attacker.send(topic, 'bait', { headers: { h: bait } });
-    const attackMs = Date.now() - t0;
-    await checkFor(30_000, 20, () => { if (latencies.length < sentAt + 50) throw new Error(`${latencies.length - sentAt} witness receipts since the attack`); });
+    const attack = Promise.all([
+      attacker.send(queue, 'bait', { headers: { h: bait } }),
+      attacker.send(topic, 'bait', { headers: { h: bait } }),
+    ]).then(() => Date.now() - t0);
+    attack.catch(() => undefined); // awaited below, after the witness has had its say
+    await receipts(sentAt + 50, 30_000);
     stop = true;
     await witnessLoop; // rejects (failing the test) if any receipt took over RECEIPT_DEADLINE_MS
+    const attackMs = await attack;
     const after = latencies.slice(sentAt);
     assert.ok(Math.max(...after) < RECEIPT_DEADLINE_MS, `witness receipts after the attack: max ${Math.max(...after)} ms`);
     assert.ok(attackMs < 2 * RECEIPT_DEADLINE_MS, `the attacker's own two SENDs took ${attackMs} ms`);
