@@ -1,7 +1,8 @@
 // Replicated stores as processes with a real ZooKeeper (tools/zookeeper, tickTime 250 so a
 // 1 s session timeout is granted). The test plays the coordinator: Member.Prepare/Assign over
-// gRPC, and the master znode. kill -9 of the master, failover, rejoin by the master znode,
-// and fencing of a SIGSTOPped master whose session expired.
+// gRPC, the epoch znode (bumped before each Prepare, as the coordinator does: a store promises
+// no epoch above it) and the master znode. kill -9 of the master, failover, rejoin by the
+// master znode, and fencing of a SIGSTOPped master whose session expired.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -69,7 +70,12 @@ test('processes + ZooKeeper: member znodes, kill -9 failover, rejoin via the mas
     assert.equal(data.replicas, 3);
     assert.equal(data.httpPort, s1.httpPort);
 
-    // Epoch 1: s1 master.
+    // Epoch 1: s1 master. An epoch not yet published in ZooKeeper is refused, as forged.
+    const refused = await prepare(s1, 1);
+    assert.equal(refused.promised, false);
+    assert.match(refused.reason, /epoch 1 is above group g1's published epoch 0/);
+    await zk.mkdirp('/hawser/groups/g1');
+    await zk.create('/hawser/groups/g1/epoch', '1');
     for (const p of procs) assert.equal((await prepare(p, 1)).promised, true);
     assert.equal((await assign(s1, 1, 'master', s1, procs)).accepted, true);
     for (const p of [s2, s3]) assert.equal((await assign(p, 1, 'slave', s1, procs)).accepted, true);
@@ -91,6 +97,7 @@ test('processes + ZooKeeper: member znodes, kill -9 failover, rejoin via the mas
     // kill -9 s1: its znode goes with its session; epoch 2, s2 master.
     await kill(s1);
     await checkFor('s1 znode gone', async () => !(await zk!.children(members)).includes('s1'), 5000);
+    await zk.set('/hawser/groups/g1/epoch', '2');
     for (const x of [s2, s3]) assert.equal((await prepare(x, 2)).promised, true);
     assert.equal((await assign(s2, 2, 'master', s2, [s2, s3])).accepted, true);
     assert.equal((await assign(s3, 2, 'slave', s2, [s2, s3])).accepted, true);
@@ -117,6 +124,7 @@ test('processes + ZooKeeper: member znodes, kill -9 failover, rejoin via the mas
     s2.child!.kill('SIGSTOP');
     const during = [q.send('/queue/f', 'during-1', { id: 'ID:f1' }), q.send('/queue/f', 'during-2', { id: 'ID:f2' })];
     await checkFor('s2 znode gone', async () => !(await zk!.children(members)).includes('s2'), 5000);
+    await zk.set('/hawser/groups/g1/epoch', '3');
     for (const x of [s1, s3]) assert.equal((await prepare(x, 3)).promised, true);
     assert.equal((await assign(s3, 3, 'master', s3, [s1, s3])).accepted, true);
     assert.equal((await assign(s1, 3, 'slave', s3, [s1, s3])).accepted, true);
