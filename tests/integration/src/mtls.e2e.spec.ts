@@ -53,7 +53,7 @@ describe('services on mutual TLS, RPC roles and ZooKeeper ACLs', { timeout: 240_
   let c: Cluster;
   const stomp = new Clients(() => c.gateway.stompUri);
   const zks: ZkClient[] = [];
-  before(async () => { c = await Cluster.start({ name: 'mtls', secure: true }); });
+  before(async () => { c = await Cluster.start({ name: 'mtls', secure: true, embeddedGateways: true }); });
   afterEach(async (t) => {
     c?.reportIfFailed(t);
     await stomp.closeAll();
@@ -73,6 +73,11 @@ describe('services on mutual TLS, RPC roles and ZooKeeper ACLs', { timeout: 240_
     const got: string[] = [];
     for (let i = 0; i < 5; i++) got.push((await sub.next(10_000)).text);
     assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4']);
+    // a slave's embedded gateway reaches the master with the store's own certificate (Broker.Sessions, Topology.Watch)
+    const slave = c.stores.find((s) => s !== master)!;
+    const viaSlave = await stomp.connect({}, slave.stompUri);
+    await viaSlave.send(q, 'via-slave', { persistent: true });
+    assert.equal((await sub.next(10_000)).text, 'via-slave');
     for (const s of c.stores) await c.waitCaughtUp(s === master ? c.stores.find((x) => x !== master)! : s);
     for (const p of [...c.stores, ...c.coordinators, ...c.gateways]) {
       assert.equal(p.logLines(/is insecure/).length, 0, `${p.name} warned about insecure gRPC`);
