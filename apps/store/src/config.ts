@@ -56,6 +56,7 @@ export const schema = {
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
     maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    maxDestinations: int(10_000, 'destination names (queues, topics, durable subscriptions) this store takes at most, counting every name seen since it started (each keeps its metric series); a SEND or SUBSCRIBE naming one more gets an ERROR (LIMIT_EXCEEDED), the known ones keep working; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
     // A selector runs on the store's event loop for every message of its destination: its cost is bounded.
     selectorMaxLength: int(4096, 'longest selector a SUBSCRIBE may carry, in characters; a longer one is refused (the client gets an ERROR naming this key)', 1, 1_000_000),
     selectorMaxDepth: int(64, 'deepest nesting of a selector (parentheses, NOT, signs, chains of arithmetic or comparisons); deeper is refused', 1, 256),

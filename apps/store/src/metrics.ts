@@ -67,6 +67,10 @@ export class StoreMetrics {
     gauge('hawser_store_queue_inflight', 'messages delivered and not yet acked per destination', (d) => d.inflight);
     gauge('hawser_store_queue_consumers', 'consumers per destination', (d) => d.consumers);
     new prom.Gauge({ name: 'hawser_store_journal_position', help: 'last journal position made', registers, collect() { this.set(core()?.position ?? 0); } });
+    new prom.Counter({
+      name: 'hawser_store_limit_refusals_total', help: 'requests refused because a limit of the store was reached, by the config key of the limit (since this broker core started)', labelNames: ['limit'], registers,
+      collect() { this.reset(); this.inc({ limit: 'broker.maxDestinations' }, core()?.destinationRefusals ?? 0); },
+    });
     new prom.Gauge({ name: 'hawser_store_journal_committed_position', help: 'last journal position durable', registers, collect() { this.set(core()?.committed ?? 0); } });
 
     // Replication (replicated mode; standalone reports role standalone).

@@ -101,7 +101,7 @@ export class Store {
       group: c.group, node: c.node.id, epoch,
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
-      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, compileSelector: this.selectorCompiler,
+      forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, maxDestinations: c.broker.maxDestinations, compileSelector: this.selectorCompiler,
       dedupWindowPerScope: c.broker.dedupWindowPerScope,
       flow: {
         memoryLimit: c.broker.memoryLimit, storeLimit: c.broker.storeLimit, sendFailIfNoSpace: c.broker.sendFailIfNoSpace,

@@ -41,6 +41,12 @@ export interface CoreOptions {
   maxNonPersistent?: number;
   /** The same bound in bytes (bodies and headers, roughly); 0: no bound. */
   maxNonPersistentBytes?: number;
+  /**
+   * Destination names (queues, topics, durable subscriptions' backlogs) the broker takes at
+   * most; a SEND or SUBSCRIBE naming one more is refused with LIMIT_EXCEEDED, the known ones
+   * keep working. Every name seen since start counts (each keeps its metric series); 0: no bound.
+   */
+  maxDestinations?: number;
   compileSelector: CompileSelector;
 }
 
@@ -249,6 +255,10 @@ export class BrokerCore {
   private ready: Ready = BrokerCore.emptyReady();
   private readonly outbound = new Map<string, Outbound>();
   private readonly stats = new Map<string, DestinationStats>();
+  /** Every destination name seen since start (opts.maxDestinations). */
+  private readonly names = new Set<string>();
+  /** SENDs and SUBSCRIBEs refused by opts.maxDestinations since start (a metric). */
+  destinationRefusals = 0;
   /** Sessions with something in their outbox, or closed and not yet ended. */
   private readonly flushing = new Set<Session>();
 
@@ -489,6 +499,7 @@ export class BrokerCore {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
         if (!parseDestination(m.destination)) throw badDestination(m.destination);
+        this.admitDestination(m.destination);
         if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
           throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
         }
@@ -598,6 +609,8 @@ export class BrokerCore {
         throw new BrokerError(ErrorCode.InvalidSelector, `invalid selector '${quoteSelector(sub.selector)}': ${(e as Error).message}`, { cause: e });
       }
     }
+    this.admitDestination(sub.destination);
+    if (sub.durableName && s.clientId && !this.durables.has(`${s.clientId}\u0000${sub.durableName}`)) this.admitDestination(`durable:${s.clientId}:${sub.durableName}`);
     const prefetch = sub.prefetch > 0 ? sub.prefetch : this.opts.defaultPrefetch;
     const priority = Number.isFinite(sub.priority) ? Math.trunc(sub.priority!) : 0;
     let result: Subscription;
@@ -1056,6 +1069,7 @@ export class BrokerCore {
     const d: DurableState = { op, queue, selector, active: null, broken };
     this.durables.set(key, d);
     this.stores.set(op.queue, queue);
+    this.names.add(queue.name);
     this.topicOf(op.topic).durables.set(key, d);
     if (op.queue.startsWith('durable:')) {
       const n = Number.parseInt(op.queue.slice(op.queue.lastIndexOf('#') + 1), 10);
@@ -1093,11 +1107,23 @@ export class BrokerCore {
     return undefined;
   }
 
+  /** opts.maxDestinations: refuses a name not seen before once that many were. */
+  private admitDestination(name: string): void {
+    const max = this.opts.maxDestinations ?? 0;
+    if (this.names.has(name)) return;
+    if (max > 0 && this.names.size >= max) {
+      this.destinationRefusals++;
+      throw new BrokerError(ErrorCode.LimitExceeded, `too many destinations: this broker holds ${this.names.size}, the most allowed (broker.maxDestinations); use an existing destination, or raise broker.maxDestinations`);
+    }
+    this.names.add(name);
+  }
+
   private queueOf(destination: string): StorageQueue<Subscription> {
     let q = this.stores.get(destination);
     if (!q) {
       q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize, this.usage);
       this.stores.set(q.id, q);
+      this.names.add(destination);
     }
     return q;
   }
@@ -1113,6 +1139,7 @@ export class BrokerCore {
     if (!t) {
       t = { name, subs: new Set(), durables: new Map(), enqueued: 0 };
       this.topics.set(name, t);
+      this.names.add(name);
     }
     return t;
   }

@@ -86,6 +86,8 @@ export const ErrorCode = {
   Unavailable: 'UNAVAILABLE',
   /** Producer flow control: the broker's memory or store limit is reached (broker.sendFailIfNoSpace). */
   NoSpace: 'NO_SPACE',
+  /** A broker limit (broker.maxDestinations) refused the request; the message names the key. */
+  LimitExceeded: 'LIMIT_EXCEEDED',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

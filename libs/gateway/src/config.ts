@@ -42,10 +42,18 @@ export const schema = {
     maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
     connectTimeout: int(30_000, 'ms a new connection may take to send CONNECT before it is closed (ActiveMQ connectAttemptTimeout); 0: no limit', 0),
     writeBufferHigh: int(1024 * 1024, 'bytes queued to a client above which the gateway stops reading from it and from its store stream', 1024),
+    maxConnectionsPerAddress: int(1000, 'most client connections at once from one remote IP address (all listeners together); the next one gets an ERROR', 1),
+    maxSubscriptions: int(1000, 'most subscriptions one connection may hold; a SUBSCRIBE beyond it gets an ERROR', 1),
+    maxTransactions: int(100, 'most transactions one connection may have open (BEGIN without COMMIT/ABORT); a BEGIN beyond it gets an ERROR', 1),
+    maxPendingReceipts: int(10_000, 'most requests of one connection awaiting the store\'s receipt; at it the gateway stops reading from the client until half have come (no ERROR)', 1),
+    maxMessageIdLength: int(256, 'longest message-id header a client may set on SEND, in bytes (UTF-8); longer gets an ERROR', 1),
+    maxPrefetch: int(10_000, 'largest prefetch a subscription gets; a larger activemq.prefetchSize is lowered to it, not refused', 1),
   },
   heartbeat: {
     send: int(10_000, 'ms between heart-beats the gateway offers to send (0: none)', 0),
     expect: int(10_000, 'ms between heart-beats the gateway asks clients to send (0: none)', 0),
+    min: int(1_000, 'shortest heart-beat interval the gateway honours when a client asks for a shorter one than heartbeat.send/expect (STOMP takes the larger of the two sides\' values, so without it heartbeat.send/expect would be a floor)', 1),
+    idleTimeout: int(300_000, 'ms of silence (no frame, no heart-beat) after which a client is closed with an ERROR even when it declined heart-beats (STOMP 1.0, heart-beat 0,...) or offered slower ones; 0: never', 0),
   },
   auth: {
     users: list([], 'accepted "login:passcode" pairs; empty: anonymous connections are allowed'),

@@ -7,6 +7,9 @@ export type GatewayErrorCode =
   | 'LOGIN_FAILED'         // login/passcode not in auth.users
   | 'UNKNOWN_DELIVERY'     // ACK/NACK for a message id that is not outstanding
   | 'MAX_CONNECTIONS'      // limits.maximumConnections reached
+  | 'MAX_CONNECTIONS_PER_ADDRESS' // limits.maxConnectionsPerAddress reached for the client's address
+  | 'LIMIT_EXCEEDED'       // a per-connection cap (limits.maxSubscriptions, maxTransactions, maxMessageIdLength)
+  | 'IDLE_TIMEOUT'         // nothing from the client for heartbeat.idleTimeout
   | 'SHUTTING_DOWN'        // the gateway is stopping
   | 'BROKER_UNAVAILABLE'   // the store stream failed or did not answer
   | 'NO_MASTER'            // failover: the group had no master within failover.maxWaitMs
@@ -18,6 +21,14 @@ export class GatewayError extends Error {
     super(message, options);
     this.name = 'GatewayError';
     this.code = code;
+  }
+}
+
+/** A limit of the gateway refused a request or a connection; `limit` is its config key (a metric label). */
+export class LimitExceededError extends GatewayError {
+  constructor(readonly limit: string, message: string, code: GatewayErrorCode = 'LIMIT_EXCEEDED') {
+    super(code, message);
+    this.name = 'LimitExceededError';
   }
 }
 

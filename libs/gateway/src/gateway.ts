@@ -59,6 +59,12 @@ function hawserVersion(): string {
   }
 }
 
+/** The IP address of a Transport.remote ('10.0.0.9:51234', '::1:5', '[::1]:5'). */
+function addressOf(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  return (i > 0 ? remote.slice(0, i) : remote).replace(/^\[|\]$/g, '');
+}
+
 /** A sink for a refused connection: it is being closed, nothing it sends matters. */
 const IGNORE: TransportSink = { receive() {}, drained() {}, transportClosed() {} };
 
@@ -93,6 +99,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let seq = 0;
   let stopping = false;
   const max = config.limits.maximumConnections;
+  const maxPerAddress = config.limits.maxConnectionsPerAddress;
+  /** Open connections per remote IP address (limits.maxConnectionsPerAddress). */
+  const perAddress = new Map<string, number>();
 
   const warnRefused = warnEvery(log, 10_000);
   const refuse = (transport: Transport, code: string, message: string) => {
@@ -107,13 +116,27 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   const accept = (transport: Transport): TransportSink => {
     if (stopping) return refuse(transport, 'SHUTTING_DOWN', 'server shutting down');
-    if (connections.size >= max) return refuse(transport, 'MAX_CONNECTIONS', `maximum connections (${max}) reached`);
+    if (connections.size >= max) {
+      metrics.limitRefusals.inc({ limit: 'limits.maximumConnections' });
+      return refuse(transport, 'MAX_CONNECTIONS', `maximum connections (${max}) reached`);
+    }
+    // One address may not take every slot.
+    const address = addressOf(transport.remote);
+    const fromAddress = perAddress.get(address) ?? 0;
+    if (fromAddress >= maxPerAddress) {
+      metrics.limitRefusals.inc({ limit: 'limits.maxConnectionsPerAddress' });
+      return refuse(transport, 'MAX_CONNECTIONS_PER_ADDRESS', `maximum connections from ${address} (${maxPerAddress}) reached (limits.maxConnectionsPerAddress)`);
+    }
+    perAddress.set(address, fromAddress + 1);
     const conn = new StompConnection(ctx, transport, ++seq);
     connections.add(conn);
     metrics.connections.inc({ protocol: transport.protocol });
     metrics.connectionsTotal.inc({ protocol: transport.protocol });
     conn.onClosed = () => {
       connections.delete(conn);
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
       metrics.connections.dec({ protocol: transport.protocol });
     };
     // Per-connection guard: nothing a client does may take the gateway down.

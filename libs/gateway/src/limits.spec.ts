@@ -1,8 +1,10 @@
 // Guards and failures: maximumConnections (TCP and WebSocket), login, the store going away,
 // the store not answering, shutdown; and the service process itself (ready line, SIGTERM).
+// Limits per connection (issue 10): connections per address, subscriptions, transactions,
+// pending receipts, message-id length, prefetch, the idle timeout and heart-beats down to 1 s.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { loadConfig } from '@hawser/config';
 import { createLogger } from '@hawser/observability';
 import { schema } from './config';
@@ -161,6 +163,217 @@ describe('shutdown', () => {
     await b.waitClosed();
     await checkFor('the store sessions to end', () => broker.sessions.every((s) => s.ended));
     await assert.rejects(RawClient.tcp(gw.stompPort));
+  });
+});
+
+async function metricsText(gw: Gateway): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+}
+
+/** A metric's value in Prometheus text (0 when the series is absent). */
+function metricValue(text: string, name: string, labels: Record<string, string>): number {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return 0;
+}
+
+/** CONNECT from a chosen loopback source address; resolves with the first frame's command. */
+function connectFrom(port: number, localAddress: string): Promise<{ command: string; close: () => void }> {
+  return new Promise((resolve, reject) => {
+    const s = netConnect({ port, host: '127.0.0.1', localAddress }, () => s.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' })));
+    let buf = '';
+    s.on('error', reject);
+    s.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      if (buf.includes('\n')) resolve({ command: buf.slice(0, buf.indexOf('\n')), close: () => s.destroy() });
+    });
+    cleanups.push(() => s.destroy());
+  });
+}
+
+describe('limits.maxConnectionsPerAddress', () => {
+  test('the (N+1)th connection from one address gets ERROR naming the key, TCP and WebSocket; other addresses and freed slots still connect', async () => {
+    const { gw } = await setup(['--limits.maxConnectionsPerAddress', '2', '--limits.maximumConnections', '10']);
+    const a = await client(RawClient.tcp(gw.stompPort));
+    await a.connect();
+    const b = await client(RawClient.ws(gw.wsPort));
+    await b.connect();
+    const message = 'maximum connections from 127.0.0.1 (2) reached (limits.maxConnectionsPerAddress)';
+    const c = await client(RawClient.tcp(gw.stompPort));
+    assert.equal((await c.expect('ERROR')).headers.message, message);
+    await c.waitClosed();
+    const d = await client(RawClient.ws(gw.wsPort));
+    assert.equal((await d.expect('ERROR')).headers.message, message);
+    await d.waitClosed();
+    // Another address is not held back by 127.0.0.1's connections.
+    const other = await connectFrom(gw.stompPort, '127.0.0.2');
+    assert.equal(other.command, 'CONNECTED');
+    a.close();
+    await checkFor('a slot of 127.0.0.1 to free', () => gw.connectionCount === 2);
+    const e = await client(RawClient.tcp(gw.stompPort));
+    await e.connect();
+    const text = await metricsText(gw);
+    assert.equal(metricValue(text, 'hawser_gateway_connections_rejected_total', { protocol: 'stomp', reason: 'MAX_CONNECTIONS_PER_ADDRESS' }), 1);
+    assert.equal(metricValue(text, 'hawser_gateway_connections_rejected_total', { protocol: 'ws', reason: 'MAX_CONNECTIONS_PER_ADDRESS' }), 1);
+    assert.equal(metricValue(text, 'hawser_gateway_limit_refusals_total', { limit: 'limits.maxConnectionsPerAddress' }), 2);
+  });
+});
+
+describe('limits.maxSubscriptions', () => {
+  test('a SUBSCRIBE beyond the cap gets ERROR naming the key; UNSUBSCRIBE frees a place', async () => {
+    const { broker, gw } = await setup(['--limits.maxSubscriptions', '3']);
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    for (const id of ['s1', 's2', 's3']) c.write(raw('SUBSCRIBE', { id, destination: `/queue/${id}`, receipt: id }));
+    for (let i = 0; i < 3; i++) await c.expect('RECEIPT');
+    // Re-using a held id is no new subscription (the store judges the duplicate); a freed place is reusable.
+    c.write(raw('UNSUBSCRIBE', { id: 's1', receipt: 'u1' }));
+    await c.expect('RECEIPT');
+    c.write(raw('SUBSCRIBE', { id: 's4', destination: '/queue/s4', receipt: 's4' }));
+    await c.expect('RECEIPT');
+    c.write(raw('SUBSCRIBE', { id: 's5', destination: '/queue/s5', receipt: 's5' }));
+    const e = await c.expect('ERROR');
+    assert.equal(e.headers.message, 'too many subscriptions: this connection holds 3, the most allowed (limits.maxSubscriptions); UNSUBSCRIBE one first, or raise limits.maxSubscriptions');
+    await c.waitClosed();
+    assert.equal(broker.requests('subscribe').filter((r) => r.subscribe.subscriptionId === 's5').length, 0, 'the refused SUBSCRIBE never reached the store');
+    const text = await metricsText(gw);
+    assert.equal(metricValue(text, 'hawser_gateway_limit_refusals_total', { limit: 'limits.maxSubscriptions' }), 1);
+    assert.equal(metricValue(text, 'hawser_gateway_errors_total', { code: 'LIMIT_EXCEEDED' }), 1);
+  });
+});
+
+describe('limits.maxTransactions', () => {
+  test('a BEGIN beyond the open transactions cap gets ERROR naming the key; COMMIT and ABORT free places', async () => {
+    const { gw } = await setup(['--limits.maxTransactions', '2']);
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    c.write(raw('BEGIN', { transaction: 't1' }) + raw('BEGIN', { transaction: 't2' }) + raw('COMMIT', { transaction: 't1' }) +
+      raw('BEGIN', { transaction: 't3' }) + raw('ABORT', { transaction: 't2' }) + raw('BEGIN', { transaction: 't4', receipt: 'ok' }));
+    await c.expect('RECEIPT');
+    c.write(raw('BEGIN', { transaction: 't5' }));
+    const e = await c.expect('ERROR');
+    assert.equal(e.headers.message, 'too many open transactions: this connection has 2 open, the most allowed (limits.maxTransactions); COMMIT or ABORT one first, or raise limits.maxTransactions');
+    await c.waitClosed();
+    assert.equal(metricValue(await metricsText(gw), 'hawser_gateway_limit_refusals_total', { limit: 'limits.maxTransactions' }), 1);
+  });
+});
+
+describe('limits.maxPendingReceipts', () => {
+  test('at the cap the gateway stops reading the client (no ERROR) and reads on once half the receipts came', async () => {
+    const { broker, gw } = await setup(['--limits.maxPendingReceipts', '4']);
+    broker.holdSends = true; // the store takes the SENDs and does not receipt them (yet)
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    let body = '';
+    for (let i = 1; i <= 5; i++) body += raw('SEND', { destination: '/queue/r', receipt: `r${i}` }, `m${i}`);
+    c.write(body);
+    // Four pending: the fifth frame finds the cap, pauses the reading and still goes through.
+    await checkFor('five SENDs at the store', () => broker.requests('send').length === 5);
+    c.write(raw('SEND', { destination: '/queue/r', receipt: 'r6' }, 'm6'));
+    await checkFor('the pause to be counted', async () => metricValue(await metricsText(gw), 'hawser_gateway_limit_pauses_total', { limit: 'limits.maxPendingReceipts' }) === 1);
+    await new Promise((r) => setTimeout(r, 300)); // a frame that were read would reach the fake store within this
+    assert.equal(broker.requests('send').length, 5, 'the sixth SEND is not read while 4+ receipts are pending');
+    assert.equal(c.frames.length, 1, 'no ERROR: only CONNECTED so far');
+    // The store receipts three: 2 left pending (half the cap) -> the gateway reads on.
+    const session = broker.sessions.find((s) => !s.ended)!;
+    const held = broker.requests('send').map((r) => r.requestId);
+    session.write(held.slice(0, 3).map((requestId) => ({ kind: 'receipt', receipt: { requestId } })));
+    await checkFor('the sixth SEND at the store', () => broker.requests('send').length === 6);
+    for (let i = 1; i <= 3; i++) assert.equal((await c.expect('RECEIPT')).headers['receipt-id'], `r${i}`);
+    assert.equal(c.closed, false);
+  });
+});
+
+describe('limits.maxMessageIdLength', () => {
+  test('a SEND whose message-id is longer (in UTF-8 bytes) gets ERROR naming the key; at the cap it passes', async () => {
+    const { broker, gw } = await setup(['--limits.maxMessageIdLength', '16']);
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    c.write(raw('SEND', { destination: '/queue/m', 'message-id': 'x'.repeat(16), receipt: 'ok' }));
+    await c.expect('RECEIPT');
+    c.write(raw('SEND', { destination: '/queue/m', 'message-id': 'é'.repeat(9), receipt: 'no' })); // 9 characters, 18 bytes
+    const e = await c.expect('ERROR');
+    assert.equal(e.headers.message, 'message-id header too long: 18 bytes, the most allowed is 16 (limits.maxMessageIdLength); use a shorter id, or raise limits.maxMessageIdLength');
+    await c.waitClosed();
+    assert.deepEqual(broker.requests('send').map((r) => r.send.message.id), ['x'.repeat(16)]);
+    assert.equal(metricValue(await metricsText(gw), 'hawser_gateway_limit_refusals_total', { limit: 'limits.maxMessageIdLength' }), 1);
+  });
+});
+
+describe('limits.maxPrefetch', () => {
+  test('a larger activemq.prefetchSize is lowered to the cap, not refused; smaller ones and 0 pass as asked', async () => {
+    const { broker, gw } = await setup(['--limits.maxPrefetch', '50']);
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    c.write(raw('SUBSCRIBE', { id: 'big', destination: '/queue/p', 'activemq.prefetchSize': 4294967295, receipt: 'a' }) +
+      raw('SUBSCRIBE', { id: 'small', destination: '/queue/p', 'activemq.prefetchSize': 10, receipt: 'b' }) +
+      raw('SUBSCRIBE', { id: 'default', destination: '/queue/p', receipt: 'c' }));
+    for (let i = 0; i < 3; i++) await c.expect('RECEIPT');
+    const prefetch = Object.fromEntries(broker.requests('subscribe').map((r) => [r.subscribe.subscriptionId, r.subscribe.prefetch]));
+    assert.deepEqual(prefetch, { big: 50, small: 10, default: 0 });
+  });
+});
+
+describe('heartbeat.idleTimeout', () => {
+  test('a STOMP 1.0 client, and a 1.2 client declining heart-beats, get ERROR naming the key after the timeout of silence', async () => {
+    const { gw } = await setup(['--heartbeat.idleTimeout', '300']);
+    const v10 = await client(RawClient.tcp(gw.stompPort));
+    await v10.connect({ 'accept-version': '1.0', host: 'h' });
+    const declines = await client(RawClient.ws(gw.wsPort));
+    await declines.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' });
+    const started = Date.now();
+    const message = 'no frame or heart-beat from the client for 300 ms (heartbeat.idleTimeout): send heart-beats (CONNECT heart-beat header) or raise heartbeat.idleTimeout';
+    for (const c of [v10, declines]) {
+      assert.equal((await c.expect('ERROR')).headers.message, message);
+      await c.waitClosed();
+    }
+    assert.ok(Date.now() - started >= 250, 'not before the timeout');
+    const text = await metricsText(gw);
+    assert.equal(metricValue(text, 'hawser_gateway_limit_refusals_total', { limit: 'heartbeat.idleTimeout' }), 2);
+    assert.equal(metricValue(text, 'hawser_gateway_errors_total', { code: 'IDLE_TIMEOUT' }), 2);
+  });
+
+  test('a client that sends something (an EOL) stays; one offering heart-beats slower than the timeout is still closed at it', async () => {
+    const { gw } = await setup(['--heartbeat.idleTimeout', '300']);
+    const talker = await client(RawClient.tcp(gw.stompPort));
+    await talker.connect({ 'accept-version': '1.0', host: 'h' });
+    const slow = await client(RawClient.tcp(gw.stompPort));
+    await slow.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '60000,0' });
+    const beat = setInterval(() => talker.write('\n'), 100);
+    try {
+      assert.match((await slow.expect('ERROR')).headers.message!, /\(heartbeat\.idleTimeout\)/);
+      await slow.waitClosed();
+      await new Promise((r) => setTimeout(r, 500)); // past the timeout for the talker too
+      assert.equal(talker.closed, false);
+      assert.equal(talker.frames.length, 1, 'only CONNECTED');
+    } finally {
+      clearInterval(beat);
+    }
+  });
+});
+
+describe('heart-beats down to heartbeat.min', () => {
+  test('defaults (10 s offered, 1 s minimum): a client asking for 1 s beats gets them both ways; faster asks get 1 s, none get the offer', async () => {
+    const { gw } = await setup();
+    const fast = await client(RawClient.tcp(gw.stompPort));
+    const t0 = Date.now();
+    assert.equal((await fast.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '1000,1000' })).headers['heart-beat'], '1000,1000');
+    const faster = await client(RawClient.tcp(gw.stompPort));
+    assert.equal((await faster.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '100,100' })).headers['heart-beat'], '1000,1000');
+    const slower = await client(RawClient.tcp(gw.stompPort));
+    assert.equal((await slower.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '20000,30000' })).headers['heart-beat'], '30000,20000');
+    const none = await client(RawClient.tcp(gw.stompPort));
+    assert.equal((await none.connect({ 'accept-version': '1.2', host: 'h', 'heart-beat': '0,0' })).headers['heart-beat'], '10000,10000');
+    // The gateway beats every second to `fast`, and closes it (no ERROR: it is presumed dead)
+    // once it has been silent for 2x its 1 s.
+    await checkFor('two heart-beats', () => fast.heartbeats >= 2, 3_000);
+    assert.ok(Date.now() - t0 >= 1_000, 'no faster than asked');
+    await fast.waitClosed(4_000);
+    assert.ok(Date.now() - t0 >= 2_000, 'closed after 2x the interval of silence');
+    assert.equal(fast.frames.length, 1);
+    assert.ok(metricValue(await metricsText(gw), 'hawser_gateway_heartbeat_timeouts_total', {}) >= 1);
   });
 });
 

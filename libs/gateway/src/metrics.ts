@@ -15,6 +15,8 @@ export class GatewayMetrics {
   readonly errors: prom.Counter<'code'>;
   readonly storeFailures: prom.Counter<string>;
   readonly heartbeatTimeouts: prom.Counter<string>;
+  readonly limitRefusals: prom.Counter<'limit'>;
+  readonly limitPauses: prom.Counter<'limit'>;
   readonly sessionsMoved: prom.Counter<string>;
   readonly transactionsRolledBack: prom.Counter<string>;
   readonly failovers: prom.Counter<string>;
@@ -40,5 +42,7 @@ export class GatewayMetrics {
     this.waitingFrames = new prom.Gauge({ name: 'hawser_gateway_waiting_frames', help: 'client requests held while their session has no master', registers });
     this.channelsOpened = new prom.Counter({ name: 'hawser_gateway_channels_opened_total', help: 'client sessions opened on a master, by channel: local = in-process in this store node (embedded gateway on the master), grpc = Broker.Session stream to another process', labelNames: ['channel'], registers });
     this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
+    this.limitRefusals = new prom.Counter({ name: 'hawser_gateway_limit_refusals_total', help: 'requests or connections refused with an ERROR (or idle connections closed) because a limit was reached, by the config key of the limit', labelNames: ['limit'], registers });
+    this.limitPauses = new prom.Counter({ name: 'hawser_gateway_limit_pauses_total', help: 'times the gateway stopped reading a client because a limit was reached (limits.maxPendingReceipts), by the config key of the limit', labelNames: ['limit'], registers });
   }
 }

@@ -173,6 +173,23 @@ describe('services on mutual TLS, RPC roles and ZooKeeper ACLs', { timeout: 240_
     assert.equal((await sub.next(10_000)).text, 'still-works');
   });
 
+  it('a bridge on mutual TLS forwards to a second secure group (Broker.Session, Admin.Destinations, Topology.Watch, its ZooKeeper lock)', async () => {
+    const g2 = await Cluster.join(c, { group: 'g2', stores: 1, gateways: 1 });
+    const bridge = await c.startBridge(['g1', g2]);
+    await bridge.waitState('active');
+    const q = unique('/queue/bridged');
+    const consumer = await stomp.connect({}, g2.gateway.stompUri);
+    const sub = await consumer.subscribe(q);
+    const producer = await stomp.connect();
+    await checkFor(20_000, 200, async () => {
+      await producer.send(q, 'across', { persistent: true });
+      const m = await sub.tryNext(500);
+      if (!m) throw new Error('nothing forwarded yet');
+      assert.equal(m.text, 'across');
+    });
+    for (const p of [bridge, ...g2.stores]) assert.equal(p.logLines(/PERMISSION_DENIED/).length, 0, `${p.name} was refused a call`);
+  });
+
   it('ZooKeeper: without the digest (or with another) Hawser\'s znodes can be read, not changed, deleted or added to', async () => {
     const anon = await zkConnect(c.zk.connect, { auth: '' });
     zks.push(anon);

@@ -11,7 +11,7 @@ import type { AckMode, Delivery, Message, SessionEvent, Subscribe } from '@hawse
 import type { Logger } from '@hawser/observability';
 import type { Config } from '../config';
 import type { GatewayMetrics } from '../metrics';
-import { GatewayError, StoreRejectedError } from '../errors';
+import { GatewayError, LimitExceededError, StoreRejectedError } from '../errors';
 import type { Channels } from './channels';
 import { StoreLink } from './link';
 import type { MasterSource } from './masters';
@@ -78,6 +78,8 @@ export class ClientSession {
   /** requestId -> the client's receipt token */
   private readonly receipts = new Map<number, string>();
   private readonly subscriptions = new Map<string, AckMode>();
+  /** Transactions begun and not yet committed or aborted (limits.maxTransactions). */
+  private readonly transactions = new Set<string>();
   private readonly outstanding = new Map<number, Outstanding>();
   /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
   private readonly byMessageId = new Map<string, number[]>();
@@ -148,6 +150,10 @@ export class ClientSession {
   }
 
   subscribe(sub: Subscribe, receipt?: string): void {
+    const max = this.ctx.config.limits.maxSubscriptions;
+    if (!this.subscriptions.has(sub.subscriptionId) && this.subscriptions.size >= max) {
+      throw new LimitExceededError('limits.maxSubscriptions', `too many subscriptions: this connection holds ${max}, the most allowed (limits.maxSubscriptions); UNSUBSCRIBE one first, or raise limits.maxSubscriptions`);
+    }
     this.subscriptions.set(sub.subscriptionId, sub.ackMode);
     this.ensureLink().request('subscribe', sub, this.requestId(receipt));
   }
@@ -160,6 +166,13 @@ export class ClientSession {
   }
 
   transaction(kind: 'begin' | 'commit' | 'abort', transaction: string, receipt?: string): void {
+    if (kind === 'begin') {
+      const max = this.ctx.config.limits.maxTransactions;
+      if (!this.transactions.has(transaction) && this.transactions.size >= max) {
+        throw new LimitExceededError('limits.maxTransactions', `too many open transactions: this connection has ${max} open, the most allowed (limits.maxTransactions); COMMIT or ABORT one first, or raise limits.maxTransactions`);
+      }
+      this.transactions.add(transaction);
+    } else this.transactions.delete(transaction);
     this.ensureLink().request(kind, { transaction }, this.requestId(receipt, kind !== 'begin'));
   }
 
@@ -172,6 +185,9 @@ export class ClientSession {
     }
     this.link.request('close', {}, this.requestId(receipt));
   }
+
+  /** Requests whose receipt the client asked for and the store has not sent yet (limits.maxPendingReceipts). */
+  get pendingReceipts(): number { return this.receipts.size; }
 
   /** Whether `tag` names a delivery the client holds. */
   holds(tag: number): boolean { return this.outstanding.has(tag); }

@@ -14,6 +14,13 @@ export type Accept = (transport: Transport) => TransportSink;
 /** How long a closing connection may take to flush before it is cut. */
 const LINGER_MS = 2_000;
 
+/**
+ * TCP keepalive on every client socket, first probe after this much idleness: a peer that
+ * vanished (host down, NAT entry dropped) is found by the kernel even when it declined
+ * STOMP heart-beats (heartbeat.idleTimeout bounds the ones that are alive and silent).
+ */
+const KEEPALIVE_MS = 60_000;
+
 /** Corked bytes that make a TCP connection flush before the end of the turn. */
 const CORK_FLUSH_BYTES = 64 * 1024;
 
@@ -86,7 +93,7 @@ export interface Listener {
 
 export function listenTcp(host: string, port: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener> {
   const server: Server = createServer((socket) => {
-    socket.setNoDelay(true);
+    socket.setNoDelay(true).setKeepAlive(true, KEEPALIVE_MS);
     socket.on('error', onSocketError);
     const sink = accept(new TcpTransport(socket));
     socket.on('data', (chunk: Buffer) => sink.receive(chunk));
@@ -117,6 +124,7 @@ export function listenWs(host: string, port: number, maxFrameSize: number, accep
     handleProtocols: (offered: Set<string>) => WS_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
   });
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    req.socket.setKeepAlive(true, KEEPALIVE_MS);
     ws.on('error', onSocketError);
     const transport = new WsTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
     const sink = accept(transport);

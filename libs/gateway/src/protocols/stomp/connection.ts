@@ -15,7 +15,7 @@ import {
 import type { AckMode, Message } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
 import type { Transport } from '../../transports/transport';
-import { GatewayError, StoreRejectedError } from '../../errors';
+import { GatewayError, LimitExceededError, StoreRejectedError } from '../../errors';
 import { ClientSession, type ClientDelivery, type SessionContext } from '../../session/client-session';
 
 /** What every connection of one gateway shares. */
@@ -65,6 +65,8 @@ export class StompConnection {
   private heartBeat: HeartBeat = { send: 0, expect: 0 };
   private pausedForClient = false;
   private pausedForStore = false;
+  /** Not reading the client: limits.maxPendingReceipts of its requests await the store's receipt. */
+  private pausedForReceipts = false;
   /** Called once when the connection is closed, whoever closed it. */
   onClosed: (() => void) | undefined;
 
@@ -110,6 +112,14 @@ export class StompConnection {
 
   private handleFrame(f: StompFrame): void {
     const command = f.command;
+    // Receipts owed to the client are bounded: at limits.maxPendingReceipts stop reading it
+    // (gentler than an ERROR; the frames of the read in hand still go through) until half came.
+    if (!this.pausedForReceipts && this.session && this.session.pendingReceipts >= this.ctx.config.limits.maxPendingReceipts) {
+      this.pausedForReceipts = true;
+      this.ctx.metrics.limitPauses.inc({ limit: 'limits.maxPendingReceipts' });
+      this.log.debug({ pendingReceipts: this.session.pendingReceipts }, 'too many receipts pending: pausing the client\'s input');
+      this.updateReading();
+    }
     this.ctx.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(command) ? command : 'UNKNOWN' });
     if (!KNOWN_COMMANDS.has(command)) throw new StompError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(command)}`);
     if (this.state === 'connecting') {
@@ -145,7 +155,11 @@ export class StompConnection {
     }
     // STOMP 1.0 has no heart-beating.
     const hb = this.ctx.config.heartbeat;
-    this.heartBeat = version === '1.0' ? { send: 0, expect: 0 } : negotiateHeartBeat(getHeader(f, 'heart-beat'), [hb.send, hb.expect]);
+    // STOMP 1.1: each way's interval is the larger of the two sides' values. Ours count down to
+    // heartbeat.min, so a client asking for beats every 1 s gets them (ActiveMQ and RabbitMQ
+    // honour it too) while clients that ask for none or slower ones get heartbeat.send/expect.
+    const floor = (ours: number) => (ours === 0 ? 0 : Math.min(ours, hb.min));
+    this.heartBeat = version === '1.0' ? { send: 0, expect: 0 } : negotiateHeartBeat(getHeader(f, 'heart-beat'), [floor(hb.send), floor(hb.expect)]);
     const login = getHeader(f, 'login') ?? '';
     if (this.ctx.users.size > 0) {
       const passcode = getHeader(f, 'passcode') ?? '';
@@ -173,6 +187,11 @@ export class StompConnection {
 
   private onSend(f: StompFrame): void {
     const destination = getHeader(f, 'destination')!;
+    const messageId = getHeader(f, 'message-id');
+    const maxId = this.ctx.config.limits.maxMessageIdLength;
+    if (messageId && Buffer.byteLength(messageId) > maxId) {
+      throw new LimitExceededError('limits.maxMessageIdLength', `message-id header too long: ${Buffer.byteLength(messageId)} bytes, the most allowed is ${maxId} (limits.maxMessageIdLength); use a shorter id, or raise limits.maxMessageIdLength`);
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of f.headers) {
       // STOMP 1.2: the first occurrence of a repeated header wins.
@@ -203,7 +222,8 @@ export class StompConnection {
       subscriptionId,
       destination,
       ackMode,
-      prefetch: intHeader(f, 'activemq.prefetchSize', 0, 0, 0xffff_ffff),
+      // Lowered to limits.maxPrefetch, not refused (a prefetch is a hint of how much the client takes).
+      prefetch: Math.min(intHeader(f, 'activemq.prefetchSize', 0, 0, 0xffff_ffff), this.ctx.config.limits.maxPrefetch),
       selector: getHeader(f, 'selector') ?? '',
       durableName: getHeader(f, 'activemq.subscriptionName') ?? getHeader(f, 'durable-subscription-name') ?? '',
       noLocal,
@@ -266,7 +286,8 @@ export class StompConnection {
     this.connectedSent = true;
     const hb = this.ctx.config.heartbeat;
     const headers: Record<string, string> = { version: this.version, server: this.ctx.server, session: sessionId || this.id };
-    if (this.version !== '1.0') headers['heart-beat'] = `${hb.send},${hb.expect}`;
+    // The negotiated intervals, so the client computes the same ones (ours where it asked for none).
+    if (this.version !== '1.0') headers['heart-beat'] = `${this.heartBeat.send || hb.send},${this.heartBeat.expect || hb.expect}`;
     this.writeFrame(frame('CONNECTED', headers));
     this.startHeartBeats();
     this.log.debug({ version: this.version, heartBeat: this.heartBeat, sessionId }, 'client connected');
@@ -274,6 +295,11 @@ export class StompConnection {
 
   private onReceipt(receipt: string): void {
     if (!this.isOpen) return;
+    if (this.pausedForReceipts && this.session!.pendingReceipts <= this.ctx.config.limits.maxPendingReceipts / 2) {
+      this.pausedForReceipts = false;
+      this.lastRead = Date.now(); // its silence while we did not read it was ours
+      this.updateReading();
+    }
     this.writeFrame(frame('RECEIPT', { 'receipt-id': receipt }));
     if (this.disconnecting && receipt === this.disconnectReceipt) this.close('client disconnected');
   }
@@ -337,6 +363,7 @@ export class StompConnection {
   }
 
   private updateReading(): void {
+    if (this.pausedForReceipts) { this.transport.pauseReading(); return; }
     if (this.pausedForClient || this.pausedForStore) this.transport.pauseReading();
     else this.transport.resumeReading();
   }
@@ -362,16 +389,24 @@ export class StompConnection {
       t.unref();
       this.timers.push(t);
     }
-    if (expect > 0) {
-      const limit = 2 * expect;
+    // heartbeat.idleTimeout caps the silence allowed, and is the only bound on a client that
+    // declined heart-beats (STOMP 1.0, heart-beat 0,y): its socket would hold a slot for ever.
+    const idle = this.ctx.config.heartbeat.idleTimeout;
+    const beats = 2 * expect;
+    const limit = expect > 0 && (idle === 0 || beats <= idle) ? beats : idle;
+    if (limit > 0) {
       const t = setInterval(() => {
         const silent = Date.now() - this.lastRead;
-        if (this.isOpen && silent > limit) {
+        if (!this.isOpen || silent <= limit || this.pausedForReceipts) return;
+        if (limit === beats) {
           this.ctx.metrics.heartbeatTimeouts.inc();
           this.log.info({ silentMs: silent, expectMs: expect }, 'closing connection: no heart-beat or frame from the client within 2x the negotiated interval');
           this.close('heart-beat timeout', true);
+        } else {
+          this.log.info({ silentMs: silent, idleTimeoutMs: idle }, 'closing connection: idle for heartbeat.idleTimeout');
+          this.fail(new LimitExceededError('heartbeat.idleTimeout', `no frame or heart-beat from the client for ${idle} ms (heartbeat.idleTimeout): send heart-beats (CONNECT heart-beat header) or raise heartbeat.idleTimeout`, 'IDLE_TIMEOUT'));
         }
-      }, Math.max(Math.floor(expect / 2), 10));
+      }, Math.max(Math.floor(limit / 4), 10)); // 2x interval: checked every half interval
       t.unref();
       this.timers.push(t);
     }
@@ -396,6 +431,7 @@ export class StompConnection {
     if (!this.isOpen) return;
     const code = err.code;
     this.ctx.metrics.errors.inc({ code });
+    if (err instanceof LimitExceededError) this.ctx.metrics.limitRefusals.inc({ limit: err.limit });
     this.log.info({ code, error: err.message }, 'sending ERROR and closing');
     const message = err.message.replace(/[\r\n]+/g, ' ');
     try {
