@@ -50,6 +50,8 @@ export interface ClusterOptions {
    * `<group>-`, so the groups sharing one temp dir get distinct data dirs and log files).
    */
   idPrefix?: string;
+  /** Data directory of store `id` (default <temp dir>/data-<id>), e.g. a filesystem mounted for it. */
+  dataDirOf?: (id: string) => string;
 }
 
 /** Options of a further group joining an existing cluster's ZooKeeper and coordinators. */
@@ -239,7 +241,7 @@ export class Cluster {
   storeArgs(id: string): string[] {
     const o = this.opts;
     return [
-      '--group', o.group, '--node.id', id, '--node.dataDir', join(this.h.root, `data-${id}`),
+      '--group', o.group, '--node.id', id, '--node.dataDir', this.dataDirOf(id),
       '--grpc.port', '0', '--http.port', '0',
       '--ha.mode', 'replicated', '--replicas', String(o.replicas),
       '--zk.address', this.zk.connect, '--zk.sessionTimeout', String(o.sessionTimeoutMs),
@@ -252,6 +254,8 @@ export class Cluster {
     ];
   }
 
+  dataDirOf(id: string): string { return this.opts.dataDirOf?.(id) ?? join(this.h.root, `data-${id}`); }
+
   /** A failover URI listing every store's embedded gateway (embeddedGateways). */
   embeddedFailoverUri(options = 'randomize=false&initialReconnectDelay=20&maxReconnectDelay=500'): string {
     return `failover:(${this.stores.map((s) => s.stompUri).join(',')})?${options}`;
@@ -259,7 +263,7 @@ export class Cluster {
 
   /** Starts (the first time) a store with id `id`; restart a stopped one with store.restart(). */
   async startStore(id: string): Promise<Store> {
-    const dataDir = join(this.h.root, `data-${id}`);
+    const dataDir = this.dataDirOf(id);
     const store = new Store({
       name: `store-${id}`, script: 'apps/store/dist/main.js', args: this.storeArgs(id), readyMsg: 'store ready',
       portFlags: {
