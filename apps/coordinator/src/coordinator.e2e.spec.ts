@@ -237,6 +237,27 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     assert.deepEqual(versions, [...versions].sort((p, q) => p - q), 'versions increase');
   });
 
+  it('a diverged member (longest log, refuses Prepare) is not elected and not re-assigned again and again', async () => {
+    const d1 = await new FakeStore({ id: 'd1', group: 'gd', zk: zk.connect, zkPath, replicas: 3, lastEpoch: 5, lastPosition: 100, sessionTimeoutMs: 1000, diverged: true }).start();
+    stores.push(d1);
+    await store('d2', 'gd', 1, 10);
+    await store('d3', 'gd', 1, 5);
+    const g = await checkFor('gd ok', 10_000, () => { const g = live().group('gd'); return g?.state === 'ok' && g; });
+    assert.equal(g.masterId, 'd2', 'the diverged member\'s longer log does not win');
+    assert.ok(d1.calls.some((c) => c.method === 'Prepare'), 'it was asked to promise and refused');
+    // The election's own Assign(slave) goes to every live member (once, refused). After it the
+    // leader polls d1's status (role diverged) every 200 ms and leaves it alone: a member that
+    // is not a slave of the current epoch is otherwise told again every second.
+    const count = (m: string) => d1.calls.filter((c) => c.method === m).length;
+    const polls = count('Status');
+    await checkFor('d1 polled once', 10_000, () => count('Status') >= polls + 1);
+    const assigns = count('Assign');
+    assert.ok(assigns <= 1, `${assigns} Assigns at the election`);
+    await checkFor('d1 polled 8 more times', 10_000, () => count('Status') >= polls + 9);
+    assert.equal(count('Assign'), assigns, 'a diverged member is not re-assigned');
+    await checkFor('topology shows d1 diverged', 5000, () => live().group('gd')?.members.find((m) => m.id === 'd1')?.role === 'diverged');
+  });
+
   it('bridges: lock znodes per link, the lowest sequence active; deleting it promotes the next', async () => {
     // Stand-ins for two bridge processes of link g1-g2 (apps/bridge/src/lock.ts writes the
     // same znodes and data), each with its own session like the real processes.

@@ -18,6 +18,8 @@ export interface FakeStoreOptions {
   sessionTimeoutMs?: number;
   /** refuse Assign(master) (a store that restarted since its promise) */
   refuseMaster?: boolean;
+  /** a store whose log diverged below its commit point: role diverged, refuses Prepare and Assign */
+  diverged?: boolean;
 }
 
 export class FakeStore {
@@ -37,6 +39,7 @@ export class FakeStore {
   constructor(readonly opts: FakeStoreOptions) {
     this.lastEpoch = opts.lastEpoch ?? 0;
     this.lastPosition = opts.lastPosition ?? 0;
+    if (opts.diverged) this.role = 'diverged';
   }
 
   get memberPath(): string { return `${this.opts.zkPath ?? '/hawser'}/groups/${this.opts.group}/members/${this.opts.id}`; }
@@ -47,6 +50,10 @@ export class FakeStore {
       Prepare: (call: grpc.ServerUnaryCall<PrepareRequest, PrepareReply>, cb: grpc.sendUnaryData<PrepareReply>) => {
         const req = call.request;
         this.calls.push({ method: 'Prepare', req });
+        if (this.opts.diverged) {
+          cb(null, { promised: false, reason: `store ${this.opts.id} is diverged`, node: this.opts.id, epoch: req.epoch, lastEpoch: this.lastEpoch, lastPosition: this.lastPosition, weight: this.opts.weight ?? 1 });
+          return;
+        }
         if (req.epoch < this.promised) {
           cb(null, { promised: false, reason: `promised epoch ${this.promised}`, node: this.opts.id, epoch: req.epoch, lastEpoch: this.lastEpoch, lastPosition: this.lastPosition, weight: this.opts.weight ?? 1 });
           return;
@@ -58,6 +65,7 @@ export class FakeStore {
       Assign: (call: grpc.ServerUnaryCall<AssignRequest, AssignReply>, cb: grpc.sendUnaryData<AssignReply>) => {
         const req = call.request;
         this.calls.push({ method: 'Assign', req });
+        if (this.opts.diverged) { cb(null, { accepted: false, reason: `store ${this.opts.id} is diverged` }); return; }
         if (req.epoch < this.promised) { cb(null, { accepted: false, reason: `promised epoch ${this.promised}` }); return; }
         if (req.role === 'master' && (this.opts.refuseMaster || req.epoch !== this.promised)) { cb(null, { accepted: false, reason: 'no promise for this epoch in this life' }); return; }
         this.promised = req.epoch;
@@ -71,6 +79,7 @@ export class FakeStore {
     });
     server.addService(adminService().service, {
       Status: (_call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>) => {
+        this.calls.push({ method: 'Status', req: {} });
         cb(null, { node: this.opts.id, group: this.opts.group, role: this.role, epoch: this.epoch, commitPosition: this.commitPosition, lastPosition: this.lastPosition, pid: process.pid, address: this.address });
       },
     });
