@@ -83,6 +83,8 @@ export const schema = {
     enabled: bool(false, 'serve STOMP clients from this node: in-process while it is the master (no gRPC hop), over gRPC to the master while it is a slave, moving sessions when the master changes (replicated: needs coordinators)'),
     stomp: gatewaySchema.stomp,
     ws: gatewaySchema.ws,
+    ssl: gatewaySchema.ssl,
+    wss: gatewaySchema.wss,
     failover: gatewaySchema.failover,
     limits: gatewaySchema.limits,
     heartbeat: gatewaySchema.heartbeat,

@@ -53,7 +53,7 @@ runService('hawser-store', schema, async (raw) => {
   }
   log.info({
     grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid,
-    ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort } : {}),
+    ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort, sslPort: gateway.sslPort, wssPort: gateway.wssPort } : {}),
   }, 'store ready');
 });
 
@@ -70,6 +70,8 @@ function startEmbeddedGateway(config: Config, store: Store, log: Logger, registr
     gateway: { id: config.node.id },
     stomp: g.stomp,
     ws: g.ws,
+    ssl: g.ssl,
+    wss: g.wss,
     http: { host: config.http.host, port: 0 }, // not served: the store's endpoint has the metrics
     store: { address: store.local.address, openTimeout: 10_000 },
     coordinators: replicated ? config.coordinators : [],

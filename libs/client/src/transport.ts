@@ -4,9 +4,10 @@
 import * as net from 'node:net';
 import * as tls from 'node:tls';
 import { isUtf8 } from 'node:buffer';
+import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import type { Endpoint } from './uri';
-import { ConnectionFailedError } from './errors';
+import { ConnectionFailedError, InvalidUriError } from './errors';
 
 export interface Transport {
   /** Writes one encoded frame (or a heart-beat). Over WebSocket each call is one message. */
@@ -31,6 +32,32 @@ export interface DialOptions {
   tls?: tls.ConnectionOptions;
 }
 
+/**
+ * The TLS options of one dial: ConnectOptions.tls, then the URI's own (?ca=, cert=, key=,
+ * servername=, verifyHostName=) read from their files now, so a renewed CA file is used by
+ * the next reconnect.
+ */
+export function tlsOptionsFor(endpoint: Endpoint, base: tls.ConnectionOptions = {}): tls.ConnectionOptions {
+  const t = endpoint.tls;
+  // RFC 6066: SNI carries host names, never addresses (Node warns when given one).
+  const servername = t?.servername ?? base.servername ?? (net.isIP(endpoint.host) ? undefined : endpoint.host);
+  const out: tls.ConnectionOptions = { ...base, ...(servername ? { servername } : {}) };
+  if (!t) return out;
+  const read = (name: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new InvalidUriError(`cannot read the ${name} file ${file} named in '${endpoint.uri}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  if (t.ca) out.ca = read('ca', t.ca);
+  if (t.cert) out.cert = read('cert', t.cert);
+  if (t.key) out.key = read('key', t.key);
+  // The chain is still verified against the CA; only the name check is skipped.
+  if (t.verifyHostName === false) out.checkServerIdentity = () => undefined;
+  return out;
+}
+
 export function dialTransport(endpoint: Endpoint, opts: DialOptions): Promise<Transport> {
   switch (endpoint.transport) {
     case 'tcp':
@@ -45,7 +72,7 @@ export function dialTransport(endpoint: Endpoint, opts: DialOptions): Promise<Tr
 function dialSocket(endpoint: Endpoint, opts: DialOptions): Promise<Transport> {
   return new Promise((resolve, reject) => {
     const socket: net.Socket = endpoint.transport === 'tls'
-      ? tls.connect({ host: endpoint.host, port: endpoint.port, servername: endpoint.host, ...opts.tls })
+      ? tls.connect({ host: endpoint.host, port: endpoint.port, ...tlsOptionsFor(endpoint, opts.tls) })
       : net.connect({ host: endpoint.host, port: endpoint.port });
     const readyEvent = endpoint.transport === 'tls' ? 'secureConnect' : 'connect';
     const timer = setTimeout(() => {
@@ -96,7 +123,8 @@ function dialWebSocket(endpoint: Endpoint, opts: DialOptions): Promise<Transport
   return new Promise((resolve, reject) => {
     const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
     const url = `${endpoint.transport}://${host}:${endpoint.port}${endpoint.path}`;
-    const ws = new WebSocket(url, WS_SUBPROTOCOLS, { handshakeTimeout: opts.timeoutMs, ...(opts.tls ?? {}) });
+    const secure = endpoint.transport === 'wss' ? tlsOptionsFor(endpoint, opts.tls) : {};
+    const ws = new WebSocket(url, WS_SUBPROTOCOLS, { handshakeTimeout: opts.timeoutMs, ...secure });
     const onError = (err: Error) => {
       reject(new ConnectionFailedError(`could not connect to ${endpoint.uri}: ${err.message}`, { cause: err }));
     };

@@ -12,6 +12,65 @@ export interface Endpoint {
   path: string;
   /** The URI this endpoint came from, for error messages. */
   uri: string;
+  /** TLS options from the URI's query (stomp+ssl://, ssl://, wss:// only); absent when it has none. */
+  tls?: EndpointTls;
+}
+
+/**
+ * TLS options a broker URI may carry, e.g. `ssl://gw:61612?ca=/etc/hawser/ca.pem` or
+ * `wss://gw:61615/?ca=ca.pem&cert=alice.pem&key=alice.key`. File names, read when dialing;
+ * ConnectOptions.tls gives the same in code (the URI's win).
+ */
+export interface EndpointTls {
+  /** `ca` (alias `trustStore`): PEM file of the CA(s) to trust instead of the system's. */
+  ca?: string;
+  /** `cert`: PEM file of a client certificate (for a gateway with ssl.requestCert / ssl.requireClientCert). */
+  cert?: string;
+  /** `key`: PEM file of the client certificate's private key. */
+  key?: string;
+  /** `servername`: the name to verify the server's certificate against (and send as SNI) instead of the URI's host. */
+  servername?: string;
+  /** `verifyHostName=false` (ActiveMQ's socket.verifyHostName): trust the CA but not check the name. */
+  verifyHostName?: boolean;
+}
+
+/** URI query names of EndpointTls (ActiveMQ spells some with a `socket.` prefix: accepted too). */
+const TLS_OPTIONS: Record<string, keyof EndpointTls> = {
+  ca: 'ca',
+  trustStore: 'ca',
+  cert: 'cert',
+  key: 'key',
+  servername: 'servername',
+  verifyHostName: 'verifyHostName',
+  'socket.verifyHostName': 'verifyHostName',
+};
+
+/** Takes the TLS options out of a URI's query; returns them and the rest of the query. */
+function takeTlsOptions(url: URL, transport: TransportKind, uri: string): { tls?: EndpointTls; search: string } {
+  const tls: EndpointTls = {};
+  const rest = new URLSearchParams();
+  let found = false;
+  for (const [name, value] of url.searchParams) {
+    const key = TLS_OPTIONS[name];
+    if (!key) { rest.append(name, value); continue; }
+    if (transport !== 'tls' && transport !== 'wss') {
+      throw new InvalidUriError(`option ${name} in '${uri}' is a TLS option: use stomp+ssl://, ssl:// or wss://`);
+    }
+    if (key === 'verifyHostName') {
+      if (value !== 'true' && value !== 'false') throw new InvalidUriError(`option ${name} must be true or false, got '${value}' in '${uri}'`);
+      tls.verifyHostName = value === 'true';
+    } else {
+      if (!value) throw new InvalidUriError(`option ${name} in '${uri}' needs a value (${key === 'servername' ? 'a host name' : 'a PEM file path'})`);
+      tls[key] = value;
+    }
+    found = true;
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new InvalidUriError(`'${uri}' has ${tls.cert ? 'cert without key' : 'key without cert'}: a client certificate needs both`);
+  }
+  if (!found) return { search: url.search };
+  const search = rest.toString();
+  return { tls, search: search ? `?${search}` : '' };
 }
 
 export interface ConnectTarget {
@@ -20,17 +79,21 @@ export interface ConnectTarget {
   failover?: FailoverOptions;
 }
 
-// ActiveMQ's default ports: STOMP 61613, STOMP over WebSocket 61614.
+// ActiveMQ's default ports: STOMP 61613, STOMP over TLS 61612, STOMP over WebSocket 61614;
+// secure WebSocket has no ActiveMQ default: the gateway's (wss.port) is 61615.
 const SCHEMES: Record<string, { transport: TransportKind; port: number }> = {
   'stomp:': { transport: 'tcp', port: 61613 },
   'tcp:': { transport: 'tcp', port: 61613 },
   'stomp+ssl:': { transport: 'tls', port: 61612 },
   'ssl:': { transport: 'tls', port: 61612 },
   'ws:': { transport: 'ws', port: 61614 },
-  'wss:': { transport: 'wss', port: 61614 },
+  'wss:': { transport: 'wss', port: 61615 },
 };
 
-/** Parses one broker URI: stomp://host:port, tcp://, stomp+ssl://, ssl://, ws://host:port/path, wss://. */
+/**
+ * Parses one broker URI: stomp://host:port, tcp://, stomp+ssl://, ssl://, ws://host:port/path,
+ * wss://. TLS ones may carry EndpointTls options in their query (?ca=ca.pem).
+ */
 export function parseEndpoint(uri: string): Endpoint {
   let url: URL;
   try {
@@ -46,7 +109,8 @@ export function parseEndpoint(uri: string): Endpoint {
   const port = url.port ? Number(url.port) : scheme.port;
   // URL keeps IPv6 literals bracketed; net.connect wants them bare.
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  return { transport: scheme.transport, host, port, path: (url.pathname || '/') + url.search, uri };
+  const { tls, search } = url.search ? takeTlsOptions(url, scheme.transport, uri) : { tls: undefined, search: '' };
+  return { transport: scheme.transport, host, port, path: (url.pathname || '/') + search, uri, ...(tls ? { tls } : {}) };
 }
 
 /**

@@ -8,12 +8,30 @@ import { zkAuthField } from '@hawser/zk';
 export const schema = {
   gateway: { id: str(hostname(), 'this gateway instance\'s name (logs, metrics, Open.gateway, generated message ids)', { allowEmpty: false }) },
   stomp: {
+    enabled: bool(true, 'serve STOMP over plain TCP; false with ssl.cert set makes TLS required'),
     host: str('127.0.0.1', 'address of the STOMP-over-TCP listener'),
     port: port(61613, 'port of the STOMP-over-TCP listener (0: pick a free one)'),
   },
   ws: {
+    enabled: bool(true, 'serve STOMP over plain WebSocket (ws://); false with ssl.cert set leaves wss:// only'),
     host: str('127.0.0.1', 'address of the STOMP-over-WebSocket listener'),
     port: port(61614, 'port of the STOMP-over-WebSocket listener (0: pick a free one)'),
+    origins: list([], 'WebSocket Origins allowed to connect (ws and wss), e.g. https://app.example.com; empty: any; a browser upgrade from another Origin gets HTTP 403 (requests without an Origin header, i.e. not from a browser, are always let through)'),
+  },
+  ssl: {
+    enabled: bool(true, 'serve STOMP over TLS (stomp+ssl://) on ssl.host:ssl.port when ssl.cert is set'),
+    host: str('127.0.0.1', 'address of the STOMP-over-TLS listener'),
+    port: port(61612, 'port of the STOMP-over-TLS listener (0: pick a free one)'),
+    cert: str('', 'PEM file with this server\'s certificate (and its intermediates); set: the TLS listeners (ssl, wss) start. Reloaded when the file changes'),
+    key: str('', 'PEM file with the private key of ssl.cert'),
+    ca: str('', 'PEM file of the CA(s) that sign client certificates (needed by ssl.requestCert and ssl.requireClientCert)'),
+    requestCert: bool(false, 'ask TLS clients for a certificate; one that does not verify against ssl.ca still connects (Transport.tls.peer.authorized false)'),
+    requireClientCert: bool(false, 'TLS clients must present a certificate signed by ssl.ca, or the handshake fails'),
+  },
+  wss: {
+    enabled: bool(true, 'serve STOMP over secure WebSocket (wss://) on wss.host:wss.port when ssl.cert is set (same certificate as ssl)'),
+    host: str('127.0.0.1', 'address of the STOMP-over-secure-WebSocket listener'),
+    port: port(61615, 'port of the STOMP-over-secure-WebSocket listener (0: pick a free one)'),
   },
   http: {
     host: str('127.0.0.1', 'address of the metrics/health HTTP endpoint'),
@@ -34,7 +52,11 @@ export const schema = {
     address: str('', 'ZooKeeper connect string (host:port,...); when set the gateway registers <zk.path>/gateways/<gateway.id>'),
     path: str('/hawser', 'root znode of Hawser in ZooKeeper (zkPath)', { allowEmpty: false }),
     sessionTimeout: int(4_000, 'ZooKeeper session timeout in ms', 100),
+    auth: zkAuthField,
   },
+  // Mutual TLS of the gateway's calls to stores and coordinators (docs/security.md); the
+  // client-facing TLS is ssl.*. A store's embedded gateway uses the store's tls.* instead.
+  tls: tlsSchema,
   limits: {
     maximumConnections: int(1000, 'most client connections at once (TCP and WebSocket together); the next one gets an ERROR', 1),
     maxFrameSize: int(4 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body)', 64),
@@ -60,8 +82,4 @@ export const schema = {
   },
 };
 
-    auth: zkAuthField,
 export type Config = ConfigOf<typeof schema>;
-  // Mutual TLS of the gateway's calls to stores and coordinators (docs/security.md); the
-  // client-facing TLS is ssl.*. A store's embedded gateway uses the store's tls.* instead.
-  tls: tlsSchema,

@@ -10,7 +10,7 @@ import type { Config } from './config';
 import { GatewayMetrics } from './metrics';
 import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
 import type { Transport } from './transports/transport';
-import { listenTcp, listenWs, type Listener, type TransportSink } from './transports/listeners';
+import { startListeners, type TransportSink } from './transports/listeners';
 import { Channels } from './session/channels';
 import type { LocalBroker } from './session/local-channel';
 import { StaticMaster, TopologyFollower, type MasterSource } from './session/masters';
@@ -32,11 +32,20 @@ export interface GatewayOptions {
   node?: string;
   /** With serveHttp false: the HTTP port that serves this gateway's metrics (the node's), for its registration. */
   metricsPort?: number;
+  /** How often the TLS certificate files are checked for a change (default 2000 ms; tests shorten it). */
+  certPollMs?: number;
 }
 
 export interface Gateway {
+  /** 0 when a listener is off (stomp.enabled, ws.enabled false; ssl/wss without ssl.cert). */
   stompPort: number;
   wsPort: number;
+  /** STOMP over TLS (stomp+ssl). */
+  sslPort: number;
+  /** STOMP over secure WebSocket. */
+  wssPort: number;
+  /** Re-reads ssl.cert/ssl.key/ssl.ca now (they are also reloaded when the files change); false when they did not load. */
+  reloadTls(): boolean;
   httpPort: number;
   registry: prom.Registry;
   /** Where the group master comes from (tests look at it). */
@@ -149,14 +158,21 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     };
   };
   const onSocketError = (e: Error) => log.debug({ err: e.message }, 'client socket error');
+  // Refused before a Transport exists (a WebSocket Origin not in ws.origins: HTTP 403).
+  const onRefused = (protocol: Transport['protocol'], reason: string, remote: string, message: string) => {
+    metrics.rejected.inc({ protocol, reason });
+    warnRefused(reason, { remote, protocol }, `connection refused: ${message}`);
+  };
+  const onTlsError = (protocol: Transport['protocol'], e: Error, remote: string) =>
+    warnRefused(`TLS_${protocol}`, { remote, protocol, err: e.message }, 'TLS handshake failed');
 
-  const listeners: Listener[] = [];
+  const listeners: Array<{ close(): Promise<void> }> = [];
   let http: HttpEndpoint | undefined;
   try {
-    const tcp = await listenTcp(config.stomp.host, config.stomp.port, accept, onSocketError);
-    listeners.push(tcp);
-    const ws = await listenWs(config.ws.host, config.ws.port, config.limits.maxFrameSize, accept, onSocketError);
-    listeners.push(ws);
+    const ports = await startListeners(config, { accept, onSocketError, onRefused, onTlsError, log, metrics, certPollMs: opts.certPollMs });
+    listeners.push(ports);
+    const tcp = { port: ports.stompPort };
+    const ws = { port: ports.wsPort };
     // Ready while accepting and the way to the master is not known to be failing.
     const ready = (): boolean => {
       if (stopping) return false;
@@ -166,7 +182,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     if (opts.serveHttp !== false) http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready });
     const httpPort = http?.port ?? opts.metricsPort ?? 0;
     log.info({
-      stompPort: tcp.port, wsPort: ws.port, httpPort, pid: process.pid, group: config.group,
+      stompPort: tcp.port, wsPort: ws.port, sslPort: ports.sslPort, wssPort: ports.wssPort, httpPort, pid: process.pid, group: config.group,
       ...(opts.node ? { embeddedIn: opts.node } : {}),
       ...(source.failover ? { coordinators: config.coordinators } : { store: config.store.address }),
     }, 'gateway ready');
@@ -185,6 +201,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       registration,
       stompPort: tcp.port,
       wsPort: ws.port,
+      sslPort: ports.sslPort,
+      wssPort: ports.wssPort,
+      reloadTls: () => ports.reloadTls(),
       httpPort,
       registry,
       get connectionCount() { return connections.size; },

@@ -2,7 +2,8 @@
 // per gateway instance so tests can run several in one process.
 import { prom } from '@hawser/observability';
 
-export type Protocol = 'stomp' | 'ws';
+/** The listener a client came through (a metric label; transports/listeners.ts). */
+export type Protocol = 'stomp' | 'ws' | 'stomp+ssl' | 'wss';
 
 export class GatewayMetrics {
   readonly connections: prom.Gauge<'protocol'>;
@@ -23,12 +24,14 @@ export class GatewayMetrics {
   readonly masterChanges: prom.Counter<string>;
   readonly waitingFrames: prom.Gauge<string>;
   readonly channelsOpened: prom.Counter<'channel'>;
+  readonly tlsHandshakeFailures: prom.Counter<'protocol'>;
+  readonly tlsReloads: prom.Counter<'result'>;
 
   constructor(registry: prom.Registry) {
     const registers = [registry];
     this.connections = new prom.Gauge({ name: 'hawser_gateway_connections', help: 'open client connections', labelNames: ['protocol'], registers });
     this.connectionsTotal = new prom.Counter({ name: 'hawser_gateway_connections_total', help: 'client connections accepted since start', labelNames: ['protocol'], registers });
-    this.rejected = new prom.Counter({ name: 'hawser_gateway_connections_rejected_total', help: 'client connections refused (maximum connections, shutting down)', labelNames: ['protocol', 'reason'], registers });
+    this.rejected = new prom.Counter({ name: 'hawser_gateway_connections_rejected_total', help: 'client connections refused (maximum connections, shutting down, WebSocket Origin not in ws.origins)', labelNames: ['protocol', 'reason'], registers });
     this.framesIn = new prom.Counter({ name: 'hawser_gateway_frames_in_total', help: 'STOMP frames received from clients', labelNames: ['command'], registers });
     this.framesOut = new prom.Counter({ name: 'hawser_gateway_frames_out_total', help: 'STOMP frames sent to clients', labelNames: ['command'], registers });
     this.bytesIn = new prom.Counter({ name: 'hawser_gateway_bytes_in_total', help: 'bytes received from clients', labelNames: ['protocol'], registers });
@@ -41,6 +44,8 @@ export class GatewayMetrics {
     this.masterChanges = new prom.Counter({ name: 'hawser_gateway_master_changes_total', help: 'changes of the group master seen in the coordinators\' topology (including to none)', registers });
     this.waitingFrames = new prom.Gauge({ name: 'hawser_gateway_waiting_frames', help: 'client requests held while their session has no master', registers });
     this.channelsOpened = new prom.Counter({ name: 'hawser_gateway_channels_opened_total', help: 'client sessions opened on a master, by channel: local = in-process in this store node (embedded gateway on the master), grpc = Broker.Session stream to another process', labelNames: ['channel'], registers });
+    this.tlsHandshakeFailures = new prom.Counter({ name: 'hawser_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed on the stomp+ssl and wss listeners (plaintext to a TLS port, untrusted or missing client certificate, no common protocol)', labelNames: ['protocol'], registers });
+    this.tlsReloads = new prom.Counter({ name: 'hawser_gateway_tls_reloads_total', help: 'reloads of ssl.cert/ssl.key/ssl.ca after the files changed: ok = new connections use them, failed = unreadable or mismatched, the previous ones stay', labelNames: ['result'], registers });
     this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
     this.limitRefusals = new prom.Counter({ name: 'hawser_gateway_limit_refusals_total', help: 'requests or connections refused with an ERROR (or idle connections closed) because a limit was reached, by the config key of the limit', labelNames: ['limit'], registers });
     this.limitPauses = new prom.Counter({ name: 'hawser_gateway_limit_pauses_total', help: 'times the gateway stopped reading a client because a limit was reached (limits.maxPendingReceipts), by the config key of the limit', labelNames: ['limit'], registers });

@@ -2,7 +2,8 @@
 // STOMP clients over TCP and WebSocket that speak bytes (independent of @hawser/stomp), and
 // checkFor-style polling. Not used by the service itself.
 import { connect as netConnect, type Socket } from 'node:net';
-import { WebSocket } from 'ws';
+import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
+import { WebSocket, type ClientOptions as WsClientOptions } from 'ws';
 import { grpc, brokerService, topologyService, SERVER_OPTIONS } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from './session/local-channel';
 import type {
@@ -324,10 +325,26 @@ export class RawClient {
     });
   }
 
-  static ws(port: number, protocols: string[] = ['v12.stomp', 'v11.stomp', 'v10.stomp']): Promise<RawClient> {
+  /** STOMP over TLS; resolves once the handshake is done (TLS 1.3: a refused client certificate shows as a close after it). */
+  static tls(port: number, options: TlsConnectionOptions): Promise<RawClient> {
     const c = new RawClient();
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, protocols);
+      const socket = tlsConnect({ host: '127.0.0.1', port, ...options }, () => resolve(c));
+      socket.on('error', (e) => { if (!c.closed) reject(e); });
+      socket.on('data', (d: Buffer) => c.onData(d));
+      socket.on('close', () => { c.closed = true; });
+      c.writeFn = (b) => { if (!socket.destroyed) socket.write(b); };
+      c.closeFn = () => socket.destroy();
+      c.pauseFn = (p) => (p ? socket.pause() : socket.resume());
+    });
+  }
+
+  /** STOMP over WebSocket; `options.secure` dials wss:// (with options.ca etc.), `options.origin` sends an Origin header. */
+  static ws(port: number, protocols: string[] = ['v12.stomp', 'v11.stomp', 'v10.stomp'], options: WsClientOptions & { secure?: boolean } = {}): Promise<RawClient> {
+    const c = new RawClient();
+    const { secure, ...wsOptions } = options;
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`${secure ? 'wss' : 'ws'}://127.0.0.1:${port}/`, protocols, wsOptions);
       ws.on('open', () => { c.protocol = ws.protocol; resolve(c); });
       ws.on('error', (e) => { if (!c.closed) reject(e); });
       ws.on('message', (d: Buffer) => c.onData(Buffer.from(d)));

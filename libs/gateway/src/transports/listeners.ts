@@ -1,13 +1,22 @@
-// The client-facing listeners: STOMP over TCP (61613) and STOMP over WebSocket (61614).
-// Each accepted socket becomes a Transport handed to `accept`, which returns the sink
-// (normally a StompConnection) that gets its bytes and its close.
+// The client-facing listeners: STOMP over TCP (61613), STOMP over TLS (stomp+ssl, 61612),
+// STOMP over WebSocket (ws, 61614) and over secure WebSocket (wss, 61615, same certificate as
+// stomp+ssl). Each accepted socket becomes a Transport handed to `accept`, which returns the
+// sink (normally a StompConnection) that gets its bytes and its close. startListeners opens
+// the ones the config turns on; see docs/security.md "Client TLS and WebSocket origins".
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { isUtf8 } from 'node:buffer';
-import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, WebSocket, type RawData } from 'ws';
-import type { Transport, TransportSink } from './transport';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WebSocketServer, WebSocket, type RawData, type ServerOptions as WsServerOptions } from 'ws';
+import { ConfigError } from '@hawser/config';
+import type { Logger } from '@hawser/observability';
+import type { Config } from '../config';
+import type { GatewayMetrics, Protocol } from '../metrics';
+import type { Transport, TransportSink, TlsInfo } from './transport';
+import { CertificateReloader, loadSecureContextOptions, serverOptions, tlsConfigured, tlsInfoOf } from './tls';
 
-export type { Transport, TransportSink } from './transport';
+export type { Transport, TransportSink, TlsInfo, PeerCertificate } from './transport';
 
 export type Accept = (transport: Transport) => TransportSink;
 
@@ -27,10 +36,10 @@ const CORK_FLUSH_BYTES = 64 * 1024;
 /** STOMP over WebSocket subprotocols, best first (the STOMP 1.2 spec's names). */
 export const WS_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
+/** A TCP or TLS socket (a TLSSocket is a net.Socket: the same cork/pause/end). */
 class TcpTransport implements Transport {
-  readonly protocol = 'stomp' as const;
   readonly remote: string;
-  constructor(private readonly socket: Socket) {
+  constructor(private readonly socket: Socket, readonly protocol: 'stomp' | 'stomp+ssl' = 'stomp', readonly tls?: TlsInfo) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
   }
   private corked = false;
@@ -64,9 +73,8 @@ class TcpTransport implements Transport {
 }
 
 class WsTransport implements Transport {
-  readonly protocol = 'ws' as const;
   onDrained: (() => void) | undefined;
-  constructor(private readonly ws: WebSocket, readonly remote: string) {}
+  constructor(private readonly ws: WebSocket, readonly remote: string, readonly protocol: 'ws' | 'wss' = 'ws', readonly tls?: TlsInfo) {}
   get buffered(): number { return this.ws.bufferedAmount; }
   write(data: Buffer, done?: (err?: Error) => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) { done?.(new Error('websocket closed')); return; }
@@ -91,58 +99,233 @@ export interface Listener {
   close(): Promise<void>;
 }
 
-export function listenTcp(host: string, port: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener> {
-  const server: Server = createServer((socket) => {
-    socket.setNoDelay(true).setKeepAlive(true, KEEPALIVE_MS);
-    socket.on('error', onSocketError);
-    const sink = accept(new TcpTransport(socket));
-    socket.on('data', (chunk: Buffer) => sink.receive(chunk));
-    socket.on('drain', () => sink.drained());
-    socket.on('close', () => sink.transportClosed());
-  });
+/** What the listeners report to their owner besides accepted transports. */
+export interface ListenerHooks {
+  accept: Accept;
+  /** An error on an accepted socket (a reset, a write after close): routine, logged at debug. */
+  onSocketError(e: Error): void;
+  /** A connection refused before it became a Transport (a WebSocket Origin not allowed). */
+  onRefused?(protocol: Protocol, reason: 'ORIGIN_REFUSED', remote: string, message: string): void;
+  /** A TLS handshake that failed (plaintext on a TLS port, an untrusted client certificate...). */
+  onTlsError?(protocol: 'stomp+ssl' | 'wss', e: Error, remote: string): void;
+}
+
+function listening(server: Server, port: number, host: string, close: () => Promise<void>): Promise<Listener> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
       server.off('error', reject);
-      resolve({
-        port: (server.address() as AddressInfo).port,
-        close: () => new Promise<void>((r) => server.close(() => r())),
-      });
+      resolve({ port: (server.address() as AddressInfo).port, close });
     });
   });
 }
 
-export function listenWs(host: string, port: number, maxFrameSize: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener> {
-  const wss = new WebSocketServer({
-    host,
-    port,
+function serveSocket(socket: Socket, transport: Transport, hooks: Pick<ListenerHooks, 'accept' | 'onSocketError'>): void {
+  socket.setNoDelay(true).setKeepAlive(true, KEEPALIVE_MS);
+  socket.on('error', hooks.onSocketError);
+  const sink = hooks.accept(transport);
+  socket.on('data', (chunk: Buffer) => sink.receive(chunk));
+  socket.on('drain', () => sink.drained());
+  socket.on('close', () => sink.transportClosed());
+}
+
+export function listenTcp(host: string, port: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener> {
+  const server: Server = createServer((socket) => serveSocket(socket, new TcpTransport(socket), { accept, onSocketError }));
+  return listening(server, port, host, () => new Promise<void>((r) => server.close(() => r())));
+}
+
+/** STOMP over TLS (ActiveMQ's stomp+ssl). `options` are tls.createServer's (serverOptions). */
+export function listenTls(host: string, port: number, options: Parameters<typeof createTlsServer>[0], hooks: ListenerHooks): Promise<Listener & { server: TlsServer }> {
+  // 'secureConnection': the handshake is done, so the peer certificate is known before the
+  // first byte reaches the protocol adapter.
+  const server = createTlsServer(options, (socket: TLSSocket) => serveSocket(socket, new TcpTransport(socket, 'stomp+ssl', tlsInfoOf(socket)), hooks));
+  server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+    hooks.onTlsError?.('stomp+ssl', e, `${socket.remoteAddress}:${socket.remotePort}`);
+    socket.destroy();
+  });
+  return listening(server, port, host, () => new Promise<void>((r) => server.close(() => r()))).then((l) => ({ ...l, server }));
+}
+
+/** The Origin check of ws.origins: '*' or exact origins (scheme://host[:port]). */
+export function originPolicy(origins: readonly string[]): (origin: string | undefined) => boolean {
+  if (origins.length === 0 || origins.includes('*')) return () => true;
+  const allowed = new Set(origins.map((o) => {
+    let url: URL | undefined;
+    try { url = new URL(o); } catch { /* below */ }
+    if (!url || url.origin === 'null' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+      throw new ConfigError('ws.origins', `'${o}' is not an origin: expected scheme://host[:port] (e.g. https://app.example.com), or * for any`);
+    }
+    if (url.hostname.includes('*')) {
+      throw new ConfigError('ws.origins', `'${o}': wildcards in a host are not supported; list each origin (scheme://host[:port]), or * for any`);
+    }
+    return url.origin;
+  }));
+  return (origin) => {
+    // No Origin header: not a browser (a browser always sends it on a WebSocket upgrade),
+    // so not the cross-site attack an allow-list stops. Non-browser clients pass.
+    if (origin === undefined) return true;
+    let normalized: string;
+    try { normalized = new URL(origin).origin; } catch { return false; }
+    return normalized !== 'null' && allowed.has(normalized);
+  };
+}
+
+export interface WsListenOptions {
+  maxFrameSize: number;
+  /** ws.origins (empty: any). */
+  origins?: readonly string[];
+  /** tls.createServer options: wss on an https server. Absent: plain ws. */
+  tls?: Parameters<typeof createHttpsServer>[0];
+}
+
+export function listenWs(host: string, port: number, maxFrameSize: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener>;
+export function listenWs(host: string, port: number, options: WsListenOptions, hooks: ListenerHooks): Promise<Listener & { server?: HttpsServer }>;
+export function listenWs(
+  host: string, port: number, optionsOrMax: number | WsListenOptions, acceptOrHooks: Accept | ListenerHooks, onSocketError?: (e: Error) => void,
+): Promise<Listener & { server?: HttpsServer }> {
+  const opts: WsListenOptions = typeof optionsOrMax === 'number' ? { maxFrameSize: optionsOrMax } : optionsOrMax;
+  const hooks: ListenerHooks = typeof acceptOrHooks === 'function' ? { accept: acceptOrHooks, onSocketError: onSocketError! } : acceptOrHooks;
+  const protocol = opts.tls ? 'wss' as const : 'ws' as const;
+  const allowed = originPolicy(opts.origins ?? []);
+  const common: WsServerOptions = {
     // Larger than maxFrameSize, so an oversized STOMP frame reaches the parser and gets a
     // STOMP ERROR rather than a bare WebSocket close 1009.
-    maxPayload: 2 * maxFrameSize + 65536,
+    maxPayload: 2 * opts.maxFrameSize + 65536,
     // STOMP 1.2 "WebSocket": pick the highest version the client offers. A client offering
     // none (or others) still connects, without a Sec-WebSocket-Protocol in the answer.
     handleProtocols: (offered: Set<string>) => WS_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
-  });
+    // RFC 6455 10.2: the server checks Origin to refuse browser pages it does not trust
+    // (cross-site WebSocket hijacking); refused at the upgrade with 403.
+    verifyClient: (info: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+      const origin = info.origin ?? undefined;
+      if (allowed(origin)) { done(true); return; }
+      const remote = `${info.req.socket.remoteAddress}:${info.req.socket.remotePort}`;
+      hooks.onRefused?.(protocol, 'ORIGIN_REFUSED', remote, `WebSocket Origin ${origin} is not in ws.origins`);
+      done(false, 403, 'Forbidden');
+    },
+  };
+  let https: HttpsServer | undefined;
+  let wss: WebSocketServer;
+  if (opts.tls) {
+    // A request that is not an upgrade gets what ws's own server answers: 426.
+    https = createHttpsServer(opts.tls, (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(426, { 'Content-Type': 'text/plain' }).end('Upgrade Required');
+    });
+    https.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      hooks.onTlsError?.('wss', e, `${socket.remoteAddress}:${socket.remotePort}`);
+      socket.destroy();
+    });
+    wss = new WebSocketServer({ ...common, server: https });
+  } else {
+    wss = new WebSocketServer({ ...common, host, port });
+  }
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     req.socket.setKeepAlive(true, KEEPALIVE_MS);
-    ws.on('error', onSocketError);
-    const transport = new WsTransport(ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`);
-    const sink = accept(transport);
+    ws.on('error', hooks.onSocketError);
+    const socket = req.socket;
+    const tls = protocol === 'wss' ? tlsInfoOf(socket as TLSSocket) : undefined;
+    const transport = new WsTransport(ws, `${socket.remoteAddress}:${socket.remotePort}`, protocol, tls);
+    const sink = hooks.accept(transport);
     transport.onDrained = () => sink.drained();
     ws.on('message', (data: RawData) => sink.receive(toBuffer(data)));
     ws.on('close', () => sink.transportClosed());
   });
+  if (https) {
+    const server = https;
+    // ws does not close a server it was given: close both.
+    return listening(server, port, host, () => new Promise<void>((r) => wss.close(() => server.close(() => r())))).then((l) => ({ ...l, server }));
+  }
   return new Promise((resolve, reject) => {
     wss.once('error', reject);
     wss.once('listening', () => {
       wss.off('error', reject);
-      wss.on('error', onSocketError);
+      wss.on('error', hooks.onSocketError);
       resolve({
         port: (wss.address() as AddressInfo).port,
         close: () => new Promise<void>((r) => wss.close(() => r())),
       });
     });
   });
+}
+
+/** The listeners a gateway serves; a port is 0 when its listener is off. */
+export interface ClientListeners {
+  stompPort: number;
+  wsPort: number;
+  /** STOMP over TLS (stomp+ssl://); 0 unless ssl.cert is set and ssl.enabled. */
+  sslPort: number;
+  /** STOMP over secure WebSocket (wss://); 0 unless ssl.cert is set and wss.enabled. */
+  wssPort: number;
+  /** Re-reads ssl.cert/key/ca now (they are also reloaded when the files change); false when they did not load. */
+  reloadTls(): boolean;
+  close(): Promise<void>;
+}
+
+export interface StartListenersOptions extends ListenerHooks {
+  log: Logger;
+  metrics: GatewayMetrics;
+  /** Poll interval of the certificate files (tests make it short). Default 2 s. */
+  certPollMs?: number;
+}
+
+/**
+ * Opens the listeners the config turns on: stomp and ws unless disabled, stomp+ssl and wss
+ * when ssl.cert is set. Checks the TLS files and ws.origins first (ConfigError naming the
+ * key); on a failure closes whatever it had opened.
+ */
+export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl' | 'wss' | 'limits'>, opts: StartListenersOptions): Promise<ClientListeners> {
+  const { ssl } = config;
+  const secure = tlsConfigured(ssl);
+  if (!secure && (ssl.key || ssl.ca || ssl.requestCert || ssl.requireClientCert)) {
+    throw new ConfigError('ssl.cert', `not set, but ${ssl.key ? 'ssl.key' : ssl.ca ? 'ssl.ca' : ssl.requestCert ? 'ssl.requestCert' : 'ssl.requireClientCert'} is: the TLS listeners need the server certificate (a PEM file)`);
+  }
+  const tlsOn = secure && ssl.enabled;
+  const wssOn = secure && config.wss.enabled;
+  if (!config.stomp.enabled && !config.ws.enabled && !tlsOn && !wssOn) {
+    throw new ConfigError('stomp.enabled', 'every client listener is off (stomp.enabled, ws.enabled false and no TLS listener): turn one on, or set ssl.cert and ssl.key for stomp+ssl and wss');
+  }
+  originPolicy(config.ws.origins); // validates ws.origins before anything listens
+  const context = secure ? loadSecureContextOptions(ssl) : undefined;
+  const hooks: ListenerHooks = {
+    ...opts,
+    onTlsError: (protocol, e, remote) => {
+      opts.metrics.tlsHandshakeFailures.inc({ protocol });
+      opts.onTlsError?.(protocol, e, remote);
+    },
+  };
+  const reloader = context
+    ? new CertificateReloader(ssl, opts.log, (result) => opts.metrics.tlsReloads.inc({ result }), opts.certPollMs)
+    : undefined;
+  const opened: Listener[] = [];
+  const open = async <L extends Listener>(p: Promise<L>): Promise<L> => { const l = await p; opened.push(l); return l; };
+  try {
+    const stomp = config.stomp.enabled ? await open(listenTcp(config.stomp.host, config.stomp.port, opts.accept, opts.onSocketError)) : undefined;
+    const ws = config.ws.enabled
+      ? await open(listenWs(config.ws.host, config.ws.port, { maxFrameSize: config.limits.maxFrameSize, origins: config.ws.origins }, hooks))
+      : undefined;
+    const tls = tlsOn && context ? await open(listenTls(ssl.host, ssl.port, serverOptions(ssl, context), hooks)) : undefined;
+    const wss = wssOn && context
+      ? await open(listenWs(config.wss.host, config.wss.port, { maxFrameSize: config.limits.maxFrameSize, origins: config.ws.origins, tls: serverOptions(ssl, context) }, hooks))
+      : undefined;
+    if (tls) reloader!.add(tls.server);
+    if (wss?.server) reloader!.add(wss.server);
+    reloader?.start();
+    return {
+      stompPort: stomp?.port ?? 0,
+      wsPort: ws?.port ?? 0,
+      sslPort: tls?.port ?? 0,
+      wssPort: wss?.port ?? 0,
+      reloadTls: () => reloader?.reload() ?? false,
+      close: async () => {
+        reloader?.stop();
+        await Promise.all(opened.map((l) => l.close().catch(() => undefined)));
+      },
+    };
+  } catch (e) {
+    reloader?.stop();
+    await Promise.all(opened.map((l) => l.close().catch(() => undefined)));
+    throw e;
+  }
 }
 
 function toBuffer(data: RawData): Buffer {

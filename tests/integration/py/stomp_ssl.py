@@ -1,0 +1,71 @@
+"""A STOMP client we did not write (Debian's python3-stomp, stomp.py) over TLS (stomp+ssl).
+
+usage: python3 stomp_ssl.py HOST PORT QUEUE CA_FILE [CERT_FILE KEY_FILE]
+
+Verifies the gateway's certificate against CA_FILE (and presents CERT_FILE/KEY_FILE when
+given), connects with STOMP 1.2, subscribes to QUEUE with ack:client-individual, sends two
+messages with receipts, waits for both receipts and both messages, acks them, disconnects,
+and prints one JSON line: {"received": [...], "receipts": [...], "errors": [...]}.
+Exits 1 (with the JSON) when something did not arrive within the deadline.
+"""
+import json
+import sys
+import threading
+import time
+
+import stomp
+
+host, port, queue, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+cert, key = (sys.argv[5], sys.argv[6]) if len(sys.argv) > 6 else (None, None)
+DEADLINE = 10.0
+
+
+class Listener(stomp.ConnectionListener):
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = []
+        self.receipts = []
+        self.errors = []
+
+    def on_message(self, frame):
+        with self.lock:
+            self.messages.append(frame)
+
+    def on_receipt(self, frame):
+        with self.lock:
+            self.receipts.append(frame.headers.get('receipt-id'))
+
+    def on_error(self, frame):
+        with self.lock:
+            self.errors.append(frame.headers.get('message', frame.body))
+
+
+def wait_until(pred):
+    end = time.time() + DEADLINE
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+listener = Listener()
+conn = stomp.Connection12([(host, port)], heartbeats=(0, 0))
+# stomp.py verifies the server certificate against ca_certs (and its host name) when given.
+conn.set_ssl(for_hosts=[(host, port)], ca_certs=ca, cert_file=cert, key_file=key)
+conn.set_listener('ssl', listener)
+conn.connect(wait=True)
+conn.subscribe(destination=queue, id='py-ssl-sub', ack='client-individual')
+for i in (1, 2):
+    conn.send(destination=queue, body='from-python-ssl-%d' % i, receipt='py-ssl-receipt-%d' % i)
+
+ok = wait_until(lambda: len(listener.receipts) >= 2) and wait_until(lambda: len(listener.messages) >= 2)
+for frame in list(listener.messages):
+    conn.ack(frame.headers['ack'])
+conn.disconnect()
+print(json.dumps({
+    'received': [m.body if isinstance(m.body, str) else m.body.decode('utf-8') for m in listener.messages],
+    'receipts': sorted(listener.receipts),
+    'errors': listener.errors,
+}))
+sys.exit(0 if ok else 1)
