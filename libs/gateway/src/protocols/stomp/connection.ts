@@ -297,10 +297,6 @@ export class StompConnection {
     if (!this.isOpen) return;
     if (this.pausedForReceipts && this.session!.pendingReceipts <= this.ctx.config.limits.maxPendingReceipts / 2) {
       this.pausedForReceipts = false;
-      this.updateReading();
-    }
-    if (this.pausedForReceipts && this.session!.pendingReceipts <= this.ctx.config.limits.maxPendingReceipts / 2) {
-      this.pausedForReceipts = false;
       this.lastRead = Date.now(); // its silence while we did not read it was ours
       this.updateReading();
     }
