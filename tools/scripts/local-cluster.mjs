@@ -67,7 +67,7 @@ if (standalone) {
   services.push({
     name: 'store-1', script: 'apps/store/dist/main.js', ready: 'store ready',
     args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'standalone'), '--grpc.port', p(61620), '--http.port', p(8171),
-      '--gateway.enabled', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
+      '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
   });
 } else {
   services.push({
@@ -85,7 +85,7 @@ if (standalone) {
         name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
         args: ['--group', group, '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + 100 * k + i), '--http.port', p(8171 + 100 * k + i),
           '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk, '--coordinators', coordinators.join(','),
-          '--gateway.enabled', 'true', '--gateway.stomp.port', p(61651 + 100 * k + i), '--gateway.ws.port', p(61661 + 100 * k + i)],
+          '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61651 + 100 * k + i), '--gateway.ws.port', p(61661 + 100 * k + i)],
       });
     }
   }
@@ -100,7 +100,7 @@ if (standalone) {
     services.push({
       name: `gateway-${k + 1}`, script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
       args: ['--gateway.id', `gateway-${k + 1}`, '--group', group, '--coordinators', coordinators.join(','), '--zk.address', zk,
-        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8161 + 100 * k)],
+        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8161 + 100 * k), '--auth.anonymous', 'true'],
     });
   }
   if (groupCount > 1) {
@@ -112,8 +112,6 @@ if (standalone) {
   }
 }
 
-let stopping = false;
-const running = new Map(); // name -> child
 // --secure: every service gets --tls.* (its role's certificate, CN = its id) and --zk.auth.
 // Made once per data dir and reused, so a restarted cluster keeps its CA and its znodes' ACLs.
 if (args.includes('--secure')) {
@@ -139,6 +137,8 @@ if (args.includes('--secure')) {
                 (or export HAWSER_TLS_CA, HAWSER_TLS_CERT, HAWSER_TLS_KEY)`);
 }
 
+let stopping = false;
+const running = new Map(); // name -> child
 
 /** Resolves when `svc` logged its ready line after byte `from` of its log, or rejects when it exits. */
 function waitReady(svc, logFile, from, child) {

@@ -54,6 +54,7 @@ export class Bridge {
     this.forwarder = new Forwarder({
       bridgeId: c.bridge.id,
       linkName: this.linkName,
+      principal: { login: c.bridge.login, groups: c.bridge.groups },
       link,
       prefetch: c.prefetch,
       demandPollMs: c.demandPollMs,

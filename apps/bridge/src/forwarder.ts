@@ -33,6 +33,8 @@ import type { BridgeError } from './errors';
 export interface ForwarderOptions {
   bridgeId: string;
   linkName: string;
+  /** Who its sessions are on the stores (the authorization map checks them). Default: 'bridge' in group 'bridges'. */
+  principal?: { login: string; groups: string[] };
   link: Link;
   prefetch: number;
   demandPollMs: number;
@@ -168,7 +170,8 @@ export class Forwarder {
     session.request('open', {
       connectionId: `bridge:${this.opts.bridgeId}:${l.group}`,
       clientId: bridgeClientId(this.opts.linkName),
-      login: '',
+      login: this.opts.principal?.login ?? 'bridge',
+      groups: this.opts.principal?.groups ?? ['bridges'],
       gateway: this.opts.bridgeId,
       network: true,
     });

@@ -56,7 +56,6 @@ export const schema = {
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
     maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
-    maxDestinations: int(10_000, 'destination names (queues, topics, durable subscriptions) this store takes at most, counting every name seen since it started (each keeps its metric series); a SEND or SUBSCRIBE naming one more gets an ERROR (LIMIT_EXCEEDED), the known ones keep working; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
     // A selector runs on the store's event loop for every message of its destination: its cost is bounded.
     selectorMaxLength: int(4096, 'longest selector a SUBSCRIBE may carry, in characters; a longer one is refused (the client gets an ERROR naming this key)', 1, 1_000_000),
     selectorMaxDepth: int(64, 'deepest nesting of a selector (parentheses, NOT, signs, chains of arithmetic or comparisons); deeper is refused', 1, 256),
@@ -67,6 +66,7 @@ export const schema = {
     sendFailIfNoSpace: bool(false, 'at broker.memoryLimit or broker.storeLimit refuse a SEND with NO_SPACE (the client gets an ERROR) instead of holding it until there is room'),
     sendFailIfNoSpaceAfterTimeout: int(0, 'hold a SEND at most this many ms for room, then refuse it with NO_SPACE; 0 = hold while it takes', 0, 86_400_000),
     maxHeldRequests: int(10_000, 'requests one session may have held for room; beyond it the session ends with NO_SPACE (a client waiting for its receipts never gets there: the gateway stops reading it at limits.maxPendingReceipts)', 1, 10_000_000),
+    maxDestinations: int(10_000, 'destination names (queues, topics, durable subscriptions) this store takes at most, counting every name seen since it started (each keeps its metric series); a SEND or SUBSCRIBE naming one more gets an ERROR (LIMIT_EXCEEDED), the known ones keep working; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
   },
   journal: {
     maxBatch: int(1000, 'max journal entries per group commit (one RocksDB batch)', 1, 1_000_000),
@@ -79,6 +79,9 @@ export const schema = {
   },
   tickMs: int(100, 'period of the expiry tick (ms)', 1, 60_000),
   // The embedded gateway (home 2 of @hawser/gateway): clients connect to the store node itself.
+  authorization: {
+    file: str('', 'the authorization map: one "queue|topic <pattern> <read groups> <write groups> <admin groups>" per line (docs/security.md); every session\'s SEND and SUBSCRIBE is checked against it, whatever gateway, protocol or bridge opened it. Re-read when it changes. Empty: every session may do everything'),
+  },
   gateway: {
     enabled: bool(false, 'serve STOMP clients from this node: in-process while it is the master (no gRPC hop), over gRPC to the master while it is a slave, moving sessions when the master changes (replicated: needs coordinators)'),
     stomp: gatewaySchema.stomp,

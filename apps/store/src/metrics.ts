@@ -14,6 +14,7 @@ export class StoreMetrics {
   readonly expired: prom.Counter<'destination'>;
   readonly deadLettered: prom.Counter<'destination'>;
   readonly dedupHits: prom.Counter;
+  readonly forbidden: prom.Counter<'action'>;
   readonly discarded: prom.Counter;
   readonly selectorErrors: prom.Counter;
   readonly heldSends: prom.Counter;
@@ -26,6 +27,7 @@ export class StoreMetrics {
   constructor(registry: prom.Registry, core: () => BrokerCore | null, repl: () => ReplicatedJournal | null = () => null, roleOf: () => string = () => repl()?.role ?? 'standalone') {
     const registers = [registry];
     this.sessions = new prom.Gauge({ name: 'hawser_store_sessions', help: 'open Broker.Session streams', registers });
+    this.forbidden = new prom.Counter({ name: 'hawser_store_forbidden_total', help: 'requests the authorization map refused (authorization.file), by action: read (SUBSCRIBE), write (SEND)', labelNames: ['action'], registers });
     this.requests = new prom.Counter({ name: 'hawser_store_requests_total', help: 'session requests by kind', labelNames: ['kind'], registers });
     this.enqueued = new prom.Counter({ name: 'hawser_store_messages_enqueued_total', help: 'messages enqueued per destination', labelNames: ['destination'], registers });
     this.dequeued = new prom.Counter({ name: 'hawser_store_messages_dequeued_total', help: 'messages removed per destination (acked, expired, dead-lettered, purged)', labelNames: ['destination'], registers });

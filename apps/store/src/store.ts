@@ -15,6 +15,7 @@ import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gatewa
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
+import { AuthorizationFile } from './authorization';
 import { checkIdentity, IdentityError } from './identity';
 import { DiskWatch, type DiskFree } from './disk';
 import { StoreMetrics } from './metrics';
@@ -79,9 +80,16 @@ export class Store {
   readonly failure: Promise<Error> = new Promise((resolve) => { this.failedOnce = resolve; });
   grpcPort = 0;
 
+  /** authorization.file: checked by the core for every SEND and SUBSCRIBE of every session. */
+  private readonly authorizer: AuthorizationFile | undefined;
+  private readonly warnForbidden: ReturnType<typeof warnEvery>;
+
   constructor(private readonly deps: StoreDeps) {
     this.metrics = new StoreMetrics(deps.registry, () => this.core, () => this.repl, () => this.status().role);
     this.metrics.health(() => ({ disk: this.disk?.current, failed: this.failed !== null, diverged: !!this.repl?.diverged }), deps.registry);
+    const file = deps.config.authorization.file;
+    this.authorizer = file ? new AuthorizationFile(file, deps.log) : undefined;
+    this.warnForbidden = warnEvery(deps.log, 10_000);
   }
 
   get ready(): boolean { return this.core !== null && this.server !== null && !this.stopping && !this.failed && !this.repl?.diverged; }
@@ -103,6 +111,11 @@ export class Store {
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
       forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, maxDestinations: c.broker.maxDestinations, compileSelector: this.selectorCompiler,
       dedupWindowPerScope: c.broker.dedupWindowPerScope,
+      authorizer: this.authorizer,
+      onForbidden: (login, action, destination) => {
+        this.metrics.forbidden.inc({ action });
+        this.warnForbidden('forbidden', { login, action, destination }, 'request refused by the authorization map');
+      },
       flow: {
         memoryLimit: c.broker.memoryLimit, storeLimit: c.broker.storeLimit, sendFailIfNoSpace: c.broker.sendFailIfNoSpace,
         sendFailIfNoSpaceAfterTimeout: c.broker.sendFailIfNoSpaceAfterTimeout, maxHeldRequests: c.broker.maxHeldRequests,
@@ -303,6 +316,17 @@ export class Store {
     }
   }
 
+  /**
+   * mTLS: a store calling Replication must be a member of this group as ZooKeeper lists them
+   * (its certificate's CN is its node.id). Without ZooKeeper (tests) any store is admitted.
+   */
+  private admitPeer(method: string, peer: { role: string; name: string }): string | null {
+    if (!method.startsWith('/hawser.replication.') || peer.role !== 'store') return null;
+    const known = this.membership?.knownMembers() ?? this.deps.knownMembers?.();
+    if (!known || known.includes(peer.name)) return null;
+    return `${method}: store ${peer.name} is not a member of group ${this.deps.config.group} (members: ${known.join(', ') || 'none'})`;
+  }
+
   /** The address other members and gateways use (replicated: node.hostname). */
   get advertised(): string {
     const c = this.deps.config;
@@ -349,17 +373,6 @@ export class Store {
     if (r.role === 'master' && !r.serving) return `store ${c.node.id} is becoming the master of group ${c.group} (epoch ${r.epoch}): retry in a moment`;
     if (!m || m === c.node.id) return `store ${c.node.id} is not the master of group ${c.group} (role ${r.role}, epoch ${r.epoch}) and knows no master yet: retry, or ask the coordinator`;
     const addr = r.addressOf(m);
-  /**
-   * mTLS: a store calling Replication must be a member of this group as ZooKeeper lists them
-   * (its certificate's CN is its node.id). Without ZooKeeper (tests) any store is admitted.
-   */
-  private admitPeer(method: string, peer: { role: string; name: string }): string | null {
-    if (!method.startsWith('/hawser.replication.') || peer.role !== 'store') return null;
-    const known = this.membership?.knownMembers() ?? this.deps.knownMembers?.();
-    if (!known || known.includes(peer.name)) return null;
-    return `${method}: store ${peer.name} is not a member of group ${this.deps.config.group} (members: ${known.join(', ') || 'none'})`;
-  }
-
     return `store ${c.node.id} is not the master of group ${c.group}: the master is ${m}${addr ? ` at ${addr}` : ''} (epoch ${r.epoch}); connect to the master`;
   }
 

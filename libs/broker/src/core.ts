@@ -48,6 +48,19 @@ export interface CoreOptions {
    */
   maxDestinations?: number;
   compileSelector: CompileSelector;
+  /**
+   * Who may read (subscribe) and write (send) which destination: the authorization map
+   * (@hawser/security's AuthorizationMap). Every session passes here, whatever protocol or
+   * service opened it. Absent: every session may do everything.
+   */
+  authorizer?: Authorizer;
+  /** A refusal by the authorizer (metrics, a rate-limited log line). */
+  onForbidden?: (login: string, action: 'read' | 'write', destination: string) => void;
+}
+
+/** The authorization map as the core sees it. */
+export interface Authorizer {
+  can(principal: { login: string; groups: readonly string[] }, action: 'read' | 'write' | 'admin', destination: string): boolean;
 }
 
 /** State read back from disk at start (the materialized indexes, not the whole journal). */
@@ -85,12 +98,12 @@ export interface Ready {
   dedupHits: number;
   /** Non-persistent messages discarded by maxNonPersistent in this step. */
   discarded: number;
+  /** Selector evaluations that threw in this step (each counted as "does not match"). */
+  selectorErrors: number;
   /** SENDs held for room (broker.memoryLimit / storeLimit) in this step. */
   heldSends: number;
   /** SENDs refused with NO_SPACE in this step. */
   refusedSends: number;
-  /** Selector evaluations that threw in this step (each counted as "does not match"). */
-  selectorErrors: number;
 }
 
 export interface DestinationInfo {
@@ -151,6 +164,9 @@ class Session {
   readonly outbox: Array<{ pos: number; event: SessionEvent }> = [];
   /** The core is done with it (closed or failed); the stream ends once the outbox drains. */
   closed = false;
+  /** Who the session is (Open.login, '' anonymous) and its groups: what the authorizer checks. */
+  login = '';
+  groups: readonly string[] = [];
   /** Dedup scope of its SENDs (dedup.ts): its login, or the bridges' scope. */
   dedupScope = '';
   /** Requests held while the broker has no room for its SEND at their head (usage.ts), since `since`. */
@@ -322,6 +338,8 @@ export class BrokerCore {
           s.connectionId = r.open.connectionId;
           s.network = r.open.network === true;
           s.dedupScope = dedupScope(r.open);
+          s.login = r.open.login;
+          s.groups = r.open.groups ?? [];
           this.sessions.set(sessionId, s);
           this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
           this.receipt(s, r.requestId);
@@ -499,6 +517,7 @@ export class BrokerCore {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
         if (!parseDestination(m.destination)) throw badDestination(m.destination);
+        this.authorize(s, 'write', m.destination);
         this.admitDestination(m.destination);
         if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
           throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
@@ -601,6 +620,7 @@ export class BrokerCore {
     }
     const dest = parseDestination(sub.destination);
     if (!dest) throw badDestination(sub.destination);
+    this.authorize(s, 'read', sub.destination);
     let selector: SelectorLike | null = null;
     if (sub.selector) {
       try {
@@ -629,6 +649,9 @@ export class BrokerCore {
       }
       const key = `${s.clientId}\u0000${sub.durableName}`;
       let d = this.durables.get(key);
+      if (d?.op.owner && d.op.owner !== s.login) {
+        throw new BrokerError(ErrorCode.Forbidden, `durable subscription '${sub.durableName}' of client '${s.clientId}' belongs to another user: use your own client-id`);
+      }
       if (d?.active) {
         throw new BrokerError(ErrorCode.DuplicateSubscription, `durable subscription '${sub.durableName}' of client '${s.clientId}' is already active on another session: close that one first`);
       }
@@ -638,7 +661,7 @@ export class BrokerCore {
         d = undefined;
       }
       if (!d) {
-        const op: DurableSubOp = { clientId: s.clientId, name: sub.durableName, topic: sub.destination, selector: sub.selector, noLocal: sub.noLocal, queue: durableStoreId(s.clientId, sub.durableName, this.nextSeq++) };
+        const op: DurableSubOp = { clientId: s.clientId, name: sub.durableName, topic: sub.destination, selector: sub.selector, noLocal: sub.noLocal, queue: durableStoreId(s.clientId, sub.durableName, this.nextSeq++), owner: s.login };
         this.emit({ kind: 'durableSub', durableSub: op });
         d = this.durables.get(key)!;
       }
@@ -1108,6 +1131,15 @@ export class BrokerCore {
   }
 
   /** opts.maxDestinations: refuses a name not seen before once that many were. */
+  private authorize(s: Session, action: 'read' | 'write', destination: string): void {
+    const a = this.opts.authorizer;
+    if (!a || a.can(s, action, destination)) return;
+    this.opts.onForbidden?.(s.login, action, destination);
+    const who = s.login ? `user '${s.login}'` : 'an anonymous client';
+    const verb = action === 'read' ? 'read from' : 'write to';
+    throw new BrokerError(ErrorCode.Forbidden, `${who} may not ${verb} ${destination} (groups: ${s.groups.join(',') || 'none'}): ask an administrator for ${action} permission in the authorization map`);
+  }
+
   private admitDestination(name: string): void {
     const max = this.opts.maxDestinations ?? 0;
     if (this.names.has(name)) return;

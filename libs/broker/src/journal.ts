@@ -47,6 +47,8 @@ export interface DurableSubOp {
   noLocal: boolean;
   /** Storage queue id holding the subscription's backlog. */
   queue: string;
+  /** Login of the user who made it (docs/security.md); '' or absent: not owned. */
+  owner?: string;
 }
 
 export interface RemoveDurableOp {

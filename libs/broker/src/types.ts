@@ -18,7 +18,10 @@ export type AckMode = 'ACK_MODE_AUTO' | 'ACK_MODE_CLIENT' | 'ACK_MODE_CLIENT_IND
 export interface Open {
   connectionId: string;
   clientId: string;
+  /** Who the session is ('' anonymous), as the gateway authenticated it. */
   login: string;
+  /** The login's groups: what the authorization map grants. */
+  groups?: string[];
   gateway: string;
   /** A bridge's session (ActiveMQ's network connector): its subscriptions are network demand. */
   network?: boolean;
@@ -88,6 +91,8 @@ export const ErrorCode = {
   NoSpace: 'NO_SPACE',
   /** A broker limit (broker.maxDestinations) refused the request; the message names the key. */
   LimitExceeded: 'LIMIT_EXCEEDED',
+  /** The session's user may not do this (the authorization map, or another user's durable subscription). */
+  Forbidden: 'FORBIDDEN',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

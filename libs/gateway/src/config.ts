@@ -64,6 +64,7 @@ export const schema = {
     maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
     connectTimeout: int(30_000, 'ms a new connection may take to send CONNECT before it is closed (ActiveMQ connectAttemptTimeout); 0: no limit', 0),
     writeBufferHigh: int(1024 * 1024, 'bytes queued to a client above which the gateway stops reading from it and from its store stream', 1024),
+    producerWindow: int(1000, 'SENDs of one client the store has not confirmed yet (with or without a client receipt: the gateway asks for one itself); at it the gateway stops reading from the client until half are confirmed — a producer held by the store\'s flow control (broker.memoryLimit / storeLimit) stops here (ActiveMQ producerWindowSize, in messages); 0: no window', 0),
     maxConnectionsPerAddress: int(1000, 'most client connections at once from one remote IP address (all listeners together); the next one gets an ERROR', 1),
     maxSubscriptions: int(1000, 'most subscriptions one connection may hold; a SUBSCRIBE beyond it gets an ERROR', 1),
     maxTransactions: int(100, 'most transactions one connection may have open (BEGIN without COMMIT/ABORT); a BEGIN beyond it gets an ERROR', 1),
@@ -78,7 +79,13 @@ export const schema = {
     idleTimeout: int(300_000, 'ms of silence (no frame, no heart-beat) after which a client is closed with an ERROR even when it declined heart-beats (STOMP 1.0, heart-beat 0,...) or offered slower ones; 0: never', 0),
   },
   auth: {
-    users: list([], 'accepted "login:passcode" pairs; empty: anonymous connections are allowed'),
+    usersFile: str('', 'users file: one "login=<scrypt hash>" per line (make lines with `hawser passwd`; plaintext is refused); re-read when it changes'),
+    groupsFile: str('', 'groups file: one "group=login,login,..." per line; the groups are what the stores\' authorization map grants'),
+    anonymous: bool(false, 'let clients connect without a login (their groups: auth.anonymousGroups); with neither this nor auth.usersFile nobody could connect, so the gateway refuses to start'),
+    anonymousGroups: list(['anonymous'], 'groups of an anonymous client (ActiveMQ\'s anonymousGroup)'),
+    maxFailures: int(5, 'failed logins allowed per remote address within auth.failureWindowMs; beyond it the address is refused without a check until the window passes', 1),
+    failureWindowMs: int(60_000, 'window of auth.maxFailures (ms)', 1_000),
+    allowInsecureNetwork: bool(false, 'let a plaintext listener (stomp, ws) on a non-loopback address accept anonymous clients; without it such a gateway refuses to start (use TLS, users, or a loopback address)'),
   },
 };
 

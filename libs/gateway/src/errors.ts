@@ -4,7 +4,8 @@
 export type GatewayErrorCode =
   | 'NOT_CONNECTED'        // a frame other than CONNECT/STOMP before CONNECT
   | 'ALREADY_CONNECTED'    // a second CONNECT/STOMP
-  | 'LOGIN_FAILED'         // login/passcode not in auth.users
+  | 'LOGIN_FAILED'         // wrong login/passcode, or anonymous access off (auth.*)
+  | 'LOGIN_THROTTLED'      // too many failed logins from the address (auth.maxFailures)
   | 'UNKNOWN_DELIVERY'     // ACK/NACK for a message id that is not outstanding
   | 'MAX_CONNECTIONS'      // limits.maximumConnections reached
   | 'MAX_CONNECTIONS_PER_ADDRESS' // limits.maxConnectionsPerAddress reached for the client's address

@@ -25,7 +25,7 @@ async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: numbe
   if (opts.masterA !== false) coord.setMaster({ id: 'A', address: a.address, epoch: 1 });
   const { config } = loadConfig(schema, {
     env: {},
-    argv: ['--gateway.id', 'gw-fo', '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '0', '--heartbeat.expect', '0',
+    argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-fo', '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '0', '--heartbeat.expect', '0',
       '--coordinators', [coord, ...extra].map((c) => c.address).join(','), '--group', 'g1',
       '--failover.maxWaitMs', String(opts.maxWaitMs ?? 3_000), '--failover.resendTimeoutMs', '1000'],
   });

@@ -13,7 +13,7 @@ const quiet = createLogger({ service: 'gateway-test', level: process.env.HAWSER_
 function configFor(store: string, extra: string[] = []) {
   return loadConfig(schema, {
     env: {},
-    argv: ['--gateway.id', 'gw-test', '--store.address', store, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
+    argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-test', '--store.address', store, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
       '--heartbeat.send', '200', '--heartbeat.expect', '200', '--limits.maxFrameSize', '65536', '--limits.maxHeaders', '50',
       '--limits.maxHeaderLength', '1024', ...extra],
   }).config;
@@ -69,7 +69,8 @@ for (const home of ['gRPC', 'in-process'] as const) describe(`home: sessions ove
       assert.equal(f.headers['heart-beat'], undefined, 'STOMP 1.0 has no heart-beating');
       const open = broker.requests('open').find((o) => o.open.clientId === 'cid-1');
       assert.ok(open, 'the store saw the open');
-      assert.equal(open.open.login, 'bob');
+      // No users configured: a login is not checked, so it is not believed — the session is anonymous.
+      assert.deepEqual([open.open.login, open.open.groups], ['', ['anonymous']]);
       assert.equal(open.open.gateway, 'gw-test');
       assert.match(open.open.connectionId, /^gw-test:/);
     });

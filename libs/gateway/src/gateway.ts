@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { encodeFrame, frame } from '@hawser/stomp';
 import { createLogger, createRegistry, startHttpEndpoint, warnEvery, type Logger, type HttpEndpoint, prom } from '@hawser/observability';
 import { ConfigError } from '@hawser/config';
+import { Authenticator, UsersFiles, UsersFileError } from '@hawser/security';
 import type { Config } from './config';
 import { GatewayMetrics } from './metrics';
 import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
@@ -68,6 +69,46 @@ function hawserVersion(): string {
   }
 }
 
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+/**
+ * Who may connect (auth.*): users from files, anonymous only when configured. Refuses a
+ * configuration where nobody could connect, and anonymous clients on a plaintext listener
+ * reachable from the network unless auth.allowInsecureNetwork says so.
+ */
+function makeAuthenticator(config: Config, log: Logger): Authenticator {
+  const a = config.auth;
+  if (!a.usersFile && !a.anonymous) {
+    throw new ConfigError('auth.anonymous', 'nobody could connect: set auth.usersFile (users with hashed passwords, see `hawser passwd`) or auth.anonymous=true');
+  }
+  if (a.groupsFile && !a.usersFile) throw new ConfigError('auth.groupsFile', 'groups without users: set auth.usersFile too');
+  if (a.anonymous && !a.allowInsecureNetwork) {
+    const open = [['stomp', config.stomp], ['ws', config.ws]] as const;
+    for (const [name, l] of open) {
+      if (l.enabled !== false && !LOOPBACK.test(l.host)) {
+        throw new ConfigError(`${name}.host`, `anonymous clients on a plaintext listener at ${l.host} (not loopback): anyone who reaches it could connect unencrypted and unauthenticated. Use TLS (ssl.*) and users (auth.usersFile), bind ${name}.host to 127.0.0.1, or set auth.allowInsecureNetwork=true to accept it`);
+      }
+    }
+  }
+  let users: UsersFiles | undefined;
+  if (a.usersFile) {
+    try {
+      users = new UsersFiles(a.usersFile, a.groupsFile, (e) => log.error({ err: e.message }, 'users file not reloaded: it does not parse (the previous version stays in force)'));
+    } catch (e) {
+      const file = e instanceof UsersFileError ? e.source : (e as NodeJS.ErrnoException).path;
+      throw new ConfigError(file && file === a.groupsFile ? 'auth.groupsFile' : 'auth.usersFile', (e as Error).message);
+    }
+  }
+  const u = users;
+  return new Authenticator({
+    users: u ? () => u.current() : undefined,
+    anonymous: a.anonymous,
+    anonymousGroups: a.anonymousGroups,
+    maxFailures: a.maxFailures,
+    failureWindowMs: a.failureWindowMs,
+  });
+}
+
 /** The IP address of a Transport.remote ('10.0.0.9:51234', '::1:5', '[::1]:5'). */
 function addressOf(remote: string): string {
   const i = remote.lastIndexOf(':');
@@ -93,14 +134,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       onMasterChange: () => metrics.masterChanges.inc(),
     }).start()
     : new StaticMaster(config.store.address, config.group);
-  const users = new Map<string, string>();
-  for (const entry of config.auth.users) {
-    const i = entry.indexOf(':');
-    if (i <= 0) throw new ConfigError('auth.users', `expected "login:passcode" entries, got ${JSON.stringify(entry)}`);
-    users.set(entry.slice(0, i), entry.slice(i + 1));
-  }
+  const auth = makeAuthenticator(config, log);
+  auth.onResult = (result) => metrics.logins.inc({ result });
   const ctx: GatewayContext = {
-    config, log, metrics, channels, source, gatewayId, users,
+    config, log, metrics, channels, source, gatewayId, auth,
     bootId: Date.now().toString(36) + randomBytes(2).toString('hex'),
     server: `Hawser/${hawserVersion()}`,
   };

@@ -18,7 +18,7 @@ test('@stomp/stompjs over WebSocket: connect, subscribe with client-individual a
   cleanups.push(() => broker.stop());
   const config = loadConfig(schema, {
     env: {},
-    argv: ['--store.address', broker.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '100', '--heartbeat.expect', '100'],
+    argv: ['--auth.anonymous', 'true', '--store.address', broker.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '100', '--heartbeat.expect', '100'],
   }).config;
   const gw = await startGateway(config, { log: createLogger({ service: 'gateway-test', level: 'silent' }) });
   cleanups.push(() => gw.stop());

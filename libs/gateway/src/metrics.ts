@@ -9,6 +9,7 @@ export class GatewayMetrics {
   readonly connections: prom.Gauge<'protocol'>;
   readonly connectionsTotal: prom.Counter<'protocol'>;
   readonly rejected: prom.Counter<'protocol' | 'reason'>;
+  readonly logins: prom.Counter<'result'>;
   readonly framesIn: prom.Counter<'command'>;
   readonly framesOut: prom.Counter<'command'>;
   readonly bytesIn: prom.Counter<'protocol'>;
@@ -32,6 +33,7 @@ export class GatewayMetrics {
     this.connections = new prom.Gauge({ name: 'hawser_gateway_connections', help: 'open client connections', labelNames: ['protocol'], registers });
     this.connectionsTotal = new prom.Counter({ name: 'hawser_gateway_connections_total', help: 'client connections accepted since start', labelNames: ['protocol'], registers });
     this.rejected = new prom.Counter({ name: 'hawser_gateway_connections_rejected_total', help: 'client connections refused (maximum connections, shutting down, WebSocket Origin not in ws.origins)', labelNames: ['protocol', 'reason'], registers });
+    this.logins = new prom.Counter({ name: 'hawser_gateway_logins_total', help: 'login attempts at CONNECT by result: ok, certificate (a verified client certificate), anonymous, failed, throttled (refused unchecked: too many failures from the address)', labelNames: ['result'], registers });
     this.framesIn = new prom.Counter({ name: 'hawser_gateway_frames_in_total', help: 'STOMP frames received from clients', labelNames: ['command'], registers });
     this.framesOut = new prom.Counter({ name: 'hawser_gateway_frames_out_total', help: 'STOMP frames sent to clients', labelNames: ['command'], registers });
     this.bytesIn = new prom.Counter({ name: 'hawser_gateway_bytes_in_total', help: 'bytes received from clients', labelNames: ['protocol'], registers });

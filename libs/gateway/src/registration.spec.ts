@@ -33,7 +33,7 @@ test('zk.address set: ephemeral <zkPath>/gateways/<id> with GatewayInfo JSON, go
   const broker = await new FakeBroker().start();
   const { config } = loadConfig(schema, {
     env: {},
-    argv: ['--gateway.id', 'gw-zk', '--store.address', broker.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
+    argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-zk', '--store.address', broker.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
       '--zk.address', zk.connect, '--zk.path', '/hawser-test', '--zk.sessionTimeout', '1000', '--group', 'g7'],
   });
   const gw = await startGateway(config, { log: quiet });

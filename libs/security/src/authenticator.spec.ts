@@ -93,3 +93,10 @@ test('UsersFiles re-reads changed files and keeps the last good version on a bad
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('without a user base, credentials are not believed: anonymous (or refused when anonymous is off)', async () => {
+  const open = new Authenticator({ anonymous: true, anonymousGroups: ['anonymous'], maxFailures: 3, failureWindowMs: 60_000 });
+  assert.deepEqual(await open.authenticate({ login: 'bob', passcode: 'whatever', remote: 'a' }), { login: '', groups: ['anonymous'] });
+  const closed = new Authenticator({ anonymous: false, anonymousGroups: [], maxFailures: 3, failureWindowMs: 60_000 });
+  await assert.rejects(closed.authenticate({ login: 'bob', passcode: 'x', remote: 'a' }), code('LOGIN_FAILED'));
+});

@@ -69,7 +69,10 @@ export class Authenticator {
       this.onResult('certificate');
       return { login: c.certificateLogin, groups: groupsOf(c.certificateLogin) };
     }
-    if (c.login === '' && c.passcode === '') {
+    // Without a user base nothing can be checked: credentials a client sends anyway (many send
+    // defaults) are not believed, and the session is anonymous (ActiveMQ without an
+    // authentication plugin accepts them the same way).
+    if ((c.login === '' && c.passcode === '') || !base) {
       if (this.opts.anonymous) {
         this.onResult('anonymous');
         return { login: '', groups: this.opts.anonymousGroups };

@@ -248,7 +248,7 @@ export class Cluster {
       '--replication.masterTimeoutMs', String(o.masterTimeoutMs),
       '--coordinators', this.coordinatorAddresses.join(','),
       ...(o.sync ? ['--sync', o.sync] : []),
-      ...(o.embeddedGateways ? ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.failover.maxWaitMs', String(o.maxWaitMs)] : []),
+      ...(o.embeddedGateways ? ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.failover.maxWaitMs', String(o.maxWaitMs)] : []),
       ...this.secureArgs('store', id),
       ...(o.storeArgs ?? []),
     ];
@@ -291,7 +291,7 @@ export class Cluster {
       name: `gateway-${id}`, script: 'apps/gateway/dist/main.js',
       args: ['--gateway.id', id, '--group', this.opts.group, '--coordinators', this.coordinatorAddresses.join(','),
         '--zk.address', this.zk.connect, '--failover.maxWaitMs', String(this.opts.maxWaitMs),
-        '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...this.secureArgs('gateway', id), ...(this.opts.gatewayArgs ?? []), ...extra],
+        '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--auth.anonymous', 'true', ...this.secureArgs('gateway', id), ...(this.opts.gatewayArgs ?? []), ...extra],
       readyMsg: 'gateway ready',
       portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
     }, this.h.logDir);

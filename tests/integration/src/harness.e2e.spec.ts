@@ -15,7 +15,7 @@ describe('harness', { timeout: 60_000 }, () => {
     return new Gateway({
       name,
       script: 'apps/gateway/dist/main.js',
-      args: ['--store.address', `127.0.0.1:${storePort}`, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...extra],
+      args: ['--auth.anonymous', 'true', '--store.address', `127.0.0.1:${storePort}`, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...extra],
       readyMsg: 'gateway ready',
       portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
     }, h.logDir);

@@ -295,7 +295,7 @@ export class Harness {
     const store = new Store({
       name: `store-${id}`,
       script: 'apps/store/dist/main.js',
-      args: ['--group', opts.group ?? 'g1', '--node.id', id, '--node.dataDir', dataDir, '--grpc.port', '0', '--http.port', '0', ...(opts.args ?? [])],
+      args: ['--group', opts.group ?? 'g1', '--node.id', id, '--node.dataDir', dataDir, '--grpc.port', '0', '--http.port', '0', '--gateway.auth.anonymous', 'true', ...(opts.args ?? [])],
       readyMsg: 'store ready',
       portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
     }, this.logDir, dataDir);
@@ -309,7 +309,7 @@ export class Harness {
     const gateway = new Gateway({
       name: `gateway-${id}`,
       script: 'apps/gateway/dist/main.js',
-      args: ['--gateway.id', id, '--store.address', store.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', ...(opts.args ?? [])],
+      args: ['--gateway.id', id, '--store.address', store.address, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--auth.anonymous', 'true', ...(opts.args ?? [])],
       readyMsg: 'gateway ready',
       portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
     }, this.logDir);

@@ -55,7 +55,7 @@ const LABEL: Record<System, string> = {
 };
 
 /** The flags that turn a store's embedded gateway on (ports picked by the harness). */
-const EMBEDDED = ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0'];
+const EMBEDDED = ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0'];
 
 interface Options { duration: number; warmup: number; json: boolean; systems: System[]; rows: Row[] }
 

@@ -355,7 +355,7 @@ async function startSystem(o: Options, warnings: string[], log: (s: string) => v
       uri = gateway.stompUri;
       procs = [{ role: 'gateway', pid: gateway.pid!, httpPort: gateway.httpPort }, { role: 'store', pid: store.pid!, httpPort: store.httpPort }];
     } else {
-      const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.limits.maximumConnections', max] });
+      const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.limits.maximumConnections', max] });
       uri = store.stompUri;
       procs = [{ role: 'store+gateway', pid: store.pid!, httpPort: store.httpPort }];
     }

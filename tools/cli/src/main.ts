@@ -11,8 +11,9 @@ import { status } from './status';
 import { bench } from './bench';
 import { activemq } from './activemq';
 import { certs } from './certs';
+import { passwd } from './passwd';
 
-export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, bench, activemq, certs];
+export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, bench, activemq, certs, passwd];
 
 export function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.spec.name.length));

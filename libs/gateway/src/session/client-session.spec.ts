@@ -33,7 +33,7 @@ async function setup(): Promise<Rig> {
   const b = await new FakeBroker().start();
   const masters = new Masters();
   masters.master = { id: 'A', address: a.address, epoch: 1 };
-  const config = loadConfig(schema, { env: {}, argv: ['--gateway.id', 'gw-cs'] }).config;
+  const config = loadConfig(schema, { env: {}, argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-cs'] }).config;
   const channels = new Channels(a.local); // this node is A
   const seen: Rig['seen'] = { opened: [], receipts: [], deliveries: [], errors: [] };
   const session = new ClientSession({ config, metrics: new GatewayMetrics(new prom.Registry()), channels, source: masters, gatewayId: 'gw-cs' }, quiet, {
@@ -59,7 +59,7 @@ afterEach(async () => {
 
 test('an idle session reaches no master; its first request opens it there (in-process on this node)', async () => {
   const r = await setup();
-  r.session.open('conn-1', 'client-1', 'alice');
+  r.session.open('conn-1', 'client-1', { login: 'alice', groups: ['shop'] });
   assert.deepEqual(r.seen.opened, [''], 'opened at once, before any master is asked');
   await new Promise((res) => setImmediate(res));
   assert.equal(r.a.sessions.length, 0, 'nothing on the master yet');
@@ -67,12 +67,12 @@ test('an idle session reaches no master; its first request opens it there (in-pr
   await checkFor('the subscribe receipt', () => r.seen.receipts.includes('sub-1'));
   assert.deepEqual(r.a.sessions.map((s) => s.via), ['local']);
   const open = r.a.requests('open')[0]!.open;
-  assert.deepEqual([open.connectionId, open.clientId, open.login, open.gateway], ['conn-1', 'client-1', 'alice', 'gw-cs']);
+  assert.deepEqual([open.connectionId, open.clientId, open.login, open.groups, open.gateway], ['conn-1', 'client-1', 'alice', ['shop'], 'gw-cs']);
 });
 
 test('close() of a session that never reached a master answers its receipt at once', async () => {
   const r = await setup();
-  r.session.open('conn-2', '', '');
+  r.session.open('conn-2', '', { login: '', groups: [] });
   r.session.close('bye');
   assert.deepEqual(r.seen.receipts, ['bye']);
   assert.equal(r.a.sessions.length, 0);
@@ -80,7 +80,7 @@ test('close() of a session that never reached a master answers its receipt at on
 
 test('tags stay unique across masters; an ack of the old master\'s delivery settles its redelivery on the new one', async () => {
   const r = await setup();
-  r.session.open('conn-3', '', '');
+  r.session.open('conn-3', '', { login: '', groups: [] });
   r.session.subscribe({ subscriptionId: 's', destination: '/queue/t', ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL', prefetch: 0, selector: '', durableName: '', noLocal: false, priority: 0 }, 'sub');
   await checkFor('subscribed on A', () => r.seen.receipts.includes('sub'));
   r.a.publish({ id: 'm-1', destination: '/queue/t' });

@@ -7,7 +7,8 @@
 //   - acks of deliveries of a previous master, mapped to their redelivery or dropped;
 //   - the StoreLink to the master (failover, replay) and through it the channel.
 // The adapter keeps the protocol: parsing, versions, heart-beats, how a tag or an error is shown.
-import type { AckMode, Delivery, Message, SessionEvent, Subscribe } from '@hawser/proto';
+import type { AckMode, Delivery, Message, Open, SessionEvent, Subscribe } from '@hawser/proto';
+import type { Principal } from '@hawser/security';
 import type { Logger } from '@hawser/observability';
 import type { Config } from '../config';
 import type { GatewayMetrics } from '../metrics';
@@ -84,6 +85,16 @@ export class ClientSession {
   /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
   private readonly byMessageId = new Map<string, number[]>();
   private ended = false;
+  /**
+   * limits.producerWindow: requestIds of SENDs the store has not confirmed. Every SEND asks for
+   * a receipt (the gateway's own when the client wants none), so a producer the store holds
+   * for room (producer flow control) stops being read here, receipts or not.
+   */
+  private readonly unconfirmed = new Set<number>();
+  private windowFull = false;
+  /** The link asked to stop reading the client (its stream is full, or no master). */
+  private linkFull = false;
+  private readingPaused = false;
 
   constructor(private readonly ctx: SessionContext, private readonly log: Logger, private readonly events: ClientSessionEvents) {}
 
@@ -95,13 +106,16 @@ export class ClientSession {
    * and the client is told it is connected at once, as it is while a group elects. Without
    * failover (one fixed store) it opens at once, so a store that is down fails the connect.
    */
-  open(connectionId: string, clientId: string, login: string): void {
-    this.openArgs = { connectionId, clientId, login, gateway: this.ctx.gatewayId };
+  open(connectionId: string, clientId: string, principal: Principal): void {
+    this.principal = principal;
+    this.openArgs = { connectionId, clientId, login: principal.login, groups: [...principal.groups], gateway: this.ctx.gatewayId };
     if (this.failover) this.events.onOpened('');
     else this.ensureLink();
   }
 
-  private openArgs: { connectionId: string; clientId: string; login: string; gateway: string } | undefined;
+  private openArgs: Open | undefined;
+  /** Who this session is (set at open): the stores authorize every request against it. */
+  principal: Principal | undefined;
 
   /** The link to the master, opened with the first request that needs one. */
   private ensureLink(): StoreLink {
@@ -126,8 +140,8 @@ export class ClientSession {
       // No master at open (or the first one refused): the client is connected to the gateway
       // all the same; its requests wait for a master like any others.
       onWaiting: () => this.events.onOpened(''),
-      onBackpressure: () => this.events.onBackpressure(),
-      onDrain: () => this.events.onDrain(),
+      onBackpressure: () => { this.linkFull = true; this.updateReading(); },
+      onDrain: () => { this.linkFull = false; this.updateReading(); },
     });
     this.link.open(this.openArgs!);
     return this.link;
@@ -146,7 +160,35 @@ export class ClientSession {
   }
 
   send(message: Message, transaction: string, receipt?: string): void {
-    this.ensureLink().request('send', { message, transaction }, this.requestId(receipt, true));
+    const window = this.ctx.config.limits.producerWindow;
+    let id = this.requestId(receipt, true);
+    if (window > 0) {
+      if (id === 0) id = this.nextRequestId++;
+      this.unconfirmed.add(id);
+      if (!this.windowFull && this.unconfirmed.size >= window) {
+        this.windowFull = true;
+        this.updateReading();
+      }
+    }
+    this.ensureLink().request('send', { message, transaction }, id);
+  }
+
+  /** A SEND of the window was answered (receipt or error). */
+  private confirmed(requestId: number): void {
+    if (!this.unconfirmed.delete(requestId) || !this.windowFull) return;
+    if (this.unconfirmed.size <= this.ctx.config.limits.producerWindow / 2) {
+      this.windowFull = false;
+      this.updateReading();
+    }
+  }
+
+  /** Stop / resume reading the client: the link's reasons and the producer window's together. */
+  private updateReading(): void {
+    const pause = this.linkFull || this.windowFull;
+    if (pause === this.readingPaused) return;
+    this.readingPaused = pause;
+    if (pause) this.events.onBackpressure();
+    else this.events.onDrain();
   }
 
   subscribe(sub: Subscribe, receipt?: string): void {
@@ -261,6 +303,7 @@ export class ClientSession {
     switch (ev.kind) {
       case 'opened': return this.events.onOpened(ev.opened.sessionId);
       case 'receipt': {
+        if (this.unconfirmed.size) this.confirmed(ev.receipt.requestId);
         const receipt = this.receipts.get(ev.receipt.requestId);
         if (receipt === undefined) return;
         this.receipts.delete(ev.receipt.requestId);
@@ -270,6 +313,7 @@ export class ClientSession {
       case 'error': {
         // The store refused something (or ended the session): the client hears it as an
         // error answering the request that asked for a receipt, with the store's code.
+        if (this.unconfirmed.size) this.confirmed(ev.error.requestId);
         const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request');
         return this.events.onRefused(err, this.receipts.get(ev.error.requestId));
       }

@@ -14,6 +14,7 @@ import {
 } from '@hawser/stomp';
 import type { AckMode, Message } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
+import { LoginError, type Authenticator, type Principal } from '@hawser/security';
 import type { Transport } from '../../transports/transport';
 import { GatewayError, LimitExceededError, StoreRejectedError } from '../../errors';
 import { ClientSession, type ClientDelivery, type SessionContext } from '../../session/client-session';
@@ -25,11 +26,11 @@ export interface GatewayContext extends SessionContext {
   bootId: string;
   /** CONNECTED `server` header, e.g. Hawser/0.1.0 */
   server: string;
-  /** login -> passcode; empty: anonymous allowed */
-  users: Map<string, string>;
+  /** Who may connect (auth.*): checks CONNECT's login/passcode or the client certificate. */
+  auth: Authenticator;
 }
 
-type State = 'connecting' | 'opening' | 'connected' | 'closing' | 'closed';
+type State = 'connecting' | 'authenticating' | 'opening' | 'connected' | 'closing' | 'closed';
 
 /** Headers STOMP (or ActiveMQ's STOMP) gives a meaning on SEND; they never reach Message.headers. */
 const SEND_PROTOCOL_HEADERS = new Set([
@@ -67,6 +68,8 @@ export class StompConnection {
   private pausedForStore = false;
   /** Not reading the client: limits.maxPendingReceipts of its requests await the store's receipt. */
   private pausedForReceipts = false;
+  /** Frames that came while the login was being checked: handled, in order, once it is. */
+  private held: StompFrame[] | undefined;
   /** Called once when the connection is closed, whoever closed it. */
   onClosed: (() => void) | undefined;
 
@@ -103,7 +106,9 @@ export class StompConnection {
     try {
       for (const ev of this.parser.push(chunk)) {
         if (!this.isOpen || this.disconnecting) return;
-        if (ev.type === 'frame') this.handleFrame(ev.frame);
+        if (ev.type !== 'frame') continue;
+        if (this.held) this.held.push(ev.frame);
+        else this.handleFrame(ev.frame);
       }
     } catch (e) {
       this.failWith(e);
@@ -160,18 +165,35 @@ export class StompConnection {
     // honour it too) while clients that ask for none or slower ones get heartbeat.send/expect.
     const floor = (ours: number) => (ours === 0 ? 0 : Math.min(ours, hb.min));
     this.heartBeat = version === '1.0' ? { send: 0, expect: 0 } : negotiateHeartBeat(getHeader(f, 'heart-beat'), [floor(hb.send), floor(hb.expect)]);
-    const login = getHeader(f, 'login') ?? '';
-    if (this.ctx.users.size > 0) {
-      const passcode = getHeader(f, 'passcode') ?? '';
-      if (!this.ctx.users.has(login) || this.ctx.users.get(login) !== passcode) {
-        this.log.info({ login }, 'login failed');
-        throw new GatewayError('LOGIN_FAILED', 'login failed');
-      }
-    }
     this.version = version;
     this.parser.setVersion(version);
-    this.state = 'opening';
+    this.state = 'authenticating';
     clearTimeout(this.openTimer);
+    // The check may take a scrypt (~0.1 s, off the event loop): hold what the client sends
+    // meanwhile and stop reading it.
+    this.held = [];
+    this.updateReading();
+    const peer = this.transport.tls?.peer;
+    this.ctx.auth.authenticate({
+      login: getHeader(f, 'login') ?? '',
+      passcode: getHeader(f, 'passcode') ?? '',
+      remote: remoteHost(this.transport.remote),
+      certificateLogin: peer?.authorized ? peer.subject : undefined,
+    }).then(
+      (principal) => this.loggedIn(principal, getHeader(f, 'client-id') ?? ''),
+      (e: unknown) => {
+        if (!this.isOpen) return;
+        if (e instanceof LoginError) {
+          this.log.info({ login: getHeader(f, 'login') ?? '', code: e.code }, 'login refused');
+          this.fail(new GatewayError(e.code, e.message));
+        } else this.failWith(e);
+      },
+    );
+  }
+
+  private loggedIn(principal: Principal, clientId: string): void {
+    if (!this.isOpen) return;
+    this.state = 'opening';
     const session = new ClientSession(this.ctx, this.log, {
       onOpened: (sessionId) => this.onOpened(sessionId),
       onReceipt: (receipt) => this.onReceipt(receipt),
@@ -182,7 +204,19 @@ export class StompConnection {
       onDrain: () => { this.pausedForStore = false; this.updateReading(); },
     });
     this.session = session;
-    session.open(this.id, getHeader(f, 'client-id') ?? '', login);
+    session.open(this.id, clientId, principal);
+    // What the client sent behind its CONNECT, in order, then read on.
+    const held = this.held ?? [];
+    this.held = undefined;
+    this.updateReading();
+    try {
+      for (const f of held) {
+        if (!this.isOpen || this.disconnecting) return;
+        this.handleFrame(f);
+      }
+    } catch (e) {
+      this.failWith(e);
+    }
   }
 
   private onSend(f: StompFrame): void {
@@ -364,7 +398,7 @@ export class StompConnection {
 
   private updateReading(): void {
     if (this.pausedForReceipts) { this.transport.pauseReading(); return; }
-    if (this.pausedForClient || this.pausedForStore) this.transport.pauseReading();
+    if (this.pausedForClient || this.pausedForStore || this.held) this.transport.pauseReading();
     else this.transport.resumeReading();
   }
 
@@ -479,4 +513,11 @@ function intHeader(f: StompFrame, name: string, def: number, min: number, max: n
     throw new StompError('BAD_HEADER_VALUE', `${name} header must be an integer from ${min} to ${max}, got ${JSON.stringify(v)}`);
   }
   return n;
+}
+
+/** '10.0.0.9:51234' -> '10.0.0.9', '[::1]:5' / '::1:5' -> '::1': the key of failed-login throttling. */
+function remoteHost(remote: string): string {
+  const i = remote.lastIndexOf(':');
+  const host = i > 0 ? remote.slice(0, i) : remote;
+  return host.replace(/^\[|\]$/g, '');
 }
