@@ -18,7 +18,7 @@ test('every op kind round-trips through encodeEntry/decodeEntry', () => {
       { kind: 'enqueue', enqueue: { message: message('ID:2', { headers: {}, body: Buffer.alloc(0), expires: 0 }), queues: [], seq: 12, dedup: false } },
       { kind: 'remove', remove: { queue: 'q1', seq: 9, priority: 4, reason: 'acked', bytes: 42 } },
       { kind: 'redeliver', redeliver: { queue: 'q1', seq: 10, priority: 4, count: 2 } },
-      { kind: 'durableSub', durableSub: { clientId: 'c', name: 'n', topic: '/topic/t', selector: "x = 'y'", noLocal: true, queue: 'durable:c:n#4' } },
+      { kind: 'durableSub', durableSub: { clientId: 'c', name: 'n', topic: '/topic/t', selector: "x = 'y'", noLocal: true, queue: 'durable:c:n#4', owner: 'ann' } },
       { kind: 'removeDurable', removeDurable: { clientId: 'c', name: 'n', queue: 'durable:c:n#4' } },
       { kind: 'purge', purge: { queue: 'q1', upToSeq: 12, keep: [3, 5], keepBytes: 7 } },
     ],
