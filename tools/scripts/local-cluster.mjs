@@ -124,17 +124,53 @@ if (args.includes('--secure')) {
   if (missing.length) makeCerts(certDir, missing);
   const zkAuthFile = join(certDir, 'zk-auth');
   if (!existsSync(zkAuthFile)) writeFileSync(zkAuthFile, `hawser:${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  // Clients: users with scrypt-hashed passwords (the clear ones kept beside them, mode 600, so
+  // every run can print them), an authorization map, anonymous off, and TLS listeners
+  // (stomp+ssl, wss) with the serving service's certificate.
+  const { hashPassword } = await import(join(root, 'libs/security/dist/index.js'));
+  const credsFile = join(certDir, 'client-credentials');
+  if (!existsSync(credsFile)) {
+    writeFileSync(credsFile, ['admin', 'app'].map((u) => `${u}=${randomBytes(12).toString('base64url')}`).join('\n') + '\n', { mode: 0o600 });
+  }
+  const creds = Object.fromEntries(readFileSync(credsFile, 'utf8').trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const usersFile = join(certDir, 'users.properties');
+  const groupsFile = join(certDir, 'groups.properties');
+  const aclFile = join(certDir, 'authorization');
+  writeFileSync(usersFile, (await Promise.all(Object.entries(creds).map(async ([u, pw]) => `${u}=${await hashPassword(pw)}`))).join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(groupsFile, 'admins=admin\napps=app\n');
+  writeFileSync(aclFile, [
+    '# kind  pattern  read                 write                admin',
+    'queue   >        admins,apps,bridges  admins,apps,bridges  admins',
+    'topic   >        admins,apps,bridges  admins,apps,bridges  admins',
+  ].join('\n') + '\n');
+  const clientAuth = (prefix) => [`--${prefix}auth.anonymous`, 'false', `--${prefix}auth.usersFile`, usersFile, `--${prefix}auth.groupsFile`, groupsFile];
+  const tlsPorts = [];
   for (const s of services) {
     const role = roleOf(s.name);
     if (!role) continue;
-    s.args.push('--tls.ca', join(certDir, 'ca.pem'), '--tls.cert', join(certDir, `${role}-${s.name}.pem`), '--tls.key', join(certDir, `${role}-${s.name}-key.pem`));
+    const cert = join(certDir, `${role}-${s.name}.pem`);
+    const key = join(certDir, `${role}-${s.name}-key.pem`);
+    s.args.push('--tls.ca', join(certDir, 'ca.pem'), '--tls.cert', cert, '--tls.key', key);
     if (!standalone) s.args.push('--zk.auth', `file:${zkAuthFile}`);
+    if (role === 'store') s.args.push('--authorization.file', aclFile);
+    // The stores serve clients (embedded gateways) and so does the separate gateway.
+    const prefix = role === 'store' ? 'gateway.' : role === 'gateway' ? '' : null;
+    if (prefix === null) continue;
+    const i = services.filter((x) => roleOf(x.name) === role).indexOf(s);
+    const [sslPort, wssPort] = role === 'gateway' ? [p(61612 + 100 * i), p(61615 + 100 * i)]
+      : standalone ? [p(61612), p(61615)] : [p(61671 + i), p(61681 + i)];
+    s.args.push(...clientAuth(prefix), `--${prefix}ssl.cert`, cert, `--${prefix}ssl.key`, key, `--${prefix}ssl.port`, sslPort, `--${prefix}wss.port`, wssPort);
+    tlsPorts.push(`${s.name} stomp+ssl://127.0.0.1:${sslPort} wss://127.0.0.1:${wssPort}`);
   }
   console.log(`local-cluster: --secure: mutual TLS and ZooKeeper digest ACLs
   certificates  ${certDir} (CA ca.pem; ${missing.length ? `made ${missing.map((r) => `${r.role}-${r.name}`).join(', ')}` : 'all reused'})
   ZooKeeper     digest credentials in ${zkAuthFile}
   the CLI       hawser status --tls.ca ${join(certDir, 'ca.pem')} --tls.cert ${join(certDir, 'admin-admin.pem')} --tls.key ${join(certDir, 'admin-admin-key.pem')}
-                (or export HAWSER_TLS_CA, HAWSER_TLS_CERT, HAWSER_TLS_KEY)`);
+                (or export HAWSER_TLS_CA, HAWSER_TLS_CERT, HAWSER_TLS_KEY)
+  clients       anonymous off; users ${Object.entries(creds).map(([u, pw]) => `${u} / ${pw}`).join(', ')} (${usersFile}, groups ${groupsFile})
+                authorization map ${aclFile}; TLS listeners (trust ${join(certDir, 'ca.pem')}):
+                ${tlsPorts.join('\n                ')}
+                e.g. hawser send /queue/q hi --uri 'ssl://127.0.0.1:${p(61612)}?ca=${join(certDir, 'ca.pem')}' --login app --passcode ${creds.app}`);
 }
 
 let stopping = false;
