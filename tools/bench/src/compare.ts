@@ -14,10 +14,12 @@
 //        [--systems activemq,standalone,embedded,quorum_mem,quorum_mem_master,...] [--rows rpm,w64,p4c4,np64,half]
 import { spawn } from 'node:child_process';
 import { cpus, totalmem, tmpdir } from 'node:os';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster } from '@hawser/integration/dist/cluster';
 import { Harness, freePort, ROOT } from '@hawser/integration/dist/harness';
+import { SecureMaterial } from '@hawser/integration/dist/secure';
+import { hashPassword } from '@hawser/security';
 import { eachOption, numberOption, usageExit, UsageError } from './args';
 import { benchNats, startNatsCluster, type NatsRow } from './nats';
 import type { Cell } from './stats';
@@ -40,6 +42,7 @@ export const ROWS: Row[] = [
 // embedded gateway (home 2): in-process on the master, over gRPC to the master from a slave.
 export const SYSTEMS = [
   'activemq', 'nats_r3', 'standalone', 'embedded', 'quorum_mem', 'quorum_mem_master', 'quorum_mem_slave', 'quorum_disk', 'quorum_disk_master',
+  'standalone_secure', 'embedded_secure', 'quorum_mem_secure',
 ] as const;
 export type System = typeof SYSTEMS[number];
 const LABEL: Record<System, string> = {
@@ -52,6 +55,11 @@ const LABEL: Record<System, string> = {
   quorum_mem_slave: 'Hawser group of 3, quorum_mem, client on a slave node',
   quorum_disk: 'Hawser group of 3, quorum_disk, separate gateway',
   quorum_disk_master: 'Hawser group of 3, quorum_disk, client on the master node',
+  // The security of issue 10 on: the client over TLS (stomp+ssl) with a login checked against a
+  // users file, every SEND/SUBSCRIBE checked against an authorization map, gRPC on mutual TLS.
+  standalone_secure: 'Hawser standalone, separate gateway, secure (client TLS + login + ACL, mTLS)',
+  embedded_secure: 'Hawser standalone, embedded gateway, secure (client TLS + login + ACL)',
+  quorum_mem_secure: 'Hawser group of 3, quorum_mem, separate gateway, secure (client TLS + login + ACL, mTLS, ZooKeeper ACLs)',
 };
 
 /** The flags that turn a store's embedded gateway on (ports picked by the harness). */
@@ -108,8 +116,8 @@ interface BenchJson {
   latencyMs: { sendToReceipt: { p50: number; p99: number } };
 }
 
-async function bench(uri: string, row: Row, durationS: number, tag: string): Promise<Cell> {
-  const args = ['bench', '--uri', uri, '--duration', String(durationS), '--json', '--destination', `/queue/compare.${row.key}.${tag}`, ...row.args];
+async function bench(uri: string, row: Row, durationS: number, tag: string, login: string[] = []): Promise<Cell> {
+  const args = ['bench', '--uri', uri, '--duration', String(durationS), '--json', '--destination', `/queue/compare.${row.key}.${tag}`, ...login, ...row.args];
   const r = await runCli(args, (durationS + 120) * 1000);
   try {
     const j = JSON.parse(r.stdout) as BenchJson;
@@ -146,12 +154,65 @@ async function startSystem(s: System): Promise<Running> {
     const cluster = await startNatsCluster({ replicas: 3 });
     return { run: (row, d) => benchNats(cluster.urls, natsRow(row), d, 3), stop: () => cluster.stop() };
   }
-  const sys = await startStomp(s);
+  if (s.endsWith('_secure')) {
+    const sys = await startSecure(s as SecureSystem);
+    return { run: (row, d, tag) => bench(sys.uri, row, d, tag, sys.login), stop: sys.stop };
+  }
+  const sys = await startStomp(s as PlainSystem);
   return { run: (row, d, tag) => bench(sys.uri, row, d, tag), stop: sys.stop };
 }
 
+type SecureSystem = Extract<System, `${string}_secure`>;
+type PlainSystem = Exclude<System, 'nats_r3' | SecureSystem>;
+
+/**
+ * A secure system: a users file (scrypt, the default cost), an authorization map granting the
+ * bench user's group every queue, TLS listeners for clients (certificates from the harness's
+ * SecureMaterial, made with openssl), mutual TLS between the services. The client logs in
+ * over ssl:// trusting the cluster's CA.
+ */
+async function startSecure(s: SecureSystem): Promise<{ uri: string; login: string[]; stop: () => Promise<void> }> {
+  const password = 'bench-password';
+  const auth = async (root: string) => {
+    const users = join(root, 'users.properties');
+    const groups = join(root, 'groups.properties');
+    const acl = join(root, 'authorization');
+    writeFileSync(users, `bench=${await hashPassword(password)}\n`);
+    writeFileSync(groups, 'benchers=bench\n');
+    writeFileSync(acl, 'queue > benchers benchers benchers\ntopic > benchers benchers benchers\n');
+    return { users, groups, acl };
+  };
+  const login = ['--login', 'bench', '--passcode', password];
+  const clientAuth = (f: { users: string; groups: string }, prefix: string) => [`--${prefix}auth.anonymous`, 'false', `--${prefix}auth.usersFile`, f.users, `--${prefix}auth.groupsFile`, f.groups];
+  const ssl = (cert: { cert: string; key: string }, prefix: string) => [`--${prefix}ssl.cert`, cert.cert, `--${prefix}ssl.key`, cert.key, `--${prefix}ssl.port`, '0', `--${prefix}wss.port`, '0'];
+  if (s === 'quorum_mem_secure') {
+    const dir = mkdtempSync(join(tmpdir(), 'hawser-compare-auth-'));
+    const f = await auth(dir);
+    let c: Cluster | undefined;
+    try {
+      c = await Cluster.start({ name: `compare-${s}`, sync: 'quorum_mem', stores: 3, coordinators: 1, gateways: 0, maxWaitMs: 60_000, secure: true, storeArgs: ['--authorization.file', f.acl] });
+      const gw = await c.startGateway('bench-gw', [...clientAuth(f, ''), ...ssl(c.secure!.files('gateway', 'bench-gw'), '')]);
+      await c.waitForMaster();
+      const cluster = c;
+      return { uri: `ssl://127.0.0.1:${gw.field('sslPort')}?ca=${c.secure!.ca}`, login, stop: async () => { await cluster.close(); rmSync(dir, { recursive: true, force: true }); } };
+    } catch (e) { await c?.close(); rmSync(dir, { recursive: true, force: true }); throw e; }
+  }
+  const h = new Harness(`compare-${s}`);
+  try {
+    const sec = new SecureMaterial(h.root);
+    const f = await auth(h.root);
+    if (s === 'embedded_secure') {
+      const store = await h.startStore({ id: 'bench-store', args: ['--authorization.file', f.acl, ...EMBEDDED, ...clientAuth(f, 'gateway.'), ...ssl(sec.files('store', 'bench-store'), 'gateway.')] });
+      return { uri: `ssl://127.0.0.1:${store.field('sslPort')}?ca=${sec.ca}`, login, stop: () => h.close() };
+    }
+    const store = await h.startStore({ id: 'bench-store', args: ['--authorization.file', f.acl, ...sec.args('store', 'bench-store', false)] });
+    const gateway = await h.startGateway(store, { id: 'bench-gw', args: [...sec.args('gateway', 'bench-gw', false), ...clientAuth(f, ''), ...ssl(sec.files('gateway', 'bench-gw'), '')] });
+    return { uri: `ssl://127.0.0.1:${gateway.field('sslPort')}?ca=${sec.ca}`, login, stop: () => h.close() };
+  } catch (e) { await h.close(); throw e; }
+}
+
 /** Starts one STOMP system; returns its URI and how to stop it. */
-async function startStomp(s: Exclude<System, 'nats_r3'>): Promise<{ uri: string; stop: () => Promise<void> }> {
+async function startStomp(s: PlainSystem): Promise<{ uri: string; stop: () => Promise<void> }> {
   if (s === 'activemq') {
     const dir = mkdtempSync(join(tmpdir(), 'hawser-compare-amq-'));
     const port = await freePort();
