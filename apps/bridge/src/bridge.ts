@@ -38,6 +38,7 @@ export class Bridge {
     const { link, stores } = validate(c);
     this.setState('down');
     this.http = await startHttpEndpoint({
+      log: this.log,
       host: c.http.host,
       port: c.http.port,
       registry: this.registry,

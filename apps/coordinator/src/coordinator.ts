@@ -79,6 +79,7 @@ export class Coordinator {
     this.server = server;
     this.address = this.config.grpc.advertise || `${this.config.grpc.host}:${this.grpcPort}`;
     this.http = await startHttpEndpoint({
+      log: this.log,
       host: this.config.http.host, port: this.config.http.port, registry: this.registry,
       routes: {
         '/topology': (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify(this.snapshot) + '\n'); },

@@ -19,7 +19,7 @@ runService('hawser-store', schema, async (raw) => {
   const registry = createRegistry('store', { group: config.group, node: config.node.id });
   let httpPort = 0;
   const store = new Store({ config, log, registry, httpPort: () => httpPort });
-  const http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready: () => store.ready, healthy: () => store.healthy });
+  const http = await startHttpEndpoint({ log, host: config.http.host, port: config.http.port, registry, ready: () => store.ready, healthy: () => store.healthy });
   httpPort = http.port;
   let gateway: Gateway | undefined;
   onShutdown(log, async () => {

@@ -216,7 +216,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       const m = source.master;
       return m !== undefined && channels.healthy(m.address);
     };
-    if (opts.serveHttp !== false) http = await startHttpEndpoint({ host: config.http.host, port: config.http.port, registry, ready });
+    if (opts.serveHttp !== false) http = await startHttpEndpoint({ log, host: config.http.host, port: config.http.port, registry, ready });
     const httpPort = http?.port ?? opts.metricsPort ?? 0;
     log.info({
       stompPort: tcp.port, wsPort: ws.port, sslPort: ports.sslPort, wssPort: ports.wssPort, httpPort, pid: process.pid, group: config.group,

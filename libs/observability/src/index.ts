@@ -63,7 +63,11 @@ export interface HttpEndpointOptions {
   healthy?: () => boolean;
   /** Extra JSON endpoints, e.g. { '/status': handler }. */
   routes?: Record<string, RouteHandler>;
+  /** Told once when the endpoint is bound beyond loopback (it has no authentication). */
+  log?: Logger;
 }
+
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
 export interface HttpEndpoint {
   server: Server;
@@ -105,6 +109,12 @@ export function startHttpEndpoint(opts: HttpEndpointOptions): Promise<HttpEndpoi
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
       server.off('error', reject);
+      // /metrics, /healthz, /readyz (and /status, /topology) answer anyone who reaches them: on
+      // loopback that is this host; elsewhere it is a choice the operator should see made.
+      if (!LOOPBACK_HOST.test(opts.host)) {
+        opts.log?.warn({ host: opts.host, port: (server.address() as AddressInfo).port, paths: ['/metrics', '/healthz', '/readyz', ...Object.keys(opts.routes ?? {})] },
+          'the HTTP endpoint is bound beyond loopback and has no authentication: anyone who reaches it reads its metrics and status (bind http.host to 127.0.0.1, or restrict it with a firewall / NetworkPolicy)');
+      }
       resolve({
         server,
         port: (server.address() as AddressInfo).port,
