@@ -2,7 +2,8 @@
 # Installs what Hawser needs on a fresh Debian + Node 20 machine, and nothing that is
 # already there: npm packages (npm ci), ZooKeeper (Debian's `zookeeper` package, used by
 # replicated groups and their tests), python3-stomp (a STOMP client we did not write,
-# used by the integration suite) and nats-server (NATS JetStream, the replicated peer the
+# used by the integration suite), mosquitto-clients (mosquitto_pub/mosquitto_sub, MQTT clients we did not
+# write, used by the integration suite) and nats-server (NATS JetStream, the replicated peer the
 # benchmarks measure beside Hawser; its driver has a spec) and openssl (service certificates for
 # mutual TLS). Safe to run again: each step checks first.
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/../.."
 need_apt=()
 [ -e /usr/share/zookeeper/zookeeper.jar ] || ls /usr/share/java/zookeeper*.jar >/dev/null 2>&1 || need_apt+=(zookeeper)
 /usr/bin/python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)  # Debian's python, not a pyenv one
+command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)  # MQTT clients we did not write (mqtt*.e2e specs)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the JetStream peer of the benchmarks (tools/bench)
 [ -x /usr/bin/openssl ] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # hawser certs, npm start -- --secure, the mTLS specs
 if [ ${#need_apt[@]} -gt 0 ]; then
