@@ -3,7 +3,8 @@
 // and every message arrives exactly once.
 //   1. broker.storeLimit, persistent messages, a separate gateway (gRPC sessions).
 //   2. broker.memoryLimit, non-persistent messages, the store's embedded gateway (in-process).
-//   3. broker.sendFailIfNoSpace: the SEND past the limit gets an ERROR at once.
+//   3. A producer without receipts: the gateway stops reading it at limits.producerWindow.
+//   4. broker.sendFailIfNoSpace: the SEND past the limit gets an ERROR at once.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StompClient } from '@hawser/client';
@@ -87,6 +88,41 @@ describe('producer flow control', { timeout: 180_000 }, () => {
     const producer = await clients.connect({ receiptTimeoutMs: 60_000 }, store.stompUri);
     await blockedThenReleased(store.httpPort, producer, () => clients.connect({}, store.stompUri), false);
     assert.equal(await metric(store.httpPort, 'hawser_store_memory_usage_bytes'), 0);
+  });
+
+  it('a producer without receipts: the gateway stops reading it at limits.producerWindow, nothing is refused, all arrive once', { timeout: 90_000 }, async () => {
+    const WINDOW = 50;
+    const TOTAL = 400;
+    const { store, gateway } = await h.startBroker({
+      store: { id: 'no-receipts', args: ['--broker.memoryLimit', String(LIMIT)] },
+      gateway: { args: ['--limits.producerWindow', String(WINDOW)] },
+    });
+    const dest = unique('/queue/fire');
+    const producer = await clients.connect({}, gateway.stompUri);
+    const written = Array.from({ length: TOTAL }, (_, i) => producer.send(dest, BODY, { persistent: false, receipt: false, headers: { n: String(i) } }));
+    // The store holds what the window let through (the window counts SENDs not yet
+    // confirmed: the held ones, and for a moment those whose receipt is on its way); the
+    // gateway reads no further.
+    const held = await checkFor(20_000, 50, async () => {
+      assert.equal(await metric(store.httpPort, 'hawser_store_producers_blocked'), 1);
+      const n = await metric(store.httpPort, 'hawser_store_requests_held');
+      assert.ok(n > WINDOW / 2 && n <= WINDOW, `held ${n}`);
+      return n;
+    });
+    for (let i = 0; i < 10; i++) assert.equal(await metric(store.httpPort, 'hawser_store_requests_held'), held, 'held stays put: the client is not read');
+    const c = await clients.connect({}, gateway.stompUri);
+    const sub = await c.subscribe(dest, { ack: 'client-individual', prefetch: 20 });
+    const seen: number[] = [];
+    while (seen.length < TOTAL) {
+      const m = await sub.next(20_000);
+      seen.push(Number(m.header('n')));
+      await m.ack({ receipt: false });
+    }
+    await Promise.all(written);
+    assert.deepEqual(seen, Array.from({ length: TOTAL }, (_, i) => i), 'each once, in order');
+    assert.equal((await drain(sub, 500)).length, 0, 'nothing more');
+    await producer.send(dest, 'after', { persistent: false }); // read again, and receipted
+    assert.equal(await metric(store.httpPort, 'hawser_store_sends_refused_total'), 0);
   });
 
   describe('sendFailIfNoSpace', () => {
