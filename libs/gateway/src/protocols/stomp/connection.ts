@@ -355,11 +355,8 @@ export class StompConnection {
     list.push(['delivery-count', String(d.deliveryCount)]);
     if (this.version === '1.2') list.push(['ack', String(d.tag)]);
     const taken = new Set(list.map(([k]) => k));
-    for (const [k, v] of Object.entries(m.headers ?? {})) {
-      // STOMP 1.0 cannot escape line breaks in header values.
-      if (!taken.has(k)) list.push([k, this.version === '1.0' ? v.replace(/[\r\n]/g, ' ') : v]);
-    }
-    const f: StompFrame = { command: 'MESSAGE', headers: list, body: m.body };
+    for (const [k, v] of Object.entries(m.headers ?? {})) if (!taken.has(k)) list.push([k, v]);
+    const f: StompFrame = { command: 'MESSAGE', headers: carriable(this.version, list), body: m.body };
     const written = d.written;
     this.writeFrame(f, written && ((err) => { if (!err && this.isOpen) written(); }));
   }
@@ -502,6 +499,22 @@ export class StompConnection {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
   }
+}
+
+/**
+ * A MESSAGE's headers as this client's version can carry them: they may come from a client of
+ * another version (a 1.2 producer's `x:a\\rb`, or a message-id or destination it chose).
+ * STOMP 1.0 escapes nothing: a name with a CR, LF or ':' is left out, line breaks in a value
+ * become spaces. STOMP 1.1 cannot escape a CR: likewise for CR. Otherwise encodeFrame throws
+ * inside the store's delivery callback and the gateway process exits (found by tools/fuzz).
+ */
+export function carriable(version: StompVersion, headers: Array<[string, string]>): Array<[string, string]> {
+  if (version === '1.2') return headers;
+  const breaks = version === '1.0' ? /[\r\n]/g : /\r/g;
+  const badName = version === '1.0' ? /[\r\n:]/ : /\r/;
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of headers) if (k.length > 0 && !badName.test(k)) out.push([k, v.replace(breaks, ' ')]);
+  return out;
 }
 
 /** An integer header in [min, max], or `def` when absent. */
