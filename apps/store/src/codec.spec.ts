@@ -21,12 +21,18 @@ test('every op kind round-trips through encodeEntry/decodeEntry', () => {
       { kind: 'durableSub', durableSub: { clientId: 'c', name: 'n', topic: '/topic/t', selector: "x = 'y'", noLocal: true, queue: 'durable:c:n#4', owner: 'ann' } },
       { kind: 'removeDurable', removeDurable: { clientId: 'c', name: 'n', queue: 'durable:c:n#4' } },
       { kind: 'purge', purge: { queue: 'q1', upToSeq: 12, keep: [3, 5], keepBytes: 7 } },
+      { kind: 'retain', retain: { message: message('ID:5', { destination: '/topic/a.b', headers: { 'ActiveMQ.Retain': 'true' }, persistent: false }) } },
+      { kind: 'retain', retain: { message: message('ID:6', { destination: '/topic/x', headers: {}, body: Buffer.from([0, 1, 255]) }) } },
+      { kind: 'dropRetained', dropRetained: { topic: '/topic/a.b' } },
     ],
   };
   const d = decodeEntry(encodeEntry(e));
   const plain = (x: unknown) => JSON.parse(JSON.stringify(x));
   assert.deepEqual(plain(d), plain(e));
   assert.ok(Buffer.isBuffer((d.ops[0] as { enqueue: { message: Message } }).enqueue.message.body));
+  const retained = (d.ops[8] as { retain: { message: Message } }).retain.message;
+  assert.ok(Buffer.isBuffer(retained.body));
+  assert.deepEqual(retained.body, Buffer.from([0, 1, 255]));
 });
 
 test('a message record decodes to the message, also after its entry was encoded (shared bytes)', () => {

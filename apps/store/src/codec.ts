@@ -113,6 +113,7 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
           e.ops.push({ kind: 'enqueue', enqueue: q });
         } else {
           const o = opType.toObject(opType.decode(r, end - r.pos), TO_OBJECT) as JournalEntry['ops'][number];
+          if (o.kind === 'retain') fixMessage(o.retain.message);
           e.ops.push(o);
         }
         r.pos = end;

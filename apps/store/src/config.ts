@@ -66,6 +66,8 @@ export const schema = {
     sendFailIfNoSpace: bool(false, 'at broker.memoryLimit or broker.storeLimit refuse a SEND with NO_SPACE (the client gets an ERROR) instead of holding it until there is room'),
     sendFailIfNoSpaceAfterTimeout: int(0, 'hold a SEND at most this many ms for room, then refuse it with NO_SPACE; 0 = hold while it takes', 0, 86_400_000),
     maxHeldRequests: int(10_000, 'requests one session may have held for room; beyond it the session ends with NO_SPACE (a client waiting for its receipts never gets there: the gateway stops reading it at limits.maxPendingReceipts)', 1, 10_000_000),
+    maxRetained: int(100_000, 'topics that may hold a retained message (a SEND with ActiveMQ.Retain: true, MQTT retain); a retained SEND for one more topic gets an ERROR (LIMIT_EXCEEDED) naming this key, replacing or clearing one always works; they are journaled and kept in memory; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    maxRetainedBytes: int(256 * 1024 * 1024, 'bytes (bodies and headers) the retained messages may take together, in memory and on disk; a retained SEND beyond it gets an ERROR (LIMIT_EXCEEDED) naming this key; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
     maxDestinations: int(10_000, 'destination names (queues, topics, durable subscriptions) this store takes at most, counting every name seen since it started (each keeps its metric series); a SEND or SUBSCRIBE naming one more gets an ERROR (LIMIT_EXCEEDED), the known ones keep working; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
   },
   journal: {

@@ -10,6 +10,7 @@
 //   q\0<queue>                       stored message count of a storage queue (decimal)
 //   b\0<queue>                       their bytes (messageBytes, decimal): the store usage (broker.storeLimit)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
+//   r\0<topic>                       the topic's retained message (StoredMessage), read back at start
 //   x\0<n:16>                        dedup window: the n-th recorded key, dedupKey(scope, destination, id) (trimmed in
 //                                    chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
 //   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
@@ -30,6 +31,7 @@ export const keys = {
   queue: (queue: string) => `q\u0000${queue}`,
   bytes: (queue: string) => `b\u0000${queue}`,
   durable: (queue: string) => `s\u0000${queue}`,
+  retained: (topic: string) => `r\u0000${topic}`,
   dedup: (n: number) => `x\u0000${hex(n)}`,
   meta: (name: string) => `meta\u0000${name}`,
 };
@@ -110,6 +112,8 @@ export class RocksJournal {
     await this.db.range({ ...prefix('c'), values: false }, (k) => { this.counted.add(k); });
     const durables: DurableSubOp[] = [];
     await this.db.range(prefix('s'), (_k, v) => { durables.push(JSON.parse(v.toString()) as DurableSubOp); });
+    const retained: Message[] = [];
+    await this.db.range(prefix('r'), (_k, v) => { retained.push(decodeMessage(v)); });
     const queues: Recovered['queues'] = [];
     this.bytes.clear();
     await this.db.range(prefix('b'), (k, v) => { this.bytes.set(k.slice(2), Number(v.toString())); });
@@ -119,7 +123,7 @@ export class RocksJournal {
       this.counts.set(id, stored);
       queues.push({ id, stored, bytes: this.bytes.get(id) ?? 0 });
     });
-    return { position: this.written, nextSeq: this.nextSeq, dedup, durables, queues };
+    return { position: this.written, nextSeq: this.nextSeq, dedup, durables, queues, retained };
   }
 
   /** Writes entries and their index updates in one RocksDB batch (standalone). */
@@ -216,6 +220,16 @@ export class RocksJournal {
             after.push(q); // its backlog records are deleted after the batch (the id is never reused)
             break;
           }
+          case 'retain': {
+            // A later retain or drop of the same topic in this batch overwrites or deletes it:
+            // RocksDB applies a batch's ops in order.
+            const m = op.retain.message;
+            ops.push({ type: 'put', key: keys.retained(m.destination), value: encodeMessage(m) });
+            break;
+          }
+          case 'dropRetained':
+            ops.push({ type: 'del', key: keys.retained(op.dropRetained.topic) });
+            break;
           case 'purge': {
             // Admin purge is rare: the queue's records are what is on disk plus what this batch
             // put before it, minus what it deleted (the batch stays atomic, so a snapshot or a

@@ -71,8 +71,14 @@ export class StoreMetrics {
     new prom.Gauge({ name: 'hawser_store_journal_position', help: 'last journal position made', registers, collect() { this.set(core()?.position ?? 0); } });
     new prom.Counter({
       name: 'hawser_store_limit_refusals_total', help: 'requests refused because a limit of the store was reached, by the config key of the limit (since this broker core started)', labelNames: ['limit'], registers,
-      collect() { this.reset(); this.inc({ limit: 'broker.maxDestinations' }, core()?.destinationRefusals ?? 0); },
+      collect() {
+        this.reset();
+        this.inc({ limit: 'broker.maxDestinations' }, core()?.destinationRefusals ?? 0);
+        this.inc({ limit: 'broker.maxRetained' }, core()?.retainedStats().refused ?? 0);
+      },
     });
+    new prom.Gauge({ name: 'hawser_store_retained_messages', help: 'topics holding a retained message (ActiveMQ.Retain; bound broker.maxRetained)', registers, collect() { this.set(core()?.retainedStats().count ?? 0); } });
+    new prom.Gauge({ name: 'hawser_store_retained_bytes', help: 'bytes of the retained messages, held in memory (bound broker.maxRetainedBytes)', registers, collect() { this.set(core()?.retainedStats().bytes ?? 0); } });
     new prom.Gauge({ name: 'hawser_store_journal_committed_position', help: 'last journal position durable', registers, collect() { this.set(core()?.committed ?? 0); } });
 
     // Replication (replicated mode; standalone reports role standalone).

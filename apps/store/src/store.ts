@@ -110,6 +110,7 @@ export class Store {
       defaultPrefetch: c.broker.defaultPrefetch, maximumRedeliveries: c.broker.maximumRedeliveries,
       deadLetterQueue: c.broker.deadLetterQueue, dedupWindow: c.broker.dedupWindow, pageSize: c.broker.pageSize,
       forcePersistent: c.broker.forcePersistent, maxNonPersistent: c.broker.maxNonPersistent, maxNonPersistentBytes: c.broker.maxNonPersistentBytes, maxDestinations: c.broker.maxDestinations, compileSelector: this.selectorCompiler,
+      maxRetained: c.broker.maxRetained, maxRetainedBytes: c.broker.maxRetainedBytes,
       dedupWindowPerScope: c.broker.dedupWindowPerScope,
       authorizer: this.authorizer,
       onForbidden: (login, action, destination) => {

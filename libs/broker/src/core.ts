@@ -10,6 +10,8 @@ import {
 } from './journal';
 import { StorageQueue, volatileSize, type Consumer, type StoredMessage } from './queue';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
+import { isPattern, patternError, PatternTrie } from './topic-match';
+import { RetainedMessages, asRetained, wantsRetain } from './retained';
 import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
 import {
   BrokerError, ErrorCode,
@@ -47,6 +49,12 @@ export interface CoreOptions {
    * keep working. Every name seen since start counts (each keeps its metric series); 0: no bound.
    */
   maxDestinations?: number;
+  /**
+   * Topics with a retained message (retained.ts) at most, and their bytes; a retained SEND for
+   * one more is refused with LIMIT_EXCEEDED (replacing or clearing one always works). 0: no bound.
+   */
+  maxRetained?: number;
+  maxRetainedBytes?: number;
   compileSelector: CompileSelector;
   /**
    * Who may read (subscribe) and write (send) which destination: the authorization map
@@ -70,6 +78,8 @@ export interface Recovered {
   /** Dedup window ids, oldest first. */
   dedup: string[];
   durables: DurableSubOp[];
+  /** Retained messages, one per topic (r\0 records). */
+  retained?: Message[];
   /** Stored message count per storage queue id. */
   queues: Array<{ id: string; stored: number; bytes?: number }>;
 }
@@ -174,7 +184,8 @@ class Session {
   constructor(readonly id: string) {}
 }
 
-interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState>; enqueued: number }
+/** A topic name, or a wildcard pattern (topic-match.ts) with its subscriptions: `pattern` true. */
+interface Topic { name: string; subs: Set<Subscription>; durables: Map<string, DurableState>; enqueued: number; pattern: boolean }
 
 interface DurableState {
   op: DurableSubOp; queue: StorageQueue<Subscription>; selector: SelectorLike | null; active: Subscription | null;
@@ -255,6 +266,12 @@ export class BrokerCore {
   private readonly sessions = new Map<string, Session>();
   private readonly stores = new Map<string, StorageQueue<Subscription>>();
   private readonly topics = new Map<string, Topic>();
+  /** The wildcard ones among `topics`, by pattern path: a publication finds them in one trie walk. */
+  private readonly patterns = new PatternTrie<Topic>();
+  /** Retained messages per topic (retained.ts). */
+  private readonly retained = new RetainedMessages();
+  /** Retained SENDs refused by maxRetained / maxRetainedBytes since start (a metric). */
+  retainedRefusals = 0;
   private readonly durables = new Map<string, DurableState>();
   private readonly dedup: DedupWindow;
   private readonly usage: Usage;
@@ -287,6 +304,7 @@ export class BrokerCore {
     for (const key of recovered.dedup) this.dedup.add(key);
     for (const q of recovered.queues) this.usage.setStored(q.id, q.bytes ?? 0);
     for (const d of recovered.durables) this.applyDurableSub(d);
+    for (const m of recovered.retained ?? []) this.retained.set(m);
     for (const q of recovered.queues) {
       const store = this.stores.get(q.id) ?? this.storeFor(q.id);
       if (!store) continue;
@@ -516,12 +534,18 @@ export class BrokerCore {
       case 'send': {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
-        if (!parseDestination(m.destination)) throw badDestination(m.destination);
+        const sendTo = parseDestination(m.destination);
+        if (!sendTo) throw badDestination(m.destination);
+        if (sendTo.type === 'topic' && isPattern(sendTo.name)) {
+          // [MQTT-3.3.2-2]: a topic name has no wildcards; a pattern is for SUBSCRIBE.
+          throw new BrokerError(ErrorCode.InvalidDestination, `cannot send to '${m.destination}': '*' and '>' segments are wildcards, for subscribing; send to a topic name without them`);
+        }
         this.authorize(s, 'write', m.destination);
         this.admitDestination(m.destination);
         if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
           throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
         }
+        if (sendTo.type === 'topic') this.admitRetained(m);
         if (r.send.transaction) {
           this.tx(s, r.send.transaction).push({ kind: 'send', message: m });
           this.usage.txBytes += volatileSize(m);
@@ -620,6 +644,9 @@ export class BrokerCore {
     }
     const dest = parseDestination(sub.destination);
     if (!dest) throw badDestination(sub.destination);
+    const wildcard = dest.type === 'topic' && isPattern(dest.name);
+    const bad = wildcard ? patternError(dest.name) : null;
+    if (bad) throw new BrokerError(ErrorCode.InvalidDestination, `invalid topic pattern '${sub.destination}': ${bad}; e.g. /topic/a.*.c (one segment) or /topic/a.> (the rest)`);
     this.authorize(s, 'read', sub.destination);
     let selector: SelectorLike | null = null;
     if (sub.selector) {
@@ -643,6 +670,7 @@ export class BrokerCore {
       result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal, priority);
       q.consumers.push(result);
       this.topicOf(sub.destination).subs.add(result);
+      this.sendRetained(s, q, sub.destination, selector, wildcard);
     } else {
       if (!s.clientId) {
         throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${sub.durableName}' needs a client id: set client-id when connecting`);
@@ -664,6 +692,9 @@ export class BrokerCore {
         const op: DurableSubOp = { clientId: s.clientId, name: sub.durableName, topic: sub.destination, selector: sub.selector, noLocal: sub.noLocal, queue: durableStoreId(s.clientId, sub.durableName, this.nextSeq++), owner: s.login };
         this.emit({ kind: 'durableSub', durableSub: op });
         d = this.durables.get(key)!;
+        // Retained messages go to a durable subscription when it is made (or replaced), not each
+        // time it is resumed: a persistent MQTT session resuming its subscriptions gets none again.
+        this.sendRetained(s, d.queue, sub.destination, d.selector, wildcard);
       }
       result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal, priority);
       d.active = result;
@@ -671,6 +702,20 @@ export class BrokerCore {
     }
     s.subs.set(sub.subscriptionId, result);
     this.dirty.add(result.queue);
+  }
+
+  /**
+   * A new subscription first gets the retained messages of the topics it matches, marked
+   * ActiveMQ.Retained: true [MQTT-3.3.1-6, -8]; in memory only (a copy, not journaled: after a
+   * failover the subscription is made again and gets them again).
+   */
+  private sendRetained(s: Session, q: StorageQueue<Subscription>, destination: string, selector: SelectorLike | null, wildcard: boolean): void {
+    if (this.retained.size === 0) return;
+    for (const m of this.retained.match(destination, this.now)) {
+      if (selector && !selector.matches(selectorView(m))) continue;
+      if (wildcard && !this.mayRead(s, m.destination)) continue;
+      this.addVolatile(q, asRetained(m), this.nextSeq++);
+    }
   }
 
   /**
@@ -846,17 +891,25 @@ export class BrokerCore {
       else this.addVolatile(q, message, this.nextSeq++);
       return;
     }
-    const t = this.topics.get(message.destination);
     st.enqueued++;
-    if (t) t.enqueued++;
-    if (!t) return; // ActiveMQ: a topic message with no subscriber is dropped
+    if (wantsRetain(message)) this.retain(message);
+    // The topic's own subscribers (a map lookup), then those of every wildcard pattern matching
+    // it (one trie walk, topic-match.ts): no work per subscription to find them.
+    const t = this.topics.get(message.destination);
+    const matched = this.patterns.size ? this.patterns.match(dest.name) : [];
+    if (t) matched.push(t);
+    if (!matched.length) return; // ActiveMQ: a topic message with no subscriber is dropped
     const view = selectorView(message);
     const seq = this.nextSeq++;
     const targets: DurableState[] = [];
-    for (const d of t.durables.values()) {
-      if (d.op.noLocal && s && d.active?.session === s) continue;
-      if (d.selector && !d.selector.matches(view)) continue;
-      targets.push(d);
+    for (const topic of matched) {
+      topic.enqueued++;
+      for (const d of topic.durables.values()) {
+        if (d.op.noLocal && s && d.active?.session === s) continue;
+        if (d.selector && !d.selector.matches(view)) continue;
+        if (topic.pattern && d.active && !this.mayRead(d.active.session, message.destination)) continue;
+        targets.push(d);
+      }
     }
     if (persistent && targets.length) this.emit({ kind: 'enqueue', enqueue: { message, queues: targets.map((d) => d.op.queue), seq, dedup: true, dedupScope: scope } });
     else {
@@ -866,11 +919,65 @@ export class BrokerCore {
       // path and must be dropped. The record stores no body and no queue.
       if (persistent) this.emit({ kind: 'enqueue', enqueue: { message: { ...message, headers: {}, body: EMPTY }, queues: [], seq, dedup: true, dedupScope: scope } });
     }
-    for (const sub of t.subs) {
-      if (sub.noLocal && sub.session === s) continue;
-      if (sub.selector && !sub.selector.matches(view)) continue;
-      this.addVolatile(sub.queue, message, seq);
+    for (const topic of matched) {
+      for (const sub of topic.subs) {
+        if (sub.noLocal && sub.session === s) continue;
+        if (sub.selector && !sub.selector.matches(view)) continue;
+        if (topic.pattern && !this.mayRead(sub.session, message.destination)) continue;
+        this.addVolatile(sub.queue, message, seq);
+      }
     }
+  }
+
+  /**
+   * A wildcard subscription gets a topic's messages only if its session may read that topic:
+   * the pattern itself passed the authorization map at SUBSCRIBE, but a map entry can match a
+   * pattern's text (`*.*` matches the name `a.>`) without granting every topic the pattern
+   * matches. Decisions are cached by the map, so this is a lookup per (topic, pattern subscriber).
+   */
+  private mayRead(s: Session, destination: string): boolean {
+    const a = this.opts.authorizer;
+    return !a || a.can(s, 'read', destination);
+  }
+
+  /**
+   * ActiveMQ.Retain: the message becomes its topic's retained message; with an empty body it
+   * clears it [MQTT-3.3.1-10, -11] (and is still delivered to the current subscribers).
+   * The bound was checked when the SEND arrived (admitRetained).
+   */
+  private retain(message: Message): void {
+    if (message.body.length === 0) {
+      if (this.retained.get(message.destination)) this.emit({ kind: 'dropRetained', dropRetained: { topic: message.destination } });
+      return;
+    }
+    this.emit({ kind: 'retain', retain: { message } });
+  }
+
+  /** maxRetained / maxRetainedBytes: refuses a retained SEND that would hold more (replacing and clearing always pass). */
+  private admitRetained(m: Message): void {
+    if (!wantsRetain(m) || m.body.length === 0) return;
+    const max = this.opts.maxRetained ?? 0;
+    const maxBytes = this.opts.maxRetainedBytes ?? 0;
+    const old = this.retained.get(m.destination);
+    if (max > 0 && !old && this.retained.size >= max) {
+      this.retainedRefusals++;
+      throw new BrokerError(ErrorCode.LimitExceeded, `too many retained messages: this broker holds ${this.retained.size} topics' retained messages, the most allowed (broker.maxRetained); clear unused ones (a retained SEND with an empty body), send without ActiveMQ.Retain, or raise broker.maxRetained`, { fatal: false });
+    }
+    const bytes = this.retained.bytes - (old ? volatileSize(old) : 0) + volatileSize(m);
+    if (maxBytes > 0 && bytes > maxBytes) {
+      this.retainedRefusals++;
+      throw new BrokerError(ErrorCode.LimitExceeded, `retained messages would take ${bytes} bytes, more than broker.maxRetainedBytes (${maxBytes}): clear unused ones (a retained SEND with an empty body), send a smaller one, or raise broker.maxRetainedBytes`, { fatal: false });
+    }
+  }
+
+  /** Retained messages held, and their bytes (metrics). */
+  retainedStats(): { count: number; bytes: number; refused: number } {
+    return { count: this.retained.size, bytes: this.retained.bytes, refused: this.retainedRefusals };
+  }
+
+  /** The retained message of a topic, if any (tests, admin). */
+  retainedOf(topic: string): Message | undefined {
+    return this.retained.get(topic);
   }
 
   private addVolatile(q: StorageQueue<Subscription>, message: Message, seq: number): void {
@@ -1058,6 +1165,8 @@ export class BrokerCore {
         return;
       }
       case 'purge': return this.applyPurge(op.purge);
+      case 'retain': this.retained.set(op.retain.message); return;
+      case 'dropRetained': this.retained.drop(op.dropRetained.topic); return;
     }
   }
 
@@ -1163,14 +1272,19 @@ export class BrokerCore {
   /** A topic is listed while it has subscribers (live or durable); then it is forgotten. */
   private pruneTopic(name: string): void {
     const t = this.topics.get(name);
-    if (t && t.subs.size === 0 && t.durables.size === 0) this.topics.delete(name);
+    if (t && t.subs.size === 0 && t.durables.size === 0) {
+      this.topics.delete(name);
+      if (t.pattern) this.patterns.delete(name.slice('/topic/'.length));
+    }
   }
 
   private topicOf(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {
-      t = { name, subs: new Set(), durables: new Map(), enqueued: 0 };
+      const path = name.startsWith('/topic/') ? name.slice('/topic/'.length) : '';
+      t = { name, subs: new Set(), durables: new Map(), enqueued: 0, pattern: isPattern(path) };
       this.topics.set(name, t);
+      if (t.pattern) this.patterns.set(path, t);
       this.names.add(name);
     }
     return t;

@@ -66,13 +66,28 @@ export interface PurgeOp {
   keepBytes?: number;
 }
 
+/**
+ * The topic's retained message is now `message` (retained.ts), replacing any before it. Made by
+ * a SEND carrying `ActiveMQ.Retain: true` with a body, whatever its persistence.
+ */
+export interface RetainOp {
+  message: Message;
+}
+
+/** The topic (a /topic/ name) has no retained message any more (a retained SEND with an empty body). */
+export interface DropRetainedOp {
+  topic: string;
+}
+
 export type JournalOp =
   | { kind: 'enqueue'; enqueue: EnqueueOp }
   | { kind: 'remove'; remove: RemoveOp }
   | { kind: 'redeliver'; redeliver: RedeliverOp }
   | { kind: 'durableSub'; durableSub: DurableSubOp }
   | { kind: 'removeDurable'; removeDurable: RemoveDurableOp }
-  | { kind: 'purge'; purge: PurgeOp };
+  | { kind: 'purge'; purge: PurgeOp }
+  | { kind: 'retain'; retain: RetainOp }
+  | { kind: 'dropRetained'; dropRetained: DropRetainedOp };
 
 export interface JournalEntry {
   epoch: number;

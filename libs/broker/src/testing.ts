@@ -1,8 +1,8 @@
 // Test support: drives a BrokerCore against an in-memory "disk" built from its journal
 // entries (the same materialization the store does in RocksDB), so scenarios can check
 // receipts, deliveries, paging and replay without I/O. Used by the specs only.
-import { BrokerCore, type CoreOptions, type PageRequest } from './core';
-import { orderKey, type JournalEntry } from './journal';
+import { BrokerCore, type CoreOptions, type PageRequest, type Recovered } from './core';
+import { orderKey, type DurableSubOp, type JournalEntry } from './journal';
 import type { CompileSelector, Delivery, ErrorEvent, Message, SessionEvent, SessionRequest, Subscribe } from './types';
 
 export const noSelectors: CompileSelector = () => { throw new Error('selectors not enabled in this test'); };
@@ -24,6 +24,9 @@ export class Harness {
   readonly core: BrokerCore;
   readonly disk = new Map<string, Map<number, DiskMessage>>();
   readonly entries: JournalEntry[] = [];
+  /** Durable subscriptions and retained messages as the store materializes them (s\0, r\0 records). */
+  readonly durableOps = new Map<string, DurableSubOp>();
+  readonly retainedDisk = new Map<string, Message>();
   readonly events = new Map<string, SessionEvent[]>();
   readonly ended = new Set<string>();
   /** false: entries wait in `unwritten` until write() (to test persist-before-send). */
@@ -38,8 +41,34 @@ export class Harness {
   now = 1_000_000;
   private nextRequest = 1;
 
-  constructor(readonly opts: CoreOptions = options()) {
-    this.core = new BrokerCore(opts);
+  constructor(readonly opts: CoreOptions = options(), recovered?: Recovered) {
+    this.core = new BrokerCore(opts, recovered);
+  }
+
+  /**
+   * What a store restarted on this disk reads back (RocksJournal.recover): a restart is
+   * `new Harness(opts, h.recovered())` over a copy of the disk (restarted()).
+   */
+  recovered(): Recovered {
+    let nextSeq = 1;
+    for (const e of this.entries) for (const op of e.ops) if (op.kind === 'enqueue' && op.enqueue.seq >= nextSeq) nextSeq = op.enqueue.seq + 1;
+    return {
+      position: this.written, nextSeq, dedup: [],
+      durables: [...this.durableOps.values()],
+      queues: [...this.disk].map(([id, msgs]) => ({ id, stored: msgs.size })),
+      retained: [...this.retainedDisk.values()],
+    };
+  }
+
+  /** A new core on this harness's disk, as after a restart (sessions gone, state recovered). */
+  restarted(): Harness {
+    const h = new Harness(this.opts, this.recovered());
+    for (const [id, msgs] of this.disk) h.disk.set(id, new Map(msgs));
+    for (const [k, v] of this.durableOps) h.durableOps.set(k, v);
+    for (const [k, v] of this.retainedDisk) h.retainedDisk.set(k, v);
+    h.written = this.written;
+    h.now = this.now;
+    return h;
   }
 
   request(sid: string, ...reqs: Req[]): number[] {
@@ -131,9 +160,11 @@ export class Harness {
         return;
       case 'remove': q(op.remove.queue).delete(op.remove.seq); return;
       case 'redeliver': { const m = q(op.redeliver.queue).get(op.redeliver.seq); if (m) m.failed = op.redeliver.count; return; }
-      case 'removeDurable': this.disk.delete(op.removeDurable.queue); return;
+      case 'removeDurable': this.disk.delete(op.removeDurable.queue); this.durableOps.delete(op.removeDurable.queue); return;
       case 'purge': { const keep = new Set(op.purge.keep); for (const [seq] of q(op.purge.queue)) if (seq <= op.purge.upToSeq && !keep.has(seq)) q(op.purge.queue).delete(seq); return; }
-      case 'durableSub': return;
+      case 'durableSub': this.durableOps.set(op.durableSub.queue, op.durableSub); return;
+      case 'retain': this.retainedDisk.set(op.retain.message.destination, op.retain.message); return;
+      case 'dropRetained': this.retainedDisk.delete(op.dropRetained.topic); return;
     }
   }
 
