@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+// hawser-fuzz against a private cluster it starts itself with the integration suite's
+// launcher (tests/integration/src/harness.ts): one standalone store serving clients itself
+// (embedded gateway) and a separate gateway in front of it, on free loopback ports, under a
+// temp dir removed afterwards (HAWSER_KEEP_TMP=1 keeps it with the services' logs). The fuzz
+// goes to both gateways' STOMP and WebSocket ports and to the store's gRPC port, with the
+// processes watched by PID and /healthz. Every other option is hawser-fuzz's (cli.ts).
+//
+//   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--store-arg --flag --store-arg value] [--json]
+import { Harness } from '@hawser/integration/dist/harness';
+import { main, UsageError } from './cli';
+
+async function local(argv: string[]): Promise<number> {
+  const storeArgs: string[] = [];
+  const gatewayArgs: string[] = [];
+  const rest: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--store-arg' || argv[i] === '--gateway-arg') {
+      const v = argv[i + 1];
+      if (v === undefined) throw new UsageError(`${argv[i]} needs a value`);
+      (argv[i] === '--store-arg' ? storeArgs : gatewayArgs).push(v);
+      i++;
+    } else rest.push(argv[i]!);
+  }
+  const h = new Harness('fuzz');
+  const stopAll = () => { void h.close().finally(() => process.exit(130)); };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
+  try {
+    const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', ...storeArgs] });
+    const gateway = await h.startGateway(store, { args: gatewayArgs });
+    process.stderr.write(`[fuzz] cluster: store pid ${store.pid} (gRPC ${store.grpcPort}, HTTP ${store.httpPort}, embedded STOMP ${store.stompPort}, WS ${store.field('wsPort')}), `
+      + `gateway pid ${gateway.pid} (STOMP ${gateway.stompPort}, WS ${gateway.wsPort}, HTTP ${gateway.httpPort}); logs in ${h.logDir}\n`);
+    const code = await main([
+      '--uri', `${gateway.stompUri},${store.stompUri}`,
+      '--ws', `127.0.0.1:${gateway.wsPort},127.0.0.1:${store.field('wsPort')}`,
+      '--grpc', store.address,
+      '--pids', `${store.pid},${gateway.pid}`,
+      '--http', `127.0.0.1:${store.httpPort},127.0.0.1:${gateway.httpPort}`,
+      ...rest,
+    ]);
+    if (code !== 0) process.stderr.write(`[fuzz] service logs:\n${h.logTails(30)}\n`);
+    return code;
+  } finally {
+    await h.close();
+  }
+}
+
+local(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
+  process.stderr.write(`hawser-fuzz local: ${(e as Error).message}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+});

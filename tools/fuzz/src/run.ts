@@ -1,0 +1,226 @@
+// One fuzz run: a witness per STOMP URI, then `concurrency` connections at a time throwing
+// generated, mutated and garbage frames at the gateways until `frames` frames were written,
+// beside a few WebSocket and gRPC connections of garbage; progress lines; then the witness
+// drained, the fuzz queues drained, and the checks: every process alive, every witness
+// message exactly once, receipts never silent for longer than the bound, RSS growth bounded.
+import { connect } from '@hawser/client';
+import { Prng } from './prng';
+import { ConnectionScript } from './script';
+import { drive, type Target } from './stomp-driver';
+import { driveWs } from './ws-driver';
+import { driveGrpcCalls, driveGrpcRaw } from './grpc-driver';
+import { newCounters, type FuzzCounters } from './stats';
+import { sample, mb, type Sample, type Watched } from './monitor';
+import { Witness, type WitnessReport } from './witness';
+import { QUEUE_POOL, poolQueue } from './values';
+
+export interface FuzzOptions {
+  /** STOMP URIs (stomp://host:port) of the gateways: fuzz targets, one witness each. */
+  uris: string[];
+  ws: Target[];
+  grpc: Target[];
+  /** gRPC method paths for the framing attacks (grpcMethodPaths()). */
+  grpcPaths: string[];
+  frames: number;
+  seed: number;
+  concurrency: number;
+  wsConcurrency: number;
+  grpcConcurrency: number;
+  pids: number[];
+  http: Target[];
+  login?: string;
+  passcode?: string;
+  witnessIntervalMs: number;
+  /** The longest a witness may go without a receipt (ms). */
+  maxReceiptGapMs: number;
+  /** End RSS may exceed start RSS by at most this many MB. */
+  maxRssGrowthMb: number;
+  progressMs: number;
+  closeWaitMs: number;
+  /** Progress lines go here (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+export interface RssFigures { name: string; source: string; start?: number; middle?: number; end?: number; peak?: number }
+
+export interface FuzzReport {
+  seed: number;
+  ok: boolean;
+  failures: string[];
+  durationMs: number;
+  framesPerSecond: number;
+  counters: FuzzCounters;
+  witnesses: WitnessReport[];
+  rss: RssFigures[];
+  /** Messages the fuzz left on the pool queues, drained at the end. */
+  drained: number;
+  processes: Sample[];
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export function targetOf(uri: string): Target {
+  const m = /^(?:stomp|tcp):\/\/\[?([^\]/]+?)\]?:(\d+)\/?$/.exec(uri);
+  if (!m) throw new Error(`'${uri}': expected stomp://host:port (the fuzzer speaks plain TCP to the gateway)`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
+  const started = Date.now();
+  const c = newCounters();
+  const failures: string[] = [];
+  const root = new Prng(o.seed);
+  const targets = o.uris.map(targetOf);
+  const watched: Watched[] = [
+    ...o.pids.map((pid) => ({ name: `pid ${pid}`, pid })),
+    ...o.http.map((t) => ({ name: `http ${t.host}:${t.port}`, http: t })),
+  ];
+  const rss = new Map<string, RssFigures>();
+  const sampleAll = async (phase: 'start' | 'middle' | 'end' | 'peak'): Promise<Sample[]> => {
+    const samples = await Promise.all(watched.map((w) => sample(w)));
+    for (const s of samples) {
+      const f = rss.get(s.name) ?? { name: s.name, source: s.source };
+      if (s.rssBytes !== undefined) {
+        if (phase !== 'peak') f[phase] = s.rssBytes;
+        f.peak = Math.max(f.peak ?? 0, s.rssBytes);
+        if (f.source === 'none') f.source = s.source;
+      }
+      rss.set(s.name, f);
+    }
+    return samples;
+  };
+
+  const first = await sampleAll('start');
+  for (const s of first) if (!s.alive) failures.push(`${s.name} is not alive before the fuzz (health ${s.health ?? '-'})`);
+  if (failures.length > 0) return report();
+
+  // The witnesses, on a queue of their own.
+  const witnesses = o.uris.map((uri, i) => new Witness({
+    uri, queue: `/queue/fuzz-witness.${o.seed}.${i}.${Date.now().toString(36)}`, intervalMs: o.witnessIntervalMs,
+    login: o.login, passcode: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
+  }));
+  try {
+    await Promise.all(witnesses.map((w) => w.start()));
+  } catch (e) {
+    failures.push(`a witness could not connect: ${(e as Error).message}`);
+    return report();
+  }
+
+  let stop = false;
+  let middleTaken = false;
+  let died: string | undefined;
+  const gen = { login: o.login, passcode: o.passcode };
+  const drive0 = { closeWaitMs: o.closeWaitMs, drainWaitMs: o.closeWaitMs };
+
+  // STOMP over TCP: workers take connection numbers in turn until enough frames went out.
+  let nextConn = 0;
+  const stompWorker = async () => {
+    while (!stop && c.frames < o.frames) {
+      const n = nextConn++;
+      const script = new ConnectionScript(root.fork(n), Math.max(1, o.frames - c.frames), gen);
+      await drive(targets[n % targets.length]!, script, c, drive0);
+      if (c.connections === 0 && c.connectFailures > 20) { died = 'every connection to the gateways was refused'; stop = true; }
+    }
+  };
+  let nextWs = 0;
+  const wsWorker = async (t: Target) => {
+    while (!stop) await driveWs(root.fork(2_000_000_000 + nextWs++), t, c, { closeWaitMs: o.closeWaitMs, maxFrames: 200, gen });
+  };
+  let nextGrpc = 0;
+  const grpcWorker = async (t: Target) => {
+    while (!stop) {
+      const rng = root.fork(3_000_000_000 + nextGrpc++);
+      if (rng.chance(0.5)) await driveGrpcRaw(rng, t, c, o.closeWaitMs);
+      else await driveGrpcCalls(rng, t, o.grpcPaths, c, o.closeWaitMs);
+    }
+  };
+
+  const ticker = setInterval(() => { void tick(); }, o.progressMs);
+  let ticking = false;
+  async function tick(): Promise<void> {
+    if (ticking) return;
+    ticking = true;
+    try {
+      const phase = !middleTaken && c.frames >= o.frames / 2 ? 'middle' : 'peak';
+      if (phase === 'middle') middleTaken = true;
+      const samples = await sampleAll(phase);
+      for (const s of samples) if (!s.alive && !died) { died = `${s.name} died during the fuzz (health ${s.health ?? '-'})`; stop = true; }
+      const secs = (Date.now() - started) / 1000;
+      const errs = Object.values(c.errors).reduce((a, b) => a + b, 0);
+      o.log(`[fuzz] ${c.frames.toLocaleString('en')}/${o.frames.toLocaleString('en')} frames, ${c.connections.toLocaleString('en')} conns, `
+        + `${Math.round(c.frames / secs).toLocaleString('en')} frames/s, ${errs.toLocaleString('en')} ERRORs; ws ${c.ws.connections} grpc ${c.grpc.connections}; `
+        + `witness ${witnesses.map((w) => `${w.receipts} receipts (max gap ${w.currentMaxGapMs} ms)`).join(', ')}; `
+        + `rss ${samples.map((s) => `${s.name} ${mb(s.rssBytes)}`).join(', ')}`);
+      for (const w of witnesses) if (w.currentMaxGapMs > o.maxReceiptGapMs && !died) o.log(`[fuzz] witness silent for ${w.currentMaxGapMs} ms (bound ${o.maxReceiptGapMs} ms)`);
+    } finally {
+      ticking = false;
+    }
+  }
+
+  const stompDone = Promise.all(Array.from({ length: o.concurrency }, () => stompWorker()));
+  const others = [
+    ...o.ws.flatMap((t) => Array.from({ length: o.wsConcurrency }, () => wsWorker(t))),
+    ...o.grpc.flatMap((t) => Array.from({ length: o.grpcConcurrency }, () => grpcWorker(t))),
+  ];
+  await stompDone;
+  stop = true;
+  await Promise.all(others);
+  const fuzzMs = Date.now() - started;
+  clearInterval(ticker);
+  while (ticking) await sleep(50);
+  if (!middleTaken) { await sampleAll('middle'); middleTaken = true; }
+  if (died) failures.push(died);
+
+  const witnessReports = await Promise.all(witnesses.map((w) => w.stop(30_000)));
+  for (const w of witnessReports) {
+    for (const e of w.errors) failures.push(e);
+    if (w.missing > 0) failures.push(`witness on ${w.uri}: ${w.missing} of ${w.receipted} receipted messages never came`);
+    if (w.duplicates > 0) failures.push(`witness on ${w.uri}: ${w.duplicates} messages came twice`);
+    if (w.maxGapMs > o.maxReceiptGapMs) failures.push(`witness on ${w.uri}: no receipt for ${w.maxGapMs} ms (bound ${o.maxReceiptGapMs} ms)`);
+    if (w.receipted === 0) failures.push(`witness on ${w.uri}: no receipt at all`);
+  }
+
+  // What the fuzz left on its queues, so the end RSS is of a broker that holds nothing of it.
+  let drained = 0;
+  if (!died) {
+    try { drained = await drainPool(o.uris[0]!, o); } catch (e) { failures.push(`draining the fuzz queues failed: ${(e as Error).message}`); }
+  }
+  await sleep(1000);
+  const last = await sampleAll('end');
+  for (const s of last) if (!s.alive) failures.push(`${s.name} is not alive after the fuzz (health ${s.health ?? '-'})`);
+  for (const f of rss.values()) {
+    if (f.start !== undefined && f.end !== undefined && f.end > f.start + o.maxRssGrowthMb * 1048576) {
+      failures.push(`${f.name}: RSS grew from ${mb(f.start)} to ${mb(f.end)} (bound: start + ${o.maxRssGrowthMb} MB)`);
+    }
+  }
+  if (c.badServerOutput > 0) failures.push(`the server sent bytes that are not STOMP ${c.badServerOutput} times: ${c.badServerSamples.join(' | ')}`);
+  return report(fuzzMs, witnessReports, drained, last);
+
+  function report(fuzzMs = Date.now() - started, ws: WitnessReport[] = [], drainedCount = 0, processes: Sample[] = first): FuzzReport {
+    return {
+      seed: o.seed, ok: failures.length === 0, failures, durationMs: fuzzMs,
+      framesPerSecond: Math.round(c.frames / Math.max(fuzzMs / 1000, 0.001)), counters: c, witnesses: ws,
+      rss: [...rss.values()], drained: drainedCount, processes,
+    };
+  }
+}
+
+/** Subscribes to every pool queue and takes what is there until 1 s passes without a message. */
+async function drainPool(uri: string, o: FuzzOptions): Promise<number> {
+  const client = await connect(uri, { login: o.login, passcode: o.passcode });
+  let n = 0;
+  try {
+    const subs = await Promise.all(Array.from({ length: QUEUE_POOL }, (_, i) => client.subscribe(poolQueue(i), { ack: 'auto' })));
+    const deadline = Date.now() + 120_000;
+    let quietSince = Date.now();
+    while (Date.now() - quietSince < 1500 && Date.now() < deadline) {
+      await sleep(250);
+      let k = 0;
+      for (const s of subs) while (s.buffered > 0) { await s.next(); k++; }
+      if (k > 0) { n += k; quietSince = Date.now(); }
+    }
+  } finally {
+    await client.disconnect().catch(() => client.destroy());
+  }
+  return n;
+}
