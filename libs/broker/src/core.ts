@@ -156,6 +156,11 @@ class Subscription implements Consumer {
     /** Consumer priority: higher first for queue messages (ActiveMQ's consumer priority). */
     readonly priority: number,
   ) {}
+  /**
+   * A durable subscription to a wildcard pattern under an authorizer: its backlog took messages
+   * while it was offline (its session's groups unknown then), so each is checked at delivery.
+   */
+  checkRead = false;
   get network(): boolean { return this.session.network; }
   hasRoom(): boolean { return this.unacked < this.prefetch; }
   accepts(m: StoredMessage): boolean { return !this.selector || this.selector.matches(selectorView(m.message)); }
@@ -270,6 +275,8 @@ export class BrokerCore {
   private readonly patterns = new PatternTrie<Topic>();
   /** Retained messages per topic (retained.ts). */
   private readonly retained = new RetainedMessages();
+  /** Deliveries of a dispatch scan its session may not read (Subscription.checkRead). */
+  private readonly unreadable: DeliveryRec[] = [];
   /** Retained SENDs refused by maxRetained / maxRetainedBytes since start (a metric). */
   retainedRefusals = 0;
   private readonly durables = new Map<string, DurableState>();
@@ -697,6 +704,7 @@ export class BrokerCore {
         this.sendRetained(s, d.queue, sub.destination, d.selector, wildcard);
       }
       result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal, priority);
+      result.checkRead = wildcard && this.opts.authorizer !== undefined;
       d.active = result;
       addConsumer(d.queue, result);
     }
@@ -1097,6 +1105,7 @@ export class BrokerCore {
         return 'take';
       });
       for (const m of expired) this.expire(q, m);
+      for (const rec of this.unreadable.splice(0)) this.acked(rec);
       if (q.needsPage()) this.requestPage(q);
     }
   }
@@ -1107,6 +1116,10 @@ export class BrokerCore {
     sub.deliveries.set(rec.tag, rec);
     s.deliveries.set(rec.tag, rec);
     sub.unacked++;
+    if (sub.checkRead && !this.mayRead(s, m.message.destination)) {
+      this.unreadable.push(rec); // not for this session: acked unseen once the scan is over
+      return;
+    }
     this.send(s, { kind: 'delivery', delivery: { subscriptionId: sub.id, deliveryTag: rec.tag, message: m.message, redelivered: m.failed > 0, deliveryCount: m.failed + 1 } });
   }
 

@@ -177,6 +177,25 @@ test('authorization: a pattern subscriber gets only the topics its groups may re
   assert.deepEqual(h.bodies('u'), ['granted']);
 });
 
+test('authorization: an offline durable pattern subscription keeps what matches, and its owner gets only what it may read', () => {
+  const map: Authorizer = {
+    can: (p, action, d) => action === 'write' || (p.groups.includes('users') && (d === '/topic/a.>' || d === '/topic/a.b')),
+  };
+  const h = new Harness(options({ authorizer: map }));
+  const open = (sid: string) => h.request(sid, { kind: 'open', requestId: 0, open: { connectionId: sid, clientId: 'c', login: 'u', gateway: 'gw', groups: ['users'] } });
+  open('u');
+  h.subscribe('u', 's', '/topic/a.>', { durableName: 'd' });
+  h.end('u');
+  h.request('w', { kind: 'open', requestId: 0, open: { connectionId: 'w', clientId: '', login: 'w', gateway: 'gw', groups: ['writers'] } });
+  h.send('w', '/topic/a.b', 'granted');
+  h.send('w', '/topic/a.b.c', 'not granted');
+  assert.equal(h.core.destinations('durable:').find((d) => d.name === 'durable:c:d')?.depth, 2, 'offline: both kept');
+  open('u2');
+  h.subscribe('u2', 's', '/topic/a.>', { durableName: 'd' });
+  assert.deepEqual(h.bodies('u2'), ['granted']);
+  assert.equal(h.core.destinations('durable:').find((d) => d.name === 'durable:c:d')?.depth, 1, 'the unreadable one left the backlog; the granted one waits for its ack');
+});
+
 test('many exact subscriptions and a few patterns: a publication touches only what matches', () => {
   const h = new Harness(options());
   h.open('p');
