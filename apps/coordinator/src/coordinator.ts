@@ -204,6 +204,15 @@ export class Coordinator {
         this.warn(`no-quorum-state ${g.name}`, { group: g.name, message: g.message }, `group ${g.name}: ${g.message}`);
       }
     }
+    // A group removed from ZooKeeper (`hawser group remove`) leaves the snapshot: its series go
+    // too, or dashboards and alerts would go on showing its last state.
+    for (const name of [...this.publishedStates.keys()]) {
+      if (s.groups.some((g) => g.name === name)) continue;
+      this.publishedStates.delete(name);
+      for (const st of GROUP_STATES) this.metrics.groupState.remove({ group: name, state: st });
+      this.metrics.epoch.remove({ group: name });
+      this.log.info({ group: name }, `group ${name} is gone from ZooKeeper; no longer reported`);
+    }
     this.metrics.watchers.set(this.topology.watcherCount);
   }
 

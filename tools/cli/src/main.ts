@@ -12,8 +12,9 @@ import { bench } from './bench';
 import { activemq } from './activemq';
 import { certs } from './certs';
 import { passwd } from './passwd';
+import { group } from './group';
 
-export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, bench, activemq, certs, passwd];
+export const COMMANDS: readonly Command[] = [send, receive, browse, purge, destinations, status, group, bench, activemq, certs, passwd];
 
 export function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.spec.name.length));
