@@ -104,6 +104,9 @@ test('standalone over gRPC: retained messages and a durable wildcard subscriptio
     n.subscribe('all', '/topic/>');
     await checkFor('retained delivered', () => n.deliveries().length === 2);
     assert.deepEqual(bodiesOf(n), ['/topic/a.b kept (retained)', '/topic/x x (retained)']);
+    const metrics = await (store as unknown as { deps: { registry: { metrics(): Promise<string> } } }).deps.registry.metrics();
+    assert.match(metrics, /^hawser_store_retained_messages(\{[^}]*\})? 2$/m);
+    assert.match(metrics, /^hawser_store_retained_bytes(\{[^}]*\})? [1-9]\d*$/m);
     a2.close();
     n.close();
   } finally {
