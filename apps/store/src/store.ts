@@ -6,7 +6,7 @@ import { BrokerCore, parseDestination, removesOnly, type JournalEntry, type Page
 import { compileSelector } from '@hawser/selector';
 import type { Recovered } from '@hawser/broker';
 import {
-  adminService, brokerService, CHANNEL_OPTIONS, channelCredentials, grpc, memberService, replicationService, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService, type MasterLost,
+  adminService, BATCH_BYTES, brokerService, CHANNEL_OPTIONS, channelCredentials, grpc, memberService, replicationService, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
@@ -487,9 +487,20 @@ export class Store {
     const flush = () => {
       scheduled = false;
       if (gone || !out.length) return;
-      const items = out;
+      const all = out;
       out = [];
-      try { call.write({ items }); } catch { /* the stream is gone: its close ends the sessions */ }
+      // Cut at BATCH_BYTES of delivered bodies: a drive's 64 MiB deliveries are not one gRPC message.
+      let items: MuxEvent[] = [];
+      let bytes = 0;
+      try {
+        for (const e of all) {
+          const n = e.event?.kind === 'delivery' ? e.event.delivery.message?.body?.length ?? 0 : 0;
+          if (items.length && bytes + n > BATCH_BYTES) { call.write({ items }); items = []; bytes = 0; }
+          items.push(e);
+          bytes += n;
+        }
+        call.write({ items });
+      } catch { /* the stream is gone: its close ends the sessions */ }
     };
     const push = (e: MuxEvent) => {
       out.push(e);

@@ -10,6 +10,7 @@ import {
 } from './journal';
 import { StorageQueue, volatileSize, type Consumer, type StoredMessage } from './queue';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
+import { compositeParts, isComposite, isTemp, isVirtualTopic, parseTemp, tempOwnerKey, virtualTopicOf } from './destinations';
 import { isPattern, patternError, PatternTrie } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
 import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
@@ -213,7 +214,14 @@ function selectorView(m: Message) {
   return { headers: m.headers, id: m.id, priority: m.priority, timestamp: m.timestamp, expires: m.expires, persistent: m.persistent };
 }
 
-export function parseDestination(d: string): { type: 'queue' | 'topic'; name: string } | null {
+/**
+ * '/queue/x' and '/topic/x', and the temporary ones (destinations.ts): '/temp-queue/<owner>/x' is
+ * a queue and '/temp-topic/<owner>/x' a topic, `temp` set. A composite name is not one destination: null.
+ */
+export function parseDestination(d: string): { type: 'queue' | 'topic'; name: string; temp?: boolean } | null {
+  if (isComposite(d)) return null;
+  const temp = parseTemp(d);
+  if (temp) return { type: temp.type === 'temp-queue' ? 'queue' : 'topic', name: `${temp.owner}/${temp.name}`, temp: true };
   const m = /^\/(queue|topic)\/(.+)$/.exec(d);
   if (!m || d.includes('\u0000')) return null;
   return { type: m[1] as 'queue' | 'topic', name: m[2]! };
@@ -365,6 +373,7 @@ export class BrokerCore {
           s.dedupScope = dedupScope(r.open);
           s.login = r.open.login;
           s.groups = r.open.groups ?? [];
+          this.ownerOpened(s);
           this.sessions.set(sessionId, s);
           this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
           this.receipt(s, r.requestId);
@@ -541,6 +550,8 @@ export class BrokerCore {
       case 'send': {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
+        if (isComposite(m.destination)) return this.sendComposite(s, r, m);
+        if (isTemp(m.destination)) this.checkTemp(s, m.destination, 'write');
         const sendTo = parseDestination(m.destination);
         if (!sendTo) throw badDestination(m.destination);
         if (sendTo.type === 'topic' && isPattern(sendTo.name)) {
@@ -650,7 +661,11 @@ export class BrokerCore {
       throw new BrokerError(ErrorCode.DuplicateSubscription, `subscription id '${sub.subscriptionId}' is already in use on this session: use a new id or UNSUBSCRIBE first`);
     }
     const dest = parseDestination(sub.destination);
+    if (!dest && isComposite(sub.destination)) {
+      throw new BrokerError(ErrorCode.InvalidDestination, `cannot subscribe to composite destination '${sub.destination}': subscribe to each of its destinations with its own subscription id`);
+    }
     if (!dest) throw badDestination(sub.destination);
+    if (dest.temp) this.checkTemp(s, sub.destination, 'read', sub.durableName);
     const wildcard = dest.type === 'topic' && isPattern(dest.name);
     const bad = wildcard ? patternError(dest.name) : null;
     if (bad) throw new BrokerError(ErrorCode.InvalidDestination, `invalid topic pattern '${sub.destination}': ${bad}; e.g. /topic/a.*.c (one segment) or /topic/a.> (the rest)`);
@@ -774,6 +789,7 @@ export class BrokerCore {
     for (const items of s.txs.values()) this.rollback(s, items);
     s.txs.clear();
     for (const sub of [...s.subs.values()]) this.endSubscription(sub);
+    this.ownerClosed(s);
   }
 
   private fail(s: Session, requestId: number, err: BrokerError): void {
@@ -874,7 +890,10 @@ export class BrokerCore {
   // ---- messages --------------------------------------------------------------------------
 
   private publish(s: Session | null, input: Message): void {
-    const persistent = input.persistent || this.opts.forcePersistent;
+    // Temp destinations keep their messages in memory (as ActiveMQ's temp store): never journaled.
+    const temp = isTemp(input.destination);
+    if (temp && !this.tempAlive(input.destination)) return; // its connection is gone: dropped, like a topic message without subscribers
+    const persistent = (input.persistent || this.opts.forcePersistent) && !temp;
     const message: Message = {
       id: input.id || `ID:${this.opts.node}-${this.opts.epoch}-${this.nextSeq}`,
       destination: input.destination,
@@ -899,6 +918,7 @@ export class BrokerCore {
       else this.addVolatile(q, message, this.nextSeq++);
       return;
     }
+    const fanned = isVirtualTopic(message.destination) && this.toVirtualQueues(message, persistent);
     st.enqueued++;
     if (wantsRetain(message)) this.retain(message);
     // The topic's own subscribers (a map lookup), then those of every wildcard pattern matching
@@ -906,7 +926,11 @@ export class BrokerCore {
     const t = this.topics.get(message.destination);
     const matched = this.patterns.size ? this.patterns.match(dest.name) : [];
     if (t) matched.push(t);
-    if (!matched.length) return; // ActiveMQ: a topic message with no subscriber is dropped
+    if (!matched.length) {
+      // The virtual topic's queues took it: its id is journaled all the same (see below).
+      if (fanned && persistent) this.emit({ kind: 'enqueue', enqueue: { message: { ...message, headers: {}, body: EMPTY }, queues: [], seq: this.nextSeq++, dedup: true, dedupScope: scope } });
+      return; // ActiveMQ: a topic message with no subscriber is dropped
+    }
     const view = selectorView(message);
     const seq = this.nextSeq++;
     const targets: DurableState[] = [];
@@ -1264,6 +1288,8 @@ export class BrokerCore {
 
   private admitDestination(name: string): void {
     const max = this.opts.maxDestinations ?? 0;
+    // A temp destination whose connection is gone is never made (its messages are dropped).
+    if (isTemp(name) && !this.tempAlive(name)) return;
     if (this.names.has(name)) return;
     if (max > 0 && this.names.size >= max) {
       this.destinationRefusals++;
@@ -1278,6 +1304,7 @@ export class BrokerCore {
       q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize, this.usage);
       this.stores.set(q.id, q);
       this.names.add(destination);
+      this.noteQueue(q);
     }
     return q;
   }
@@ -1297,6 +1324,7 @@ export class BrokerCore {
       const path = name.startsWith('/topic/') ? name.slice('/topic/'.length) : '';
       t = { name, subs: new Set(), durables: new Map(), enqueued: 0, pattern: isPattern(path) };
       this.topics.set(name, t);
+      if (isTemp(name)) this.noteTemp(name);
       if (t.pattern) this.patterns.set(path, t);
       this.names.add(name);
     }
@@ -1307,9 +1335,146 @@ export class BrokerCore {
     let st = this.stats.get(destination);
     if (!st && create) {
       st = { destination, enqueued: 0, dequeued: 0, acked: 0, expired: 0, deadLettered: 0 };
-      this.stats.set(destination, st);
+      // Temp destinations are not reported: a name per connection would be a metric series each.
+      if (!isTemp(destination)) this.stats.set(destination, st);
     }
     return st;
+  }
+
+  // ---- temporary, composite and virtual destinations (destinations.ts) ----------------------
+
+  /** Temp destinations by their owner's key: the owner's open sessions and the names it made. */
+  private readonly temps = new Map<string, { sessions: Set<Session>; names: Set<string> }>();
+  /** The queues of each virtual topic that exist (/queue/Consumer.<name>.VirtualTopic.X by /topic/VirtualTopic.X). */
+  private readonly virtualQueues = new Map<string, Set<StorageQueue<Subscription>>>();
+
+  private tempsOf(owner: string) {
+    let e = this.temps.get(owner);
+    if (!e) {
+      e = { sessions: new Set(), names: new Set() };
+      this.temps.set(owner, e);
+    }
+    return e;
+  }
+
+  private ownerOpened(s: Session): void {
+    if (s.connectionId) this.tempsOf(tempOwnerKey(s.connectionId)).sessions.add(s);
+  }
+
+  /**
+   * The last session of a connection ended: its temp destinations go, with their messages
+   * (JMS: deleted when the connection closes). A session moved here by its gateway after a
+   * failover opens with the same connection id, so its temp destinations exist again (empty).
+   */
+  private ownerClosed(s: Session): void {
+    if (!s.connectionId) return;
+    const owner = tempOwnerKey(s.connectionId);
+    const e = this.temps.get(owner);
+    if (!e) return;
+    e.sessions.delete(s);
+    if (e.sessions.size > 0) return;
+    this.temps.delete(owner);
+    for (const name of e.names) {
+      const q = this.stores.get(name);
+      if (q) {
+        q.dropAll();
+        q.volatile = 0;
+        q.volatileBytes = 0; // memory usage
+        this.stores.delete(name);
+        this.dirty.delete(q);
+        this.expiring.delete(q);
+      }
+      const t = this.topics.get(name);
+      if (t && t.subs.size === 0) this.topics.delete(name);
+      this.names.delete(name);
+    }
+  }
+
+  private noteTemp(name: string): void {
+    const t = parseTemp(name);
+    if (t) this.tempsOf(t.owner).names.add(name);
+  }
+
+  private noteQueue(q: StorageQueue<Subscription>): void {
+    if (isTemp(q.name)) this.noteTemp(q.name);
+    const vt = virtualTopicOf(q.name);
+    if (!vt) return;
+    let set = this.virtualQueues.get(vt);
+    if (!set) {
+      set = new Set();
+      this.virtualQueues.set(vt, set);
+    }
+    set.add(q);
+  }
+
+  /** Whether the connection owning temp destination `d` has a session here. */
+  private tempAlive(d: string): boolean {
+    const t = parseTemp(d);
+    return !!t && (this.temps.get(t.owner)?.sessions.size ?? 0) > 0;
+  }
+
+  /**
+   * Anyone may send to a temp destination (the authorization map's `temp` entries permitting);
+   * only its own connection may consume it (ActiveMQ: "Cannot subscribe to remote temporary
+   * destination"); making one asks the map for `admin` (ActiveMQ's tempDestinationAuthorizationEntry).
+   */
+  private checkTemp(s: Session, d: string, action: 'read' | 'write', durableName = ''): void {
+    const t = parseTemp(d);
+    if (!t) throw badDestination(d);
+    const own = s.connectionId !== '' && t.owner === tempOwnerKey(s.connectionId);
+    if (action === 'read' && !own) {
+      throw new BrokerError(ErrorCode.InvalidDestination, `cannot subscribe to temporary destination '${d}': it belongs to another connection, and only the connection that made it may consume it (send to it instead)`);
+    }
+    if (durableName) {
+      throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${durableName}' on temporary topic '${d}': a temporary topic ends with its connection; subscribe without a durable name`);
+    }
+    if (!own || this.temps.get(t.owner)?.names.has(d)) return;
+    const a = this.opts.authorizer;
+    if (a && !a.can(s, 'admin', d)) {
+      this.opts.onForbidden?.(s.login, action, d);
+      const who = s.login ? `user '${s.login}'` : 'an anonymous client';
+      throw new BrokerError(ErrorCode.Forbidden, `${who} may not create temporary destination ${d} (groups: ${s.groups.join(',') || 'none'}): ask an administrator for admin permission on temp destinations in the authorization map`);
+    }
+  }
+
+  /**
+   * ActiveMQ's composite destination: one SEND to '/queue/a,/topic/b' is a SEND to each part,
+   * with the same message id and an `original-destination` header naming the composite. Every
+   * part is checked (name, authorization, destination limit) before any is sent, and all of
+   * them go into this step's journal entry: stored together or not at all.
+   */
+  private sendComposite(s: Session, r: Extract<SessionRequest, { kind: 'send' }>, m: Message): void {
+    const parts = compositeParts(m.destination);
+    if (parts.length === 0) throw badDestination(m.destination);
+    for (const p of parts) {
+      if (!parseDestination(p)) {
+        throw new BrokerError(ErrorCode.InvalidDestination, `invalid destination '${p}' in composite destination '${m.destination}': each part must be /queue/<name> or /topic/<name>, separated by commas`);
+      }
+      if (isTemp(p)) this.checkTemp(s, p, 'write');
+      this.authorize(s, 'write', p);
+      this.admitDestination(p);
+    }
+    for (const p of parts) {
+      this.request(s, { ...r, send: { ...r.send, message: { ...m, destination: p, headers: { ...m.headers, 'original-destination': m.destination } } } });
+    }
+  }
+
+  /**
+   * ActiveMQ's virtual topic (VirtualTopic.>, consumers' queues Consumer.*.VirtualTopic.>): a
+   * message published to /topic/VirtualTopic.X also goes to every existing queue
+   * /queue/Consumer.<name>.VirtualTopic.X, as a copy whose destination is that queue (AMQ-6100)
+   * and `original-destination` the topic. A queue exists once a consumer subscribed to it or it
+   * holds messages. False when there is none.
+   */
+  private toVirtualQueues(message: Message, persistent: boolean): boolean {
+    const queues = this.virtualQueues.get(message.destination);
+    if (!queues?.size) return false;
+    for (const q of queues) {
+      const copy: Message = { ...message, destination: q.name, headers: { ...message.headers, 'original-destination': message.destination } };
+      if (persistent) this.emit({ kind: 'enqueue', enqueue: { message: copy, queues: [q.id], seq: this.nextSeq++, dedup: false } });
+      else this.addVolatile(q, copy, this.nextSeq++);
+    }
+    return true;
   }
 
   // ---- step end --------------------------------------------------------------------------

@@ -9,5 +9,6 @@ export {
 } from './core';
 export { DedupWindow, dedupKey, dedupScope, scopeOfKey, MAX_MESSAGE_ID_BYTES, NETWORK_SCOPE } from './dedup';
 export { Usage, messageBytes, NO_FLOW_LIMITS, type FlowLimits, type UsageStats } from './usage';
+export * from './destinations';
 export { isPattern, matchesTopic, patternError, PatternTrie, TopicTrie } from './topic-match';
 export { RETAIN_HEADER, RETAINED_HEADER, wantsRetain, asRetained, RetainedMessages } from './retained';

@@ -75,13 +75,24 @@ export function replicationService(): grpc.ServiceClientConstructor {
   return pick(loadProto('replication.proto'), 'hawser.replication.v1.Replication');
 }
 
+/**
+ * Largest gRPC message between services. A client message may be 64 MiB (the gateway's
+ * limits.maxFrameSize, ActiveMQ's users send such), and one gRPC message carries a whole
+ * journal entry: a transaction's messages together. Batches of several requests, events or
+ * entries are cut at 8 MiB by their senders (grpc-channel.ts, store.ts, replication's
+ * maxBatchBytes), so this bounds one item, not a batch (docs/benchmarks.md, large messages).
+ */
+export const MAX_GRPC_MESSAGE_BYTES = 512 * 1024 * 1024;
+/** Senders cut batches (of requests, events, journal entries) at this many bytes of message bodies. */
+export const BATCH_BYTES = 8 * 1024 * 1024;
+
 /** Channel options shared by every client: keepalives so a dead peer is noticed in seconds. */
 export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
   // A store that was down and came back (restart on the same port) may be elected master a
   // moment later: grpc-js's default reconnect backoff (1 s doubling to 120 s) would keep
   // failing calls to it with UNAVAILABLE long after it listens again. Failover time is
@@ -97,8 +108,8 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
 export const SERVER_OPTIONS: grpc.ServerOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   'grpc.http2.min_ping_interval_without_data_ms': 5_000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
+  'grpc.max_receive_message_length': MAX_GRPC_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
 };
 export { TopologyWatch, type TopologyWatchOptions, type WatchLog } from './topology-watch';
 export * from './credentials';

@@ -41,10 +41,20 @@ export class ReplicaLog {
     return this.epochAt(position) === epoch;
   }
 
-  /** Entries from..to inclusive, at most `max`. `from` must be >= firstPosition. */
-  slice(from: number, to: number, max = Infinity): Entry[] {
-    const hi = Math.min(to, this.lastPosition, from + max - 1);
+  /**
+   * Entries from..to inclusive, at most `max`, and no more data than `maxBytes` (but at least
+   * one entry). `from` must be >= firstPosition.
+   */
+  slice(from: number, to: number, max = Infinity, maxBytes = Infinity): Entry[] {
+    let hi = Math.min(to, this.lastPosition, from + max - 1);
     if (from > hi) return [];
+    if (maxBytes !== Infinity) {
+      let bytes = 0;
+      for (let p = from; p <= hi; p++) {
+        bytes += this.entries[p - this.base - 1].data.length;
+        if (bytes > maxBytes && p > from) { hi = p - 1; break; }
+      }
+    }
     return this.entries.slice(from - this.base - 1, hi - this.base);
   }
 

@@ -53,6 +53,7 @@ export class Replica {
   private readonly heartbeatMs: number;
   private readonly snapshotTimeoutMs: number;
   private readonly maxBatch: number;
+  private readonly maxBatchBytes: number;
 
   private readonly log: ReplicaLog;
   private _role: Role = 'candidate';
@@ -95,6 +96,7 @@ export class Replica {
     this.masterTimeoutMs = options.masterTimeoutMs ?? 2000;
     this.snapshotTimeoutMs = options.snapshotTimeoutMs ?? 10 * this.heartbeatMs;
     this.maxBatch = options.maxBatch ?? 64;
+    this.maxBatchBytes = options.maxBatchBytes ?? 8 * 1024 * 1024;
     const r = options.restored;
     this.log = new ReplicaLog(r?.snapshotPosition ?? 0, r?.snapshotEpoch ?? 0, r?.entries ?? []);
     this._promisedEpoch = r?.promisedEpoch ?? 0;
@@ -281,7 +283,7 @@ export class Replica {
     const last = this.log.lastPosition;
     do {
       const prevPosition = p.next - 1;
-      const entries = this.log.slice(p.next, last, this.maxBatch);
+      const entries = this.log.slice(p.next, last, this.maxBatch, this.maxBatchBytes);
       const msg: AppendEntries = {
         type: 'append', from: this.id, epoch: this._epoch,
         prevEpoch: this.log.epochAt(prevPosition)!, prevPosition, entries, commitPosition: this._commit,

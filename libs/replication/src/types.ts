@@ -165,6 +165,11 @@ export interface ReplicaOptions {
   /** Master: entries per AppendEntries. Default 64. */
   readonly maxBatch?: number;
   /**
+   * Master: bytes of entry data per AppendEntries (at least one entry goes, whatever its size).
+   * Default 8 MiB: with 64 MiB messages, maxBatch entries would make one gRPC message of GiBs.
+   */
+  readonly maxBatchBytes?: number;
+  /**
    * Grows by one at every start of the process (the shell keeps it on disk). Lets the master
    * tell a slave that restarted, and lost its unpersisted memory, from a late message of its
    * previous life. Default 0.

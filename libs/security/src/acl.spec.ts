@@ -47,7 +47,7 @@ test('the union of every matching entry decides; no match is refused', () => {
 
 test('a bad line is refused with its line number and what to write', () => {
   assert.throws(() => parseAcl('queue > admins admins', 'acl.txt'), (e: unknown) => e instanceof AclSyntaxError && /acl\.txt:1: expected 5 columns/.test(e.message));
-  assert.throws(() => parseAcl('\nqueues > a a a'), /:2: kind must be queue or topic/);
+  assert.throws(() => parseAcl('\nqueues > a a a'), /:2: kind must be queue, topic or temp/);
   assert.throws(() => parseAcl('queue a.>.b a a a'), /'>' may only be the last segment/);
   assert.throws(() => parseAcl('queue a..b a a a'), /empty segment/);
   assert.throws(() => parseAcl('queue a a,,b a a'), /empty group name/);

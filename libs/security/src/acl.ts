@@ -10,11 +10,18 @@
 //   queue   orders.>    shop,admins    shop           admins
 //   topic   prices.*    *              feeds          admins
 //
-// kind: queue | topic. Pattern: ActiveMQ's wildcards over '.'-separated segments — `*` is one
+// kind: queue | topic | temp. Pattern: ActiveMQ's wildcards over '.'-separated segments — `*` is one
 // segment, `>` the rest of the name (one segment or more; `>` alone is every name). Group
 // columns: comma-separated group names, `*` (everyone, anonymous included) or `-` (nobody).
 // A destination's groups for an action are the union of every matching entry's (as ActiveMQ's
 // DefaultAuthorizationMap); a destination no entry matches is refused.
+//
+// kind temp is ActiveMQ's tempDestinationAuthorizationEntry: one line, pattern `>`, for every
+// temporary queue and topic (/temp-queue/..., /temp-topic/...): write = send to one, read =
+// consume one's own, admin = make one. A map without a temp line lets every session use temp
+// destinations (as ActiveMQ without that entry); only their own connection ever consumes them.
+//
+//   temp    >           *              *              app,admins
 
 export type Action = 'read' | 'write' | 'admin';
 export const ACTIONS: readonly Action[] = ['read', 'write', 'admin'];
@@ -27,7 +34,7 @@ export interface Principal {
 }
 
 export interface AclEntry {
-  kind: 'queue' | 'topic';
+  kind: 'queue' | 'topic' | 'temp';
   pattern: string;
   read: readonly string[];
   write: readonly string[];
@@ -77,7 +84,8 @@ export function parseAcl(text: string, source = 'authorization'): AclEntry[] {
       throw new AclSyntaxError(source, i + 1, `expected 5 columns "kind pattern read write admin", got ${cols.length}: ${JSON.stringify(raw.trim())}`);
     }
     const [kind, pattern, read, write, admin] = cols as [string, string, string, string, string];
-    if (kind !== 'queue' && kind !== 'topic') throw new AclSyntaxError(source, i + 1, `kind must be queue or topic, got ${JSON.stringify(kind)}`);
+    if (kind !== 'queue' && kind !== 'topic' && kind !== 'temp') throw new AclSyntaxError(source, i + 1, `kind must be queue, topic or temp, got ${JSON.stringify(kind)}`);
+    if (kind === 'temp' && pattern !== '>') throw new AclSyntaxError(source, i + 1, `a temp entry covers every temporary destination: its pattern must be >, got ${JSON.stringify(pattern)}`);
     const segs = pattern.split('.');
     if (segs.some((s) => s === '')) throw new AclSyntaxError(source, i + 1, `pattern ${JSON.stringify(pattern)} has an empty segment`);
     if (segs.slice(0, -1).includes('>')) throw new AclSyntaxError(source, i + 1, `pattern ${JSON.stringify(pattern)}: '>' may only be the last segment`);
@@ -86,10 +94,11 @@ export function parseAcl(text: string, source = 'authorization'): AclEntry[] {
   return entries;
 }
 
-/** Splits '/queue/a.b' into its kind and name; null for anything else. */
-function splitDestination(destination: string): { kind: 'queue' | 'topic'; name: string } | null {
-  const m = /^\/(queue|topic)\/(.+)$/.exec(destination);
-  return m ? { kind: m[1] as 'queue' | 'topic', name: m[2]! } : null;
+/** Splits '/queue/a.b' into its kind and name ('/temp-queue/..', '/temp-topic/..': kind temp); null for anything else. */
+function splitDestination(destination: string): { kind: 'queue' | 'topic' | 'temp'; name: string } | null {
+  const m = /^\/(queue|topic|temp-queue|temp-topic)\/(.+)$/s.exec(destination);
+  if (!m) return null;
+  return { kind: m[1]!.startsWith('temp-') ? 'temp' : m[1] as 'queue' | 'topic', name: m[2]! };
 }
 
 export class AuthorizationMap {
@@ -108,7 +117,8 @@ export class AuthorizationMap {
     if (groups) return groups;
     const d = splitDestination(destination);
     const set = new Set<string>();
-    if (d) {
+    if (d?.kind === 'temp' && !this.entries.some((e) => e.kind === 'temp')) set.add(EVERYONE);
+    else if (d) {
       for (const e of this.entries) {
         if (e.kind === d.kind && matchesPattern(e.pattern, d.name)) for (const g of e[action]) set.add(g);
       }

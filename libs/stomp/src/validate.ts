@@ -33,7 +33,8 @@ function checkHeartBeat(frame: StompFrame): void {
   }
 }
 
-const ACK_MODES_10 = ['auto', 'client'];
+// ActiveMQ's extension: client-individual on STOMP 1.0 too (its clients send it on 1.0 connections).
+const ACK_MODES_10 = ['auto', 'client', 'client-individual'];
 const ACK_MODES_11 = ['auto', 'client', 'client-individual'];
 
 /**

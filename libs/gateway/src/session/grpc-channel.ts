@@ -6,7 +6,7 @@
 // cost one write per turn, not a hundred, and an HTTP/2 stream per client is gone. A client
 // that reads slowly is paused on its own (its events are held here, bounded by its prefetch);
 // the shared stream is never paused for one client.
-import { grpc, brokerService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, brokerService, channelCredentials, BATCH_BYTES, CHANNEL_OPTIONS } from '@hawser/proto';
 import type { MuxEvents, MuxRequest, MuxRequests } from '@hawser/proto';
 import { ChannelError, makeRequest, PushedEvents, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
@@ -109,10 +109,13 @@ class MuxStream {
     this.scheduled = false;
     const call = this.call;
     if (!call || this.pending.length === 0) return;
-    const items = this.pending;
+    const pending = this.pending;
     this.pending = [];
     try {
-      if (!call.write({ items })) for (const ch of this.sessions.values()) ch.blocked();
+      // Cut at BATCH_BYTES of message bodies: a turn of 64 MiB SENDs is not one gRPC message.
+      let full = false;
+      for (const items of cutBatches(pending)) if (!call.write({ items })) full = true;
+      if (full) for (const ch of this.sessions.values()) ch.blocked();
     } catch (e) {
       call.emit('error', Object.assign(new Error(`write failed: ${(e as Error).message}`), { code: grpc.status.UNAVAILABLE }));
     }
@@ -156,4 +159,20 @@ class MuxChannel extends PushedEvents implements SessionChannel {
   lost(err: ChannelError): void { this.pushFailure(err); }
   blocked(): void { if (!this.closed) this.handlers.onBackpressure?.(); }
   drained(): void { if (!this.closed) this.handlers.onDrain?.(); }
+}
+
+/** Requests in batches of at most BATCH_BYTES of SEND bodies (a batch holds one request at least). */
+function cutBatches(items: MuxRequest[]): MuxRequest[][] {
+  const out: MuxRequest[][] = [];
+  let batch: MuxRequest[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    const r = it.request;
+    const n = r?.kind === 'send' ? r.send.message?.body?.length ?? 0 : 0;
+    if (batch.length && bytes + n > BATCH_BYTES) { out.push(batch); batch = []; bytes = 0; }
+    batch.push(it);
+    bytes += n;
+  }
+  if (batch.length) out.push(batch);
+  return out;
 }

@@ -18,6 +18,7 @@ import { LoginError, type Authenticator, type Principal } from '@hawser/security
 import type { Transport } from '../../transports/transport';
 import { GatewayError, LimitExceededError, StoreRejectedError } from '../../errors';
 import { ClientSession, type ClientDelivery, type SessionContext } from '../../session/client-session';
+import { StompDestinations, DESTINATION_HEADERS } from './destinations';
 
 /** What every connection of one gateway shares. */
 export interface GatewayContext extends SessionContext {
@@ -46,6 +47,7 @@ const ACK_MODES: Record<string, AckMode> = {
 };
 
 const KNOWN_COMMANDS = new Set<string>(CLIENT_COMMANDS);
+const DESTINATION_VALUED = new Set<string>(DESTINATION_HEADERS);
 
 export class StompConnection {
   readonly id: string;
@@ -53,6 +55,8 @@ export class StompConnection {
   private state: State = 'connecting';
   private version: StompVersion = '1.0';
   private readonly parser: StompParser;
+  /** ActiveMQ's STOMP destination names (default queue, temp destinations, composites) <-> the broker's. */
+  private readonly destinations: StompDestinations;
   private session: ClientSession | undefined;
   private connectedSent = false;
   /** The receipt of the DISCONNECT being settled: when it comes, the connection closes. */
@@ -75,6 +79,7 @@ export class StompConnection {
 
   constructor(private readonly ctx: GatewayContext, private readonly transport: Transport, connectionSeq: number) {
     this.id = `${ctx.gatewayId}:${ctx.bootId}-${connectionSeq}`;
+    this.destinations = new StompDestinations(this.id);
     this.log = ctx.log.child({ connectionId: this.id, protocol: transport.protocol, remote: transport.remote });
     this.parser = new StompParser({
       side: 'server',
@@ -220,7 +225,7 @@ export class StompConnection {
   }
 
   private onSend(f: StompFrame): void {
-    const destination = getHeader(f, 'destination')!;
+    const destination = this.destinations.toBroker(getHeader(f, 'destination')!);
     const messageId = getHeader(f, 'message-id');
     const maxId = this.ctx.config.limits.maxMessageIdLength;
     if (messageId && Buffer.byteLength(messageId) > maxId) {
@@ -229,7 +234,7 @@ export class StompConnection {
     const headers: Record<string, string> = {};
     for (const [k, v] of f.headers) {
       // STOMP 1.2: the first occurrence of a repeated header wins.
-      if (!SEND_PROTOCOL_HEADERS.has(k) && !(k in headers)) headers[k] = v;
+      if (!SEND_PROTOCOL_HEADERS.has(k) && !(k in headers)) headers[k] = DESTINATION_VALUED.has(k) ? this.destinations.toBroker(v) : v;
     }
     const message: Message = {
       id: getHeader(f, 'message-id') || `${this.id}:${++this.messageSeq}`,
@@ -245,9 +250,10 @@ export class StompConnection {
   }
 
   private onSubscribe(f: StompFrame): void {
-    const destination = getHeader(f, 'destination')!;
-    // STOMP 1.0 makes `id` optional: the destination then names the subscription.
-    const subscriptionId = getHeader(f, 'id') ?? destination;
+    const named = getHeader(f, 'destination')!;
+    const destination = this.destinations.toBroker(named);
+    // STOMP 1.0 makes `id` optional: the destination (as the client wrote it) then names the subscription.
+    const subscriptionId = getHeader(f, 'id') ?? named;
     const ackName = getHeader(f, 'ack') ?? 'auto';
     const ackMode = ACK_MODES[ackName];
     if (!ackMode) throw new StompError('BAD_HEADER_VALUE', `ack header must be auto, client or client-individual, got ${JSON.stringify(ackName)}`);
@@ -342,7 +348,7 @@ export class StompConnection {
     if (!this.isOpen) return;
     const m = d.message;
     const list: Array<[string, string]> = [
-      ['destination', m.destination],
+      ['destination', this.destinations.toClient(m.destination)],
       ['message-id', m.id],
       ['subscription', d.subscriptionId],
       ['content-length', String(m.body.length)],
@@ -355,7 +361,7 @@ export class StompConnection {
     list.push(['delivery-count', String(d.deliveryCount)]);
     if (this.version === '1.2') list.push(['ack', String(d.tag)]);
     const taken = new Set(list.map(([k]) => k));
-    for (const [k, v] of Object.entries(m.headers ?? {})) if (!taken.has(k)) list.push([k, v]);
+    for (const [k, v] of Object.entries(m.headers ?? {})) if (!taken.has(k)) list.push([k, DESTINATION_VALUED.has(k) ? this.destinations.toClient(v) : v]);
     const f: StompFrame = { command: 'MESSAGE', headers: carriable(this.version, list), body: m.body };
     const written = d.written;
     this.writeFrame(f, written && ((err) => { if (!err && this.isOpen) written(); }));
