@@ -91,6 +91,8 @@ export const schema = {
     ssl: gatewaySchema.ssl,
     wss: gatewaySchema.wss,
     failover: gatewaySchema.failover,
+    mqtt: gatewaySchema.mqtt,
+    mqtts: gatewaySchema.mqtts,
     limits: gatewaySchema.limits,
     heartbeat: gatewaySchema.heartbeat,
     auth: gatewaySchema.auth,

@@ -53,7 +53,7 @@ runService('hawser-store', schema, async (raw) => {
   }
   log.info({
     grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid,
-    ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort, sslPort: gateway.sslPort, wssPort: gateway.wssPort } : {}),
+    ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort, sslPort: gateway.sslPort, wssPort: gateway.wssPort, mqttPort: gateway.mqttPort, mqttsPort: gateway.mqttsPort } : {}),
   }, 'store ready');
 });
 
@@ -72,6 +72,8 @@ function startEmbeddedGateway(config: Config, store: Store, log: Logger, registr
     ws: g.ws,
     ssl: g.ssl,
     wss: g.wss,
+    mqtt: g.mqtt,
+    mqtts: g.mqtts,
     http: { host: config.http.host, port: 0 }, // not served: the store's endpoint has the metrics
     store: { address: store.local.address, openTimeout: 10_000 },
     coordinators: replicated ? config.coordinators : [],

@@ -33,6 +33,18 @@ export const schema = {
     host: str('127.0.0.1', 'address of the STOMP-over-secure-WebSocket listener'),
     port: port(61615, 'port of the STOMP-over-secure-WebSocket listener (0: pick a free one)'),
   },
+  mqtt: {
+    enabled: bool(false, 'serve MQTT 3.1.1 over plain TCP on mqtt.host:mqtt.port (ActiveMQ\'s mqtt:// transport connector); MQTT over WebSocket needs no key: the ws/wss listeners take the subprotocol `mqtt`'),
+    host: str('127.0.0.1', 'address of the MQTT-over-TCP listener'),
+    port: port(1883, 'port of the MQTT-over-TCP listener (0: pick a free one)'),
+    maxPacketSize: int(8 * 1024 * 1024, 'largest MQTT control packet a client may send, in bytes (fixed header included); a larger one closes the connection', 64, 268_435_460),
+    maxInflight: int(100, 'QoS 1 and 2 PUBLISHes one MQTT subscription may have unacknowledged at the client (the store\'s prefetch); more wait in the store', 1, 65_535),
+  },
+  mqtts: {
+    enabled: bool(false, 'serve MQTT over TLS (mqtt+ssl://) on mqtts.host:mqtts.port when ssl.cert is set (same certificate, CA and client-certificate keys as ssl.*)'),
+    host: str('127.0.0.1', 'address of the MQTT-over-TLS listener'),
+    port: port(8883, 'port of the MQTT-over-TLS listener (0: pick a free one)'),
+  },
   http: {
     host: str('127.0.0.1', 'address of the metrics/health HTTP endpoint'),
     port: port(8161, 'port of the metrics/health HTTP endpoint (0: pick a free one)'),

@@ -36,9 +36,12 @@ export class LimitExceededError extends GatewayError {
 /** An ErrorEvent from the store (proto/hawser/broker.proto Error), with the store's stable code. */
 export class StoreRejectedError extends Error {
   readonly code: string;
-  constructor(code: string, message: string) {
+  /** The store ended the session with it (broker.proto Error.fatal); false: the session goes on. */
+  readonly fatal: boolean;
+  constructor(code: string, message: string, fatal = true) {
     super(message);
     this.name = 'StoreRejectedError';
     this.code = code;
+    this.fatal = fatal;
   }
 }

@@ -1,5 +1,5 @@
-// The gateway: listeners + one StompConnection per client + the shared gRPC channel to the
-// store + the metrics/health endpoint. main.ts runs it as a service; tests run it in-process.
+// The gateway: listeners + one StompConnection or MqttConnection per client + the shared gRPC
+// channel to the store + the metrics/health endpoint. main.ts runs it as a service; tests run it in-process.
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,8 +8,9 @@ import { createLogger, createRegistry, startHttpEndpoint, warnEvery, type Logger
 import { ConfigError } from '@hawser/config';
 import { Authenticator, UsersFiles, UsersFileError } from '@hawser/security';
 import type { Config } from './config';
-import { GatewayMetrics } from './metrics';
+import { GatewayMetrics, isMqtt } from './metrics';
 import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
+import { MqttConnection, type MqttContext } from './protocols/mqtt/connection';
 import type { Transport } from './transports/transport';
 import { startListeners, type TransportSink } from './transports/listeners';
 import { Channels } from './session/channels';
@@ -45,6 +46,9 @@ export interface Gateway {
   sslPort: number;
   /** STOMP over secure WebSocket. */
   wssPort: number;
+  /** MQTT over TCP (mqtt.enabled) and over TLS (mqtts.enabled); MQTT over WebSocket shares wsPort/wssPort. */
+  mqttPort: number;
+  mqttsPort: number;
   /** Re-reads ssl.cert/ssl.key/ssl.ca now (they are also reloaded when the files change); false when they did not load. */
   reloadTls(): boolean;
   httpPort: number;
@@ -83,7 +87,7 @@ function makeAuthenticator(config: Config, log: Logger): Authenticator {
   }
   if (a.groupsFile && !a.usersFile) throw new ConfigError('auth.groupsFile', 'groups without users: set auth.usersFile too');
   if (a.anonymous && !a.allowInsecureNetwork) {
-    const open = [['stomp', config.stomp], ['ws', config.ws]] as const;
+    const open = [['stomp', config.stomp], ['ws', config.ws], ['mqtt', config.mqtt]] as const;
     for (const [name, l] of open) {
       if (l.enabled !== false && !LOOPBACK.test(l.host)) {
         throw new ConfigError(`${name}.host`, `anonymous clients on a plaintext listener at ${l.host} (not loopback): anyone who reaches it could connect unencrypted and unauthenticated. Use TLS (ssl.*) and users (auth.usersFile), bind ${name}.host to 127.0.0.1, or set auth.allowInsecureNetwork=true to accept it`);
@@ -136,12 +140,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     : new StaticMaster(config.store.address, config.group);
   const auth = makeAuthenticator(config, log);
   auth.onResult = (result) => metrics.logins.inc({ result });
-  const ctx: GatewayContext = {
-    config, log, metrics, channels, source, gatewayId, auth,
+  const ctx: GatewayContext & MqttContext = {
+    config, log, metrics, channels, source, gatewayId, auth, mqttClients: new Map(),
     bootId: Date.now().toString(36) + randomBytes(2).toString('hex'),
     server: `Hawser/${hawserVersion()}`,
   };
-  const connections = new Set<StompConnection>();
+  const connections = new Set<StompConnection | MqttConnection>();
   let seq = 0;
   let stopping = false;
   const max = config.limits.maximumConnections;
@@ -155,6 +159,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     metrics.errors.inc({ code });
     // A connection flood must not become a log flood.
     warnRefused(code, { remote: transport.remote, protocol: transport.protocol }, `connection refused: ${message}`);
+    // MQTT has nothing to say before CONNECT: the close is the answer.
+    if (isMqtt(transport.protocol)) { transport.end(); return IGNORE; }
     transport.write(encodeFrame(frame('ERROR', { message, 'content-type': 'text/plain' }, `${message}\n`), '1.0'));
     transport.end();
     return IGNORE;
@@ -174,7 +180,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       return refuse(transport, 'MAX_CONNECTIONS_PER_ADDRESS', `maximum connections from ${address} (${maxPerAddress}) reached (limits.maxConnectionsPerAddress)`);
     }
     perAddress.set(address, fromAddress + 1);
-    const conn = new StompConnection(ctx, transport, ++seq);
+    const conn = isMqtt(transport.protocol) ? new MqttConnection(ctx, transport, ++seq) : new StompConnection(ctx, transport, ++seq);
     connections.add(conn);
     metrics.connections.inc({ protocol: transport.protocol });
     metrics.connectionsTotal.inc({ protocol: transport.protocol });
@@ -219,7 +225,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     if (opts.serveHttp !== false) http = await startHttpEndpoint({ log, host: config.http.host, port: config.http.port, registry, ready });
     const httpPort = http?.port ?? opts.metricsPort ?? 0;
     log.info({
-      stompPort: tcp.port, wsPort: ws.port, sslPort: ports.sslPort, wssPort: ports.wssPort, httpPort, pid: process.pid, group: config.group,
+      stompPort: tcp.port, wsPort: ws.port, sslPort: ports.sslPort, wssPort: ports.wssPort, mqttPort: ports.mqttPort, mqttsPort: ports.mqttsPort, httpPort, pid: process.pid, group: config.group,
       ...(opts.node ? { embeddedIn: opts.node } : {}),
       ...(source.failover ? { coordinators: config.coordinators } : { store: config.store.address }),
     }, 'gateway ready');
@@ -240,6 +246,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       wsPort: ws.port,
       sslPort: ports.sslPort,
       wssPort: ports.wssPort,
+      mqttPort: ports.mqttPort,
+      mqttsPort: ports.mqttsPort,
       reloadTls: () => ports.reloadTls(),
       httpPort,
       registry,

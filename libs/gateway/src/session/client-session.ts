@@ -44,7 +44,7 @@ export interface ClientSessionEvents {
   /** A request the client asked to be confirmed is done. */
   onReceipt(receipt: string): void;
   onDelivery(d: ClientDelivery): void;
-  /** The store refused a request; `receipt` names it when the client asked for one. The session is over. */
+  /** The store refused a request; `receipt` names it when the client asked for one. The session is over unless `err.fatal` is false. */
   onRefused(err: StoreRejectedError, receipt: string | undefined): void;
   /** The session cannot go on (no master in time, the store unavailable without failover). */
   onFatal(err: GatewayError): void;
@@ -314,8 +314,10 @@ export class ClientSession {
         // The store refused something (or ended the session): the client hears it as an
         // error answering the request that asked for a receipt, with the store's code.
         if (this.unconfirmed.size) this.confirmed(ev.error.requestId);
-        const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request');
-        return this.events.onRefused(err, this.receipts.get(ev.error.requestId));
+        const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request', ev.error.fatal !== false);
+        const receipt = this.receipts.get(ev.error.requestId);
+        this.receipts.delete(ev.error.requestId);
+        return this.events.onRefused(err, receipt);
       }
     }
   }

@@ -1,6 +1,7 @@
 // The client-facing listeners: STOMP over TCP (61613), STOMP over TLS (stomp+ssl, 61612),
 // STOMP over WebSocket (ws, 61614) and over secure WebSocket (wss, 61615, same certificate as
-// stomp+ssl). Each accepted socket becomes a Transport handed to `accept`, which returns the
+// stomp+ssl); MQTT over TCP (mqtt, 1883) and TLS (mqtts, 8883, the same certificate), and MQTT
+// over the same ws/wss listeners, picked by the WebSocket subprotocol (`mqtt`). Each accepted socket becomes a Transport handed to `accept`, which returns the
 // sink (normally a StompConnection) that gets its bytes and its close. startListeners opens
 // the ones the config turns on; see docs/security.md "Client TLS and WebSocket origins".
 import { createServer, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -36,10 +37,13 @@ const CORK_FLUSH_BYTES = 64 * 1024;
 /** STOMP over WebSocket subprotocols, best first (the STOMP 1.2 spec's names). */
 export const WS_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
 
+/** MQTT over WebSocket subprotocols [MQTT-6.0.0-3]: 3.1.1's name, and 3.1's. */
+export const MQTT_WS_SUBPROTOCOLS = ['mqtt', 'mqttv3.1'] as const;
+
 /** A TCP or TLS socket (a TLSSocket is a net.Socket: the same cork/pause/end). */
 class TcpTransport implements Transport {
   readonly remote: string;
-  constructor(private readonly socket: Socket, readonly protocol: 'stomp' | 'stomp+ssl' = 'stomp', readonly tls?: TlsInfo) {
+  constructor(private readonly socket: Socket, readonly protocol: 'stomp' | 'stomp+ssl' | 'mqtt' | 'mqtts' = 'stomp', readonly tls?: TlsInfo) {
     this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
   }
   private corked = false;
@@ -74,12 +78,13 @@ class TcpTransport implements Transport {
 
 class WsTransport implements Transport {
   onDrained: (() => void) | undefined;
-  constructor(private readonly ws: WebSocket, readonly remote: string, readonly protocol: 'ws' | 'wss' = 'ws', readonly tls?: TlsInfo) {}
+  constructor(private readonly ws: WebSocket, readonly remote: string, readonly protocol: 'ws' | 'wss' | 'mqtt+ws' | 'mqtt+wss' = 'ws', readonly tls?: TlsInfo) {}
   get buffered(): number { return this.ws.bufferedAmount; }
   write(data: Buffer, done?: (err?: Error) => void): void {
     if (this.ws.readyState !== WebSocket.OPEN) { done?.(new Error('websocket closed')); return; }
-    // Text frames when the bytes are UTF-8 (what browser STOMP clients expect), binary otherwise.
-    this.ws.send(data, { binary: !isUtf8(data) }, (err) => {
+    // Text frames when the bytes are UTF-8 (what browser STOMP clients expect), binary otherwise;
+    // MQTT is always binary [MQTT-6.0.0-1].
+    this.ws.send(data, { binary: this.protocol.startsWith('mqtt') || !isUtf8(data) }, (err) => {
       done?.(err ?? undefined);
       if (this.ws.bufferedAmount === 0) this.onDrained?.();
     });
@@ -107,7 +112,7 @@ export interface ListenerHooks {
   /** A connection refused before it became a Transport (a WebSocket Origin not allowed). */
   onRefused?(protocol: Protocol, reason: 'ORIGIN_REFUSED', remote: string, message: string): void;
   /** A TLS handshake that failed (plaintext on a TLS port, an untrusted client certificate...). */
-  onTlsError?(protocol: 'stomp+ssl' | 'wss', e: Error, remote: string): void;
+  onTlsError?(protocol: 'stomp+ssl' | 'wss' | 'mqtts', e: Error, remote: string): void;
 }
 
 function listening(server: Server, port: number, host: string, close: () => Promise<void>): Promise<Listener> {
@@ -129,18 +134,18 @@ function serveSocket(socket: Socket, transport: Transport, hooks: Pick<ListenerH
   socket.on('close', () => sink.transportClosed());
 }
 
-export function listenTcp(host: string, port: number, accept: Accept, onSocketError: (e: Error) => void): Promise<Listener> {
-  const server: Server = createServer((socket) => serveSocket(socket, new TcpTransport(socket), { accept, onSocketError }));
+export function listenTcp(host: string, port: number, accept: Accept, onSocketError: (e: Error) => void, protocol: 'stomp' | 'mqtt' = 'stomp'): Promise<Listener> {
+  const server: Server = createServer((socket) => serveSocket(socket, new TcpTransport(socket, protocol), { accept, onSocketError }));
   return listening(server, port, host, () => new Promise<void>((r) => server.close(() => r())));
 }
 
-/** STOMP over TLS (ActiveMQ's stomp+ssl). `options` are tls.createServer's (serverOptions). */
-export function listenTls(host: string, port: number, options: Parameters<typeof createTlsServer>[0], hooks: ListenerHooks): Promise<Listener & { server: TlsServer }> {
+/** STOMP over TLS (ActiveMQ's stomp+ssl), or MQTT over TLS. `options` are tls.createServer's (serverOptions). */
+export function listenTls(host: string, port: number, options: Parameters<typeof createTlsServer>[0], hooks: ListenerHooks, protocol: 'stomp+ssl' | 'mqtts' = 'stomp+ssl'): Promise<Listener & { server: TlsServer }> {
   // 'secureConnection': the handshake is done, so the peer certificate is known before the
   // first byte reaches the protocol adapter.
-  const server = createTlsServer(options, (socket: TLSSocket) => serveSocket(socket, new TcpTransport(socket, 'stomp+ssl', tlsInfoOf(socket)), hooks));
+  const server = createTlsServer(options, (socket: TLSSocket) => serveSocket(socket, new TcpTransport(socket, protocol, tlsInfoOf(socket)), hooks));
   server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
-    hooks.onTlsError?.('stomp+ssl', e, `${socket.remoteAddress}:${socket.remotePort}`);
+    hooks.onTlsError?.(protocol, e, `${socket.remoteAddress}:${socket.remotePort}`);
     socket.destroy();
   });
   return listening(server, port, host, () => new Promise<void>((r) => server.close(() => r()))).then((l) => ({ ...l, server }));
@@ -172,6 +177,8 @@ export function originPolicy(origins: readonly string[]): (origin: string | unde
 
 export interface WsListenOptions {
   maxFrameSize: number;
+  /** Largest MQTT packet (mqtt.maxPacketSize): MQTT over WebSocket shares the listener. */
+  maxPacketSize?: number;
   /** ws.origins (empty: any). */
   origins?: readonly string[];
   /** tls.createServer options: wss on an https server. Absent: plain ws. */
@@ -190,10 +197,12 @@ export function listenWs(
   const common: WsServerOptions = {
     // Larger than maxFrameSize, so an oversized STOMP frame reaches the parser and gets a
     // STOMP ERROR rather than a bare WebSocket close 1009.
-    maxPayload: 2 * opts.maxFrameSize + 65536,
-    // STOMP 1.2 "WebSocket": pick the highest version the client offers. A client offering
-    // none (or others) still connects, without a Sec-WebSocket-Protocol in the answer.
-    handleProtocols: (offered: Set<string>) => WS_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
+    maxPayload: Math.max(2 * opts.maxFrameSize + 65536, (opts.maxPacketSize ?? 0) + 65536),
+    // STOMP 1.2 "WebSocket": pick the highest version the client offers; a client offering
+    // MQTT's subprotocol (and no STOMP one) speaks MQTT. A client offering none (or others)
+    // still connects, as STOMP, without a Sec-WebSocket-Protocol in the answer.
+    handleProtocols: (offered: Set<string>) =>
+      WS_SUBPROTOCOLS.find((p) => offered.has(p)) ?? MQTT_WS_SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
     // RFC 6455 10.2: the server checks Origin to refuse browser pages it does not trust
     // (cross-site WebSocket hijacking); refused at the upgrade with 403.
     verifyClient: (info: { origin: string | undefined; req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
@@ -224,7 +233,8 @@ export function listenWs(
     ws.on('error', hooks.onSocketError);
     const socket = req.socket;
     const tls = protocol === 'wss' ? tlsInfoOf(socket as TLSSocket) : undefined;
-    const transport = new WsTransport(ws, `${socket.remoteAddress}:${socket.remotePort}`, protocol, tls);
+    const mqtt = (MQTT_WS_SUBPROTOCOLS as readonly string[]).includes(ws.protocol);
+    const transport = new WsTransport(ws, `${socket.remoteAddress}:${socket.remotePort}`, mqtt ? (protocol === 'wss' ? 'mqtt+wss' : 'mqtt+ws') : protocol, tls);
     const sink = hooks.accept(transport);
     transport.onDrained = () => sink.drained();
     ws.on('message', (data: RawData) => sink.receive(toBuffer(data)));
@@ -256,6 +266,10 @@ export interface ClientListeners {
   sslPort: number;
   /** STOMP over secure WebSocket (wss://); 0 unless ssl.cert is set and wss.enabled. */
   wssPort: number;
+  /** MQTT over TCP; 0 unless mqtt.enabled. */
+  mqttPort: number;
+  /** MQTT over TLS; 0 unless mqtts.enabled (needs ssl.cert). */
+  mqttsPort: number;
   /** Re-reads ssl.cert/key/ca now (they are also reloaded when the files change); false when they did not load. */
   reloadTls(): boolean;
   close(): Promise<void>;
@@ -273,7 +287,7 @@ export interface StartListenersOptions extends ListenerHooks {
  * when ssl.cert is set. Checks the TLS files and ws.origins first (ConfigError naming the
  * key); on a failure closes whatever it had opened.
  */
-export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl' | 'wss' | 'limits'>, opts: StartListenersOptions): Promise<ClientListeners> {
+export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl' | 'wss' | 'limits' | 'mqtt' | 'mqtts'>, opts: StartListenersOptions): Promise<ClientListeners> {
   const { ssl } = config;
   const secure = tlsConfigured(ssl);
   if (!secure && (ssl.key || ssl.ca || ssl.requestCert || ssl.requireClientCert)) {
@@ -281,7 +295,11 @@ export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl'
   }
   const tlsOn = secure && ssl.enabled;
   const wssOn = secure && config.wss.enabled;
-  if (!config.stomp.enabled && !config.ws.enabled && !tlsOn && !wssOn) {
+  if (config.mqtts.enabled && !secure) {
+    throw new ConfigError('mqtts.enabled', 'MQTT over TLS needs the server certificate: set ssl.cert and ssl.key (the mqtts listener shares them with stomp+ssl), or turn mqtts.enabled off');
+  }
+  const mqttsOn = secure && config.mqtts.enabled;
+  if (!config.stomp.enabled && !config.ws.enabled && !tlsOn && !wssOn && !config.mqtt.enabled && !mqttsOn) {
     throw new ConfigError('stomp.enabled', 'every client listener is off (stomp.enabled, ws.enabled false and no TLS listener): turn one on, or set ssl.cert and ssl.key for stomp+ssl and wss');
   }
   originPolicy(config.ws.origins); // validates ws.origins before anything listens
@@ -301,13 +319,16 @@ export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl'
   try {
     const stomp = config.stomp.enabled ? await open(listenTcp(config.stomp.host, config.stomp.port, opts.accept, opts.onSocketError)) : undefined;
     const ws = config.ws.enabled
-      ? await open(listenWs(config.ws.host, config.ws.port, { maxFrameSize: config.limits.maxFrameSize, origins: config.ws.origins }, hooks))
+      ? await open(listenWs(config.ws.host, config.ws.port, { maxFrameSize: config.limits.maxFrameSize, maxPacketSize: config.mqtt.maxPacketSize, origins: config.ws.origins }, hooks))
       : undefined;
     const tls = tlsOn && context ? await open(listenTls(ssl.host, ssl.port, serverOptions(ssl, context), hooks)) : undefined;
     const wss = wssOn && context
-      ? await open(listenWs(config.wss.host, config.wss.port, { maxFrameSize: config.limits.maxFrameSize, origins: config.ws.origins, tls: serverOptions(ssl, context) }, hooks))
+      ? await open(listenWs(config.wss.host, config.wss.port, { maxFrameSize: config.limits.maxFrameSize, maxPacketSize: config.mqtt.maxPacketSize, origins: config.ws.origins, tls: serverOptions(ssl, context) }, hooks))
       : undefined;
+    const mqtt = config.mqtt.enabled ? await open(listenTcp(config.mqtt.host, config.mqtt.port, opts.accept, opts.onSocketError, 'mqtt')) : undefined;
+    const mqtts = mqttsOn && context ? await open(listenTls(config.mqtts.host, config.mqtts.port, serverOptions(ssl, context), hooks, 'mqtts')) : undefined;
     if (tls) reloader!.add(tls.server);
+    if (mqtts) reloader!.add(mqtts.server);
     if (wss?.server) reloader!.add(wss.server);
     reloader?.start();
     return {
@@ -315,6 +336,8 @@ export async function startListeners(config: Pick<Config, 'stomp' | 'ws' | 'ssl'
       wsPort: ws?.port ?? 0,
       sslPort: tls?.port ?? 0,
       wssPort: wss?.port ?? 0,
+      mqttPort: mqtt?.port ?? 0,
+      mqttsPort: mqtts?.port ?? 0,
       reloadTls: () => reloader?.reload() ?? false,
       close: async () => {
         reloader?.stop();

@@ -1,0 +1,156 @@
+// Deliveries from the store -> PUBLISH to the client, and the client's PUBACK, PUBREC and
+// PUBCOMP (the outbound half of QoS 1 and 2, MQTT 3.1.1 section 4.3):
+//   QoS 0: written and acked to the store at once;
+//   QoS 1: the store's delivery stays unacked until PUBACK (at least once: after a reconnect
+//          or a failover the store delivers it again, and it goes out again with DUP);
+//   QoS 2: unacked until PUBREC; then the ack and, in a persistent session, a {t:'rel'} record
+//          go to the store in ONE transaction, and PUBREL follows once it is committed; PUBCOMP
+//          removes the record. A copy of a message the client already has (the store delivered
+//          it again after a failover lost our ack) is acked without reaching the client.
+import type { IPubackPacket, IPubcompPacket, IPubrecPacket, IPublishPacket } from 'mqtt-packet';
+import type { Message } from '@hawser/proto';
+import type { ClientDelivery } from '../../session/client-session';
+import { ProtocolError, type InFlightOut, type MqttConnection } from './connection';
+import { outPubcomp, outPubrec, outRedelivery } from './qos2';
+import { QOS_HEADER, RETAINED_HEADER } from './publish';
+import { topicOf } from './topics';
+
+/** QoS 2 messages the client completed, remembered per connection (bounded) against failover copies. */
+const COMPLETED = 10_000;
+
+/**
+ * The QoS a message was published with: an MQTT publisher's (ActiveMQ.MQTT.QoS); otherwise
+ * a persistent message is QoS 1 and a non-persistent one QoS 0, as ActiveMQ maps them.
+ */
+export function publishedQos(m: Message): 0 | 1 | 2 {
+  const h = m.headers?.[QOS_HEADER];
+  if (h === '0' || h === '1' || h === '2') return Number(h) as 0 | 1 | 2;
+  return m.persistent ? 1 : 0;
+}
+
+function settle(c: MqttConnection, tag: number, transaction = '', token?: string): void {
+  const s = c.session!;
+  if (tag && s.holds(tag)) s.settle('ack', tag, transaction, token);
+  else if (token !== undefined) c.onReceipt(token);
+}
+
+export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
+  const sub = c.bySubscriptionId.get(d.subscriptionId);
+  // Not a subscription of the client (a clean session discarding an old durable): the store
+  // takes it back with the subscription.
+  if (!sub) return;
+  const m = d.message;
+  const ack = () => (d.written ? d.written() : settle(c, d.tag));
+  // [MQTT-3.3.5-1] overlapping subscriptions: the client gets the message once.
+  if (!c.firstCopy(m.id, d.subscriptionId)) { ack(); return; }
+  const key = `${d.subscriptionId}\u0000${m.id}`;
+  if (c.completedQos2.has(key)) { ack(); return; }
+  const qos = Math.min(sub.qos, publishedQos(m)) as 0 | 1 | 2;
+  const packet: IPublishPacket = {
+    cmd: 'publish',
+    topic: topicOf(m.destination),
+    payload: Buffer.from(m.body),
+    qos,
+    retain: m.headers?.[RETAINED_HEADER] === 'true',
+    dup: false,
+  };
+  if (qos === 0) {
+    c.write(packet, d.written ? (err) => { if (!err) d.written!(); } : undefined);
+    if (!d.written) settle(c, d.tag);
+    return;
+  }
+  const known = c.outByMessage.get(key);
+  if (known !== undefined) {
+    const f = c.outbound.get(known)!;
+    const action = f.qos === 2 ? outRedelivery(f.state) : { do: 'resend' as const };
+    f.tag = d.tag;
+    if (action.do === 'ack-silently') { settle(c, d.tag); return; }
+    if (f.qos === 2 && f.rolledBack) { f.rolledBack = false; ackAndRelease(c, known, f); return; }
+    // The same packet id again, with DUP [MQTT-3.3.1-1].
+    c.write({ ...(f.packet as IPublishPacket), dup: true });
+    return;
+  }
+  const pid = c.outIds.allocate();
+  if (pid === 0) throw new ProtocolError('pid_exhausted', 'all 65535 packet identifiers are in flight: the client acknowledges nothing');
+  packet.messageId = pid;
+  const f: InFlightOut = { qos, state: 'published', tag: d.tag, subscriptionId: d.subscriptionId, messageId: m.id, packet };
+  c.outbound.set(pid, f);
+  c.outByMessage.set(key, pid);
+  c.write(packet);
+}
+
+function forget(c: MqttConnection, pid: number, f: InFlightOut): void {
+  c.outbound.delete(pid);
+  c.outIds.free(pid);
+  const key = `${f.subscriptionId}\u0000${f.messageId}`;
+  c.outByMessage.delete(key);
+  if (f.qos === 2) {
+    const done = c.completedQos2;
+    done.add(key);
+    if (done.size > COMPLETED) done.delete(done.values().next().value!);
+  }
+}
+
+// PUBACK: QoS 1 done [MQTT-4.3.2].
+export function onPuback(c: MqttConnection, p: IPubackPacket): void {
+  const pid = p.messageId ?? 0;
+  const f = c.outbound.get(pid);
+  if (!f || f.qos !== 1) return;
+  settle(c, f.tag);
+  forget(c, pid, f);
+}
+
+// PUBREC: the client has the QoS 2 message [MQTT-4.3.3].
+export function onPubrec(c: MqttConnection, p: IPubrecPacket): void {
+  const pid = p.messageId ?? 0;
+  const f = c.outbound.get(pid);
+  const action = outPubrec(f?.qos === 2 ? f.state : undefined);
+  if (action.do === 'ignore') return;
+  if (action.do === 'pubrel') { c.write({ cmd: 'pubrel', messageId: pid }); return; }
+  ackAndRelease(c, pid, f!);
+}
+
+function ackAndRelease(c: MqttConnection, pid: number, f: InFlightOut): void {
+  f.state = 'releasing';
+  const released = () => {
+    if (c.outbound.get(pid) !== f) return;
+    f.state = 'released';
+    c.write({ cmd: 'pubrel', messageId: pid });
+  };
+  if (c.clean) {
+    settle(c, f.tag);
+    f.tag = 0;
+    released();
+    return;
+  }
+  const session = c.session!;
+  const tx = `mqtt-rel:${c.nextMessageId()}`;
+  session.transaction('begin', tx);
+  settle(c, f.tag, tx);
+  const record = c.sessionState!.add({ t: 'rel', p: pid }, tx);
+  session.transaction('commit', tx, c.expect(() => { f.record = record; f.tag = 0; released(); }, (e) => {
+    if (e.code !== 'TRANSACTION_ROLLED_BACK') { c.fail(e); return; }
+    // The session moved to a new master mid-transaction: the ack is void and the message will
+    // come again; that delivery is acked the same way (not sent to the client again).
+    c.sessionState!.remove(record);
+    f.state = 'published';
+    f.rolledBack = true;
+  }));
+}
+
+/** A persistent session's PUBREL read back from its record (connect.ts): sent again [MQTT-4.4.0-1]. */
+export function resumeRelease(c: MqttConnection, pid: number, record: string): void {
+  c.outIds.take(pid);
+  c.outbound.set(pid, { qos: 2, state: 'released', tag: 0, subscriptionId: '', messageId: `$rel:${pid}`, record });
+  c.write({ cmd: 'pubrel', messageId: pid });
+}
+
+// PUBCOMP: QoS 2 done; the packet id is free.
+export function onPubcomp(c: MqttConnection, p: IPubcompPacket): void {
+  const pid = p.messageId ?? 0;
+  const f = c.outbound.get(pid);
+  const action = outPubcomp(f?.qos === 2 ? f.state : undefined);
+  if (action.do !== 'complete') return;
+  if (f!.record) c.sessionState!.remove(f!.record);
+  forget(c, pid, f!);
+}

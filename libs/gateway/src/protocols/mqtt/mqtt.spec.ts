@@ -1,0 +1,382 @@
+// The MQTT adapter's packet flows: the gateway in-process against the FakeBroker, a raw MQTT
+// client (mqtt-packet's codec over a real TCP socket or WebSocket on 127.0.0.1) that checks
+// every packet the gateway sends and what reached the store.
+import { test, before, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as netConnect } from 'node:net';
+import { WebSocket } from 'ws';
+import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
+import { loadConfig } from '@hawser/config';
+import { createLogger } from '@hawser/observability';
+import { schema } from '../../config';
+import { startGateway, type Gateway } from '../../gateway';
+import { FakeBroker, checkFor } from '../../testkit';
+import { sessionTopic } from './session-state';
+
+const quiet = createLogger({ service: 'mqtt-test', level: process.env.HAWSER_TEST_LOG ?? 'silent' });
+
+/** A raw MQTT client: packets in, packets out, nothing hidden. */
+class RawMqtt {
+  readonly packets: Packet[] = [];
+  closed = false;
+  private read = 0;
+  private writeFn: (b: Buffer) => void = () => {};
+  private closeFn: () => void = () => {};
+
+  static tcp(port: number): Promise<RawMqtt> {
+    const c = new RawMqtt();
+    const p = mqttParser({ protocolVersion: 4 });
+    p.on('packet', (pk: Packet) => c.packets.push(pk));
+    return new Promise((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => resolve(c));
+      s.on('error', (e) => { if (!c.closed) reject(e); });
+      s.on('data', (d: Buffer) => p.parse(d));
+      s.on('close', () => { c.closed = true; });
+      c.writeFn = (b) => { if (!s.destroyed) s.write(b); };
+      c.closeFn = () => s.destroy();
+    });
+  }
+
+  static ws(port: number): Promise<RawMqtt> {
+    const c = new RawMqtt();
+    const p = mqttParser({ protocolVersion: 4 });
+    p.on('packet', (pk: Packet) => c.packets.push(pk));
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/`, ['mqtt']);
+      ws.on('open', () => resolve(c));
+      ws.on('error', (e) => { if (!c.closed) reject(e); });
+      ws.on('message', (d: Buffer) => p.parse(Buffer.from(d)));
+      ws.on('close', () => { c.closed = true; });
+      c.writeFn = (b) => { if (ws.readyState === WebSocket.OPEN) ws.send(b); };
+      c.closeFn = () => ws.terminate();
+    });
+  }
+
+  send(p: Packet): void { this.writeFn(generate(p)); }
+  bytes(b: Buffer): void { this.writeFn(b); }
+  close(): void { this.closeFn(); }
+
+  async next(timeoutMs = 3_000): Promise<Packet> {
+    const p = await checkFor('an MQTT packet', () => this.packets[this.read], timeoutMs);
+    this.read++;
+    return p;
+  }
+
+  async expect<C extends Packet['cmd']>(cmd: C, timeoutMs = 3_000): Promise<Extract<Packet, { cmd: C }>> {
+    const p = await this.next(timeoutMs);
+    if (p.cmd !== cmd) throw new Error(`expected ${cmd}, got ${JSON.stringify(p)}`);
+    return p as Extract<Packet, { cmd: C }>;
+  }
+
+  async connect(opts: { clientId?: string; clean?: boolean; keepalive?: number; will?: { topic: string; payload: Buffer; qos: 0 | 1 | 2; retain: boolean } } = {}): Promise<Extract<Packet, { cmd: 'connack' }>> {
+    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: opts.clean ?? true, clientId: opts.clientId ?? '', keepalive: opts.keepalive ?? 0, ...(opts.will ? { will: opts.will } : {}) });
+    return this.expect('connack');
+  }
+
+  waitClosed(timeoutMs = 3_000): Promise<boolean> { return checkFor('the connection to close', () => this.closed, timeoutMs); }
+}
+
+function configFor(store: string, extra: string[] = []) {
+  return loadConfig(schema, {
+    env: {},
+    argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-mqtt', '--store.address', store, '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
+      '--mqtt.enabled', 'true', '--mqtt.port', '0', '--mqtt.maxPacketSize', '4096', ...extra],
+  }).config;
+}
+
+async function metric(gw: Gateway, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await gw.registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const v = (m?.values ?? []).find((x) => Object.entries(labels).every(([k, l]) => String(x.labels[k]) === l));
+  return v ? Number(v.value) : 0;
+}
+
+let broker: FakeBroker;
+let gw: Gateway;
+const clients: RawMqtt[] = [];
+async function client(): Promise<RawMqtt> {
+  const c = await RawMqtt.tcp(gw.mqttPort);
+  clients.push(c);
+  return c;
+}
+const sends = (dest: string) => broker.requests('send').filter((r) => r.send.message.destination === dest);
+
+describe('MQTT adapter packet flows', () => {
+  before(async () => {
+    broker = await new FakeBroker().start();
+    gw = await startGateway(configFor(broker.address), { log: quiet });
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    await gw.stop();
+    await broker.stop();
+  });
+
+  describe('CONNECT', () => {
+    test('clean session: CONNACK 0, session present 0; the store opens the session with the MQTT client id', async () => {
+      const c = await client();
+      const ack = await c.connect({ clientId: 'dev-1' });
+      assert.deepEqual([ack.returnCode, ack.sessionPresent], [0, false]);
+      const open = broker.requests('open').find((o) => o.open.clientId === 'dev-1');
+      assert.ok(open);
+      assert.deepEqual(open.open.groups, ['anonymous']);
+      c.send({ cmd: 'pingreq' });
+      await c.expect('pingresp');
+    });
+
+    test('[MQTT-3.1.3-6] a zero-length client id with a clean session gets one; [MQTT-3.1.3-8] without, CONNACK 2', async () => {
+      const a = await client();
+      assert.equal((await a.connect({ clientId: '' })).returnCode, 0);
+      assert.ok(broker.requests('open').some((o) => o.open.clientId.startsWith('hawser-gw-mqtt:')));
+      const b = await client();
+      // mqtt-packet will not generate it: clear the clean-session bit of the connect flags by hand.
+      const bytes = generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: '', keepalive: 0 });
+      bytes[9] = bytes[9]! & ~0x02;
+      b.bytes(bytes);
+      const ack = await b.expect('connack');
+      assert.equal(ack.returnCode, 2);
+      await b.waitClosed();
+    });
+
+    test('[MQTT-3.1.2-2] protocol level 5: CONNACK 1 and the close', async () => {
+      const c = await client();
+      // A v3.1.1 CONNECT with the level byte set to 5 (what an MQTT 5 client sends, without properties).
+      const bytes = generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'v5', keepalive: 0 });
+      bytes[8] = 5;
+      c.bytes(Buffer.concat([bytes.subarray(0, 1), Buffer.from([bytes[1]! + 1]), bytes.subarray(2, 12), Buffer.from([0]), bytes.subarray(12)]));
+      const ack = await c.expect('connack');
+      assert.equal(ack.returnCode, 1);
+      await c.waitClosed();
+    });
+
+    test('[MQTT-3.1.4-2] a second CONNECT with the same client id closes the first connection', async () => {
+      const before = await metric(gw, 'hawser_gateway_mqtt_takeovers_total');
+      const first = await client();
+      await first.connect({ clientId: 'same' });
+      const second = await client();
+      assert.equal((await second.connect({ clientId: 'same' })).returnCode, 0);
+      await first.waitClosed();
+      assert.equal(second.closed, false);
+      assert.equal(await metric(gw, 'hawser_gateway_mqtt_takeovers_total'), before + 1);
+    });
+
+    test('[MQTT-3.1.2-24] keep-alive: silent for 1.5x the keep-alive closes; PINGREQ keeps it open', async () => {
+      const idle = await client();
+      await idle.connect({ clientId: 'ka-idle', keepalive: 1 });
+      const pinging = await client();
+      await pinging.connect({ clientId: 'ka-ping', keepalive: 1 });
+      const started = Date.now();
+      const timer = setInterval(() => pinging.send({ cmd: 'pingreq' }), 400);
+      try {
+        await idle.waitClosed(4_000);
+        const after = Date.now() - started;
+        assert.ok(after >= 1_400, `closed after ${after} ms, not before 1.5 s`);
+        assert.equal(pinging.closed, false);
+      } finally {
+        clearInterval(timer);
+      }
+    });
+  });
+
+  describe('bad input closes that connection, with a metric; others carry on', () => {
+    const cases: Array<[string, string, (c: RawMqtt) => Promise<void>]> = [
+      ['a packet before CONNECT [MQTT-3.1.0-1]', 'not_connected', async (c) => c.send({ cmd: 'pingreq' })],
+      ['a second CONNECT [MQTT-3.1.0-2]', 'second_connect', async (c) => { await c.connect({ clientId: 'twice' }); c.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: 'twice', keepalive: 0 }); }],
+      ['reserved flags: SUBSCRIBE with flags 0 [MQTT-3.8.1-1]', 'malformed', async (c) => {
+        await c.connect({ clientId: 'flags' });
+        const b = generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a', qos: 0 }] });
+        b[0] = 0x80;
+        c.bytes(b);
+      }],
+      ['a packet over mqtt.maxPacketSize', 'oversize', async (c) => { await c.connect({ clientId: 'big' }); c.send({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(8000), qos: 0, dup: false, retain: false }); }],
+      ['a wildcard in a PUBLISH topic [MQTT-3.3.2-2]', 'bad_topic', async (c) => { await c.connect({ clientId: 'wild' }); c.send({ cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }); }],
+      ['garbage', 'malformed', async (c) => c.bytes(Buffer.from([0x10, 0x03, 0xff, 0xff, 0xff]))],
+    ];
+    for (const [what, reason, act] of cases) {
+      test(what, async () => {
+        const witness = await client();
+        await witness.connect({ clientId: `witness-${reason}-${what.length}` });
+        const before = await metric(gw, 'hawser_gateway_mqtt_protocol_errors_total', { protocol: 'mqtt', reason });
+        const c = await client();
+        await act(c);
+        await c.waitClosed();
+        await checkFor('the metric', async () => (await metric(gw, 'hawser_gateway_mqtt_protocol_errors_total', { protocol: 'mqtt', reason })) === before + 1);
+        witness.send({ cmd: 'pingreq' });
+        await witness.expect('pingresp');
+      });
+    }
+  });
+
+  describe('PUBLISH from the client', () => {
+    test('QoS 0: a non-persistent SEND to /topic/a.b, body unchanged, nothing back', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'pub0' });
+      c.send({ cmd: 'publish', topic: 'q0/a', payload: Buffer.from([0, 1, 2, 255]), qos: 0, dup: false, retain: false });
+      const [s] = await checkFor('the SEND', () => sends('/topic/q0.a').length === 1 && sends('/topic/q0.a'));
+      assert.deepEqual(Buffer.from(s!.send.message.body), Buffer.from([0, 1, 2, 255]));
+      assert.equal(s!.send.message.persistent, false);
+      assert.equal(s!.send.message.headers['ActiveMQ.MQTT.QoS'], '0');
+    });
+
+    test('QoS 1: a persistent SEND, PUBACK after the store\'s receipt; a DUP still pending is not sent twice', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'pub1' });
+      broker.holdSends = true;
+      c.send({ cmd: 'publish', topic: 'q1', payload: Buffer.from('one'), qos: 1, messageId: 7, dup: false, retain: true });
+      c.send({ cmd: 'publish', topic: 'q1', payload: Buffer.from('one'), qos: 1, messageId: 7, dup: true, retain: true });
+      await checkFor('the SEND', () => sends('/topic/q1').length >= 1);
+      assert.equal(c.packets.length, 1, 'no PUBACK before the store confirms');
+      broker.holdSends = false;
+      c.send({ cmd: 'publish', topic: 'q1', payload: Buffer.from('two'), qos: 1, messageId: 8, dup: false, retain: false });
+      const ack = await c.expect('puback');
+      assert.equal(ack.messageId, 8);
+      assert.equal(sends('/topic/q1').length, 2, 'the DUP of 7 was not sent again');
+      const m = sends('/topic/q1')[0]!.send.message;
+      assert.equal(m.persistent, true);
+      assert.equal(m.headers['ActiveMQ.Retain'], 'true');
+    });
+
+    test('QoS 2 (clean session): PUBREC after the store, a DUP is not stored again, PUBREL -> PUBCOMP', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'pub2' });
+      c.send({ cmd: 'publish', topic: 'q2', payload: Buffer.from('exactly once'), qos: 2, messageId: 9, dup: false, retain: false });
+      assert.equal((await c.expect('pubrec')).messageId, 9);
+      c.send({ cmd: 'publish', topic: 'q2', payload: Buffer.from('exactly once'), qos: 2, messageId: 9, dup: true, retain: false });
+      assert.equal((await c.expect('pubrec')).messageId, 9);
+      c.send({ cmd: 'pubrel', messageId: 9 });
+      assert.equal((await c.expect('pubcomp')).messageId, 9);
+      assert.equal(sends('/topic/q2').length, 1, 'stored once');
+      // The id is free again: the same id is a new message.
+      c.send({ cmd: 'publish', topic: 'q2', payload: Buffer.from('second'), qos: 2, messageId: 9, dup: false, retain: false });
+      await c.expect('pubrec');
+      assert.equal(sends('/topic/q2').length, 2);
+      // PUBREL of an unknown id: PUBCOMP all the same.
+      c.send({ cmd: 'pubrel', messageId: 4242 });
+      assert.equal((await c.expect('pubcomp')).messageId, 4242);
+    });
+  });
+
+  describe('SUBSCRIBE and deliveries', () => {
+    test('a filter becomes a subscription on its destination; granted QoS per filter; 0x80 for a bad one', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'sub-1' });
+      c.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'x/+/z', qos: 1 }, { topic: 'x/#/bad', qos: 0 }, { topic: 'y/#', qos: 2 }] });
+      const ack = await c.expect('suback');
+      assert.deepEqual([ack.messageId, ack.granted], [3, [1, 0x80, 2]]);
+      const subs = broker.requests('subscribe').filter((s) => s.subscribe.subscriptionId === 'x/+/z' || s.subscribe.subscriptionId === 'y/#');
+      assert.deepEqual(subs.map((s) => [s.subscribe.destination, s.subscribe.ackMode, s.subscribe.durableName]),
+        [['/topic/x.*.z', 'ACK_MODE_CLIENT_INDIVIDUAL', ''], ['/topic/y.>', 'ACK_MODE_CLIENT_INDIVIDUAL', '']]);
+    });
+
+    test('delivered QoS = min(granted, published): QoS 0, 1 (PUBACK acks the store), 2 (PUBREC acks, PUBREL, PUBCOMP)', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'sub-2' });
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'd/q', qos: 2 }] });
+      await c.expect('suback');
+      const acksBefore = broker.requests('ack').length;
+      broker.publish({ id: 'm0', destination: '/topic/d.q', body: Buffer.from('zero') });                      // non-persistent: QoS 0
+      const p0 = await c.expect('publish');
+      assert.deepEqual([p0.topic, p0.qos, Buffer.from(p0.payload).toString()], ['d/q', 0, 'zero']);
+      broker.publish({ id: 'm1', destination: '/topic/d.q', body: Buffer.from('one'), persistent: true });    // STOMP persistent: QoS 1
+      const p1 = await c.expect('publish');
+      assert.equal(p1.qos, 1);
+      await checkFor('the QoS 0 delivery acked', () => broker.requests('ack').length === acksBefore + 1);
+      c.send({ cmd: 'puback', messageId: p1.messageId! });
+      await checkFor('the QoS 1 delivery acked', () => broker.requests('ack').length === acksBefore + 2);
+      broker.publish({ id: 'm2', destination: '/topic/d.q', body: Buffer.from('two'), persistent: true, headers: { 'ActiveMQ.MQTT.QoS': '2', 'ActiveMQ.Retained': 'true' } });
+      const p2 = await c.expect('publish');
+      assert.deepEqual([p2.qos, p2.retain], [2, true]);
+      c.send({ cmd: 'pubrec', messageId: p2.messageId! });
+      assert.equal((await c.expect('pubrel')).messageId, p2.messageId);
+      await checkFor('the QoS 2 delivery acked', () => broker.requests('ack').length === acksBefore + 3);
+      c.send({ cmd: 'pubcomp', messageId: p2.messageId! });
+      // A copy of the completed message (a failover lost our ack) is acked, not delivered.
+      broker.publish({ id: 'm2', destination: '/topic/d.q', body: Buffer.from('two'), persistent: true, headers: { 'ActiveMQ.MQTT.QoS': '2' } }, true);
+      await checkFor('the copy acked', () => broker.requests('ack').length === acksBefore + 4);
+      c.send({ cmd: 'pingreq' });
+      await c.expect('pingresp');
+    });
+
+    test('overlapping subscriptions of one connection deliver one copy [MQTT-3.3.5-1]', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'overlap' });
+      // The FakeBroker matches exact destinations: two filters for one topic show the overlap.
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'o/v', qos: 0 }] });
+      await c.expect('suback');
+      // Same destination, another subscription id: the FakeBroker delivers each message twice.
+      c.send({ cmd: 'subscribe', messageId: 2, subscriptions: [{ topic: 'o/v/', qos: 0 }] });
+      await c.expect('suback');
+      const sub = broker.sessions.find((s) => s.subs.has('o/v/'))!;
+      sub.subs.set('o/v/', { ...sub.subs.get('o/v/')!, destination: '/topic/o.v' });
+      broker.publish({ id: 'once', destination: '/topic/o.v' });
+      await c.expect('publish');
+      c.send({ cmd: 'pingreq' });
+      await c.expect('pingresp');
+    });
+
+    test('UNSUBSCRIBE: UNSUBACK (also for an unknown filter), the store unsubscribes', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'unsub' });
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'u', qos: 1 }] });
+      await c.expect('suback');
+      c.send({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['u', 'never'] });
+      assert.equal((await c.expect('unsuback')).messageId, 2);
+      assert.ok(broker.requests('unsubscribe').some((u) => u.unsubscribe.subscriptionId === 'u' && !u.unsubscribe.removeDurable));
+    });
+  });
+
+  describe('will', () => {
+    test('[MQTT-3.1.2-8] published when the connection drops; not after DISCONNECT [MQTT-3.14.4-3]', async () => {
+      const will = { topic: 'wills/w1', payload: Buffer.from('gone'), qos: 1 as const, retain: false };
+      const a = await client();
+      await a.connect({ clientId: 'will-1', will });
+      a.close();
+      const [w] = await checkFor('the will', () => sends('/topic/wills.w1').length === 1 && sends('/topic/wills.w1'));
+      assert.equal(Buffer.from(w!.send.message.body).toString(), 'gone');
+      assert.equal(w!.send.message.persistent, true);
+      const b = await client();
+      await b.connect({ clientId: 'will-2', will: { ...will, topic: 'wills/w2' } });
+      b.send({ cmd: 'disconnect' });
+      await b.waitClosed();
+      // A third, dropped connection's will shows the second's would have arrived by now.
+      const c = await client();
+      await c.connect({ clientId: 'will-3', will: { ...will, topic: 'wills/w3' } });
+      c.close();
+      await checkFor('the third will', () => sends('/topic/wills.w3').length === 1);
+      assert.equal(sends('/topic/wills.w2').length, 0);
+    });
+  });
+
+  describe('persistent session (clean session 0)', () => {
+    test('the state durable is read back before CONNACK; subscriptions are durable and resumed on reconnect', async () => {
+      const c = await client();
+      const ack = await c.connect({ clientId: 'keeper', clean: false });
+      assert.deepEqual([ack.returnCode, ack.sessionPresent], [0, false]);
+      const topic = sessionTopic('keeper');
+      const state = broker.requests('subscribe').find((s) => s.subscribe.destination === topic)!;
+      assert.deepEqual([state.subscribe.durableName, state.subscribe.ackMode], ['$mqtt.session', 'ACK_MODE_CLIENT_INDIVIDUAL']);
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'p/s', qos: 1 }] });
+      await c.expect('suback');
+      const sub = broker.requests('subscribe').find((s) => s.subscribe.subscriptionId === 'p/s')!;
+      assert.equal(sub.subscribe.durableName, 'p/s');
+      // The records ({t:'session'}, {t:'sub'}) went to the client's state topic.
+      const records = () => sends(topic).map((s) => JSON.parse(Buffer.from(s.send.message.body).toString()) as { t: string });
+      await checkFor('the records', () => records().some((r) => r.t === 'sub') && records().some((r) => r.t === 'session'));
+      // The FakeBroker forgets everything with the session: it cannot show a reload. What it can
+      // show: the reconnect reads the records again (the integration suite has the real store).
+      c.close();
+      const d = await client();
+      const again = await d.connect({ clientId: 'keeper', clean: false });
+      assert.equal(again.returnCode, 0);
+    });
+  });
+
+  test('MQTT over WebSocket: the ws listener picks the adapter by subprotocol `mqtt`', async () => {
+    const c = await RawMqtt.ws(gw.wsPort);
+    clients.push(c);
+    const ack = await c.connect({ clientId: 'over-ws' });
+    assert.equal(ack.returnCode, 0);
+    assert.equal(await metric(gw, 'hawser_gateway_connections', { protocol: 'mqtt+ws' }), 1);
+    c.send({ cmd: 'publish', topic: 'ws/t', payload: Buffer.from('via ws'), qos: 1, messageId: 1, dup: false, retain: false });
+    await c.expect('puback');
+  });
+});

@@ -1,0 +1,165 @@
+// What an MQTT session keeps in the store, so that a client reconnecting — to this gateway or
+// another — and a new master after a failover agree on it (docs/architecture.md "MQTT: session
+// state and QoS 2"). The store knows destinations, messages and acks only, so the state is
+// MESSAGES: records on the client's own topic `/topic/$mqtt.session.<client id in hex>`, kept
+// by a durable subscription of the client (name `$mqtt.session`, client id = MQTT client id).
+// A record exists while its message is unacknowledged:
+//   add    = a persistent SEND to the topic (in the same transaction as what it describes);
+//   remove = ACK of its delivery;
+//   read   = the durable's deliveries: every live record comes back on each connect (and again,
+//            marked redelivered, after a failover), because nothing acks it until it is removed.
+// Records: {t:'session'} (the session exists: CONNACK session present), {t:'sub',f,q} (a
+// subscription; its backlog is the durable subscription named by the filter), {t:'in',p}
+// (inbound QoS 2: stored, PUBREL not yet received), {t:'rel',p} (outbound QoS 2: PUBREC
+// received, PUBCOMP not yet), {t:'mark'} (the end of a load, below).
+//
+// Loading: the durable is subscribed and a fresh {t:'mark'} record sent after it; the store
+// keeps a durable's backlog in order, so when that mark comes back every earlier record has
+// come. The records are replicated and journaled like any message, so they survive a master
+// failover; the dedup of persistent SENDs (same id, same login) keeps a replayed record single.
+//
+// The `$` first level keeps the records out of `#` and `+` subscriptions (wildcards do not
+// match `$` topics at the first level).
+import type { AckMode, Message } from '@hawser/proto';
+import type { ClientDelivery } from '../../session/client-session';
+import type { MqttConnection } from './connection';
+import { filterDestination } from './topics';
+
+export const SESSION_SUBSCRIPTION = '$mqtt.session';
+
+export type SessionRecord =
+  | { t: 'session' }
+  | { t: 'sub'; f: string; q: 0 | 1 | 2 }
+  | { t: 'in'; p: number }
+  | { t: 'rel'; p: number }
+  | { t: 'mark' };
+
+interface Held { rec: SessionRecord; tag: number | undefined; removing?: Array<() => void> }
+
+/** The topic of a client id's records: hex keeps any client id a valid, wildcard-free name. */
+export function sessionTopic(clientId: string): string {
+  return `/topic/$mqtt.session.${Buffer.from(clientId, 'utf8').toString('hex')}`;
+}
+
+export class SessionState {
+  readonly topic: string;
+  private readonly records = new Map<string, Held>();
+  /** Records removed on this connection: acked again if a failover brings them back. */
+  private readonly removed = new Set<string>();
+  private loading: { mark: string; done: (records: Array<[string, SessionRecord]>) => void } | undefined;
+
+  constructor(private readonly c: MqttConnection) {
+    this.topic = sessionTopic(c.clientId);
+  }
+
+  owns(subscriptionId: string): boolean { return subscriptionId === SESSION_SUBSCRIPTION; }
+
+  /** Subscribes the records' durable and calls `done` with every live record once all have come. */
+  load(done: (records: Array<[string, SessionRecord]>) => void, refused: (code: string, message: string) => void): void {
+    const c = this.c;
+    c.session!.subscribe({
+      subscriptionId: SESSION_SUBSCRIPTION,
+      destination: this.topic,
+      ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL' as AckMode,
+      // Every live record is held unacknowledged: the prefetch bounds how many a session keeps.
+      prefetch: c.ctx.config.limits.maxPrefetch,
+      selector: '',
+      durableName: SESSION_SUBSCRIPTION,
+      noLocal: false,
+      priority: 0,
+    }, c.expect(() => undefined, (e) => refused(e.code, e.message)));
+    const mark = this.add({ t: 'mark' });
+    this.loading = { mark, done };
+  }
+
+  /** Adds a record (in `transaction` when given); returns its id. */
+  add(rec: SessionRecord, transaction = '', token?: string): string {
+    const c = this.c;
+    const id = `${c.nextMessageId()}:s`;
+    const message: Message = {
+      id, destination: this.topic, headers: {}, body: Buffer.from(JSON.stringify(rec)),
+      persistent: true, priority: 4, expires: 0, timestamp: 0,
+    };
+    c.session!.send(message, transaction, token);
+    this.records.set(id, { rec, tag: undefined });
+    return id;
+  }
+
+  /** Removes a record; `done` once the store has it removed (its ack receipted). */
+  remove(id: string, done?: () => void): void {
+    const h = this.records.get(id);
+    this.removed.add(id);
+    if (!h) { done?.(); return; }
+    (h.removing ??= []).push(done ?? (() => undefined));
+    if (h.tag !== undefined) this.ack(id, h);
+  }
+
+  private ack(id: string, h: Held): void {
+    const c = this.c;
+    const tag = h.tag!;
+    const waiting = h.removing ?? [];
+    this.records.delete(id);
+    if (!c.session!.holds(tag)) { for (const f of waiting) f(); return; }
+    c.session!.settle('ack', tag, '', c.expect(() => { for (const f of waiting) f(); }));
+  }
+
+  onDelivery(d: ClientDelivery): void {
+    const id = d.message.id;
+    let rec: SessionRecord;
+    try {
+      rec = JSON.parse(Buffer.from(d.message.body).toString('utf8')) as SessionRecord;
+    } catch {
+      this.c.log.warn({ id }, 'MQTT session record does not parse: dropped');
+      this.settle(d.tag);
+      return;
+    }
+    if (this.removed.has(id)) { this.settle(d.tag); return; } // a failover brought back one we removed
+    if (rec.t === 'mark') {
+      // An old load's mark (that connection died loading) means nothing now.
+      this.settle(d.tag);
+      if (this.loading?.mark === id) {
+        const { done } = this.loading;
+        this.loading = undefined;
+        this.records.delete(id);
+        done([...this.records].map(([rid, h]) => [rid, h.rec]));
+      }
+      return;
+    }
+    const h = this.records.get(id);
+    if (h) {
+      h.tag = d.tag; // ours, or the same record again after a failover: the newest delivery
+      if (h.removing) this.ack(id, h);
+    } else {
+      this.records.set(id, { rec, tag: d.tag });
+    }
+  }
+
+  private settle(tag: number): void {
+    if (this.c.session!.holds(tag)) this.c.session!.settle('ack', tag, '');
+  }
+
+  /**
+   * A clean session [MQTT-3.1.2-6]: whatever a previous persistent session of this client id
+   * left (its records and its durable subscriptions with their backlogs) is discarded.
+   */
+  discard(done: () => void): void {
+    const c = this.c;
+    this.load((records) => {
+      for (const [, rec] of records) {
+        if (rec.t !== 'sub') continue;
+        // UNSUBSCRIBE with removeDurable needs the durable active on this session first.
+        const id = `$discard:${rec.f}`;
+        c.session!.subscribe({
+          subscriptionId: id, destination: filterDestination(rec.f), ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL' as AckMode,
+          prefetch: 1, selector: '', durableName: rec.f, noLocal: false, priority: 0,
+        }, c.expect(() => undefined, () => undefined));
+        c.session!.unsubscribe(id, true, c.expect(() => undefined, () => undefined));
+      }
+      this.records.clear();
+      c.session!.unsubscribe(SESSION_SUBSCRIPTION, true, c.expect(done, () => done()));
+    }, () => done());
+  }
+
+  /** The connection is closing: nothing to do (records stay until removed). */
+  closing(): void { this.loading = undefined; }
+}

@@ -1,0 +1,48 @@
+// The MQTT topic <-> destination mapping (ActiveMQ's), as a table run both ways.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { filterDestination, publishDestination, topicOf, TopicError } from './topics';
+
+const NAMES: Array<[string, string]> = [
+  ['a/b/c', '/topic/a.b.c'],
+  ['a', '/topic/a'],
+  ['sensors/room.1/temp', '/topic/sensors.room/1.temp'], // a `.` inside a level stays distinct
+  ['/a', '/topic/.a'],                                   // a leading empty level is kept
+  ['$SYS/broker', '/topic/$SYS.broker'],
+  ['a//b', '/topic/a..b'],
+  ['ü/ß', '/topic/ü.ß'],
+];
+
+test('topic names map to /topic/ destinations and back (one namespace with STOMP)', () => {
+  for (const [topic, dest] of NAMES) {
+    assert.equal(publishDestination(topic), dest, topic);
+    assert.equal(topicOf(dest), topic, dest);
+  }
+});
+
+const FILTERS: Array<[string, string]> = [
+  ['a/+/c', '/topic/a.*.c'],
+  ['a/#', '/topic/a.>'],
+  ['#', '/topic/>'],
+  ['+', '/topic/*'],
+  ['+/+/#', '/topic/*.*.>'],
+  ['a/b', '/topic/a.b'],
+];
+
+test('filters: + is *, # is >', () => {
+  for (const [filter, dest] of FILTERS) {
+    assert.equal(filterDestination(filter), dest, filter);
+    assert.equal(topicOf(dest), filter, dest);
+  }
+});
+
+test('bad names and filters are refused with the spec clause', () => {
+  for (const bad of ['', 'a/+', 'a/#', '#', 'a\u0000b']) assert.throws(() => publishDestination(bad), TopicError, JSON.stringify(bad));
+  for (const bad of ['', 'a/#/b', 'a#', 'a/b+', '+a/b', '##']) assert.throws(() => filterDestination(bad), TopicError, JSON.stringify(bad));
+  assert.throws(() => publishDestination('a/+'), /MQTT-3\.3\.2-2/);
+  assert.throws(() => filterDestination('a/#/b'), /MQTT-4\.7\.1-2/);
+});
+
+test('a queue delivered to an MQTT client shows as queue/<name>', () => {
+  assert.equal(topicOf('/queue/orders.eu'), 'queue/orders/eu');
+});

@@ -1,0 +1,65 @@
+// MQTT topics in the broker's one namespace, as ActiveMQ maps them (MQTTProtocolConverter
+// convertMQTTToActiveMQ): topic `a/b/c` is the destination `/topic/a.b.c`, the wildcards `+`
+// and `#` are `*` and `>`, and a `.` or `*`/`>` inside an MQTT level becomes `/`, `+`/`#` so the
+// mapping is its own inverse — a STOMP client on `/topic/a.b.c` and an MQTT client on `a/b/c`
+// meet, and a destination maps back to the topic it came from. Pure: no I/O.
+
+/** Characters swapped between the MQTT and the ActiveMQ spelling (an involution). */
+const SWAP: Record<string, string> = { '/': '.', '.': '/', '+': '*', '*': '+', '#': '>', '>': '#' };
+
+function swap(s: string): string {
+  let out = '';
+  for (const ch of s) out += SWAP[ch] ?? ch;
+  return out;
+}
+
+export class TopicError extends Error {
+  readonly code = 'BAD_TOPIC';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TopicError';
+  }
+}
+
+/**
+ * Checks a PUBLISH topic name (or a will topic): at least one character, no wildcard
+ * [MQTT-3.3.2-2], no U+0000 [MQTT-1.5.3-2]. Returns its destination.
+ */
+export function publishDestination(topic: string): string {
+  if (topic.length === 0) throw new TopicError('a topic name must be at least one character long [MQTT-4.7.3-1]');
+  if (/[+#]/.test(topic)) throw new TopicError(`topic name ${JSON.stringify(topic)} has a wildcard (+ or #): wildcards are for SUBSCRIBE only [MQTT-3.3.2-2]`);
+  if (topic.includes('\u0000')) throw new TopicError('a topic name must not contain U+0000 [MQTT-4.7.3-2]');
+  return `/topic/${swap(topic)}`;
+}
+
+/**
+ * Checks a SUBSCRIBE/UNSUBSCRIBE topic filter: `#` only alone and last in its level and the
+ * filter [MQTT-4.7.1-2], `+` only alone in its level [MQTT-4.7.1-3]. Returns its destination
+ * (`/topic/a.*.>`).
+ */
+export function filterDestination(filter: string): string {
+  if (filter.length === 0) throw new TopicError('a topic filter must be at least one character long [MQTT-4.7.3-1]');
+  if (filter.includes('\u0000')) throw new TopicError('a topic filter must not contain U+0000 [MQTT-4.7.3-2]');
+  const levels = filter.split('/');
+  levels.forEach((level, i) => {
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) {
+      throw new TopicError(`topic filter ${JSON.stringify(filter)}: # must be a whole level and the last one [MQTT-4.7.1-2]`);
+    }
+    if (level.includes('+') && level !== '+') {
+      throw new TopicError(`topic filter ${JSON.stringify(filter)}: + must be a whole level [MQTT-4.7.1-3]`);
+    }
+  });
+  return `/topic/${swap(filter)}`;
+}
+
+/** The MQTT topic name of a destination (`/topic/a.b.c` -> `a/b/c`; a queue keeps its name: `queue/<name>` mapped alike). */
+export function topicOf(destination: string): string {
+  if (destination.startsWith('/topic/')) return swap(destination.slice(7));
+  if (destination.startsWith('/queue/')) return `queue/${swap(destination.slice(7))}`;
+  return swap(destination);
+}
+
+/** Whether a filter has a wildcard (the broker's wildcard subscriptions serve it). */
+export function isWildcard(filter: string): boolean {
+  return /[+#]/.test(filter);
+}
