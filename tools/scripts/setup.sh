@@ -5,7 +5,8 @@
 # used by the integration suite), mosquitto-clients (mosquitto_pub/mosquitto_sub, MQTT clients we did not
 # write, used by the integration suite) and nats-server (NATS JetStream, the replicated peer the
 # benchmarks measure beside Hawser; its driver has a spec) and openssl (service certificates for
-# mutual TLS). Safe to run again: each step checks first.
+# mutual TLS), promtool (Debian's prometheus package: checks the alert rules) and systemd-analyze
+# (checks the systemd units). Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +16,8 @@ need_apt=()
 command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)  # MQTT clients we did not write (mqtt*.e2e specs)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the JetStream peer of the benchmarks (tools/bench)
 [ -x /usr/bin/openssl ] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # hawser certs, npm start -- --secure, the mTLS specs
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: checks and unit-tests deploy/prometheus/hawser-rules.yaml (dashboards.e2e)
+command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)  # systemd-analyze verify on deploy/systemd units (deploy.e2e)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   if [ "$(id -u)" -ne 0 ]; then

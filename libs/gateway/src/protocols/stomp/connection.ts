@@ -62,6 +62,8 @@ export class StompConnection {
   /** The receipt of the DISCONNECT being settled: when it comes, the connection closes. */
   private disconnectReceipt: string | undefined;
   private disconnecting = false;
+  /** receipt-id of a SEND -> when it was read: its RECEIPT observes hawser_gateway_receipt_seconds. */
+  private readonly sendsAwaitingReceipt = new Map<string, bigint>();
   private messageSeq = 0;
   private lastRead = Date.now();
   private lastWrite = Date.now();
@@ -246,7 +248,9 @@ export class StompConnection {
       expires: intHeader(f, 'expires', 0, 0, Number.MAX_SAFE_INTEGER),
       timestamp: 0, // set by the store on enqueue
     };
-    this.session!.send(message, getHeader(f, 'transaction') ?? '', getHeader(f, 'receipt'));
+    const receipt = getHeader(f, 'receipt');
+    if (receipt !== undefined) this.sendsAwaitingReceipt.set(receipt, process.hrtime.bigint());
+    this.session!.send(message, getHeader(f, 'transaction') ?? '', receipt);
   }
 
   private onSubscribe(f: StompFrame): void {
@@ -341,6 +345,11 @@ export class StompConnection {
       this.updateReading();
     }
     this.writeFrame(frame('RECEIPT', { 'receipt-id': receipt }));
+    const readAt = this.sendsAwaitingReceipt.get(receipt);
+    if (readAt !== undefined) {
+      this.sendsAwaitingReceipt.delete(receipt);
+      this.ctx.metrics.receiptSeconds.observe({ protocol: this.transport.protocol }, Number(process.hrtime.bigint() - readAt) / 1e9);
+    }
     if (this.disconnecting && receipt === this.disconnectReceipt) this.close('client disconnected');
   }
 
