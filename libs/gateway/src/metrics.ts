@@ -2,8 +2,15 @@
 // per gateway instance so tests can run several in one process.
 import { prom } from '@hawser/observability';
 
-/** The listener a client came through (a metric label; transports/listeners.ts). */
-export type Protocol = 'stomp' | 'ws' | 'stomp+ssl' | 'wss';
+/**
+ * The listener and protocol a client came through (a metric label; transports/listeners.ts):
+ * STOMP over TCP, WebSocket, TLS, secure WebSocket; MQTT over TCP, TLS, WebSocket (subprotocol
+ * `mqtt` on the ws/wss listeners) and secure WebSocket.
+ */
+export type Protocol = 'stomp' | 'ws' | 'stomp+ssl' | 'wss' | 'mqtt' | 'mqtts' | 'mqtt+ws' | 'mqtt+wss';
+
+/** Whether a transport speaks MQTT (protocols/mqtt) rather than STOMP. */
+export function isMqtt(protocol: Protocol): boolean { return protocol.startsWith('mqtt'); }
 
 export class GatewayMetrics {
   readonly connections: prom.Gauge<'protocol'>;
@@ -29,6 +36,12 @@ export class GatewayMetrics {
   readonly tlsHandshakeFailures: prom.Counter<'protocol'>;
   readonly tlsReloads: prom.Counter<'result'>;
 
+  readonly mqttPacketsIn: prom.Counter<'type'>;
+  readonly mqttPacketsOut: prom.Counter<'type'>;
+  readonly mqttProtocolErrors: prom.Counter<'protocol' | 'reason'>;
+  readonly mqttConnacks: prom.Counter<'code'>;
+  readonly mqttWills: prom.Counter<string>;
+  readonly mqttTakeovers: prom.Counter<string>;
   constructor(registry: prom.Registry) {
     const registers = [registry];
     this.connections = new prom.Gauge({ name: 'hawser_gateway_connections', help: 'open client connections', labelNames: ['protocol'], registers });
@@ -50,6 +63,12 @@ export class GatewayMetrics {
     this.tlsHandshakeFailures = new prom.Counter({ name: 'hawser_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed on the stomp+ssl and wss listeners (plaintext to a TLS port, untrusted or missing client certificate, no common protocol)', labelNames: ['protocol'], registers });
     this.tlsReloads = new prom.Counter({ name: 'hawser_gateway_tls_reloads_total', help: 'reloads of ssl.cert/ssl.key/ssl.ca after the files changed: ok = new connections use them, failed = unreadable or mismatched, the previous ones stay', labelNames: ['result'], registers });
     this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
+    this.mqttPacketsIn = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_in_total', help: 'MQTT control packets received from clients, by type (connect, publish, puback, ...)', labelNames: ['type'], registers });
+    this.mqttPacketsOut = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_out_total', help: 'MQTT control packets sent to clients, by type', labelNames: ['type'], registers });
+    this.mqttProtocolErrors = new prom.Counter({ name: 'hawser_gateway_mqtt_protocol_errors_total', help: 'MQTT connections closed for bad input (malformed, oversize, reserved flags, second CONNECT, packet before CONNECT, bad topic), by listener protocol and reason', labelNames: ['protocol', 'reason'], registers });
+    this.mqttConnacks = new prom.Counter({ name: 'hawser_gateway_mqtt_connacks_total', help: 'CONNACKs sent, by return code (0 accepted, 1 protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized)', labelNames: ['code'], registers });
+    this.mqttWills = new prom.Counter({ name: 'hawser_gateway_mqtt_wills_total', help: 'MQTT will messages published (the connection closed without DISCONNECT)', registers });
+    this.mqttTakeovers = new prom.Counter({ name: 'hawser_gateway_mqtt_takeovers_total', help: 'MQTT connections closed because a new CONNECT came with the same client id [MQTT-3.1.4-2]', registers });
     this.limitRefusals = new prom.Counter({ name: 'hawser_gateway_limit_refusals_total', help: 'requests or connections refused with an ERROR (or idle connections closed) because a limit was reached, by the config key of the limit', labelNames: ['limit'], registers });
     // What a producer waits for: a SEND read -> its RECEIPT written (the store's journal commit, replication to a quorum, the way there and back).
     this.receiptSeconds = new prom.Histogram({
