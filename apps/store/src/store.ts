@@ -9,6 +9,7 @@ import {
   adminService, BATCH_BYTES, brokerService, CHANNEL_OPTIONS, channelCredentials, grpc, memberService, replicationService, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
+  type MoveReply, type MoveRequest, type SendReply, type SendRequest,
   type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
 } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gateway';
@@ -21,6 +22,7 @@ import { DiskWatch, type DiskFree } from './disk';
 import { StoreMetrics } from './metrics';
 import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
+import { adminMove, adminSend, AdminActionError } from './admin-actions';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 type MuxCall = grpc.ServerDuplexStream<MuxRequests, MuxEvents>;
@@ -254,6 +256,17 @@ export class Store {
       },
       Browse: (call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>) => { void this.browse(call); },
       Status: (_call: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, this.status()),
+      Send: (call: grpc.ServerUnaryCall<SendRequest, SendReply>, cb: grpc.sendUnaryData<SendReply>) => {
+        const r = call.request;
+        this.adminAction(cb, () => adminSend((p) => this.attach(p), {
+          destination: r.destination ?? '', headers: r.headers ?? {}, body: Buffer.from(r.body ?? []), persistent: r.persistent ?? true, login: r.login ?? '', groups: r.groups ?? [],
+        }).then((id) => ({ id })));
+      },
+      Move: (call: grpc.ServerUnaryCall<MoveRequest, MoveReply>, cb: grpc.sendUnaryData<MoveReply>) => {
+        const r = call.request;
+        const depth = this.core?.destinations(r.from ?? '').find((d) => d.name === r.from)?.depth ?? 0;
+        this.adminAction(cb, () => adminMove((p) => this.attach(p), { from: r.from ?? '', to: r.to ?? '', limit: r.limit ?? 0, depth, login: r.login ?? '', groups: r.groups ?? [] }));
+      },
     });
     const repl = this.repl;
     if (repl) {
@@ -718,6 +731,20 @@ export class Store {
   }
 
   // ---- admin -----------------------------------------------------------------------------
+
+  /** Admin.Send / Admin.Move (admin-actions.ts): on the master only; a refusal keeps its code. */
+  private adminAction<T>(cb: grpc.sendUnaryData<T>, run: () => Promise<T>): void {
+    if (!this.serving || !this.core) {
+      cb(Object.assign(new Error(this.notMasterMessage()), { code: grpc.status.FAILED_PRECONDITION }));
+      return;
+    }
+    run().then((reply) => cb(null, reply), (e: Error) => {
+      const code = e instanceof AdminActionError
+        ? ({ FORBIDDEN: grpc.status.PERMISSION_DENIED, INVALID_DESTINATION: grpc.status.INVALID_ARGUMENT, TIMEOUT: grpc.status.DEADLINE_EXCEEDED, NO_SPACE: grpc.status.RESOURCE_EXHAUSTED } as Record<string, grpc.status>)[e.code] ?? grpc.status.FAILED_PRECONDITION
+        : grpc.status.INTERNAL;
+      cb(Object.assign(new Error(e.message), { code }));
+    });
+  }
 
   private async browse(call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>): Promise<void> {
     try {

@@ -24,3 +24,7 @@ export interface StatusReply {
   stompPort?: number;
   wsPort?: number;
 }
+export interface SendRequest { destination: string; headers: Record<string, string>; body: Buffer; persistent: boolean; login: string; groups: string[] }
+export interface SendReply { id: string }
+export interface MoveRequest { from: string; to: string; limit: number; login: string; groups: string[] }
+export interface MoveReply { moved: number; skipped: number }

@@ -23,7 +23,8 @@ const REPLICATION = '/hawser.replication.v1.Replication/';
  * The roles that may call each RPC, as the services really use them:
  * - Broker: gateways, bridges, and stores (a slave's embedded gateway reaches the master).
  * - Admin.Destinations: the CLI and the bridge (it polls demand); Status: the CLI and the
- *   coordinators (positions and lag); Purge and Browse: the CLI only.
+ *   coordinators (positions and lag); Purge, Browse, Send and Move: the CLI and the console
+ *   (an admin certificate; the console checks its user's `admin` permission first).
  * - Member.Prepare/Assign: coordinators only (the election).
  * - Topology.Watch/Get: everything that follows the topology, and the CLI.
  * - Topology.ReportMasterLost: stores (a slave lost its master) and coordinators (a follower
@@ -37,6 +38,8 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   [`${ADMIN}Status`]: ['admin', 'coordinator'],
   [`${ADMIN}Purge`]: ['admin'],
   [`${ADMIN}Browse`]: ['admin'],
+  [`${ADMIN}Send`]: ['admin'],
+  [`${ADMIN}Move`]: ['admin'],
   [`${MEMBER}Prepare`]: ['coordinator'],
   [`${MEMBER}Assign`]: ['coordinator'],
   [`${TOPOLOGY}Watch`]: ['gateway', 'bridge', 'store', 'admin'],
