@@ -550,6 +550,9 @@ export class Store {
         const id = Number(it.session);
         if (id !== cur) { deliver(); cur = id; }
         if (it.end) {
+          // The session's requests of this batch first: an end right behind them (a client
+          // that publishes and disconnects at once) must not drop them.
+          deliver();
           refused.delete(id);
           const h = open.get(id);
           if (h) { open.delete(id); h.end(); }

@@ -41,6 +41,8 @@ export class GatewayMetrics {
   readonly mqttProtocolErrors: prom.Counter<'protocol' | 'reason'>;
   readonly mqttConnacks: prom.Counter<'code'>;
   readonly mqttWills: prom.Counter<string>;
+  readonly mqttDiscards: prom.Counter<'result'>;
+
   readonly mqttTakeovers: prom.Counter<string>;
   constructor(registry: prom.Registry) {
     const registers = [registry];
@@ -66,6 +68,7 @@ export class GatewayMetrics {
     this.mqttPacketsIn = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_in_total', help: 'MQTT control packets received from clients, by type (connect, publish, puback, ...)', labelNames: ['type'], registers });
     this.mqttPacketsOut = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_out_total', help: 'MQTT control packets sent to clients, by type', labelNames: ['type'], registers });
     this.mqttProtocolErrors = new prom.Counter({ name: 'hawser_gateway_mqtt_protocol_errors_total', help: 'MQTT connections closed for bad input (malformed, oversize, reserved flags, second CONNECT, packet before CONNECT, bad topic), by listener protocol and reason', labelNames: ['protocol', 'reason'], registers });
+    this.mqttDiscards = new prom.Counter({ name: 'hawser_gateway_mqtt_session_discards_total', help: 'clean-session CONNECTs that discarded what a previous persistent session of the client id left in the store (its state records and durable subscriptions), by result: done, failed', labelNames: ['result'], registers });
     this.mqttConnacks = new prom.Counter({ name: 'hawser_gateway_mqtt_connacks_total', help: 'CONNACKs sent, by return code (0 accepted, 1 protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized)', labelNames: ['code'], registers });
     this.mqttWills = new prom.Counter({ name: 'hawser_gateway_mqtt_wills_total', help: 'MQTT will messages published (the connection closed without DISCONNECT)', registers });
     this.mqttTakeovers = new prom.Counter({ name: 'hawser_gateway_mqtt_takeovers_total', help: 'MQTT connections closed because a new CONNECT came with the same client id [MQTT-3.1.4-2]', registers });

@@ -124,7 +124,10 @@ function opened(c: MqttConnection): void {
     // [MQTT-3.1.2-6] a clean session starts afresh; what a previous persistent session left
     // is discarded behind the CONNACK (the new session does not depend on it).
     connected(c, false);
-    state.discard(() => c.log.debug('previous MQTT session state discarded'));
+    state.discard((ok) => {
+      c.ctx.metrics.mqttDiscards.inc({ result: ok ? 'done' : 'failed' });
+      c.log.debug({ ok }, 'previous MQTT session state discarded');
+    });
     return;
   }
   state.load((records) => {

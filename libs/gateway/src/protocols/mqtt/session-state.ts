@@ -142,7 +142,7 @@ export class SessionState {
    * A clean session [MQTT-3.1.2-6]: whatever a previous persistent session of this client id
    * left (its records and its durable subscriptions with their backlogs) is discarded.
    */
-  discard(done: () => void): void {
+  discard(done: (ok: boolean) => void): void {
     const c = this.c;
     this.load((records) => {
       for (const [, rec] of records) {
@@ -156,8 +156,8 @@ export class SessionState {
         c.session!.unsubscribe(id, true, c.expect(() => undefined, () => undefined));
       }
       this.records.clear();
-      c.session!.unsubscribe(SESSION_SUBSCRIPTION, true, c.expect(done, () => done()));
-    }, () => done());
+      c.session!.unsubscribe(SESSION_SUBSCRIPTION, true, c.expect(() => done(true), () => done(false)));
+    }, () => done(false));
   }
 
   /** The connection is closing: nothing to do (records stay until removed). */

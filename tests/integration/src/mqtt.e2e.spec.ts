@@ -1,0 +1,252 @@
+// MQTT 3.1.1 with real third-party clients we did not write — the npm `mqtt` client (mqtt.js)
+// and Debian's mosquitto-clients (mosquitto_pub / mosquitto_sub) — against a real store and
+// gateway, over TCP, TLS and WebSocket: every QoS, will, persistent session across a client
+// restart, client-id takeover, and STOMP <-> MQTT both ways with bodies unchanged.
+// mosquitto-clients missing FAILS the suite (tools/scripts/setup.sh installs it), never skips.
+import { describe, it, before, after, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+import { Harness, checkFor, type Gateway } from './harness';
+import { Clients, drain, texts } from './support';
+import { STORE_ARGS } from './messaging';
+import { makeTestPki, type TestPki } from './certs';
+
+type MqttClient = mqtt.MqttClient;
+
+/** Polls until `fn` holds (checkFor wants a throw for "not yet"). */
+function until(deadlineMs: number, what: string, fn: () => boolean | Promise<boolean>): Promise<void> {
+  return checkFor(deadlineMs, 50, async () => { if (!(await fn())) throw new Error(`not yet: ${what}`); });
+}
+
+/** A topic nobody else in the run uses (MQTT spelling). */
+const topic = (prefix: string): string => `${prefix}/${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
+/** The destination STOMP sees for an MQTT topic (ActiveMQ's mapping). */
+const dest = (t: string): string => `/topic/${t.replace(/\//g, '.')}`;
+
+interface Received { topic: string; payload: Buffer; qos: number; retain: boolean; dup: boolean }
+
+/** An mqtt.js client that records every message; no automatic reconnect (a test decides). */
+async function mqttjs(url: string, opts: mqtt.IClientOptions = {}): Promise<MqttClient & { got: Received[] }> {
+  const c = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 10_000, protocolVersion: 4, ...opts }) as MqttClient & { got: Received[] };
+  c.got = [];
+  c.on('message', (t, payload, packet) => c.got.push({ topic: t, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+  return c;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+/** mosquitto_sub in the background: its stdout lines as they come. */
+function mosquittoSub(args: string[]): { child: ChildProcess; lines: string[]; done: Promise<number | null> } {
+  // Line-buffered: its -d lines (SUBACK) must come as they happen, not at exit.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d) => {
+    buf += d;
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    lines.push(...parts);
+  });
+  const done = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, lines, done };
+}
+
+async function sample(port: number, name: string, labels: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(name) && l.includes(labels));
+  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+}
+
+describe('MQTT with third-party clients (real processes)', { timeout: 180_000 }, () => {
+  const h = new Harness('mqtt');
+  let pki: TestPki;
+  let gateway: Gateway;
+  let url: string;
+  let wsUrl: string;
+  let mqttsPort: number;
+  let port: number;
+  const open = new Set<MqttClient>();
+  const children = new Set<ChildProcess>();
+  const stomp = new Clients(() => gateway.stompUri);
+  const track = <C extends MqttClient>(c: C): C => { open.add(c); return c; };
+
+  before(() => {
+    const r = spawnSync('mosquitto_pub', ['--help'], { encoding: 'utf8' });
+    if (r.error) throw new Error(`mosquitto-clients is not installed (run tools/scripts/setup.sh, or apt-get install -y mosquitto-clients): ${r.error.message}`);
+  });
+  before(async () => {
+    const dir = join(h.root, 'pki');
+    mkdirSync(dir);
+    pki = makeTestPki(dir);
+    const store = await h.startStore({ args: STORE_ARGS });
+    gateway = await h.startGateway(store, {
+      args: ['--mqtt.enabled', 'true', '--mqtt.port', '0', '--mqtts.enabled', 'true', '--mqtts.port', '0', '--ssl.port', '0', '--wss.port', '0',
+        '--ssl.cert', pki.server.cert, '--ssl.key', pki.server.key, '--ssl.ca', pki.ca.cert],
+    });
+    port = gateway.field('mqttPort');
+    mqttsPort = gateway.field('mqttsPort');
+    url = `mqtt://127.0.0.1:${port}`;
+    wsUrl = `ws://127.0.0.1:${gateway.wsPort}/`;
+  });
+  afterEach(async (t) => {
+    h.reportIfFailed(t);
+    await Promise.all([...open].map((c) => c.endAsync(true).catch(() => undefined)));
+    open.clear();
+    for (const ch of children) if (ch.exitCode === null) ch.kill('SIGKILL');
+    children.clear();
+    await stomp.closeAll();
+  });
+  after(() => h.close());
+
+  it('mqtt.js over TCP: QoS 0, 1 and 2 both ways, each message once, payload bytes unchanged', async () => {
+    const t = topic('qos');
+    const sub = track(await mqttjs(url, { clientId: `sub-${t}` }));
+    const granted = await sub.subscribeAsync(t, { qos: 2 });
+    assert.deepEqual(granted.map((g) => g.qos), [2]);
+    const pub = track(await mqttjs(url, { clientId: `pub-${t}` }));
+    const binary = Buffer.from([0, 1, 2, 0xfe, 0xff, 0x0a]);
+    await pub.publishAsync(t, binary, { qos: 0 });
+    await pub.publishAsync(t, 'one', { qos: 1 });
+    await pub.publishAsync(t, 'two', { qos: 2 });
+    await until(10_000, 'sub.got.length >= 3', () => sub.got.length >= 3);
+    await new Promise((r) => setTimeout(r, 300)); // nothing more may come
+    assert.equal(sub.got.length, 3);
+    assert.deepEqual(sub.got[0]!.payload, binary);
+    assert.deepEqual(sub.got.map((m) => [m.payload.toString(), m.qos]).slice(1), [['one', 1], ['two', 2]]);
+  });
+
+  it('STOMP -> MQTT and MQTT -> STOMP: one namespace (a/b <-> /topic/a.b), bodies unchanged', async () => {
+    const t = topic('bridge');
+    const m = track(await mqttjs(url, { clientId: `m-${t}` }));
+    await m.subscribeAsync(`${t.split('/')[0]}/+`, { qos: 1 }).catch(() => undefined); // wildcards when the core has them
+    await m.subscribeAsync(t, { qos: 1 });
+    const s = await stomp.connect();
+    const stompSub = await s.subscribe(dest(t));
+    // STOMP -> MQTT: a persistent message arrives at QoS 1, body as sent.
+    await s.send(dest(t), 'from stomp ✓', { persistent: true });
+    await until(10_000, "m.got.some((g) => g.payload.toString() === 'from stomp ✓')", () => m.got.some((g) => g.payload.toString() === 'from stomp ✓'));
+    const got = m.got.find((g) => g.payload.toString() === 'from stomp ✓')!;
+    assert.deepEqual([got.topic, got.qos], [t, 1]);
+    // MQTT -> STOMP.
+    await m.publishAsync(t, Buffer.from('from mqtt ✓'), { qos: 1 });
+    const inStomp = texts(await drain(stompSub, 700));
+    assert.ok(inStomp.includes('from mqtt ✓'), `STOMP got ${JSON.stringify(inStomp)}`);
+    assert.equal(m.got.filter((g) => g.payload.toString() === 'from stomp ✓').length, 1, 'overlapping subscriptions: one copy');
+  });
+
+  it('mosquitto_pub and mosquitto_sub: QoS 0, 1, 2 over TCP', async () => {
+    const t = topic('mosq');
+    // -d: mosquitto_sub says when its SUBACK came, so nothing is published before it listens.
+    const sub = mosquittoSub(['-d', '-h', '127.0.0.1', '-p', String(port), '-t', t, '-q', '2', '-C', '3', '-v', '-i', `msub-${t.replace(/\//g, '-')}`]);
+    children.add(sub.child);
+    await until(10_000, "sub.lines.some((l) => l.includes('received SUBACK'))", () => sub.lines.some((l) => l.includes('received SUBACK')));
+    for (const q of [0, 1, 2]) {
+      const r = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(port), '-t', t, '-q', String(q), '-m', `mosq-q${q}`], 15_000);
+      assert.equal(r.code, 0, `mosquitto_pub -q ${q}: ${r.stderr}`);
+    }
+    const code = await Promise.race([sub.done, new Promise<string>((r) => setTimeout(() => r('timeout'), 15_000).unref())]);
+    assert.equal(code, 0, `mosquitto_sub: ${sub.lines.join('\n')}`);
+    assert.deepEqual(sub.lines.filter((l) => l.startsWith(`${t} `)), [`${t} mosq-q0`, `${t} mosq-q1`, `${t} mosq-q2`]);
+  });
+
+  it('persistent session across a client restart: QoS 1/2 messages kept while away, delivered without re-subscribing; session present', async () => {
+    const t = topic('persist');
+    const clientId = `keep-${randomBytes(4).toString('hex')}`;
+    const first = track(await mqttjs(url, { clientId, clean: false }));
+    await first.subscribeAsync(t, { qos: 1 });
+    await first.endAsync();
+    open.delete(first);
+    // While the client is away: a STOMP producer and an MQTT one.
+    const s = await stomp.connect();
+    await s.send(dest(t), 'away-1', { persistent: true });
+    const p = track(await mqttjs(url, { clientId: `p-${clientId}` }));
+    await p.publishAsync(t, 'away-2', { qos: 1 });
+    await p.publishAsync(t, 'away-3', { qos: 2 });
+    // The restarted client: same id, clean false, no SUBSCRIBE.
+    let sessionPresent: boolean | undefined;
+    const again = track(await new Promise<MqttClient & { got: Received[] }>((resolve, reject) => {
+      const c = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 4 }) as MqttClient & { got: Received[] };
+      c.got = [];
+      c.on('message', (tp, payload, packet) => c.got.push({ topic: tp, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+      c.once('connect', (ack) => { sessionPresent = ack.sessionPresent; resolve(c); });
+      c.once('error', reject);
+    }));
+    assert.equal(sessionPresent, true, 'CONNACK session present [MQTT-3.2.2-2]');
+    await until(10_000, 'again.got.length >= 3', () => again.got.length >= 3);
+    assert.deepEqual(again.got.map((g) => g.payload.toString()).sort(), ['away-1', 'away-2', 'away-3']);
+    // Clean session discards it [MQTT-3.1.2-6]: a clean connect, then a persistent one, finds nothing.
+    await again.endAsync();
+    open.delete(again);
+    const discardsBefore = await sample(gateway.httpPort, 'hawser_gateway_mqtt_session_discards_total', 'result="done"');
+    const clean = track(await mqttjs(url, { clientId, clean: true }));
+    // The discard runs behind the clean CONNACK: wait for it.
+    await until(10_000, 'the discard done', async () => (await sample(gateway.httpPort, 'hawser_gateway_mqtt_session_discards_total', 'result="done"')) >= discardsBefore + 1);
+    await clean.endAsync();
+    open.delete(clean);
+    await s.send(dest(t), 'after-clean', { persistent: true });
+    const fresh = track(await new Promise<MqttClient & { got: Received[]; present: boolean }>((resolve, reject) => {
+      const c = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 4 }) as MqttClient & { got: Received[]; present: boolean };
+      c.got = [];
+      c.on('message', (tp, payload, packet) => c.got.push({ topic: tp, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+      c.once('connect', (ack) => { c.present = ack.sessionPresent; resolve(c); });
+      c.once('error', reject);
+    }));
+    assert.equal(fresh.present, false, 'the clean session discarded the persistent one');
+    await new Promise((r) => setTimeout(r, 700));
+    assert.deepEqual(fresh.got.map((g) => g.payload.toString()), [], 'no subscription survived the clean session');
+  });
+
+  it('will: published when the client drops without DISCONNECT, not after DISCONNECT', async () => {
+    const t = topic('will');
+    const watcher = track(await mqttjs(url, { clientId: `w-${t}` }));
+    await watcher.subscribeAsync(t, { qos: 1 });
+    const dying = track(await mqttjs(url, { clientId: `dying-${t}`, will: { topic: t, payload: Buffer.from('it died'), qos: 1, retain: false } }));
+    const polite = track(await mqttjs(url, { clientId: `polite-${t}`, will: { topic: t, payload: Buffer.from('should not'), qos: 1, retain: false } }));
+    await polite.endAsync();
+    open.delete(polite);
+    dying.stream.destroy(); // the socket drops: no DISCONNECT
+    await until(10_000, 'watcher.got.length >= 1', () => watcher.got.length >= 1);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(watcher.got.map((g) => g.payload.toString()), ['it died']);
+  });
+
+  it('client-id takeover: a second connection with the same id closes the first', async () => {
+    const clientId = `twin-${randomBytes(4).toString('hex')}`;
+    const first = track(await mqttjs(url, { clientId }));
+    let closed = false;
+    first.on('close', () => { closed = true; });
+    const second = track(await mqttjs(url, { clientId }));
+    await until(10_000, 'closed', () => closed);
+    assert.equal(second.connected, true);
+    await second.publishAsync(topic('twin'), 'still works', { qos: 1 });
+  });
+
+  it('MQTT over WebSocket (mqtt.js ws://, subprotocol mqtt) and over TLS (mqtt.js mqtts://, mosquitto_pub --cafile)', async () => {
+    const t = topic('transports');
+    const viaWs = track(await mqttjs(wsUrl, { clientId: `ws-${t}` }));
+    await viaWs.subscribeAsync(t, { qos: 1 });
+    const viaTls = track(await mqttjs(`mqtts://127.0.0.1:${mqttsPort}`, { clientId: `tls-${t}`, ca: [readFileSync(pki.ca.cert)], servername: 'localhost' }));
+    await viaTls.publishAsync(t, 'over tls', { qos: 1 });
+    const r = await run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(mqttsPort), '--cafile', pki.ca.cert, '--insecure', '-t', t, '-q', '1', '-m', 'mosquitto over tls'], 15_000);
+    assert.equal(r.code, 0, `mosquitto_pub over TLS: ${r.stderr}`);
+    await until(10_000, 'viaWs.got.length >= 2', () => viaWs.got.length >= 2);
+    assert.deepEqual(viaWs.got.map((g) => g.payload.toString()), ['over tls', 'mosquitto over tls']);
+    assert.ok(await sample(gateway.httpPort, 'hawser_gateway_connections_total', 'protocol="mqtts"') >= 2);
+    assert.ok(await sample(gateway.httpPort, 'hawser_gateway_connections_total', 'protocol="mqtt+ws"') >= 1);
+  });
+});
+
