@@ -55,7 +55,7 @@ export const schema = {
     pageSize: int(1000, 'messages of each destination kept in memory; the rest are paged from disk', 1, 10_000_000),
     forcePersistent: bool(false, 'store every message as persistent, whatever the sender asked'),
     maxNonPersistent: int(100_000, 'non-persistent messages a queue or topic subscription holds at most (they live in memory only); beyond it the oldest waiting one is discarded; 0 = no bound', 0, 1_000_000_000),
-    maxNonPersistentBytes: int(64 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    maxNonPersistentBytes: int(128 * 1024 * 1024, 'the same bound in bytes (bodies and headers) per queue or topic subscription: two of the largest messages (the gateway\'s limits.maxFrameSize, 65 MiB); 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
     // A selector runs on the store's event loop for every message of its destination: its cost is bounded.
     selectorMaxLength: int(4096, 'longest selector a SUBSCRIBE may carry, in characters; a longer one is refused (the client gets an ERROR naming this key)', 1, 1_000_000),
     selectorMaxDepth: int(64, 'deepest nesting of a selector (parentheses, NOT, signs, chains of arithmetic or comparisons); deeper is refused', 1, 256),
@@ -76,6 +76,7 @@ export const schema = {
     ackHoldMs: int(2, 'standalone, and replicated master: an entry that only removes messages (consumer acks, which no receipt-less client waits on) may wait up to this many ms to ride with the next proposal instead of making its own; 0 = propose at once', 0, 1000),
     maxInflight: int(2, 'replicated master: proposals sent to the slaves and not yet acknowledged before new entries wait and go out as one batch (0 = no limit)', 0, 1_000_000),
     retention: int(100_000, 'journal entries kept after they are applied (replica catch-up)', 1, 1_000_000_000),
+    retentionBytes: int(256 * 1024 * 1024, 'replicated: message bytes of the entries kept after they are applied (journal.retention counts them): a replicated store holds them in memory for slaves\' catch-up, so with large messages (64 MiB) the count alone would hold GiBs; a slave further behind catches up by a snapshot; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
     diskWarnBytes: int(1024 * 1024 * 1024, 'warn (rate-limited, once a minute) while the data directory\'s filesystem has fewer free bytes than this (hawser_store_disk_free_bytes); 0 = never warn', 0, Number.MAX_SAFE_INTEGER),
     diskCheckMs: int(5000, 'how often the free space of the data directory\'s filesystem is measured (ms)', 100, 3_600_000),
   },

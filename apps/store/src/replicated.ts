@@ -53,6 +53,8 @@ export interface ReplicationOptions {
   /** Slave: committed entries are applied to the indexes at most this often (ms), or per maxBatch; 0 = at once. */
   replicaApplyMs: number;
   retention: number;
+  /** Message bytes of the applied entries kept (0: no bound): they are held in memory too. */
+  retentionBytes?: number;
   fsync: boolean;
   log: Logger;
   /** masterLost: report to the coordinators (best effort). */
@@ -93,6 +95,10 @@ export class ReplicatedJournal {
   private diskLast: number;
   /** Journal entries up to here are deleted (compacted into the indexes). */
   private diskSnap: number;
+  /** Applied, not yet compacted entries with message bytes, oldest first, from keptHead (retentionBytes). */
+  private kept: Array<{ position: number; bytes: number }> = [];
+  private keptHead = 0;
+  private keptBytes = 0;
   private resetPending = false;
   private staged: { staging: SnapshotStaging; epoch: number; position: number } | null = null;
   private fetching = false;
@@ -807,7 +813,23 @@ export class ReplicatedJournal {
     const upTo = apply.length ? apply[apply.length - 1]!.position : this.applied;
     // Compaction: keep `retention` entries below the applied position for slaves' catch-up.
     let compactTo = 0;
-    const x = upTo - this.o.retention;
+    let x = upTo - this.o.retention;
+    // And by bytes (journal.retentionBytes): every kept entry is also in the replication log in
+    // memory; 100,000 entries of 64 MiB messages would not fit. The newest entry is always kept.
+    const maxBytes = this.o.retentionBytes ?? 0;
+    if (maxBytes > 0) {
+      for (const e of apply) {
+        let bytes = 0;
+        for (const op of e.ops) if (op.kind === 'enqueue') bytes += op.enqueue.message.body.length;
+        if (bytes) { this.kept.push({ position: e.position, bytes }); this.keptBytes += bytes; }
+      }
+      while (this.keptHead < this.kept.length - 1 && (this.keptBytes > maxBytes || this.kept[this.keptHead]!.position <= x)) {
+        const k = this.kept[this.keptHead++]!;
+        this.keptBytes -= k.bytes;
+        x = Math.max(x, k.position);
+      }
+      if (this.keptHead > 1024 && this.keptHead * 2 > this.kept.length) { this.kept = this.kept.slice(this.keptHead); this.keptHead = 0; }
+    }
     if (apply.length && x > this.diskSnap && x > this.replica.snapshotPosition) {
       const ex = this.replica.epochAt(x);
       if (ex !== undefined) {

@@ -71,7 +71,7 @@ export const schema = {
   tls: tlsSchema,
   limits: {
     maximumConnections: int(1000, 'most client connections at once (TCP and WebSocket together); the next one gets an ERROR', 1),
-    maxFrameSize: int(64 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body); ActiveMQ\'s STOMP default is 100 MB. Memory and replication cost per message: docs/benchmarks.md (large messages)', 64),
+    maxFrameSize: int(65 * 1024 * 1024, 'largest STOMP frame in bytes (command + headers + body): a 64 MiB body with up to 1 MiB of headers; ActiveMQ\'s STOMP default is 100 MB. Memory and replication cost per message: docs/benchmarks.md (large messages)', 64),
     maxHeaders: int(1000, 'most headers in one frame', 1),
     maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
     connectTimeout: int(30_000, 'ms a new connection may take to send CONNECT before it is closed (ActiveMQ connectAttemptTimeout); 0: no limit', 0),
