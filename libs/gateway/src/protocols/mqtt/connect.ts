@@ -117,7 +117,9 @@ function loggedIn(c: MqttConnection, principal: Principal): void {
 
 /** The session is open (or waits for a master, with failover): read or discard its state, then CONNACK. */
 function opened(c: MqttConnection): void {
-  if (c.state !== 'opening') return; // a session move opens it again: nothing to redo
+  // With failover the session says it is open at once ('') and again when a master opens it,
+  // and again after each move: the state is read once.
+  if (c.state !== 'opening' || c.sessionState) return;
   const state = new SessionState(c);
   c.sessionState = state;
   if (c.clean) {

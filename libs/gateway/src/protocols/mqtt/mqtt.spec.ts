@@ -10,7 +10,7 @@ import { loadConfig } from '@hawser/config';
 import { createLogger } from '@hawser/observability';
 import { schema } from '../../config';
 import { startGateway, type Gateway } from '../../gateway';
-import { FakeBroker, checkFor } from '../../testkit';
+import { FakeBroker, FakeCoordinator, checkFor } from '../../testkit';
 import { sessionTopic } from './session-state';
 
 const quiet = createLogger({ service: 'mqtt-test', level: process.env.HAWSER_TEST_LOG ?? 'silent' });
@@ -378,5 +378,61 @@ describe('MQTT adapter packet flows', () => {
     assert.equal(await metric(gw, 'hawser_gateway_connections', { protocol: 'mqtt+ws' }), 1);
     c.send({ cmd: 'publish', topic: 'ws/t', payload: Buffer.from('via ws'), qos: 1, messageId: 1, dup: false, retain: false });
     await c.expect('puback');
+  });
+});
+
+// With coordinators the session says it is open at once and again when a master opens it, and
+// again after each move to a new master: the persistent session's state is read once, and
+// the client's subscriptions and in-flight QoS 2 state move with the session.
+describe('MQTT on a session that fails over', () => {
+  let a: FakeBroker;
+  let b: FakeBroker;
+  let coord: FakeCoordinator;
+  let fgw: Gateway;
+  const mine: RawMqtt[] = [];
+  before(async () => {
+    a = await new FakeBroker().start();
+    b = await new FakeBroker().start();
+    coord = await new FakeCoordinator().start();
+    coord.setMaster({ id: 'A', address: a.address, epoch: 1 });
+    fgw = await startGateway(loadConfig(schema, {
+      env: {},
+      argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-mqtt-fo', '--stomp.port', '0', '--ws.port', '0', '--http.port', '0',
+        '--mqtt.enabled', 'true', '--mqtt.port', '0', '--coordinators', coord.address, '--group', 'g1',
+        '--failover.maxWaitMs', '3000', '--failover.resendTimeoutMs', '1000'],
+    }).config, { log: quiet });
+    await checkFor('the gateway to learn the master', () => fgw.source.master?.address === a.address);
+  });
+  after(async () => {
+    for (const c of mine) c.close();
+    await fgw.stop();
+    await Promise.all([a.stop(), b.stop(), coord.stop()]);
+  });
+
+  test('a persistent session reads its state once, CONNACKs, and its subscriptions move to the new master', async () => {
+    const c = await RawMqtt.tcp(fgw.mqttPort);
+    mine.push(c);
+    const ack = await c.connect({ clientId: 'mover', clean: false });
+    assert.equal(ack.returnCode, 0);
+    assert.equal(a.requests('subscribe').filter((s) => s.subscribe.subscriptionId === '$mqtt.session').length, 1, 'the state durable subscribed once');
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'mv/t', qos: 2 }] });
+    await c.expect('suback');
+    // A QoS 2 PUBLISH stored, PUBREL not yet sent: its state is the gateway's and the store's.
+    c.send({ cmd: 'publish', topic: 'mv/in', payload: Buffer.from('x'), qos: 2, messageId: 11, dup: false, retain: false });
+    await c.expect('pubrec');
+    coord.setMaster({ id: 'B', address: b.address, epoch: 2 });
+    a.killSessions();
+    await checkFor('the session on B with its subscriptions', () =>
+      b.requests('subscribe').some((s) => s.subscribe.subscriptionId === 'mv/t' && s.subscribe.durableName === 'mv/t')
+      && b.requests('subscribe').some((s) => s.subscribe.subscriptionId === '$mqtt.session'));
+    // The DUP after the move is not stored again; PUBREL releases it.
+    c.send({ cmd: 'publish', topic: 'mv/in', payload: Buffer.from('x'), qos: 2, messageId: 11, dup: true, retain: false });
+    assert.equal((await c.expect('pubrec')).messageId, 11);
+    c.send({ cmd: 'pubrel', messageId: 11 });
+    assert.equal((await c.expect('pubcomp')).messageId, 11);
+    assert.equal(b.requests('send').filter((r) => r.send.message.destination === '/topic/mv.in').length, 0, 'not sent to B again');
+    b.publish({ id: 'after-move', destination: '/topic/mv.t', persistent: true });
+    assert.equal((await c.expect('publish')).topic, 'mv/t');
+    assert.equal(c.closed, false);
   });
 });
