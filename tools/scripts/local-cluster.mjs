@@ -27,15 +27,17 @@ if (args.includes('--help')) {
   (default)      ZooKeeper on 2181, stores store-1..3 (group "default", replicas 3) on gRPC 61620-61622 / HTTP 8171-8173,
                  each serving clients itself (embedded gateway: STOMP 61651-61653, WS 61661-61663; in-process
                  on the master), coordinators on gRPC 61630-61631 / HTTP 8181-8182, and a separate gateway on
-                 STOMP 61613, WS 61614, HTTP 8161 (its clients keep their connection when any store dies)
+                 STOMP 61613, WS 61614, HTTP 8162 (its clients keep their connection when any store dies),
+                 and the web console on http://127.0.0.1:8161/ (apps/console)
   --groups N     N groups g1..gN of 3 stores each, a separate gateway per group (group k: every port + 100*(k-1),
                  so g2's gateway is STOMP 61713) and a duplex bridge linking them (HTTP 8191)
   --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614;
-                 no ZooKeeper; its data in DIR/standalone (never the group's store-1)
+                 no ZooKeeper; its data in DIR/standalone (never the group's store-1); the console on 8161
   --offset N     add N to every port (run two clusters side by side)
   --data DIR     data and logs (default .hawser/)
   --secure       mutual TLS on every gRPC hop (CA and per-service certificates made under DIR/certs with openssl,
-                 kept across runs) and ZooKeeper digest auth (DIR/certs/zk-auth); prints the CLI's --tls.* flags`);
+                 kept across runs) and ZooKeeper digest auth (DIR/certs/zk-auth); prints the CLI's --tls.* flags;
+                 the console asks for a login (the users admin and app; only admin may act)`);
   process.exit(0);
 }
 const dataDir = resolve(opt('data', join(root, '.hawser')));
@@ -69,6 +71,11 @@ if (standalone) {
     args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'standalone'), '--grpc.port', p(61620), '--http.port', p(8171),
       '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
   });
+  // The web console reads the standalone store's Admin RPCs (no coordinators to follow).
+  services.push({
+    name: 'console', script: 'apps/console/dist/main.js', ready: 'console ready',
+    args: ['--console.id', 'console', '--stores', `default=127.0.0.1:${p(61620)}`, '--http.port', p(8161)],
+  });
 } else {
   services.push({
     name: 'zookeeper', script: 'tools/zookeeper/dist/cli.js', ready: 'zookeeper ready', gate: true,
@@ -100,7 +107,7 @@ if (standalone) {
     services.push({
       name: `gateway-${k + 1}`, script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
       args: ['--gateway.id', `gateway-${k + 1}`, '--group', group, '--coordinators', coordinators.join(','), '--zk.address', zk,
-        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8161 + 100 * k), '--auth.anonymous', 'true'],
+        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8162 + 100 * k), '--auth.anonymous', 'true'],
     });
   }
   if (groupCount > 1) {
@@ -110,6 +117,11 @@ if (standalone) {
         '--coordinators', coordinators.join(','), '--zk.address', zk, '--http.port', p(8191)],
     });
   }
+  // The web console on ActiveMQ's address: it follows the coordinators and reads the masters' Admin RPCs.
+  services.push({
+    name: 'console', script: 'apps/console/dist/main.js', ready: 'console ready',
+    args: ['--console.id', 'console', '--coordinators', coordinators.join(','), '--http.port', p(8161)],
+  });
 }
 
 // --secure: every service gets --tls.* (its role's certificate, CN = its id) and --zk.auth.
@@ -118,7 +130,7 @@ if (args.includes('--secure')) {
   const { makeCerts } = await import(join(root, 'libs/proto/dist/index.js'));
   const certDir = join(dataDir, 'certs');
   const roleOf = (name) => (name.startsWith('store-') ? 'store' : name.startsWith('coordinator-') ? 'coordinator'
-    : name.startsWith('gateway-') ? 'gateway' : name.startsWith('bridge-') ? 'bridge' : null);
+    : name.startsWith('gateway-') ? 'gateway' : name.startsWith('bridge-') ? 'bridge' : name === 'console' ? 'admin' : null);
   const wanted = services.filter((s) => roleOf(s.name)).map((s) => ({ role: roleOf(s.name), name: s.name }));
   const missing = [...wanted, { role: 'admin', name: 'admin' }].filter((r) => !existsSync(join(certDir, `${r.role}-${r.name}.pem`)));
   if (missing.length) makeCerts(certDir, missing);
@@ -151,6 +163,11 @@ if (args.includes('--secure')) {
     const cert = join(certDir, `${role}-${s.name}.pem`);
     const key = join(certDir, `${role}-${s.name}-key.pem`);
     s.args.push('--tls.ca', join(certDir, 'ca.pem'), '--tls.cert', cert, '--tls.key', key);
+    if (role === 'admin') {
+      // The console: an admin-role client of the stores; its users log in, and act where the map gives them admin.
+      s.args.push('--auth.usersFile', usersFile, '--auth.groupsFile', groupsFile, '--authorization.file', aclFile);
+      continue;
+    }
     if (!standalone) s.args.push('--zk.auth', `file:${zkAuthFile}`);
     if (role === 'store') s.args.push('--authorization.file', aclFile);
     // The stores serve clients (embedded gateways) and so does the separate gateway.
@@ -250,8 +267,9 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
     const nodes = [0, 1, 2].map((i) => `stomp://127.0.0.1:${p(61651 + 100 * k + i)}`);
     console.log(`[local-cluster] ${name} is up:`);
     console.log(`  the store nodes (fastest: in-process on the master): failover:(${nodes.join(',')})?randomize=false`);
-    console.log(`  the separate gateway (keeps its clients' connections through any store's death): stomp://127.0.0.1:${p(61613 + 100 * k)}, ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8161 + 100 * k)}/metrics`);
+    console.log(`  the separate gateway (keeps its clients' connections through any store's death): stomp://127.0.0.1:${p(61613 + 100 * k)}, ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8162 + 100 * k)}/metrics`);
   }
   if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status${offset ? ` --coordinators ${coordinators.join(',')}` : ''}`);
+  console.log(`[local-cluster] web console: http://127.0.0.1:${p(8161)}/${args.includes('--secure') ? ' (log in as admin or app: the passwords above)' : ''}`);
   console.log('[local-cluster] Ctrl-C stops everything.');
 })();

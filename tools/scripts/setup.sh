@@ -6,7 +6,8 @@
 # write, used by the integration suite) and nats-server (NATS JetStream, the replicated peer the
 # benchmarks measure beside Hawser; its driver has a spec) and openssl (service certificates for
 # mutual TLS), promtool (Debian's prometheus package: checks the alert rules) and systemd-analyze
-# (checks the systemd units). Safe to run again: each step checks first.
+# (checks the systemd units) and chromium (headless, for the web console's browser tests).
+# Safe to run again: each step checks first.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,6 +17,7 @@ need_apt=()
 command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)  # MQTT clients we did not write (mqtt*.e2e specs)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the JetStream peer of the benchmarks (tools/bench)
 [ -x /usr/bin/openssl ] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # hawser certs, npm start -- --secure, the mTLS specs
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)  # headless browser of the console's browser tests (console.e2e, driven by playwright-core; no browser download)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: checks and unit-tests deploy/prometheus/hawser-rules.yaml (dashboards.e2e)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)  # systemd-analyze verify on deploy/systemd units (deploy.e2e)
 if [ ${#need_apt[@]} -gt 0 ]; then

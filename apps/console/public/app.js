@@ -319,7 +319,7 @@ function Chart({ title, series, unit }) {
   const t0 = all.length ? Math.min(...all.map((p) => p[0])) : now - 60_000;
   const t1 = Math.max(now, t0 + 1);
   const max = Math.max(1e-9, ...all.map((p) => p[1]));
-  const top = niceMax(max);
+  const top = all.some((p) => p[1] > 0) ? niceMax(max) : 1;
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 4);
   const y = (v) => H - B - (v / top) * (H - B - 6);
   return html`
@@ -373,7 +373,9 @@ function ChartsTab({ view }) {
             <${Chart} title="Messages per second" series=${[{ label: 'in', points: pts(`group/${g.name}/enqueueRate`) }, { label: 'out', points: pts(`group/${g.name}/dequeueRate`) }]} unit="/s" />
             <${Chart} title="Depth (queues and durable subscriptions)" series=${[{ label: 'waiting', points: pts(`group/${g.name}/depth`) }]} />
             <${Chart} title="Replica lag (entries)" series=${g.members.map((m) => ({ label: m.id, points: pts(`lag/${g.name}/${m.id}`) }))} />
-            <${Chart} title="Receipt latency: the master's mean journal commit" series=${[{ label: 'commit', points: pts(`group/${g.name}/commitMs`) }]} unit="ms" />
+            <${Chart} title="Receipt latency (mean: SEND read to RECEIPT written, at the gateways)"
+              series=${[{ label: 'receipt', points: pts(`group/${g.name}/receiptMs`) }, { label: 'commit', points: pts(`group/${g.name}/commitMs`) }]
+                .filter((x) => x.label === 'receipt' || x.points.some((p) => p[1] > 0))} unit="ms" />
           </div>
         </section>`)}
       ${view.bridges.length > 0 && html`

@@ -70,6 +70,9 @@ export class ConsoleModel {
   /** `kind/id` -> health and last samples. */
   private readonly scraped = new Map<string, { health: Health; samples: Sample[] }>();
   private readonly bridgeRates = new Map<string, number>();
+  /** When each group's destinations were last read, and the destinations seen so far (rates of new ones). */
+  private readonly lastPoll = new Map<string, number>();
+  private readonly known = new Set<string>();
   private readonly listeners = new Set<() => void>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
@@ -183,6 +186,10 @@ export class ConsoleModel {
           let depth = 0; let enq = 0; let deq = 0;
           const list: DestinationView[] = r.destinations.map((d) => {
             const key = `dest/${g.name}/${d.name}`;
+            const prevPoll = this.lastPoll.get(g.name);
+            // A destination new since the previous poll: everything it counted came in that interval.
+            if (prevPoll !== undefined && !this.known.has(key)) { this.rates.rate(`${key}/enq`, prevPoll, 0); this.rates.rate(`${key}/deq`, prevPoll, 0); }
+            this.known.add(key);
             const enqueueRate = this.rates.rate(`${key}/enq`, now, d.enqueued);
             const dequeueRate = this.rates.rate(`${key}/deq`, now, d.dequeued);
             this.history.record(`${key}/depth`, now, d.depth);
@@ -194,6 +201,9 @@ export class ConsoleModel {
             return { ...d, group: g.name, kind, dlq: isDlq(d.name, this.deadLetterQueue), enqueueRate, dequeueRate };
           });
           this.destinations.set(g.name, list);
+          this.lastPoll.set(g.name, now);
+          const listed = new Set(list.map((d) => `dest/${g.name}/${d.name}`));
+          for (const k of this.known) if (k.startsWith(`dest/${g.name}/`) && !listed.has(k)) { this.known.delete(k); this.rates.forget(`${k}/`); }
           this.history.record(`group/${g.name}/depth`, now, depth);
           this.history.record(`group/${g.name}/enqueueRate`, now, enq);
           this.history.record(`group/${g.name}/dequeueRate`, now, deq);
@@ -236,8 +246,8 @@ export class ConsoleModel {
         }
       }));
       for (const k of this.scraped.keys()) if (!targets.some((t) => t.key === k)) this.scraped.delete(k);
-      // Receipt latency: a receipt waits for its entry's commit (quorum_mem: the master's write
-      // batch and the replicas' acks); the master's mean group-commit time over the interval.
+      // The master's mean group commit (its RocksDB batch write) over the interval: part of
+      // what a receipt waits for (a standalone store's whole durability step).
       for (const g of this.topology.groups) {
         const m = g.members.find((x) => x.id === g.masterId);
         const s = m && this.scraped.get(`store/${m.id}`);
@@ -245,6 +255,22 @@ export class ConsoleModel {
         const sumS = this.rates.rate(`commit/${g.name}/${m.id}/sum`, now, sum(s.samples, 'hawser_store_journal_commit_seconds_sum'));
         const count = this.rates.rate(`commit/${g.name}/${m.id}/count`, now, sum(s.samples, 'hawser_store_journal_commit_seconds_count'));
         if (sumS !== undefined && count !== undefined) this.history.record(`group/${g.name}/commitMs`, now, count > 0 ? (sumS / count) * 1000 : 0);
+      }
+      // What a producer waits for: SEND read -> RECEIPT written, measured by the gateways of
+      // the group (separate ones and the stores' embedded ones); the mean over the interval.
+      for (const g of this.topology.groups) {
+        let total = 0;
+        let count = 0;
+        for (const gw of this.topology.gateways) {
+          if (gw.group !== g.name) continue;
+          const s = this.scraped.get(gw.node ? `store/${gw.node}` : `gateway/${gw.id}`);
+          if (!s || s.health !== 'up') continue;
+          total += sum(s.samples, 'hawser_gateway_receipt_seconds_sum');
+          count += sum(s.samples, 'hawser_gateway_receipt_seconds_count');
+        }
+        const dSum = this.rates.rate(`receipt/${g.name}/sum`, now, total);
+        const dCount = this.rates.rate(`receipt/${g.name}/count`, now, count);
+        if (dSum !== undefined && dCount !== undefined) this.history.record(`group/${g.name}/receiptMs`, now, dCount > 0 ? (dSum / dCount) * 1000 : 0);
       }
       for (const b of this.topology.bridges ?? []) {
         const s = this.scraped.get(`bridge/${b.id}`);
