@@ -6,7 +6,8 @@
 // connection closes.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster } from './cluster';
+import { Cluster, checkFor } from './cluster';
+import { httpGet } from './harness';
 import { Clients, unique } from './support';
 import { Load } from './load';
 
@@ -38,6 +39,9 @@ describe('operations: rolling restart of a group of 3 under load', { timeout: 30
       await s.restart(30_000);
       // back as a slave, within reach of the master, before the next one goes
       await c.waitHealthy(2000, 60_000);
+      // every store, slaves too, answers /readyz 200: what a Kubernetes rolling update and the
+      // PodDisruptionBudget (deploy/kubernetes/hawser.yaml) wait for before the next pod goes
+      for (const x of c.stores) await checkFor(15_000, 100, async () => assert.equal((await httpGet(x.httpPort, '/readyz')).status, 200, `${x.name} /readyz`));
       t.diagnostic(`${s.name}${wasMaster ? ' (master)' : ''} restarted and caught up in ${Date.now() - t0} ms; ${load.receipted.size} receipts so far`);
       await load.receipts(100);
     }
