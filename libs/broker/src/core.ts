@@ -227,6 +227,9 @@ export function parseDestination(d: string): { type: 'queue' | 'topic'; name: st
   return { type: m[1] as 'queue' | 'topic', name: m[2]! };
 }
 
+/** Refusals of a SUBSCRIBE that do not end a client session (see request()). */
+const SUBSCRIBE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, ErrorCode.LimitExceeded, ErrorCode.DuplicateSubscription]);
+
 function badDestination(d: string): BrokerError {
   return new BrokerError(ErrorCode.InvalidDestination,
     `invalid destination '${d}': use /queue/<name> for point-to-point or /topic/<name> for publish-subscribe`);
@@ -571,7 +574,18 @@ export class BrokerCore {
         else this.publish(s, m);
         return;
       }
-      case 'subscribe': return this.subscribe(s, r.subscribe);
+      case 'subscribe':
+        try {
+          return this.subscribe(s, r.subscribe);
+        } catch (e) {
+          // A SUBSCRIBE refused for who asks or for a limit leaves the session as it was (nothing
+          // of it applied): a client session goes on — MQTT answers it with SUBACK 0x80, STOMP
+          // closes its connection anyway. A bridge's network session still ends on it.
+          if (e instanceof BrokerError && e.fatal && !s.network && SUBSCRIBE_REFUSALS.has(e.code)) {
+            throw new BrokerError(e.code, e.message, { cause: e, fatal: false });
+          }
+          throw e;
+        }
       case 'unsubscribe': {
         const sub = s.subs.get(r.unsubscribe.subscriptionId);
         if (!sub) throw new BrokerError(ErrorCode.UnknownSubscription, `UNSUBSCRIBE of unknown subscription '${r.unsubscribe.subscriptionId}': it was never subscribed on this session or was already unsubscribed`);

@@ -9,7 +9,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { connect as netConnect } from 'node:net';
 import mqtt from 'mqtt';
+import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { Harness, checkFor, type Gateway } from './harness';
 import { Clients, drain, texts } from './support';
 import { STORE_ARGS } from './messaging';
@@ -26,6 +28,40 @@ function until(deadlineMs: number, what: string, fn: () => boolean | Promise<boo
 const topic = (prefix: string): string => `${prefix}/${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 /** The destination STOMP sees for an MQTT topic (ActiveMQ's mapping). */
 const dest = (t: string): string => `/topic/${t.replace(/\//g, '.')}`;
+
+/**
+ * A raw MQTT client (mqtt-packet's codec on a socket): for the QoS 2 steps no client library
+ * lets a test stop between (a PUBREC sent, the connection dropped before PUBCOMP).
+ */
+class RawMqtt {
+  readonly packets: Packet[] = [];
+  closed = false;
+  private read = 0;
+  private constructor(private readonly socket: import('node:net').Socket) {}
+  static open(port: number): Promise<RawMqtt> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => resolve(c));
+      const c = new RawMqtt(s);
+      const p = mqttParser({ protocolVersion: 4 });
+      p.on('packet', (pk: Packet) => c.packets.push(pk));
+      s.on('data', (d: Buffer) => p.parse(d));
+      s.on('error', (e) => { if (!c.closed) reject(e); });
+      s.on('close', () => { c.closed = true; });
+    });
+  }
+  send(p: Packet): void { this.socket.write(generate(p)); }
+  drop(): void { this.socket.destroy(); }
+  async expect<C extends Packet['cmd']>(cmd: C): Promise<Extract<Packet, { cmd: C }>> {
+    await until(10_000, `an MQTT ${cmd}`, () => this.packets.length > this.read);
+    const p = this.packets[this.read++]!;
+    if (p.cmd !== cmd) throw new Error(`expected ${cmd}, got ${JSON.stringify(p)}`);
+    return p as Extract<Packet, { cmd: C }>;
+  }
+  async connect(clientId: string, clean: boolean): Promise<Extract<Packet, { cmd: 'connack' }>> {
+    this.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean, clientId, keepalive: 0 });
+    return this.expect('connack');
+  }
+}
 
 interface Received { topic: string; payload: Buffer; qos: number; retain: boolean; dup: boolean }
 
@@ -248,5 +284,104 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     assert.ok(await sample(gateway.httpPort, 'hawser_gateway_connections_total', 'protocol="mqtts"') >= 2);
     assert.ok(await sample(gateway.httpPort, 'hawser_gateway_connections_total', 'protocol="mqtt+ws"') >= 1);
   });
-});
 
+  it('QoS 2 state survives a reconnect: a DUP PUBLISH after a drop is not stored twice; a PUBREL pending at the drop is sent again', async () => {
+    const t = topic('q2state');
+    const s = await stomp.connect();
+    const watch = await s.subscribe(dest(t));
+    // Inbound: PUBLISH, PUBREC, the connection drops before PUBREL.
+    const id = `raw-in-${randomBytes(3).toString('hex')}`;
+    const a = await RawMqtt.open(port);
+    assert.equal((await a.connect(id, false)).returnCode, 0);
+    a.send({ cmd: 'publish', topic: t, payload: Buffer.from('exactly once'), qos: 2, messageId: 77, dup: false, retain: false });
+    assert.equal((await a.expect('pubrec')).messageId, 77);
+    a.drop();
+    const b = await RawMqtt.open(port);
+    const back = await b.connect(id, false);
+    assert.equal(back.sessionPresent, true);
+    // The client did not see the PUBREC (as far as it knows): it sends the PUBLISH again with DUP.
+    b.send({ cmd: 'publish', topic: t, payload: Buffer.from('exactly once'), qos: 2, messageId: 77, dup: true, retain: false });
+    assert.equal((await b.expect('pubrec')).messageId, 77);
+    b.send({ cmd: 'pubrel', messageId: 77 });
+    assert.equal((await b.expect('pubcomp')).messageId, 77);
+    assert.deepEqual(texts(await drain(watch, 700)), ['exactly once'], 'stored once');
+    b.drop();
+
+    // Outbound: PUBLISH to the client, its PUBREC, our PUBREL; it drops before PUBCOMP.
+    const sid = `raw-out-${randomBytes(3).toString('hex')}`;
+    const c = await RawMqtt.open(port);
+    await c.connect(sid, false);
+    c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: t, qos: 2 }] });
+    await c.expect('suback');
+    const p = track(await mqttjs(url, { clientId: `p-${sid}` }));
+    await p.publishAsync(t, 'to a raw client', { qos: 2 });
+    const pub = await c.expect('publish');
+    assert.equal(pub.qos, 2);
+    c.send({ cmd: 'pubrec', messageId: pub.messageId! });
+    assert.equal((await c.expect('pubrel')).messageId, pub.messageId);
+    c.drop();
+    const d = await RawMqtt.open(port);
+    assert.equal((await d.connect(sid, false)).sessionPresent, true);
+    // [MQTT-4.4.0-1] the PUBREL again, the same packet id; the message itself not again.
+    assert.equal((await d.expect('pubrel')).messageId, pub.messageId);
+    d.send({ cmd: 'pubcomp', messageId: pub.messageId! });
+    d.send({ cmd: 'pingreq' });
+    await d.expect('pingresp');
+    d.drop();
+    // Completed: a further reconnect has nothing to resend.
+    const e = await RawMqtt.open(port);
+    await e.connect(sid, false);
+    e.send({ cmd: 'pingreq' });
+    await e.expect('pingresp');
+    e.send({ cmd: 'disconnect' });
+  });
+
+  it('retained: a new subscriber gets the last retained message with the retain flag (wildcard too); an empty one clears it', async () => {
+    const base = topic('retain');
+    const p = track(await mqttjs(url, { clientId: `rp-${base.replace(/\//g, '-')}` }));
+    await p.publishAsync(`${base}/a`, 'old', { qos: 1, retain: true });
+    await p.publishAsync(`${base}/a`, 'kept', { qos: 1, retain: true });
+    await p.publishAsync(`${base}/b`, 'not retained', { qos: 1 });
+    const s1 = track(await mqttjs(url, { clientId: `rs1-${base.replace(/\//g, '-')}` }));
+    await s1.subscribeAsync(`${base}/a`, { qos: 1 });
+    await until(10_000, 'the retained message', () => s1.got.length >= 1);
+    assert.deepEqual(s1.got.map((g) => [g.topic, g.payload.toString(), g.retain]), [[`${base}/a`, 'kept', true]]);
+    // A live publication reaches a subscriber without the retain flag [MQTT-3.3.1-9].
+    await p.publishAsync(`${base}/a`, 'live', { qos: 1, retain: true });
+    await until(10_000, 'the live one', () => s1.got.length >= 2);
+    assert.equal(s1.got[1]!.retain, false);
+    const s2 = track(await mqttjs(url, { clientId: `rs2-${base.replace(/\//g, '-')}` }));
+    await s2.subscribeAsync(`${base}/#`, { qos: 1 });
+    await until(10_000, 'the retained message through #', () => s2.got.length >= 1);
+    assert.deepEqual(s2.got.map((g) => [g.topic, g.payload.toString(), g.retain]), [[`${base}/a`, 'live', true]]);
+    // An empty retained PUBLISH clears [MQTT-3.3.1-10].
+    await p.publishAsync(`${base}/a`, '', { qos: 1, retain: true });
+    const s3 = track(await mqttjs(url, { clientId: `rs3-${base.replace(/\//g, '-')}` }));
+    await s3.subscribeAsync(`${base}/a`, { qos: 1 });
+    await p.publishAsync(`${base}/a`, 'marker', { qos: 1 });
+    await until(10_000, 'the marker', () => s3.got.some((g) => g.payload.toString() === 'marker'));
+    assert.deepEqual(s3.got.map((g) => g.payload.toString()), ['marker'], 'nothing retained any more');
+  });
+
+  it('wildcards: + and # match levels; neither matches a $ topic at the first level; session records never show', async () => {
+    const base = topic('wild');
+    const [root] = base.split('/');
+    const s = track(await mqttjs(url, { clientId: `ws-${base.replace(/\//g, '-')}` }));
+    const granted = await s.subscribeAsync({ [`${base}/+/c`]: { qos: 1 }, [`${base}/#`]: { qos: 1 }, '#': { qos: 0 } });
+    assert.deepEqual(granted.map((g) => g.qos), [1, 1, 0]);
+    const p = track(await mqttjs(url, { clientId: `wp-${base.replace(/\//g, '-')}` }));
+    await p.publishAsync(`${base}/b/c`, 'abc', { qos: 1 });
+    await p.publishAsync(`${base}/x/y/z`, 'deep', { qos: 1 });
+    await p.publishAsync(`$SYS/${root}`, 'dollar', { qos: 1 });
+    // A persistent session writes records to its $mqtt.session topic: # must not show them.
+    const persistent = track(await mqttjs(url, { clientId: `wpers-${base.replace(/\//g, '-')}`, clean: false }));
+    await persistent.subscribeAsync(`${base}/p`, { qos: 1 });
+    await p.publishAsync(`${base}/end`, 'end', { qos: 1 });
+    await until(10_000, 'the end marker', () => s.got.some((g) => g.payload.toString() === 'end'));
+    const mine = s.got.filter((g) => g.topic.startsWith(root!) || g.topic.startsWith('$'));
+    // One copy each, whatever number of this connection's filters match [MQTT-3.3.5-1].
+    assert.deepEqual(mine.map((g) => g.payload.toString()).sort(), ['abc', 'deep', 'end']);
+    assert.deepEqual(s.got.filter((g) => g.topic.startsWith('$')), [], 'no $ topic through # or +');
+  });
+
+});
