@@ -7,8 +7,11 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { Cluster, checkFor } from './cluster';
+import { ROOT } from './harness';
 
 type Client = mqtt.MqttClient;
 
@@ -84,5 +87,11 @@ describe('MQTT through a master kill -9 (replicated group, separate gateway)', {
     assert.deepEqual(twiceQos2.slice(0, 10), [], `${twiceQos2.length} QoS 2 messages consumed twice`);
     assert.deepEqual(closes, [], 'no MQTT connection closed');
     assert.ok(sub.connected && pub.connected);
+
+    // `hawser status` counts them (the gateway's registration names its metrics port).
+    const r = spawnSync(process.execPath, [join(ROOT, 'tools/cli/dist/main.js'), 'status', '--coordinators', c.coordinatorAddresses.join(','), '--json'], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(r.stdout) as { connections?: Record<string, { stomp: number; mqtt: number }> };
+    assert.deepEqual(doc.connections?.[c.gateway.name.replace(/^gateway-/, '')], { stomp: 0, mqtt: 2 });
   });
 });

@@ -9,7 +9,7 @@ import {
 } from '@hawser/proto';
 import { runCli } from './main';
 import { bufferIo } from './io';
-import { normalizeSnapshot, type StatusDocument } from './status';
+import { connectionCounts, normalizeSnapshot, type StatusDocument } from './status';
 
 const SNAPSHOT: TopologySnapshot = {
   version: 12,
@@ -286,5 +286,22 @@ describe('runCli boundaries', () => {
     const r = await cli(['bench', '--count', '5', '--duration', '2']);
     assert.equal(r.code, 2);
     assert.match(r.err, /give --count or --duration, not both/);
+  });
+});
+
+describe('connection counts of the gateways (hawser_gateway_connections)', () => {
+  it('sums STOMP and MQTT listeners apart', () => {
+    const page = [
+      '# HELP hawser_gateway_connections open client connections',
+      '# TYPE hawser_gateway_connections gauge',
+      'hawser_gateway_connections{protocol="stomp",instance="gw1"} 3',
+      'hawser_gateway_connections{protocol="ws",instance="gw1"} 1',
+      'hawser_gateway_connections{protocol="stomp+ssl",instance="gw1"} 2',
+      'hawser_gateway_connections{protocol="mqtt",instance="gw1"} 40',
+      'hawser_gateway_connections{protocol="mqtts",instance="gw1"} 5',
+      'hawser_gateway_connections{protocol="mqtt+ws",instance="gw1"} 2',
+      'hawser_gateway_connections_total{protocol="mqtt",instance="gw1"} 99',
+    ].join('\n');
+    assert.deepEqual(connectionCounts(page), { stomp: 6, mqtt: 47 });
   });
 });

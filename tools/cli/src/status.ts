@@ -3,7 +3,7 @@
 // Admin.Status and Admin.Destinations and presents them in the same shape, so scripts
 // parse one JSON document either way (the shape is documented in README.md).
 import {
-  topologyService, type BridgeInfo, type DestinationInfo, type GroupInfo, type StatusReply, type TopologySnapshot, type WatchRequest,
+  topologyService, type BridgeInfo, type DestinationInfo, type GatewayInfo, type GroupInfo, type StatusReply, type TopologySnapshot, type WatchRequest,
 } from '@hawser/proto';
 import { parseHostPort, type ParsedArgs } from './args';
 import { CliError, UnreachableError, UsageError } from './errors';
@@ -21,6 +21,37 @@ export interface StatusDocument extends TopologySnapshot {
   bridges: BridgeInfo[];
   /** Only with source 'store': the store's destinations. */
   destinations?: DestinationInfo[];
+  /**
+   * Open client connections per gateway id, by protocol family, read from each gateway's
+   * /metrics (hawser_gateway_connections): stomp counts STOMP over TCP, TLS and WebSocket,
+   * mqtt counts MQTT over TCP, TLS and WebSocket. Absent for a gateway whose metrics did not answer.
+   */
+  connections?: Record<string, { stomp: number; mqtt: number }>;
+}
+
+/** Sums hawser_gateway_connections{protocol=...} of a Prometheus text page into STOMP and MQTT. */
+export function connectionCounts(metrics: string): { stomp: number; mqtt: number } {
+  const out = { stomp: 0, mqtt: 0 };
+  for (const line of metrics.split('\n')) {
+    const m = /^hawser_gateway_connections\{([^}]*)\}\s+([0-9.eE+-]+)/.exec(line);
+    if (!m) continue;
+    const protocol = /protocol="([^"]*)"/.exec(m[1]!)?.[1] ?? '';
+    out[protocol.startsWith('mqtt') ? 'mqtt' : 'stomp'] += Number(m[2]);
+  }
+  return out;
+}
+
+/** Each gateway's connection counts from its metrics endpoint (best effort, in parallel). */
+async function gatewayConnections(doc: StatusDocument, timeoutMs: number): Promise<Record<string, { stomp: number; mqtt: number }>> {
+  const out: Record<string, { stomp: number; mqtt: number }> = {};
+  await Promise.all(doc.gateways.filter((g) => g.httpPort).map(async (g) => {
+    const host = !g.host || g.host === '0.0.0.0' || g.host === '::' ? '127.0.0.1' : g.host;
+    try {
+      const res = await fetch(`http://${host.includes(':') ? `[${host}]` : host}:${g.httpPort}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (res.ok) out[g.id] = connectionCounts(await res.text());
+    } catch { /* not reachable from here: no counts */ }
+  }));
+  return out;
 }
 
 /** Fills what proto3 defaults may leave out, so the JSON always has every field. */
@@ -111,6 +142,11 @@ export function statusText(doc: StatusDocument): string {
       { title: 'WS', value: (g) => g.wsPort || '', align: 'right' },
       { title: 'HTTP', value: (g) => g.httpPort || '', align: 'right' },
       { title: 'PID', value: (g) => g.pid || '', align: 'right' },
+      // open client connections (from the gateways' /metrics; shown when one answered)
+      ...(doc.connections ? [
+        { title: 'STOMP CONNS', value: (g: GatewayInfo) => doc.connections?.[g.id]?.stomp ?? '', align: 'right' as const },
+        { title: 'MQTT CONNS', value: (g: GatewayInfo) => doc.connections?.[g.id]?.mqtt ?? '', align: 'right' as const },
+      ] : []),
     ]));
   }
   if (doc.bridges.length) {
@@ -198,6 +234,10 @@ export const status: Command = {
         if (!(err instanceof UnreachableError)) throw err;
         return fromStore(args);
       });
+    }
+    if (doc.gateways.length) {
+      const counts = await gatewayConnections(doc, Math.min(args.int('timeout')!, 2000));
+      if (Object.keys(counts).length) doc.connections = counts;
     }
     io.out(args.bool('json') ? `${JSON.stringify(doc, null, 2)}\n` : statusText(doc));
     return 0;
