@@ -36,6 +36,7 @@ const SERVICES: Record<string, () => Service> = {
   'apps/gateway/dist/main.js': () => require(join(ROOT, 'libs/gateway/dist/config.js')) as Service,
   'apps/coordinator/dist/main.js': () => require(join(ROOT, 'apps/coordinator/dist/config.js')) as Service,
   'apps/bridge/dist/main.js': () => require(join(ROOT, 'apps/bridge/dist/config.js')) as Service,
+  'apps/console/dist/main.js': () => require(join(ROOT, 'apps/console/dist/config.js')) as Service,
 };
 
 /** Parses a service's flags and environment with its schema (and, for a complete command line, its validate()); throws the ConfigError. */
@@ -155,6 +156,7 @@ describe('deploy files', { timeout: 120_000 }, () => {
     assert.equal(zk.spec.replicas, 3);
     get('Deployment', 'hawser-gateway');
     get('Deployment', 'hawser-bridge');
+    get('Deployment', 'hawser-console');
     get('StatefulSet', 'hawser-coordinator'); // stable names for mutual TLS: see the manifest's comment
     get('Service', 'hawser-store');
     get('ConfigMap', 'hawser-authorization');
@@ -162,7 +164,7 @@ describe('deploy files', { timeout: 120_000 }, () => {
     const workloads = objs.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Deployment');
     const pdbs = objs.filter((o) => o.kind === 'PodDisruptionBudget');
     const policies = objs.filter((o) => o.kind === 'NetworkPolicy');
-    const httpPort: Record<string, number> = { store: 8171, gateway: 8161, coordinator: 8181, bridge: 8191 };
+    const httpPort: Record<string, number> = { store: 8171, gateway: 8161, coordinator: 8181, bridge: 8191, console: 8161 };
     for (const w of workloads) {
       const labels = w.spec.template.metadata.labels;
       assert.ok(matches(w.spec.selector, labels), `${w.metadata.name}: selector matches its pods`);
@@ -196,7 +198,7 @@ describe('deploy files', { timeout: 120_000 }, () => {
           return v[kind];
         };
         for (const k of ['tls.ca', 'tls.cert', 'tls.key']) fromVolume(flag(k), 'secret');
-        if (ctr.name !== 'store' || flag('ha.mode') === 'replicated') {
+        if (ctr.name !== 'console') { // the console talks to coordinators and stores, never ZooKeeper
           const auth = flag('zk.auth');
           assert.match(auth ?? '', /^file:\//, `${where}: --zk.auth file:<a mounted Secret>`);
           assert.equal(fromVolume(auth!.slice(5), 'secret').secretName, 'hawser-zk-auth');
@@ -208,6 +210,10 @@ describe('deploy files', { timeout: 120_000 }, () => {
           assert.equal(fromVolume(flag('auth.usersFile'), 'secret').secretName, 'hawser-clients');
           assert.equal(flag('auth.anonymous'), undefined);
         }
+        if (ctr.name === 'console') {
+          assert.equal(fromVolume(flag('auth.usersFile'), 'secret').secretName, 'hawser-clients', 'the console asks for a login');
+          assert.equal(fromVolume(flag('authorization.file'), 'configMap').name, 'hawser-authorization', 'acting needs the admin permission');
+        }
         if (ctr.name === 'store') {
           assert.equal(flag('ha.mode'), 'replicated');
           assert.equal(flag('replicas'), '3');
@@ -218,8 +224,7 @@ describe('deploy files', { timeout: 120_000 }, () => {
     // a store's gRPC port admits the cluster's own pods only
     const storePolicy = policies.find((p) => p.metadata.name === 'hawser-store')!;
     const grpcRule = storePolicy.spec.ingress.find((r: Obj) => r.ports.some((p: Obj) => p.port === 61620));
-    assert.deepEqual(grpcRule.from.map((f: Obj) => f.podSelector.matchLabels.app).sort(), ['hawser-bridge', 'hawser-coordinator', 'hawser-gateway', 'hawser-store']);
-    assert.match(readFileSync(K8S, 'utf8'), /HAWSER-CONSOLE: the web console/, 'the console\'s place is marked');
+    assert.deepEqual(grpcRule.from.map((f: Obj) => f.podSelector.matchLabels.app).sort(), ['hawser-bridge', 'hawser-console', 'hawser-coordinator', 'hawser-gateway', 'hawser-store']);
     t.diagnostic(`${objs.length} objects valid: ${[...new Set(objs.map((o) => o.kind))].join(', ')}`);
   });
 
@@ -302,9 +307,13 @@ describe('deploy files', { timeout: 120_000 }, () => {
     const tmp = mkdtempSync(join(tmpdir(), 'hawser-image-'));
     try {
       const manifests = ['package.json', 'package-lock.json'];
+      // the committed workspaces (another engineer's untracked package in the shared checkout is not the image's)
+      const tracked = spawnSync('git', ['ls-files', '--', '*/*/package.json'], { cwd: ROOT, encoding: 'utf8' });
+      const onDisk = (dir: string) => readdirSync(join(ROOT, dir)).filter((p) => existsSync(join(ROOT, dir, p, 'package.json'))).map((p) => `${dir}/${p}/package.json`);
       for (const dir of ['apps', 'libs', 'tools']) {
         if (!isCopied(dir)) continue;
-        for (const p of readdirSync(join(ROOT, dir))) if (existsSync(join(ROOT, dir, p, 'package.json'))) manifests.push(`${dir}/${p}/package.json`);
+        const files = tracked.status === 0 ? tracked.stdout.split('\n').filter((f) => new RegExp(`^${dir}/[^/]+/package\\.json$`).test(f)) : onDisk(dir);
+        manifests.push(...files);
       }
       for (const c of copied) if (c.endsWith('package.json') && !manifests.includes(c)) manifests.push(c);
       for (const m of manifests) { mkdirSync(dirname(join(tmp, m)), { recursive: true }); copyFileSync(join(ROOT, m), join(tmp, m)); }
