@@ -271,6 +271,34 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     await second.publishAsync(topic('twin'), 'still works', { qos: 1 });
   });
 
+  it('client-id takeover across gateways: a CONNECT on another gateway closes the first; the persistent session moves with its backlog', async () => {
+    const other = await h.startGateway(h.stores[0]!, { id: 'gw-two', args: ['--mqtt.enabled', 'true', '--mqtt.port', '0'] });
+    const clientId = `roam-${randomBytes(4).toString('hex')}`;
+    const t = topic('roam');
+    const first = track(await mqttjs(url, { clientId, clean: false }));
+    await first.subscribeAsync(t, { qos: 1 });
+    let closed = false;
+    first.on('close', () => { closed = true; });
+    const p = track(await mqttjs(url, { clientId: `p-${clientId}` }));
+    await p.publishAsync(t, 'before', { qos: 1 });
+    await until(10_000, 'the first copy', () => first.got.length === 1);
+    // The same client id on the other gateway, while the first connection is alive.
+    let present: boolean | undefined;
+    const second = track(await new Promise<MqttClient & { got: Received[] }>((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${other.field('mqttPort')}`, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 4 }) as MqttClient & { got: Received[] };
+      c.got = [];
+      c.on('message', (tp, payload, packet) => c.got.push({ topic: tp, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+      c.once('connect', (ack) => { present = ack.sessionPresent; resolve(c); });
+      c.once('error', reject);
+    }));
+    await until(10_000, 'the first connection closed', () => closed);
+    assert.equal(present, true, 'the session came along');
+    await p.publishAsync(t, 'after', { qos: 1 });
+    await until(10_000, 'the message on the other gateway', () => second.got.some((g) => g.payload.toString() === 'after'));
+    assert.ok(await sample(other.httpPort, 'hawser_gateway_mqtt_takeovers_total', '') >= 0);
+    assert.ok(await sample(gateway.httpPort, 'hawser_gateway_mqtt_takeovers_total', '') >= 1, 'the first gateway counted the takeover');
+  });
+
   it('MQTT over WebSocket (mqtt.js ws://, subprotocol mqtt) and over TLS (mqtt.js mqtts://, mosquitto_pub --cafile)', async () => {
     const t = topic('transports');
     const viaWs = track(await mqttjs(wsUrl, { clientId: `ws-${t}` }));

@@ -122,6 +122,8 @@ function opened(c: MqttConnection): void {
   if (c.state !== 'opening' || c.sessionState) return;
   const state = new SessionState(c);
   c.sessionState = state;
+  // Another connection of this client id on another gateway closes when it hears this.
+  state.announce();
   if (c.clean) {
     // [MQTT-3.1.2-6] a clean session starts afresh; what a previous persistent session left
     // is discarded behind the CONNACK (the new session does not depend on it).

@@ -352,14 +352,18 @@ describe('MQTT adapter packet flows', () => {
       const ack = await c.connect({ clientId: 'keeper', clean: false });
       assert.deepEqual([ack.returnCode, ack.sessionPresent], [0, false]);
       const topic = sessionTopic('keeper');
-      const state = broker.requests('subscribe').find((s) => s.subscribe.destination === topic)!;
-      assert.deepEqual([state.subscribe.durableName, state.subscribe.ackMode], ['$mqtt.session', 'ACK_MODE_CLIENT_INDIVIDUAL']);
+      const state = broker.requests('subscribe').find((s) => s.subscribe.destination === topic && s.subscribe.subscriptionId === '$mqtt.session')!;
+      assert.deepEqual([state.subscribe.durableName, state.subscribe.ackMode, state.subscribe.selector], ['$mqtt.session', 'ACK_MODE_CLIENT_INDIVIDUAL', 'MqttTakeover IS NULL']);
+      // Every connection listens for takeover announcements on the same topic, and makes one.
+      const takeover = broker.requests('subscribe').find((s) => s.subscribe.destination === topic && s.subscribe.subscriptionId === '$mqtt.takeover')!;
+      assert.deepEqual([takeover.subscribe.durableName, takeover.subscribe.noLocal, takeover.subscribe.selector], ['', true, 'MqttTakeover IS NOT NULL']);
+      assert.ok(sends(topic).some((r) => r.send.message.headers['MqttTakeover'] && !r.send.message.persistent));
       c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'p/s', qos: 1 }] });
       await c.expect('suback');
       const sub = broker.requests('subscribe').find((s) => s.subscribe.subscriptionId === 'p/s')!;
       assert.equal(sub.subscribe.durableName, 'p/s');
       // The records ({t:'session'}, {t:'sub'}) went to the client's state topic.
-      const records = () => sends(topic).map((s) => JSON.parse(Buffer.from(s.send.message.body).toString()) as { t: string });
+      const records = () => sends(topic).filter((s) => s.send.message.persistent).map((s) => JSON.parse(Buffer.from(s.send.message.body).toString()) as { t: string });
       await checkFor('the records', () => records().some((r) => r.t === 'sub') && records().some((r) => r.t === 'session'));
       // The FakeBroker forgets everything with the session: it cannot show a reload. What it can
       // show: the reconnect reads the records again (the integration suite has the real store).

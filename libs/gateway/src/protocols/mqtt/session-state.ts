@@ -20,12 +20,24 @@
 //
 // The `$` first level keeps the records out of `#` and `+` subscriptions (wildcards do not
 // match `$` topics at the first level).
+//
+// Takeover across gateways [MQTT-3.1.4-2]: every connection also subscribes (not durably, no
+// local copies) to the same topic for non-persistent messages carrying the header
+// MqttTakeover, and announces itself with one when it connects; a connection with the same
+// client id on ANY gateway that hears another's announcement closes. The records' durable
+// selects `MqttTakeover IS NULL`, so announcements never become records. Until the old
+// connection's session has ended its durable is still active: the new one retries reading.
 import type { AckMode, Message } from '@hawser/proto';
 import type { ClientDelivery } from '../../session/client-session';
 import type { MqttConnection } from './connection';
 import { filterDestination } from './topics';
 
 export const SESSION_SUBSCRIPTION = '$mqtt.session';
+/** The takeover announcements' subscription, and their header (its value: the announcing connection's id). */
+export const TAKEOVER_SUBSCRIPTION = '$mqtt.takeover';
+export const TAKEOVER_HEADER = 'MqttTakeover';
+/** How long a new connection retries reading a session whose durable is still active elsewhere. */
+const TAKEOVER_WAIT_MS = 10_000;
 
 export type SessionRecord =
   | { t: 'session' }
@@ -52,10 +64,23 @@ export class SessionState {
     this.topic = sessionTopic(c.clientId);
   }
 
-  owns(subscriptionId: string): boolean { return subscriptionId === SESSION_SUBSCRIPTION; }
+  owns(subscriptionId: string): boolean { return subscriptionId === SESSION_SUBSCRIPTION || subscriptionId === TAKEOVER_SUBSCRIPTION; }
+
+  /** Listens for other connections of this client id, then tells them to go (see the header). */
+  announce(): void {
+    const c = this.c;
+    c.session!.subscribe({
+      subscriptionId: TAKEOVER_SUBSCRIPTION, destination: this.topic, ackMode: 'ACK_MODE_AUTO' as AckMode,
+      prefetch: 16, selector: `${TAKEOVER_HEADER} IS NOT NULL`, durableName: '', noLocal: true, priority: 0,
+    }, c.expect(() => undefined, (e) => c.log.info({ code: e.code, error: e.message }, 'MQTT takeover announcements not heard: a second connection of this client id on another gateway will not close this one')));
+    c.session!.send({
+      id: c.nextMessageId(), destination: this.topic, headers: { [TAKEOVER_HEADER]: c.id }, body: Buffer.alloc(0),
+      persistent: false, priority: 4, expires: 0, timestamp: 0,
+    }, '');
+  }
 
   /** Subscribes the records' durable and calls `done` with every live record once all have come. */
-  load(done: (records: Array<[string, SessionRecord]>) => void, refused: (code: string, message: string) => void): void {
+  load(done: (records: Array<[string, SessionRecord]>) => void, refused: (code: string, message: string) => void, since = Date.now(), delay = 50): void {
     const c = this.c;
     c.session!.subscribe({
       subscriptionId: SESSION_SUBSCRIPTION,
@@ -63,11 +88,22 @@ export class SessionState {
       ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL' as AckMode,
       // Every live record is held unacknowledged: the prefetch bounds how many a session keeps.
       prefetch: c.ctx.config.limits.maxPrefetch,
-      selector: '',
+      selector: `${TAKEOVER_HEADER} IS NULL`,
       durableName: SESSION_SUBSCRIPTION,
       noLocal: false,
       priority: 0,
-    }, c.expect(() => undefined, (e) => refused(e.code, e.message)));
+    }, c.expect(() => undefined, (e) => {
+      this.loading = undefined;
+      // Still active on the connection being taken over (another gateway): it goes on hearing
+      // our announcement; read again shortly.
+      if (e.code === 'DUPLICATE_SUBSCRIPTION' && !e.fatal && Date.now() - since < TAKEOVER_WAIT_MS) {
+        c.log.debug({ retryInMs: delay }, 'MQTT session still held by the connection being taken over: reading it again');
+        const t = setTimeout(() => { if (c.isOpen) this.load(done, refused, since, Math.min(delay * 2, 1000)); }, delay);
+        t.unref();
+        return;
+      }
+      refused(e.code, e.message);
+    }));
     const mark = this.add({ t: 'mark' });
     this.loading = { mark, done };
   }
@@ -104,7 +140,19 @@ export class SessionState {
   }
 
   onDelivery(d: ClientDelivery): void {
+    if (d.subscriptionId === TAKEOVER_SUBSCRIPTION) {
+      d.written?.();
+      const by = d.message.headers?.[TAKEOVER_HEADER];
+      if (by && by !== this.c.id) {
+        this.c.ctx.metrics.mqttTakeovers.inc();
+        this.c.log.info({ clientId: this.c.clientId, by }, 'MQTT client id taken over by a connection on another gateway: closing this one [MQTT-3.1.4-2]');
+        this.c.close('client id taken over');
+      }
+      return;
+    }
     const id = d.message.id;
+    // An announcement is never a record (the durable's selector keeps them out; defensive).
+    if (d.message.headers?.[TAKEOVER_HEADER] !== undefined) { this.settle(d.tag); return; }
     let rec: SessionRecord;
     try {
       rec = JSON.parse(Buffer.from(d.message.body).toString('utf8')) as SessionRecord;
