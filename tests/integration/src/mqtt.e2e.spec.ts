@@ -299,6 +299,19 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     assert.ok(await sample(gateway.httpPort, 'hawser_gateway_mqtt_takeovers_total', '') >= 1, 'the first gateway counted the takeover');
   });
 
+  it('a store node\'s embedded gateway serves MQTT too (in-process on the master): QoS 1 and 2 both ways', async () => {
+    const node = await h.startStore({ id: 'emb', args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'] });
+    const u = `mqtt://127.0.0.1:${node.field('mqttPort')}`;
+    const t = topic('embedded');
+    const s = track(await mqttjs(u, { clientId: `es-${t.replace(/\//g, '-')}`, clean: false }));
+    await s.subscribeAsync(t, { qos: 2 });
+    const p = track(await mqttjs(u, { clientId: `ep-${t.replace(/\//g, '-')}` }));
+    await p.publishAsync(t, 'one', { qos: 1 });
+    await p.publishAsync(t, 'two', { qos: 2 });
+    await until(10_000, 'both', () => s.got.length >= 2);
+    assert.deepEqual(s.got.map((g) => [g.payload.toString(), g.qos]), [['one', 1], ['two', 2]]);
+  });
+
   it('MQTT over WebSocket (mqtt.js ws://, subprotocol mqtt) and over TLS (mqtt.js mqtts://, mosquitto_pub --cafile)', async () => {
     const t = topic('transports');
     const viaWs = track(await mqttjs(wsUrl, { clientId: `ws-${t}` }));
