@@ -119,6 +119,20 @@ export async function adminSend(attach: AttachSession, input: SendInput, timeout
   }
 }
 
+/**
+ * Resolves once every entry the core has made so far is durable (per the sync mode): the receipt
+ * of an in-process session's open leaves only then (persist before you send). Admin.Delete
+ * answers after it, so a deletion it reported cannot be lost by a failover or a crash.
+ */
+export async function adminDurable(attach: AttachSession, timeoutMs = 10_000): Promise<void> {
+  const session = new AdminSession(attach);
+  try {
+    await withTimeout(open(session, { login: '', groups: [] }, 'durable'), timeoutMs, 'making the change durable');
+  } finally {
+    session.end();
+  }
+}
+
 export interface MoveInput extends Principal {
   from: string;
   /** '' = each message's originalDestination header (the DLQ's record of where it came from). */

@@ -24,6 +24,8 @@ test('every op kind round-trips through encodeEntry/decodeEntry', () => {
       { kind: 'retain', retain: { message: message('ID:5', { destination: '/topic/a.b', headers: { 'ActiveMQ.Retain': 'true' }, persistent: false }) } },
       { kind: 'retain', retain: { message: message('ID:6', { destination: '/topic/x', headers: {}, body: Buffer.from([0, 1, 255]) }) } },
       { kind: 'dropRetained', dropRetained: { topic: '/topic/a.b' } },
+      { kind: 'forget', forget: { destination: '/queue/q1' } },
+      { kind: 'forget', forget: { destination: 'durable:c:n' } },
     ],
   };
   const d = decodeEntry(encodeEntry(e));

@@ -7,7 +7,8 @@
 //   m\0<queue>\0<orderKey:17>        message record (StoredMessage); orderKey = (9-priority)
 //                                    then seq, so a range scan is dispatch order
 //   c\0<queue>\0<orderKey:17>        failed-delivery count of that message (decimal), if > 0
-//   q\0<queue>                       stored message count of a storage queue (decimal)
+//   q\0<queue>                       stored message count of a storage queue (decimal); q\0 and b\0 go
+//                                    with the queue (a forget op: Admin.Delete)
 //   b\0<queue>                       their bytes (messageBytes, decimal): the store usage (broker.storeLimit)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
 //   r\0<topic>                       the topic's retained message (StoredMessage), read back at start
@@ -230,6 +231,18 @@ export class RocksJournal {
           case 'dropRetained':
             ops.push({ type: 'del', key: keys.retained(op.dropRetained.topic) });
             break;
+          case 'forget': {
+            // A deleted destination: its messages went with the purge (or removeDurable) before
+            // this op; a queue's q\0 / b\0 records go now, so a restart does not recover it. A
+            // later enqueue in this batch makes them anew (counted from 0). Topics and durable
+            // names hold no records of their own: deleting absent keys is harmless.
+            const q = op.forget.destination;
+            ops.push({ type: 'del', key: keys.queue(q) }, { type: 'del', key: keys.bytes(q) });
+            this.counts.delete(q);
+            this.bytes.delete(q);
+            touched.delete(q);
+            break;
+          }
           case 'purge': {
             // Admin purge is rare: the queue's records are what is on disk plus what this batch
             // put before it, minus what it deleted (the batch stays atomic, so a snapshot or a

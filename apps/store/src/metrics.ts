@@ -121,6 +121,10 @@ export class StoreMetrics {
   }
 
   record(r: Ready): void {
+    // A deleted destination's series go (Admin.Delete), before this step's counts of a name made anew.
+    for (const destination of r.forgotten) {
+      for (const c of [this.enqueued, this.dequeued, this.acked, this.expired, this.deadLettered]) c.remove({ destination });
+    }
     for (const s of r.stats) {
       const l = { destination: s.destination };
       if (s.enqueued) this.enqueued.inc(l, s.enqueued);

@@ -9,7 +9,7 @@ import {
   adminService, BATCH_BYTES, brokerService, CHANNEL_OPTIONS, channelCredentials, grpc, memberService, replicationService, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService, type MasterLost,
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
-  type MoveReply, type MoveRequest, type SendReply, type SendRequest,
+  type DeleteReply, type DeleteRequest, type MoveReply, type MoveRequest, type SendReply, type SendRequest,
   type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
 } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gateway';
@@ -22,7 +22,7 @@ import { DiskWatch, type DiskFree } from './disk';
 import { StoreMetrics } from './metrics';
 import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
-import { adminMove, adminSend, AdminActionError } from './admin-actions';
+import { adminDurable, adminMove, adminSend, AdminActionError } from './admin-actions';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 type MuxCall = grpc.ServerDuplexStream<MuxRequests, MuxEvents>;
@@ -266,6 +266,17 @@ export class Store {
         const r = call.request;
         const depth = this.core?.destinations(r.from ?? '').find((d) => d.name === r.from)?.depth ?? 0;
         this.adminAction(cb, () => adminMove((p) => this.attach(p), { from: r.from ?? '', to: r.to ?? '', limit: r.limit ?? 0, depth, login: r.login ?? '', groups: r.groups ?? [] }));
+      },
+      Delete: (call: grpc.ServerUnaryCall<DeleteRequest, DeleteReply>, cb: grpc.sendUnaryData<DeleteReply>) => {
+        const destination = call.request.destination ?? '';
+        this.adminAction(cb, async () => {
+          const r = this.core!.deleteDestination(destination, Date.now());
+          this.drive();
+          if (!r.ok) throw new AdminActionError(r.code, r.message);
+          await adminDurable((p) => this.attach(p));
+          this.deps.log.info({ destination, removed: r.removed }, 'destination deleted (Admin.Delete)');
+          return { removed: r.removed };
+        });
       },
     });
     const repl = this.repl;
@@ -735,7 +746,7 @@ export class Store {
 
   // ---- admin -----------------------------------------------------------------------------
 
-  /** Admin.Send / Admin.Move (admin-actions.ts): on the master only; a refusal keeps its code. */
+  /** Admin.Send / Move / Delete (admin-actions.ts): on the master only; a refusal keeps its code (IN_USE: FAILED_PRECONDITION). */
   private adminAction<T>(cb: grpc.sendUnaryData<T>, run: () => Promise<T>): void {
     if (!this.serving || !this.core) {
       cb(Object.assign(new Error(this.notMasterMessage()), { code: grpc.status.FAILED_PRECONDITION }));
@@ -743,7 +754,7 @@ export class Store {
     }
     run().then((reply) => cb(null, reply), (e: Error) => {
       const code = e instanceof AdminActionError
-        ? ({ FORBIDDEN: grpc.status.PERMISSION_DENIED, INVALID_DESTINATION: grpc.status.INVALID_ARGUMENT, TIMEOUT: grpc.status.DEADLINE_EXCEEDED, NO_SPACE: grpc.status.RESOURCE_EXHAUSTED } as Record<string, grpc.status>)[e.code] ?? grpc.status.FAILED_PRECONDITION
+        ? ({ FORBIDDEN: grpc.status.PERMISSION_DENIED, INVALID_DESTINATION: grpc.status.INVALID_ARGUMENT, NOT_FOUND: grpc.status.NOT_FOUND, TIMEOUT: grpc.status.DEADLINE_EXCEEDED, NO_SPACE: grpc.status.RESOURCE_EXHAUSTED } as Record<string, grpc.status>)[e.code] ?? grpc.status.FAILED_PRECONDITION
         : grpc.status.INTERNAL;
       cb(Object.assign(new Error(e.message), { code }));
     });

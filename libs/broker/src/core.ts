@@ -115,6 +115,8 @@ export interface Ready {
   heldSends: number;
   /** SENDs refused with NO_SPACE in this step. */
   refusedSends: number;
+  /** Destinations deleted in this step (a forget op, made or replayed): the shell drops their metric series. */
+  forgotten: string[];
 }
 
 export interface DestinationInfo {
@@ -135,6 +137,11 @@ export interface DestinationInfo {
 export type PurgeResult =
   | { ok: true; removed: number }
   | { ok: false; code: 'INVALID_DESTINATION' | 'NOT_FOUND'; message: string };
+
+/** Admin.Delete answers: the messages that went with the destination, or why it stays (IN_USE: it has consumers or subscribers). */
+export type DeleteResult =
+  | { ok: true; removed: number }
+  | { ok: false; code: 'INVALID_DESTINATION' | 'NOT_FOUND' | 'IN_USE'; message: string };
 
 interface DeliveryRec { tag: number; sub: Subscription; msg: StoredMessage; tx: string | null }
 
@@ -332,7 +339,7 @@ export class BrokerCore {
   }
 
   private static emptyReady(): Ready {
-    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0, selectorErrors: 0, heldSends: 0, refusedSends: 0 };
+    return { entries: [], outbound: [], loads: [], stats: [], dedupHits: 0, discarded: 0, selectorErrors: 0, heldSends: 0, refusedSends: 0, forgotten: [] };
   }
 
   get position(): number { return this.lastPosition; }
@@ -523,6 +530,13 @@ export class BrokerCore {
       }
       return { ok: false, code: 'NOT_FOUND', message: `queue '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
     }
+    const removed = this.purgeStore(q);
+    this.finishStep();
+    return { ok: true, removed };
+  }
+
+  /** Removes every message of `q` not in flight (journaled for the stored ones); returns how many went. */
+  private purgeStore(q: StorageQueue<Subscription>): number {
     const before = q.stored + q.volatile;
     const kept = [...q.inflight.values()].filter((m) => m.stored);
     const keep = kept.map((m) => m.seq);
@@ -532,8 +546,73 @@ export class BrokerCore {
     q.volatile -= gone.length;
     for (const m of gone) q.volatileBytes -= volatileSize(m.message);
     q.dequeued += gone.length;
+    return before - (q.stored + q.volatile);
+  }
+
+  /**
+   * Admin delete (ActiveMQ's console "Delete"): the destination and its messages go, and its
+   * name is forgotten — no longer listed, a broker.maxDestinations slot free again, its metric
+   * series dropped (Ready.forgotten). Journaled (purge / removeDurable, then forget, in one
+   * entry), so replicas and a restarted store agree.
+   * - a queue: refused while it has consumers (local or a bridge's); its waiting messages go as
+   *   a purge does;
+   * - a topic: refused while it has subscribers, live or durable (delete a durable subscription
+   *   by its listed name first); its retained message goes with it;
+   * - a durable subscription's backlog (durable:<client>:<name>): the subscription and its
+   *   backlog go, refused while its client is subscribed.
+   * A temporary destination is not deleted here: it ends with its connection.
+   */
+  deleteDestination(destination: string, now: number): DeleteResult {
+    this.now = now;
+    const q = this.storeNamed(destination);
+    const d = parseDestination(destination);
+    if (!q && !d) {
+      if (destination.startsWith('durable:')) return { ok: false, code: 'NOT_FOUND', message: `durable subscription backlog '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
+      return { ok: false, code: 'INVALID_DESTINATION', message: badDestination(destination).message };
+    }
+    if (d?.temp) return { ok: false, code: 'INVALID_DESTINATION', message: `cannot delete temporary destination '${destination}': it is deleted when the connection that made it closes` };
+    const result = q ? this.deleteStore(q) : this.deleteTopic(destination, d!.type);
     this.finishStep();
-    return { ok: true, removed: before - (q.stored + q.volatile) };
+    return result;
+  }
+
+  private deleteStore(q: StorageQueue<Subscription>): DeleteResult {
+    const consumers = q.consumers.length;
+    if (q.kind === 'durable') {
+      const d = [...this.durables.values()].find((x) => x.queue === q)!;
+      if (d.active) return { ok: false, code: 'IN_USE', message: `durable subscription '${d.op.name}' of client '${d.op.clientId}' is active: its client must unsubscribe (or disconnect) first, then delete ${q.name}` };
+      const removed = q.stored + q.volatile;
+      this.emit({ kind: 'removeDurable', removeDurable: { clientId: d.op.clientId, name: d.op.name, queue: d.op.queue } });
+      this.emit({ kind: 'forget', forget: { destination: q.name } });
+      return { ok: true, removed };
+    }
+    if (consumers > 0) {
+      const [, network] = countConsumers(q.consumers);
+      const bridges = network ? ` (${network} of them a bridge's demand from another group)` : '';
+      return { ok: false, code: 'IN_USE', message: `queue '${q.name}' has ${consumers} consumer${consumers === 1 ? '' : 's'}${bridges}: close its ${consumers} consumer${consumers === 1 ? '' : 's'} first, then delete it` };
+    }
+    if (q.inflight.size > 0) return { ok: false, code: 'IN_USE', message: `queue '${q.name}' has ${q.inflight.size} message(s) in flight: wait for them to be acknowledged, then delete it` };
+    const removed = this.purgeStore(q);
+    this.emit({ kind: 'forget', forget: { destination: q.name } });
+    return { ok: true, removed };
+  }
+
+  /** A topic (or a queue name seen but holding no storage queue): forgotten if nothing uses it. */
+  private deleteTopic(name: string, type: 'queue' | 'topic'): DeleteResult {
+    const t = this.topics.get(name);
+    if (t) {
+      const live = t.subs.size + [...t.durables.values()].filter((x) => x.active).length;
+      if (live > 0) return { ok: false, code: 'IN_USE', message: `topic '${name}' has ${live} subscriber${live === 1 ? '' : 's'}: close its ${live} subscriber${live === 1 ? '' : 's'} first, then delete it` };
+      const durables = [...t.durables.values()].map((x) => x.queue.name);
+      if (durables.length) return { ok: false, code: 'IN_USE', message: `topic '${name}' has ${durables.length} offline durable subscription${durables.length === 1 ? '' : 's'}: delete ${durables.join(', ')} first (each by that name), then the topic` };
+    }
+    const retained = this.retained.get(name) !== undefined;
+    if (!t && !retained && !this.names.has(name)) {
+      return { ok: false, code: 'NOT_FOUND', message: `${type} '${name}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
+    }
+    if (retained) this.emit({ kind: 'dropRetained', dropRetained: { topic: name } });
+    this.emit({ kind: 'forget', forget: { destination: name } });
+    return { ok: true, removed: retained ? 1 : 0 };
   }
 
   /** A queue by its destination, or a durable subscription's backlog by its listed name (durable:<client>:<name>). */
@@ -1218,7 +1297,36 @@ export class BrokerCore {
       case 'purge': return this.applyPurge(op.purge);
       case 'retain': this.retained.set(op.retain.message); return;
       case 'dropRetained': this.retained.drop(op.dropRetained.topic); return;
+      case 'forget': return this.applyForget(op.forget.destination);
     }
+  }
+
+  /** Page reads still out for a forgotten queue answer with its last gen: a queue made anew under its name starts above it. */
+  private readonly forgottenGens = new Map<string, number>();
+
+  /**
+   * A deleted destination (deleteDestination): its storage queue (a queue's; a durable
+   * subscription's went with removeDurable), name and stats go. Its messages went before it.
+   */
+  private applyForget(name: string): void {
+    const q = this.stores.get(name);
+    if (q && q.kind === 'queue') {
+      q.dropAll();
+      q.volatile = 0;
+      q.volatileBytes = 0; // memory usage
+      this.forgottenGens.set(q.id, q.gen);
+      this.stores.delete(q.id);
+      this.dirty.delete(q);
+      this.expiring.delete(q);
+      this.waitingDurable.delete(q);
+      const vt = virtualTopicOf(q.name);
+      if (vt) this.virtualQueues.get(vt)?.delete(q);
+      this.usage.dropStored(q.id);
+    }
+    this.pruneTopic(name);
+    this.names.delete(name);
+    this.stats.delete(name);
+    this.ready.forgotten.push(name);
   }
 
   private applyEnqueue(e: EnqueueOp, position: number): void {
@@ -1316,6 +1424,8 @@ export class BrokerCore {
     let q = this.stores.get(destination);
     if (!q) {
       q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize, this.usage);
+      const gen = this.forgottenGens.get(q.id);
+      if (gen !== undefined) { q.gen = gen + 1; this.forgottenGens.delete(q.id); }
       this.stores.set(q.id, q);
       this.names.add(destination);
       this.noteQueue(q);

@@ -5,7 +5,7 @@ export { PriorityWindow, StorageQueue, type StoredMessage, type QueueKind } from
 export {
   BrokerCore, parseDestination,
   type CoreOptions, type Recovered, type PageRequest, type PagedMessage, type Outbound, type Ready,
-  type DestinationInfo, type DestinationStats, type PurgeResult, type BrokenDurable, type Authorizer,
+  type DestinationInfo, type DestinationStats, type PurgeResult, type DeleteResult, type BrokenDurable, type Authorizer,
 } from './core';
 export { DedupWindow, dedupKey, dedupScope, scopeOfKey, MAX_MESSAGE_ID_BYTES, NETWORK_SCOPE } from './dedup';
 export { Usage, messageBytes, NO_FLOW_LIMITS, type FlowLimits, type UsageStats } from './usage';

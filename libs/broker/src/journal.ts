@@ -79,6 +79,17 @@ export interface DropRetainedOp {
   topic: string;
 }
 
+/**
+ * The destination is deleted (Admin.Delete): its name is forgotten (no longer listed, no longer
+ * counted against broker.maxDestinations, its metric series dropped), and a queue's storage
+ * queue with it. Its messages went before it in the same entry (a purge, or a removeDurable for
+ * a durable subscription's backlog); a later SEND or SUBSCRIBE naming it makes it anew.
+ */
+export interface ForgetOp {
+  /** '/queue/x', '/topic/x', or a durable subscription's listed name 'durable:<client>:<name>'. */
+  destination: string;
+}
+
 export type JournalOp =
   | { kind: 'enqueue'; enqueue: EnqueueOp }
   | { kind: 'remove'; remove: RemoveOp }
@@ -87,7 +98,8 @@ export type JournalOp =
   | { kind: 'removeDurable'; removeDurable: RemoveDurableOp }
   | { kind: 'purge'; purge: PurgeOp }
   | { kind: 'retain'; retain: RetainOp }
-  | { kind: 'dropRetained'; dropRetained: DropRetainedOp };
+  | { kind: 'dropRetained'; dropRetained: DropRetainedOp }
+  | { kind: 'forget'; forget: ForgetOp };
 
 export interface JournalEntry {
   epoch: number;

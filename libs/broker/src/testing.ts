@@ -38,6 +38,8 @@ export class Harness {
   discarded = 0;
   /** Selector evaluations that threw so far (Ready.selectorErrors). */
   selectorErrors = 0;
+  /** Destinations deleted so far (Ready.forgotten). */
+  forgotten: string[] = [];
   now = 1_000_000;
   private nextRequest = 1;
 
@@ -129,6 +131,7 @@ export class Harness {
       this.loads.push(...r.loads);
       this.discarded += r.discarded;
       this.selectorErrors += r.selectorErrors;
+      this.forgotten.push(...r.forgotten);
       let progressed = false;
       if (this.autoWrite && this.unwritten.length) { this.write(false); progressed = true; }
       const ready = this.loads.filter((l) => l.atPosition <= this.written);
@@ -165,6 +168,7 @@ export class Harness {
       case 'durableSub': this.durableOps.set(op.durableSub.queue, op.durableSub); return;
       case 'retain': this.retainedDisk.set(op.retain.message.destination, op.retain.message); return;
       case 'dropRetained': this.retainedDisk.delete(op.dropRetained.topic); return;
+      case 'forget': this.disk.delete(op.forget.destination); return;
     }
   }
 

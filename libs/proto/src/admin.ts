@@ -28,3 +28,5 @@ export interface SendRequest { destination: string; headers: Record<string, stri
 export interface SendReply { id: string }
 export interface MoveRequest { from: string; to: string; limit: number; login: string; groups: string[] }
 export interface MoveReply { moved: number; skipped: number }
+export interface DeleteRequest { destination: string }
+export interface DeleteReply { removed: number }

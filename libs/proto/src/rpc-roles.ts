@@ -23,7 +23,7 @@ const REPLICATION = '/hawser.replication.v1.Replication/';
  * The roles that may call each RPC, as the services really use them:
  * - Broker: gateways, bridges, and stores (a slave's embedded gateway reaches the master).
  * - Admin.Destinations: the CLI and the bridge (it polls demand); Status: the CLI and the
- *   coordinators (positions and lag); Purge, Browse, Send and Move: the CLI and the console
+ *   coordinators (positions and lag); Purge, Browse, Send, Move and Delete: the CLI and the console
  *   (an admin certificate; the console checks its user's `admin` permission first).
  * - Member.Prepare/Assign: coordinators only (the election).
  * - Topology.Watch/Get: everything that follows the topology, and the CLI.
@@ -40,6 +40,7 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   [`${ADMIN}Browse`]: ['admin'],
   [`${ADMIN}Send`]: ['admin'],
   [`${ADMIN}Move`]: ['admin'],
+  [`${ADMIN}Delete`]: ['admin'],
   [`${MEMBER}Prepare`]: ['coordinator'],
   [`${MEMBER}Assign`]: ['coordinator'],
   [`${TOPOLOGY}Watch`]: ['gateway', 'bridge', 'store', 'admin'],

@@ -1,0 +1,128 @@
+// Admin.Delete on a real store over gRPC, and the forget op in RocksDB: a deleted queue is gone
+// with its messages and records (not recovered by a restart), frees a broker.maxDestinations
+// slot, loses its metric series; refused while it has consumers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JournalOp } from '@hawser/broker';
+import { loadConfig } from '@hawser/config';
+import { createLogger, createRegistry, type prom } from '@hawser/observability';
+import { adminService, CHANNEL_OPTIONS, grpc, type BrowseItem, type DeleteReply, type DestinationsReply } from '@hawser/proto';
+import { schema, validate } from './config';
+import { RocksJournal, keys } from './journal';
+import { Store } from './store';
+import { checkFor, TestSession } from './testing';
+
+async function startStore(dir: string, registry: prom.Registry, extra: string[] = []): Promise<Store> {
+  const config = validate(loadConfig(schema, { argv: ['--node.id', 's1', '--group', 'g1', '--node.dataDir', join(dir, 'data'), '--grpc.port', '0', ...extra], env: {} }).config);
+  const store = new Store({ config, log: createLogger({ service: 'store', level: 'warn' }), registry });
+  await store.start();
+  return store;
+}
+
+type Admin = grpc.Client & Record<string, Function>;
+const call = <T>(admin: Admin, method: string, req: object): Promise<T> =>
+  new Promise((resolve, reject) => admin[method]!.call(admin, req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
+const listed = async (admin: Admin) => (await call<DestinationsReply>(admin, 'Destinations', { prefix: '' })).destinations.map((d) => `${d.name}:${d.depth}`);
+const browse = (admin: Admin, destination: string): Promise<BrowseItem[]> => new Promise((resolve, reject) => {
+  const out: BrowseItem[] = [];
+  const s = (admin as unknown as { Browse(r: object): grpc.ClientReadableStream<BrowseItem> }).Browse({ destination, limit: 100, selector: '' });
+  s.on('data', (m: BrowseItem) => out.push(m));
+  s.on('error', reject);
+  s.on('end', () => resolve(out));
+});
+
+test('Admin.Delete: refused with consumers; then the queue, its messages and its metric series go, and a restart does not bring it back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hawser-delete-'));
+  let registry = createRegistry('store');
+  let store = await startStore(dir, registry, ['--broker.maxDestinations', '2']);
+  const open = () => new (adminService())(`127.0.0.1:${store.grpcPort}`, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as unknown as Admin;
+  let admin = open();
+  const sessions: TestSession[] = [];
+  const session = async () => { const s = new TestSession(`127.0.0.1:${store.grpcPort}`); sessions.push(s); await s.open(); return s; };
+  try {
+    const p = await session();
+    const ids = [p.send('/queue/a', 'a1'), p.send('/queue/a', 'a2'), p.send('/queue/a', 'a3'), p.send('/queue/b', 'b1')];
+    await p.receipted(ids);
+    const c = await session();
+    c.subscribe('s', '/queue/a', { prefetch: 1 });
+    await checkFor('a delivery', () => c.deliveries().length === 1);
+
+    await assert.rejects(call(admin, 'Delete', { destination: '/queue/a' }), (e: grpc.ServiceError) =>
+      e.code === grpc.status.FAILED_PRECONDITION && e.details === "IN_USE: queue '/queue/a' has 1 consumer: close its 1 consumer first, then delete it");
+    await assert.rejects(call(admin, 'Delete', { destination: '/queue/none' }), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+    await assert.rejects(call(admin, 'Delete', { destination: 'none' }), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT);
+    assert.deepEqual(await listed(admin), ['/queue/a:3', '/queue/b:1']);
+
+    c.close();
+    await checkFor('the consumer gone', async () => (await call<DestinationsReply>(admin, 'Destinations', { prefix: '/queue/a' })).destinations[0]?.consumers === 0);
+    const metricsBefore = await registry.metrics();
+    assert.match(metricsBefore, /hawser_store_messages_enqueued_total\{[^}]*destination="\/queue\/a"[^}]*\} 3\n/);
+    const r = await call<DeleteReply>(admin, 'Delete', { destination: '/queue/a' });
+    assert.equal(Number(r.removed), 3);
+    assert.deepEqual(await listed(admin), ['/queue/b:1']);
+    assert.deepEqual(await browse(admin, '/queue/a'), []);
+    const metricsAfter = await registry.metrics();
+    assert.doesNotMatch(metricsAfter, /destination="\/queue\/a"/, 'its series are dropped');
+    assert.match(metricsAfter, /hawser_store_messages_enqueued_total\{[^}]*destination="\/queue\/b"[^}]*\} 1\n/);
+
+    // Its broker.maxDestinations slot is free: /queue/c fits beside /queue/b.
+    const c2 = p.send('/queue/c', 'c1');
+    await p.receipted([c2]);
+
+    admin.close();
+    for (const s of sessions.splice(0)) s.close();
+    await store.stop();
+    registry = createRegistry('store');
+    store = await startStore(dir, registry, ['--broker.maxDestinations', '2']);
+    admin = open();
+    assert.deepEqual(await listed(admin), ['/queue/b:1', '/queue/c:1'], 'the deleted queue is not recovered');
+    assert.deepEqual(await browse(admin, '/queue/a'), []);
+    // Made anew by a SEND after the restart, it holds only the new message.
+    const p2 = await session();
+    await p2.receipted([p2.send('/queue/c', 'c2')]);
+    assert.deepEqual(await listed(admin), ['/queue/b:1', '/queue/c:2']);
+    const d = await call<DeleteReply>(admin, 'Delete', { destination: '/queue/c' });
+    assert.equal(Number(d.removed), 2);
+    await p2.receipted([p2.send('/queue/a', 'again')]);
+    assert.deepEqual((await browse(admin, '/queue/a')).map((m) => Buffer.from(m.body).toString()), ['again']);
+  } finally {
+    for (const s of sessions) s.close();
+    admin.close();
+    await store.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('RocksJournal: a forget drops the queue\'s q\\0/b\\0 records after its purge; an enqueue later in the batch makes them anew', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hawser-delete-journal-'));
+  const enqueue = (queue: string, seq: number): JournalOp => ({
+    kind: 'enqueue',
+    enqueue: { message: { id: `ID:${seq}`, destination: queue, headers: {}, body: Buffer.from('xyz'), persistent: true, priority: 4, expires: 0, timestamp: 0 }, queues: [queue], seq, dedup: false },
+  });
+  const del = (queue: string, upToSeq: number): JournalOp[] => [{ kind: 'purge', purge: { queue, upToSeq, keep: [], keepBytes: 0 } }, { kind: 'forget', forget: { destination: queue } }];
+  let j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+  try {
+    await j.recover();
+    await j.write([{ epoch: 1, position: 1, time: 0, ops: [enqueue('/queue/x', 1), enqueue('/queue/x', 2), enqueue('/queue/y', 3)] }], false);
+    await j.write([
+      { epoch: 1, position: 2, time: 0, ops: [enqueue('/queue/y', 4), ...del('/queue/y', 4)] },
+      { epoch: 1, position: 3, time: 0, ops: del('/queue/x', 4) },
+      { epoch: 1, position: 4, time: 0, ops: [enqueue('/queue/x', 5)] },
+    ], false);
+    assert.equal(await j.db.get(keys.queue('/queue/y')), undefined);
+    assert.equal(await j.db.get(keys.bytes('/queue/y')), undefined);
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    const r = await j.recover();
+    assert.deepEqual(r.queues.map((q) => [q.id, q.stored]), [['/queue/x', 1]], 'y is gone; x holds only the message sent after its delete');
+    const page = await j.readPage('/queue/x', '', 10);
+    assert.deepEqual(page.page.map((m) => m.seq), [5]);
+    assert.deepEqual((await j.readPage('/queue/y', '', 10)).page, []);
+  } finally {
+    await j.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
