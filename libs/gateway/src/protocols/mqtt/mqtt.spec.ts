@@ -148,6 +148,15 @@ describe('MQTT adapter packet flows', () => {
       await c.waitClosed();
     });
 
+    test('MQTT 3.1 (MQIsdp, level 3) connects too', async () => {
+      const c = await client();
+      c.send({ cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clean: true, clientId: 'v31', keepalive: 0 });
+      const ack = await c.expect('connack');
+      assert.equal(ack.returnCode, 0);
+      c.send({ cmd: 'publish', topic: 'v31/t', payload: Buffer.from('old'), qos: 1, messageId: 1, dup: false, retain: false });
+      assert.equal((await c.expect('puback')).messageId, 1);
+    });
+
     test('[MQTT-3.1.4-2] a second CONNECT with the same client id closes the first connection', async () => {
       const before = await metric(gw, 'hawser_gateway_mqtt_takeovers_total');
       const first = await client();
