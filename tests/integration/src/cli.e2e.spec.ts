@@ -44,7 +44,7 @@ describe('hawser CLI against a real store and gateway', { timeout: 120_000 }, ()
   afterEach((t) => h.reportIfFailed(t));
   after(() => h.close());
 
-  it('send, browse, destinations, receive, purge on one queue', async () => {
+  it('send, browse, destinations, receive, purge, delete on one queue', async () => {
     const q = '/queue/cli-basic';
     let r = await hawser(['send', q, 'hello', '--uri', uri, '--count', '3', '--persistent', '--header', 'color=red']);
     assert.equal(r.code, 0, r.stderr);
@@ -86,6 +86,19 @@ describe('hawser CLI against a real store and gateway', { timeout: 120_000 }, ()
     assert.deepEqual(JSON.parse(r.stdout), { destination: q, removed: 1 });
     r = await hawser(['browse', q, '--store', store.address]);
     assert.equal(r.stdout, `no messages on ${q}\n`);
+
+    // delete: not without --yes from a script (stdin is no terminal to ask on); then the queue is gone.
+    r = await hawser(['delete', q, '--store', store.address]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /pass --yes to confirm/);
+    r = await hawser(['delete', q, '--store', store.address, '--yes', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { destination: q, removed: 0 });
+    r = await hawser(['destinations', '--store', store.address, '--json']);
+    assert.ok(!(JSON.parse(r.stdout) as { destinations: Array<{ name: string }> }).destinations.some((d) => d.name === q), 'no longer listed');
+    r = await hawser(['delete', q, '--store', store.address, '--yes']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /NOT_FOUND: queue '\/queue\/cli-basic' does not exist on this store/);
   });
 
   it('receive: a selector filters; timeout before --count exits 1 with one line', async () => {

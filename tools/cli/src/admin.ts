@@ -1,13 +1,14 @@
-// `hawser browse`, `hawser purge`, `hawser destinations`: the store's Admin gRPC service
+// `hawser browse`, `hawser purge`, `hawser delete`, `hawser destinations`: the store's Admin gRPC service
 // (proto/hawser/admin.proto), and the gRPC plumbing `hawser status` shares.
 import {
   adminService, CHANNEL_OPTIONS, channelCredentials, grpc, loadTls, useTls,
-  type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
+  type BrowseItem, type BrowseRequest, type DeleteReply, type DeleteRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
 } from '@hawser/proto';
+import { createInterface } from 'node:readline';
 import { parseHostPort, type OptionSpec, type ParsedArgs } from './args';
 import { OperationError, UnreachableError, UsageError } from './errors';
 import { bodyFields, bodyLine, plural, table, truncate } from './format';
-import type { Command } from './io';
+import type { Command, Io } from './io';
 
 export const STORE_OPTIONS: OptionSpec[] = [
   { name: 'store', type: 'string', default: '127.0.0.1:61620', arg: 'host:port', help: 'the store\'s gRPC address' },
@@ -156,6 +157,57 @@ export const purge: Command = {
       unary<PurgeRequest, PurgeReply>(client, 'Purge', { destination }, timeoutMs, 'the store', address));
     if (args.bool('json')) io.out(`${JSON.stringify({ destination, removed: reply.removed })}\n`);
     else io.out(`purged ${plural(reply.removed, 'message')} from ${destination}\n`);
+    return 0;
+  },
+};
+
+// ---- delete ----------------------------------------------------------------------------
+
+/**
+ * Asks "[y/N]" on stderr and reads one line of stdin: true only for y or yes. Asked only when
+ * stdin is a terminal; a script (no terminal) passes --yes instead.
+ */
+async function confirmed(io: Io, question: string): Promise<boolean> {
+  io.err(question);
+  const rl = createInterface({ input: io.stdin, terminal: false });
+  try {
+    const line = await new Promise<string>((resolve) => {
+      rl.once('line', resolve);
+      rl.once('close', () => resolve(''));
+    });
+    return /^\s*y(es)?\s*$/i.test(line);
+  } finally {
+    rl.close();
+  }
+}
+
+export const del: Command = {
+  spec: {
+    name: 'delete',
+    summary: 'Delete a destination with its messages (store Admin.Delete): a queue without consumers, a topic without subscribers, or a durable subscription by its listed name. Asks first, or --yes.',
+    positionals: [{ name: 'destination', required: true, help: '/queue/<name>, /topic/<name> or durable:<client>:<name> (as `hawser destinations` lists it)' }],
+    options: [
+      ...STORE_OPTIONS,
+      { name: 'yes', type: 'bool', help: 'delete without asking (needed when stdin is not a terminal)' },
+      { name: 'json', type: 'bool', help: 'print {"destination","removed"}' },
+    ],
+    examples: ['hawser delete /queue/orders.old', 'hawser delete durable:billing:audit --yes --store 10.0.0.5:61620'],
+  },
+  async run(args, io) {
+    const [destination] = args.positionals as [string];
+    if (!args.bool('yes')) {
+      if (!(io.stdin as { isTTY?: boolean } | undefined)?.isTTY) {
+        throw new UsageError(`deleting ${destination} cannot be undone: pass --yes to confirm (stdin is not a terminal to ask on)`, 'delete');
+      }
+      if (!(await confirmed(io, `Delete ${destination} and every message waiting on it? This cannot be undone. [y/N] `))) {
+        throw new OperationError(`${destination} not deleted: not confirmed`);
+      }
+    }
+    const reply = await withAdmin(args, (client, address, timeoutMs) =>
+      unary<DeleteRequest, DeleteReply>(client, 'Delete', { destination }, timeoutMs, 'the store', address));
+    const removed = Number(reply.removed);
+    if (args.bool('json')) io.out(`${JSON.stringify({ destination, removed })}\n`);
+    else io.out(`deleted ${destination}${removed ? ` and ${plural(removed, 'message')}` : ''}\n`);
     return 0;
   },
 };
