@@ -7,7 +7,7 @@
 // imports the compiled module (@hawser/integration/dist/cluster).
 import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
-import { startZooKeeper, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
+import { startZooKeeper, startEnsemble, type Ensemble, type ZooKeeperServer } from '@hawser/zookeeper-launcher';
 import {
   adminService, topologyService, grpc, CHANNEL_OPTIONS,
   type GroupInfo, type StatusReply, type TopologySnapshot,
@@ -32,6 +32,8 @@ export interface ClusterOptions {
   tickTime?: number;
   /** Stores' --zk.sessionTimeout (ms). Default 1000. */
   sessionTimeoutMs?: number;
+  /** ZooKeeper servers: 1 (default, standalone) or an ensemble of N (Cluster.ensemble; tools/chaos kills its members). */
+  zkServers?: number;
   /** Stores' --replication.masterTimeoutMs (slave: report masterLost after this silence). Default 1000. */
   masterTimeoutMs?: number;
   /** Gateways' --failover.maxWaitMs. Default 15000. */
@@ -114,6 +116,8 @@ export class Cluster {
   readonly h: Harness;
   readonly opts: Required<Pick<ClusterOptions, 'group' | 'tickTime' | 'sessionTimeoutMs' | 'masterTimeoutMs' | 'maxWaitMs' | 'replicas'>> & ClusterOptions;
   zk!: ZooKeeperServer;
+  /** The ensemble when started with zkServers > 1 (zk then stands for all of it: connect lists every server). */
+  ensemble: Ensemble | undefined;
   readonly stores: Store[] = [];
   readonly coordinators: Coordinator[];
   readonly gateways: Gateway[] = [];
@@ -140,6 +144,7 @@ export class Cluster {
     this.bridges = base ? base.bridges : [];
     if (base) {
       this.zk = base.zk;
+      this.ensemble = base.ensemble;
       this.coordinatorPorts = base.coordinatorPorts;
     }
     this.secure = base ? base.secure : opts.secure ? new SecureMaterial(this.h.root) : undefined;
@@ -218,7 +223,7 @@ export class Cluster {
   private async boot(): Promise<void> {
     const o = this.opts;
     const t0 = Date.now();
-    this.zk = await startZooKeeper({ dataDir: join(this.h.root, 'zookeeper'), tickTime: o.tickTime });
+    this.zk = (o.zkServers ?? 1) > 1 ? await this.bootEnsemble(o.zkServers!, o.tickTime) : await startZooKeeper({ dataDir: join(this.h.root, 'zookeeper'), tickTime: o.tickTime });
     // Coordinators' ports are picked up front so the stores can be told where to report
     // masterLost (--coordinators) before the coordinators exist.
     const nCoord = o.coordinators ?? 2;
@@ -234,6 +239,18 @@ export class Cluster {
     const nGw = o.gateways ?? 1;
     await Promise.all(Array.from({ length: nGw }, (_, i) => this.startGateway(`${this.prefix}gw${i + 1}`)));
     process.stderr.write(`[cluster] ${this.opts.name}: ZooKeeper pid ${this.zk.pid}, ${nStores} stores, ${nCoord} coordinators, ${nGw} gateway(s) up in ${Date.now() - t0} ms (${this.h.root})\n`);
+  }
+
+  /** An ensemble of `n` servers, seen through the ZooKeeperServer shape (stop/kill9 act on all of it). */
+  private async bootEnsemble(n: number, tickTime: number): Promise<ZooKeeperServer> {
+    const e = await startEnsemble({ size: n, baseDir: join(this.h.root, 'zookeeper'), tickTime });
+    this.ensemble = e;
+    const first = e.servers[0]!;
+    return {
+      port: first.port, connect: e.connect, pid: first.pid, dataDir: first.dataDir, logFile: first.logFile,
+      stop: () => e.stop(), kill9: async () => { await Promise.all(e.servers.map((_, i) => e.kill9Server(i))); },
+      exited: new Promise<void>(() => undefined),
+    };
   }
 
   get coordinatorAddresses(): string[] { return this.coordinatorPorts.map((p) => `127.0.0.1:${p}`); }

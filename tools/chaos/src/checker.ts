@@ -1,0 +1,241 @@
+// The checker: reads a whole history (history.ts) and says what went wrong. Pure: events in,
+// a report out; no clock, no I/O. What it reports and why each is a defect:
+//
+// - lost: a message the broker confirmed (RECEIPT of the SEND, or of the COMMIT of its
+//   transaction) that never reached a subscription that existed when it was sent.
+// - duplicatesAfterAck: a copy delivered on a subscription after that subscription's ACK of
+//   it was confirmed by a RECEIPT (the broker had promised to forget it).
+// - unmarkedDuplicates: a second copy on a subscription without `redelivered: true` (the
+//   application cannot tell it from a new message).
+// - reordered: on a destination with one producer and one consumer at a time (`ordered`),
+//   a first delivery whose producer sequence is below one already delivered.
+// - halfTransactions: a transaction some but not all of whose messages were delivered;
+//   abortedVisible: a transaction the broker refused (or the client never committed) of
+//   which something was delivered; failedButDelivered: a SEND the broker refused with an
+//   ERROR that was delivered anyway.
+// - phantoms: deliveries of ids nobody sent.
+// - heal: per fault, the time from its start to the first RECEIPT of a SEND issued after it,
+//   in each group it can interrupt (a conservative figure: a SEND issued before the fault and
+//   receipted after it does not count, it may have been stored before).
+import type { DeliverEvent, FaultEvent, HistoryEvent, Outcome, SendEvent, SubscribeEvent } from './history';
+
+export interface Violation { id: string; sub?: string; consumer?: string; t?: number; detail?: string }
+
+export interface Heal {
+  cycle: number;
+  kind: string;
+  target: string;
+  /** Worst group's heal time (ms); null: a group never served again before the run ended. */
+  healMs: number | null;
+  byGroup: Record<string, number | null>;
+}
+
+export interface HealStats { n: number; unhealed: number; minMs: number; p50Ms: number; p90Ms: number; maxMs: number; over2s: number }
+
+export interface Report {
+  counts: {
+    sends: number; receipted: number; failed: number; unknown: number; unsettled: number;
+    deliveries: number; duplicates: number; redelivered: number;
+    acksOk: number; acksUnconfirmed: number;
+    txns: Record<Outcome | 'unsettled', number>;
+    faults: number;
+  };
+  lost: Violation[];
+  duplicatesAfterAck: Violation[];
+  unmarkedDuplicates: Violation[];
+  reordered: Violation[];
+  halfTransactions: Violation[];
+  abortedVisible: Violation[];
+  failedButDelivered: Violation[];
+  phantoms: Violation[];
+  heal: Heal[];
+  healByKind: Record<string, HealStats>;
+  /**
+   * No violation: nothing lost, no unmarked duplicate, no reordering, no half/aborted-visible
+   * transaction, no refused SEND delivered, no phantom. duplicatesAfterAck is reported but does
+   * not fail a run: a copy that comes again marked redelivered is at-least-once delivery the
+   * application can see (it is the issue's "duplicates" figure, not one of its must-be-zero).
+   */
+  ok: boolean;
+}
+
+const REPORTED = ['lost', 'duplicatesAfterAck', 'unmarkedDuplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
+const VIOLATIONS = ['lost', 'unmarkedDuplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export function healStats(heals: Heal[]): Record<string, HealStats> {
+  const by = new Map<string, Heal[]>();
+  for (const h of heals) by.set(h.kind, [...(by.get(h.kind) ?? []), h]);
+  const out: Record<string, HealStats> = {};
+  for (const [kind, hs] of [...by].sort(([a], [b]) => a.localeCompare(b))) {
+    const ms = hs.map((h) => h.healMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    out[kind] = {
+      n: hs.length, unhealed: hs.length - ms.length,
+      minMs: ms[0] ?? 0, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), maxMs: ms[ms.length - 1] ?? 0,
+      over2s: ms.filter((x) => x > 2000).length,
+    };
+  }
+  return out;
+}
+
+export function check(events: readonly HistoryEvent[]): Report {
+  const sends = new Map<string, SendEvent & { t: number }>();
+  const sendOutcome = new Map<string, Outcome>();
+  const txnOutcome = new Map<string, Outcome>();
+  const txnMembers = new Map<string, string[]>();
+  const subs = new Map<string, SubscribeEvent & { t: number }>(); // first subscribe per sub key
+  const ordered = new Set<string>();
+  const deliveries: Array<DeliverEvent & { t: number }> = [];
+  const ackedAt = new Map<string, number>(); // `${sub}\0${id}` -> first confirmed ack time
+  const faults: Array<FaultEvent & { t: number }> = [];
+  const receipts: Array<{ t: number; sentAt: number; group: string }> = [];
+  let acksOk = 0;
+  let acksUnconfirmed = 0;
+
+  for (const e of events) {
+    switch (e.type) {
+      case 'dest': if (e.ordered) ordered.add(e.dest); break;
+      case 'subscribe': if (!subs.has(e.sub)) subs.set(e.sub, e); break;
+      case 'send':
+        sends.set(e.id, e);
+        if (e.txn) txnMembers.set(e.txn, [...(txnMembers.get(e.txn) ?? []), e.id]);
+        break;
+      case 'send-result': {
+        sendOutcome.set(e.id, e.outcome);
+        const s = sends.get(e.id);
+        if (e.outcome === 'ok' && s && !s.txn) receipts.push({ t: e.t, sentAt: s.t, group: s.group });
+        break;
+      }
+      case 'txn': if (!txnMembers.has(e.txn)) txnMembers.set(e.txn, []); break;
+      case 'txn-result': {
+        txnOutcome.set(e.txn, e.outcome);
+        const first = sends.get(txnMembers.get(e.txn)?.[0] ?? '');
+        if (e.outcome === 'ok' && first) receipts.push({ t: e.t, sentAt: first.t, group: first.group });
+        break;
+      }
+      case 'deliver': deliveries.push(e); break;
+      case 'ack': {
+        if (e.outcome === 'ok') {
+          acksOk++;
+          const k = `${e.sub}\0${e.id}`;
+          if (!ackedAt.has(k)) ackedAt.set(k, e.t);
+        } else if (e.outcome === 'unconfirmed') acksUnconfirmed++;
+        break;
+      }
+      case 'fault': if (e.phase === 'start') faults.push(e); break;
+      default: break;
+    }
+  }
+
+  const lost: Violation[] = [];
+  const duplicatesAfterAck: Violation[] = [];
+  const unmarkedDuplicates: Violation[] = [];
+  const reordered: Violation[] = [];
+  const halfTransactions: Violation[] = [];
+  const abortedVisible: Violation[] = [];
+  const failedButDelivered: Violation[] = [];
+  const phantoms: Violation[] = [];
+
+  // Deliveries, in history order, per subscription.
+  const seen = new Map<string, number>(); // `${sub}\0${id}` -> copies so far
+  const deliveredIds = new Set<string>(); // ids delivered on any subscription
+  const lastSeq = new Map<string, number>(); // `${sub}\0${producer}` -> highest first-delivery seq
+  let duplicates = 0;
+  let redelivered = 0;
+  for (const d of deliveries) {
+    const s = sends.get(d.id);
+    if (!s) { phantoms.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t }); continue; }
+    deliveredIds.add(d.id);
+    if (d.redelivered) redelivered++;
+    const k = `${d.sub}\0${d.id}`;
+    const n = (seen.get(k) ?? 0) + 1;
+    seen.set(k, n);
+    if (n > 1) {
+      duplicates++;
+      if (!d.redelivered) unmarkedDuplicates.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `copy ${n}` });
+    }
+    const acked = ackedAt.get(k);
+    if (acked !== undefined && acked < d.t) duplicatesAfterAck.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `ack confirmed at ${acked}, delivered again ${d.t - acked} ms later${d.redelivered ? ' (marked redelivered)' : ''}` });
+    if (ordered.has(s.dest) && !d.redelivered && n === 1) {
+      const ok = `${d.sub}\0${s.producer}`;
+      const last = lastSeq.get(ok);
+      if (last !== undefined && s.seq < last) reordered.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `${s.producer} seq ${s.seq} delivered after seq ${last}` });
+      if (last === undefined || s.seq > last) lastSeq.set(ok, s.seq);
+    }
+  }
+
+  // Every confirmed message on every subscription of its destination that existed when it was sent.
+  const subsByDest = new Map<string, Array<SubscribeEvent & { t: number }>>();
+  for (const s of subs.values()) subsByDest.set(s.dest, [...(subsByDest.get(s.dest) ?? []), s]);
+  let receipted = 0;
+  let failed = 0;
+  let unknown = 0;
+  let unsettled = 0;
+  for (const s of sends.values()) {
+    const o = sendOutcome.get(s.id);
+    if (o === 'ok') receipted++; else if (o === 'fail') failed++; else if (o === 'unknown') unknown++; else unsettled++;
+    if (o === 'fail' && !s.txn && deliveredIds.has(s.id)) failedButDelivered.push({ id: s.id, detail: `${s.producer} on ${s.path}` });
+    const confirmed = s.txn ? txnOutcome.get(s.txn) === 'ok' : o === 'ok';
+    if (!confirmed) continue;
+    for (const sub of subsByDest.get(s.dest) ?? []) {
+      if (sub.t > s.t) continue;
+      if (!seen.has(`${sub.sub}\0${s.id}`)) lost.push({ id: s.id, sub: sub.sub, t: s.t, detail: `${s.producer} seq ${s.seq} on ${s.path}${s.txn ? ` in ${s.txn}` : ''}` });
+    }
+  }
+
+  // Transactions: all or nothing (on any subscription).
+  const txns: Record<Outcome | 'unsettled', number> = { ok: 0, fail: 0, unknown: 0, unsettled: 0 };
+  for (const [txn, ids] of txnMembers) {
+    const o = txnOutcome.get(txn);
+    txns[o ?? 'unsettled']++;
+    const n = ids.filter((id) => deliveredIds.has(id)).length;
+    if (n > 0 && n < ids.length) halfTransactions.push({ id: txn, detail: `${n} of ${ids.length} messages delivered (commit ${o ?? 'unsettled'})` });
+    else if (n > 0 && o !== 'ok' && o !== 'unknown') abortedVisible.push({ id: txn, detail: `${n} of ${ids.length} messages delivered, commit ${o ?? 'never sent'}` });
+  }
+
+  // Heal times.
+  receipts.sort((a, b) => a.t - b.t);
+  const allGroups = [...new Set([...sends.values()].map((s) => s.group))];
+  const heal: Heal[] = faults.map((f) => {
+    const byGroup: Record<string, number | null> = {};
+    for (const g of f.groups.length ? f.groups : allGroups) {
+      const r = receipts.find((x) => x.group === g && x.sentAt >= f.t);
+      byGroup[g] = r ? r.t - f.t : null;
+    }
+    const vals = Object.values(byGroup);
+    return { cycle: f.cycle, kind: f.kind, target: f.target, byGroup, healMs: vals.includes(null) ? null : Math.max(0, ...(vals as number[])) };
+  });
+
+  const report: Report = {
+    counts: {
+      sends: sends.size, receipted, failed, unknown, unsettled,
+      deliveries: deliveries.length, duplicates, redelivered, acksOk, acksUnconfirmed, txns, faults: faults.length,
+    },
+    lost, duplicatesAfterAck, unmarkedDuplicates, reordered, halfTransactions, abortedVisible, failedButDelivered, phantoms,
+    heal, healByKind: healStats(heal), ok: true,
+  };
+  report.ok = VIOLATIONS.every((k) => report[k].length === 0);
+  return report;
+}
+
+/** A few lines a person reads first. */
+export function summarize(r: Report, max = 5): string {
+  const c = r.counts;
+  const lines = [
+    `${r.ok ? 'PASS' : 'FAIL'}: ${c.sends} sends (${c.receipted} receipted, ${c.failed} refused, ${c.unknown} unknown, ${c.unsettled} unsettled), `
+      + `${c.deliveries} deliveries (${c.duplicates} copies again, ${c.redelivered} marked redelivered), ${c.acksOk} acks confirmed, `
+      + `transactions ${c.txns.ok} committed / ${c.txns.fail} rolled back / ${c.txns.unknown} unknown, ${c.faults} faults`,
+  ];
+  for (const k of REPORTED) {
+    const v = r[k];
+    lines.push(`  ${k}: ${v.length}${v.length ? ` — ${v.slice(0, max).map((x) => `${x.id}${x.sub ? ` @${x.sub}` : ''}${x.detail ? ` (${x.detail})` : ''}`).join('; ')}` : ''}`);
+  }
+  for (const [kind, s] of Object.entries(r.healByKind)) {
+    lines.push(`  heal ${kind}: n=${s.n} p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms, over 2 s ${s.over2s}, never ${s.unhealed}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,246 @@
+// The nemesis: a fault plan drawn from a seed (pure: planFaults), and the Nemesis that carries
+// each planned fault out on a LocalTopology — inject, hold, take back — writing `fault`
+// events to the history. Every process it touches is one the topology started (by PID);
+// every mount is the topology's.
+//
+// Kinds:
+//   kill-master, kill-slave   kill -9 of a store (a random group), restarted on its data dir
+//   kill-coordinator          kill -9 of a coordinator, restarted
+//   kill-gateway              kill -9 of a group's separate gateway, restarted
+//   kill-bridge               kill -9 of a bridge process (active or standby), restarted
+//   kill-zk                   kill -9 of one ZooKeeper server of the ensemble, restarted
+//   zk-quorum                 kill -9 of two of the three: no quorum; both restarted
+//   pause-short, pause-long   SIGSTOP of a master for less / more than the ZooKeeper session timeout, then SIGCONT
+//   disk-full                 a g1 store's tmpfs filled until ENOSPC; freed and restarted once it exited
+//   disk-readonly             a g1 store's tmpfs remounted read-only; made writable and restarted once it exited
+import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { serverMode } from '@hawser/zookeeper-launcher';
+import type { Cluster } from '@hawser/integration/dist/cluster';
+import type { Store } from '@hawser/integration/dist/harness';
+import type { History } from './history';
+import type { LocalTopology } from './local';
+import { Rng } from './rng';
+
+export const FAULT_KINDS = [
+  'kill-master', 'kill-slave', 'kill-coordinator', 'kill-gateway', 'kill-bridge', 'kill-zk', 'zk-quorum',
+  'pause-short', 'pause-long', 'disk-full', 'disk-readonly',
+] as const;
+export type FaultKind = typeof FAULT_KINDS[number];
+
+export interface PlannedFault {
+  cycle: number;
+  kind: FaultKind;
+  /** Picks among the candidates at run time (which group, which slave...). */
+  pick: number;
+  /** How long the fault is held before it is taken back (ms). */
+  holdMs: number;
+  /** Quiet time under load after the group is healthy again (ms). */
+  gapMs: number;
+}
+
+/**
+ * `cycles` faults: the kinds dealt from a deck reshuffled each time it runs out (every kind
+ * comes up as often as the others, in a random order), with random picks and hold times.
+ */
+export function planFaults(rng: Rng, cycles: number, kinds: readonly FaultKind[]): PlannedFault[] {
+  const out: PlannedFault[] = [];
+  let deck: FaultKind[] = [];
+  for (let cycle = 1; cycle <= cycles; cycle++) {
+    if (deck.length === 0) {
+      deck = [...kinds];
+      for (let i = deck.length - 1; i > 0; i--) { const j = rng.int(0, i); [deck[i], deck[j]] = [deck[j]!, deck[i]!]; }
+    }
+    const kind = deck.pop()!;
+    const holdMs = kind === 'pause-long' ? rng.int(1500, 3000) : kind === 'pause-short' ? rng.int(100, 400) : kind === 'zk-quorum' ? rng.int(2000, 4000) : rng.int(0, 1000);
+    out.push({ cycle, kind, pick: rng.int(0, 1 << 30), holdMs, gapMs: rng.int(500, 1500) });
+  }
+  return out;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function until<T>(deadlineMs: number, fn: () => Promise<T | undefined> | T | undefined): Promise<T | undefined> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) return undefined;
+    await sleep(50);
+  }
+}
+
+/** Writes into `dir` until ENOSPC; returns the file written. */
+function fill(dir: string): string {
+  const file = join(dir, 'chaos-filler');
+  const fd = openSync(file, 'w');
+  try {
+    for (const size of [1 << 20, 64 * 1024, 512]) {
+      const chunk = Buffer.alloc(size, 0x5a);
+      for (;;) { try { writeSync(fd, chunk); } catch { break; } }
+    }
+  } finally { closeSync(fd); }
+  return file;
+}
+
+export interface FaultOutcome { target: string; note?: string }
+
+export class Nemesis {
+  /** Faults started and not yet taken back (the cleanup takes them back on failure). */
+  private readonly undo = new Set<() => Promise<void>>();
+
+  constructor(private readonly topo: LocalTopology, private readonly h: History) {}
+
+  private group(p: PlannedFault): Cluster { return this.topo.groups[p.pick % this.topo.groups.length]!; }
+  private name(c: Cluster): string { return c.opts.group; }
+
+  /** Available kinds on this topology (no bridge with one group, no ZooKeeper kills standalone, no disk faults without tmpfs). */
+  available(kinds: readonly FaultKind[]): FaultKind[] {
+    return kinds.filter((k) => {
+      if (k === 'kill-bridge') return this.topo.bridges.length > 0;
+      if (k === 'kill-zk' || k === 'zk-quorum') return (this.topo.base.ensemble?.servers.length ?? 1) >= 3;
+      if (k === 'disk-full' || k === 'disk-readonly') return this.topo.mounts.length > 0;
+      return true;
+    });
+  }
+
+  /** Carries out one fault: start event, hold, take back, end event. */
+  async run(p: PlannedFault): Promise<FaultOutcome> {
+    const all = this.topo.groups.map((g) => this.name(g));
+    const begin = (target: string, groups: string[], note?: string) => this.h.add({ type: 'fault', phase: 'start', kind: p.kind, cycle: p.cycle, target, groups, ...(note ? { note } : {}) });
+    const end = (target: string, groups: string[], note?: string) => this.h.add({ type: 'fault', phase: 'end', kind: p.kind, cycle: p.cycle, target, groups, ...(note ? { note } : {}) });
+    switch (p.kind) {
+      case 'kill-master':
+      case 'kill-slave': {
+        const c = this.group(p);
+        const master = await c.master(20_000);
+        const live = c.stores.filter((s) => s.alive && s !== master);
+        const s = p.kind === 'kill-master' ? master : live[p.pick % live.length]!;
+        const target = `${s.name}${s === master ? ' (master)' : ' (slave)'}`;
+        begin(target, [this.name(c)]);
+        await s.kill9();
+        await sleep(p.holdMs);
+        await s.restart(30_000);
+        end(target, [this.name(c)]);
+        return { target };
+      }
+      case 'kill-coordinator': {
+        const co = this.topo.base.coordinators[p.pick % this.topo.base.coordinators.length]!;
+        begin(co.name, all);
+        await co.kill9();
+        await sleep(p.holdMs);
+        await co.restart(30_000);
+        end(co.name, all);
+        return { target: co.name };
+      }
+      case 'kill-gateway': {
+        const c = this.group(p);
+        const g = c.gateways[p.pick % c.gateways.length]!;
+        begin(g.name, [this.name(c)]);
+        await g.kill9();
+        await sleep(p.holdMs);
+        await g.restart(30_000);
+        end(g.name, [this.name(c)]);
+        return { target: g.name };
+      }
+      case 'kill-bridge': {
+        const b = this.topo.bridges[p.pick % this.topo.bridges.length]!;
+        const active = b.count('active') > b.count('standby') ? 'active?' : 'standby?';
+        begin(`${b.name} (${active})`, all);
+        await b.kill9();
+        await sleep(p.holdMs);
+        await b.restart(30_000);
+        end(b.name, all);
+        return { target: b.name };
+      }
+      case 'kill-zk': {
+        const e = this.topo.base.ensemble!;
+        const i = p.pick % e.servers.length;
+        const target = `zookeeper-${i + 1} (${(await serverMode(e.servers[i]!.port, 1000)) ?? 'not serving'})`;
+        begin(target, all);
+        await e.kill9Server(i);
+        await sleep(p.holdMs);
+        await e.startServer(i);
+        end(target, all);
+        return { target };
+      }
+      case 'zk-quorum': return this.zkQuorum(p, begin, end, all);
+      case 'pause-short':
+      case 'pause-long': {
+        const c = this.group(p);
+        const m = await c.master(20_000);
+        const target = `${m.name} (master) ${p.holdMs} ms`;
+        begin(target, [this.name(c)]);
+        c.pause(m);
+        const resume = async () => { c.resume(m); };
+        this.undo.add(resume);
+        await sleep(p.holdMs);
+        c.resume(m);
+        this.undo.delete(resume);
+        end(target, [this.name(c)]);
+        return { target };
+      }
+      case 'disk-full':
+      case 'disk-readonly': return this.disk(p, begin, end);
+    }
+  }
+
+  private async zkQuorum(p: PlannedFault, begin: (t: string, g: string[], n?: string) => void, end: (t: string, g: string[], n?: string) => void, all: string[]): Promise<FaultOutcome> {
+    const e = this.topo.base.ensemble!;
+    const keep = p.pick % e.servers.length;
+    const victims = e.servers.map((_, i) => i).filter((i) => i !== keep);
+    const target = `zookeeper-${victims.map((i) => i + 1).join('+')} (zookeeper-${keep + 1} left alone)`;
+    begin(target, all);
+    const t0 = Date.now();
+    await Promise.all(victims.map((i) => e.kill9Server(i)));
+    // What the survivor says: it stops serving (srvr answers without a Mode) once it sees no quorum.
+    const lostAt = await until(5000, async () => ((await serverMode(e.servers[keep]!.port, 500)) === undefined ? Date.now() : undefined));
+    const during = await this.topo.base.group(1000).then((g) => `${g.state} master ${g.masterId} epoch ${g.epoch}`, (err: Error) => `topology unavailable: ${err.message}`);
+    this.h.add({ type: 'note', msg: 'zookeeper quorum lost', cycle: p.cycle, survivorStoppedServingMs: lostAt ? lostAt - t0 : null, groupDuring: during });
+    await sleep(Math.max(0, p.holdMs - (Date.now() - t0)));
+    const restartAt = Date.now();
+    await Promise.all(victims.map((i) => e.startServer(i)));
+    const servingAt = await until(30_000, async () => {
+      const modes = await Promise.all(e.servers.map((s) => serverMode(s.port, 500)));
+      return modes.every((m) => m === 'leader' || m === 'follower') ? Date.now() : undefined;
+    });
+    this.h.add({ type: 'note', msg: 'zookeeper quorum back', cycle: p.cycle, ensembleServingMs: servingAt ? servingAt - restartAt : null });
+    end(target, all, `survivor stopped serving after ${lostAt ? lostAt - t0 : '?'} ms; group during: ${during}`);
+    return { target, note: during };
+  }
+
+  private async disk(p: PlannedFault, begin: (t: string, g: string[], n?: string) => void, end: (t: string, g: string[], n?: string) => void): Promise<FaultOutcome> {
+    const c = this.topo.base;
+    const live = c.stores.filter((s) => s.alive);
+    const s: Store = live[p.pick % live.length]!;
+    const master = await c.master(20_000).catch(() => undefined);
+    const dir = c.dataDirOf(c.idOf(s));
+    const target = `${s.name}${s === master ? ' (master)' : ' (slave)'} ${dir}`;
+    begin(target, ['g1']);
+    let filler: string | undefined;
+    const restore = async () => {
+      if (p.kind === 'disk-readonly') execFileSync('mount', ['-o', 'remount,rw', dir]);
+      if (filler) rmSync(filler, { force: true });
+    };
+    this.undo.add(restore);
+    if (p.kind === 'disk-full') filler = fill(dir);
+    else execFileSync('mount', ['-o', 'remount,ro', dir]);
+    // The store notices on its next write or disk check (journal.diskCheckMs) and leaves the group.
+    const exited = await until(15_000, () => (s.alive ? undefined : true));
+    await sleep(p.holdMs);
+    await restore();
+    this.undo.delete(restore);
+    let note = exited ? `exited ${JSON.stringify(s.lastExit)}` : 'still running 15 s later';
+    if (s.alive) await s.kill9(); // a store that did not leave by itself is restarted anyway (noted)
+    await s.restart(30_000);
+    note += ', restarted';
+    end(target, ['g1'], note);
+    return { target, note };
+  }
+
+  /** Takes back every fault still in force (SIGCONT, disk freed): for the cleanup path. */
+  async takeBackAll(): Promise<void> {
+    for (const u of [...this.undo]) { await u().catch(() => undefined); this.undo.delete(u); }
+  }
+}

@@ -1,0 +1,235 @@
+// A chaos run: the workload on a set of paths, the faults of a plan one cycle at a time (wait
+// for the deployment to be healthy again, a quiet gap under load, the next one), then the
+// drain (producers stop and settle, consumers read until every confirmed message arrived or
+// the drain deadline passes) and the checker. `runLocal` does it on a private LocalTopology;
+// `runWorkload` runs the workload alone against someone's cluster (faults are theirs).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { check, summarize, type Report } from './checker';
+import { FAULT_KINDS, Nemesis, planFaults, type FaultKind, type PlannedFault } from './faults';
+import { History } from './history';
+import { LocalTopology, type LocalOptions } from './local';
+import { Rng } from './rng';
+import { Consumer, Producer, type Path } from './workload';
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface WorkloadOptions {
+  /** Messages per second per producer are multiplied by this (default 1: about 110 msg/s in all). */
+  rate?: number;
+  /** Destination name prefix (default chaos.<seed>.<time>): runs on a shared cluster never mix. */
+  prefix?: string;
+  /** How long consumers may take after the producers stopped to get every confirmed message (default 60 s). */
+  drainMs?: number;
+}
+
+export interface RunResult { report: Report; historyFile: string; reportFile: string; plan: PlannedFault[]; seed: number }
+
+/** The standard workload on `paths` (from LocalTopology.paths(), or the operator's). */
+export class Workload {
+  readonly producers: Producer[] = [];
+  readonly consumers: Consumer[] = [];
+
+  constructor(paths: Path[], private readonly h: History, rng: Rng, o: WorkloadOptions & { prefix: string }) {
+    const path = (name: string) => paths.find((p) => p.name === name);
+    const g1gw = path('g1-gateway') ?? paths[0]!;
+    const g1st = path('g1-stores') ?? g1gw;
+    const g2gw = path('g2-gateway');
+    const r = o.rate ?? 1;
+    const d = (n: string) => `${n.startsWith('topic') ? '/topic/' : '/queue/'}${o.prefix}.${n.replace(/^topic\./, '')}`;
+    const q = d('q');
+    const ordered = d('ordered');
+    const topic = d('topic.t');
+    h.add({ type: 'dest', dest: q, kind: 'queue' });
+    h.add({ type: 'dest', dest: ordered, kind: 'queue', ordered: true });
+    h.add({ type: 'dest', dest: topic, kind: 'topic' });
+    const P = (name: string, p: Path, dest: string, rate: number, extra: { txnSize?: number; window?: number } = {}) =>
+      this.producers.push(new Producer({ name, path: p, dest, rate: rate * r, ...extra }, h, rng.fork(this.producers.length + 100)));
+    const C = (name: string, p: Path, dest: string, sub: string, extra: Partial<ConstructorParameters<typeof Consumer>[0]> = {}) =>
+      this.consumers.push(new Consumer({ name, path: p, dest, sub, ...extra }, h, rng.fork(this.consumers.length + 200)));
+
+    P('p-q-gw', g1gw, q, 20);
+    P('p-q-st', g1st, q, 20);
+    P('p-tx', g1st, q, 15, { txnSize: 4 });
+    P('p-ord', g1st, ordered, 20);
+    P('p-t', g1gw, topic, 10);
+    C('c-q-gw', g1gw, q, `queue:${q}`);
+    C('c-q-slow', g1st, q, `queue:${q}`, { failover: true, slowMs: 20 });
+    C('c-q-crash', g1st, q, `queue:${q}`, { crashEvery: 30 });
+    C('c-ord', g1gw, ordered, `queue:${ordered}`, { prefetch: 10 });
+    C('d-1', g1st, topic, `durable:${o.prefix}-d1:d`, { durable: { clientId: `${o.prefix}-d1`, name: 'd' } });
+    if (g2gw) {
+      const x = d('x');
+      const y = d('y');
+      h.add({ type: 'dest', dest: x, kind: 'queue' });
+      h.add({ type: 'dest', dest: y, kind: 'queue' });
+      P('p-x', g1gw, x, 10);
+      P('p-y', g2gw, y, 15);
+      C('c-x', g2gw, x, `queue:${x}`);
+      C('c-y', g1gw, y, `queue:${y}`);
+      // Across the bridge a topic copy exists only once the bridge's subscription does: the
+      // subscriber counts from the first warm-up publication it gets.
+      C('d-2', g2gw, topic, `durable:${o.prefix}-d2:d`, { durable: { clientId: `${o.prefix}-d2`, name: 'd' }, armOnWarmup: true });
+    }
+    this.topic = topic;
+    this.warmupPath = g1gw;
+  }
+
+  private readonly topic: string;
+  private readonly warmupPath: Path;
+
+  /** Consumers subscribed (cross-group ones armed by warm-up publications), then producers. */
+  async start(log: (m: string) => void): Promise<void> {
+    await Promise.all(this.consumers.map((c) => c.start()));
+    const waiting = this.consumers.filter((c) => c.o.armOnWarmup);
+    if (waiting.length) {
+      const warm = new Producer({ name: 'warmup', path: this.warmupPath, dest: this.topic, rate: 5, window: 1 }, this.h, new Rng(0));
+      await warm.start();
+      const t0 = Date.now();
+      while (waiting.some((c) => !c.armed) && Date.now() - t0 < 60_000) await sleep(100);
+      await warm.stop(10_000);
+      log(`warm-up: ${waiting.map((c) => `${c.name} ${c.armed ? 'armed' : 'NOT armed'}`).join(', ')} after ${Date.now() - t0} ms`);
+    }
+    await Promise.all(this.producers.map((p) => p.start()));
+  }
+
+  /** Producers stop and settle; consumers read until nothing confirmed is missing (or drainMs). */
+  async stop(drainMs: number, log: (m: string) => void): Promise<void> {
+    await Promise.all(this.producers.map((p) => p.stop(60_000)));
+    const t0 = Date.now();
+    let missing = -1;
+    while (Date.now() - t0 < drainMs) {
+      missing = check(this.h.events).lost.length;
+      if (missing === 0) break;
+      await sleep(1000);
+    }
+    log(`drain: ${missing === 0 ? 'every confirmed message delivered' : `${missing} confirmed copies still missing`} after ${Date.now() - t0} ms`);
+    // A little longer: copies still in flight (duplicates) come now rather than never.
+    await sleep(1000);
+    await Promise.all(this.consumers.map((c) => c.stop()));
+  }
+}
+
+/** Records every change of a group's state, master or epoch as seen by the coordinators (`note` events). */
+function watchTopology(topo: LocalTopology, h: History): () => void {
+  const last = new Map<string, string>();
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      for (const g of topo.groups) {
+        const name = g.opts.group;
+        const seen = await g.group(500).then((x) => `${x.state} master ${x.masterId || '-'} epoch ${x.epoch}`, () => 'topology unavailable');
+        if (last.get(name) !== seen) {
+          last.set(name, seen);
+          h.add({ type: 'note', msg: 'group', group: name, state: seen });
+        }
+      }
+      await sleep(200);
+    }
+  })();
+  return () => { stopped = true; };
+}
+
+export interface LocalRunOptions extends WorkloadOptions {
+  seed: number;
+  cycles: number;
+  kinds?: readonly FaultKind[];
+  /** Output dir: history.jsonl, report.json (created). */
+  out: string;
+  topology?: LocalOptions;
+  /** Load before the first fault (ms, default 3000). */
+  warmMs?: number;
+  log?: (m: string) => void;
+}
+
+function writeReport(out: string, h: History, extra: Record<string, unknown>): { report: Report; reportFile: string } {
+  const report = check(h.events);
+  const reportFile = join(out, 'report.json');
+  writeFileSync(reportFile, JSON.stringify({ ...extra, ...report }, null, 2) + '\n');
+  return { report, reportFile };
+}
+
+/** The whole run on a private deployment; always stops what it started. */
+export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
+  const log = o.log ?? ((m: string) => process.stderr.write(`[chaos] ${m}\n`));
+  mkdirSync(o.out, { recursive: true });
+  const historyFile = join(o.out, 'history.jsonl');
+  const h = new History(historyFile);
+  const rng = new Rng(o.seed);
+  const t0 = Date.now();
+  let topo: LocalTopology | undefined;
+  let nemesis: Nemesis | undefined;
+  let stopWatch = () => undefined as void;
+  const onExit = () => topo?.unmountNow();
+  process.once('exit', onExit);
+  try {
+    topo = await LocalTopology.start({ ...o.topology, log });
+    h.add({ type: 'note', msg: 'topology', detail: topo.describe(), seed: o.seed });
+    nemesis = new Nemesis(topo, h);
+    stopWatch = watchTopology(topo, h);
+    const kinds = nemesis.available(o.kinds ?? FAULT_KINDS);
+    const plan = planFaults(rng.fork(1), o.cycles, kinds);
+    const wl = new Workload(topo.paths(), h, rng.fork(2), { ...o, prefix: o.prefix ?? `chaos.${o.seed}.${Date.now().toString(36)}` });
+    await wl.start(log);
+    await sleep(o.warmMs ?? 3000);
+    for (const p of plan) {
+      const c0 = Date.now();
+      try {
+        const r = await nemesis.run(p);
+        log(`cycle ${p.cycle}/${plan.length}: ${p.kind} ${r.target}${r.note ? ` — ${r.note}` : ''}`);
+      } catch (e) {
+        h.add({ type: 'note', msg: 'fault failed', cycle: p.cycle, kind: p.kind, error: (e as Error).message });
+        log(`cycle ${p.cycle}: ${p.kind} FAILED to run: ${(e as Error).message}`);
+        await nemesis.takeBackAll();
+      }
+      try {
+        await topo.waitHealthy(60_000);
+      } catch (e) {
+        h.add({ type: 'note', msg: 'not healthy', cycle: p.cycle, error: (e as Error).message });
+        log(`cycle ${p.cycle}: not healthy after 60 s: ${(e as Error).message}`);
+      }
+      h.add({ type: 'note', msg: 'healthy', cycle: p.cycle, ms: Date.now() - c0 });
+      await sleep(p.gapMs);
+    }
+    await wl.stop(o.drainMs ?? 60_000, log);
+    await h.close();
+    const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), elapsedMs: Date.now() - t0 });
+    log(`${summarize(report)}\n  history ${historyFile}, report ${reportFile}, ${Math.round((Date.now() - t0) / 1000)} s`);
+    return { report, historyFile, reportFile, plan, seed: o.seed };
+  } finally {
+    stopWatch();
+    await nemesis?.takeBackAll().catch(() => undefined);
+    await h.close().catch(() => undefined);
+    await topo?.close();
+    process.removeListener('exit', onExit);
+  }
+}
+
+export interface WorkloadRunOptions extends WorkloadOptions {
+  paths: Path[];
+  seed: number;
+  /** How long to produce (ms). */
+  durationMs: number;
+  out: string;
+  log?: (m: string) => void;
+}
+
+/** The workload alone against an existing deployment (the operator injects the faults). */
+export async function runWorkload(o: WorkloadRunOptions): Promise<RunResult> {
+  const log = o.log ?? ((m: string) => process.stderr.write(`[chaos] ${m}\n`));
+  mkdirSync(o.out, { recursive: true });
+  const historyFile = join(o.out, 'history.jsonl');
+  const h = new History(historyFile);
+  try {
+    const wl = new Workload(o.paths, h, new Rng(o.seed).fork(2), { ...o, prefix: o.prefix ?? `chaos.${o.seed}.${Date.now().toString(36)}` });
+    await wl.start(log);
+    await sleep(o.durationMs);
+    await wl.stop(o.drainMs ?? 60_000, log);
+    await h.close();
+    const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, paths: o.paths });
+    log(summarize(report));
+    return { report, historyFile, reportFile, plan: [], seed: o.seed };
+  } finally {
+    await h.close().catch(() => undefined);
+  }
+}
