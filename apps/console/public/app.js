@@ -253,6 +253,13 @@ function DestinationsTab({ view, modal, setModal, notice }) {
     text=${`Move the ${fmt(d.depth)} message(s) waiting on ${d.name} back to the queue each came from (its originalDestination header). Each is removed here only after its copy is stored there.`}
     onConfirm=${async () => { const r = await api('/api/move', { group: d.group, from: d.name }); after(`Moved ${fmt(r.moved)} message(s) from ${d.name}${r.skipped ? `; ${r.skipped} had no original destination and stayed` : ''}.`); }}
     onClose=${() => setModal(null)} />`);
+  // ActiveMQ's "Delete": refused by the store while the destination has consumers or subscribers.
+  const remove = (d) => setModal(html`<${Confirm} title="Delete ${d.name}?" danger confirmLabel="Delete"
+    text=${d.kind === 'topic'
+      ? `Delete topic ${d.name} in group ${d.group}: its name and its retained message go. Refused while it has subscribers (durable ones: delete each by its durable: name first).`
+      : `Delete ${d.kind === 'durable' ? 'durable subscription' : 'queue'} ${d.name} in group ${d.group} with the ${fmt(d.depth)} message(s) waiting on it; it leaves the list. Refused while it has consumers: close them first. This cannot be undone.`}
+    onConfirm=${async () => { const r = await api('/api/delete', { group: d.group, destination: d.name }); if (browsing && browsing.name === d.name && browsing.group === d.group) setBrowsing(null); notice(`Deleted ${d.name}${r.removed ? ` and ${fmt(r.removed)} message(s)` : ''}.`); }}
+    onClose=${() => setModal(null)} />`);
   const send = (d) => {
     let form = { body: 'Hello from the Hawser console', headers: '', persistent: true };
     const Dialog = () => {
@@ -296,6 +303,7 @@ function DestinationsTab({ view, modal, setModal, notice }) {
                   ${d.kind !== 'topic' && html`<button onClick=${() => setBrowsing({ group: d.group, name: d.name })} data-action="browse">Browse</button>`}
                   ${d.kind !== 'durable' && html`<button onClick=${() => send(d)} disabled=${!d.canAdmin} title=${d.canAdmin ? '' : 'needs the admin permission'} data-action="send">Send</button>`}
                   ${d.kind !== 'topic' && html`<button class="danger" onClick=${() => purge(d)} disabled=${!d.canAdmin} title=${d.canAdmin ? '' : 'needs the admin permission'} data-action="purge">Purge</button>`}
+                  <button class="danger" onClick=${() => remove(d)} disabled=${!d.canAdmin} title=${d.canAdmin ? '' : 'needs the admin permission'} data-action="delete">Delete</button>
                   ${d.dlq && html`<button onClick=${() => move(d)} disabled=${!d.canAdmin || d.depth === 0} title=${d.canAdmin ? '' : 'needs the admin permission'} data-action="move">Move back</button>`}
                 </div></td>
               </tr>`)}

@@ -3,7 +3,7 @@
 // certificate with tls.*). One client per address, kept while the address is in the topology.
 import {
   adminService, CHANNEL_OPTIONS, channelCredentials, grpc,
-  type BrowseItem, type BrowseRequest, type DestinationsReply, type MoveReply, type MoveRequest, type PurgeReply, type SendReply, type SendRequest, type StatusReply,
+  type BrowseItem, type BrowseRequest, type DeleteReply, type DestinationsReply, type MoveReply, type MoveRequest, type PurgeReply, type SendReply, type SendRequest, type StatusReply,
 } from '@hawser/proto';
 
 /** A failed call, with what the page should show. */
@@ -77,6 +77,8 @@ export class AdminClients {
   purge(address: string, destination: string): Promise<PurgeReply> { return this.unary(address, 'Purge', { destination }); }
 
   send(address: string, req: SendRequest): Promise<SendReply> { return this.unary(address, 'Send', req); }
+
+  delete(address: string, destination: string): Promise<DeleteReply> { return this.unary(address, 'Delete', { destination }); }
 
   move(address: string, req: MoveRequest): Promise<MoveReply> { return this.unary(address, 'Move', req, Math.max(this.timeoutMs, 30_000)); }
 

@@ -12,6 +12,7 @@
 //   POST /api/purge              {group, destination}
 //   POST /api/send               {group, destination, body, headers?, persistent?}
 //   POST /api/move               {group, from, to?, limit?}
+//   POST /api/delete             {group, destination}: the destination and its messages (Admin.Delete)
 //
 // Every POST needs the `admin` permission of its destination (auth.ts) and goes to the group's
 // master over the stores' Admin RPCs; the master answers after the change is durable.
@@ -204,7 +205,7 @@ export class ConsoleServer {
             this.o.auth.logout(req);
             return this.send(res, 200, { ok: true }, { 'set-cookie': this.o.auth.cookie(null) });
           }
-          case '/api/purge': case '/api/send': case '/api/move': return await this.action(path.slice(5) as 'purge' | 'send' | 'move', req, res);
+          case '/api/purge': case '/api/send': case '/api/move': case '/api/delete': return await this.action(path.slice(5) as 'purge' | 'send' | 'move' | 'delete', req, res);
           default: throw new HttpError(404, 'NOT_FOUND', `no ${path}`);
         }
       }
@@ -281,7 +282,7 @@ export class ConsoleServer {
     });
   }
 
-  private async action(kind: 'purge' | 'send' | 'move', req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async action(kind: 'purge' | 'send' | 'move' | 'delete', req: IncomingMessage, res: ServerResponse): Promise<void> {
     const s = this.o.auth.writer(req, this.host(req));
     const b = await this.body(req);
     const str = (k: string, required = true): string => {
@@ -306,6 +307,12 @@ export class ConsoleServer {
       guard(destination);
       const r = await this.o.model.admin.purge(address, destination);
       return done({ removed: r.removed }, destination);
+    }
+    if (kind === 'delete') {
+      const destination = str('destination');
+      guard(destination);
+      const r = await this.o.model.admin.delete(address, destination);
+      return done({ removed: Number(r.removed) }, destination);
     }
     if (kind === 'send') {
       const destination = str('destination');

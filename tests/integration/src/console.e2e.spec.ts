@@ -4,10 +4,10 @@
 //
 // - the cluster view shows the master and follows a kill -9 of it to the new one, live;
 // - a queue's depth changes as messages are sent; browse shows a sent message; a test message
-//   sent from the page arrives; purge (after its confirmation) empties the queue; the DLQ's
-//   messages move back to their queue;
-// - a read-only user (no `admin` in the console's authorization map) sees but cannot purge:
-//   the button is disabled and the API answers 403.
+//   sent from the page arrives; purge (after its confirmation) empties the queue, delete (after
+//   its confirmation) takes it off the list; the DLQ's messages move back to their queue;
+// - a read-only user (no `admin` in the console's authorization map) sees but cannot purge or
+//   delete: the buttons are disabled and the API answers 403.
 //
 // HAWSER_CONSOLE_SCREENSHOTS=<dir>: also writes the screenshots used in the READMEs there
 // (docs/images: console-cluster.png, console-destinations.png, console-browse.png, console-charts.png).
@@ -130,7 +130,7 @@ describe('web console in headless Chromium against a real cluster', { timeout: 2
     await c.store(oldId).restart(); // back to three for the next tests
   });
 
-  it('follows a queue\'s depth, browses it, sends a test message, purges it after confirmation, moves the DLQ back', async () => {
+  it('follows a queue\'s depth, browses it, sends a test message, purges and deletes it after confirmation, moves the DLQ back', async () => {
     const page = await loggedIn('admin', 'admin-pw');
     await page.locator('button[data-tab="destinations"]').click();
     const q = unique('/queue/console');
@@ -172,6 +172,13 @@ describe('web console in headless Chromium against a real cluster', { timeout: 2
     await page.locator('[data-testid="browse-empty"]').waitFor({ timeout: 5_000 });
     assert.match(await text(page, '[data-testid="notice"]'), /Purged 9 message/);
 
+    // Delete (Admin.Delete) the now empty queue after its confirmation: it leaves the list.
+    await page.locator(`tr[data-dest="${q}"] button[data-action="delete"]`).click();
+    assert.match(await text(page, '[data-testid="confirm"]'), /Refused while it has consumers/);
+    await page.locator('[data-testid="confirm-ok"]').click();
+    await checkFor(10_000, 100, async () => assert.equal(await page.locator(`tr[data-dest="${q}"]`).count(), 0));
+    assert.match(await text(page, '[data-testid="notice"]'), /Deleted \/queue\/console/);
+
     // The DLQ (highlighted) moves back to where each message came from.
     const dlq = '/queue/ActiveMQ.DLQ';
     const target = unique('/queue/console-dlq-target');
@@ -193,7 +200,7 @@ describe('web console in headless Chromium against a real cluster', { timeout: 2
     }
   });
 
-  it('a read-only user sees the queues but cannot purge (disabled in the page, 403 from the API)', async () => {
+  it('a read-only user sees the queues but cannot purge or delete (disabled in the page, 403 from the API)', async () => {
     const q = unique('/queue/console-ro');
     const producer = await clients.connect();
     for (let i = 0; i < 3; i++) await producer.send(q, `keep ${i}`, { persistent: true });
@@ -204,6 +211,7 @@ describe('web console in headless Chromium against a real cluster', { timeout: 2
     await checkFor(15_000, 100, async () => assert.equal(await depthOf(page, q), '3'));
     assert.equal(await page.locator(`tr[data-dest="${q}"] button[data-action="purge"]`).isDisabled(), true);
     assert.equal(await page.locator(`tr[data-dest="${q}"] button[data-action="send"]`).isDisabled(), true);
+    assert.equal(await page.locator(`tr[data-dest="${q}"] button[data-action="delete"]`).isDisabled(), true);
     assert.equal(await page.locator(`tr[data-dest="${q}"] button[data-action="browse"]`).isDisabled(), false);
     // Around the page: the API itself refuses, with the CSRF token the page holds.
     const r = await page.evaluate(async ({ group, destination }) => {
