@@ -559,8 +559,11 @@ export class ReplicatedJournal {
         core.takeReady();
         core.setEpoch(epoch);
         // The core counts everything up to its no-op as acknowledged (Replica: acked = no-op).
+        // What that makes (dispatch may expire or dead-letter messages: entries of this epoch;
+        // page reads) is left in the core's Ready for host.drive() below: dropping it would
+        // leave a gap in the core's positions (the next proposal refused as not following the
+        // log) or a queue waiting for a page nobody reads.
         core.durable(this.replica.acknowledgedPosition, Date.now());
-        core.takeReady();
         this.servingEpoch = epoch;
         this.host.setCore(core);
         this.o.log.info({ epoch, position: core.position, commit: this.replica.commitPosition }, 'master: serving');
