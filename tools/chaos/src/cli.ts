@@ -5,7 +5,7 @@
 //   hawser-chaos check HISTORY.jsonl [MORE.jsonl ...] [--json]
 // Exit status: 0 no violation, 1 a violation (lost, duplicate after ack, unmarked duplicate,
 // reordered, half transaction...), 2 bad usage or the run could not be carried out.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { check, summarize, type Report } from './checker';
@@ -66,8 +66,10 @@ function kinds(a: Args): FaultKind[] | undefined {
   return ks as FaultKind[];
 }
 
-function print(a: Args, r: Report, extra: Record<string, unknown> = {}): number {
-  if (a.flags.has('json')) process.stdout.write(JSON.stringify({ ...extra, ...r }) + '\n');
+function print(a: Args, r: Report, extra: Record<string, unknown> = {}, reportFile?: string): number {
+  // --json: the report file as written (with the run's seed, plan, topology and dirs) when there is one.
+  const full = reportFile ? JSON.parse(readFileSync(reportFile, 'utf8')) as Record<string, unknown> : {};
+  if (a.flags.has('json')) process.stdout.write(JSON.stringify({ ...extra, ...full, ...r }) + '\n');
   else process.stdout.write(summarize(r) + '\n');
   return r.ok ? 0 : 1;
 }
@@ -85,14 +87,14 @@ export async function main(argv: string[]): Promise<number> {
     const paths = (a.flags.get('path') ?? []).map(parsePath);
     if (paths.length === 0) throw new UsageError(`workload needs at least one --path\n${USAGE}`);
     const r = await runWorkload({ paths, seed, durationMs: num(a, 'duration-s', 60) * 1000, out, rate: num(a, 'rate', 1), drainMs: num(a, 'drain-ms', 60_000) });
-    return print(a, r.report, { seed, history: r.historyFile });
+    return print(a, r.report, { seed, history: r.historyFile }, r.reportFile);
   }
   process.stderr.write(`[chaos] seed ${seed} (replay: --seed ${seed}), output in ${out}\n`);
   const r = await runLocal({
     seed, cycles: num(a, 'cycles', 5), kinds: kinds(a), out, rate: num(a, 'rate', 1), drainMs: num(a, 'drain-ms', 60_000),
-    topology: { groups: num(a, 'groups', 2), zkServers: num(a, 'zk', 3) },
+    topology: { groups: num(a, 'groups', 2), zkServers: num(a, 'zk', 3), sessionTimeoutMs: num(a, 'session-timeout-ms', 1000) },
   });
-  return print(a, r.report, { seed, history: r.historyFile, reportFile: r.reportFile });
+  return print(a, r.report, { seed, history: r.historyFile, reportFile: r.reportFile }, r.reportFile);
 }
 
 if (require.main === module) {

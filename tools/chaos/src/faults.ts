@@ -11,9 +11,10 @@
 //   kill-zk                   kill -9 of one ZooKeeper server of the ensemble, restarted
 //   zk-quorum                 kill -9 of two of the three: no quorum; both restarted
 //   pause-short, pause-long   SIGSTOP of a master for less / more than the ZooKeeper session timeout, then SIGCONT
-//   disk-full                 a g1 store's tmpfs filled until ENOSPC; freed and restarted once it exited
-//   disk-readonly             a g1 store's tmpfs remounted read-only; made writable and restarted once it exited
-import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
+//   disk-full                 a g1 store's disk filled until ENOSPC; freed and restarted once it exited
+//   disk-readonly             a g1 store's ext4 forced read-only (trigger_fs_error, as after an I/O
+//                             error with errors=remount-ro); once it exited: fsck, mounted again, restarted
+import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { serverMode } from '@hawser/zookeeper-launcher';
@@ -95,7 +96,7 @@ export class Nemesis {
   private group(p: PlannedFault): Cluster { return this.topo.groups[p.pick % this.topo.groups.length]!; }
   private name(c: Cluster): string { return c.opts.group; }
 
-  /** Available kinds on this topology (no bridge with one group, no ZooKeeper kills standalone, no disk faults without tmpfs). */
+  /** Available kinds on this topology (no bridge with one group, no ZooKeeper kills standalone, no disk faults without the disks). */
   available(kinds: readonly FaultKind[]): FaultKind[] {
     return kinds.filter((k) => {
       if (k === 'kill-bridge') return this.topo.bridges.length > 0;
@@ -219,13 +220,24 @@ export class Nemesis {
     const target = `${s.name}${s === master ? ' (master)' : ' (slave)'} ${dir}`;
     begin(target, ['g1']);
     let filler: string | undefined;
+    let readOnly = false;
     const restore = async () => {
-      if (p.kind === 'disk-readonly') execFileSync('mount', ['-o', 'remount,rw', dir]);
       if (filler) rmSync(filler, { force: true });
+      if (readOnly) {
+        // The filesystem stays read-only until unmounted: the store must be gone first.
+        if (s.alive) await s.kill9();
+        execFileSync('umount', ['-d', dir]);
+        this.topo.mountImage(dir, true);
+        readOnly = false;
+      }
     };
     this.undo.add(restore);
     if (p.kind === 'disk-full') filler = fill(dir);
-    else execFileSync('mount', ['-o', 'remount,ro', dir]);
+    else {
+      const dev = this.topo.deviceOf(dir).replace(/^\/dev\//, '');
+      writeFileSync(`/sys/fs/ext4/${dev}/trigger_fs_error`, '1');
+      readOnly = true;
+    }
     // The store notices on its next write or disk check (journal.diskCheckMs) and leaves the group.
     const exited = await until(15_000, () => (s.alive ? undefined : true));
     await sleep(p.holdMs);

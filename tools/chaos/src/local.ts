@@ -3,8 +3,9 @@
 // group g1 (3 replicated stores, each also serving clients: an embedded gateway, plus one
 // separate gateway) and group g2 (3 stores, one separate gateway), two bridge processes
 // (active/standby) linking g1 and g2, mutual TLS on every gRPC hop and ZooKeeper digest
-// ACLs. g1's stores keep their data on small tmpfs mounts of their own so a disk can really
-// fill up (or turn read-only). Everything is on 127.0.0.1, under one temp dir; close()
+// ACLs. g1's stores keep their data on small ext4 filesystems of their own (a sparse image
+// file on a loop device, `errors=remount-ro`) so a disk can really fill up, or turn read-only
+// the way ext4 does after an I/O error. Everything is on 127.0.0.1, under one temp dir; close()
 // stops every process by PID, unmounts what it mounted and removes the dir.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -22,10 +23,10 @@ export interface LocalOptions {
   bridges?: number;
   /** Mutual TLS and ZooKeeper ACLs (default true; a chaos run is meant to run with them). */
   secure?: boolean;
-  /** tmpfs data dirs for g1's stores (needs root; default: when root). */
-  tmpfs?: boolean;
-  /** Size of each tmpfs (default 128m). */
-  tmpfsSize?: string;
+  /** ext4-on-loop data dirs for g1's stores (needs root; default: when root). */
+  disks?: boolean;
+  /** Size of each disk in MiB (default 128). */
+  diskMiB?: number;
   /** Stores' ZooKeeper session timeout (default 1000 ms). */
   sessionTimeoutMs?: number;
   log?: (msg: string) => void;
@@ -43,7 +44,7 @@ export class LocalTopology {
     const groups = opts.groups ?? 2;
     const t = new LocalTopology({
       groups, zkServers: opts.zkServers ?? 3, bridges: opts.bridges ?? (groups > 1 ? 2 : 0), secure: opts.secure ?? true,
-      tmpfs: opts.tmpfs ?? process.getuid?.() === 0, tmpfsSize: opts.tmpfsSize ?? '128m', sessionTimeoutMs: opts.sessionTimeoutMs ?? 1000, log: opts.log,
+      disks: opts.disks ?? process.getuid?.() === 0, diskMiB: opts.diskMiB ?? 128, sessionTimeoutMs: opts.sessionTimeoutMs ?? 1000, log: opts.log,
     });
     try {
       await t.boot();
@@ -57,9 +58,9 @@ export class LocalTopology {
   private async boot(): Promise<void> {
     const o = this.o;
     let dataDirOf: ((id: string) => string) | undefined;
-    if (o.tmpfs) {
+    if (o.disks) {
       this.mountBase = mkdtempSync(join(tmpdir(), 'hawser-chaos-disk-'));
-      for (const id of ['s1', 's2', 's3']) this.mount(join(this.mountBase, id));
+      for (const id of ['s1', 's2', 's3']) this.mount(id);
       dataDirOf = (id) => join(this.mountBase!, id);
     }
     const g1 = await Cluster.start({
@@ -75,10 +76,27 @@ export class LocalTopology {
     o.log?.(`topology up: ${this.describe()}`);
   }
 
-  private mount(dir: string): void {
+  /** A fresh ext4 image for store `id`, mounted on <mountBase>/<id> (mount -o loop: the loop device goes with the umount). */
+  private mount(id: string): void {
+    const dir = join(this.mountBase!, id);
+    const image = join(this.mountBase!, `${id}.img`);
     mkdirSync(dir, { recursive: true });
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${this.o.tmpfsSize},mode=0755`, 'tmpfs', dir]);
+    execFileSync('truncate', ['-s', `${this.o.diskMiB}M`, image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard', image]);
+    this.mountImage(dir);
     this.mounts.push(dir);
+  }
+
+  /** (Re)mounts the image of `dir` read-write (after an fsck when it had been forced read-only). */
+  mountImage(dir: string, fsck = false): void {
+    const image = `${dir}.img`;
+    if (fsck) { try { execFileSync('e2fsck', ['-f', '-y', image], { stdio: 'ignore' }); } catch { /* exit 1 = errors corrected */ } }
+    execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir]);
+  }
+
+  /** The loop device a mounted data dir is on (e.g. /dev/loop3). */
+  deviceOf(dir: string): string {
+    return execFileSync('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', dir], { encoding: 'utf8' }).trim();
   }
 
   get base(): Cluster { return this.groups[0]!; }
@@ -99,11 +117,13 @@ export class LocalTopology {
     const c = this.base;
     return `ZooKeeper ${c.ensemble ? `ensemble of ${c.ensemble.servers.length}` : 'standalone'} (${c.zk.connect}), ${c.coordinators.length} coordinators, `
       + this.groups.map((g) => `${g.opts.group}: ${g.stores.length} stores${g.opts.embeddedGateways ? ' with embedded gateways' : ''} + ${g.gateways.length} gateway(s)`).join(', ')
-      + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on tmpfs ${this.o.tmpfsSize}` : ''}; logs in ${c.h.logDir}`;
+      + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}; logs in ${c.h.logDir}`;
   }
 
-  /** Data dir of a g1 store (its tmpfs mount when tmpfs is on). */
-  dataDirOf(group: Cluster, id: string): string { return group.dataDirOf(id); }
+  /** The temp dirs this topology made (all removed by close()). */
+  dirs(): { root: string; disks?: string } {
+    return { root: this.base.h.root, ...(this.mountBase ? { disks: this.mountBase } : {}) };
+  }
 
   /** Waits until every group has a master and caught-up slaves. */
   async waitHealthy(deadlineMs = 60_000): Promise<void> {
@@ -114,8 +134,8 @@ export class LocalTopology {
   async close(): Promise<void> {
     await this.base?.close().catch(() => undefined);
     for (const dir of this.mounts.splice(0)) {
-      try { execFileSync('umount', [dir], { stdio: 'ignore' }); } catch {
-        try { execFileSync('umount', ['-l', dir], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch {
+        try { execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' }); } catch { /* not mounted */ }
       }
     }
     if (this.mountBase) rmSync(this.mountBase, { recursive: true, force: true });
@@ -124,7 +144,7 @@ export class LocalTopology {
   /** For an exit hook: unmount synchronously whatever is still mounted. */
   unmountNow(): void {
     for (const dir of this.mounts.splice(0)) {
-      try { execFileSync('umount', ['-l', dir], { stdio: 'ignore' }); } catch { /* not mounted */ }
+      try { execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' }); } catch { /* not mounted */ }
     }
   }
 }

@@ -142,8 +142,25 @@ export interface LocalRunOptions extends WorkloadOptions {
   log?: (m: string) => void;
 }
 
+/** Epoch changes per group seen by the topology watch (more than the faults explain: elections the load caused). */
+function epochChanges(h: History): Record<string, number> {
+  const out: Record<string, number> = {};
+  const last = new Map<string, number>();
+  for (const e of h.events) {
+    if (e.type !== 'note' || e.msg !== 'group') continue;
+    const m = /epoch (\d+)/.exec(String(e.state));
+    if (!m) continue;
+    const g = String(e.group);
+    const epoch = Number(m[1]);
+    if (last.has(g) && epoch > last.get(g)!) out[g] = (out[g] ?? 0) + epoch - last.get(g)!;
+    last.set(g, Math.max(epoch, last.get(g) ?? 0));
+  }
+  return out;
+}
+
 function writeReport(out: string, h: History, extra: Record<string, unknown>): { report: Report; reportFile: string } {
   const report = check(h.events);
+  extra = { ...extra, epochChanges: epochChanges(h) };
   const reportFile = join(out, 'report.json');
   writeFileSync(reportFile, JSON.stringify({ ...extra, ...report }, null, 2) + '\n');
   return { report, reportFile };
@@ -193,8 +210,8 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
     }
     await wl.stop(o.drainMs ?? 60_000, log);
     await h.close();
-    const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), elapsedMs: Date.now() - t0 });
-    log(`${summarize(report)}\n  history ${historyFile}, report ${reportFile}, ${Math.round((Date.now() - t0) / 1000)} s`);
+    const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), dirs: topo.dirs(), elapsedMs: Date.now() - t0 });
+    log(`${summarize(report)}\n  epoch changes during the run: ${JSON.stringify(epochChanges(h))}\n  history ${historyFile}, report ${reportFile}, ${Math.round((Date.now() - t0) / 1000)} s`);
     return { report, historyFile, reportFile, plan, seed: o.seed };
   } finally {
     stopWatch();

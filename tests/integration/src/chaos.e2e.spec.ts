@@ -1,0 +1,92 @@
+// Issue 13, the short chaos run of the suite: `hawser-chaos local` (tools/chaos) with a fixed
+// seed and four faults — kill -9 of a master, a master paused past its ZooKeeper session,
+// kill -9 of a ZooKeeper server of the ensemble of 3, a store's disk filling up — on the full
+// private deployment (2 groups of 3 stores, gateways, 2 bridges, mutual TLS on every gRPC hop,
+// ZooKeeper ACLs) under the whole workload (receipted SENDs, transactions, slow and crashing
+// consumers, durable topics, across the bridge). The checker reads the history: nothing
+// confirmed lost, no half or aborted-visible transaction, no reordering, no phantom, every
+// fault healed; then everything the run made is gone (processes, mounts, temp dirs).
+//
+// Unmarked duplicates after a master change are a known defect (docs/reliability.md): the
+// `todo` test below reports them without failing the suite until it is fixed.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT } from './harness';
+
+const isRoot = process.getuid?.() === 0;
+const CLI = join(ROOT, 'tools/chaos/dist/cli.js');
+
+interface ChaosReport {
+  ok: boolean;
+  seed: number;
+  topology: string;
+  dirs: { root: string; disks?: string };
+  counts: { sends: number; receipted: number; deliveries: number; faults: number; txns: Record<string, number> };
+  lost: unknown[]; unmarkedDuplicates: unknown[]; duplicatesAfterAck: unknown[]; reordered: unknown[];
+  halfTransactions: unknown[]; abortedVisible: unknown[]; failedButDelivered: unknown[]; phantoms: unknown[];
+  heal: Array<{ kind: string; target: string; healMs: number | null }>;
+}
+
+describe('chaos: a short seeded run under the full workload with mutual TLS', { timeout: 240_000, skip: isRoot ? false : 'the disk fault mounts ext4 images (root)' }, () => {
+  let out: string;
+  let report: ChaosReport;
+  let stderr = '';
+
+  before(async () => {
+    assert.ok(existsSync(CLI), `${CLI} is missing: build it (npx tsc -b tools/chaos)`);
+    out = mkdtempSync(join(tmpdir(), 'hawser-e2e-chaos-out-'));
+    const child = spawn(process.execPath, [CLI, 'local', '--seed', '7', '--cycles', '4', '--kinds', 'kill-master,pause-long,kill-zk,disk-full', '--drain-ms', '45000', '--json', '--out', out],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const killer = setTimeout(() => child.kill('SIGTERM'), 200_000);
+    const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+    clearTimeout(killer);
+    process.stderr.write(stderr.split('\n').filter((l) => l.startsWith('[chaos]')).join('\n') + '\n');
+    assert.ok(code === 0 || code === 1, `hawser-chaos exited ${code} (2: the run could not be carried out)\n${stderr.slice(-4000)}`);
+    report = JSON.parse(stdout.trim().split('\n').pop()!) as ChaosReport;
+  });
+  after(() => { if (out) rmSync(out, { recursive: true, force: true }); });
+
+  it('ran the seeded plan on the secure deployment under load', () => {
+    assert.equal(report.seed, 7);
+    assert.match(report.topology, /mutual TLS/);
+    assert.match(report.topology, /ensemble of 3/);
+    assert.equal(report.counts.faults, 4);
+    assert.deepEqual(report.heal.map((h) => h.kind).sort(), ['disk-full', 'kill-master', 'kill-zk', 'pause-long']);
+    assert.ok(report.counts.receipted > 500, `${report.counts.receipted} receipted`);
+    assert.ok(report.counts.txns.ok > 10, `${report.counts.txns.ok} transactions committed`);
+  });
+
+  it('lost nothing confirmed; no half, aborted-visible or refused-but-delivered message; no reordering, no phantom', () => {
+    assert.deepEqual(report.lost, [], 'confirmed messages never delivered');
+    assert.deepEqual(report.halfTransactions, []);
+    assert.deepEqual(report.abortedVisible, []);
+    assert.deepEqual(report.failedButDelivered, []);
+    assert.deepEqual(report.reordered, []);
+    assert.deepEqual(report.phantoms, []);
+  });
+
+  it('every fault healed: a SEND issued after it was receipted in each group it could interrupt', (t) => {
+    for (const h of report.heal) t.diagnostic(`${h.kind} ${h.target}: ${h.healMs} ms`);
+    assert.deepEqual(report.heal.filter((h) => h.healMs === null), []);
+  });
+
+  it('left nothing behind: temp dirs removed, disks unmounted', () => {
+    if (process.env.HAWSER_KEEP_TMP !== '1') assert.equal(existsSync(report.dirs.root), false, `${report.dirs.root} still exists`);
+    if (report.dirs.disks) {
+      assert.equal(existsSync(report.dirs.disks), false, `${report.dirs.disks} still exists`);
+      assert.ok(!readFileSync('/proc/mounts', 'utf8').includes(report.dirs.disks), `a disk under ${report.dirs.disks} is still mounted`);
+    }
+  });
+
+  it('no duplicate without the redelivered mark', { todo: 'known defect: a message delivered by a previous master comes again unmarked on another session (docs/reliability.md)' }, (t) => {
+    t.diagnostic(`${report.unmarkedDuplicates.length} unmarked duplicates, ${report.duplicatesAfterAck.length} copies after a confirmed ack`);
+    assert.deepEqual(report.unmarkedDuplicates, []);
+  });
+});
