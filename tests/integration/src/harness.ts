@@ -281,6 +281,10 @@ export class Harness {
   get stores(): Store[] { return this.services.filter((s): s is Store => s instanceof Store); }
   /** The gateways started so far, in order. */
   get gateways(): Gateway[] { return this.services.filter((s): s is Gateway => s instanceof Gateway); }
+  /** Every running service's name and pid (benchmarks read their CPU from /proc). */
+  get processes(): Array<{ name: string; pid: number }> {
+    return this.services.filter((s) => s.alive && s.pid !== undefined).map((s) => ({ name: s.name, pid: s.pid! }));
+  }
 
   constructor(name: string) {
     this.root = mkdtempSync(join(tmpdir(), `hawser-e2e-${name}-`));

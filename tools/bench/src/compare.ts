@@ -162,8 +162,8 @@ async function startSystem(s: System): Promise<Running> {
   return { run: (row, d, tag) => bench(sys.uri, row, d, tag), stop: sys.stop };
 }
 
-type SecureSystem = Extract<System, `${string}_secure`>;
-type PlainSystem = Exclude<System, 'nats_r3' | SecureSystem>;
+export type SecureSystem = Extract<System, `${string}_secure`>;
+export type PlainSystem = Exclude<System, 'nats_r3' | SecureSystem>;
 
 /**
  * A secure system: a users file (scrypt, the default cost), an authorization map granting the
@@ -171,7 +171,7 @@ type PlainSystem = Exclude<System, 'nats_r3' | SecureSystem>;
  * SecureMaterial, made with openssl), mutual TLS between the services. The client logs in
  * over ssl:// trusting the cluster's CA.
  */
-async function startSecure(s: SecureSystem): Promise<{ uri: string; login: string[]; stop: () => Promise<void> }> {
+export async function startSecure(s: SecureSystem): Promise<StartedSystem & { login: string[] }> {
   const password = 'bench-password';
   const auth = async (root: string) => {
     const users = join(root, 'users.properties');
@@ -194,7 +194,7 @@ async function startSecure(s: SecureSystem): Promise<{ uri: string; login: strin
       const gw = await c.startGateway('bench-gw', [...clientAuth(f, ''), ...ssl(c.secure!.files('gateway', 'bench-gw'), '')]);
       await c.waitForMaster();
       const cluster = c;
-      return { uri: `ssl://127.0.0.1:${gw.field('sslPort')}?ca=${c.secure!.ca}`, login, stop: async () => { await cluster.close(); rmSync(dir, { recursive: true, force: true }); } };
+      return { uri: `ssl://127.0.0.1:${gw.field('sslPort')}?ca=${c.secure!.ca}`, login, procs: () => cluster.h.processes, stop: async () => { await cluster.close(); rmSync(dir, { recursive: true, force: true }); } };
     } catch (e) { await c?.close(); rmSync(dir, { recursive: true, force: true }); throw e; }
   }
   const h = new Harness(`compare-${s}`);
@@ -203,16 +203,19 @@ async function startSecure(s: SecureSystem): Promise<{ uri: string; login: strin
     const f = await auth(h.root);
     if (s === 'embedded_secure') {
       const store = await h.startStore({ id: 'bench-store', args: ['--authorization.file', f.acl, ...EMBEDDED, ...clientAuth(f, 'gateway.'), ...ssl(sec.files('store', 'bench-store'), 'gateway.')] });
-      return { uri: `ssl://127.0.0.1:${store.field('sslPort')}?ca=${sec.ca}`, login, stop: () => h.close() };
+      return { uri: `ssl://127.0.0.1:${store.field('sslPort')}?ca=${sec.ca}`, login, procs: () => h.processes, stop: () => h.close() };
     }
     const store = await h.startStore({ id: 'bench-store', args: ['--authorization.file', f.acl, ...sec.args('store', 'bench-store', false)] });
     const gateway = await h.startGateway(store, { id: 'bench-gw', args: [...sec.args('gateway', 'bench-gw', false), ...clientAuth(f, ''), ...ssl(sec.files('gateway', 'bench-gw'), '')] });
-    return { uri: `ssl://127.0.0.1:${gateway.field('sslPort')}?ca=${sec.ca}`, login, stop: () => h.close() };
+    return { uri: `ssl://127.0.0.1:${gateway.field('sslPort')}?ca=${sec.ca}`, login, procs: () => h.processes, stop: () => h.close() };
   } catch (e) { await h.close(); throw e; }
 }
 
 /** Starts one STOMP system; returns its URI and how to stop it. */
-async function startStomp(s: PlainSystem): Promise<{ uri: string; stop: () => Promise<void> }> {
+/** A started system: where clients connect, its processes (for CPU per message), how to stop it. */
+export interface StartedSystem { uri: string; procs: () => Array<{ name: string; pid: number }>; stop: () => Promise<void> }
+
+export async function startStomp(s: PlainSystem): Promise<StartedSystem> {
   if (s === 'activemq') {
     const dir = mkdtempSync(join(tmpdir(), 'hawser-compare-amq-'));
     const port = await freePort();
@@ -221,6 +224,7 @@ async function startStomp(s: PlainSystem): Promise<{ uri: string; stop: () => Pr
     say(r.stdout.trim());
     return {
       uri: `stomp://127.0.0.1:${port}`,
+      procs: () => [], // ActiveMQ's JVM is not ours to read
       stop: async () => {
         const st = await runCli(['activemq', 'stop', '--dir', dir], 120_000);
         if (st.code !== 0) say(`activemq stop: ${st.stderr.trim()}`);
@@ -233,10 +237,10 @@ async function startStomp(s: PlainSystem): Promise<{ uri: string; stop: () => Pr
     try {
       if (s === 'embedded') {
         const store = await h.startStore({ args: EMBEDDED });
-        return { uri: store.stompUri, stop: () => h.close() };
+        return { uri: store.stompUri, procs: () => h.processes, stop: () => h.close() };
       }
       const { gateway } = await h.startBroker();
-      return { uri: gateway.stompUri, stop: () => h.close() };
+      return { uri: gateway.stompUri, procs: () => h.processes, stop: () => h.close() };
     } catch (e) { await h.close(); throw e; }
   }
   // Replicated: 3 stores, 1 coordinator (the 2nd only adds a process to the 2 cores), and
@@ -246,10 +250,10 @@ async function startStomp(s: PlainSystem): Promise<{ uri: string; stop: () => Pr
   const c = await Cluster.start({
     name: `compare-${s}`, sync, stores: 3, coordinators: 1, gateways: embedded ? 0 : 1, maxWaitMs: 60_000, embeddedGateways: embedded,
   });
-  if (!embedded) return { uri: c.gateway.stompUri, stop: () => c.close() };
+  if (!embedded) return { uri: c.gateway.stompUri, procs: () => c.h.processes, stop: () => c.close() };
   const { store: master } = await c.waitForMaster();
   const node = s.endsWith('_master') ? master : c.stores.find((x) => x !== master)!;
-  return { uri: node.stompUri, stop: () => c.close() };
+  return { uri: node.stompUri, procs: () => c.h.processes, stop: () => c.close() };
 }
 
 const fmtN = (n: number) => (Number.isFinite(n) && n > 0 ? Math.round(n).toLocaleString('en-US') : '-');
