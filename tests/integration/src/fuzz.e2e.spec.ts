@@ -12,10 +12,11 @@
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { randomInt } from 'node:crypto';
-import { Harness, ROOT, type Gateway, type Store } from './harness';
+import { Harness, ROOT, checkFor, type Gateway, type Store } from './harness';
 import { Clients, unique, pidAlive } from './support';
 
 const CLI = join(ROOT, 'tools/fuzz/dist/cli.js');
@@ -34,7 +35,7 @@ interface Report {
     ws: { connections: number; upgraded: number }; grpc: { connections: number; requests: number };
   };
   witnesses: Array<{ uri: string; receipted: number; received: number; missing: number; duplicates: number; maxGapMs: number; errors: string[] }>;
-  rss: Array<{ name: string; source: string; start?: number; middle?: number; end?: number }>;
+  rss: Array<{ name: string; source: string; start?: number; middle?: number; end?: number; fds?: { start?: number; end?: number } }>;
   processes: Array<{ name: string; alive: boolean }>;
 }
 
@@ -55,6 +56,23 @@ function fuzz(args: string[], deadlineMs: number): Promise<{ code: number | null
     });
   });
 }
+
+/** Sockets in CLOSE_WAIT (the peer closed, we did not) whose local port is `port` (/proc/net/tcp{,6}, state 08). */
+function closeWaitOn(port: number): number {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  let n = 0;
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[1]?.endsWith(`:${hex}`) && cols[3] === '08') n++;
+    }
+  }
+  return n;
+}
+
+const fdCount = (pid: number | undefined): number => readdirSync(`/proc/${pid}/fd`).length;
 
 describe('fuzzing', { timeout: 240_000 }, () => {
   const h = new Harness('fuzz');
@@ -110,10 +128,13 @@ describe('fuzzing', { timeout: 240_000 }, () => {
       assert.ok(f.start !== undefined && f.end !== undefined, `${f.name}: RSS figures ${JSON.stringify(f)}`);
       assert.ok(f.end! < f.start! + RSS_GROWTH_MB * 1048576, `${f.name}: RSS ${f.start} -> ${f.end}`);
     }
+    // The gateway closes every fuzz connection (its fds come back); the store's are reported (see the todo below).
+    const gwFds = r.rss.find((x) => x.name === `pid ${gateway.pid}`)?.fds;
+    assert.ok(gwFds?.start !== undefined && gwFds.end !== undefined && gwFds.end <= gwFds.start + 20, `gateway fds ${JSON.stringify(gwFds)}`);
     assert.ok(r.processes.every((p) => p.alive), JSON.stringify(r.processes));
     assert.ok(pidAlive(store.pid) && pidAlive(gateway.pid), 'store and gateway processes alive');
     process.stderr.write(`[fuzz e2e] seed ${r.seed}: ${c.frames} frames, ${c.connections} connections, ${r.framesPerSecond} frames/s, `
-      + `${Object.values(c.errors).reduce((a, b) => a + b, 0)} ERRORs, RSS ${r.rss.filter((x) => x.source === 'proc').map((x) => `${x.name} ${Math.round((x.start ?? 0) / 1048576)}->${Math.round((x.end ?? 0) / 1048576)} MB`).join(', ')}\n`);
+      + `${Object.values(c.errors).reduce((a, b) => a + b, 0)} ERRORs, RSS ${r.rss.filter((x) => x.source === 'proc').map((x) => `${x.name} ${Math.round((x.start ?? 0) / 1048576)}->${Math.round((x.end ?? 0) / 1048576)} MB, fds ${x.fds?.start}->${x.fds?.end}`).join(', ')}\n`);
     return r;
   }
 
@@ -146,5 +167,32 @@ describe('fuzzing', { timeout: 240_000 }, () => {
       assert.equal(v11.connected && v10.connected && producer.connected, true);
     }
     assert.ok(pidAlive(store.pid) && pidAlive(gateway.pid), 'store and gateway processes alive');
+  });
+  // Found by the fuzzer, not fixed here (docs/security.md, Fuzzing): after an HTTP/2 connection
+  // error (here SETTINGS on a stream), Node's http2 server (v20; grpc-js 1.14 is on it) sends
+  // GOAWAY but never closes the socket; the client's FIN leaves it in CLOSE_WAIT for ever, one
+  // fd and one session each. A todo: it reports, it does not fail the suite, until it is fixed.
+  it('a gRPC connection ended after an HTTP/2 protocol error is closed by the store', {
+    timeout: 30_000, todo: 'Node http2 keeps the socket after a connection error (CLOSE_WAIT, an fd per connection); see docs/security.md Fuzzing',
+  }, async () => {
+    const fdsBefore = fdCount(store.pid);
+    const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    const settingsOnStream = Buffer.from([0, 0, 7, 4, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0]);
+    for (let i = 0; i < 10; i++) {
+      // Write, FIN, and after a moment close our side for good (the store's side is the question).
+      await new Promise<void>((resolve) => {
+        const s = netConnect(store.grpcPort, '127.0.0.1', () => { s.write(Buffer.concat([preface, settings, settingsOnStream])); s.end(); });
+        s.on('error', () => undefined);
+        s.on('data', () => undefined);
+        s.on('close', () => resolve());
+        setTimeout(() => { s.destroy(); resolve(); }, 200);
+      });
+    }
+    await checkFor(5_000, 200, () => {
+      const waiting = closeWaitOn(store.grpcPort);
+      assert.equal(waiting, 0, `${waiting} sockets in CLOSE_WAIT on the store's gRPC port; store fds ${fdsBefore} -> ${fdCount(store.pid)}`);
+    });
+    assert.ok(pidAlive(store.pid));
   });
 });

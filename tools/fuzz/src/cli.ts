@@ -26,6 +26,7 @@ export const USAGE = `usage: hawser-fuzz --uri stomp://host:port[,stomp://...] [
   --witness-interval MS    pause between witness SENDs (default 20)
   --max-receipt-gap MS     longest a witness may go without a receipt (default 10000)
   --max-rss-growth MB      end RSS may exceed start RSS by this much (default 200)
+  --max-fd-growth N        end open file descriptors (--pids) may exceed start by this many (default: reported, not checked)
   --progress MS            a progress line on stderr this often (default 5000)
   --close-wait MS          how long the server may take to close after our FIN (default 10000)
   --proto DIR              .proto files naming the gRPC methods (default the repository's proto/hawser)
@@ -79,6 +80,7 @@ export function parseArgs(argv: readonly string[], log: (l: string) => void): { 
       case '--witness-interval': o.witnessIntervalMs = int(a, v, 0); break;
       case '--max-receipt-gap': o.maxReceiptGapMs = int(a, v); break;
       case '--max-rss-growth': o.maxRssGrowthMb = int(a, v); break;
+      case '--max-fd-growth': o.maxFdGrowth = int(a, v, 0); break;
       case '--progress': o.progressMs = int(a, v); break;
       case '--close-wait': o.closeWaitMs = int(a, v); break;
       case '--proto': protoDir = v; break;
@@ -102,10 +104,12 @@ export function summary(r: FuzzReport, o: FuzzOptions): string {
     `  stomp      ${n(c.connections)} connections (${n(c.connected)} CONNECTED), ${n(c.receipts)} RECEIPTs, ${n(c.messages)} MESSAGEs, refused at TCP ${c.connectFailures}, not closed after our FIN ${c.notClosed}`,
     `  ERRORs     ${n(Object.values(c.errors).reduce((a, b) => a + b, 0))} by code:`,
     ...Object.entries(c.errors).sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, v]) => `    ${String(v).padStart(9)}  ${k}`),
+    ...(Object.keys(r.gatewayErrors).length > 0 ? [`  gateway    ERRORs by code (hawser_gateway_errors_total on --http, all protocols): ${Object.entries(r.gatewayErrors).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`] : []),
     `  websocket  ${n(c.ws.connections)} connections, ${n(c.ws.upgraded)} upgraded, ${n(c.ws.frames)} frames; HTTP status ${JSON.stringify(c.ws.statuses)}`,
     `  grpc       ${n(c.grpc.connections)} connections, ${n(c.grpc.requests)} calls, ${mb(c.grpc.bytes)} raw; ${JSON.stringify(c.grpc.statuses)}`,
     ...r.witnesses.map((w) => `  witness    ${w.uri}: sent ${n(w.sent)}, receipted ${n(w.receipted)}, received ${n(w.received)} (missing ${w.missing}, duplicates ${w.duplicates}), receipt p99 ${w.p99ReceiptMs} ms, max ${w.maxReceiptMs} ms, longest silence ${w.maxGapMs} ms (bound ${o.maxReceiptGapMs})`),
-    ...r.rss.map((f) => `  rss        ${f.name} (${f.source}): start ${mb(f.start)}, middle ${mb(f.middle)}, end ${mb(f.end)}, peak ${mb(f.peak)} (bound start + ${o.maxRssGrowthMb} MB)`),
+    ...r.rss.map((f) => `  rss        ${f.name} (${f.source}): start ${mb(f.start)}, middle ${mb(f.middle)}, end ${mb(f.end)}, peak ${mb(f.peak)} (bound start + ${o.maxRssGrowthMb} MB)`
+      + (f.fds ? `; open fds ${f.fds.start ?? '?'} / ${f.fds.middle ?? '?'} / ${f.fds.end ?? '?'}` : '')),
     `  drained    ${n(r.drained)} messages left on the fuzz queues`,
     ...r.failures.map((f) => `  FAILED     ${f}`),
   ];

@@ -10,7 +10,7 @@ import { FrameGenerator, encode, escapeValue, negotiated } from './frames';
 import { mutate, split, splitLines, garbage } from './mutate';
 import { ConnectionScript } from './script';
 import { errorCode } from './stats';
-import { metricValue, procRss } from './monitor';
+import { metricValue, procRss, counterByLabel } from './monitor';
 import { grpcMethodPaths, h2Frame } from './grpc-driver';
 import { wsFrame } from './ws-driver';
 import { parseArgs } from './cli';
@@ -174,6 +174,13 @@ describe('fuzz: reports and helpers', () => {
     const me = procRss(process.pid);
     assert.equal(me.alive, true);
     assert.ok((me.rssBytes ?? 0) > 1_000_000);
+    assert.ok((me.fds ?? 0) > 2);
+    assert.deepEqual(counterByLabel([
+      '# TYPE hawser_gateway_errors_total counter',
+      'hawser_gateway_errors_total{code="MALFORMED_FRAME",service="gateway",instance="gw1"} 629',
+      'hawser_gateway_errors_total{service="store",code="UNKNOWN_COMMAND"} 2',
+      'hawser_gateway_errors_total{code="MALFORMED_FRAME",service="gateway",instance="gw2"} 1',
+    ].join('\n'), 'hawser_gateway_errors_total', 'code'), { MALFORMED_FRAME: 630, UNKNOWN_COMMAND: 2 });
     assert.equal(procRss(2 ** 22 + 12345).alive, false);
   });
 

@@ -10,7 +10,7 @@ import { drive, type Target } from './stomp-driver';
 import { driveWs } from './ws-driver';
 import { driveGrpcCalls, driveGrpcRaw } from './grpc-driver';
 import { newCounters, type FuzzCounters } from './stats';
-import { sample, mb, type Sample, type Watched } from './monitor';
+import { sample, mb, gatewayErrorCodes, type Sample, type Watched } from './monitor';
 import { Witness, type WitnessReport } from './witness';
 import { QUEUE_POOL, poolQueue } from './values';
 
@@ -35,13 +35,24 @@ export interface FuzzOptions {
   maxReceiptGapMs: number;
   /** End RSS may exceed start RSS by at most this many MB. */
   maxRssGrowthMb: number;
+  /** End open file descriptors may exceed start by at most this many (PIDs only; undefined: reported, not checked). */
+  maxFdGrowth?: number;
   progressMs: number;
   closeWaitMs: number;
   /** Progress lines go here (stderr in the CLI). */
   log: (line: string) => void;
 }
 
-export interface RssFigures { name: string; source: string; start?: number; middle?: number; end?: number; peak?: number }
+export interface RssFigures {
+  name: string;
+  source: string;
+  start?: number;
+  middle?: number;
+  end?: number;
+  peak?: number;
+  /** Open file descriptors at start, middle, end (PIDs only). */
+  fds?: { start?: number; middle?: number; end?: number };
+}
 
 export interface FuzzReport {
   seed: number;
@@ -54,6 +65,8 @@ export interface FuzzReport {
   rss: RssFigures[];
   /** Messages the fuzz left on the pool queues, drained at the end. */
   drained: number;
+  /** ERROR frames the watched HTTP ports' gateways counted during the run, by their code (hawser_gateway_errors_total). */
+  gatewayErrors: Record<string, number>;
   processes: Sample[];
 }
 
@@ -80,6 +93,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     const samples = await Promise.all(watched.map((w) => sample(w)));
     for (const s of samples) {
       const f = rss.get(s.name) ?? { name: s.name, source: s.source };
+      if (s.fds !== undefined && phase !== 'peak') f.fds = { ...f.fds, [phase]: s.fds };
       if (s.rssBytes !== undefined) {
         if (phase !== 'peak') f[phase] = s.rssBytes;
         f.peak = Math.max(f.peak ?? 0, s.rssBytes);
@@ -91,6 +105,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   };
 
   const first = await sampleAll('start');
+  const errorsBefore = await Promise.all(o.http.map((t) => gatewayErrorCodes(t)));
   for (const s of first) if (!s.alive) failures.push(`${s.name} is not alive before the fuzz (health ${s.health ?? '-'})`);
   if (failures.length > 0) return report();
 
@@ -187,20 +202,32 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   }
   await sleep(1000);
   const last = await sampleAll('end');
+  const errorsAfter = await Promise.all(o.http.map((t) => gatewayErrorCodes(t)));
+  const gatewayErrors: Record<string, number> = {};
+  errorsAfter.forEach((after, i) => {
+    for (const [code, n] of Object.entries(after)) {
+      const d = n - (errorsBefore[i]?.[code] ?? 0);
+      if (d > 0) gatewayErrors[code] = (gatewayErrors[code] ?? 0) + d;
+    }
+  });
   for (const s of last) if (!s.alive) failures.push(`${s.name} is not alive after the fuzz (health ${s.health ?? '-'})`);
   for (const f of rss.values()) {
     if (f.start !== undefined && f.end !== undefined && f.end > f.start + o.maxRssGrowthMb * 1048576) {
       failures.push(`${f.name}: RSS grew from ${mb(f.start)} to ${mb(f.end)} (bound: start + ${o.maxRssGrowthMb} MB)`);
     }
+    const fd = f.fds;
+    if (o.maxFdGrowth !== undefined && fd?.start !== undefined && fd.end !== undefined && fd.end > fd.start + o.maxFdGrowth) {
+      failures.push(`${f.name}: open file descriptors grew from ${fd.start} to ${fd.end} after every fuzz connection closed (bound: start + ${o.maxFdGrowth})`);
+    }
   }
   if (c.badServerOutput > 0) failures.push(`the server sent bytes that are not STOMP ${c.badServerOutput} times: ${c.badServerSamples.join(' | ')}`);
-  return report(fuzzMs, witnessReports, drained, last);
+  return report(fuzzMs, witnessReports, drained, last, gatewayErrors);
 
-  function report(fuzzMs = Date.now() - started, ws: WitnessReport[] = [], drainedCount = 0, processes: Sample[] = first): FuzzReport {
+  function report(fuzzMs = Date.now() - started, ws: WitnessReport[] = [], drainedCount = 0, processes: Sample[] = first, gwErrors: Record<string, number> = {}): FuzzReport {
     return {
       seed: o.seed, ok: failures.length === 0, failures, durationMs: fuzzMs,
       framesPerSecond: Math.round(c.frames / Math.max(fuzzMs / 1000, 0.001)), counters: c, witnesses: ws,
-      rss: [...rss.values()], drained: drainedCount, processes,
+      rss: [...rss.values()], drained: drainedCount, processes, gatewayErrors: gwErrors,
     };
   }
 }
