@@ -77,6 +77,8 @@ export interface InFlightOut {
   packet?: Packet;
   /** A failover rolled back the PUBREC's transaction: redo it when the message comes again. */
   rolledBack?: boolean;
+  /** Deliveries of the same message through this connection's other subscriptions: acked with this one. */
+  copies?: number[];
 }
 
 /** Deliveries remembered per connection to give overlapping subscriptions one copy. */
@@ -269,12 +271,15 @@ export class MqttConnection {
    * its subscriptions is not delivered again (one copy per client). True: deliver it.
    */
   firstCopy(messageId: string, subscriptionId: string): boolean {
-    const by = this.recent.get(messageId);
+    const by = this.firstBy(messageId);
     if (by !== undefined) return by === subscriptionId;
     this.recent.set(messageId, subscriptionId);
     if (this.recent.size > RECENT_MESSAGES) this.recent.delete(this.recent.keys().next().value!);
     return true;
   }
+
+  /** The subscription through which this connection delivered `messageId` first (recently). */
+  firstBy(messageId: string): string | undefined { return this.recent.get(messageId); }
 
   // ---- output ----------------------------------------------------------------------------------
 

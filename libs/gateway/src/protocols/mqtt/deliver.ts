@@ -13,7 +13,7 @@ import type { ClientDelivery } from '../../session/client-session';
 import { ProtocolError, type InFlightOut, type MqttConnection } from './connection';
 import { outPubcomp, outPubrec, outRedelivery } from './qos2';
 import { QOS_HEADER, RETAINED_HEADER } from './publish';
-import { topicOf } from './topics';
+import { matches, topicOf } from './topics';
 
 /** QoS 2 messages the client completed, remembered per connection (bounded) against failover copies. */
 const COMPLETED = 10_000;
@@ -41,14 +41,27 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
   if (!sub) return;
   const m = d.message;
   const ack = () => (d.written ? d.written() : settle(c, d.tag));
-  // [MQTT-3.3.5-1] overlapping subscriptions: the client gets the message once.
-  if (!c.firstCopy(m.id, d.subscriptionId)) { ack(); return; }
+  const topic = topicOf(m.destination);
+  // [MQTT-3.3.5-1] overlapping subscriptions: the client gets the message once, at the highest
+  // QoS of its matching subscriptions. Another subscription's copy is acked when the client has
+  // acknowledged the one it got (at once if that needs no acknowledgement or already had one).
+  if (!c.firstCopy(m.id, d.subscriptionId)) {
+    const pid = c.outByMessage.get(`${c.firstBy(m.id)}\u0000${m.id}`);
+    const f = pid !== undefined ? c.outbound.get(pid) : undefined;
+    if (f && !d.written && f.state !== 'released') (f.copies ??= []).push(d.tag);
+    else ack();
+    return;
+  }
   const key = `${d.subscriptionId}\u0000${m.id}`;
   if (c.completedQos2.has(key)) { ack(); return; }
-  const qos = Math.min(sub.qos, publishedQos(m)) as 0 | 1 | 2;
+  let granted = sub.qos;
+  if (granted < 2 && c.subscriptions.size > 1) {
+    for (const other of c.subscriptions.values()) if (other.qos > granted && matches(other.filter, topic)) granted = other.qos;
+  }
+  const qos = Math.min(granted, publishedQos(m)) as 0 | 1 | 2;
   const packet: IPublishPacket = {
     cmd: 'publish',
-    topic: topicOf(m.destination),
+    topic,
     payload: Buffer.from(m.body),
     qos,
     retain: m.headers?.[RETAINED_HEADER] === 'true',
@@ -59,6 +72,8 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
     if (!d.written) settle(c, d.tag);
     return;
   }
+  // A QoS 0 subscription's copy carried at a higher QoS: the store forgets it once written.
+  if (d.written) d.written();
   const known = c.outByMessage.get(key);
   if (known !== undefined) {
     const f = c.outbound.get(known)!;
@@ -79,7 +94,14 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
   c.write(packet);
 }
 
+/** Acks the other subscriptions' copies of an outbound message (in `transaction` when given). */
+function settleCopies(c: MqttConnection, f: InFlightOut, transaction = ''): void {
+  for (const tag of f.copies ?? []) settle(c, tag, transaction);
+  f.copies = undefined;
+}
+
 function forget(c: MqttConnection, pid: number, f: InFlightOut): void {
+  settleCopies(c, f);
   c.outbound.delete(pid);
   c.outIds.free(pid);
   const key = `${f.subscriptionId}\u0000${f.messageId}`;
@@ -119,6 +141,7 @@ function ackAndRelease(c: MqttConnection, pid: number, f: InFlightOut): void {
   };
   if (c.clean) {
     settle(c, f.tag);
+    settleCopies(c, f);
     f.tag = 0;
     released();
     return;
@@ -127,6 +150,7 @@ function ackAndRelease(c: MqttConnection, pid: number, f: InFlightOut): void {
   const tx = `mqtt-rel:${c.nextMessageId()}`;
   session.transaction('begin', tx);
   settle(c, f.tag, tx);
+  settleCopies(c, f, tx);
   const record = c.sessionState!.add({ t: 'rel', p: pid }, tx);
   session.transaction('commit', tx, c.expect(() => { f.record = record; f.tag = 0; released(); }, (e) => {
     if (e.code !== 'TRANSACTION_ROLLED_BACK') { c.fail(e); return; }

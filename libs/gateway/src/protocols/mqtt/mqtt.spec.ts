@@ -322,6 +322,27 @@ describe('MQTT adapter packet flows', () => {
       await c.expect('pingresp');
     });
 
+    test('[MQTT-3.3.5-1] overlapping subscriptions: the one copy goes at the highest matching QoS; the other copy is acked with its PUBACK', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'overlap-qos' });
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'oq/a', qos: 0 }, { topic: 'oq/+', qos: 1 }] });
+      assert.deepEqual((await c.expect('suback')).granted, [0, 1]);
+      // The FakeBroker matches exact destinations only: point the wildcard subscription at the topic.
+      const s = broker.sessions.find((x) => x.subs.has('oq/+'))!;
+      s.subs.set('oq/+', { ...s.subs.get('oq/+')!, destination: '/topic/oq.a' });
+      const acksBefore = broker.requests('ack').length;
+      broker.publish({ id: 'oq-1', destination: '/topic/oq.a', persistent: true });
+      const p = await c.expect('publish');
+      assert.equal(p.qos, 1, 'delivered at the QoS 1 subscription\'s QoS though the QoS 0 one delivered first');
+      // The QoS 0 copy is acked as written; the QoS 1 copy waits for the client's PUBACK.
+      await checkFor('the QoS 0 copy acked', () => broker.requests('ack').length === acksBefore + 1);
+      c.send({ cmd: 'pingreq' });
+      await c.expect('pingresp');
+      assert.equal(broker.requests('ack').length, acksBefore + 1, 'the QoS 1 copy not acked before PUBACK');
+      c.send({ cmd: 'puback', messageId: p.messageId! });
+      await checkFor('the QoS 1 copy acked', () => broker.requests('ack').length === acksBefore + 2);
+    });
+
     test('UNSUBSCRIBE: UNSUBACK (also for an unknown filter), the store unsubscribes', async () => {
       const c = await client();
       await c.connect({ clientId: 'unsub' });

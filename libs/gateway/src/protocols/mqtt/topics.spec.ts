@@ -1,7 +1,7 @@
 // The MQTT topic <-> destination mapping (ActiveMQ's), as a table run both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { filterDestination, publishDestination, topicOf, TopicError } from './topics';
+import { filterDestination, matches, publishDestination, topicOf, TopicError } from './topics';
 
 const NAMES: Array<[string, string]> = [
   ['a/b/c', '/topic/a.b.c'],
@@ -45,4 +45,13 @@ test('bad names and filters are refused with the spec clause', () => {
 
 test('a queue delivered to an MQTT client shows as queue/<name>', () => {
   assert.equal(topicOf('/queue/orders.eu'), 'queue/orders/eu');
+});
+
+test('filter matching (section 4.7): + one level, # the rest and the parent, no $ topic at a wildcard first level', () => {
+  const rows: Array<[string, string, boolean]> = [
+    ['a/b', 'a/b', true], ['a/+', 'a/b', true], ['a/+', 'a/b/c', false], ['a/#', 'a', true], ['a/#', 'a/b/c', true],
+    ['#', 'a/b', true], ['+/+', 'a/b', true], ['+', '/a', false], ['+/a', '/a', true], ['#', '$SYS/x', false],
+    ['+/x', '$SYS/x', false], ['$SYS/#', '$SYS/x', true], ['a/b', 'a/c', false], ['a/+/c', 'a//c', true],
+  ];
+  for (const [f, t, want] of rows) assert.equal(matches(f, t), want, `${f} ~ ${t}`);
 });

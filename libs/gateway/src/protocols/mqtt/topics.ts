@@ -63,3 +63,19 @@ export function topicOf(destination: string): string {
 export function isWildcard(filter: string): boolean {
   return /[+#]/.test(filter);
 }
+
+/**
+ * Whether topic name `topic` matches `filter` (MQTT 3.1.1 section 4.7): `+` one level, `#` the
+ * rest including the parent level; a wildcard first level never matches a `$` topic [MQTT-4.7.2-1].
+ */
+export function matches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '+' || f[0] === '#')) return false;
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
