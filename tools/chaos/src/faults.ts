@@ -251,6 +251,30 @@ export class Nemesis {
     return { target, note };
   }
 
+  /**
+   * After a cycle nothing should be down: a process that is (it died by itself, e.g. a crash)
+   * is written down with its exit status and started again, so one crash does not turn every
+   * later cycle into a wait for a group that cannot be healthy.
+   */
+  async repair(cycle: number): Promise<string[]> {
+    const found: string[] = [];
+    for (const svc of this.topo.base.h.all) {
+      if (svc.alive) continue;
+      const exit = JSON.stringify(svc.lastExit ?? null);
+      found.push(`${svc.name} ${exit}`);
+      this.h.add({ type: 'note', msg: 'died by itself', cycle, service: svc.name, exit, logFile: svc.logFile });
+      await svc.restart(30_000).catch((e: Error) => this.h.add({ type: 'note', msg: 'restart failed', cycle, service: svc.name, error: e.message }));
+    }
+    const e = this.topo.base.ensemble;
+    for (let i = 0; e && i < e.servers.length; i++) {
+      if (e.servers[i]!.running) continue;
+      found.push(`zookeeper-${i + 1}`);
+      this.h.add({ type: 'note', msg: 'died by itself', cycle, service: `zookeeper-${i + 1}` });
+      await e.startServer(i).catch((err: Error) => this.h.add({ type: 'note', msg: 'restart failed', cycle, service: `zookeeper-${i + 1}`, error: err.message }));
+    }
+    return found;
+  }
+
   /** Takes back every fault still in force (SIGCONT, disk freed): for the cleanup path. */
   async takeBackAll(): Promise<void> {
     for (const u of [...this.undo]) { await u().catch(() => undefined); this.undo.delete(u); }

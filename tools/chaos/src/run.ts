@@ -160,7 +160,8 @@ function epochChanges(h: History): Record<string, number> {
 
 function writeReport(out: string, h: History, extra: Record<string, unknown>): { report: Report; reportFile: string } {
   const report = check(h.events);
-  extra = { ...extra, epochChanges: epochChanges(h) };
+  const notes = (msg: string) => h.events.filter((e) => e.type === 'note' && e.msg === msg);
+  extra = { ...extra, epochChanges: epochChanges(h), diedByThemselves: notes('died by itself'), notHealthy: notes('not healthy'), faultsFailed: notes('fault failed'), zookeeper: [...notes('zookeeper quorum lost'), ...notes('zookeeper quorum back')] };
   const reportFile = join(out, 'report.json');
   writeFileSync(reportFile, JSON.stringify({ ...extra, ...report }, null, 2) + '\n');
   return { report, reportFile };
@@ -179,6 +180,18 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
   let stopWatch = () => undefined as void;
   const onExit = () => topo?.unmountNow();
   process.once('exit', onExit);
+  // Ctrl-C / SIGTERM: take the faults back and stop everything before leaving.
+  const onSignal = (sig: NodeJS.Signals) => {
+    log(`${sig}: stopping what the run started`);
+    void (async () => {
+      stopWatch();
+      await nemesis?.takeBackAll().catch(() => undefined);
+      await topo?.close().catch(() => undefined);
+      process.exit(130);
+    })();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     topo = await LocalTopology.start({ ...o.topology, log });
     h.add({ type: 'note', msg: 'topology', detail: topo.describe(), seed: o.seed });
@@ -199,6 +212,8 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
         log(`cycle ${p.cycle}: ${p.kind} FAILED to run: ${(e as Error).message}`);
         await nemesis.takeBackAll();
       }
+      const died = await nemesis.repair(p.cycle);
+      if (died.length) log(`cycle ${p.cycle}: died by themselves (restarted): ${died.join(', ')}`);
       try {
         await topo.waitHealthy(60_000);
       } catch (e) {
@@ -211,7 +226,8 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
     await wl.stop(o.drainMs ?? 60_000, log);
     await h.close();
     const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), dirs: topo.dirs(), elapsedMs: Date.now() - t0 });
-    log(`${summarize(report)}\n  epoch changes during the run: ${JSON.stringify(epochChanges(h))}\n  history ${historyFile}, report ${reportFile}, ${Math.round((Date.now() - t0) / 1000)} s`);
+    const deaths = h.events.filter((e) => e.type === 'note' && e.msg === 'died by itself').length;
+    log(`${summarize(report)}\n  epoch changes during the run: ${JSON.stringify(epochChanges(h))}; processes that died by themselves: ${deaths}\n  history ${historyFile}, report ${reportFile}, ${Math.round((Date.now() - t0) / 1000)} s`);
     return { report, historyFile, reportFile, plan, seed: o.seed };
   } finally {
     stopWatch();
@@ -219,6 +235,8 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
     await h.close().catch(() => undefined);
     await topo?.close();
     process.removeListener('exit', onExit);
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
   }
 }
 
