@@ -2,6 +2,7 @@
 // hawser-chaos: see README.md.
 //   hawser-chaos local [--seed N] [--cycles N] [--kinds k1,k2] [--out DIR] [--groups 1|2] [--zk 1|3] [--rate X] [--drain-ms MS] [--json]
 //   hawser-chaos workload --path NAME=GROUP=URI[,URI...] [--path ...] [--duration-s S] [--seed N] [--out DIR] [--json]
+//   hawser-chaos activemq [--seed N] [--cycles N] [--kinds ...] [--out DIR] [--json]   (ActiveMQ 5.17 shared-store pair)
 //   hawser-chaos check HISTORY.jsonl [MORE.jsonl ...] [--json]
 // Exit status: 0 no violation, 1 a violation (lost, duplicate after ack, unmarked duplicate,
 // reordered, half transaction...), 2 bad usage or the run could not be carried out.
@@ -12,6 +13,7 @@ import { check, summarize, type Report } from './checker';
 import { FAULT_KINDS, type FaultKind } from './faults';
 import { readHistory, type HistoryEvent } from './history';
 import { runLocal, runWorkload } from './run';
+import { runActiveMq } from './activemq';
 import type { Path } from './workload';
 
 export class UsageError extends Error {
@@ -22,13 +24,14 @@ export class UsageError extends Error {
 const USAGE = `usage:
   hawser-chaos local [--seed N] [--cycles N] [--kinds ${FAULT_KINDS.join(',')}] [--out DIR] [--groups 1|2] [--zk 1|3] [--rate X] [--drain-ms MS] [--json]
   hawser-chaos workload --path NAME=GROUP=URI[,URI...] [--path ...] [--duration-s S] [--seed N] [--out DIR] [--json]
+  hawser-chaos activemq [--seed N] [--cycles N] [--kinds kill-master,kill-slave,pause-short,pause-long] [--out DIR] [--json]
   hawser-chaos check HISTORY.jsonl [MORE.jsonl ...] [--json]`;
 
 export interface Args { cmd: string; flags: Map<string, string[]>; rest: string[] }
 
 export function parseArgs(argv: string[]): Args {
   const [cmd, ...more] = argv;
-  if (!cmd || !['local', 'workload', 'check'].includes(cmd)) throw new UsageError(`unknown command '${cmd ?? ''}'\n${USAGE}`);
+  if (!cmd || !['local', 'workload', 'activemq', 'check'].includes(cmd)) throw new UsageError(`unknown command '${cmd ?? ''}'\n${USAGE}`);
   const flags = new Map<string, string[]>();
   const rest: string[] = [];
   for (let i = 0; i < more.length; i++) {
@@ -90,6 +93,10 @@ export async function main(argv: string[]): Promise<number> {
     return print(a, r.report, { seed, history: r.historyFile }, r.reportFile);
   }
   process.stderr.write(`[chaos] seed ${seed} (replay: --seed ${seed}), output in ${out}\n`);
+  if (a.cmd === 'activemq') {
+    const r = await runActiveMq({ seed, cycles: num(a, 'cycles', 5), kinds: kinds(a), out, rate: num(a, 'rate', 1), drainMs: num(a, 'drain-ms', 60_000) });
+    return print(a, r.report, { seed, history: r.historyFile, reportFile: r.reportFile }, r.reportFile);
+  }
   const r = await runLocal({
     seed, cycles: num(a, 'cycles', 5), kinds: kinds(a), out, rate: num(a, 'rate', 1), drainMs: num(a, 'drain-ms', 60_000),
     topology: { groups: num(a, 'groups', 2), zkServers: num(a, 'zk', 3), sessionTimeoutMs: num(a, 'session-timeout-ms', 1000) },

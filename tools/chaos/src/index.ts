@@ -6,3 +6,4 @@ export * from './faults';
 export * from './workload';
 export * from './local';
 export * from './run';
+export * from './activemq';

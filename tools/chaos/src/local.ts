@@ -12,7 +12,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Bridge } from '@hawser/integration/dist/cluster';
+import type { History } from './history';
 import type { Path } from './workload';
+import type { System } from './run';
 
 export interface LocalOptions {
   /** Groups: 1 (g1 only, no bridge) or 2 (g1 and g2 with bridges). Default 2. */
@@ -32,7 +34,7 @@ export interface LocalOptions {
   log?: (msg: string) => void;
 }
 
-export class LocalTopology {
+export class LocalTopology implements System {
   readonly groups: Cluster[] = [];
   readonly bridges: Bridge[] = [];
   readonly mounts: string[] = [];
@@ -119,6 +121,28 @@ export class LocalTopology {
       + this.groups.map((g) => `${g.opts.group}: ${g.stores.length} stores${g.opts.embeddedGateways ? ' with embedded gateways' : ''} + ${g.gateways.length} gateway(s)`).join(', ')
       + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}; logs in ${c.h.logDir}`;
   }
+
+  /** Records every change of a group's state, master or epoch as the coordinators see it (`note` events). */
+  watch(h: History): () => void {
+    const last = new Map<string, string>();
+    let stopped = false;
+    void (async () => {
+      while (!stopped) {
+        for (const g of this.groups) {
+          const name = g.opts.group;
+          const seen = await g.group(500).then((x) => `${x.state} master ${x.masterId || '-'} epoch ${x.epoch}`, () => 'topology unavailable');
+          if (last.get(name) !== seen) {
+            last.set(name, seen);
+            h.add({ type: 'note', msg: 'group', group: name, state: seen });
+          }
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    return () => { stopped = true; };
+  }
+
+  exitHook(): void { this.unmountNow(); }
 
   /** The temp dirs this topology made (all removed by close()). */
   dirs(): { root: string; disks?: string } {

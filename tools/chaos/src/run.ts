@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, summarize, type Report } from './checker';
-import { FAULT_KINDS, Nemesis, planFaults, type FaultKind, type PlannedFault } from './faults';
+import { FAULT_KINDS, Nemesis, planFaults, type FaultKind, type FaultOutcome, type PlannedFault } from './faults';
 import { History } from './history';
 import { LocalTopology, type LocalOptions } from './local';
 import { Rng } from './rng';
@@ -110,36 +110,42 @@ export class Workload {
   }
 }
 
-/** Records every change of a group's state, master or epoch as seen by the coordinators (`note` events). */
-function watchTopology(topo: LocalTopology, h: History): () => void {
-  const last = new Map<string, string>();
-  let stopped = false;
-  void (async () => {
-    while (!stopped) {
-      for (const g of topo.groups) {
-        const name = g.opts.group;
-        const seen = await g.group(500).then((x) => `${x.state} master ${x.masterId || '-'} epoch ${x.epoch}`, () => 'topology unavailable');
-        if (last.get(name) !== seen) {
-          last.set(name, seen);
-          h.add({ type: 'note', msg: 'group', group: name, state: seen });
-        }
-      }
-      await sleep(200);
-    }
-  })();
-  return () => { stopped = true; };
+/** What a chaos run works on: a LocalTopology, an ActiveMQ pair (activemq.ts), ... */
+export interface System {
+  paths(): Path[];
+  describe(): string;
+  /** The temp dirs it made (all removed by close()). */
+  dirs(): Record<string, string>;
+  waitHealthy(deadlineMs: number): Promise<void>;
+  /** Writes what it can see of masters and epochs as `note` events until the returned stop(). */
+  watch(h: History): () => void;
+  close(): Promise<void>;
+  /** Synchronous last-resort cleanup (an exit hook): unmount, kill. */
+  exitHook(): void;
 }
 
-export interface LocalRunOptions extends WorkloadOptions {
+/** The nemesis of a System. */
+export interface FaultInjector {
+  available(kinds: readonly FaultKind[]): FaultKind[];
+  run(p: PlannedFault): Promise<FaultOutcome>;
+  /** Restarts whatever is down after a cycle (noting it); returns what it found. */
+  repair(cycle: number): Promise<string[]>;
+  takeBackAll(): Promise<void>;
+}
+
+export interface ChaosRunOptions extends WorkloadOptions {
   seed: number;
   cycles: number;
   kinds?: readonly FaultKind[];
   /** Output dir: history.jsonl, report.json (created). */
   out: string;
-  topology?: LocalOptions;
   /** Load before the first fault (ms, default 3000). */
   warmMs?: number;
   log?: (m: string) => void;
+}
+
+export interface LocalRunOptions extends ChaosRunOptions {
+  topology?: LocalOptions;
 }
 
 /** Epoch changes per group seen by the topology watch (more than the faults explain: elections the load caused). */
@@ -167,18 +173,26 @@ function writeReport(out: string, h: History, extra: Record<string, unknown>): {
   return { report, reportFile };
 }
 
-/** The whole run on a private deployment; always stops what it started. */
-export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
+/** The whole run on a private Hawser deployment; always stops what it started. */
+export function runLocal(o: LocalRunOptions): Promise<RunResult> {
+  return runChaos(o, async (h, log) => {
+    const topo = await LocalTopology.start({ ...o.topology, log });
+    return { system: topo, nemesis: new Nemesis(topo, h) };
+  });
+}
+
+/** A run on the System `boot` starts: workload, the seeded faults, drain, checker; always stops what it started. */
+export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: string) => void) => Promise<{ system: System; nemesis: FaultInjector }>): Promise<RunResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[chaos] ${m}\n`));
   mkdirSync(o.out, { recursive: true });
   const historyFile = join(o.out, 'history.jsonl');
   const h = new History(historyFile);
   const rng = new Rng(o.seed);
   const t0 = Date.now();
-  let topo: LocalTopology | undefined;
-  let nemesis: Nemesis | undefined;
+  let topo: System | undefined;
+  let nemesis: FaultInjector | undefined;
   let stopWatch = () => undefined as void;
-  const onExit = () => topo?.unmountNow();
+  const onExit = () => topo?.exitHook();
   process.once('exit', onExit);
   // Ctrl-C / SIGTERM: take the faults back and stop everything before leaving.
   const onSignal = (sig: NodeJS.Signals) => {
@@ -193,11 +207,11 @@ export async function runLocal(o: LocalRunOptions): Promise<RunResult> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    topo = await LocalTopology.start({ ...o.topology, log });
+    ({ system: topo, nemesis } = await boot(h, log));
     h.add({ type: 'note', msg: 'topology', detail: topo.describe(), seed: o.seed });
-    nemesis = new Nemesis(topo, h);
-    stopWatch = watchTopology(topo, h);
+    stopWatch = topo.watch(h);
     const kinds = nemesis.available(o.kinds ?? FAULT_KINDS);
+    if (kinds.length === 0) throw new Error(`none of the fault kinds asked for (${(o.kinds ?? FAULT_KINDS).join(', ')}) can run on ${topo.describe()}`);
     const plan = planFaults(rng.fork(1), o.cycles, kinds);
     const wl = new Workload(topo.paths(), h, rng.fork(2), { ...o, prefix: o.prefix ?? `chaos.${o.seed}.${Date.now().toString(36)}` });
     await wl.start(log);
