@@ -104,3 +104,16 @@ test('tags stay unique across masters; an ack of the old master\'s delivery sett
   assert.throws(() => r.session.settle('ack', first.tag, ''), /UNKNOWN|unknown delivery/);
   assert.deepEqual(r.seen.errors, []);
 });
+
+test('an adapter that throws on a store event ends its own client (INTERNAL), not the gateway', async () => {
+  const r = await setup();
+  let thrown = 0;
+  (r.session as unknown as { events: { onDelivery: (d: ClientDelivery) => void } }).events.onDelivery = () => { thrown++; throw new Error('adapter bug'); };
+  r.session.open('conn-x', '', { login: '', groups: [] });
+  r.session.subscribe({ subscriptionId: 's', destination: '/queue/boom', ackMode: 'ACK_MODE_AUTO', prefetch: 0, selector: '', durableName: '', noLocal: false, priority: 0 }, 'sub');
+  await checkFor('the subscribe receipt', () => r.seen.receipts.includes('sub'));
+  r.a.publish({ id: 'm1', destination: '/queue/boom' });
+  await checkFor('the client ended with INTERNAL', () => r.seen.errors.includes('INTERNAL'));
+  assert.equal(thrown, 1);
+});
+

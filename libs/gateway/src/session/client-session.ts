@@ -130,7 +130,7 @@ export class ClientSession {
       resendTimeoutMs: c.failover.resendTimeoutMs,
       maxWaitingFrames: c.failover.maxWaitingFrames,
     }, this.log, {
-      onEvent: (ev, gen) => this.onStoreEvent(ev, gen),
+      onEvent: (ev, gen) => this.guard(() => this.onStoreEvent(ev, gen)),
       onFailure: (why) => {
         this.ctx.metrics.storeFailures.inc();
         this.log.warn({ err: why }, 'store stream failed');
@@ -145,6 +145,26 @@ export class ClientSession {
     });
     this.link.open(this.openArgs!);
     return this.link;
+  }
+
+  /**
+   * Runs what a store event makes happen (the adapter writing a frame, a packet). It is called
+   * from a channel shared by every session (one gRPC stream per store, or the store's own
+   * dispatch in-process): a bug in one client's handling must end that client, not the
+   * gateway and everyone on it. Found by tools/fuzz: a header the client's version could not
+   * carry threw here and the process exited.
+   */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.log.error({ err: e }, 'unexpected error handling a store event: closing this client');
+      try {
+        this.events.onFatal(new GatewayError('INTERNAL', 'internal error'));
+      } catch (e2) {
+        this.log.error({ err: e2 }, 'unexpected error closing the client after an internal error');
+      }
+    }
   }
 
   /**
