@@ -11,7 +11,9 @@ import { createLogger } from '@hawser/observability';
 import { hashPassword } from '@hawser/security';
 import { schema } from './config';
 import { startGateway, type Gateway } from './gateway';
+import { readFileSync } from 'node:fs';
 import { FakeBroker, RawClient, raw, checkFor } from './testkit';
+import { makeCert, makeTestPki } from './transports/test-certs';
 
 const quiet = createLogger({ service: 'gateway-test', level: process.env.HAWSER_TEST_LOG ?? 'silent' });
 // Cheap scrypt parameters keep the spec fast; the hash format and the code path are the real ones.
@@ -140,3 +142,26 @@ test('configurations that must not start: nobody could connect; anonymous plaint
   const c = await client(RawClient.tcp(gw.stompPort));
   await c.connect();
 });
+
+test('a verified client certificate whose CN is a user logs in as that user without a passcode; an unknown CN does not', async () => {
+  await writeUsers({ alice: 'not-used-here', app: 'pw' });
+  writeFileSync(groupsFile, 'ops=alice\n');
+  const pki = makeTestPki(mkdtempSync(join(dir, 'pki-')));
+  const mallory = makeCert(pki.dir, pki.ca, 'mallory', { usage: 'client' });
+  const { broker, gw } = await setup([...FILES(), '--ssl.port', '0', '--wss.port', '0', '--ssl.cert', pki.server.cert, '--ssl.key', pki.server.key,
+    '--ssl.ca', pki.ca.cert, '--ssl.requestCert', 'true']);
+  const ca = readFileSync(pki.ca.cert);
+  const alice = await client(RawClient.tls(gw.sslPort, { ca, cert: readFileSync(pki.alice.cert), key: readFileSync(pki.alice.key) }));
+  await alice.connect({ 'accept-version': '1.2', host: 'h' });
+  alice.write(raw('SUBSCRIBE', { id: 's', destination: '/queue/q', receipt: 'r' }));
+  await alice.expect('RECEIPT');
+  const open = broker.requests('open').at(-1)!.open;
+  assert.deepEqual([open.login, open.groups], ['alice', ['ops']]);
+  // A certificate the CA signed but whose CN is no user: anonymous, which is off here.
+  const m = await client(RawClient.tls(gw.sslPort, { ca, cert: readFileSync(mallory.cert), key: readFileSync(mallory.key) }));
+  m.write(raw('CONNECT', { 'accept-version': '1.2', host: 'h' }));
+  assert.match((await m.expect('ERROR')).headers.message!, /anonymous access is off/);
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /hawser_gateway_logins_total\{result="certificate"[^}]*\} 1/);
+});
+
