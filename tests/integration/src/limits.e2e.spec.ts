@@ -129,3 +129,79 @@ describe('limits per connection and per broker', { timeout: 120_000 }, () => {
     await producer.send('/queue/limits-d4', 'four again');
   });
 });
+
+// The other per-connection caps with real processes (each also has an in-process spec in
+// libs/gateway/src/limits.spec.ts): transactions, message-id length, prefetch clamp, and
+// connections per remote address (its own gateway: every client here comes from 127.0.0.1).
+describe('more caps per connection', { timeout: 120_000 }, () => {
+  const h = new Harness('limits-more');
+  let gateway: Gateway;
+  let store: Store;
+  const clients = new Clients(() => gateway.stompUri);
+
+  before(async () => {
+    ({ store, gateway } = await h.startBroker({
+      gateway: { args: ['--limits.maxTransactions', '1', '--limits.maxMessageIdLength', '16', '--limits.maxPrefetch', '3'] },
+    }));
+  });
+  afterEach(async (t) => {
+    h.reportIfFailed(t);
+    await clients.closeAll();
+  });
+  after(() => h.close());
+
+  async function refused(frames: string, key: string): Promise<string> {
+    const raw = await RawStomp.open(gateway.stompPort);
+    try {
+      await raw.handshake();
+      raw.write(frames);
+      const err = await raw.expectErrorAndClose(5_000);
+      assert.ok(err.headers['message']!.includes(key), `${err.headers['message']} names ${key}`);
+      return err.headers['message']!;
+    } finally {
+      raw.destroy();
+    }
+  }
+
+  it('limits.maxTransactions and limits.maxMessageIdLength: the frame past the cap gets an ERROR naming the key, nothing stored', { timeout: 20_000 }, async () => {
+    await refused('BEGIN\ntransaction:t1\n\n\0BEGIN\ntransaction:t2\nreceipt:r\n\n\0', 'limits.maxTransactions');
+    const q = unique('/queue/limits-id');
+    await refused(`SEND\ndestination:${q}\nmessage-id:${'x'.repeat(17)}\nreceipt:r\n\nlong id\0`, 'limits.maxMessageIdLength');
+    // 16 bytes is fine, and the long one was not stored.
+    const producer = await clients.connect();
+    await producer.send(q, 'short id', { headers: { 'message-id': 'x'.repeat(16) } });
+    const sub = await (await clients.connect()).subscribe(q);
+    assert.equal((await sub.next(5_000)).text, 'short id');
+    assert.equal(await sub.tryNext(300), undefined);
+    assert.equal(await metric(gateway.httpPort, 'hawser_gateway_limit_refusals_total', { limit: 'limits.maxTransactions' }), 1);
+  });
+
+  it('limits.maxPrefetch: a prefetch of 100 is lowered to 3 — a client that does not ack holds 3 messages, not 10', { timeout: 20_000 }, async () => {
+    const q = unique('/queue/limits-prefetch');
+    const producer = await clients.connect();
+    for (let i = 0; i < 10; i++) await producer.send(q, `m${i}`, { persistent: true });
+    const raw = await RawStomp.open(gateway.stompPort);
+    try {
+      await raw.handshake();
+      raw.write(`SUBSCRIBE\nid:s\ndestination:${q}\nack:client-individual\nactivemq.prefetchSize:100\n\n\0`);
+      await raw.waitFor((f) => f.filter((x) => x.command === 'MESSAGE').length >= 3, 5_000, 'three MESSAGEs');
+      await new Promise((r) => setTimeout(r, 500)); // a prefetch of 100 would have delivered all 10 by now
+      assert.equal(raw.frames().filter((x) => x.command === 'MESSAGE').length, 3);
+    } finally {
+      raw.destroy();
+    }
+  });
+
+  it('limits.maxConnectionsPerAddress: the connection past the cap from one address gets an ERROR; a slot frees on close', { timeout: 30_000 }, async () => {
+    const gw2 = await h.startGateway(store, { id: 'gw-per-address', args: ['--limits.maxConnectionsPerAddress', '2'] });
+    const a = await clients.connect({}, gw2.stompUri);
+    const b = await clients.connect({}, gw2.stompUri);
+    await assert.rejects(clients.connect({}, gw2.stompUri), /maxConnectionsPerAddress/);
+    await a.disconnect();
+    await checkFor(5_000, 50, async () => {
+      const c = await clients.connect({}, gw2.stompUri);
+      await c.disconnect();
+    });
+    await b.send(unique('/queue/limits-addr'), 'b still works');
+  });
+});
