@@ -246,6 +246,33 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     assert.deepEqual(fresh.got.map((g) => g.payload.toString()), [], 'no subscription survived the clean session');
   });
 
+  it('a persistent session outlives more reconnects than broker.maximumRedeliveries (its records are rewritten on each connect)', async () => {
+    // STORE_ARGS sets broker.maximumRedeliveries 2: a record redelivered on every connect would be dead-lettered by the third.
+    const clientId = `often-${randomBytes(4).toString('hex')}`;
+    const t = topic('often');
+    const first = track(await mqttjs(url, { clientId, clean: false }));
+    await first.subscribeAsync(t, { qos: 1 });
+    await first.endAsync();
+    open.delete(first);
+    const p = track(await mqttjs(url, { clientId: `p-${clientId}` }));
+    for (let i = 0; i < 6; i++) {
+      await p.publishAsync(t, `while away ${i}`, { qos: 1 });
+      let present: boolean | undefined;
+      const c = track(await new Promise<MqttClient & { got: Received[] }>((resolve, reject) => {
+        const x = mqtt.connect(url, { clientId, clean: false, reconnectPeriod: 0, protocolVersion: 4 }) as MqttClient & { got: Received[] };
+        x.got = [];
+        x.on('message', (tp, payload, packet) => x.got.push({ topic: tp, payload, qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+        x.once('connect', (ack) => { present = ack.sessionPresent; resolve(x); });
+        x.once('error', reject);
+      }));
+      assert.equal(present, true, `session present on reconnect ${i + 1}`);
+      await until(10_000, `message ${i} after reconnect ${i + 1}`, () => c.got.some((g) => g.payload.toString() === `while away ${i}`));
+      c.stream.destroy(); // dropped, not disconnected: what a device does
+      open.delete(c);
+      await until(5_000, 'the drop seen', () => !c.connected);
+    }
+  });
+
   it('will: published when the client drops without DISCONNECT, not after DISCONNECT', async () => {
     const t = topic('will');
     const watcher = track(await mqttjs(url, { clientId: `w-${t}` }));
@@ -374,7 +401,23 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     await e.connect(sid, false);
     e.send({ cmd: 'pingreq' });
     await e.expect('pingresp');
-    e.send({ cmd: 'disconnect' });
+
+    // A QoS 2 PUBLISH the client never PUBREC'd: after a drop it comes again with its ORIGINAL
+    // packet id and DUP [MQTT-4.4.0-1], so a client that delivers on PUBLISH knows it.
+    await p.publishAsync(t, 'resent with its id', { qos: 2 });
+    const first = await e.expect('publish');
+    assert.deepEqual([first.qos, first.dup], [2, false]);
+    e.drop();
+    const f2 = await RawMqtt.open(port);
+    await f2.connect(sid, false);
+    const again = await f2.expect('publish');
+    assert.deepEqual([again.messageId, again.dup, Buffer.from(again.payload).toString()], [first.messageId, true, 'resent with its id']);
+    f2.send({ cmd: 'pubrec', messageId: again.messageId! });
+    assert.equal((await f2.expect('pubrel')).messageId, again.messageId);
+    f2.send({ cmd: 'pubcomp', messageId: again.messageId! });
+    f2.send({ cmd: 'pingreq' });
+    await f2.expect('pingresp');
+    f2.send({ cmd: 'disconnect' });
   });
 
   it('retained: a new subscriber gets the last retained message with the retain flag (wildcard too); an empty one clears it', async () => {

@@ -9,7 +9,7 @@ import { ProtocolError, type MqttConnection } from './connection';
 import { SessionState, type SessionRecord } from './session-state';
 import { publishDestination } from './topics';
 import { resumeSubscription } from './subscribe';
-import { resumeRelease } from './deliver';
+import { resumePublish, resumeRelease } from './deliver';
 
 /** CONNACK return codes (MQTT 3.1.1 table 3.1). */
 export const CONNACK = {
@@ -136,24 +136,43 @@ function opened(c: MqttConnection): void {
   }
   state.load((records) => {
     if (!c.isOpen) return;
-    let present = false;
-    const subs = new Map<string, [string, SessionRecord & { t: 'sub' }]>();
-    const rels: Array<[string, number]> = [];
+    // One live record per thing (a connection that died between writing a record and removing
+    // its predecessor leaves two): the newest wins, the others go.
+    const live = new Map<string, [string, SessionRecord]>();
     for (const [id, rec] of records) {
+      const what = rec.t === 'sub' ? `sub:${rec.f}` : rec.t === 'session' ? 'session' : rec.t === 'mark' ? '' : `${rec.t}:${rec.p}`;
+      if (!what) continue;
+      const prev = live.get(what);
+      if (prev) state.remove(prev[0]);
+      live.set(what, [id, rec]);
+    }
+    // Each record is written afresh and its old copy removed: a record is a message the store
+    // redelivers on every connect, and a message delivered more than broker.maximumRedeliveries
+    // times goes to the dead-letter queue — a fresh one starts its count again. The new copies
+    // go first, so a connection lost in between leaves two (handled above), never none.
+    const present = live.has('session');
+    const refreshed: Array<[string, SessionRecord]> = [];
+    for (const [id, rec] of live.values()) {
+      refreshed.push([state.add(rec), rec]);
+      state.remove(id);
+    }
+    if (!present) state.add({ t: 'session' });
+    const rels: Array<[string, number]> = [];
+    for (const [id, rec] of refreshed) {
       switch (rec.t) {
-        case 'session': if (present) state.remove(id); present = true; break;
-        case 'sub': {
-          const prev = subs.get(rec.f);
-          if (prev) state.remove(prev[0]); // a re-SUBSCRIBE left two: the newest wins
-          subs.set(rec.f, [id, rec]);
-          break;
-        }
         case 'in': c.inQos2.set(rec.p, { state: 'stored', record: id }); break;
         case 'rel': rels.push([id, rec.p]); break;
       }
     }
-    if (!present) state.add({ t: 'session' });
-    for (const [id, rec] of subs.values()) resumeSubscription(c, rec.f, rec.q, id);
+    // QoS 2 PUBLISHes that went out without a PUBREC keep their packet ids for the store's
+    // redelivery [MQTT-4.4.0-1]; an id already past PUBREC ('rel') has no PUBLISH to resend.
+    const released = new Set(rels.map(([, pid]) => pid));
+    for (const [id, rec] of refreshed) {
+      if (rec.t !== 'out') continue;
+      if (released.has(rec.p) || c.outIds.has(rec.p)) { state.remove(id); continue; }
+      resumePublish(c, rec.p, rec.s, rec.m, id);
+    }
+    for (const [id, rec] of refreshed) if (rec.t === 'sub') resumeSubscription(c, rec.f, rec.q, id);
     // [MQTT-3.2.2-2] session present says whether the server had a session for this client id.
     connected(c, present);
     // [MQTT-4.4.0-1] on reconnect with a persistent session, unacknowledged PUBRELs are sent again

@@ -75,10 +75,16 @@ export interface InFlightOut {
   record?: string;
   /** The PUBLISH as sent (re-sent with dup on redelivery). */
   packet?: Packet;
-  /** A failover rolled back the PUBREC's transaction: redo it when the message comes again. */
-  rolledBack?: boolean;
+  /** State 'releasing': the store delivered the message again (a move) while the PUBREC's transaction was out. */
+  redelivered?: boolean;
+  /** State 'releasing': the PUBREC's transaction was refused as rolled back without a redelivery: committed or not is unknown. */
+  inDoubt?: boolean;
   /** Deliveries of the same message through this connection's other subscriptions: acked with this one. */
   copies?: number[];
+  /** Persistent session, QoS 2: the {t:'out'} record keeping the packet id until PUBREC. */
+  outRecord?: string;
+  /** Its PUBLISH waits for that record to be stored. */
+  waiting?: boolean;
 }
 
 /** Deliveries remembered per connection to give overlapping subscriptions one copy. */

@@ -80,8 +80,15 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
     const action = f.qos === 2 ? outRedelivery(f.state) : { do: 'resend' as const };
     f.tag = d.tag;
     if (action.do === 'ack-silently') { settle(c, d.tag); return; }
-    if (f.qos === 2 && f.rolledBack) { f.rolledBack = false; ackAndRelease(c, known, f); return; }
-    // The same packet id again, with DUP [MQTT-3.3.1-1].
+    if (action.do === 'hold') {
+      // The PUBREC's transaction met a move (qos2.ts [*]): the message came again, so it did not commit.
+      if (f.inDoubt) { f.inDoubt = false; redoRelease(c, known, f); } else f.redelivered = true;
+      return;
+    }
+    // The same packet id again, with DUP [MQTT-3.3.1-1] (a resumed session's id included: its
+    // PUBLISH is rebuilt from the store's copy).
+    f.packet ??= { ...packet, qos: f.qos, messageId: known };
+    if (f.waiting) return; // its record is being stored: it goes out then
     c.write({ ...(f.packet as IPublishPacket), dup: true });
     return;
   }
@@ -91,7 +98,25 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
   const f: InFlightOut = { qos, state: 'published', tag: d.tag, subscriptionId: d.subscriptionId, messageId: m.id, packet };
   c.outbound.set(pid, f);
   c.outByMessage.set(key, pid);
+  if (qos === 2 && !c.clean) {
+    // Persistent session: the packet id is stored before the PUBLISH goes out, so a reconnect
+    // (to any gateway) resends this message with the same id [MQTT-4.4.0-1] — a client that
+    // delivers on PUBLISH then knows it for a duplicate.
+    f.waiting = true;
+    f.outRecord = c.sessionState!.add({ t: 'out', p: pid, s: d.subscriptionId, m: m.id }, '', c.expect(() => {
+      f.waiting = false;
+      if (c.outbound.get(pid) === f && f.state === 'published') c.write(f.packet!);
+    }, (e) => c.fail(e)));
+    return;
+  }
   c.write(packet);
+}
+
+/** A persistent session's QoS 2 PUBLISH that had no PUBREC (connect.ts): its id waits for the store's redelivery. */
+export function resumePublish(c: MqttConnection, pid: number, subscriptionId: string, messageId: string, record: string): void {
+  c.outIds.take(pid);
+  c.outbound.set(pid, { qos: 2, state: 'published', tag: 0, subscriptionId, messageId, outRecord: record });
+  c.outByMessage.set(`${subscriptionId}\u0000${messageId}`, pid);
 }
 
 /** Acks the other subscriptions' copies of an outbound message (in `transaction` when given). */
@@ -151,15 +176,34 @@ function ackAndRelease(c: MqttConnection, pid: number, f: InFlightOut): void {
   session.transaction('begin', tx);
   settle(c, f.tag, tx);
   settleCopies(c, f, tx);
+  if (f.outRecord) { c.sessionState!.remove(f.outRecord, undefined, tx); f.outRecord = undefined; }
   const record = c.sessionState!.add({ t: 'rel', p: pid }, tx);
-  session.transaction('commit', tx, c.expect(() => { f.record = record; f.tag = 0; released(); }, (e) => {
+  f.record = record;
+  session.transaction('commit', tx, c.expect(() => {
+    // A copy delivered meanwhile (not from a move: this commit went through) is the client's already.
+    if (f.redelivered) { f.redelivered = false; settle(c, f.tag); }
+    f.tag = 0;
+    released();
+  }, (e) => {
     if (e.code !== 'TRANSACTION_ROLLED_BACK') { c.fail(e); return; }
-    // The session moved to a new master mid-transaction: the ack is void and the message will
-    // come again; that delivery is acked the same way (not sent to the client again).
-    c.sessionState!.remove(record);
-    f.state = 'published';
-    f.rolledBack = true;
+    // The session moved to a new master with the transaction open (qos2.ts [*]).
+    if (f.redelivered) { f.redelivered = false; redoRelease(c, pid, f); return; }
+    f.inDoubt = true;
+    c.sessionState!.whenArrives(record, () => {
+      if (!f.inDoubt || c.outbound.get(pid) !== f) return;
+      // The PUBREL record is in the store: the old master committed it.
+      f.inDoubt = false;
+      f.tag = 0;
+      released();
+    });
   }));
+}
+
+/** The PUBREC's transaction again, with the message's new delivery: the first one did not commit. */
+function redoRelease(c: MqttConnection, pid: number, f: InFlightOut): void {
+  if (f.record) c.sessionState!.remove(f.record);
+  f.record = undefined;
+  ackAndRelease(c, pid, f);
 }
 
 /** A persistent session's PUBREL read back from its record (connect.ts): sent again [MQTT-4.4.0-1]. */

@@ -22,7 +22,7 @@ test('outbound: PUBREC, PUBCOMP and a redelivery per packet id state', () => {
   const rows: Array<[OutState | undefined, string, string, string]> = [
     // state        PUBREC              PUBCOMP     redelivery
     ['published', 'ack-and-release', 'ignore', 'resend'],
-    ['releasing', 'ignore', 'ignore', 'ack-silently'],
+    ['releasing', 'ignore', 'ignore', 'hold'],
     ['released', 'pubrel', 'complete', 'ack-silently'],
     [undefined, 'pubrel', 'ignore', 'resend'],
   ];

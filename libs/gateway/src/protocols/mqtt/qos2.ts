@@ -22,9 +22,16 @@
 //   state of pid   PUBREC                         PUBCOMP             delivery of the same message again
 //   published      ack the store (with the        (protocol error:    send again, same pid, dup=1
 //                  PUBREL record), -> releasing   ignored)
-//   releasing      (ignored: PUBREL follows)      (ignored)           ack it: already with the client
+//   releasing      (ignored: PUBREL follows)      (ignored)           hold it: the transaction decides [*]
 //   released       PUBREL again                   forget (store), free pid  ack it
 //   absent         PUBREL (frees the client's)    (ignored)           -
+//
+// [*] A delivery of the same message while the PUBREC's transaction (ack + PUBREL record) is
+// out means the session moved to a new master, which refuses that transaction
+// (TRANSACTION_ROLLED_BACK): the transaction is then done again with the new delivery. Refused
+// WITHOUT a new delivery, the outcome is in doubt (the old master may have committed it): the
+// PUBREL record coming back says it committed (-> released), the message coming again says it
+// did not (-> the transaction again).
 
 export type InState = 'storing' | 'stored';
 
@@ -59,7 +66,8 @@ export type OutAction =
   | { do: 'ignore' }
   | { do: 'complete' }          // forget the PUBREL record, free the pid
   | { do: 'resend' }            // PUBLISH again with dup=1 and the same pid
-  | { do: 'ack-silently' };     // the client has it: ack the store's copy, send nothing
+  | { do: 'ack-silently' }      // the client has it: ack the store's copy, send nothing
+  | { do: 'hold' };             // keep the new delivery for the PUBREC transaction's outcome
 
 /** PUBREC from the client for an outbound packet id in state `s`. */
 export function outPubrec(s: OutState | undefined): OutAction {
@@ -75,8 +83,8 @@ export function outPubcomp(s: OutState | undefined): OutAction {
 
 /** The store delivered again (failover, reconnect) a message this pid carries. */
 export function outRedelivery(s: OutState | undefined): OutAction {
-  if (s === 'published') return { do: 'resend' };
-  return s === undefined ? { do: 'resend' } : { do: 'ack-silently' };
+  if (s === 'published' || s === undefined) return { do: 'resend' };
+  return s === 'releasing' ? { do: 'hold' } : { do: 'ack-silently' };
 }
 
 /** Packet identifiers 1..65535 in use by one direction of one session [MQTT-2.3.1-1]. */

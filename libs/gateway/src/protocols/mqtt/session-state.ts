@@ -10,8 +10,10 @@
 //            marked redelivered, after a failover), because nothing acks it until it is removed.
 // Records: {t:'session'} (the session exists: CONNACK session present), {t:'sub',f,q} (a
 // subscription; its backlog is the durable subscription named by the filter), {t:'in',p}
-// (inbound QoS 2: stored, PUBREL not yet received), {t:'rel',p} (outbound QoS 2: PUBREC
-// received, PUBCOMP not yet), {t:'mark'} (the end of a load, below).
+// (inbound QoS 2: stored, PUBREL not yet received), {t:'out',p,s,m} (outbound QoS 2: message m
+// of subscription s went out with packet id p, PUBREC not yet — so a reconnect resends it with
+// the same id [MQTT-4.4.0-1]), {t:'rel',p} (outbound QoS 2: PUBREC received, PUBCOMP not yet),
+// {t:'mark'} (the end of a load, below).
 //
 // Loading: the durable is subscribed and a fresh {t:'mark'} record sent after it; the store
 // keeps a durable's backlog in order, so when that mark comes back every earlier record has
@@ -44,6 +46,7 @@ export type SessionRecord =
   | { t: 'sub'; f: string; q: 0 | 1 | 2 }
   | { t: 'in'; p: number }
   | { t: 'rel'; p: number }
+  | { t: 'out'; p: number; s: string; m: string }
   | { t: 'mark' };
 
 interface Held { rec: SessionRecord; tag: number | undefined; removing?: Array<() => void> }
@@ -59,9 +62,18 @@ export class SessionState {
   /** Records removed on this connection: acked again if a failover brings them back. */
   private readonly removed = new Set<string>();
   private loading: { mark: string; done: (records: Array<[string, SessionRecord]>) => void } | undefined;
+  /** Callbacks for records of ours whose delivery back says they are in the store. */
+  private readonly arrivals = new Map<string, () => void>();
 
   constructor(private readonly c: MqttConnection) {
     this.topic = sessionTopic(c.clientId);
+  }
+
+  /** Calls `fn` when record `id` (one this connection added) comes back from the store, i.e. it was stored. */
+  whenArrives(id: string, fn: () => void): void {
+    const h = this.records.get(id);
+    if (h?.tag !== undefined) { fn(); return; }
+    this.arrivals.set(id, fn);
   }
 
   owns(subscriptionId: string): boolean { return subscriptionId === SESSION_SUBSCRIPTION || subscriptionId === TAKEOVER_SUBSCRIPTION; }
@@ -122,20 +134,26 @@ export class SessionState {
   }
 
   /** Removes a record; `done` once the store has it removed (its ack receipted). */
-  remove(id: string, done?: () => void): void {
+  remove(id: string, done?: () => void, transaction = ''): void {
     const h = this.records.get(id);
     this.removed.add(id);
     if (!h) { done?.(); return; }
     (h.removing ??= []).push(done ?? (() => undefined));
-    if (h.tag !== undefined) this.ack(id, h);
+    // In the caller's transaction when the record is here to ack; otherwise on its own when it comes.
+    if (h.tag !== undefined) this.ack(id, h, transaction);
   }
 
-  private ack(id: string, h: Held): void {
+  private ack(id: string, h: Held, transaction = ''): void {
     const c = this.c;
     const tag = h.tag!;
     const waiting = h.removing ?? [];
     this.records.delete(id);
     if (!c.session!.holds(tag)) { for (const f of waiting) f(); return; }
+    if (transaction) {
+      c.session!.settle('ack', tag, transaction);
+      for (const f of waiting) f();
+      return;
+    }
     c.session!.settle('ack', tag, '', c.expect(() => { for (const f of waiting) f(); }));
   }
 
@@ -180,6 +198,8 @@ export class SessionState {
     } else {
       this.records.set(id, { rec, tag: d.tag });
     }
+    const arrived = this.arrivals.get(id);
+    if (arrived) { this.arrivals.delete(id); arrived(); }
   }
 
   private settle(tag: number): void {
