@@ -5,7 +5,7 @@
 import type { IConnectPacket } from 'mqtt-packet';
 import { LoginError, type Principal } from '@hawser/security';
 import { ClientSession } from '../../session/client-session';
-import { ProtocolError, type MqttConnection } from './connection';
+import type { MqttConnection } from './connection';
 import { SessionState, type SessionRecord } from './session-state';
 import { publishDestination } from './topics';
 import { resumeSubscription } from './subscribe';
@@ -198,4 +198,3 @@ function remoteHost(remote: string): string {
   return (i > 0 ? remote.slice(0, i) : remote).replace(/^\[|\]$/g, '');
 }
 
-export { ProtocolError };
