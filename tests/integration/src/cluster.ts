@@ -54,6 +54,22 @@ export interface ClusterOptions {
   idPrefix?: string;
   /** Data directory of store `id` (default <temp dir>/data-<id>), e.g. a filesystem mounted for it. */
   dataDirOf?: (id: string) => string;
+  /** Services in network namespaces (tools/chaos partitions); needs zkServers > 1. */
+  net?: ClusterNet;
+}
+
+/**
+ * Where services live when some run in network namespaces: the ones left in the root
+ * namespace are reached at `host` (coordinators listen on every address and advertise it),
+ * ZooKeeper's client ports at `zkHost`; `place` puts a service (by process name, e.g.
+ * `store-s1`, `bridge-b1`) in a namespace: the command that runs node there and its address.
+ */
+export interface ClusterNet {
+  host: string;
+  zkHost: string;
+  /** subjectAltNames of every certificate (secure): every address above. */
+  certHosts: string[];
+  place(name: string): { wrap: string[]; host: string } | undefined;
 }
 
 /** Options of a further group joining an existing cluster's ZooKeeper and coordinators. */
@@ -147,7 +163,7 @@ export class Cluster {
       this.ensemble = base.ensemble;
       this.coordinatorPorts = base.coordinatorPorts;
     }
-    this.secure = base ? base.secure : opts.secure ? new SecureMaterial(this.h.root) : undefined;
+    this.secure = base ? base.secure : opts.secure ? new SecureMaterial(this.h.root, opts.net?.certHosts) : undefined;
   }
 
   /** secure: the certificates and ZooKeeper credentials; undefined: insecure. */
@@ -202,6 +218,7 @@ export class Cluster {
         '--http.port', '0', ...this.secureArgs('bridge', id), ...(opts.args ?? [])],
       readyMsg: 'bridge ready',
       portFlags: { '--http.port': 'httpPort' },
+      ...(this.opts.net?.place(`bridge-${id}`) ? { wrap: this.opts.net.place(`bridge-${id}`)!.wrap } : {}),
     }, this.h.logDir);
     this.bridges.push(b);
     return this.h.startService(b);
@@ -243,17 +260,27 @@ export class Cluster {
 
   /** An ensemble of `n` servers, seen through the ZooKeeperServer shape (stop/kill9 act on all of it). */
   private async bootEnsemble(n: number, tickTime: number): Promise<ZooKeeperServer> {
-    const e = await startEnsemble({ size: n, baseDir: join(this.h.root, 'zookeeper'), tickTime });
+    const net = this.opts.net;
+    const e = await startEnsemble({ size: n, baseDir: join(this.h.root, 'zookeeper'), tickTime, ...(net ? { clientPortAddress: '0.0.0.0' } : {}) });
     this.ensemble = e;
     const first = e.servers[0]!;
     return {
-      port: first.port, connect: e.connect, pid: first.pid, dataDir: first.dataDir, logFile: first.logFile,
+      port: first.port, connect: net ? e.servers.map((x) => `${net.zkHost}:${x.port}`).join(',') : e.connect, pid: first.pid, dataDir: first.dataDir, logFile: first.logFile,
       stop: () => e.stop(), kill9: async () => { await Promise.all(e.servers.map((_, i) => e.kill9Server(i))); },
       exited: new Promise<void>(() => undefined),
     };
   }
 
-  get coordinatorAddresses(): string[] { return this.coordinatorPorts.map((p) => `127.0.0.1:${p}`); }
+  get coordinatorAddresses(): string[] { return this.coordinatorPorts.map((p) => `${this.opts.net?.host ?? '127.0.0.1'}:${p}`); }
+
+  /** --grpc.host/--node.hostname (and the embedded gateway's listeners) of a store placed by opts.net. */
+  private netStoreArgs(id: string): string[] {
+    const net = this.opts.net;
+    if (!net) return [];
+    const h = net.place(`store-${id}`)?.host ?? net.host;
+    // The embedded gateway's anonymous STOMP listens on a private lab address, not loopback: said so explicitly.
+    return ['--grpc.host', h, '--node.hostname', h, ...(this.opts.embeddedGateways ? ['--gateway.stomp.host', h, '--gateway.ws.host', h, '--gateway.auth.allowInsecureNetwork', 'true'] : [])];
+  }
 
   storeArgs(id: string): string[] {
     const o = this.opts;
@@ -267,6 +294,7 @@ export class Cluster {
       ...(o.sync ? ['--sync', o.sync] : []),
       ...(o.embeddedGateways ? ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.failover.maxWaitMs', String(o.maxWaitMs)] : []),
       ...this.secureArgs('store', id),
+      ...this.netStoreArgs(id),
       ...(o.storeArgs ?? []),
     ];
   }
@@ -283,6 +311,7 @@ export class Cluster {
     const dataDir = this.dataDirOf(id);
     const store = new Store({
       name: `store-${id}`, script: 'apps/store/dist/main.js', args: this.storeArgs(id), readyMsg: 'store ready',
+      ...(this.opts.net ? { wrap: this.opts.net.place(`store-${id}`)?.wrap, host: this.opts.net.place(`store-${id}`)?.host ?? this.opts.net.host } : {}),
       portFlags: {
         '--grpc.port': 'grpcPort', '--http.port': 'httpPort',
         ...(this.opts.embeddedGateways ? { '--gateway.stomp.port': 'stompPort', '--gateway.ws.port': 'wsPort' } : {}),
@@ -295,7 +324,8 @@ export class Cluster {
   async startCoordinator(id: string, port: number): Promise<Coordinator> {
     const c = new Coordinator({
       name: `coordinator-${id}`, script: 'apps/coordinator/dist/main.js',
-      args: ['--coordinator.id', id, '--zk.address', this.zk.connect, '--grpc.port', String(port), '--http.port', '0', ...this.secureArgs('coordinator', id), ...(this.opts.coordinatorArgs ?? [])],
+      args: ['--coordinator.id', id, '--zk.address', this.zk.connect, '--grpc.port', String(port), '--http.port', '0', ...this.secureArgs('coordinator', id),
+        ...(this.opts.net ? ['--grpc.host', '0.0.0.0', '--grpc.advertise', `${this.opts.net.host}:${port}`] : []), ...(this.opts.coordinatorArgs ?? [])],
       readyMsg: 'coordinator ready',
       portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
     }, this.h.logDir);

@@ -73,6 +73,13 @@ export interface ServiceSpec {
    */
   portFlags?: Record<string, string>;
   env?: Record<string, string>;
+  /**
+   * A command that runs node for it, e.g. ['ip', 'netns', 'exec', 'ns1'] (tools/chaos puts
+   * services in network namespaces). It must exec node in place, so the PID stays node's.
+   */
+  wrap?: string[];
+  /** The address other processes reach it at (default 127.0.0.1). */
+  host?: string;
 }
 
 export interface ExitStatus { code: number | null; signal: NodeJS.Signals | null }
@@ -122,7 +129,8 @@ export class ServiceProcess {
     // HAWSER_CPU_PROF_DIR=dir: every service writes a V8 CPU profile there when it stops
     // (benchmarks: `HAWSER_CPU_PROF_DIR=/tmp/prof node tools/bench/dist/compare.js ...`).
     const prof = process.env.HAWSER_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.HAWSER_CPU_PROF_DIR, '--cpu-prof-name', `${this.name}.${this.starts + 1}.cpuprofile`] : [];
-    const child = spawn(process.execPath, [...prof, script, ...args], {
+    const wrap = this.spec.wrap ?? [];
+    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), ...prof, script, ...args], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, HAWSER_LOG_LEVEL: process.env.HAWSER_LOG_LEVEL ?? 'info', ...this.spec.env },
@@ -252,10 +260,11 @@ export class Store extends ServiceProcess {
   }
   get grpcPort(): number { return this.field('grpcPort'); }
   get httpPort(): number { return this.field('httpPort'); }
-  get address(): string { return `127.0.0.1:${this.grpcPort}`; }
+  get host(): string { return this.spec.host ?? '127.0.0.1'; }
+  get address(): string { return `${this.host}:${this.grpcPort}`; }
   /** The embedded gateway's STOMP port (started with --gateway.enabled true). */
   get stompPort(): number { return this.field('stompPort'); }
-  get stompUri(): string { return `stomp://127.0.0.1:${this.stompPort}`; }
+  get stompUri(): string { return `stomp://${this.host}:${this.stompPort}`; }
 }
 
 /** A gateway process, with the URIs clients use. */

@@ -14,7 +14,8 @@ export class SecureMaterial {
   private readonly made = new Map<string, { cert: string; key: string }>();
   private admin: grpc.ChannelCredentials | undefined;
 
-  constructor(root: string) { this.dir = join(root, 'certs'); }
+  /** `hosts`: the subjectAltNames of every certificate (default localhost, 127.0.0.1; tools/chaos adds its namespace addresses). */
+  constructor(root: string, private readonly hosts?: string[]) { this.dir = join(root, 'certs'); }
 
   get ca(): string { return join(this.dir, 'ca.pem'); }
 
@@ -23,7 +24,7 @@ export class SecureMaterial {
     const key = `${role}-${name}`;
     let f = this.made.get(key);
     if (!f) {
-      const c = makeCerts(this.dir, [{ role, name }], { days: 2 }).certs[0]!;
+      const c = makeCerts(this.dir, [{ role, name, ...(this.hosts ? { hosts: this.hosts } : {}) }], { days: 2 }).certs[0]!;
       f = { cert: c.cert, key: c.key };
       this.made.set(key, f);
     }

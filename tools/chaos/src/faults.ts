@@ -14,8 +14,12 @@
 //   disk-full                 a g1 store's disk filled until ENOSPC; freed and restarted once it exited
 //   disk-readonly             a g1 store's ext4 forced read-only (trigger_fs_error, as after an I/O
 //                             error with errors=remount-ro); once it exited: fsck, mounted again, restarted
+//   partition-master          g1's master cut from ZooKeeper and from its slaves (blackhole routes in its
+//                             namespace) but still reachable by the gateways, 2-4 s
+//   partition-minority        one g1 store (master or slave) isolated (its link down), 2-4 s
+//   partition-bridge          a bridge process cut from g1's stores (it still sees ZooKeeper, the coordinators and g2), 2-4 s
+//   flapping-link             g1's master's link toggled down/up every 150-500 ms for 3-5 s
 import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { serverMode } from '@hawser/zookeeper-launcher';
 import type { Cluster } from '@hawser/integration/dist/cluster';
@@ -27,6 +31,7 @@ import { Rng } from './rng';
 export const FAULT_KINDS = [
   'kill-master', 'kill-slave', 'kill-coordinator', 'kill-gateway', 'kill-bridge', 'kill-zk', 'zk-quorum',
   'pause-short', 'pause-long', 'disk-full', 'disk-readonly',
+  'partition-master', 'partition-minority', 'partition-bridge', 'flapping-link',
 ] as const;
 export type FaultKind = typeof FAULT_KINDS[number];
 
@@ -54,7 +59,8 @@ export function planFaults(rng: Rng, cycles: number, kinds: readonly FaultKind[]
       for (let i = deck.length - 1; i > 0; i--) { const j = rng.int(0, i); [deck[i], deck[j]] = [deck[j]!, deck[i]!]; }
     }
     const kind = deck.pop()!;
-    const holdMs = kind === 'pause-long' ? rng.int(1500, 3000) : kind === 'pause-short' ? rng.int(100, 400) : kind === 'zk-quorum' ? rng.int(2000, 4000) : rng.int(0, 1000);
+    const holdMs = kind === 'pause-long' ? rng.int(1500, 3000) : kind === 'pause-short' ? rng.int(100, 400)
+      : kind === 'zk-quorum' || kind.startsWith('partition-') ? rng.int(2000, 4000) : kind === 'flapping-link' ? rng.int(3000, 5000) : rng.int(0, 1000);
     out.push({ cycle, kind, pick: rng.int(0, 1 << 30), holdMs, gapMs: rng.int(500, 1500) });
   }
   return out;
@@ -102,6 +108,8 @@ export class Nemesis {
       if (k === 'kill-bridge') return this.topo.bridges.length > 0;
       if (k === 'kill-zk' || k === 'zk-quorum') return (this.topo.base.ensemble?.servers.length ?? 1) >= 3;
       if (k === 'disk-full' || k === 'disk-readonly') return this.topo.mounts.length > 0;
+      if (k === 'partition-bridge') return this.topo.lab !== undefined && this.topo.bridges.length > 0;
+      if (k.startsWith('partition-') || k === 'flapping-link') return this.topo.lab !== undefined;
       return true;
     });
   }
@@ -184,7 +192,68 @@ export class Nemesis {
       }
       case 'disk-full':
       case 'disk-readonly': return this.disk(p, begin, end);
+      case 'partition-master':
+      case 'partition-minority':
+      case 'partition-bridge':
+      case 'flapping-link': return this.partition(p, begin, end, all);
     }
+  }
+
+  private async partition(p: PlannedFault, begin: (t: string, g: string[], n?: string) => void, end: (t: string, g: string[], n?: string) => void, all: string[]): Promise<FaultOutcome> {
+    const lab = this.topo.lab!;
+    const c = this.topo.base;
+    const master = await c.master(20_000);
+    const storeHosts = c.stores.map((s) => lab.hostOf(s.name));
+    let name: string;
+    let target: string;
+    let groups = ['g1'];
+    let apply: () => void;
+    let flap: Rng | undefined;
+    if (p.kind === 'partition-master') {
+      name = master.name;
+      const peers = [lab.zkHost, ...storeHosts.filter((h) => h !== lab.hostOf(name))];
+      target = `${name} (master) cut from ZooKeeper and ${peers.length - 1} slaves, gateways still reach it`;
+      apply = () => lab.cut(name, peers);
+    } else if (p.kind === 'partition-minority') {
+      const live = c.stores.filter((s) => s.alive);
+      const s = live[p.pick % live.length]!;
+      name = s.name;
+      target = `${name} (${s === master ? 'master' : 'slave'}) isolated`;
+      apply = () => lab.link(name, false);
+    } else if (p.kind === 'partition-bridge') {
+      const b = this.topo.bridges[p.pick % this.topo.bridges.length]!;
+      name = b.name;
+      groups = all;
+      target = `${name} cut from g1's stores`;
+      apply = () => lab.cut(name, storeHosts);
+    } else {
+      name = master.name;
+      target = `${name} (master) link flapping`;
+      flap = new Rng(p.pick);
+      apply = () => lab.link(name, false);
+    }
+    const takeBack = async () => { lab.heal(name); lab.link(name, true); };
+    this.undo.add(takeBack);
+    begin(target, groups);
+    apply();
+    if (flap) {
+      const until = Date.now() + p.holdMs;
+      let up = false;
+      let n = 0;
+      while (Date.now() < until) {
+        await sleep(flap.int(150, 500));
+        up = !up;
+        lab.link(name, up);
+        n++;
+      }
+      target += ` (${n} toggles)`;
+    } else {
+      await sleep(p.holdMs);
+    }
+    await takeBack();
+    this.undo.delete(takeBack);
+    end(target, groups);
+    return { target };
   }
 
   private async zkQuorum(p: PlannedFault, begin: (t: string, g: string[], n?: string) => void, end: (t: string, g: string[], n?: string) => void, all: string[]): Promise<FaultOutcome> {
@@ -226,8 +295,7 @@ export class Nemesis {
       if (readOnly) {
         // The filesystem stays read-only until unmounted: the store must be gone first.
         if (s.alive) await s.kill9();
-        execFileSync('umount', ['-d', dir]);
-        this.topo.mountImage(dir, true);
+        await this.topo.remountWritable(dir);
         readOnly = false;
       }
     };

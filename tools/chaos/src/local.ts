@@ -11,7 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster, type Bridge } from '@hawser/integration/dist/cluster';
+import { Cluster, type Bridge, type ClusterNet } from '@hawser/integration/dist/cluster';
+import { adminService, grpc, CHANNEL_OPTIONS } from '@hawser/proto';
+import { NetLab, NetnsError } from './netns';
 import type { History } from './history';
 import type { Path } from './workload';
 import type { System } from './run';
@@ -31,6 +33,8 @@ export interface LocalOptions {
   diskMiB?: number;
   /** Stores' ZooKeeper session timeout (default 1000 ms). */
   sessionTimeoutMs?: number;
+  /** g1's stores and the bridges in network namespaces of their own, for partitions (default: when root, with 3 ZooKeeper servers). */
+  partitions?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -39,6 +43,10 @@ export class LocalTopology implements System {
   readonly bridges: Bridge[] = [];
   readonly mounts: string[] = [];
   private mountBase: string | undefined;
+  /** The namespaces (partitions), when they could be made. */
+  lab: NetLab | undefined;
+  /** Why there are no partitions, when they were asked for and could not be made. */
+  netnsError: string | undefined;
 
   private constructor(readonly o: Required<Omit<LocalOptions, 'log'>> & Pick<LocalOptions, 'log'>) {}
 
@@ -46,7 +54,8 @@ export class LocalTopology implements System {
     const groups = opts.groups ?? 2;
     const t = new LocalTopology({
       groups, zkServers: opts.zkServers ?? 3, bridges: opts.bridges ?? (groups > 1 ? 2 : 0), secure: opts.secure ?? true,
-      disks: opts.disks ?? process.getuid?.() === 0, diskMiB: opts.diskMiB ?? 128, sessionTimeoutMs: opts.sessionTimeoutMs ?? 1000, log: opts.log,
+      disks: opts.disks ?? process.getuid?.() === 0, diskMiB: opts.diskMiB ?? 128,
+      partitions: opts.partitions ?? (process.getuid?.() === 0 && (opts.zkServers ?? 3) > 1), sessionTimeoutMs: opts.sessionTimeoutMs ?? 1000, log: opts.log,
     });
     try {
       await t.boot();
@@ -65,13 +74,26 @@ export class LocalTopology implements System {
       for (const id of ['s1', 's2', 's3']) this.mount(id);
       dataDirOf = (id) => join(this.mountBase!, id);
     }
+    let net: ClusterNet | undefined;
+    if (o.partitions && o.zkServers > 1) {
+      const names = ['store-s1', 'store-s2', 'store-s3', ...(o.groups > 1 ? Array.from({ length: o.bridges }, (_, i) => `bridge-b${i + 1}`) : [])];
+      try {
+        const lab = NetLab.create(names);
+        this.lab = lab;
+        net = { host: lab.rootHost, zkHost: lab.zkHost, certHosts: ['localhost', '127.0.0.1', ...lab.hosts], place: (n) => lab.place(n) };
+      } catch (e) {
+        if (!(e instanceof NetnsError)) throw e;
+        this.netnsError = e.message;
+        o.log?.(`no partitions: ${e.message}`);
+      }
+    }
     const g1 = await Cluster.start({
-      name: 'chaos', group: 'g1', secure: o.secure, zkServers: o.zkServers, embeddedGateways: true, dataDirOf,
+      name: 'chaos', group: 'g1', secure: o.secure, zkServers: o.zkServers, embeddedGateways: true, dataDirOf, net,
       sessionTimeoutMs: o.sessionTimeoutMs, storeArgs: ['--journal.diskCheckMs', '200'],
     });
     this.groups.push(g1);
     if (o.groups > 1) {
-      this.groups.push(await Cluster.join(g1, { group: 'g2' }));
+      this.groups.push(await Cluster.join(g1, { group: 'g2', net }));
       for (let i = 0; i < o.bridges; i++) this.bridges.push(await g1.startBridge(['g1', 'g2'], { id: `b${i + 1}` }));
       await this.bridges[0]?.waitState('active', 30_000);
     }
@@ -94,6 +116,30 @@ export class LocalTopology implements System {
     const image = `${dir}.img`;
     if (fsck) { try { execFileSync('e2fsck', ['-f', '-y', image], { stdio: 'ignore' }); } catch { /* exit 1 = errors corrected */ } }
     execFileSync('mount', ['-o', 'loop,errors=remount-ro', image, dir]);
+  }
+
+  /** The mount options of every filesystem mounted on `dir`, top last ([] when none). */
+  mountOptions(dir: string): string[] {
+    try {
+      return execFileSync('findmnt', ['-n', '-o', 'OPTIONS', '--mountpoint', dir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+    } catch { return []; }
+  }
+
+  /**
+   * A disk forced read-only made writable again: every mount on `dir` unmounted (with its
+   * loop device), fsck, mounted again — checked, and tried again, until the mount is rw.
+   */
+  async remountWritable(dir: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      for (let i = 0; i < 5 && this.mountOptions(dir).length; i++) {
+        try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { await new Promise((r) => setTimeout(r, 200)); }
+      }
+      if (this.mountOptions(dir).length === 0) this.mountImage(dir, true);
+      const opts = this.mountOptions(dir);
+      if (opts.length === 1 && /^rw,/.test(opts[0]!) && !opts[0]!.includes('emergency_ro')) return;
+      if (attempt >= 5) throw new Error(`${dir} is still not writable after ${attempt} tries (mounts: ${JSON.stringify(opts)})`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
   }
 
   /** The loop device a mounted data dir is on (e.g. /dev/loop3). */
@@ -119,7 +165,9 @@ export class LocalTopology implements System {
     const c = this.base;
     return `ZooKeeper ${c.ensemble ? `ensemble of ${c.ensemble.servers.length}` : 'standalone'} (${c.zk.connect}), ${c.coordinators.length} coordinators, `
       + this.groups.map((g) => `${g.opts.group}: ${g.stores.length} stores${g.opts.embeddedGateways ? ' with embedded gateways' : ''} + ${g.gateways.length} gateway(s)`).join(', ')
-      + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}; logs in ${c.h.logDir}`;
+      + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}`
+      + (this.lab ? `, g1 stores and bridges in network namespaces hc-${this.lab.tag}-* (${this.lab.subnet}.0/24)` : this.netnsError ? `, no partitions (${this.netnsError})` : '')
+      + `; logs in ${c.h.logDir}`;
   }
 
   /** Records every change of a group's state, master or epoch as the coordinators see it (`note` events). */
@@ -142,7 +190,30 @@ export class LocalTopology implements System {
     return () => { stopped = true; };
   }
 
-  exitHook(): void { this.unmountNow(); }
+  exitHook(): void { this.unmountNow(); this.lab?.destroy(); }
+
+  /** Admin.Destinations of each group's master: where the workload's messages are (depth, in flight, consumers). */
+  async destinations(prefix: string): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const g of this.groups) {
+      try {
+        const m = await g.master(5000);
+        const client = new (adminService())(m.address, g.secure ? g.secure.credentials() : grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+        type Call = (req: unknown, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: Error | null, r: { destinations: unknown[] }) => void) => void;
+        const call = (client as unknown as { Destinations: Call }).Destinations.bind(client);
+        out[g.opts.group] = await new Promise((res, rej) => call({ prefix }, new grpc.Metadata(), { deadline: Date.now() + 3000 }, (e, r) => (e ? rej(e) : res(r.destinations))));
+        client.close();
+      } catch (e) { out[g.opts.group] = `unavailable: ${(e as Error).message}`; }
+    }
+    return out;
+  }
+
+  /** Confirmed messages missing after the drain: write down where things stand, then restart the bridges. */
+  async unstick(h: History, missing: string[]): Promise<void> {
+    h.add({ type: 'note', msg: 'stuck', missing, destinations: await this.destinations('') });
+    for (const b of this.bridges) await b.restart(30_000).catch(() => undefined);
+    h.add({ type: 'note', msg: 'nudged', what: `restarted ${this.bridges.length} bridge(s)` });
+  }
 
   /** The temp dirs this topology made (all removed by close()). */
   dirs(): { root: string; disks?: string } {
@@ -156,7 +227,9 @@ export class LocalTopology implements System {
 
   /** Stops everything by PID, unmounts, removes the temp dirs (HAWSER_KEEP_TMP=1 keeps the logs). */
   async close(): Promise<void> {
+    this.lab?.healAll();
     await this.base?.close().catch(() => undefined);
+    this.lab?.destroy();
     for (const dir of this.mounts.splice(0)) {
       try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch {
         try { execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' }); } catch { /* not mounted */ }

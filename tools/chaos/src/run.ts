@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { check, summarize, type Report } from './checker';
 import { FAULT_KINDS, Nemesis, planFaults, type FaultKind, type FaultOutcome, type PlannedFault } from './faults';
-import { History } from './history';
+import { History, type NoteEvent } from './history';
 import { LocalTopology, type LocalOptions } from './local';
 import { Rng } from './rng';
 import { Consumer, Producer, type Path } from './workload';
@@ -93,17 +93,29 @@ export class Workload {
     await Promise.all(this.producers.map((p) => p.start()));
   }
 
-  /** Producers stop and settle; consumers read until nothing confirmed is missing (or drainMs). */
-  async stop(drainMs: number, log: (m: string) => void): Promise<void> {
+  /**
+   * Producers stop and settle; consumers read until nothing confirmed is missing (or drainMs).
+   * Still missing then: `onStuck` (e.g. restart the bridges: stuck in transit, or gone?) and
+   * another drain of up to 30 s.
+   */
+  async stop(drainMs: number, log: (m: string) => void, onStuck?: (missing: string[]) => Promise<void>): Promise<void> {
     await Promise.all(this.producers.map((p) => p.stop(60_000)));
-    const t0 = Date.now();
-    let missing = -1;
-    while (Date.now() - t0 < drainMs) {
-      missing = check(this.h.events).lost.length;
-      if (missing === 0) break;
-      await sleep(1000);
+    const drain = async (ms: number) => {
+      const t0 = Date.now();
+      let missing: string[] = [];
+      while (Date.now() - t0 < ms) {
+        missing = check(this.h.events).lost.map((v) => `${v.id}@${v.sub}`);
+        if (missing.length === 0) break;
+        await sleep(1000);
+      }
+      log(`drain: ${missing.length === 0 ? 'every confirmed message delivered' : `${missing.length} confirmed copies still missing`} after ${Date.now() - t0} ms`);
+      return missing;
+    };
+    const missing = await drain(drainMs);
+    if (missing.length && onStuck) {
+      await onStuck(missing);
+      await drain(30_000);
     }
-    log(`drain: ${missing === 0 ? 'every confirmed message delivered' : `${missing} confirmed copies still missing`} after ${Date.now() - t0} ms`);
     // A little longer: copies still in flight (duplicates) come now rather than never.
     await sleep(1000);
     await Promise.all(this.consumers.map((c) => c.stop()));
@@ -122,6 +134,8 @@ export interface System {
   close(): Promise<void>;
   /** Synchronous last-resort cleanup (an exit hook): unmount, kill. */
   exitHook(): void;
+  /** What it can tell about confirmed messages still missing after the drain (queue depths...), then a nudge (restart the bridges). */
+  unstick?(h: History, missing: string[]): Promise<void>;
 }
 
 /** The nemesis of a System. */
@@ -167,7 +181,15 @@ function epochChanges(h: History): Record<string, number> {
 function writeReport(out: string, h: History, extra: Record<string, unknown>): { report: Report; reportFile: string } {
   const report = check(h.events);
   const notes = (msg: string) => h.events.filter((e) => e.type === 'note' && e.msg === msg);
-  extra = { ...extra, epochChanges: epochChanges(h), diedByThemselves: notes('died by itself'), notHealthy: notes('not healthy'), faultsFailed: notes('fault failed'), zookeeper: [...notes('zookeeper quorum lost'), ...notes('zookeeper quorum back')] };
+  // Copies missing at the end of the first drain that only came after the nudge: stuck, not gone.
+  const stuck = h.events.find((e): e is NoteEvent & { t: number } => e.type === 'note' && e.msg === 'stuck');
+  const nudged = h.events.find((e) => e.type === 'note' && e.msg === 'nudged');
+  let arrivedAfterNudge: number | undefined;
+  if (stuck && nudged) {
+    const was = new Set((stuck.missing as string[]).map((x) => x.split('@')[0]));
+    arrivedAfterNudge = new Set(h.events.filter((e) => e.type === 'deliver' && e.t >= nudged.t && was.has(e.id)).map((e) => (e as { id: string }).id)).size;
+  }
+  extra = { ...extra, ...(stuck ? { missingAfterDrain: (stuck.missing as string[]).length, arrivedAfterNudge } : {}), epochChanges: epochChanges(h), diedByThemselves: notes('died by itself'), notHealthy: notes('not healthy'), faultsFailed: notes('fault failed'), zookeeper: [...notes('zookeeper quorum lost'), ...notes('zookeeper quorum back')] };
   const reportFile = join(out, 'report.json');
   writeFileSync(reportFile, JSON.stringify({ ...extra, ...report }, null, 2) + '\n');
   return { report, reportFile };
@@ -237,7 +259,8 @@ export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: s
       h.add({ type: 'note', msg: 'healthy', cycle: p.cycle, ms: Date.now() - c0 });
       await sleep(p.gapMs);
     }
-    await wl.stop(o.drainMs ?? 60_000, log);
+    const sys = topo;
+    await wl.stop(o.drainMs ?? 60_000, log, sys.unstick ? (missing) => sys.unstick!(h, missing) : undefined);
     await h.close();
     const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), dirs: topo.dirs(), elapsedMs: Date.now() - t0 });
     const deaths = h.events.filter((e) => e.type === 'note' && e.msg === 'died by itself').length;

@@ -132,6 +132,7 @@ export class Producer implements Actor {
         // Never committed: the broker drops it (ABORT, or the connection it lived on is gone).
         await tx.abort().catch(() => undefined);
         this.h.add({ type: 'txn-result', txn, outcome: 'fail', error: `not committed: ${failed.error}` });
+        await sleep(100); // not a busy loop of transactions begun while the client is between connections
       } else {
         try {
           await tx.commit();

@@ -154,12 +154,12 @@ async function waitUp(s: Spawned, port: number, timeoutMs: number, needMode: boo
   throw new ZooKeeperLaunchError(`ZooKeeper on port ${port} did not answer in ${timeoutMs} ms; see ${s.logFile}`, 'ZK_START_TIMEOUT');
 }
 
-function baseCfg(o: { dataDir: string; port: number; tickTime: number; minSessionTimeout?: number; maxSessionTimeout?: number }): string[] {
+function baseCfg(o: { dataDir: string; port: number; tickTime: number; minSessionTimeout?: number; maxSessionTimeout?: number; clientPortAddress?: string }): string[] {
   const lines = [
     `tickTime=${o.tickTime}`,
     `dataDir=${o.dataDir}`,
     `clientPort=${o.port}`,
-    'clientPortAddress=127.0.0.1',
+    `clientPortAddress=${o.clientPortAddress ?? '127.0.0.1'}`,
     'admin.enableServer=false',
     '4lw.commands.whitelist=*',
     'initLimit=10',
@@ -199,6 +199,8 @@ export interface EnsembleOptions {
   minSessionTimeout?: number;
   maxSessionTimeout?: number;
   startTimeoutMs?: number;
+  /** Address the client ports listen on (default 127.0.0.1; 0.0.0.0 for clients in network namespaces, tools/chaos). */
+  clientPortAddress?: string;
 }
 
 export interface EnsembleServer {
@@ -244,7 +246,7 @@ export async function startEnsemble(opts: EnsembleOptions): Promise<Ensemble> {
     mkdirSync(dataDir, { recursive: true });
     writeFileSync(join(dataDir, 'myid'), `${i + 1}\n`);
     const cfgFile = join(dataDir, 'zoo.cfg');
-    writeFileSync(cfgFile, [...baseCfg({ dataDir, port: ports[i].client, tickTime, minSessionTimeout: opts.minSessionTimeout, maxSessionTimeout: opts.maxSessionTimeout }), ...serverLines].join('\n') + '\n');
+    writeFileSync(cfgFile, [...baseCfg({ dataDir, port: ports[i].client, tickTime, minSessionTimeout: opts.minSessionTimeout, maxSessionTimeout: opts.maxSessionTimeout, clientPortAddress: opts.clientPortAddress }), ...serverLines].join('\n') + '\n');
     cfgFiles.push(cfgFile);
     servers.push({ id: i + 1, port: ports[i].client, connect: `127.0.0.1:${ports[i].client}`, dataDir, logFile: join(dataDir, 'zookeeper.log'), pid: 0, running: false });
     procs.push(undefined);
