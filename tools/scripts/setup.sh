@@ -16,6 +16,7 @@ need_apt=()
 /usr/bin/python3 -c 'import stomp' >/dev/null 2>&1 || need_apt+=(python3-stomp)  # Debian's python, not a pyenv one
 command -v mosquitto_pub >/dev/null 2>&1 && command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)  # MQTT clients we did not write (mqtt*.e2e specs)
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || need_apt+=(nats-server)  # the JetStream peer of the benchmarks (tools/bench)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)  # the MQTT broker beside Hawser in tools/bench/dist/mqtt.js (its spec starts a private one; Debian's service may also take 127.0.0.1:1883)
 [ -x /usr/bin/openssl ] || command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # hawser certs, npm start -- --secure, the mTLS specs
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)  # headless browser of the console's browser tests (console.e2e, driven by playwright-core; no browser download)
 command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool: checks and unit-tests deploy/prometheus/hawser-rules.yaml (dashboards.e2e)
