@@ -82,6 +82,11 @@ export class ClientSession {
   /** Transactions begun and not yet committed or aborted (limits.maxTransactions). */
   private readonly transactions = new Set<string>();
   private readonly outstanding = new Map<number, Outstanding>();
+  /**
+   * Redeliveries (by client tag -> subscription) already settled through an ACK/NACK of the
+   * previous master's delivery of the same message: the client may still settle them itself.
+   */
+  private readonly settledLive = new Map<number, string>();
   /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
   private readonly byMessageId = new Map<string, number[]>();
   private ended = false;
@@ -224,6 +229,7 @@ export class ClientSession {
     this.subscriptions.delete(subscriptionId);
     // The store takes back what this subscription had not acked; forget those tags.
     for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
+    for (const [tag, s] of this.settledLive) if (s === subscriptionId) this.settledLive.delete(tag);
     this.ensureLink().request('unsubscribe', { subscriptionId, removeDurable }, this.requestId(receipt));
   }
 
@@ -252,7 +258,7 @@ export class ClientSession {
   get pendingReceipts(): number { return this.receipts.size; }
 
   /** Whether `tag` names a delivery the client holds. */
-  holds(tag: number): boolean { return this.outstanding.has(tag); }
+  holds(tag: number): boolean { return this.outstanding.has(tag) || this.settledLive.has(tag); }
 
   /**
    * The tags of the deliveries of `messageId` the client holds (on `subscriptionId` if given),
@@ -270,6 +276,11 @@ export class ClientSession {
    * will come again) and the client still gets its receipt.
    */
   settle(kind: 'ack' | 'nack', tag: number, transaction: string, receipt?: string): void {
+    if (this.settledLive.delete(tag)) {
+      // Already settled through the previous master's delivery of the same message (below).
+      if (receipt !== undefined) this.events.onReceipt(receipt);
+      return;
+    }
     const held = this.outstanding.get(tag);
     if (!held) throw new GatewayError('UNKNOWN_DELIVERY', `${kind.toUpperCase()} for unknown delivery ${tag}`);
     const sub = held.subscriptionId;
@@ -283,6 +294,12 @@ export class ClientSession {
         : 'ACK/NACK for a delivery of the previous master mapped to its redelivery');
     }
     const liveStoreTag = live === undefined ? 0 : this.outstanding.get(live)!.storeTag;
+    if (live !== undefined && live !== tag) {
+      // The client holds the redelivery too and will settle it as well (client-individual
+      // clients ack every message they get): that second ACK/NACK is answered, not refused.
+      if (this.settledLive.size >= RECENT_DELIVERIES) this.settledLive.delete(this.settledLive.keys().next().value!);
+      this.settledLive.set(live, sub);
+    }
     // Client mode is cumulative (broker.proto AckMode): acking T settles every earlier delivery too.
     if (kind === 'ack' && this.subscriptions.get(sub) === 'ACK_MODE_CLIENT') {
       for (const [t, o] of this.outstanding) if ((t <= tag || (live !== undefined && t <= live)) && o.subscriptionId === sub) this.forget(t);
