@@ -12,7 +12,7 @@ import { GatewayMetrics, isMqtt } from './metrics';
 import { StompConnection, type GatewayContext } from './protocols/stomp/connection';
 import { MqttConnection, type MqttContext } from './protocols/mqtt/connection';
 import type { Transport } from './transports/transport';
-import { startListeners, type TransportSink } from './transports/listeners';
+import { startListeners, type ClientListeners, type TransportSink } from './transports/listeners';
 import { Channels } from './session/channels';
 import type { LocalBroker } from './session/local-channel';
 import { StaticMaster, TopologyFollower, type MasterSource } from './session/masters';
@@ -38,19 +38,8 @@ export interface GatewayOptions {
   certPollMs?: number;
 }
 
-export interface Gateway {
-  /** 0 when a listener is off (stomp.enabled, ws.enabled false; ssl/wss without ssl.cert). */
-  stompPort: number;
-  wsPort: number;
-  /** STOMP over TLS (stomp+ssl). */
-  sslPort: number;
-  /** STOMP over secure WebSocket. */
-  wssPort: number;
-  /** MQTT over TCP (mqtt.enabled) and over TLS (mqtts.enabled); MQTT over WebSocket shares wsPort/wssPort. */
-  mqttPort: number;
-  mqttsPort: number;
-  /** Re-reads ssl.cert/ssl.key/ssl.ca now (they are also reloaded when the files change); false when they did not load. */
-  reloadTls(): boolean;
+/** A running gateway: its listeners' ports (0 when a listener is off; ClientListeners) and the rest. */
+export interface Gateway extends Omit<ClientListeners, 'close'> {
   httpPort: number;
   registry: prom.Registry;
   /** Where the group master comes from (tests look at it). */
