@@ -134,7 +134,14 @@ export class LocalTopology implements System {
       for (let i = 0; i < 5 && this.mountOptions(dir).length; i++) {
         try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { await new Promise((r) => setTimeout(r, 200)); }
       }
-      if (this.mountOptions(dir).length === 0) this.mountImage(dir, true);
+      while (this.mountOptions(dir).length) execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' });
+      // Other mount namespaces (every `ip netns exec` makes one, and the root mounts are private
+      // here: an unmount does not reach them) may still hold the read-only superblock and its
+      // loop device, which `mount -o loop` would reuse. A NEW loop device gives a new superblock,
+      // writable (the old one is read-only: it cannot write to the image any more).
+      const dev = execFileSync('losetup', ['-f', '--show', `${dir}.img`], { encoding: 'utf8' }).trim();
+      try { execFileSync('e2fsck', ['-f', '-y', dev], { stdio: 'ignore' }); } catch { /* exit 1 = errors corrected */ }
+      execFileSync('mount', ['-o', 'errors=remount-ro', dev, dir]);
       const opts = this.mountOptions(dir);
       if (opts.length === 1 && /^rw,/.test(opts[0]!) && !opts[0]!.includes('emergency_ro')) return;
       if (attempt >= 5) throw new Error(`${dir} is still not writable after ${attempt} tries (mounts: ${JSON.stringify(opts)})`);
