@@ -25,13 +25,13 @@ const opt = (name, def) => {
 if (args.includes('--help')) {
   console.log(`usage: npm start -- [--standalone | --groups N] [--data DIR] [--offset N]
   (default)      ZooKeeper on 2181, stores store-1..3 (group "default", replicas 3) on gRPC 61620-61622 / HTTP 8171-8173,
-                 each serving clients itself (embedded gateway: STOMP 61651-61653, WS 61661-61663; in-process
+                 each serving clients itself (embedded gateway: STOMP 61651-61653, WS 61661-61663, MQTT 1891-1893; in-process
                  on the master), coordinators on gRPC 61630-61631 / HTTP 8181-8182, and a separate gateway on
-                 STOMP 61613, WS 61614, HTTP 8162 (its clients keep their connection when any store dies),
+                 STOMP 61613, WS 61614, MQTT 1883, HTTP 8162 (its clients keep their connection when any store dies),
                  and the web console on http://127.0.0.1:8161/ (apps/console)
   --groups N     N groups g1..gN of 3 stores each, a separate gateway per group (group k: every port + 100*(k-1),
                  so g2's gateway is STOMP 61713) and a duplex bridge linking them (HTTP 8191)
-  --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614;
+  --standalone   one standalone store (gRPC 61620, HTTP 8171) serving clients itself on STOMP 61613, WS 61614, MQTT 1883;
                  no ZooKeeper; its data in DIR/standalone (never the group's store-1); the console on 8161
   --offset N     add N to every port (run two clusters side by side)
   --data DIR     data and logs (default .hawser/)
@@ -69,7 +69,8 @@ if (standalone) {
   services.push({
     name: 'store-1', script: 'apps/store/dist/main.js', ready: 'store ready',
     args: ['--group', 'default', '--node.id', 'store-1', '--node.dataDir', join(dataDir, 'standalone'), '--grpc.port', p(61620), '--http.port', p(8171),
-      '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614)],
+      '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61613), '--gateway.ws.port', p(61614),
+      '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', p(1883)],
   });
   // The web console reads the standalone store's Admin RPCs (no coordinators to follow).
   services.push({
@@ -92,7 +93,8 @@ if (standalone) {
         name: id, script: 'apps/store/dist/main.js', ready: 'store ready',
         args: ['--group', group, '--node.id', id, '--node.dataDir', join(dataDir, id), '--grpc.port', p(61620 + 100 * k + i), '--http.port', p(8171 + 100 * k + i),
           '--ha.mode', 'replicated', '--replicas', '3', '--zk.address', zk, '--coordinators', coordinators.join(','),
-          '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61651 + 100 * k + i), '--gateway.ws.port', p(61661 + 100 * k + i)],
+          '--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', p(61651 + 100 * k + i), '--gateway.ws.port', p(61661 + 100 * k + i),
+          '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', p(1891 + 100 * k + i)],
       });
     }
   }
@@ -107,7 +109,7 @@ if (standalone) {
     services.push({
       name: `gateway-${k + 1}`, script: 'apps/gateway/dist/main.js', ready: 'gateway ready',
       args: ['--gateway.id', `gateway-${k + 1}`, '--group', group, '--coordinators', coordinators.join(','), '--zk.address', zk,
-        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8162 + 100 * k), '--auth.anonymous', 'true'],
+        '--stomp.port', p(61613 + 100 * k), '--ws.port', p(61614 + 100 * k), '--http.port', p(8162 + 100 * k), '--auth.anonymous', 'true', '--mqtt.enabled', 'true', '--mqtt.port', p(1883 + 100 * k)],
     });
   }
   if (groupCount > 1) {
@@ -260,14 +262,14 @@ process.on('SIGTERM', () => stopAll('SIGTERM'));
   await Promise.all(pending);
   if (stopping) return;
   if (standalone) {
-    console.log(`[local-cluster] Hawser is up: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, metrics http://127.0.0.1:${p(8171)}/metrics`);
+    console.log(`[local-cluster] Hawser is up: STOMP stomp://127.0.0.1:${p(61613)}, WebSocket ws://127.0.0.1:${p(61614)}, MQTT mqtt://127.0.0.1:${p(1883)}, metrics http://127.0.0.1:${p(8171)}/metrics`);
   }
   for (let k = 0; !standalone && k < groupCount; k++) {
     const name = groupCount === 1 ? 'Hawser' : `group g${k + 1}`;
     const nodes = [0, 1, 2].map((i) => `stomp://127.0.0.1:${p(61651 + 100 * k + i)}`);
     console.log(`[local-cluster] ${name} is up:`);
-    console.log(`  the store nodes (fastest: in-process on the master): failover:(${nodes.join(',')})?randomize=false`);
-    console.log(`  the separate gateway (keeps its clients' connections through any store's death): stomp://127.0.0.1:${p(61613 + 100 * k)}, ws://127.0.0.1:${p(61614 + 100 * k)}, metrics http://127.0.0.1:${p(8162 + 100 * k)}/metrics`);
+    console.log(`  the store nodes (fastest: in-process on the master): failover:(${nodes.join(',')})?randomize=false; MQTT on ports ${p(1891 + 100 * k)}-${p(1893 + 100 * k)}`);
+    console.log(`  the separate gateway (keeps its clients' connections through any store's death): stomp://127.0.0.1:${p(61613 + 100 * k)}, ws://127.0.0.1:${p(61614 + 100 * k)}, mqtt://127.0.0.1:${p(1883 + 100 * k)}, metrics http://127.0.0.1:${p(8162 + 100 * k)}/metrics`);
   }
   if (!standalone) console.log(`[local-cluster] topology: node tools/cli/dist/main.js status${offset ? ` --coordinators ${coordinators.join(',')}` : ''}`);
   console.log(`[local-cluster] web console: http://127.0.0.1:${p(8161)}/${args.includes('--secure') ? ' (log in as admin or app: the passwords above)' : ''}`);
