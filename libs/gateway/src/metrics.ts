@@ -35,15 +35,14 @@ export class GatewayMetrics {
   readonly channelsOpened: prom.Counter<'channel'>;
   readonly tlsHandshakeFailures: prom.Counter<'protocol'>;
   readonly tlsReloads: prom.Counter<'result'>;
-
   readonly mqttPacketsIn: prom.Counter<'type'>;
   readonly mqttPacketsOut: prom.Counter<'type'>;
   readonly mqttProtocolErrors: prom.Counter<'protocol' | 'reason'>;
   readonly mqttConnacks: prom.Counter<'code'>;
   readonly mqttWills: prom.Counter<string>;
+  readonly mqttTakeovers: prom.Counter<string>;
   readonly mqttDiscards: prom.Counter<'result'>;
 
-  readonly mqttTakeovers: prom.Counter<string>;
   constructor(registry: prom.Registry) {
     const registers = [registry];
     this.connections = new prom.Gauge({ name: 'hawser_gateway_connections', help: 'open client connections', labelNames: ['protocol'], registers });
@@ -64,14 +63,14 @@ export class GatewayMetrics {
     this.channelsOpened = new prom.Counter({ name: 'hawser_gateway_channels_opened_total', help: 'client sessions opened on a master, by channel: local = in-process in this store node (embedded gateway on the master), grpc = Broker.Session stream to another process', labelNames: ['channel'], registers });
     this.tlsHandshakeFailures = new prom.Counter({ name: 'hawser_gateway_tls_handshake_failures_total', help: 'TLS handshakes that failed on the stomp+ssl and wss listeners (plaintext to a TLS port, untrusted or missing client certificate, no common protocol)', labelNames: ['protocol'], registers });
     this.tlsReloads = new prom.Counter({ name: 'hawser_gateway_tls_reloads_total', help: 'reloads of ssl.cert/ssl.key/ssl.ca after the files changed: ok = new connections use them, failed = unreadable or mismatched, the previous ones stay', labelNames: ['result'], registers });
-    this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
     this.mqttPacketsIn = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_in_total', help: 'MQTT control packets received from clients, by type (connect, publish, puback, ...)', labelNames: ['type'], registers });
     this.mqttPacketsOut = new prom.Counter({ name: 'hawser_gateway_mqtt_packets_out_total', help: 'MQTT control packets sent to clients, by type', labelNames: ['type'], registers });
     this.mqttProtocolErrors = new prom.Counter({ name: 'hawser_gateway_mqtt_protocol_errors_total', help: 'MQTT connections closed for bad input (malformed, oversize, reserved flags, second CONNECT, packet before CONNECT, bad topic), by listener protocol and reason', labelNames: ['protocol', 'reason'], registers });
-    this.mqttDiscards = new prom.Counter({ name: 'hawser_gateway_mqtt_session_discards_total', help: 'clean-session CONNECTs that discarded what a previous persistent session of the client id left in the store (its state records and durable subscriptions), by result: done, failed', labelNames: ['result'], registers });
     this.mqttConnacks = new prom.Counter({ name: 'hawser_gateway_mqtt_connacks_total', help: 'CONNACKs sent, by return code (0 accepted, 1 protocol version, 2 identifier rejected, 3 server unavailable, 4 bad user name or password, 5 not authorized)', labelNames: ['code'], registers });
     this.mqttWills = new prom.Counter({ name: 'hawser_gateway_mqtt_wills_total', help: 'MQTT will messages published (the connection closed without DISCONNECT)', registers });
+    this.mqttDiscards = new prom.Counter({ name: 'hawser_gateway_mqtt_session_discards_total', help: 'clean-session CONNECTs that discarded what a previous persistent session of the client id left in the store (its state records and durable subscriptions), by result: done, failed', labelNames: ['result'], registers });
     this.mqttTakeovers = new prom.Counter({ name: 'hawser_gateway_mqtt_takeovers_total', help: 'MQTT connections closed because a new CONNECT came with the same client id [MQTT-3.1.4-2]', registers });
+    this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
     this.limitRefusals = new prom.Counter({ name: 'hawser_gateway_limit_refusals_total', help: 'requests or connections refused with an ERROR (or idle connections closed) because a limit was reached, by the config key of the limit', labelNames: ['limit'], registers });
     // What a producer waits for: a SEND read -> its RECEIPT written (the store's journal commit, replication to a quorum, the way there and back).
     this.receiptSeconds = new prom.Histogram({
