@@ -125,6 +125,22 @@ describe('chaos checker', () => {
     assert.equal(r.healByKind['kill-master']!.p50Ms, 50);
     assert.equal(r.healByKind['kill-gateway']!.unhealed, 1);
   });
+
+  it('longest gap: a late outage after a quick first receipt is seen, up to the next fault', () => {
+    const at = (t: number, e: HistoryInput): HistoryEvent => ({ t, ...e }) as HistoryEvent;
+    const r = check([
+      at(0, { type: 'fault', phase: 'start', kind: 'zk-quorum', cycle: 1, target: 'zk', groups: ['g1'] }),
+      at(10, send('a', 0)), at(20, ok('a')), // first receipt 20 ms after
+      at(30, send('b', 1)), at(3030, ok('b')), // then 3 s without one
+      at(3040, send('c', 2)), at(3050, ok('c')),
+      at(5000, { type: 'fault', phase: 'start', kind: 'kill-slave', cycle: 2, target: 's2', groups: ['g1'] }),
+      at(5010, send('d', 3)), at(9000, ok('d')), // after the next fault: not the first's gap
+    ]);
+    assert.equal(r.heal[0]!.healMs, 20);
+    assert.equal(r.heal[0]!.maxGapMs, 3010);
+    assert.equal(r.heal[1]!.maxGapMs, 4000);
+    assert.equal(r.healByKind['zk-quorum']!.gapOver2s, 1);
+  });
 });
 
 describe('chaos fault plan', () => {

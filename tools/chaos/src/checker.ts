@@ -28,9 +28,19 @@ export interface Heal {
   /** Worst group's heal time (ms); null: a group never served again before the run ended. */
   healMs: number | null;
   byGroup: Record<string, number | null>;
+  /**
+   * The longest time without a RECEIPT in a group it can interrupt, from its start until the
+   * next fault (or the last receipt): an outage that begins late (sessions expiring seconds
+   * after a ZooKeeper quorum loss) shows here and not in healMs.
+   */
+  maxGapMs: number;
 }
 
-export interface HealStats { n: number; unhealed: number; minMs: number; p50Ms: number; p90Ms: number; maxMs: number; over2s: number }
+export interface HealStats {
+  n: number; unhealed: number; minMs: number; p50Ms: number; p90Ms: number; maxMs: number; over2s: number;
+  /** The same figures for maxGapMs. */
+  gapP50Ms: number; gapP90Ms: number; gapMaxMs: number; gapOver2s: number;
+}
 
 export interface Report {
   counts: {
@@ -73,10 +83,12 @@ export function healStats(heals: Heal[]): Record<string, HealStats> {
   const out: Record<string, HealStats> = {};
   for (const [kind, hs] of [...by].sort(([a], [b]) => a.localeCompare(b))) {
     const ms = hs.map((h) => h.healMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
+    const gaps = hs.map((h) => h.maxGapMs).sort((a, b) => a - b);
     out[kind] = {
       n: hs.length, unhealed: hs.length - ms.length,
       minMs: ms[0] ?? 0, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), maxMs: ms[ms.length - 1] ?? 0,
       over2s: ms.filter((x) => x > 2000).length,
+      gapP50Ms: percentile(gaps, 50), gapP90Ms: percentile(gaps, 90), gapMaxMs: gaps[gaps.length - 1] ?? 0, gapOver2s: gaps.filter((x) => x > 2000).length,
     };
   }
   return out;
@@ -200,14 +212,23 @@ export function check(events: readonly HistoryEvent[]): Report {
   // Heal times.
   receipts.sort((a, b) => a.t - b.t);
   const allGroups = [...new Set([...sends.values()].map((s) => s.group))];
-  const heal: Heal[] = faults.map((f) => {
+  const heal: Heal[] = faults.map((f, i) => {
     const byGroup: Record<string, number | null> = {};
+    let maxGapMs = 0;
+    const until = faults[i + 1]?.t ?? Infinity;
     for (const g of f.groups.length ? f.groups : allGroups) {
       const r = receipts.find((x) => x.group === g && x.sentAt >= f.t);
       byGroup[g] = r ? r.t - f.t : null;
+      let prev = f.t;
+      for (const x of receipts) {
+        if (x.group !== g || x.t < f.t) continue;
+        if (x.t > until) break;
+        maxGapMs = Math.max(maxGapMs, x.t - prev);
+        prev = x.t;
+      }
     }
     const vals = Object.values(byGroup);
-    return { cycle: f.cycle, kind: f.kind, target: f.target, byGroup, healMs: vals.includes(null) ? null : Math.max(0, ...(vals as number[])) };
+    return { cycle: f.cycle, kind: f.kind, target: f.target, byGroup, healMs: vals.includes(null) ? null : Math.max(0, ...(vals as number[])), maxGapMs };
   });
 
   const report: Report = {
@@ -235,7 +256,7 @@ export function summarize(r: Report, max = 5): string {
     lines.push(`  ${k}: ${v.length}${v.length ? ` — ${v.slice(0, max).map((x) => `${x.id}${x.sub ? ` @${x.sub}` : ''}${x.detail ? ` (${x.detail})` : ''}`).join('; ')}` : ''}`);
   }
   for (const [kind, s] of Object.entries(r.healByKind)) {
-    lines.push(`  heal ${kind}: n=${s.n} p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms, over 2 s ${s.over2s}, never ${s.unhealed}`);
+    lines.push(`  heal ${kind}: n=${s.n} p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms, over 2 s ${s.over2s}, never ${s.unhealed}; longest gap p50 ${s.gapP50Ms} ms, max ${s.gapMaxMs} ms, over 2 s ${s.gapOver2s}`);
   }
   return lines.join('\n');
 }
