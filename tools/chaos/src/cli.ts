@@ -80,12 +80,12 @@ function print(a: Args, r: Report, extra: Record<string, unknown> = {}, reportFi
 export async function main(argv: string[]): Promise<number> {
   const a = parseArgs(argv);
   const seed = num(a, 'seed', Math.floor(Math.random() * 1e9));
-  const out = a.flags.get('out')?.at(-1) ?? mkdtempSync(join(tmpdir(), 'hawser-chaos-'));
   if (a.cmd === 'check') {
     if (a.rest.length === 0) throw new UsageError(`check needs a history file\n${USAGE}`);
     const events: HistoryEvent[] = a.rest.flatMap((f) => readHistory(f)).sort((x, y) => x.t - y.t);
     return print(a, check(events));
   }
+  const out = a.flags.get('out')?.at(-1) ?? mkdtempSync(join(tmpdir(), 'hawser-chaos-'));
   if (a.cmd === 'workload') {
     const paths = (a.flags.get('path') ?? []).map(parsePath);
     if (paths.length === 0) throw new UsageError(`workload needs at least one --path\n${USAGE}`);
