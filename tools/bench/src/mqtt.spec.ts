@@ -10,7 +10,9 @@ const alive = (pid: number): boolean => { try { process.kill(pid, 0); return tru
 
 test('options: defaults, subsets, one-line errors; rounds alternate the order', () => {
   const d = parseArgs([]);
-  assert.deepEqual([d.duration, d.rounds, d.window, d.size, d.warmup, d.json, d.systems], [10, 3, 64, 1024, 30, false, DEFAULT_SYSTEMS]);
+  assert.deepEqual([d.duration, d.rounds, d.window, d.size, d.warmup, d.clientNoDelay, d.json, d.systems], [10, 3, 64, 1024, 30, true, false, DEFAULT_SYSTEMS]);
+  assert.equal(parseArgs(['--client-nodelay', 'false']).clientNoDelay, false);
+  assert.throws(() => parseArgs(['--client-nodelay', 'yes']), /--client-nodelay: expected true or false, got 'yes'/);
   const o = parseArgs(['--systems', 'embedded,mosquitto_nagle', '--rounds', '2', '--window', '1', '--duration', '5', '--json']);
   assert.deepEqual([o.systems, o.rounds, o.window, o.duration, o.json], [['embedded', 'mosquitto_nagle'], 2, 1, 5, true]);
   assert.throws(() => parseArgs(['--systems', 'rabbitmq']), /--systems: unknown 'rabbitmq'/);
@@ -74,6 +76,7 @@ test('a short cell against a private Mosquitto: every PUBACKed message delivered
     assert.ok(c.acked > 100, `only ${c.acked} PUBACKs`);
     assert.deepEqual({ sent: c.sent, received: c.received, lost: c.lost, duplicates: c.duplicates, failed: c.failed }, { sent: c.acked, received: c.acked, lost: 0, duplicates: 0, failed: 0 });
     assert.ok(c.p50AckMs > 0 && c.p99AckMs >= c.p50AckMs);
+    assert.ok((c.clientCores ?? 0) > 0, 'the clients\' CPU measured');
     const gone = await benchMqtt('mqtt://127.0.0.1:1', { durationS: 1, window: 1, size: 64, tag: 'nobody' });
     assert.match(gone.error ?? '', /ECONNREFUSED|connect/);
   } finally {

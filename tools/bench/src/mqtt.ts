@@ -50,13 +50,13 @@ export const LABEL: Record<System, string> = {
 const EMBEDDED_MQTT = ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'];
 const GATEWAY_MQTT = ['--mqtt.enabled', 'true', '--mqtt.port', '0'];
 
-export interface Options { duration: number; rounds: number; window: number; size: number; warmup: number; systems: System[]; json: boolean }
+export interface Options { duration: number; rounds: number; window: number; size: number; warmup: number; clientNoDelay: boolean; systems: System[]; json: boolean }
 
-const USAGE = `usage: node tools/bench/dist/mqtt.js [--duration S=10] [--rounds N=3] [--window W=64] [--size B=1024] [--warmup S=30] [--json]
+const USAGE = `usage: node tools/bench/dist/mqtt.js [--duration S=10] [--rounds N=3] [--window W=64] [--size B=1024] [--warmup S=30] [--client-nodelay true|false] [--json]
        [--systems ${DEFAULT_SYSTEMS.join(',')}] (also: quorum_mem, activemq_nagle, mosquitto_nagle)`;
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 10, rounds: 3, window: 64, size: 1024, warmup: 30, systems: [...DEFAULT_SYSTEMS], json: false };
+  const o: Options = { duration: 10, rounds: 3, window: 64, size: 1024, warmup: 30, clientNoDelay: true, systems: [...DEFAULT_SYSTEMS], json: false };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration') o.duration = numberOption(a, v, { what: 'a number of seconds' });
     else if (name === 'warmup') o.warmup = numberOption(a, v, { zero: true, what: 'a number of seconds' });
@@ -64,6 +64,9 @@ export function parseArgs(argv: string[]): Options {
     else if (name === 'size') {
       o.size = numberOption(a, v, { integer: true });
       if (o.size < 64) throw new UsageError(`--size: expected at least 64 bytes (the id and send time go first), got '${v}'`);
+    } else if (name === 'client-nodelay') {
+      if (v !== 'true' && v !== 'false') throw new UsageError(`--client-nodelay: expected true or false, got '${v}'`);
+      o.clientNoDelay = v === 'true';
     } else if (name === 'systems') {
       const s = v.split(',').filter(Boolean);
       const bad = s.find((x) => !(SYSTEMS as readonly string[]).includes(x));
@@ -103,6 +106,8 @@ export interface MqttCell {
   failed: number;
   /** The machine's 1-minute load average when the cell began and ended. */
   load: [number, number];
+  /** CPU (user + system) of this process — both clients — over the run, in cores (1 = one core busy). */
+  clientCores?: number;
   error?: string;
 }
 
@@ -170,7 +175,11 @@ function noDelay(c: mqtt.MqttClient): mqtt.MqttClient {
   return c;
 }
 
-export interface BenchSettings { durationS: number; window: number; size: number; tag: string; drainIdleMs?: number; stallMs?: number }
+export interface BenchSettings {
+  durationS: number; window: number; size: number; tag: string; drainIdleMs?: number; stallMs?: number;
+  /** TCP_NODELAY on the clients' sockets (default true; false = mqtt.js as it comes, Nagle on). */
+  clientNoDelay?: boolean;
+}
 
 /**
  * One cell against the broker at `url` (mqtt://host:port). Never throws: a failure is a cell
@@ -178,6 +187,7 @@ export interface BenchSettings { durationS: number; window: number; size: number
  */
 export async function benchMqtt(url: string, s: BenchSettings): Promise<MqttCell> {
   const load0 = loadavg()[0]!;
+  const cpu0 = process.cpuUsage();
   const topic = `bench/mqtt/${s.tag}`;
   const drainIdleMs = s.drainIdleMs ?? 10_000;
   const stallMs = s.stallMs ?? 30_000;
@@ -198,7 +208,8 @@ export async function benchMqtt(url: string, s: BenchSettings): Promise<MqttCell
   let watchdog: NodeJS.Timeout | undefined;
   try {
     // The subscriber first, with a persistent session, so every message has a stored taker.
-    sub = noDelay(await mqtt.connectAsync(url, { ...opts, clientId: `bench-sub-${s.tag}`, clean: false }));
+    const tune = (c: mqtt.MqttClient) => (s.clientNoDelay === false ? c : noDelay(c));
+    sub = tune(await mqtt.connectAsync(url, { ...opts, clientId: `bench-sub-${s.tag}`, clean: false }));
     sub.on('message', (_t, body) => {
       const id = parsePayload(body);
       if (!id) return;
@@ -211,7 +222,7 @@ export async function benchMqtt(url: string, s: BenchSettings): Promise<MqttCell
     const granted = await sub.subscribeAsync(topic, { qos: 1 });
     if (granted[0]?.qos !== 1) throw new Error(`SUBACK granted QoS ${granted[0]?.qos} to ${topic}, not 1`);
 
-    pub = noDelay(await mqtt.connectAsync(url, { ...opts, clientId: `bench-pub-${s.tag}`, clean: true }));
+    pub = tune(await mqtt.connectAsync(url, { ...opts, clientId: `bench-pub-${s.tag}`, clean: true }));
     pub.on('close', () => { broken ??= 'the publisher\'s connection closed'; });
     let wake: (() => void) | undefined;
     let lastProgress = now();
@@ -272,6 +283,9 @@ export async function benchMqtt(url: string, s: BenchSettings): Promise<MqttCell
     sent, acked, received: ledger.received, lost: ledger.pending, duplicates: ledger.duplicates, failed,
     load: [load0, loadavg()[0]!],
   };
+  const cpu = process.cpuUsage(cpu0);
+  const wallMs = now() - started;
+  if (wallMs > 0) cell.clientCores = (cpu.user + cpu.system) / 1000 / wallMs;
   // A connection closed at the very end (after every PUBACK) is not a failure of the run.
   if (broken && (failed > 0 || ledger.pending > 0 || acked === 0)) cell.error = broken;
   return cell;
@@ -480,15 +494,15 @@ export async function main(argv: string[]): Promise<number> {
         if (sys.version) versions[s] = sys.version;
         if (s.startsWith('activemq') && o.warmup > 0) {
           say(`warming ActiveMQ up for ${o.warmup} s (its JIT)`);
-          const w = await benchMqtt(sys.url, { durationS: o.warmup, window: o.window, size: o.size, tag: `${tag0}-warmup-${round}` });
+          const w = await benchMqtt(sys.url, { durationS: o.warmup, window: o.window, size: o.size, clientNoDelay: o.clientNoDelay, tag: `${tag0}-warmup-${round}` });
           say(`warmup: ${fmtN(w.msgPerSec)} msg/s${w.error ? `, error ${w.error}` : ''}`);
         }
-        const cell = await benchMqtt(sys.url, { durationS: o.duration, window: o.window, size: o.size, tag: `${tag0}-${s}-${round}` });
+        const cell = await benchMqtt(sys.url, { durationS: o.duration, window: o.window, size: o.size, clientNoDelay: o.clientNoDelay, tag: `${tag0}-${s}-${round}` });
         runs.push({ round, system: s, cell });
         if (cell.error || cell.lost > 0 || cell.failed > 0) failed = true;
         say(`round ${round} ${s}: ${fmtN(cell.msgPerSec)} msg/s, PUBACK p50 ${fmtMs(cell.p50AckMs)} p99 ${fmtMs(cell.p99AckMs)} ms, delivered p99 ${fmtMs(cell.p99DeliverMs)} ms,`
           + ` sent ${cell.sent} acked ${cell.acked} received ${cell.received} lost ${cell.lost} dup ${cell.duplicates} failed ${cell.failed},`
-          + ` load ${cell.load.map((l) => l.toFixed(2)).join('->')}${cell.error ? `, error ${cell.error}` : ''}`);
+          + ` load ${cell.load.map((l) => l.toFixed(2)).join('->')}, clients ${cell.clientCores?.toFixed(2) ?? '-'} cores${cell.error ? `, error ${cell.error}` : ''}`);
       } finally {
         current = undefined;
         await sys.stop().catch((e: Error) => say(`stopping ${s}: ${e.message}`));
@@ -497,11 +511,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const loads = runs.flatMap((r) => r.cell.load);
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, node: process.version };
-  const settings = { duration: o.duration, rounds: o.rounds, window: o.window, sizeBytes: o.size, warmupActiveMq: o.warmup, qos: 1, subscriber: 'clean=false, QoS 1' };
+  const settings = { duration: o.duration, rounds: o.rounds, window: o.window, sizeBytes: o.size, warmupActiveMq: o.warmup, clientNoDelay: o.clientNoDelay, qos: 1, subscriber: 'clean=false, QoS 1' };
   if (o.json) {
     process.stdout.write(`${JSON.stringify({ settings, machine, versions, loadAverage: { atStart: loadStart, atEnd: loadavg(), cellsMin1: loads.length ? [Math.min(...loads), Math.max(...loads)] : [] }, systems: o.systems, runs }, null, 2)}\n`);
   } else {
-    process.stdout.write(`${table(o.systems, runs)}\n\n${o.size} B payloads, QoS 1, window ${o.window}, ${o.duration} s per run, ${o.rounds} round(s) alternating;`
+    process.stdout.write(`${table(o.systems, runs)}\n\n${o.size} B payloads, QoS 1, window ${o.window}, ${o.duration} s per run, client TCP_NODELAY ${o.clientNoDelay ? 'on' : 'off (Nagle)'}, ${o.rounds} round(s) alternating;`
       + ` median (min-max) over rounds. machine: ${machine.nproc} x ${machine.cpu}, ${machine.ramGiB} GiB, node ${machine.node};`
       + ` 1-min load average during the cells ${loads.length ? `${Math.min(...loads).toFixed(2)}-${Math.max(...loads).toFixed(2)}` : '-'}\n`);
   }

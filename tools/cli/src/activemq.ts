@@ -45,8 +45,9 @@ export interface ActiveMqOptions {
   mqttPort?: number;
   /**
    * transport.tcpNoDelay=true on every connector (TCP_NODELAY, as Hawser's listeners set it).
-   * ActiveMQ's default leaves Nagle's algorithm on, which holds small acknowledgements back
-   * while earlier ones are unacknowledged: MQTT QoS 1 with 64 in flight ran ~3x slower here.
+   * ActiveMQ's default leaves Nagle's algorithm on (small acknowledgements may wait while
+   * earlier data is unacknowledged); measured on MQTT QoS 1 with 64 in flight it made no
+   * difference beyond the spread at a low load average (docs/benchmarks.md, "MQTT").
    */
   tcpNoDelay?: boolean;
   heap: string;
