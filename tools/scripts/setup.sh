@@ -28,8 +28,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     exit 1
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # We need these packages' programs, not their system services: zookeeper, mosquitto (1883,
+  # Hawser's MQTT port), nats-server and prometheus would otherwise start as daemons on a machine
+  # with systemd. Debian's policy-rc.d (exit 101: "not allowed") keeps them stopped during the
+  # install; one that already exists is left alone.
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+  fi
   apt-get update -qq
-  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null || { [ -n "$made_policy" ] && rm -f "$policy"; exit 1; }
+  [ -n "$made_policy" ] && rm -f "$policy"
 fi
 
 # npm ci when node_modules is missing or older than the lock file.
