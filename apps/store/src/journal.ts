@@ -20,7 +20,7 @@
 import type { DurableSubOp, JournalEntry, PagedMessage, Recovered, Message } from '@hawser/broker';
 import { dedupKey, messageBytes, orderKey } from '@hawser/broker';
 import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
-import { Rocks, type BatchOp } from './rocks';
+import { Rocks, type BatchOp, type RocksMemory } from './rocks';
 
 const hex = (n: number) => n.toString(16).padStart(16, '0');
 export const keys = {
@@ -43,6 +43,8 @@ const DEDUP_TRIM = 4096;
 export interface JournalOptions {
   dedupWindow: number;
   retention: number;
+  /** RocksDB's memtable and block cache sizes (default DEFAULT_ROCKS_MEMORY). */
+  memory?: RocksMemory;
 }
 
 export interface WriteResult { entries: number; bytes: number; position: number }
@@ -90,7 +92,7 @@ export class RocksJournal {
   private constructor(readonly db: Rocks, private readonly opts: JournalOptions) {}
 
   static async open(dir: string, opts: JournalOptions): Promise<RocksJournal> {
-    return new RocksJournal(await Rocks.open(dir), opts);
+    return new RocksJournal(await Rocks.open(dir, opts.memory), opts);
   }
 
   async close(): Promise<void> {

@@ -34,14 +34,22 @@ export class RocksError extends Error {
   }
 }
 
+export interface RocksMemory { writeBufferBytes: number; cacheBytes: number }
+export const DEFAULT_ROCKS_MEMORY: RocksMemory = { writeBufferBytes: 64 * 1024 * 1024, cacheBytes: 32 * 1024 * 1024 };
+
 export class Rocks {
   private constructor(private readonly db: RawDb, readonly location: string) {}
 
-  static open(location: string): Promise<Rocks> {
+  /**
+   * `memory`: RocksDB's own memory (journal.writeBufferBytes, journal.cacheBytes). The defaults
+   * are bigger memtables than the binding's 4 MiB: fewer flushes and L0 compactions under load.
+   * A memtable can fill before it is flushed and a second one fills meanwhile, so RocksDB holds
+   * up to about 2 × writeBufferBytes + cacheBytes of the store's RSS by design.
+   */
+  static open(location: string, memory: RocksMemory = DEFAULT_ROCKS_MEMORY): Promise<Rocks> {
     const db = rocksdb(location);
     return new Promise((resolve, reject) => {
-      // Bigger memtables than the binding's 4 MiB default: fewer flushes and L0 compactions under load.
-      db.open({ createIfMissing: true, writeBufferSize: 64 * 1024 * 1024, cacheSize: 32 * 1024 * 1024 }, (err) => {
+      db.open({ createIfMissing: true, writeBufferSize: memory.writeBufferBytes, cacheSize: memory.cacheBytes }, (err) => {
         if (err) reject(new RocksError(`cannot open RocksDB at ${location}: ${err.message} (is another store using this node.dataDir?)`, { cause: err }));
         else resolve(new Rocks(db, location));
       });

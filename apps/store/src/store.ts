@@ -192,7 +192,10 @@ export class Store {
 
   private async open(): Promise<void> {
     const c = this.deps.config;
-    this.journal = await RocksJournal.open(c.node.dataDir, { dedupWindow: c.broker.dedupWindow, retention: c.journal.retention });
+    this.journal = await RocksJournal.open(c.node.dataDir, {
+      dedupWindow: c.broker.dedupWindow, retention: c.journal.retention,
+      memory: { writeBufferBytes: c.journal.writeBufferBytes, cacheBytes: c.journal.cacheBytes },
+    });
     try {
       const id = await checkIdentity(this.journal.db, { dir: c.node.dataDir, mode: c.ha.mode, group: c.group, node: c.node.id });
       if (id.written) this.deps.log.info({ dataDir: c.node.dataDir, identity: id.identity }, id.written === 'new' ? 'data directory identity written' : 'data directory adopted: identity written');
