@@ -15,43 +15,19 @@ The same script runs against ActiveMQ 5.17 (hawser activemq start) to compare be
 import hashlib
 import json
 import sys
-import threading
 import time
 
 import stomp
+
+from stomp_common import Listener, wait_until as _wait_until
 
 scenario, host, port, prefix = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 args = sys.argv[5:]
 DEADLINE = 20.0
 
 
-class Listener(stomp.ConnectionListener):
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.messages = []
-        self.receipts = []
-        self.errors = []
-
-    def on_message(self, frame):
-        with self.lock:
-            self.messages.append(frame)
-
-    def on_receipt(self, frame):
-        with self.lock:
-            self.receipts.append(frame.headers.get('receipt-id'))
-
-    def on_error(self, frame):
-        with self.lock:
-            self.errors.append(frame.headers.get('message', frame.body))
-
-
 def wait_until(pred, deadline=DEADLINE):
-    end = time.time() + deadline
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
+    return _wait_until(pred, deadline)
 
 
 def connect(version='1.2', name='c'):

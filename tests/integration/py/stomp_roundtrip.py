@@ -9,42 +9,17 @@ Exits 1 (with the JSON) when something did not arrive within the deadline.
 """
 import json
 import sys
-import threading
-import time
 
 import stomp
+
+from stomp_common import Listener, wait_until as _wait_until
 
 host, port, queue, existing = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 DEADLINE = 10.0
 
 
-class Listener(stomp.ConnectionListener):
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.messages = []
-        self.receipts = []
-        self.errors = []
-
-    def on_message(self, frame):
-        with self.lock:
-            self.messages.append(frame)
-
-    def on_receipt(self, frame):
-        with self.lock:
-            self.receipts.append(frame.headers.get('receipt-id'))
-
-    def on_error(self, frame):
-        with self.lock:
-            self.errors.append(frame.headers.get('message', frame.body))
-
-
 def wait_until(pred):
-    end = time.time() + DEADLINE
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
+    return _wait_until(pred, DEADLINE)
 
 
 listener = Listener()

@@ -15,10 +15,10 @@ import logging
 import os
 import ssl
 import sys
-import threading
-import time
 
 import stomp
+
+from stomp_common import Listener, wait_until as _wait_until
 
 # stomp.py reads its socket in a receiver thread while the caller's thread writes to it. Under
 # TLS 1.3 the server sends session tickets after the handshake, and one SSL object read and
@@ -44,33 +44,8 @@ if os.environ.get('STOMP_SSL_DEBUG'):
     logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
 
 
-class Listener(stomp.ConnectionListener):
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.messages = []
-        self.receipts = []
-        self.errors = []
-
-    def on_message(self, frame):
-        with self.lock:
-            self.messages.append(frame)
-
-    def on_receipt(self, frame):
-        with self.lock:
-            self.receipts.append(frame.headers.get('receipt-id'))
-
-    def on_error(self, frame):
-        with self.lock:
-            self.errors.append(frame.headers.get('message', frame.body))
-
-
 def wait_until(pred):
-    end = time.time() + DEADLINE
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
+    return _wait_until(pred, DEADLINE)
 
 
 listener = Listener()
