@@ -6,42 +6,18 @@
 // If python3-stomp is missing this FAILS (it is part of the suite's setup), it never skips.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { Harness, ROOT, checkFor, type Gateway } from './harness';
+import { Harness, checkFor, type Gateway } from './harness';
 import { Cluster } from './cluster';
 import { Clients, unique } from './support';
 import { STORE_ARGS } from './messaging';
-
-/** A python3 that can `import stomp`: $PYTHON, python3 on PATH, or Debian's /usr/bin/python3. */
-function findPython(): string {
-  const tried: string[] = [];
-  for (const p of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x)) {
-    const r = spawnSync(p, ['-c', 'import stomp'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status === 0) return p;
-    tried.push(`${p}: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()}`);
-  }
-  throw new Error(`python3-stomp is not installed: apt-get install -y python3-stomp (or tools/scripts/setup.sh as root). Tried: ${tried.join('; ')}`);
-}
+import { runPythonScript } from './python';
 
 /** Runs one scenario of activemq_compat.py; its JSON line, whatever the exit code (asserted by the caller). */
-function scenario(port: number, name: string, ...args: string[]): Promise<{ code: number | null; out: Record<string, unknown>; stderr: string }> {
-  const python = findPython();
+async function scenario(port: number, name: string, ...args: string[]): Promise<{ code: number | null; out: Record<string, unknown>; stderr: string }> {
   const prefix = unique('amq').replace(/[^A-Za-z0-9]/g, '');
-  return new Promise((resolve) => {
-    const child = spawn(python, [join(ROOT, 'tests/integration/py/activemq_compat.py'), name, '127.0.0.1', String(port), prefix, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      let out: Record<string, unknown> = {};
-      try { out = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as Record<string, unknown>; } catch { out = { unparsed: stdout }; }
-      resolve({ code, out, stderr });
-    });
-  });
+  const r = await runPythonScript('activemq_compat.py', [name, '127.0.0.1', String(port), prefix, ...args], 240_000);
+  const out = r.result !== null && typeof r.result === 'object' ? r.result as Record<string, unknown> : { unparsed: r.stdout };
+  return { code: r.code, out, stderr: r.stderr };
 }
 
 describe('ActiveMQ STOMP compatibility (python3-stomp)', { timeout: 600_000 }, () => {

@@ -4,7 +4,6 @@
 // skips.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 // stomp.js ships its typings as ESM; its `require` entry is a UMD bundle we load at runtime.
@@ -14,30 +13,7 @@ const { Client } = require('@stomp/stompjs') as { Client: typeof StompJsClient }
 import { Harness, ROOT, type Gateway } from './harness';
 import { Clients, unique, drain, texts } from './support';
 import { STORE_ARGS } from './messaging';
-
-/** A python3 that can `import stomp`: $PYTHON, python3 on PATH, or Debian's /usr/bin/python3. */
-function findPython(): { python?: string; tried: string[] } {
-  const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((p): p is string => !!p);
-  const tried: string[] = [];
-  for (const p of candidates) {
-    const r = spawnSync(p, ['-c', 'import stomp'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status === 0) return { python: p, tried };
-    tried.push(`${p}: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()}`);
-  }
-  return { tried };
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
+import { findPython, run } from './python';
 
 /** stomp.js Client over `ws`; resolves once connected. */
 function stompjs(url: string): Promise<StompJsClient> {

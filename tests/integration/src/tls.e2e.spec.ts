@@ -7,7 +7,6 @@
 // Certificates are made with openssl at test time under the harness's temp dir.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import WebSocket from 'ws';
@@ -16,32 +15,10 @@ import { Harness, ROOT, httpGet, freePort, type Gateway } from './harness';
 import { unique, drain, texts } from './support';
 import { STORE_ARGS } from './messaging';
 import { makeTestPki, type TestPki } from './certs';
+import { findPython, run } from './python';
 
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const ORIGIN = 'https://app.example.com';
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-/** A python3 that can `import stomp` (see foreign-clients.e2e.spec.ts): missing is a failure, never a skip. */
-function findPython(): { python?: string; tried: string[] } {
-  const tried: string[] = [];
-  for (const p of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((x): x is string => !!x)) {
-    const r = spawnSync(p, ['-c', 'import stomp'], { encoding: 'utf8', timeout: 10_000 });
-    if (r.status === 0) return { python: p, tried };
-    tried.push(`${p}: ${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()}`);
-  }
-  return { tried };
-}
 
 /** The value of one Prometheus sample on the gateway's /metrics (0 when absent). */
 async function sample(port: number, name: string, labels: string): Promise<number> {
