@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry } from '@hawser/observability';
-import { adminService, CHANNEL_OPTIONS, grpc, type BrowseItem, type DestinationsReply, type MoveReply, type SendReply } from '@hawser/proto';
+import { adminService, CHANNEL_OPTIONS, grpc, type DestinationsReply, type MoveReply, type SendReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { Store } from './store';
+import { adminBrowse as browse, adminCall as call, type AdminClient as Admin } from './testing';
 
 async function startStore(dir: string, extra: string[] = []): Promise<Store> {
   const config = validate(loadConfig(schema, { argv: ['--node.id', 's1', '--group', 'g1', '--node.dataDir', join(dir, 'data'), '--grpc.port', '0', ...extra], env: {} }).config);
@@ -17,17 +18,7 @@ async function startStore(dir: string, extra: string[] = []): Promise<Store> {
   return store;
 }
 
-type Admin = grpc.Client & Record<string, Function>;
-const call = <T>(admin: Admin, method: string, req: object): Promise<T> =>
-  new Promise((resolve, reject) => admin[method]!.call(admin, req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
 const depth = async (admin: Admin, name: string) => (await call<DestinationsReply>(admin, 'Destinations', { prefix: '' })).destinations.find((d) => d.name === name)?.depth ?? 0;
-const browse = (admin: Admin, destination: string): Promise<BrowseItem[]> => new Promise((resolve, reject) => {
-  const out: BrowseItem[] = [];
-  const s = (admin as unknown as { Browse(r: object): grpc.ClientReadableStream<BrowseItem> }).Browse({ destination, limit: 100, selector: '' });
-  s.on('data', (m: BrowseItem) => out.push(m));
-  s.on('error', reject);
-  s.on('end', () => resolve(out));
-});
 
 test('Admin.Send stores one message (journaled: it survives a restart); Admin.Move takes the DLQ back to each originalDestination', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hawser-admin-actions-'));

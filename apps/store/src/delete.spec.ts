@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { JournalOp } from '@hawser/broker';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry, type prom } from '@hawser/observability';
-import { adminService, CHANNEL_OPTIONS, grpc, memberService, type BrowseItem, type DeleteReply, type DestinationsReply, type StatusReply } from '@hawser/proto';
+import { adminService, CHANNEL_OPTIONS, grpc, memberService, type DeleteReply, type DestinationsReply, type StatusReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { RocksJournal, keys } from './journal';
 import { Store } from './store';
-import { checkFor, TestSession, unary } from './testing';
+import { adminBrowse as browse, adminCall as call, checkFor, TestSession, unary, type AdminClient as Admin } from './testing';
 
 async function startStore(dir: string, registry: prom.Registry, extra: string[] = []): Promise<Store> {
   const config = validate(loadConfig(schema, { argv: ['--node.id', 's1', '--group', 'g1', '--node.dataDir', join(dir, 'data'), '--grpc.port', '0', ...extra], env: {} }).config);
@@ -22,17 +22,7 @@ async function startStore(dir: string, registry: prom.Registry, extra: string[] 
   return store;
 }
 
-type Admin = grpc.Client & Record<string, Function>;
-const call = <T>(admin: Admin, method: string, req: object): Promise<T> =>
-  new Promise((resolve, reject) => admin[method]!.call(admin, req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
 const listed = async (admin: Admin) => (await call<DestinationsReply>(admin, 'Destinations', { prefix: '' })).destinations.map((d) => `${d.name}:${d.depth}`);
-const browse = (admin: Admin, destination: string): Promise<BrowseItem[]> => new Promise((resolve, reject) => {
-  const out: BrowseItem[] = [];
-  const s = (admin as unknown as { Browse(r: object): grpc.ClientReadableStream<BrowseItem> }).Browse({ destination, limit: 100, selector: '' });
-  s.on('data', (m: BrowseItem) => out.push(m));
-  s.on('error', reject);
-  s.on('end', () => resolve(out));
-});
 
 test('Admin.Delete: refused with consumers; then the queue, its messages and its metric series go, and a restart does not bring it back', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hawser-delete-'));

@@ -1,5 +1,5 @@
 // Test support for the store: a Broker.Session client over real gRPC, and polling helpers.
-import { brokerService, CHANNEL_OPTIONS, grpc, type Message, type SessionEvent, type SessionEvents, type SessionRequest, type SessionRequests, type Subscribe } from '@hawser/proto';
+import { brokerService, CHANNEL_OPTIONS, grpc, type BrowseItem, type Message, type SessionEvent, type SessionEvents, type SessionRequest, type SessionRequests, type Subscribe } from '@hawser/proto';
 
 /** Polls `fn` until it returns a truthy value or the deadline passes (no bare sleeps). */
 export async function checkFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 10): Promise<T> {
@@ -92,5 +92,25 @@ export function unary<Req, Res>(ctor: grpc.ServiceClientConstructor, address: st
       client.close();
       if (e) reject(e); else resolve(r);
     });
+  });
+}
+
+/** An Admin service client (adminService()) whose methods are called by name. */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type
+export type AdminClient = grpc.Client & Record<string, Function>;
+
+/** One unary Admin call by method name. */
+export function adminCall<T>(admin: AdminClient, method: string, req: object): Promise<T> {
+  return new Promise((resolve, reject) => admin[method]!.call(admin, req, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
+}
+
+/** Admin.Browse of a destination: every item, up to 100. */
+export function adminBrowse(admin: AdminClient, destination: string): Promise<BrowseItem[]> {
+  return new Promise((resolve, reject) => {
+    const out: BrowseItem[] = [];
+    const s = (admin as unknown as { Browse(r: object): grpc.ClientReadableStream<BrowseItem> }).Browse({ destination, limit: 100, selector: '' });
+    s.on('data', (m: BrowseItem) => out.push(m));
+    s.on('error', reject);
+    s.on('end', () => resolve(out));
   });
 }
