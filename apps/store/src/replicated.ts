@@ -18,23 +18,18 @@ import type { PrepareReply, AssignReply, PrepareRequest, AssignRequest, Replicat
 import { grpc } from '@hawser/proto';
 import { decodeEntry, encodeEntry } from './codec';
 import type { RocksJournal, ReplicationDisk } from './journal';
+import type { Journal, JournalHost } from './journals';
 import type { BatchOp } from './rocks';
 import { ReplicationLinks, type LinkMessage } from './links';
 import { SnapshotStaging } from './snapshot-staging';
 
-/** What the replicated journal needs of the store around it. */
-export interface ReplicationHost {
+/** What the replicated journal needs of the store around it (besides a journal's host). */
+export interface ReplicationHost extends JournalHost {
   makeCore(recovered: Recovered, epoch: number): BrokerCore;
   /** The core the store reads (Admin) and, while `serving`, serves sessions with. */
   setCore(core: BrokerCore | null): void;
   /** Ends every Broker.Session with this error (fencing, demotion). */
   endSessions(code: 'NOT_MASTER' | 'UNAVAILABLE', message: string): void;
-  /** The core may have receipts or deliveries to release. */
-  drive(): void;
-  /** The indexes moved on (page reads waiting for a position may go). */
-  applied(): void;
-  /** A journal write failed: stop serving. */
-  fail(err: Error): void;
 }
 
 export interface ReplicationOptions {
@@ -82,7 +77,7 @@ interface StepCtx { seen: Action[]; done(seen: Action[]): void }
 /** Per slave, for lag metrics: when it last held everything the master had. */
 interface LagInfo { entries: number; seconds: number }
 
-export class ReplicatedJournal {
+export class ReplicatedJournal implements Journal {
   readonly replica: Replica;
   readonly links: ReplicationLinks;
   private core: BrokerCore | null = null;

@@ -2,7 +2,7 @@
 // (group commit, page reads) and a clock (expiry tick). After every event it takes the
 // core's Ready and acts on it: entries to the journal, events to sessions, pages to read.
 import type { AddressInfo } from 'node:net';
-import { BrokerCore, parseDestination, removesOnly, type JournalEntry, type PageRequest, type Ready } from '@hawser/broker';
+import { BrokerCore, parseDestination, type PageRequest, type Ready } from '@hawser/broker';
 import { compileSelector } from '@hawser/selector';
 import type { Recovered } from '@hawser/broker';
 import {
@@ -16,6 +16,8 @@ import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gatewa
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
+import type { Journal } from './journals';
+import { LocalJournal } from './local-journal';
 import { AuthorizationFile } from './authorization';
 import { checkIdentity, IdentityError } from './identity';
 import { DiskWatch, type DiskFree } from './disk';
@@ -52,13 +54,14 @@ export interface StoreDeps {
 
 export class Store {
   private core: BrokerCore | null = null;
+  /** The disk: RocksDB (indexes, page reads, browse) under either journal. */
   private journal!: RocksJournal;
+  /** Where the core's entries go: `localJournal` (standalone, shared-lock) or `repl` (replicated). */
+  private log: Journal | null = null;
+  private localJournal: LocalJournal | null = null;
   private server: grpc.Server | null = null;
   private readonly sessions = new Map<string, SessionPeer>();
   private nextSession = 1;
-  private readonly pendingEntries: JournalEntry[] = [];
-  private committing = false;
-  private holdTimer: NodeJS.Timeout | null = null;
   private readonly pendingLoads: PageRequest[] = [];
   private loading = false;
   private tick: NodeJS.Timeout | null = null;
@@ -232,6 +235,12 @@ export class Store {
         fail: (err) => this.fail(err),
       }, disk, this.core);
       this.deps.log.info({ promisedEpoch: disk.promisedEpoch, incarnation: disk.incarnation, snapshot: disk.snapshotPosition, applied: disk.applied, last: this.repl.replica.lastPosition }, 'replication state recovered');
+      this.log = this.repl;
+    } else {
+      this.localJournal = new LocalJournal(this.journal, {
+        maxBatch: c.journal.maxBatch, ackHoldMs: c.journal.ackHoldMs, fsync: fsyncFor(c.sync), metrics: this.metrics,
+      }, () => this.core, { drive: () => this.drive(), applied: () => this.load(), fail: (err) => this.fail(err) });
+      this.log = this.localJournal;
     }
   }
 
@@ -422,7 +431,6 @@ export class Store {
     this.stopping = true;
     if (this.tick) clearInterval(this.tick);
     this.disk?.stop();
-    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = null; this.commit(); }
     await this.membership?.stop();
     await this.repl?.stop();
     for (const cl of this.topologyClients.values()) cl.close();
@@ -437,7 +445,8 @@ export class Store {
         s.tryShutdown(() => { clearTimeout(t); resolve(); });
       });
     }
-    for (let i = 0; i < 500 && (this.committing || this.pendingEntries.length || this.loading); i++) await new Promise((r) => setTimeout(r, 10));
+    await this.localJournal?.stop();
+    for (let i = 0; i < 500 && this.loading; i++) await new Promise((r) => setTimeout(r, 10));
     await this.journal?.close();
   }
 
@@ -630,10 +639,7 @@ export class Store {
       this.warnDiscarded('discarded', { count: r.discarded, max: b.maxNonPersistent, maxBytes: b.maxNonPersistentBytes },
         'non-persistent messages discarded: a queue or subscription holds broker.maxNonPersistent(Bytes) (consumers too slow or absent)');
     }
-    if (r.entries.length && !this.failed) {
-      if (this.repl) this.repl.submit(r.entries);
-      else { this.pendingEntries.push(...r.entries); this.commitSoon(); }
-    }
+    if (r.entries.length && !this.failed) this.log?.submit(r.entries);
     for (const o of r.outbound) {
       const peer = this.sessions.get(o.sessionId);
       if (!peer) continue;
@@ -641,45 +647,6 @@ export class Store {
       if (o.end) { this.sessions.delete(o.sessionId); peer.end(); }
     }
     if (r.loads.length) { this.pendingLoads.push(...r.loads); this.load(); }
-  }
-
-  // ---- group commit ----------------------------------------------------------------------
-
-  /**
-   * Acks ride with the next write: when everything pending only removes messages and no write
-   * runs, wait up to journal.ackHoldMs for an entry a receipt waits on (as the replicated
-   * master does with its proposals).
-   */
-  private commitSoon(): void {
-    const ms = this.deps.config.journal.ackHoldMs;
-    if (ms > 0 && !this.committing && this.pendingEntries.every(removesOnly)) {
-      this.holdTimer ??= setTimeout(() => { this.holdTimer = null; this.commit(); }, ms);
-      return;
-    }
-    this.commit();
-  }
-
-  /** While one batch is being written, further entries wait; then they all go in ONE batch. */
-  private commit(): void {
-    if (this.committing || this.failed || !this.pendingEntries.length) return;
-    this.committing = true;
-    const batch = this.pendingEntries.splice(0, this.deps.config.journal.maxBatch);
-    if (this.holdTimer && !this.pendingEntries.length) { clearTimeout(this.holdTimer); this.holdTimer = null; }
-    const started = process.hrtime.bigint();
-    this.journal.write(batch, fsyncFor(this.deps.config.sync)).then(
-      (res) => {
-        this.metrics.commitSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        this.metrics.batchEntries.observe(res.entries);
-        this.metrics.batchBytes.observe(res.bytes);
-        this.committing = false;
-        // Standalone: the quorum is this node, so written = durable for every sync mode.
-        this.core?.durable(res.position, Date.now());
-        this.drive();
-        this.commit();
-        this.load();
-      },
-      (err: Error) => this.fail(err),
-    );
   }
 
   /**
@@ -693,9 +660,6 @@ export class Store {
   private fail(err: Error): void {
     if (this.failed) return;
     this.failed = err;
-    this.committing = false;
-    this.pendingEntries.length = 0;
-    if (this.holdTimer) { clearTimeout(this.holdTimer); this.holdTimer = null; }
     const c = this.deps.config;
     const free = this.disk?.current;
     void this.disk?.check(); // the gauge shows the space now, not up to journal.diskCheckMs ago
