@@ -71,3 +71,45 @@ test('without an authorizer every session may do everything (as before)', () => 
   assert.equal(h.depth('/queue/any'), 1);
   assert.deepEqual(h.errors('x'), []);
 });
+
+test('MQTT session records are their client id\'s own, of the user whose persistent session made them: no grant reads or writes another\'s', () => {
+  const everything: Authorizer = { can: () => true }; // a map granting $mqtt.> (and all else) to everyone
+  for (const opts of [options({ authorizer: everything }), options()]) {
+    const h = new Harness(opts);
+    const hex = (id: string) => Buffer.from(id).toString('hex');
+    const annTopic = `/topic/$mqtt.session.${hex('dev-1')}`;
+    // Eve's live wildcard subscriber, there before ann's records are written.
+    open(h, 'eveWild', 'eve', [], 'eve-1');
+    h.subscribe('eveWild', 'w', '/topic/$mqtt.>');
+    open(h, 'eveDurable', 'eve', [], 'eve-2');
+    h.subscribe('eveDurable', 'wd', '/topic/$mqtt.>', { durableName: 'all' });
+    h.end('eveDurable'); // offline: its backlog takes what matches
+    open(h, 'ann', 'ann', [], 'dev-1');
+    h.subscribe('ann', 'r', annTopic, { durableName: '$mqtt.session' });
+    h.send('ann', annTopic, '{"t":"sub","f":"home/#","q":1}', { id: 'rec1' });
+    assert.deepEqual(h.bodies('ann'), ['{"t":"sub","f":"home/#","q":1}'], 'the owner reads its records');
+    assert.deepEqual(h.errors('ann'), []);
+    assert.deepEqual(h.bodies('eveWild'), [], 'a wildcard subscriber of another client id gets none');
+    // Eve with another client id: neither SUBSCRIBE nor SEND on ann's topic.
+    open(h, 'eve', 'eve', [], 'eve-3');
+    h.subscribe('eve', 's', annTopic);
+    assert.equal(h.errors('eve').pop()!.code, 'FORBIDDEN');
+    h.send('eve', annTopic, '{"t":"sub","f":"#","q":1}', { id: 'forged' });
+    assert.match(h.errors('eve').pop()!.message, /MQTT session records of another client id or user/);
+    // Eve with ann's client id: the durable's owner is ann.
+    open(h, 'eveAsAnn', 'eve', [], 'dev-1');
+    h.subscribe('eveAsAnn', 's', annTopic);
+    assert.equal(h.errors('eveAsAnn').pop()!.code, 'FORBIDDEN');
+    h.subscribe('eveAsAnn', 'r', annTopic, { durableName: '$mqtt.session' });
+    assert.equal(h.errors('eveAsAnn').pop()!.code, 'FORBIDDEN');
+    // Eve's offline wildcard durable comes back: ann's record is not delivered to it.
+    open(h, 'eveDurable2', 'eve', [], 'eve-2');
+    h.subscribe('eveDurable2', 'wd', '/topic/$mqtt.>', { durableName: 'all' });
+    assert.deepEqual(h.bodies('eveDurable2'), []);
+    // Ann on another connection (a reconnect) reads them again.
+    h.end('ann');
+    open(h, 'ann2', 'ann', [], 'dev-1');
+    h.subscribe('ann2', 'r', annTopic, { durableName: '$mqtt.session' });
+    assert.deepEqual(h.bodies('ann2'), ['{"t":"sub","f":"home/#","q":1}']);
+  }
+});

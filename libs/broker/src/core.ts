@@ -169,6 +169,8 @@ class Subscription implements Consumer {
    * while it was offline (its session's groups unknown then), so each is checked at delivery.
    */
   checkRead = false;
+  /** A member of a composite subscription (subscribeComposite): the client's id, which its deliveries carry, and every member. */
+  composite: { id: string; members: Subscription[] } | null = null;
   get network(): boolean { return this.session.network; }
   hasRoom(): boolean { return this.unacked < this.prefetch; }
   accepts(m: StoredMessage): boolean { return !this.selector || this.selector.matches(selectorView(m.message)); }
@@ -180,6 +182,8 @@ class Session {
   /** A bridge's session (Open.network): its subscriptions count as network demand. */
   network = false;
   readonly subs = new Map<string, Subscription>();
+  /** Composite subscriptions by the client's id: their members (in `subs` under member ids). */
+  readonly composites = new Map<string, Subscription[]>();
   readonly deliveries = new Map<number, DeliveryRec>();
   nextTag = 1;
   readonly txs = new Map<string, TxItem[]>();
@@ -235,6 +239,9 @@ export function parseDestination(d: string): { type: 'queue' | 'topic'; name: st
 }
 
 /** Refusals of a SUBSCRIBE that do not end a client session (see request()). */
+/** The MQTT session records' topics and durable name (libs/gateway protocols/mqtt/session-state.ts): foreignSessionTopic. */
+const MQTT_SESSION_TOPIC = '/topic/$mqtt.session.';
+const MQTT_SESSION_DURABLE = '$mqtt.session';
 const SUBSCRIBE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, ErrorCode.LimitExceeded, ErrorCode.DuplicateSubscription]);
 
 function badDestination(d: string): BrokerError {
@@ -305,6 +312,12 @@ export class BrokerCore {
   private lastPosition = 0;
   private durablePosition = 0;
   private nextSeq = 1;
+  /**
+   * Stored messages with a seq below this came from before this core served (its journal, or
+   * a previous master's log): possibly delivered already, since deliveries are not journaled.
+   * Their next delivery is marked redelivered (markRecoveredPossiblyDelivered); not a failure.
+   */
+  private recoveredBelow = 0;
   private now = 0;
   private current: JournalEntry | null = null;
   private readonly dirty = new Set<StorageQueue<Subscription>>();
@@ -363,6 +376,18 @@ export class BrokerCore {
    */
   setEpoch(epoch: number): void {
     this.opts = { ...this.opts, epoch };
+  }
+
+  /**
+   * Every stored message this core holds now (in memory or on disk) may have been delivered
+   * by whoever served before (a master that died, this store before a crash): deliveries are
+   * not journaled. Their next delivery carries `redelivered: true` and a delivery count of at
+   * least 2 (JMS: "may have been delivered"); it is not a failed delivery, so it never counts
+   * toward maximumRedeliveries: failovers do not dead-letter what nobody saw. Called by the
+   * store where a core starts serving from recovered state (docs/reliability.md, D1).
+   */
+  markRecoveredPossiblyDelivered(): void {
+    this.recoveredBelow = this.nextSeq;
   }
 
   // ---- events in -------------------------------------------------------------------------
@@ -666,6 +691,12 @@ export class BrokerCore {
           throw e;
         }
       case 'unsubscribe': {
+        const members = s.composites.get(r.unsubscribe.subscriptionId);
+        if (members) {
+          s.composites.delete(r.unsubscribe.subscriptionId);
+          for (const m of members) this.endSubscription(m);
+          return;
+        }
         const sub = s.subs.get(r.unsubscribe.subscriptionId);
         if (!sub) throw new BrokerError(ErrorCode.UnknownSubscription, `UNSUBSCRIBE of unknown subscription '${r.unsubscribe.subscriptionId}': it was never subscribed on this session or was already unsubscribed`);
         this.endSubscription(sub);
@@ -686,8 +717,9 @@ export class BrokerCore {
         }
         const txItems = txId ? this.tx(s, txId) : null;
         // STOMP 1.2: in ack mode `client` an ACK is cumulative (all earlier messages of the subscription).
+        // A composite subscription's members share the client's subscription (tags are per session).
         const recs = r.kind === 'ack' && rec.sub.ackMode === 'ACK_MODE_CLIENT'
-          ? [...rec.sub.deliveries.values()].filter((d) => d.tag <= tag && !d.tx)
+          ? (rec.sub.composite?.members ?? [rec.sub]).flatMap((m) => [...m.deliveries.values()]).filter((d) => d.tag <= tag && !d.tx)
           : [rec];
         for (const d of recs) {
           if (txItems) {
@@ -750,13 +782,11 @@ export class BrokerCore {
   }
 
   private subscribe(s: Session, sub: Subscribe): void {
-    if (s.subs.has(sub.subscriptionId)) {
+    if (s.subs.has(sub.subscriptionId) || s.composites.has(sub.subscriptionId)) {
       throw new BrokerError(ErrorCode.DuplicateSubscription, `subscription id '${sub.subscriptionId}' is already in use on this session: use a new id or UNSUBSCRIBE first`);
     }
     const dest = parseDestination(sub.destination);
-    if (!dest && isComposite(sub.destination)) {
-      throw new BrokerError(ErrorCode.InvalidDestination, `cannot subscribe to composite destination '${sub.destination}': subscribe to each of its destinations with its own subscription id`);
-    }
+    if (!dest && isComposite(sub.destination)) return this.subscribeComposite(s, sub);
     if (!dest) throw badDestination(sub.destination);
     if (dest.temp) this.checkTemp(s, sub.destination, 'read', sub.durableName);
     const wildcard = dest.type === 'topic' && isPattern(dest.name);
@@ -812,7 +842,8 @@ export class BrokerCore {
         this.sendRetained(s, d.queue, sub.destination, d.selector, wildcard);
       }
       result = new Subscription(sub.subscriptionId, s, d.queue, sub.ackMode, prefetch, null, sub.destination, key, sub.noLocal, priority);
-      result.checkRead = wildcard && this.opts.authorizer !== undefined;
+      // Also without a map: a `$` pattern's offline backlog may hold other clients' MQTT session records.
+      result.checkRead = wildcard && (this.opts.authorizer !== undefined || sub.destination.startsWith('/topic/$'));
       d.active = result;
       addConsumer(d.queue, result);
     }
@@ -1061,8 +1092,23 @@ export class BrokerCore {
    * matches. Decisions are cached by the map, so this is a lookup per (topic, pattern subscriber).
    */
   private mayRead(s: Session, destination: string): boolean {
+    if (this.foreignSessionTopic(s, destination)) return false;
     const a = this.opts.authorizer;
     return !a || a.can(s, 'read', destination);
+  }
+
+  /**
+   * An MQTT session's records (`/topic/$mqtt.session.<client id, hex>`, libs/gateway's
+   * protocols/mqtt/session-state.ts) are that client id's own: a session with another client
+   * id, or of another user than the one whose persistent session made them (the owner of the
+   * client id's `$mqtt.session` durable subscription), may neither read nor write them,
+   * whatever the authorization map grants. A bridge's session carries them like any topic.
+   */
+  private foreignSessionTopic(s: Session, destination: string): boolean {
+    if (!destination.startsWith(MQTT_SESSION_TOPIC) || s.network) return false;
+    if (destination.slice(MQTT_SESSION_TOPIC.length) !== Buffer.from(s.clientId, 'utf8').toString('hex') || !s.clientId) return true;
+    const owner = this.durables.get(`${s.clientId}\u0000${MQTT_SESSION_DURABLE}`)?.op.owner;
+    return !!owner && owner !== s.login;
   }
 
   /**
@@ -1237,7 +1283,9 @@ export class BrokerCore {
       this.unreadable.push(rec); // not for this session: acked unseen once the scan is over
       return;
     }
-    this.send(s, { kind: 'delivery', delivery: { subscriptionId: sub.id, deliveryTag: rec.tag, message: m.message, redelivered: m.failed > 0, deliveryCount: m.failed + 1 } });
+    // Recovered (possibly delivered by a previous master) counts as one delivery, not a failure.
+    const maybe = m.failed === 0 && m.stored && m.seq < this.recoveredBelow;
+    this.send(s, { kind: 'delivery', delivery: { subscriptionId: sub.composite?.id ?? sub.id, deliveryTag: rec.tag, message: m.message, redelivered: maybe || m.failed > 0, deliveryCount: maybe ? 2 : m.failed + 1 } });
   }
 
   private requestPage(q: StorageQueue<Subscription>): void {
@@ -1400,6 +1448,10 @@ export class BrokerCore {
 
   /** opts.maxDestinations: refuses a name not seen before once that many were. */
   private authorize(s: Session, action: 'read' | 'write', destination: string): void {
+    if (this.foreignSessionTopic(s, destination)) {
+      this.opts.onForbidden?.(s.login, action, destination);
+      throw new BrokerError(ErrorCode.Forbidden, `${destination} holds the MQTT session records of another client id or user: only the client id's own sessions, of the user who made its persistent session, may ${action === 'read' ? 'read' : 'write'} them`);
+    }
     const a = this.opts.authorizer;
     if (!a || a.can(s, action, destination)) return;
     this.opts.onForbidden?.(s.login, action, destination);
@@ -1559,6 +1611,40 @@ export class BrokerCore {
       const who = s.login ? `user '${s.login}'` : 'an anonymous client';
       throw new BrokerError(ErrorCode.Forbidden, `${who} may not create temporary destination ${d} (groups: ${s.groups.join(',') || 'none'}): ask an administrator for admin permission on temp destinations in the authorization map`);
     }
+  }
+
+  /**
+   * SUBSCRIBE to a composite destination ('/queue/a,/topic/b'), as ActiveMQ reads it: one
+   * consumer on each part (its own prefetch, the same ack mode, selector and priority), all
+   * under the client's subscription id — deliveries carry it, UNSUBSCRIBE ends every member, and
+   * a cumulative (client mode) ACK covers the earlier deliveries of every member. Members are
+   * made in order and undone if one is refused: all or nothing. Not durable (a durable name
+   * names one subscription of one topic).
+   */
+  private subscribeComposite(s: Session, sub: Subscribe): void {
+    if (sub.durableName) {
+      throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${sub.durableName}' on composite destination '${sub.destination}': a durable subscription is to one topic; subscribe to each part with its own durable name`);
+    }
+    const parts = compositeParts(sub.destination);
+    for (const p of parts) {
+      if (!parseDestination(p)) {
+        throw new BrokerError(ErrorCode.InvalidDestination, `invalid destination '${p}' in composite destination '${sub.destination}': each part must be /queue/<name> or /topic/<name>, separated by commas`);
+      }
+    }
+    const members: Subscription[] = [];
+    try {
+      parts.forEach((p, i) => {
+        const id = `${sub.subscriptionId}\u0000${i}`;
+        this.subscribe(s, { ...sub, subscriptionId: id, destination: p });
+        members.push(s.subs.get(id)!);
+      });
+    } catch (e) {
+      for (const m of members) this.endSubscription(m);
+      throw e;
+    }
+    const composite = { id: sub.subscriptionId, members };
+    for (const m of members) m.composite = composite;
+    s.composites.set(sub.subscriptionId, members);
   }
 
   /**

@@ -113,11 +113,65 @@ test('composite SEND in a transaction: every part at COMMIT', () => {
   assert.equal(h.depth('/queue/y'), 1);
 });
 
-test('composite SUBSCRIBE is refused with a message saying what to do', () => {
+test('composite SUBSCRIBE: one consumer on each part under the client\'s subscription id; UNSUBSCRIBE ends them all', () => {
   const h = new Harness();
-  opened(h, 'c');
-  h.subscribe('c', 's', '/queue/a,/queue/b');
-  assert.match(h.errors('c')[0]!.message, /cannot subscribe to composite destination .*subscribe to each/);
+  opened(h, 'p', 'c', 'other');
+  h.send('p', '/queue/a', 'a1', { id: 'a1' });
+  h.send('p', '/queue/b', 'b1', { id: 'b1' });
+  h.subscribe('c', 's', '/queue/a,/topic/t,/queue/b', { prefetch: 10 });
+  h.send('p', '/topic/t', 't1', { id: 't1' });
+  const ds = h.deliveries('c');
+  assert.deepEqual(ds.map((d) => d.message.body.toString()).sort(), ['a1', 'b1', 't1']);
+  assert.deepEqual([...new Set(ds.map((d) => d.subscriptionId))], ['s'], 'every delivery carries the client\'s id');
+  assert.deepEqual(new Set(ds.map((d) => d.message.destination)), new Set(['/queue/a', '/queue/b', '/topic/t']), 'each from its own part');
+  // A queue part is a consumer like any other: it shares the queue with another consumer.
+  h.subscribe('other', 'o', '/queue/a');
+  for (const d of ds) h.ack('c', d.deliveryTag);
+  assert.equal(h.depth('/queue/a'), 0);
+  // The id is taken by the composite as a whole.
+  h.subscribe('c', 's', '/queue/z');
+  assert.equal(h.errors('c').pop()!.code, 'DUPLICATE_SUBSCRIPTION');
+  h.request('c', { kind: 'unsubscribe', unsubscribe: { subscriptionId: 's', removeDurable: false } });
+  h.take('c');
+  h.send('p', '/queue/b', 'b2', { id: 'b2' });
+  h.send('p', '/topic/t', 't2', { id: 't2' });
+  assert.deepEqual(h.bodies('c'), [], 'no member is left');
+  assert.equal(h.depth('/queue/b'), 1);
+  h.subscribe('c', 's', '/queue/b'); // the id is free again
+  assert.deepEqual(h.bodies('c'), ['b2']);
+});
+
+test('composite SUBSCRIBE, ack mode client: an ACK covers the earlier deliveries of every part', () => {
+  const h = new Harness();
+  opened(h, 'p', 'c');
+  h.subscribe('c', 's', '/queue/a,/queue/b', { ackMode: 'ACK_MODE_CLIENT', prefetch: 10 });
+  h.send('p', '/queue/a', 'a1', { id: 'a1' });
+  h.send('p', '/queue/b', 'b1', { id: 'b1' });
+  h.send('p', '/queue/a', 'a2', { id: 'a2' });
+  h.send('p', '/queue/b', 'b2', { id: 'b2' });
+  const ds = h.deliveries('c');
+  assert.equal(ds.length, 4);
+  h.ack('c', ds[2]!.deliveryTag); // a2: a1 and b1 with it, b2 not
+  assert.equal(h.depth('/queue/a'), 0);
+  assert.equal(h.depth('/queue/b'), 1);
+  assert.deepEqual(h.errors('c'), []);
+});
+
+test('composite SUBSCRIBE: a refused part refuses the whole, nothing of it stays; no durable name', () => {
+  const h = new Harness(options({ authorizer: { can: (_s, _a, d) => d !== '/queue/secret' } }));
+  opened(h, 'p', 'c');
+  h.subscribe('c', 's', '/queue/a,/queue/secret');
+  assert.equal(h.errors('c').pop()!.code, 'FORBIDDEN');
+  h.send('p', '/queue/a', 'a1', { id: 'a1' });
+  assert.deepEqual(h.bodies('c'), [], 'the first part was undone');
+  h.subscribe('c', 's', '/queue/a,/queue/b'); // the id was never taken
+  assert.deepEqual(h.bodies('c'), ['a1']);
+  // Bad requests (they end the session, as any bad SUBSCRIBE does).
+  opened(h, 'bad1', 'bad2');
+  h.subscribe('bad1', 's', '/queue/a,/nowhere/x');
+  assert.match(h.errors('bad1').pop()!.message, /invalid destination '\/nowhere\/x' in composite destination/);
+  h.subscribe('bad2', 's', '/topic/a,/topic/b', { durableName: 'd' });
+  assert.match(h.errors('bad2').pop()!.message, /durable subscription 'd' on composite destination/);
 });
 
 test('virtual topic: each Consumer.<name> queue gets every message, its consumers share it; topic subscribers too', () => {
