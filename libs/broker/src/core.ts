@@ -1104,11 +1104,11 @@ export class BrokerCore {
    * client id's `$mqtt.session` durable subscription), may neither read nor write them,
    * whatever the authorization map grants. A bridge's session carries them like any topic.
    */
-  private foreignSessionTopic(s: Session, destination: string): boolean {
+  private foreignSessionTopic(s: Session, destination: string): false | 'client' | 'user' {
     if (!destination.startsWith(MQTT_SESSION_TOPIC) || s.network) return false;
-    if (destination.slice(MQTT_SESSION_TOPIC.length) !== Buffer.from(s.clientId, 'utf8').toString('hex') || !s.clientId) return true;
+    if (destination.slice(MQTT_SESSION_TOPIC.length) !== Buffer.from(s.clientId, 'utf8').toString('hex') || !s.clientId) return 'client';
     const owner = this.durables.get(`${s.clientId}\u0000${MQTT_SESSION_DURABLE}`)?.op.owner;
-    return !!owner && owner !== s.login;
+    return !!owner && owner !== s.login ? 'user' : false;
   }
 
   /**
@@ -1448,9 +1448,12 @@ export class BrokerCore {
 
   /** opts.maxDestinations: refuses a name not seen before once that many were. */
   private authorize(s: Session, action: 'read' | 'write', destination: string): void {
-    if (this.foreignSessionTopic(s, destination)) {
+    const foreign = this.foreignSessionTopic(s, destination);
+    if (foreign) {
       this.opts.onForbidden?.(s.login, action, destination);
-      throw new BrokerError(ErrorCode.Forbidden, `${destination} holds the MQTT session records of another client id or user: only the client id's own sessions, of the user who made its persistent session, may ${action === 'read' ? 'read' : 'write'} them`);
+      // The client id is another user's: its own code, so an MQTT gateway answers CONNACK 5 (a map's refusal is not that).
+      if (foreign === 'user') throw new BrokerError(ErrorCode.ClientIdTaken, `client id '${s.clientId}' belongs to another user's persistent MQTT session: connect with a client id of your own`);
+      throw new BrokerError(ErrorCode.Forbidden, `${destination} holds the MQTT session records of another client id: only that client id's sessions may ${action === 'read' ? 'read' : 'write'} them`);
     }
     const a = this.opts.authorizer;
     if (!a || a.can(s, action, destination)) return;

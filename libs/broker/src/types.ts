@@ -93,6 +93,8 @@ export const ErrorCode = {
   LimitExceeded: 'LIMIT_EXCEEDED',
   /** The session's user may not do this (the authorization map, or another user's durable subscription). */
   Forbidden: 'FORBIDDEN',
+  /** An MQTT client id whose persistent session belongs to another user (core.ts foreignSessionTopic): CONNACK 5. */
+  ClientIdTaken: 'CLIENT_ID_TAKEN',
   Internal: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
