@@ -2,99 +2,28 @@
 // Member.Prepare/Assign from the test (playing the coordinator), without ZooKeeper.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { dedupKey, dedupScope, type DedupWindow } from '@hawser/broker';
-import { loadConfig } from '@hawser/config';
-import { createLogger, createRegistry } from '@hawser/observability';
-import { adminService, memberService, type AssignReply, type PrepareReply, type StatusReply } from '@hawser/proto';
-import { schema, validate } from './config';
-import { Store } from './store';
-import { checkFor, TestSession, unary } from './testing';
+import { checkFor, TestSession } from './testing';
+import { assign, bootNode, bootServing, cleanupNodes, elect, logOf, nodeAddr, nodeStatus, prepare, stopNode, testNodes, type TestNode } from './testing-group';
 import { STAGING_DIR } from './snapshot-staging';
 
-interface Node { id: string; dir: string; store: Store | null; extra: string[] }
-
-const LOG_LEVEL = process.env.HAWSER_TEST_LOG ?? 'silent';
-
-async function boot(n: Node): Promise<Store> {
-  const argv = ['--ha.mode', 'replicated', '--node.id', n.id, '--group', 'g1', '--node.dataDir', n.dir, '--grpc.port', '0',
-    '--replicas', '3', '--zk.address', '', '--replication.masterTimeoutMs', '500', '--replication.heartbeatMs', '50', ...n.extra];
-  const config = validate(loadConfig(schema, { argv, env: {} }).config);
-  const store = new Store({ config, log: createLogger({ service: 'store', node: n.id, level: LOG_LEVEL }), registry: createRegistry('store') });
-  await store.start();
-  n.store = store;
-  return store;
-}
-
-const addr = (n: Node) => `127.0.0.1:${n.store!.grpcPort}`;
-
-async function prepare(n: Node, epoch: number): Promise<PrepareReply> {
-  return unary(memberService(), addr(n), 'Prepare', { group: 'g1', epoch, coordinator: 'test' });
-}
-
-async function assign(n: Node, epoch: number, role: 'master' | 'slave', master: Node, all: Node[]): Promise<AssignReply> {
-  return unary(memberService(), addr(n), 'Assign', {
-    group: 'g1', epoch, role, masterId: master.id, masterAddress: addr(master),
-    // Every member of the group, down ones too (no address): the master must expect them.
-    members: all.map((m) => ({ id: m.id, address: m.store ? addr(m) : '' })),
-  });
-}
-
-/** The election, as the coordinator runs it, with the winner given. */
-async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
-  const live = all.filter((m) => m.store);
-  for (const m of live) assert.equal((await prepare(m, epoch)).promised, true, `${m.id} promises ${epoch}`);
-  assert.equal((await assign(master, epoch, 'master', master, all)).accepted, true);
-  for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all)).accepted, true);
-}
-
-/** Boots every node, elects the first master of epoch 1 and waits until it serves. */
-async function bootServing(all: Node[]): Promise<void> {
-  for (const n of all) await boot(n);
-  await elect(1, all[0]!, all);
-  await checkFor(`${all[0]!.id} serving`, () => all[0]!.store!.serving);
-}
-
-/** A session on `master` with one message receipted and replicated to `slave`. */
-async function sessionWithOne(master: Node, slave: Node, destination: string, body: string, id: string): Promise<TestSession> {
-  const p = new TestSession(addr(master));
+async function sessionWithOne(master: TestNode, slave: TestNode, destination: string, body: string, id: string): Promise<TestSession> {
+  const p = new TestSession(nodeAddr(master));
   await p.open();
   await p.receipted([p.send(destination, body, { id })]);
   await checkFor('replicated', () => slave.store!.repl!.replica.lastPosition === master.store!.repl!.replica.lastPosition);
   return p;
 }
 
-async function status(n: Node): Promise<StatusReply> {
-  return unary(adminService(), addr(n), 'Status', {});
-}
-
-function logOf(n: Node): Array<[number, number]> {
-  return n.store!.repl!.replica.entries().map((e) => [e.epoch, e.position]);
-}
-
-function nodes(extra: string[] = []): Node[] {
-  return ['s1', 's2', 's3'].map((id) => ({ id, dir: mkdtempSync(join(tmpdir(), `hawser-repl-${id}-`)), store: null, extra }));
-}
-
-async function cleanup(all: Node[]): Promise<void> {
-  for (const n of all) { await n.store?.stop(); n.store = null; }
-  for (const n of all) rmSync(n.dir, { recursive: true, force: true });
-}
-
-async function stopNode(n: Node): Promise<void> {
-  await n.store!.stop();
-  n.store = null;
-}
-
 test('3 stores: receipts after replication, slaves refuse sessions, failover to s2 keeps every message, s1 rejoins and catches up', async () => {
-  const all = nodes();
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
     await bootServing(all);
 
-    const p = new TestSession(addr(s1));
+    const p = new TestSession(nodeAddr(s1));
     await p.open();
     const ids: number[] = [];
     for (let i = 0; i < 30; i++) ids.push(p.send('/queue/orders', `m${i}`, { id: `ID:o-${i}` }));
@@ -103,14 +32,14 @@ test('3 stores: receipts after replication, slaves refuse sessions, failover to 
 
     // Slaves hold the same log (positions and epochs) and refuse sessions, naming the master.
     await checkFor('slaves equal', async () => {
-      const [a, b, c] = await Promise.all(all.map(status));
+      const [a, b, c] = await Promise.all(all.map(nodeStatus));
       return a!.lastPosition === b!.lastPosition && b!.lastPosition === c!.lastPosition && c!.commitPosition === a!.commitPosition && a!.commitPosition === a!.lastPosition;
     });
     assert.deepEqual(logOf(s2), logOf(s1));
     assert.deepEqual(logOf(s3), logOf(s1));
-    assert.equal((await status(s2)).role, 'slave');
-    const refused = new TestSession(addr(s2));
-    await checkFor('NOT_MASTER', () => refused.events.some((e) => e.kind === 'error' && e.error.code === 'NOT_MASTER' && e.error.message.includes(`the master is s1 at ${addr(s1)}`)));
+    assert.equal((await nodeStatus(s2)).role, 'slave');
+    const refused = new TestSession(nodeAddr(s2));
+    await checkFor('NOT_MASTER', () => refused.events.some((e) => e.kind === 'error' && e.error.code === 'NOT_MASTER' && e.error.message.includes(`the master is s1 at ${nodeAddr(s1)}`)));
     refused.close();
     // The slaves applied the committed entries to their own core.
     await checkFor('s2 applied', () => s2.store!['core']?.destinations('/queue/orders')[0]?.depth === 30);
@@ -121,12 +50,12 @@ test('3 stores: receipts after replication, slaves refuse sessions, failover to 
     await checkFor('s2 serving', () => s2.store!.serving);
     // The dedup ids were journaled: the promoted s2 receipts a resend (gateway move, bridge
     // retry) of every id without storing it again.
-    const resend = new TestSession(addr(s2));
+    const resend = new TestSession(nodeAddr(s2));
     await resend.open();
     await resend.receipted([...Array(30).keys()].map((i) => resend.send('/queue/orders', `dup${i}`, { id: `ID:o-${i}` })));
     resend.close();
     assert.equal(s2.store!['core']!.destinations('/queue/orders')[0]!.depth, 30, 'no duplicate stored on the promoted master');
-    const c = new TestSession(addr(s2));
+    const c = new TestSession(nodeAddr(s2));
     await c.open();
     c.subscribe('s', '/queue/orders', { prefetch: 100 });
     await checkFor('30 deliveries from s2', () => c.deliveries().length === 30);
@@ -136,20 +65,20 @@ test('3 stores: receipts after replication, slaves refuse sessions, failover to 
     c.close();
 
     // s1 restarts and is assigned slave of s2: it catches up to an identical log.
-    await boot(s1);
+    await bootNode(s1);
     assert.equal((await assign(s1, 2, 'slave', s2, all)).accepted, true);
     await checkFor('s1 caught up', () => s1.store!.repl!.replica.lastPosition === s2.store!.repl!.replica.lastPosition &&
       s1.store!.repl!.appliedPosition === s2.store!.repl!.replica.commitPosition);
     assert.deepEqual(logOf(s1), logOf(s2));
     await checkFor('s1 applied the acks', () => s1.store!['core']?.destinations('/queue/orders')[0]?.depth === 20);
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
   }
 });
 
 test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncated when the old master rejoins', async () => {
-  const all = nodes();
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
     await bootServing(all);
     const p = await sessionWithOne(s1, s2, '/queue/t', 'committed', 'ID:c1');
@@ -164,15 +93,15 @@ test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncat
     p.close();
     await stopNode(s1);
 
-    await boot(s2);
-    await boot(s3);
+    await bootNode(s2);
+    await bootNode(s3);
     await elect(2, s2, all);
     await checkFor('s2 serving', () => s2.store!.serving);
-    const q = new TestSession(addr(s2));
+    const q = new TestSession(nodeAddr(s2));
     await q.open();
     await q.receipted([q.send('/queue/t', 'after', { id: 'ID:a1' }), q.send('/queue/t', 'after-2', { id: 'ID:a2' }), q.send('/queue/t', 'after-3', { id: 'ID:a3' })]);
 
-    await boot(s1);
+    await bootNode(s1);
     assert.equal(s1.store!.repl!.replica.lastPosition, tail, 's1 restarted with its uncommitted tail');
     assert.equal((await assign(s1, 2, 'slave', s2, all)).accepted, true);
     await checkFor('s1 converged', () => JSON.stringify(logOf(s1)) === JSON.stringify(logOf(s2)) &&
@@ -183,13 +112,13 @@ test('quorum_mem with 2 of 3 down: receipts wait; an uncommitted tail is truncat
     await checkFor('s1 state equal', () => s1.store!['core']?.destinations('/queue/t')[0]?.depth === 4);
     q.close();
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
   }
 });
 
 test('journal.maxInflight 1: while a proposal waits for its quorum, new entries wait too and go out as one batch', async () => {
-  const all = nodes(['--journal.maxInflight', '1']);
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes(['--journal.maxInflight', '1']);
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
     await bootServing(all);
     const p = await sessionWithOne(s1, s2, '/queue/b', 'first', 'ID:b0');
@@ -209,7 +138,7 @@ test('journal.maxInflight 1: while a proposal waits for its quorum, new entries 
     assert.ok(!ids.some((id) => p.receipts().has(id)), 'no receipt without a quorum');
 
     // A slave again: a1 is acknowledged, and what waited goes out behind it.
-    await boot(s2);
+    await bootNode(s2);
     assert.equal((await assign(s2, 1, 'slave', s1, all)).accepted, true);
     await p.receipted(ids);
     assert.equal(s1.store!.repl!.replica.lastPosition, base + 4, 'one entry per request, none lost');
@@ -219,16 +148,16 @@ test('journal.maxInflight 1: while a proposal waits for its quorum, new entries 
     assert.deepEqual(p.deliveries().map((d) => d.message.body.toString()), ['first', 'a1', 'a2', 'a3', 'a4']);
     p.close();
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
   }
 });
 
 test('journal.replicaApplyMs: a slave applies committed entries in windows; promoted before its window ends, it serves them all', async () => {
-  const all = nodes(['--journal.replicaApplyMs', '60000']);
-  const [s1, s2] = all as [Node, Node, Node];
+  const all = testNodes(['--journal.replicaApplyMs', '60000']);
+  const [s1, s2] = all as [TestNode, TestNode, TestNode];
   try {
     await bootServing(all);
-    const p = new TestSession(addr(s1));
+    const p = new TestSession(nodeAddr(s1));
     await p.open();
     const ids: number[] = [];
     for (let i = 0; i < 10; i++) ids.push(p.send('/queue/w', `w${i}`, { id: `ID:w-${i}` }));
@@ -245,7 +174,7 @@ test('journal.replicaApplyMs: a slave applies committed entries in windows; prom
     await stopNode(s1);
     await elect(2, s2, all);
     await checkFor('s2 serving', () => s2.store!.serving);
-    const c = new TestSession(addr(s2));
+    const c = new TestSession(nodeAddr(s2));
     await c.open();
     c.subscribe('s', '/queue/w', { prefetch: 100 });
     await checkFor('6 deliveries from s2', () => c.deliveries().length === 6);
@@ -253,19 +182,19 @@ test('journal.replicaApplyMs: a slave applies committed entries in windows; prom
     await checkFor('the promoted master applied its log', () => s2.store!.repl!.appliedPosition === s2.store!.repl!.replica.commitPosition);
     c.close();
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
   }
 });
 
 test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fences the master at once', async () => {
-  const all = nodes(['--journal.retention', '5']);
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes(['--journal.retention', '5']);
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
-    await boot(s1);
-    await boot(s2);
+    await bootNode(s1);
+    await bootNode(s2);
     await elect(1, s1, all);
     await checkFor('s1 serving', () => s1.store!.serving);
-    const p = new TestSession(addr(s1));
+    const p = new TestSession(nodeAddr(s1));
     await p.open('client-1');
     p.subscribe('d', '/topic/t', { durableName: 'dn' });
     const ids: number[] = [];
@@ -273,16 +202,16 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     await p.receipted(ids);
     await checkFor('s1 compacted', () => s1.store!.repl!.replica.firstPosition > 10);
 
-    await boot(s3);
+    await bootNode(s3);
     assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
     await checkFor('s3 caught up by snapshot', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
       s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition, 10_000);
     assert.ok(s3.store!.repl!.replica.snapshotPosition > 0, 'installed a snapshot');
     await checkFor('the staging area removed', () => !existsSync(join(s3.dir, STAGING_DIR)));
-    const dests = (s: Node) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
+    const dests = (s: TestNode) => JSON.stringify(s.store!['core']!.destinations().map((d) => [d.name, d.depth]));
     await checkFor('same destinations', () => dests(s3) === dests(s2) && dests(s2).includes('/queue/a'));
     // The snapshot carries the dedup window (x\0 keys): s3, if promoted, drops a resend.
-    const dedupOf = (n: Node) => n.store!['core']!['dedup'] as DedupWindow;
+    const dedupOf = (n: TestNode) => n.store!['core']!['dedup'] as DedupWindow;
     const keyOf = (i: number) => dedupKey(dedupScope({ login: '' }), i % 2 ? '/queue/a' : '/topic/t', `ID:s-${i}`);
     for (const i of [0, 1, 39]) assert.ok(dedupOf(s3).has(keyOf(i)), `s3 remembers ID:s-${i}`);
 
@@ -294,28 +223,28 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
     assert.equal((await prepare(s1, 2)).promised, true);
     await checkFor('session ended with NOT_MASTER', () => p.events.some((e) => e.kind === 'error' && e.error.code === 'NOT_MASTER'));
     assert.ok(!p.receipts().has(pending));
-    assert.equal((await status(s1)).role, 'candidate');
+    assert.equal((await nodeStatus(s1)).role, 'candidate');
     assert.equal(s1.store!.serving, false);
     p.close();
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
   }
 });
 
 test('a member first seen after the election (down and never listed) is replicated to once it dials in', async () => {
-  const all = nodes();
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
-    await boot(s1);
-    await boot(s2);
+    await bootNode(s1);
+    await bootNode(s2);
     // The coordinator knew only s1 and s2 (s3 had never registered): Assign lists those two.
     await elect(1, s1, [s1, s2]);
     await checkFor('s1 serving', () => s1.store!.serving);
-    const p = new TestSession(addr(s1));
+    const p = new TestSession(nodeAddr(s1));
     await p.open();
     await p.receipted([p.send('/queue/late', 'before', { id: 'ID:b1' })]);
 
-    await boot(s3);
+    await bootNode(s3);
     assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
     await p.receipted([p.send('/queue/late', 'after', { id: 'ID:a1' })]);
     await checkFor('s3 caught up', () => JSON.stringify(logOf(s3)) === JSON.stringify(logOf(s1)) &&
@@ -327,6 +256,44 @@ test('a member first seen after the election (down and never listed) is replicat
     await checkFor('s3 has it', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
     p.close();
   } finally {
-    await cleanup(all);
+    await cleanupNodes(all);
+  }
+});
+
+test('D1: the promoted master marks what it took over as possibly delivered (not a failure); what it takes after is unmarked', async () => {
+  const all = testNodes();
+  const [s1, s2] = all as [TestNode, TestNode, TestNode];
+  try {
+    await bootServing(all);
+    const c = new TestSession(nodeAddr(s1));
+    await c.open();
+    c.subscribe('s', '/queue/d1', { prefetch: 1 });
+    const p = new TestSession(nodeAddr(s1));
+    await p.open();
+    await p.receipted([p.send('/queue/d1', 'seen', { id: 'ID:d1-1' }), p.send('/queue/d1', 'unseen', { id: 'ID:d1-2' })]);
+    await checkFor('one delivery on s1', () => c.deliveries().length === 1);
+    assert.deepEqual(c.deliveries().map((d) => [d.message.body.toString(), d.redelivered, d.deliveryCount]), [['seen', false, 1]]);
+    await checkFor('replicated', () => s2.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition);
+    c.close();
+    p.close();
+
+    await stopNode(s1);
+    await elect(2, s2, all);
+    await checkFor('s2 serving', () => s2.store!.serving);
+    const c2 = new TestSession(nodeAddr(s2));
+    await c2.open();
+    c2.subscribe('s', '/queue/d1', { prefetch: 10 });
+    await checkFor('both from s2', () => c2.deliveries().length === 2);
+    // 'unseen' was never delivered: over-marked, the price of not journaling deliveries.
+    assert.deepEqual(c2.deliveries().map((d) => [d.message.body.toString(), d.redelivered, d.deliveryCount]), [['seen', true, 2], ['unseen', true, 2]]);
+    const p2 = new TestSession(nodeAddr(s2));
+    await p2.open();
+    await p2.receipted([p2.send('/queue/d1', 'new', { id: 'ID:d1-3' })]);
+    await checkFor('the new one', () => c2.deliveries().length === 3);
+    assert.deepEqual([c2.deliveries()[2]!.message.body.toString(), c2.deliveries()[2]!.redelivered, c2.deliveries()[2]!.deliveryCount], ['new', false, 1]);
+    c2.close();
+    p2.close();
+  } finally {
+    await cleanupNodes(all);
   }
 });

@@ -553,6 +553,9 @@ export class ReplicatedJournal implements Journal {
         if (tail.length) core.replay(tail, Date.now());
         core.takeReady();
         core.setEpoch(epoch);
+        // The old master's deliveries were not replicated: everything in the log may have gone
+        // out, so its next delivery here is marked redelivered (not a failure: D1, docs/reliability.md).
+        core.markRecoveredPossiblyDelivered();
         // The core counts everything up to its no-op as acknowledged (Replica: acked = no-op).
         // What that makes (dispatch may expire or dead-letter messages: entries of this epoch;
         // page reads) is left in the core's Ready for host.drive() below: dropping it would

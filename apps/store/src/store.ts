@@ -127,6 +127,8 @@ export class Store {
         sendFailIfNoSpaceAfterTimeout: c.broker.sendFailIfNoSpaceAfterTimeout, maxHeldRequests: c.broker.maxHeldRequests,
       },
     }, recovered);
+    // Deliveries are not journaled: what it recovered may have gone out before a crash (D1, docs/reliability.md).
+    core.markRecoveredPossiblyDelivered();
     this.reportBrokenDurables(core);
     return core;
   }

@@ -65,6 +65,7 @@ export class Harness {
   /** A new core on this harness's disk, as after a restart (sessions gone, state recovered). */
   restarted(): Harness {
     const h = new Harness(this.opts, this.recovered());
+    h.entries.push(...this.entries); // the journal stays on disk (recovered() reads nextSeq from it)
     for (const [id, msgs] of this.disk) h.disk.set(id, new Map(msgs));
     for (const [k, v] of this.durableOps) h.durableOps.set(k, v);
     for (const [k, v] of this.retainedDisk) h.retainedDisk.set(k, v);
