@@ -9,11 +9,12 @@ import { join } from 'node:path';
 import type { JournalOp } from '@hawser/broker';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry, type prom } from '@hawser/observability';
-import { adminService, CHANNEL_OPTIONS, grpc, memberService, type DeleteReply, type DestinationsReply, type StatusReply } from '@hawser/proto';
+import { adminService, CHANNEL_OPTIONS, grpc, type DeleteReply, type DestinationsReply, type StatusReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { RocksJournal, keys } from './journal';
 import { Store } from './store';
 import { adminBrowse as browse, adminCall as call, checkFor, TestSession, unary, type AdminClient as Admin } from './testing';
+import { bootNode, cleanupNodes, electServing, nodeAddr, testNodes, type TestNode } from './testing-group';
 
 async function startStore(dir: string, registry: prom.Registry, extra: string[] = []): Promise<Store> {
   const config = validate(loadConfig(schema, { argv: ['--node.id', 's1', '--group', 'g1', '--node.dataDir', join(dir, 'data'), '--grpc.port', '0', ...extra], env: {} }).config);
@@ -119,68 +120,43 @@ test('RocksJournal: a forget drops the queue\'s q\\0/b\\0 records after its purg
 
 // ---- a replicated group: the slaves apply the deletion, a promoted slave and a restarted one agree ----
 
-interface Node { id: string; dir: string; store: Store | null }
-
-async function boot(n: Node): Promise<Store> {
-  const argv = ['--ha.mode', 'replicated', '--node.id', n.id, '--group', 'g1', '--node.dataDir', n.dir, '--grpc.port', '0',
-    '--replicas', '3', '--zk.address', '', '--replication.masterTimeoutMs', '500', '--replication.heartbeatMs', '50'];
-  const config = validate(loadConfig(schema, { argv, env: {} }).config);
-  n.store = new Store({ config, log: createLogger({ service: 'store', node: n.id, level: 'silent' }), registry: createRegistry('store') });
-  await n.store.start();
-  return n.store;
-}
-const addr = (n: Node) => `127.0.0.1:${n.store!.grpcPort}`;
-
-/** The election as the coordinator runs it (replicated.spec.ts), with the winner given. */
-async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
-  const members = all.map((m) => ({ id: m.id, address: m.store ? addr(m) : '' }));
-  const live = all.filter((m) => m.store);
-  for (const m of live) assert.equal((await unary<object, { promised: boolean }>(memberService(), addr(m), 'Prepare', { group: 'g1', epoch, coordinator: 'test' })).promised, true);
-  for (const m of [master, ...live.filter((x) => x !== master)]) {
-    const r = await unary<object, { accepted: boolean }>(memberService(), addr(m), 'Assign', { group: 'g1', epoch, role: m === master ? 'master' : 'slave', masterId: master.id, masterAddress: addr(master), members });
-    assert.equal(r.accepted, true);
-  }
-  await checkFor(`${master.id} serving`, () => master.store!.serving);
-}
-
-const destinationsOf = async (n: Node) => (await unary<object, DestinationsReply>(adminService(), addr(n), 'Destinations', { prefix: '' })).destinations.map((d) => `${d.name}:${d.depth}`).sort();
+const destinationsOf = async (n: TestNode) => (await unary<object, DestinationsReply>(adminService(), nodeAddr(n), 'Destinations', { prefix: '' })).destinations.map((d) => `${d.name}:${d.depth}`).sort();
 
 test('replicated: Admin.Delete on the master only; the slaves apply it, a promoted slave and a restarted one do not bring the queue back', async () => {
-  const all: Node[] = ['s1', 's2', 's3'].map((id) => ({ id, dir: mkdtempSync(join(tmpdir(), `hawser-delete-${id}-`)), store: null }));
-  const [s1, s2, s3] = all as [Node, Node, Node];
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
-    const p = new TestSession(addr(s1));
+    for (const n of all) await bootNode(n);
+    await electServing(1, s1, all);
+    const p = new TestSession(nodeAddr(s1));
     await p.open();
     await p.receipted([p.send('/queue/a', 'a1'), p.send('/queue/a', 'a2'), p.send('/queue/b', 'b1')]);
     p.close();
 
-    await assert.rejects(unary(adminService(), addr(s2), 'Delete', { destination: '/queue/a' }), (e: grpc.ServiceError) =>
+    await assert.rejects(unary(adminService(), nodeAddr(s2), 'Delete', { destination: '/queue/a' }), (e: grpc.ServiceError) =>
       e.code === grpc.status.FAILED_PRECONDITION && e.details.includes('the master is s1'));
-    const r = await unary<object, DeleteReply>(adminService(), addr(s1), 'Delete', { destination: '/queue/a' });
+    const r = await unary<object, DeleteReply>(adminService(), nodeAddr(s1), 'Delete', { destination: '/queue/a' });
     assert.equal(Number(r.removed), 2);
     for (const n of all) await checkFor(`${n.id} applied the delete`, async () => (await destinationsOf(n)).join() === '/queue/b:1');
 
     // s3 restarts on its own disk: the forget was materialized there too.
     await s3.store!.stop();
-    await boot(s3);
+    await bootNode(s3);
     assert.deepEqual(await destinationsOf(s3), ['/queue/b:1']);
 
     // s1 goes; s2 is promoted and serves without /queue/a; a SEND makes it anew, empty but for it.
     await s1.store!.stop();
     s1.store = null;
-    await elect(2, s2, all);
+    await electServing(2, s2, all);
     assert.deepEqual(await destinationsOf(s2), ['/queue/b:1']);
-    const p2 = new TestSession(addr(s2));
+    const p2 = new TestSession(nodeAddr(s2));
     await p2.open();
     await p2.receipted([p2.send('/queue/a', 'again')]);
     p2.close();
     assert.deepEqual(await destinationsOf(s2), ['/queue/a:1', '/queue/b:1']);
     await checkFor('s3 follows s2', async () => (await destinationsOf(s3)).join() === '/queue/a:1,/queue/b:1');
-    assert.equal((await unary<object, StatusReply>(adminService(), addr(s3), 'Status', {})).role, 'slave');
+    assert.equal((await unary<object, StatusReply>(adminService(), nodeAddr(s3), 'Status', {})).role, 'slave');
   } finally {
-    for (const n of all) { await n.store?.stop(); n.store = null; }
-    for (const n of all) rmSync(n.dir, { recursive: true, force: true });
+    await cleanupNodes(all);
   }
 });

@@ -8,14 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry, type Logger, type prom } from '@hawser/observability';
-import { adminService, memberService, type AssignReply, type PrepareReply, type StatusReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { Store } from './store';
 import { RocksJournal } from './journal';
 import { Rocks } from './rocks';
 import { checkIdentity, IDENTITY_KEY, IdentityError, type DataDirIdentity } from './identity';
 import { DiskWatch } from './disk';
-import { checkFor, TestSession, unary } from './testing';
+import { checkFor, TestSession } from './testing';
+import { assign, bootNode, cleanupNodes, electServing, nodeAddr, nodeStatus, prepare, stopNode, testNodes, type TestNode } from './testing-group';
 
 const LOG_LEVEL = process.env.HAWSER_TEST_LOG ?? 'silent';
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `hawser-${name}-`));
@@ -197,53 +197,26 @@ test('disk watermark: free bytes of the data dir\'s filesystem as a gauge and St
 
 // ---- a diverged replica ---------------------------------------------------------------------
 
-interface Node { id: string; dir: string; store: Store | null; registry: prom.Registry | null }
-
-async function boot(n: Node): Promise<Store> {
-  n.registry = createRegistry('store');
-  const store = makeStore(['--ha.mode', 'replicated', '--node.id', n.id, '--group', 'g1', '--node.dataDir', n.dir,
-    '--replicas', '3', '--zk.address', '', '--replication.masterTimeoutMs', '500', '--replication.heartbeatMs', '50'], n.registry);
-  await store.start();
-  n.store = store;
-  return store;
-}
-const addr = (n: Node) => `127.0.0.1:${n.store!.grpcPort}`;
-const prepare = (n: Node, epoch: number) => unary<unknown, PrepareReply>(memberService(), addr(n), 'Prepare', { group: 'g1', epoch, coordinator: 'test' });
-const status = (n: Node) => unary<unknown, StatusReply>(adminService(), addr(n), 'Status', {});
-function assign(n: Node, epoch: number, role: 'master' | 'slave', master: Node, all: Node[]): Promise<AssignReply> {
-  return unary(memberService(), addr(n), 'Assign', {
-    group: 'g1', epoch, role, masterId: master.id, masterAddress: addr(master),
-    members: all.map((m) => ({ id: m.id, address: m.store ? addr(m) : '' })),
-  });
-}
-async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
-  const live = all.filter((m) => m.store);
-  for (const m of live) assert.equal((await prepare(m, epoch)).promised, true, `${m.id} promises ${epoch}`);
-  assert.equal((await assign(master, epoch, 'master', master, all)).accepted, true);
-  for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all)).accepted, true);
-  await checkFor(`${master.id} serving epoch ${epoch}`, () => master.store!.serving && master.store!.repl!.epoch === epoch);
-}
-async function stopNode(n: Node): Promise<void> { await n.store?.stop(); n.store = null; }
-async function sendAll(n: Node, bodies: string[]): Promise<void> {
-  const p = new TestSession(addr(n));
+async function sendAll(n: TestNode, bodies: string[]): Promise<void> {
+  const p = new TestSession(nodeAddr(n));
   await p.open();
   await p.receipted(bodies.map((b) => p.send('/queue/d', b, { id: `ID:${b}` })));
   p.close();
 }
 
 test('a replica whose log diverged below its commit point says diverged, refuses Prepare (also after a restart) and re-syncs once wiped', async () => {
-  const all: Node[] = ['s1', 's2', 's3'].map((id) => ({ id, dir: tmp(`div-${id}`), store: null, registry: null }));
-  const [s1, , s3] = all as [Node, Node, Node];
+  const all = testNodes();
+  const [s1, , s3] = all as [TestNode, TestNode, TestNode];
   try {
-    for (const n of all) await boot(n);
-    await elect(1, s1, all);
+    for (const n of all) await bootNode(n);
+    await electServing(1, s1, all);
     await sendAll(s1, ['a1', 'a2', 'a3']);
     await checkFor('s3 has everything', () => s3.store!.repl!.replica.commitPosition === s1.store!.repl!.replica.lastPosition);
     const common = s3.store!.repl!.replica.lastPosition;
     await stopNode(s3);
 
     // The group goes on in epoch 2 without s3.
-    await elect(2, s1, all);
+    await electServing(2, s1, all);
     await sendAll(s1, ['b1', 'b2']);
 
     // Meanwhile s3's directory gets entries the group never committed, through the store's own
@@ -256,10 +229,10 @@ test('a replica whose log diverged below its commit point says diverged, refuses
     await j.close();
 
     // Back in the group: the master's first append overwrites a position s3 counts as committed.
-    await boot(s3);
+    await bootNode(s3);
     assert.equal(s3.store!.repl!.replica.lastPosition, common + 10, 's3 restarted with the longest log');
     assert.equal((await assign(s3, 2, 'slave', s1, all)).accepted, true);
-    await checkFor('s3 diverged', async () => (await status(s3)).role === 'diverged');
+    await checkFor('s3 diverged', async () => (await nodeStatus(s3)).role === 'diverged');
     assert.equal(s3.store!.ready, false, '/readyz fails');
     assert.match(s3.store!.repl!.diverged ?? '', /overwrites committed position/);
     assert.match(await s3.registry!.metrics(), /hawser_store_diverged\{[^}]*\} 1/);
@@ -274,23 +247,22 @@ test('a replica whose log diverged below its commit point says diverged, refuses
 
     // After a restart it knows before any append (saved): still no promise.
     await stopNode(s3);
-    await boot(s3);
-    assert.equal((await status(s3)).role, 'diverged');
+    await bootNode(s3);
+    assert.equal((await nodeStatus(s3)).role, 'diverged');
     assert.equal((await prepare(s3, 3)).promised, false);
     assert.equal(s3.store!.ready, false);
 
     // The advice works: wipe the directory, start again, it re-syncs from the master.
     await stopNode(s3);
     rmSync(s3.dir, { recursive: true, force: true });
-    await boot(s3);
+    await bootNode(s3);
     assert.equal((await assign(s3, 2, 'slave', s1, all)).accepted, true);
     await checkFor('s3 re-synced', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
       s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
-    assert.equal((await status(s3)).role, 'slave');
+    assert.equal((await nodeStatus(s3)).role, 'slave');
     assert.deepEqual(s3.store!.repl!.replica.entries().map((e) => [e.epoch, e.position]).filter(([, p]) => p > common),
       s1.store!.repl!.replica.entries().map((e) => [e.epoch, e.position]).filter(([, p]) => p > common));
   } finally {
-    for (const n of all) await stopNode(n);
-    for (const n of all) rmSync(n.dir, { recursive: true, force: true });
+    await cleanupNodes(all);
   }
 });

@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import type { JournalOp, Message } from '@hawser/broker';
 import { loadConfig } from '@hawser/config';
 import { createLogger, createRegistry } from '@hawser/observability';
-import { memberService, type AssignReply, type PrepareReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { RocksJournal } from './journal';
 import { Store } from './store';
-import { checkFor, TestSession, unary } from './testing';
+import { checkFor, TestSession } from './testing';
+import { assign, bootNode, cleanupNodes, elect, nodeAddr, testNodes, type TestNode } from './testing-group';
 
 const RETAIN = { 'ActiveMQ.Retain': 'true' };
 const LOG_LEVEL = process.env.HAWSER_TEST_LOG ?? 'silent';
@@ -117,42 +117,15 @@ test('standalone over gRPC: retained messages and a durable wildcard subscriptio
 
 // ---- a replicated group in-process (as replicated.spec.ts: the test plays the coordinator) ----
 
-interface Node { id: string; dir: string; store: Store | null }
-
-async function boot(n: Node, extra: string[]): Promise<void> {
-  const argv = ['--ha.mode', 'replicated', '--node.id', n.id, '--group', 'g1', '--node.dataDir', n.dir, '--grpc.port', '0',
-    '--replicas', '3', '--zk.address', '', '--replication.masterTimeoutMs', '500', '--replication.heartbeatMs', '50', ...extra];
-  const config = validate(loadConfig(schema, { argv, env: {} }).config);
-  n.store = new Store({ config, log: createLogger({ service: 'store', node: n.id, level: LOG_LEVEL }), registry: createRegistry('store') });
-  await n.store.start();
-}
-
-const addr = (n: Node) => `127.0.0.1:${n.store!.grpcPort}`;
-
-async function elect(epoch: number, master: Node, all: Node[]): Promise<void> {
-  const live = all.filter((m) => m.store);
-  for (const m of live) {
-    const r = await unary<unknown, PrepareReply>(memberService(), addr(m), 'Prepare', { group: 'g1', epoch, coordinator: 'test' });
-    assert.equal(r.promised, true, `${m.id} promises ${epoch}`);
-  }
-  const members = all.map((m) => ({ id: m.id, address: m.store ? addr(m) : '' }));
-  for (const m of [master, ...live.filter((x) => x !== master)]) {
-    const role = m === master ? 'master' : 'slave';
-    const r = await unary<unknown, AssignReply>(memberService(), addr(m), 'Assign', { group: 'g1', epoch, role, masterId: master.id, masterAddress: addr(master), members });
-    assert.equal(r.accepted, true, `${m.id} accepts ${role}`);
-  }
-}
-
 test('replicated: retained messages set on the master are served by the promoted slave and by a slave caught up by snapshot', async () => {
-  const all: Node[] = ['s1', 's2', 's3'].map((id) => ({ id, dir: tempDir(`retained-repl-${id}`), store: null }));
-  const [s1, s2, s3] = all as [Node, Node, Node];
-  const extra = ['--journal.retention', '5'];
+  const all = testNodes(['--journal.retention', '5']);
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
   try {
-    await boot(s1, extra);
-    await boot(s2, extra);
+    await bootNode(s1);
+    await bootNode(s2);
     await elect(1, s1, all);
     await checkFor('s1 serving', () => s1.store!.serving);
-    const p = new TestSession(addr(s1));
+    const p = new TestSession(nodeAddr(s1));
     await p.open();
     const ids = [
       p.send('/topic/a.b', 'old', { headers: RETAIN }),
@@ -166,20 +139,18 @@ test('replicated: retained messages set on the master are served by the promoted
     p.close();
     await checkFor('s1 compacted', () => s1.store!.repl!.replica.firstPosition > 5);
 
-    await boot(s3, extra);
-    const members = all.map((m) => ({ id: m.id, address: m.store ? addr(m) : '' }));
-    const joined = await unary<unknown, AssignReply>(memberService(), addr(s3), 'Assign', { group: 'g1', epoch: 1, role: 'slave', masterId: s1.id, masterAddress: addr(s1), members });
-    assert.equal(joined.accepted, true);
+    await bootNode(s3);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
     await checkFor('s3 caught up by snapshot', () => s3.store!.repl!.replica.snapshotPosition > 0 &&
       s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition, 15_000);
     await checkFor('s2 applied', () => s2.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
 
     await s1.store!.stop();
     s1.store = null;
-    for (const [epoch, master] of [[2, s2], [3, s3]] as Array<[number, Node]>) {
+    for (const [epoch, master] of [[2, s2], [3, s3]] as Array<[number, TestNode]>) {
       await elect(epoch, master, all);
       await checkFor(`${master.id} serving`, () => master.store!.serving);
-      const c = new TestSession(addr(master));
+      const c = new TestSession(nodeAddr(master));
       await c.open();
       c.subscribe('w', '/topic/a.*');
       c.subscribe('z', '/topic/z');
@@ -188,7 +159,6 @@ test('replicated: retained messages set on the master are served by the promoted
       c.close();
     }
   } finally {
-    for (const n of all) { await n.store?.stop(); n.store = null; }
-    for (const n of all) rmSync(n.dir, { recursive: true, force: true });
+    await cleanupNodes(all);
   }
 });
