@@ -41,6 +41,7 @@ export class GatewayMetrics {
   readonly mqttConnacks: prom.Counter<'code'>;
   readonly mqttWills: prom.Counter<string>;
   readonly mqttTakeovers: prom.Counter<string>;
+  readonly mqttClientIdRefusals: prom.Counter<string>;
   readonly mqttDiscards: prom.Counter<'result'>;
 
   constructor(registry: prom.Registry) {
@@ -70,6 +71,7 @@ export class GatewayMetrics {
     this.mqttWills = new prom.Counter({ name: 'hawser_gateway_mqtt_wills_total', help: 'MQTT will messages published (the connection closed without DISCONNECT)', registers });
     this.mqttDiscards = new prom.Counter({ name: 'hawser_gateway_mqtt_session_discards_total', help: 'clean-session CONNECTs that discarded what a previous persistent session of the client id left in the store (its state records and durable subscriptions), by result: done, failed', labelNames: ['result'], registers });
     this.mqttTakeovers = new prom.Counter({ name: 'hawser_gateway_mqtt_takeovers_total', help: 'MQTT connections closed because a new CONNECT came with the same client id [MQTT-3.1.4-2]', registers });
+    this.mqttClientIdRefusals = new prom.Counter({ name: 'hawser_gateway_mqtt_client_id_refusals_total', help: 'MQTT CONNECTs refused with CONNACK 5 because the client id belongs to another user (the login that made its persistent session)', registers });
     this.heartbeatTimeouts = new prom.Counter({ name: 'hawser_gateway_heartbeat_timeouts_total', help: 'connections closed because the client sent nothing within 2x the heart-beat interval', registers });
     this.limitRefusals = new prom.Counter({ name: 'hawser_gateway_limit_refusals_total', help: 'requests or connections refused with an ERROR (or idle connections closed) because a limit was reached, by the config key of the limit', labelNames: ['limit'], registers });
     // What a producer waits for: a SEND read -> its RECEIPT written (the store's journal commit, replication to a quorum, the way there and back).

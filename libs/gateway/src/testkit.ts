@@ -57,6 +57,8 @@ export class FakeBroker {
   notMaster = false;
   /** Message ids stored (dedup by id, as the real store does). */
   readonly stored = new Set<string>();
+  /** When set, a SUBSCRIBE it answers with a code and message is refused (fatal, as the core's CLIENT_ID_TAKEN). */
+  refuseSubscribe: ((sub: Subscribe) => { code: string; message: string } | undefined) | undefined;
   private server = new grpc.Server(SERVER_OPTIONS);
   private seq = 0;
 
@@ -183,10 +185,16 @@ export class FakeBroker {
             this.deliver({ ...m, timestamp: Date.now() });
             break;
           }
-          case 'subscribe':
+          case 'subscribe': {
+            const refused = this.refuseSubscribe?.(req.subscribe);
+            if (refused) {
+              out.push({ kind: 'error', error: { requestId: req.requestId, ...refused, fatal: true } });
+              break;
+            }
             s.subs.set(req.subscribe.subscriptionId, req.subscribe);
             receipt();
             break;
+          }
           case 'unsubscribe':
             s.subs.delete(req.unsubscribe.subscriptionId);
             receipt();

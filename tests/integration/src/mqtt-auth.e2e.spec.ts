@@ -39,8 +39,9 @@ describe('MQTT logins and authorization (real processes)', { timeout: 120_000 },
     const users = join(h.root, 'users.properties');
     const groups = join(h.root, 'groups.properties');
     const acl = join(h.root, 'authorization');
-    writeFileSync(users, [`ann=${await hashPassword('ann-pw', CHEAP)}`, `alice=${await hashPassword(randomBytes(8).toString('hex'), CHEAP)}`].join('\n'));
-    writeFileSync(groups, 'shop=ann,alice\n');
+    writeFileSync(users, [`ann=${await hashPassword('ann-pw', CHEAP)}`, `alice=${await hashPassword(randomBytes(8).toString('hex'), CHEAP)}`, `eve=${await hashPassword('eve-pw', CHEAP)}`].join('\n'));
+    // eve has every grant ann has ($mqtt.> included): what keeps her out of ann's client ids is ownership, not the map.
+    writeFileSync(groups, 'shop=ann,alice,eve\n');
     // MQTT sessions keep their state on $mqtt.* topics (docs/security.md): grant them.
     writeFileSync(acl, ['# kind pattern read write admin', 'topic open.> shop shop -', 'topic $mqtt.> shop shop -'].join('\n'));
     const store = await h.startStore({ args: ['--authorization.file', acl] });
@@ -77,6 +78,48 @@ describe('MQTT logins and authorization (real processes)', { timeout: 120_000 },
     // A persistent session needs its $mqtt.* state topics: granted here.
     const p = await connect(url, { clientId: 'ann-persist', username: 'ann', password: 'ann-pw', clean: false });
     assert.deepEqual((await p.subscribeAsync('open/p', { qos: 1 })).map((g) => g.qos), [1]);
+  });
+
+  it('a client id belongs to the user who made its persistent session: another user gets CONNACK 5, takes nothing over, reads no records', async () => {
+    const id = `ann-owned-${randomBytes(3).toString('hex')}`;
+    const ann = await connect(url, { clientId: id, username: 'ann', password: 'ann-pw', clean: false });
+    await ann.subscribeAsync('open/owned', { qos: 1 });
+    const refusalsBefore = await sample(gateway.httpPort, 'hawser_gateway_mqtt_client_id_refusals_total', '');
+    const takeoversBefore = await sample(gateway.httpPort, 'hawser_gateway_mqtt_takeovers_total', '');
+    // eve, persistent or clean, with ann's id: refused, and ann's connection stays.
+    for (const clean of [false, true]) {
+      await assert.rejects(connect(url, { clientId: id, username: 'eve', password: 'eve-pw', clean }), (e: Error & { code?: number }) => e.code === 5);
+    }
+    assert.equal(await sample(gateway.httpPort, 'hawser_gateway_mqtt_client_id_refusals_total', ''), refusalsBefore + 2);
+    assert.equal(await sample(gateway.httpPort, 'hawser_gateway_mqtt_takeovers_total', ''), takeoversBefore, 'nothing taken over');
+    assert.equal(ann.connected, true);
+    await ann.publishAsync('open/owned', 'still ann', { qos: 1 });
+    // eve's own persistent session works, but her grant on $mqtt.> does not reach ann's records:
+    // the filter naming ann's record topic is refused, a wildcard over $mqtt gets nothing of ann's.
+    const eveId = `eve-${randomBytes(3).toString('hex')}`;
+    const eve = await connect(url, { clientId: eveId, username: 'eve', password: 'eve-pw', clean: false });
+    const seen: string[] = [];
+    eve.on('message', (t) => seen.push(t));
+    const annRecords = `$mqtt/session/${Buffer.from(id).toString('hex')}`;
+    const err = await eve.subscribeAsync({ [annRecords]: { qos: 1 } }).then(() => undefined, (e: Error & { packet?: { granted: number[] } }) => e);
+    assert.deepEqual(err?.packet?.granted, [0x80]);
+    await eve.subscribeAsync('$mqtt/#', { qos: 1 });
+    // The wildcard works: eve's own records (the one this SUBSCRIBE wrote) reach her.
+    await checkFor(10_000, 50, () => assert.ok(seen.some((t) => t.endsWith(Buffer.from(eveId).toString('hex'))), `eve's own records: ${seen.join(',')}`));
+    await ann.subscribeAsync('open/owned2', { qos: 1 }); // writes a record of ann's
+    ann.end(true); // and a drop: ann's records come again to ann's next connection only
+    const back = await connect(url, { clientId: id, username: 'ann', password: 'ann-pw', clean: false });
+    assert.equal(back.connected, true);
+    await new Promise((r) => setTimeout(r, 500)); // a record eve could see would have come by now
+    assert.deepEqual(seen.filter((t) => t.includes(Buffer.from(id).toString('hex'))), [], 'no record of ann reached eve');
+    // ann's own clean CONNECT ends the persistent session: the id is nobody's then, eve may use it.
+    await back.endAsync();
+    open.splice(open.indexOf(back), 1);
+    await (await connect(url, { clientId: id, username: 'ann', password: 'ann-pw', clean: true })).endAsync();
+    await checkFor(10_000, 100, async () => {
+      const c = await connect(url, { clientId: id, username: 'eve', password: 'eve-pw', clean: true });
+      assert.equal(c.connected, true);
+    });
   });
 
   it('TLS client certificate: a verified certificate whose CN is a user logs in as that user (no password)', async () => {

@@ -420,6 +420,48 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     f2.send({ cmd: 'disconnect' });
   });
 
+  it('QoS 1 PUBLISHes without PUBACK come again after a reconnect with their ORIGINAL packet ids and DUP [MQTT-4.4.0-1]', async () => {
+    const t = topic('q1ids');
+    const id = `raw-q1-${randomBytes(3).toString('hex')}`;
+    const a = await RawMqtt.open(port);
+    assert.equal((await a.connect(id, false)).returnCode, 0);
+    a.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: t, qos: 1 }] });
+    await a.expect('suback');
+    const p = track(await mqttjs(url, { clientId: `p-${id}` }));
+    // Two acknowledged first, so the ids of the unacknowledged ones are not those a fresh connection would pick (1, 2, ...).
+    for (const n of [1, 2]) {
+      await p.publishAsync(t, `acked ${n}`, { qos: 1 });
+      const m = await a.expect('publish');
+      a.send({ cmd: 'puback', messageId: m.messageId! });
+    }
+    for (const n of [1, 2, 3]) await p.publishAsync(t, `unacked ${n}`, { qos: 1 });
+    const first = [await a.expect('publish'), await a.expect('publish'), await a.expect('publish')];
+    assert.deepEqual(first.map((m) => [m.qos, m.dup]), [[1, false], [1, false], [1, false]]);
+    const ids = first.map((m) => m.messageId);
+    assert.ok(ids.every((pid) => pid! > 2), `ids past the acknowledged ones: ${ids.join(',')}`);
+    a.drop(); // no PUBACK, no DISCONNECT
+    const b = await RawMqtt.open(port);
+    assert.equal((await b.connect(id, false)).sessionPresent, true);
+    const again = [await b.expect('publish'), await b.expect('publish'), await b.expect('publish')];
+    assert.deepEqual(again.map((m) => [m.messageId, m.dup, m.qos, Buffer.from(m.payload).toString()]),
+      first.map((m) => [m.messageId, true, 1, Buffer.from(m.payload).toString()]), 'the same ids, DUP set');
+    for (const m of again) b.send({ cmd: 'puback', messageId: m.messageId! });
+    b.send({ cmd: 'pingreq' });
+    await b.expect('pingresp');
+    b.send({ cmd: 'disconnect' });
+    // Acknowledged: a further reconnect has nothing to resend; a new message gets an id as usual.
+    await until(5_000, 'the DISCONNECT handled', () => b.closed);
+    const c = await RawMqtt.open(port);
+    await c.connect(id, false);
+    c.send({ cmd: 'pingreq' });
+    await c.expect('pingresp');
+    await p.publishAsync(t, 'after', { qos: 1 });
+    const after = await c.expect('publish');
+    assert.deepEqual([after.dup, Buffer.from(after.payload).toString()], [false, 'after']);
+    c.send({ cmd: 'puback', messageId: after.messageId! });
+    c.send({ cmd: 'disconnect' });
+  });
+
   it('retained: a new subscriber gets the last retained message with the retain flag (wildcard too); an empty one clears it', async () => {
     const base = topic('retain');
     const p = track(await mqttjs(url, { clientId: `rp-${base.replace(/\//g, '-')}` }));

@@ -93,14 +93,7 @@ export function onConnect(c: MqttConnection, p: IConnectPacket): void {
 
 function loggedIn(c: MqttConnection, principal: Principal): void {
   if (!c.isOpen) return;
-  // [MQTT-3.1.4-2] a client id already connected: the existing connection is closed.
-  const old = c.ctx.mqttClients.get(c.clientId);
-  if (old && old !== c) {
-    c.ctx.metrics.mqttTakeovers.inc();
-    old.log.info({ clientId: c.clientId, by: c.id }, 'MQTT client id taken over by a new connection: closing this one [MQTT-3.1.4-2]');
-    old.close('client id taken over');
-  }
-  c.ctx.mqttClients.set(c.clientId, c);
+  c.login = principal.login;
   c.state = 'opening';
   const session = new ClientSession(c.ctx, c.log, {
     onOpened: () => opened(c),
@@ -122,16 +115,26 @@ function opened(c: MqttConnection): void {
   if (c.state !== 'opening' || c.sessionState) return;
   const state = new SessionState(c);
   c.sessionState = state;
-  // Another connection of this client id on another gateway closes when it hears this.
-  state.announce();
+  // A client id belongs to the login that made its persistent session (the owner of its
+  // records' durable, as any durable subscription belongs to its maker): another user's CONNECT
+  // with it is refused before it touches anything of the owner's — no takeover, no discard.
+  // So the session's first request is the read of its records (load), and the takeover waits
+  // for the store's answer that the id is this user's (`claimed`).
   if (c.clean) {
     // [MQTT-3.1.2-6] a clean session starts afresh; what a previous persistent session left
     // is discarded behind the CONNACK (the new session does not depend on it).
-    connected(c, false);
+    let accepted = false;
+    const accept = () => {
+      if (accepted || c.state !== 'opening') return;
+      accepted = true;
+      takeOver(c);
+      connected(c, false);
+    };
     state.discard((ok) => {
+      accept(); // refused for another reason (the map grants no $mqtt.>): a clean session goes on without
       c.ctx.metrics.mqttDiscards.inc({ result: ok ? 'done' : 'failed' });
       c.log.debug({ ok }, 'previous MQTT session state discarded');
-    });
+    }, accept, (message) => refuseTaken(c, message));
     return;
   }
   state.load((records) => {
@@ -140,7 +143,7 @@ function opened(c: MqttConnection): void {
     // its predecessor leaves two): the newest wins, the others go.
     const live = new Map<string, [string, SessionRecord]>();
     for (const [id, rec] of records) {
-      const what = rec.t === 'sub' ? `sub:${rec.f}` : rec.t === 'session' ? 'session' : rec.t === 'mark' ? '' : `${rec.t}:${rec.p}`;
+      const what = rec.t === 'sub' ? `sub:${rec.f}` : rec.t === 'session' || rec.t === 'out1' ? rec.t : rec.t === 'mark' ? '' : `${rec.t}:${rec.p}`;
       if (!what) continue;
       const prev = live.get(what);
       if (prev) state.remove(prev[0]);
@@ -152,7 +155,10 @@ function opened(c: MqttConnection): void {
     // go first, so a connection lost in between leaves two (handled above), never none.
     const present = live.has('session');
     const refreshed: Array<[string, SessionRecord]> = [];
+    let qos1: Array<[number, string, string]> = [];
     for (const [id, rec] of live.values()) {
+      // The last close's QoS 1 packet ids are this connection's now; its own close writes them again.
+      if (rec.t === 'out1') { qos1 = Array.isArray(rec.l) ? rec.l : []; state.remove(id); continue; }
       refreshed.push([state.add(rec), rec]);
       state.remove(id);
     }
@@ -172,16 +178,46 @@ function opened(c: MqttConnection): void {
       if (released.has(rec.p) || c.outIds.has(rec.p)) { state.remove(id); continue; }
       resumePublish(c, rec.p, rec.s, rec.m, id);
     }
+    // QoS 1 PUBLISHes without PUBACK keep their ids too [MQTT-4.4.0-1] (deliver.ts saveQos1).
+    for (const [pid, sub, message] of qos1) {
+      if (released.has(pid) || c.outIds.has(pid)) continue;
+      resumePublish(c, pid, sub, message, undefined, 1);
+    }
     for (const [id, rec] of refreshed) if (rec.t === 'sub') resumeSubscription(c, rec.f, rec.q, id);
     // [MQTT-3.2.2-2] session present says whether the server had a session for this client id.
     connected(c, present);
     // [MQTT-4.4.0-1] on reconnect with a persistent session, unacknowledged PUBRELs are sent again
-    // (unacknowledged PUBLISHes come again from the store's durable subscriptions).
+    // (unacknowledged PUBLISHes come again from the store's durable subscriptions, with their ids).
     for (const [id, pid] of rels) resumeRelease(c, pid, id);
   }, (code, message) => {
+    if (code === 'CLIENT_ID_TAKEN') { refuseTaken(c, message); return; }
     c.log.info({ code, error: message }, 'MQTT session state could not be read');
     refuse(c, CONNACK.SERVER_UNAVAILABLE, `session state not readable: ${code}`);
-  });
+  }, () => takeOver(c));
+}
+
+/**
+ * [MQTT-3.1.4-2] a client id already connected: the existing connection is closed — on this
+ * gateway directly, on another when it hears the announcement (session-state.ts). Only once the
+ * store said the id is this user's.
+ */
+function takeOver(c: MqttConnection): void {
+  if (!c.isOpen || c.ctx.mqttClients.get(c.clientId) === c) return;
+  const old = c.ctx.mqttClients.get(c.clientId);
+  if (old) {
+    c.ctx.metrics.mqttTakeovers.inc();
+    old.log.info({ clientId: c.clientId, by: c.id }, 'MQTT client id taken over by a new connection: closing this one [MQTT-3.1.4-2]');
+    old.close('client id taken over');
+  }
+  c.ctx.mqttClients.set(c.clientId, c);
+  c.sessionState!.announce();
+}
+
+/** The client id's persistent session is another user's: CONNACK 5, and nothing of the owner's is touched. */
+function refuseTaken(c: MqttConnection, message: string): void {
+  if (!c.isOpen) return;
+  c.ctx.metrics.mqttClientIdRefusals.inc();
+  refuse(c, CONNACK.NOT_AUTHORIZED, `the client id belongs to another user (the login that made its persistent session), not to '${c.login}': ${message}`);
 }
 
 function connected(c: MqttConnection, sessionPresent: boolean): void {

@@ -26,7 +26,7 @@ import type { SessionState } from './session-state';
 import { onConnect } from './connect';
 import { onPublish, onPubrel, willMessage } from './publish';
 import { onSubscribe, onUnsubscribe } from './subscribe';
-import { onDelivery, onPuback, onPubrec, onPubcomp } from './deliver';
+import { onDelivery, onPuback, onPubrec, onPubcomp, saveQos1 } from './deliver';
 import { TopicError } from './topics';
 
 /** The connections of one gateway by MQTT client id: a second CONNECT with an id takes it over [MQTT-3.1.4-2]. */
@@ -97,6 +97,8 @@ export class MqttConnection {
   /** CONNECT's protocol level: 3 (MQTT 3.1, MQIsdp) or 4 (3.1.1). */
   version: 3 | 4 = 4;
   clientId = '';
+  /** Who logged in ('' anonymous): whose the client id's persistent session becomes. */
+  login = '';
   clean = true;
   /** Seconds; 0: none. */
   keepalive = 0;
@@ -404,6 +406,7 @@ export class MqttConnection {
     // [MQTT-3.1.2-8] the will is published when the connection closes without DISCONNECT.
     if (this.will && this.session && !this.disconnected) publishWill(this);
     this.will = undefined;
+    saveQos1(this);
     this.sessionState?.closing();
     this.session?.end();
   }

@@ -112,11 +112,38 @@ export function onDelivery(c: MqttConnection, d: ClientDelivery): void {
   c.write(packet);
 }
 
-/** A persistent session's QoS 2 PUBLISH that had no PUBREC (connect.ts): its id waits for the store's redelivery. */
-export function resumePublish(c: MqttConnection, pid: number, subscriptionId: string, messageId: string, record: string): void {
+/**
+ * A persistent session's QoS 1 or 2 PUBLISH that had no PUBACK / PUBREC (connect.ts, from its
+ * `out1` / `out` record): its id waits for the store's redelivery, which goes out with it and DUP.
+ */
+export function resumePublish(c: MqttConnection, pid: number, subscriptionId: string, messageId: string, record: string | undefined, qos: 1 | 2 = 2): void {
   c.outIds.take(pid);
-  c.outbound.set(pid, { qos: 2, state: 'published', tag: 0, subscriptionId, messageId, outRecord: record });
+  c.outbound.set(pid, { qos, state: 'published', tag: 0, subscriptionId, messageId, outRecord: record });
   c.outByMessage.set(`${subscriptionId}\u0000${messageId}`, pid);
+}
+
+/**
+ * A persistent session's connection is closing: the QoS 1 PUBLISHes the client has not
+ * acknowledged (their deliveries go back to the store unacked) are written down in ONE `out1`
+ * record with their packet ids, so the next connection resends each with its original id and
+ * DUP [MQTT-4.4.0-1] — a write per close instead of one per QoS 1 delivery (QoS 2 pays that
+ * write for exactly once). Sent before the session ends, on the same stream: the next
+ * connection can read the records only once this session let go of them, so it finds it.
+ */
+export function saveQos1(c: MqttConnection): void {
+  if (c.clean || !c.sessionState || !c.session) return;
+  const l: Array<[number, string, string]> = [];
+  for (const [pid, f] of c.outbound) {
+    // Only what went out on this connection (tag set) of a subscription it still has: an id
+    // resumed whose message never came again (expired, its filter unsubscribed) is let go.
+    if (f.qos === 1 && f.tag !== 0 && c.bySubscriptionId.has(f.subscriptionId)) l.push([pid, f.subscriptionId, f.messageId]);
+  }
+  if (l.length === 0) return;
+  try {
+    c.sessionState.add({ t: 'out1', l });
+  } catch (e) {
+    c.log.info({ err: (e as Error).message }, 'QoS 1 packet ids not kept for the next connection: they go out with new ids');
+  }
 }
 
 /** Acks the other subscriptions' copies of an outbound message (in `transaction` when given). */

@@ -402,6 +402,54 @@ describe('MQTT adapter packet flows', () => {
       const again = await d.connect({ clientId: 'keeper', clean: false });
       assert.equal(again.returnCode, 0);
     });
+
+    test('QoS 1 PUBLISHes without PUBACK are written down at the close, in one out1 record with their packet ids [MQTT-4.4.0-1]', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'q1-ids', clean: false });
+      c.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q1/t', qos: 1 }] });
+      await c.expect('suback');
+      const records = () => sends(sessionTopic('q1-ids')).filter((r) => r.send.message.persistent).length;
+      await checkFor('the session loaded', () => records() > 0);
+      const recordsBefore = records();
+      for (const id of ['q1-a', 'q1-b', 'q1-c']) broker.publish({ id, destination: '/topic/q1.t', persistent: true });
+      const pids = [(await c.expect('publish')).messageId!, (await c.expect('publish')).messageId!, (await c.expect('publish')).messageId!];
+      c.send({ cmd: 'puback', messageId: pids[1]! });
+      c.send({ cmd: 'pingreq' });
+      await c.expect('pingresp'); // the PUBACK was handled
+      assert.equal(records(), recordsBefore, 'no store write per QoS 1 delivery');
+      c.close();
+      const out1 = await checkFor('the out1 record', () => sends(sessionTopic('q1-ids')).filter((r) => r.send.message.persistent).map((r) => JSON.parse(Buffer.from(r.send.message.body).toString()) as { t: string; l?: unknown }).find((r) => r.t === 'out1'));
+      assert.deepEqual(out1.l, [[pids[0], 'q1/t', 'q1-a'], [pids[2], 'q1/t', 'q1-c']]);
+    });
+  });
+
+  describe('a client id belongs to the user who made its persistent session', () => {
+    test('another user\'s CONNECT with it gets CONNACK 5 (clean or not), with a metric; the owner\'s connection is not taken over', async () => {
+      const owner = await client();
+      assert.equal((await owner.connect({ clientId: 'owned-id' })).returnCode, 0);
+      const takeovers = await metric(gw, 'hawser_gateway_mqtt_takeovers_total');
+      // The store answers the read of the id's records as the core does for another user (core.ts foreignSessionTopic).
+      broker.refuseSubscribe = (sub) => (sub.destination === sessionTopic('owned-id')
+        ? { code: 'CLIENT_ID_TAKEN', message: "client id 'owned-id' belongs to another user's persistent MQTT session" } : undefined);
+      try {
+        for (const clean of [false, true]) {
+          const other = await client();
+          const ack = await other.connect({ clientId: 'owned-id', clean });
+          assert.deepEqual([ack.returnCode, ack.sessionPresent], [5, false]);
+          assert.ok(await other.waitClosed());
+        }
+        assert.equal(await metric(gw, 'hawser_gateway_mqtt_client_id_refusals_total'), 2);
+        assert.equal(await metric(gw, 'hawser_gateway_mqtt_takeovers_total'), takeovers, 'nothing taken over');
+        owner.send({ cmd: 'pingreq' });
+        await owner.expect('pingresp');
+        // A map that grants no $mqtt.> (FORBIDDEN) still lets a clean session in, as before.
+        broker.refuseSubscribe = (sub) => (sub.destination === sessionTopic('no-grant') ? { code: 'FORBIDDEN', message: 'no grant' } : undefined);
+        const plain = await client();
+        assert.equal((await plain.connect({ clientId: 'no-grant' })).returnCode, 0);
+      } finally {
+        broker.refuseSubscribe = undefined;
+      }
+    });
   });
 
   test('MQTT over WebSocket: the ws listener picks the adapter by subprotocol `mqtt`', async () => {

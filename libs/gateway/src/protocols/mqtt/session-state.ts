@@ -13,7 +13,10 @@
 // (inbound QoS 2: stored, PUBREL not yet received), {t:'out',p,s,m} (outbound QoS 2: message m
 // of subscription s went out with packet id p, PUBREC not yet — so a reconnect resends it with
 // the same id [MQTT-4.4.0-1]), {t:'rel',p} (outbound QoS 2: PUBREC received, PUBCOMP not yet),
-// {t:'mark'} (the end of a load, below).
+// {t:'out1',l:[[p,s,m],...]} (outbound QoS 1 without PUBACK when the last connection closed:
+// one record per close, not one per delivery — the next connection resends them with the same
+// ids [MQTT-4.4.0-1]; a gateway that dies leaves none, and those go out with new ids), {t:'mark'}
+// (the end of a load, below).
 //
 // Loading: the durable is subscribed and a fresh {t:'mark'} record sent after it; the store
 // keeps a durable's backlog in order, so when that mark comes back every earlier record has
@@ -47,6 +50,7 @@ export type SessionRecord =
   | { t: 'in'; p: number }
   | { t: 'rel'; p: number }
   | { t: 'out'; p: number; s: string; m: string }
+  | { t: 'out1'; l: Array<[number, string, string]> }
   | { t: 'mark' };
 
 interface Held { rec: SessionRecord; tag: number | undefined; removing?: Array<() => void> }
@@ -91,8 +95,14 @@ export class SessionState {
     }, '');
   }
 
-  /** Subscribes the records' durable and calls `done` with every live record once all have come. */
-  load(done: (records: Array<[string, SessionRecord]>) => void, refused: (code: string, message: string) => void, since = Date.now(), delay = 50): void {
+  /**
+   * Subscribes the records' durable and calls `done` with every live record once all have come.
+   * `claimed` runs once, at the store's first answer that the client id is this user's (the
+   * subscribe accepted, or refused only because another connection still holds it): what a
+   * CONNECT may do to other connections of the id (takeover) waits for it. A client id owned by
+   * another user is `refused` with CLIENT_ID_TAKEN (core.ts foreignSessionTopic).
+   */
+  load(done: (records: Array<[string, SessionRecord]>) => void, refused: (code: string, message: string) => void, claimed?: () => void, since = Date.now(), delay = 50): void {
     const c = this.c;
     c.session!.subscribe({
       subscriptionId: SESSION_SUBSCRIPTION,
@@ -104,13 +114,14 @@ export class SessionState {
       durableName: SESSION_SUBSCRIPTION,
       noLocal: false,
       priority: 0,
-    }, c.expect(() => undefined, (e) => {
+    }, c.expect(() => claimed?.(), (e) => {
       this.loading = undefined;
       // Still active on the connection being taken over (another gateway): it goes on hearing
       // our announcement; read again shortly.
       if (e.code === 'DUPLICATE_SUBSCRIPTION' && !e.fatal && Date.now() - since < TAKEOVER_WAIT_MS) {
+        claimed?.();
         c.log.debug({ retryInMs: delay }, 'MQTT session still held by the connection being taken over: reading it again');
-        const t = setTimeout(() => { if (c.isOpen) this.load(done, refused, since, Math.min(delay * 2, 1000)); }, delay);
+        const t = setTimeout(() => { if (c.isOpen) this.load(done, refused, undefined, since, Math.min(delay * 2, 1000)); }, delay);
         t.unref();
         return;
       }
@@ -210,7 +221,7 @@ export class SessionState {
    * A clean session [MQTT-3.1.2-6]: whatever a previous persistent session of this client id
    * left (its records and its durable subscriptions with their backlogs) is discarded.
    */
-  discard(done: (ok: boolean) => void): void {
+  discard(done: (ok: boolean) => void, claimed: () => void, taken: (message: string) => void): void {
     const c = this.c;
     this.load((records) => {
       for (const [, rec] of records) {
@@ -225,7 +236,7 @@ export class SessionState {
       }
       this.records.clear();
       c.session!.unsubscribe(SESSION_SUBSCRIPTION, true, c.expect(() => done(true), () => done(false)));
-    }, () => done(false));
+    }, (code, message) => (code === 'CLIENT_ID_TAKEN' ? taken(message) : done(false)), claimed);
   }
 
   /** The connection is closing: nothing to do (records stay until removed). */
