@@ -1,7 +1,10 @@
 // The coordinator service: wires ZooKeeper (session, mirror, leadership), the leader's
 // election runner, the topology (gRPC Topology service) and the metrics/health endpoint.
-// A lost ZooKeeper session stops leadership at once; the coordinator then opens a new
-// session and registers again (its gRPC and HTTP endpoints stay up meanwhile).
+// A disconnection stops leadership at once; the session itself is kept through a ZooKeeper
+// outage for as long as ZooKeeper keeps it (a quorum loss longer than the session timeout need
+// not end it): reconnected, the coordinator leads again with the same znodes and mirror, and
+// elects only if what it then reads asks for it. An expired session: the coordinator opens a
+// new one and registers again (its gRPC and HTTP endpoints stay up meanwhile).
 import { connect as zkConnect, type ZkClient } from '@hawser/zk';
 import { grpc, secureServerOptions, SERVER_OPTIONS, serverCredentials, topologyService } from '@hawser/proto';
 import type { MasterLost, TopologySnapshot } from '@hawser/proto';
@@ -110,7 +113,7 @@ export class Coordinator {
   }
 
   private async openSession(): Promise<void> {
-    const zk = await zkConnect(this.config.zk.address, { sessionTimeoutMs: this.config.zk.sessionTimeout, connectTimeoutMs: Math.max(3000, this.config.zk.sessionTimeout) });
+    const zk = await zkConnect(this.config.zk.address, { sessionTimeoutMs: this.config.zk.sessionTimeout, connectTimeoutMs: Math.max(3000, this.config.zk.sessionTimeout), waitForServerExpiry: true });
     if (this.stopped) { await zk.close(); return; }
     try {
       await zk.mkdirp(`${this.root}/groups`);
@@ -151,6 +154,9 @@ export class Coordinator {
         this.log.info({ zk: this.config.zk.address }, 'reconnected to ZooKeeper');
         leadershipChanged();
         void leadership.check();
+      });
+      zk.on('lost', () => {
+        this.log.warn({ zk: this.config.zk.address }, 'no ZooKeeper for the whole session timeout; still trying the same session (ZooKeeper says whether it lives)');
       });
       zk.on('expired', () => {
         this.log.warn({ zk: this.config.zk.address }, 'ZooKeeper session expired; opening a new one');

@@ -5,10 +5,14 @@
 // the group's epoch znode: the epoch the coordinator published, above which this store promises
 // nothing (a forged Prepare/Hello/Append with a higher epoch would fence the group for good).
 //
-// Fencing: a master that loses its session (expired) or its connection (disconnected: it
-// cannot know whether the session still lives) stops acting as master at once (onLost). It
-// then drops that session, so its znode goes and the coordinator elects, and registers again
-// on a new session, retrying until ZooKeeper answers.
+// Fencing (docs/reliability.md, D6): a master whose connection drops (disconnected: the
+// session may still live) is told so (onDisconnected) and decides itself whether to serve on;
+// once the session timeout has passed without a reconnect (lost: the session has probably
+// expired) it stops serving (onSessionInDoubt), but the client keeps reconnecting with the
+// same session: ZooKeeper decides. A reconnect into the live session (onReconnected) lets it
+// resume if nothing moved; otherwise — and when the session is gone (expired) — it stops
+// acting as master (onLost), drops that session, so its znode goes and the coordinator
+// elects, and registers again on a new session, retrying until ZooKeeper answers.
 import { connect, ZkError, type ZkClient } from '@hawser/zk';
 import { warnEvery, type Logger } from '@hawser/observability';
 
@@ -25,8 +29,19 @@ export interface MembershipOptions {
   data(): MemberData;
   /** Is this store acting as master right now (its fence must be immediate)? */
   isMaster(): boolean;
-  /** The session is lost (or may be): stop acting as master. */
+  /** The session is gone (expired, closed) or given up: stop acting as master. */
   onLost(why: string): void;
+  /** Master: the connection dropped; the session may still live (Curator's SUSPENDED). */
+  onDisconnected?(): void;
+  /** Master: disconnected for the whole session timeout; the client keeps trying (Curator's LOST). */
+  onSessionInDoubt?(): void;
+  /**
+   * Reconnected into the same session after onDisconnected. Resolves false to give the
+   * session up (onLost follows, then a new session and so an election); true keeps it.
+   */
+  onReconnected?(): Promise<boolean>;
+  /** The group's published epoch (the epoch znode) was read: it may be above this master's. */
+  onEpoch?(epoch: number): void;
   onMembers?(ids: string[]): void;
   onMaster?(m: MasterZnode): void;
 }
@@ -73,13 +88,15 @@ export class Membership {
   /** One session: connect, register, watch; on loss, fence and start over. */
   private async session(): Promise<void> {
     const gen = ++this.generation;
-    const zk = await connect(this.o.address, { sessionTimeoutMs: this.o.sessionTimeoutMs });
+    // The session outlives a disconnection as long as ZooKeeper keeps it: the client does not
+    // decide on its own that it expired (a quorum loss longer than the timeout need not end it).
+    const zk = await connect(this.o.address, { sessionTimeoutMs: this.o.sessionTimeoutMs, waitForServerExpiry: true });
     if (this.stopped) { await zk.close(); return; }
     this.zk = zk;
+    const current = () => gen === this.generation && !this.stopped;
     const lost = (why: string) => {
-      if (gen !== this.generation || this.stopped) return;
+      if (!current()) return;
       const master = this.o.isMaster();
-      if (why === 'disconnected' && !master) return; // a slave waits for the session to come back or expire
       this.generation++;
       this.registered = false;
       this.o.onLost(why);
@@ -88,7 +105,27 @@ export class Membership {
       this.zk = null;
       void this.loop();
     };
-    zk.on('disconnected', () => lost('disconnected'));
+    // A slave waits for the session to come back or expire; a master is told each step.
+    zk.on('disconnected', () => {
+      if (!current() || !this.o.isMaster()) return;
+      this.o.log.warn({ session: zk.sessionId, timeoutMs: zk.sessionTimeoutMs }, 'disconnected from ZooKeeper while master; the session may still live');
+      if (this.o.onDisconnected) this.o.onDisconnected();
+      else lost('disconnected');
+    });
+    zk.on('lost', () => {
+      if (!current() || !this.o.isMaster()) return;
+      this.o.log.warn({ session: zk.sessionId, timeoutMs: zk.sessionTimeoutMs }, 'no ZooKeeper for the whole session timeout while master; still trying the same session');
+      this.o.onSessionInDoubt?.();
+    });
+    zk.on('connected', () => {
+      if (!current()) return;
+      this.o.log.info({ session: zk.sessionId }, 'reconnected to ZooKeeper in the same session');
+      if (!this.o.onReconnected) return;
+      this.o.onReconnected().then(
+        (keep) => { if (!keep) lost('given up after reconnecting'); },
+        (e: Error) => { this.o.log.warn({ err: e.message }, 'cannot decide on the reconnected session; giving it up'); lost('given up after reconnecting'); },
+      );
+    });
     zk.on('expired', () => lost('expired'));
     zk.on('closed', () => lost('closed'));
     try {
@@ -144,6 +181,7 @@ export class Membership {
       if (!stat) { this.publishedEpoch = Math.max(this.publishedEpoch ?? 0, 0); return; }
       const n = await zk.get(path);
       this.publishedEpoch = Math.max(this.publishedEpoch ?? 0, Number(n.data.toString('utf8').trim()) || 0);
+      this.o.onEpoch?.(this.publishedEpoch);
     }).catch((e: Error) => this.warn('epoch', { err: e.message }, 'cannot read the group epoch znode'));
   }
 
@@ -163,6 +201,22 @@ export class Membership {
       return this.publishedEpoch;
     }).finally(() => { this.epochRead = null; });
     return this.epochRead;
+  }
+
+  /**
+   * Reads the master znode and this store's member znode now (after a sync): whether this
+   * store is still the recorded master of `epoch` and still registered on this session.
+   */
+  async readMaster(): Promise<{ master: MasterZnode | null; memberOwned: boolean }> {
+    const zk = this.zk;
+    if (!zk || !zk.connected) throw new Error('not connected to ZooKeeper: cannot read the master znode');
+    await zk.sync(`${this.groupPath}/master`).catch(() => undefined);
+    const master = await zk.getJson<MasterZnode>(`${this.groupPath}/master`).then((n) => n.value, (e: unknown) => {
+      if (e instanceof ZkError && e.code === 'NO_NODE') return null;
+      throw e;
+    });
+    const member = await zk.exists(this.memberPath);
+    return { master, memberOwned: !!member && member.ephemeralOwner === zk.sessionId };
   }
 
   /** Rewrites the member znode (e.g. the HTTP port became known). */

@@ -116,6 +116,15 @@ export class ReplicatedJournal implements Journal {
   private masterEpoch: number | null = null;
   /** The ZooKeeper session was lost while master: act as fenced until told a role again. */
   private zkFenced = false;
+  /**
+   * Fenced only because ZooKeeper was out of reach for the whole session timeout (the session
+   * may still live, e.g. a ZooKeeper quorum loss): the epoch it may serve in again if the same
+   * session comes back and nothing moved (zkReconnected). Meanwhile it keeps replicating, so
+   * its slaves hear it and report no masterLost. null: fenced for good (until a role comes).
+   */
+  private zkResumeEpoch: number | null = null;
+  /** Master: when each slave last acknowledged in this epoch (zkReconnected: do they still follow?). */
+  private readonly heardAt = new Map<string, number>();
   private prevRole: Role = 'candidate';
   private readonly addresses = new Map<string, string>();
   private tickTimer: NodeJS.Timeout | null = null;
@@ -308,17 +317,116 @@ export class ReplicatedJournal implements Journal {
   }
 
   /**
-   * The ZooKeeper session expired or disconnected: stop acting as master at once (no receipt
+   * The ZooKeeper session expired (or was given up): stop acting as master at once (no receipt
    * after this). The Replica keeps its role until the coordinator's next Prepare; meanwhile
    * this store sends nothing as master, so slaves report masterLost.
    */
   zkLost(why: string): void {
     if (this.replica.role !== 'master' && this.masterEpoch === null) return;
-    if (this.zkFenced) return;
+    this.zkResumeEpoch = null; // the session is gone: no serving again in this epoch
+    if (this.zkFenced) { this.links.discard(); return; }
     this.zkFenced = true;
     this.links.discard();
     this.o.log.warn({ epoch: this.replica.epoch, why }, 'fenced: ZooKeeper session lost while master; no receipt is sent from now on');
     this.demote(`fenced: ZooKeeper session lost (${why})`, true);
+  }
+
+  /**
+   * Whether every receipt needs the acks of a quorum's worth of slaves (quorum - 1 >= 1): then
+   * a master cut off from ZooKeeper cannot acknowledge anything once a newer epoch exists —
+   * its election needed a quorum of promises, every quorum holds a slave this master needs,
+   * and a slave that promised a newer epoch refuses older appends (docs/reliability.md, D6).
+   * quorum_*: yes; remote_*: where one slave is a quorum's worth (2-3 replicas); local_*: no.
+   */
+  private receiptsNeedQuorum(): boolean {
+    const slaves = Math.floor(this.o.replicas / 2); // quorum - 1
+    if (slaves < 1) return false;
+    if (this.o.sync.startsWith('quorum_')) return true;
+    return this.o.sync.startsWith('remote_') && slaves === 1;
+  }
+
+  private get actingMaster(): boolean { return this.replica.role === 'master' || this.masterEpoch !== null; }
+
+  /**
+   * Master: the ZooKeeper connection dropped; the session may still live (Curator's
+   * SUSPENDED). With receipts that need a quorum it serves on: nothing it acknowledges can be
+   * lost to a newer master. Otherwise it fences at once, as a lost session.
+   */
+  zkDisconnected(): void {
+    if (!this.actingMaster || this.zkFenced) return;
+    if (!this.receiptsNeedQuorum()) { this.zkLost(`disconnected; sync ${this.o.sync} with ${this.o.replicas} replicas acknowledges without a quorum of slaves`); return; }
+    this.o.log.warn({ epoch: this.replica.epoch, sync: this.o.sync }, 'ZooKeeper disconnected while master: serving on while the session may live (receipts still need a quorum of slaves)');
+  }
+
+  /**
+   * Master: no ZooKeeper for the whole session timeout (Curator's LOST): the session has
+   * probably expired and a newer master may be elected, so no delivery and no receipt from now
+   * on. It keeps its role and keeps replicating (no masterLost from its slaves): if the same
+   * session comes back with nothing moved, it serves again in this epoch (zkReconnected).
+   */
+  zkInDoubt(): void {
+    if (!this.actingMaster || this.zkFenced) return;
+    if (this.replica.role !== 'master') { this.zkLost('no ZooKeeper for the session timeout'); return; }
+    this.zkFenced = true;
+    this.zkResumeEpoch = this.replica.epoch;
+    this.o.log.warn({ epoch: this.replica.epoch }, 'fenced: no ZooKeeper for the whole session timeout while master; no receipt or delivery until the same session is back');
+    this.demote('fenced: no ZooKeeper for the session timeout (the session may have expired)', true);
+  }
+
+  /**
+   * Reconnected to ZooKeeper in the same session. A master fenced by zkInDoubt serves again in
+   * its epoch if nothing moved: still master of that epoch here (no newer promise), the
+   * group's epoch and the master znode unchanged (an election bumps the epoch znode first),
+   * its member znode still its session's, and a quorum's worth of slaves acknowledged it
+   * lately. Otherwise it gives the session up (resolves false): its znode goes and the
+   * coordinator elects. true: keep the session.
+   */
+  async zkReconnected(read: () => Promise<{ epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean }>): Promise<boolean> {
+    const e = this.zkResumeEpoch;
+    if (!this.zkFenced || e === null) return true;
+    let why: string | null;
+    try {
+      why = this.resumeRefusal(e, await read());
+    } catch (err) {
+      why = `cannot read the group's znodes: ${(err as Error).message}`;
+    }
+    if (!this.zkFenced || this.zkResumeEpoch !== e) return true; // a role or a loss came meanwhile
+    if (why) {
+      this.zkResumeEpoch = null;
+      this.links.discard();
+      this.o.log.warn({ epoch: e, why }, 'not serving again after the ZooKeeper outage: giving the session up so the coordinator elects');
+      return false;
+    }
+    this.zkFenced = false;
+    this.zkResumeEpoch = null;
+    this.o.log.info({ epoch: e }, 'ZooKeeper session survived the outage and nothing moved: serving again as master in the same epoch');
+    this.promote(e);
+    return true;
+  }
+
+  private resumeRefusal(e: number, z: { epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean }): string | null {
+    if (this.failed || this.stopped || this.divergedWhy) return 'this store is leaving the group';
+    const r = this.replica;
+    if (r.role !== 'master' || r.epoch !== e || r.promisedEpoch !== e) return `no longer master of epoch ${e} here (role ${r.role}, epoch ${r.epoch}, promised ${r.promisedEpoch})`;
+    if (z.epoch !== e) return `the group's epoch is ${z.epoch} now`;
+    if (!z.master || z.master.id !== this.o.id || z.master.epoch !== e) return `the master znode names ${z.master ? `${z.master.id} in epoch ${z.master.epoch}` : 'nobody'}`;
+    if (!z.memberOwned) return 'the member znode is not this session\'s';
+    const need = Math.floor(this.o.replicas / 2);
+    const since = performance.now() - Math.max(this.o.masterTimeoutMs, 3 * this.o.heartbeatMs);
+    let following = 0;
+    for (const at of this.heardAt.values()) if (at >= since) following++;
+    if (following < need) return `${following} slave(s) acknowledged lately, a quorum needs ${need}`;
+    return null;
+  }
+
+  /**
+   * The group's epoch znode shows an epoch above this master's: an election began (the bump
+   * is its first step). Stop serving now rather than when its Prepare or a slave's refusal
+   * comes — that bounds what a master cut off from its slaves but not from ZooKeeper serves.
+   */
+  epochPublished(epoch: number): void {
+    if (this.replica.role !== 'master' || epoch <= this.replica.epoch) return;
+    this.zkLost(`the group's epoch is ${epoch} now`);
   }
 
   // ---- master: proposals --------------------------------------------------------------------
@@ -435,7 +543,7 @@ export class ReplicatedJournal implements Journal {
     } finally {
       this.draining = false;
     }
-    if (this.zkFenced && this.replica.role === 'master') this.links.discard();
+    if (this.zkFenced && this.zkResumeEpoch === null && this.replica.role === 'master') this.links.discard();
     this.links.flush();
   }
 
@@ -507,6 +615,8 @@ export class ReplicatedJournal implements Journal {
     const prev = this.prevRole;
     this.prevRole = role;
     this.zkFenced = false;
+    this.zkResumeEpoch = null;
+    this.heardAt.clear();
     this.o.log.info({ role, epoch, master: masterId, from: prev }, `role ${role}`);
     if (this.masterEpoch !== null && !(role === 'master' && epoch === this.masterEpoch)) {
       this.demote(role === 'fenced' ? `fenced: a newer epoch than ${this.masterEpoch} exists` : `now ${role} in epoch ${epoch}`, role === 'fenced');
@@ -635,8 +745,12 @@ export class ReplicatedJournal implements Journal {
     if (m.type === 'snapshot') { this.onSnapshotOffer(m.from || from, m.epoch, m.position); return; }
     // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
     // hears of newer epochs (an append of the new master makes it follow).
-    if (this.zkFenced && this.replica.role === 'master' && m.epoch <= this.replica.epoch) return;
-    if (m.type === 'ack' && this.replica.role === 'master') this.noteAck(m.from, m.received);
+    // A master fenced only while ZooKeeper is out of reach (zkResumeEpoch) keeps replicating.
+    if (this.zkFenced && this.zkResumeEpoch === null && this.replica.role === 'master' && m.epoch <= this.replica.epoch) return;
+    if (m.type === 'ack' && this.replica.role === 'master') {
+      this.noteAck(m.from, m.received);
+      if (m.epoch === this.replica.epoch) this.heardAt.set(m.from, performance.now());
+    }
     this.step({ type: 'receive', message: m });
   }
 

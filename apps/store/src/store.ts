@@ -331,6 +331,15 @@ export class Store {
           data: () => ({ id: c.node.id, address: this.advertised, weight: c.node.weight, pid: process.pid, httpPort: this.deps.httpPort?.() ?? 0, replicas: c.replicas }),
           isMaster: () => repl.replica.role === 'master' || repl.serving,
           onLost: (why) => repl.zkLost(why),
+          // Through a ZooKeeper outage the master serves on while its session may live (D6).
+          onDisconnected: () => repl.zkDisconnected(),
+          onSessionInDoubt: () => repl.zkInDoubt(),
+          onReconnected: () => repl.zkReconnected(async () => {
+            const m = this.membership!;
+            const [epoch, z] = await Promise.all([m.readEpoch(), m.readMaster()]);
+            return { epoch, ...z };
+          }),
+          onEpoch: (e) => repl.epochPublished(e),
           onMembers: (ids) => repl.remember(ids),
           onMaster: (m) => repl.hintMaster(m),
         });

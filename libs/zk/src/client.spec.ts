@@ -151,6 +151,40 @@ test('session expiry: the server stops, the client reports disconnected then exp
   }
 });
 
+test('waitForServerExpiry: down longer than the session timeout, the client says lost, reconnects into the same session when the server returns, and keeps its ephemeral znode', { timeout: 60_000 }, async () => {
+  // A server restarted on its data gives every session it had a fresh timeout (as a new
+  // ensemble leader does after a quorum loss): a client that reconnects in time keeps it.
+  const d = mkdtempSync(join(tmpdir(), 'hawser-zk-lost-'));
+  let zs = await startZooKeeper({ dataDir: d, tickTime: 250 });
+  const port = zs.port;
+  try {
+    const store = await connect(zs.connect, { sessionTimeoutMs: 1000, waitForServerExpiry: true });
+    clients.push(store);
+    const session = store.sessionId;
+    await store.mkdirp('/t6/members');
+    await store.create('/t6/members/s1', '{}', 'ephemeral');
+    const events: string[] = [];
+    for (const e of ['connected', 'disconnected', 'lost', 'expired', 'closed']) store.on(e, () => events.push(e));
+    await zs.kill9();
+    await checkFor(10_000, () => events.includes('lost'));
+    assert.deepEqual(events, ['disconnected', 'lost']);
+    assert.ok(store.lost && !store.connected);
+    // Down for twice the session timeout: without the option the client would have closed.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.deepEqual(events, ['disconnected', 'lost'], 'no expiry decided on our side');
+    zs = await startZooKeeper({ dataDir: d, tickTime: 250, port });
+    await checkFor(10_000, () => store.connected);
+    assert.deepEqual(events, ['disconnected', 'lost', 'connected']);
+    assert.equal(store.sessionId, session, 'the same session');
+    assert.equal(store.lost, false);
+    const n = await store.get('/t6/members/s1');
+    assert.equal(n.stat.ephemeralOwner, session, 'its ephemeral znode is still there, still its own');
+  } finally {
+    await zs.kill9();
+    rmSync(d, { recursive: true, force: true });
+  }
+});
+
 /**
  * A child process holding a ZooKeeper session (600 ms) with the ephemeral znode `<dir>/s1`,
  * printing its session events one per line; resolves once the znode is there, with a watch

@@ -2,11 +2,17 @@
 // every Hawser service uses. It hides the callback API, maps return codes to named errors,
 // makes every watch a one-shot callback, and reports the session state as events:
 //   'connected'     (re)connected within the same session
-//   'disconnected'  the connection dropped; the session may still be alive on the server.
-//                   A store that must never act on a lost session fences itself here.
-//   'expired'       the session is gone (server said so, or we stayed disconnected for the
-//                   whole session timeout): every ephemeral znode of ours is (or soon is)
-//                   deleted and every watch is lost. The client is closed after this.
+//   'disconnected'  the connection dropped; the session may still be alive on the server
+//                   (Curator's SUSPENDED). The client reconnects by itself, to any server.
+//   'lost'          (waitForServerExpiry only) disconnected for the whole session timeout:
+//                   the session has probably expired, but the client keeps reconnecting
+//                   with it and the server decides — 'connected' if it still had it (after a
+//                   ZooKeeper quorum loss a new leader gives every session a fresh timeout),
+//                   'expired' if not (Curator's LOST, which may also be followed by RECONNECTED).
+//   'expired'       the session is gone (server said so, or — without waitForServerExpiry —
+//                   we stayed disconnected for the whole session timeout): every ephemeral
+//                   znode of ours is (or soon is) deleted and every watch is lost. The client
+//                   is closed after this.
 //   'closed'        close() finished, or the client closed after expiry.
 import { EventEmitter } from 'node:events';
 import ZooKeeper from 'zookeeper';
@@ -56,6 +62,12 @@ export interface ZkConnectOptions {
   auth?: string;
   /** The subtree whose znodes are Hawser's (zk.path; default '/': all the client creates). */
   secureRoot?: string;
+  /**
+   * Disconnected for the whole session timeout: false (default) takes the session as expired
+   * ('expired', then the client closes); true emits 'lost' and keeps reconnecting with the
+   * same session until the server says whether it still lives ('connected' or 'expired').
+   */
+  waitForServerExpiry?: boolean;
 }
 
 // zookeeper.h event types
@@ -92,8 +104,9 @@ export class ZkClient extends EventEmitter {
   /** The ACL of znodes this client creates under secureRoot (null: ZooKeeper's open ACL). */
   readonly acl: Acl | null;
   private readonly secureRoot: string;
+  private _lost = false;
 
-  private constructor(readonly connectString: string, readonly requestedTimeoutMs: number, logLevel: number, private readonly auth = '', secureRoot = '/') {
+  private constructor(readonly connectString: string, readonly requestedTimeoutMs: number, logLevel: number, private readonly auth = '', secureRoot = '/', private readonly waitForServerExpiry = false) {
     super();
     const Ctor = ZooKeeper as unknown as new (config: object) => NativeHandle;
     this.zk = new Ctor({ connect: connectString, timeout: requestedTimeoutMs, debug_level: logLevel, host_order_deterministic: false });
@@ -109,7 +122,7 @@ export class ZkClient extends EventEmitter {
   static connect(connectString: string, opts: ZkConnectOptions = {}): Promise<ZkClient> {
     const timeout = opts.sessionTimeoutMs ?? 4000;
     const fallback = opts.auth === undefined ? zkAuth() : null; // this process's (useZkAuth)
-    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0, opts.auth ?? fallback?.auth ?? '', opts.secureRoot ?? fallback?.root ?? '/');
+    const client = new ZkClient(connectString, timeout, opts.logLevel ?? 0, opts.auth ?? fallback?.auth ?? '', opts.secureRoot ?? fallback?.root ?? '/', opts.waitForServerExpiry ?? false);
     const deadline = opts.connectTimeoutMs ?? Math.max(10_000, 2 * timeout);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -141,11 +154,14 @@ export class ZkClient extends EventEmitter {
   get sessionTimeoutMs(): number { return this.zk.timeout > 0 ? this.zk.timeout : this.requestedTimeoutMs; }
   get sessionId(): string { return String(this.zk.client_id ?? ''); }
   get connected(): boolean { return this._state === 'connected'; }
+  /** Disconnected for at least the session timeout and not told yet whether the session lives ('lost'). */
+  get lost(): boolean { return this._lost && this._state === 'disconnected'; }
 
   private onConnected(): void {
     if (this._state === 'closed' || this._state === 'expired') return;
     if (this.expiryTimer) { clearTimeout(this.expiryTimer); this.expiryTimer = undefined; }
     this._state = 'connected';
+    this._lost = false;
     this.emit('connected');
   }
 
@@ -158,7 +174,10 @@ export class ZkClient extends EventEmitter {
     // client only learns of the expiry when it reconnects).
     this.expiryTimer = setTimeout(() => {
       this.expiryTimer = undefined;
-      if (this._state === 'disconnected') this.expire();
+      if (this._state !== 'disconnected') return;
+      if (!this.waitForServerExpiry) { this.expire(); return; }
+      this._lost = true;
+      this.emit('lost');
     }, this.sessionTimeoutMs);
     this.expiryTimer.unref?.();
   }
