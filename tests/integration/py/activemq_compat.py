@@ -10,6 +10,7 @@ arrive within the deadline). PREFIX makes the scenario's destination names uniqu
   large N SIZE      N messages of SIZE bytes sent with receipts, consumed, checked (sha256)
   virtual-topic     VirtualTopic.Orders consumed through Consumer.A/B queues
   composite         one SEND to /queue/a,/queue/b,/topic/c
+  composite-subscribe  one SUBSCRIBE to /queue/a,/queue/b,/topic/c: a consumer on each part
 The same script runs against ActiveMQ 5.17 (hawser activemq start) to compare behaviours.
 """
 import hashlib
@@ -246,9 +247,54 @@ def composite():
     return ok, out
 
 
+def composite_subscribe():
+    qa, qb, tc = '/queue/%s.sa' % prefix, '/queue/%s.sb' % prefix, '/topic/%s.sc' % prefix
+    c, l = connect(name='consumer')
+    # ack:client, ActiveMQ's cumulative mode: one ACK covers what came before it on every part.
+    c.subscribe(destination='%s,%s,%s' % (qa, qb, tc), id='cs', ack='client', receipt='sub')
+    ok = wait_until(lambda: 'sub' in l.receipts or l.errors)
+    p, pl = connect(name='p')
+    p.send(destination=qa, body='a1', receipt='p1', headers={'persistent': 'true'})
+    p.send(destination=qb, body='b1', receipt='p2', headers={'persistent': 'true'})
+    p.send(destination=tc, body='t1', receipt='p3')
+    p.send(destination='%s,%s' % (qa, qb), body='ab', receipt='p4', headers={'persistent': 'true'})
+    ok = ok and wait_until(lambda: len(l.messages) >= 5 or l.errors)
+    time.sleep(0.3)
+    first = list(l.messages)
+    if first:
+        c.ack(first[-1].headers['ack'], receipt='acked')
+        ok = ok and wait_until(lambda: 'acked' in l.receipts or l.errors)
+    c.unsubscribe(id='cs', receipt='unsub')
+    ok = ok and wait_until(lambda: 'unsub' in l.receipts or l.errors)
+    p.send(destination=qa, body='after', receipt='p5', headers={'persistent': 'true'})
+    ok = ok and wait_until(lambda: 'p5' in pl.receipts or pl.errors)
+    time.sleep(0.3)
+    after_unsubscribe = [body(m) for m in l.messages[len(first):]]
+    c.disconnect()
+    # What the queues still hold: the acked messages are gone (every part's), 'after' waits.
+    k, kl = connect(name='check')
+    k.subscribe(destination=qa, id='qa', ack='auto')
+    k.subscribe(destination=qb, id='qb', ack='auto')
+    ok = ok and wait_until(lambda: len(kl.messages) >= 1)
+    time.sleep(0.5)
+    out = {
+        'got': sorted(body(m) for m in first),
+        'subscriptions': sorted(set(m.headers.get('subscription') for m in first)),
+        'destinations': sorted(set(m.headers.get('destination') for m in first)),
+        'after_unsubscribe': after_unsubscribe,
+        'left': sorted(body(m) for m in kl.messages),
+        'names': [qa, qb, tc],
+        'errors': l.errors + pl.errors + kl.errors,
+    }
+    k.disconnect()
+    p.disconnect()
+    return ok, out
+
+
 SCENARIOS = {
     'request-reply': request_reply, 'default-queue': default_queue, 'ack10': ack10,
     'large': large, 'virtual-topic': virtual_topic, 'composite': composite,
+    'composite-subscribe': composite_subscribe,
 }
 ok, out = SCENARIOS[scenario]()
 print(json.dumps(out))

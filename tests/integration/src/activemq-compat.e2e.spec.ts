@@ -2,7 +2,7 @@
 // not write: Debian's python3-stomp (tests/integration/py/activemq_compat.py) against real
 // store and gateway processes — temp destinations and request/reply, a destination without a
 // kind prefix, ack:client-individual on STOMP 1.0, 16 MiB messages, virtual topics and
-// composite destinations. Then a temp queue through a master kill -9 of a replicated group.
+// composite destinations (SEND and SUBSCRIBE). Then a temp queue through a master kill -9 of a replicated group.
 // If python3-stomp is missing this FAILS (it is part of the suite's setup), it never skips.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,6 +84,19 @@ describe('ActiveMQ STOMP compatibility (python3-stomp)', { timeout: 600_000 }, (
     assert.deepEqual(r.out.a_split, [3, 3], 'shared round-robin by its two consumers');
     assert.deepEqual(r.out.b, all, 'service B gets its own copy of each');
     assert.match(String(r.out.b_destination), /^\/queue\/Consumer\.B\.VirtualTopic\./);
+    assert.deepEqual(r.out.errors, []);
+  });
+
+  it('composite SUBSCRIBE: one consumer on each part under one subscription id; a client-mode ACK covers every part; UNSUBSCRIBE ends them all', { timeout: 60_000 }, async (t) => {
+    const r = await scenario(gateway.stompPort, 'composite-subscribe');
+    t.diagnostic(JSON.stringify(r.out));
+    assert.equal(r.code, 0, `${JSON.stringify(r.out)} ${r.stderr}`);
+    const [qa, qb, tc] = r.out.names as string[];
+    assert.deepEqual(r.out.got, ['a1', 'ab', 'ab', 'b1', 't1'], 'each part\'s messages, a composite SEND\'s copy from each queue part');
+    assert.deepEqual(r.out.subscriptions, ['cs'], 'every MESSAGE names the client\'s subscription');
+    assert.deepEqual(r.out.destinations, [qa, qb, tc].sort(), 'each MESSAGE names the part it came from');
+    assert.deepEqual(r.out.after_unsubscribe, [], 'no part is left after UNSUBSCRIBE');
+    assert.deepEqual(r.out.left, ['after'], 'the one ACK acked the messages of both queue parts');
     assert.deepEqual(r.out.errors, []);
   });
 
