@@ -59,6 +59,7 @@ export const schema = {
     maxWaitMs: int(30_000, 'ms a session may be without a master (its client frames wait) before the client gets ERROR "no master for group g: ..."', 1),
     resendTimeoutMs: int(5_000, 'ms a new master may take to answer a moved session\'s open before the gateway tries again (within failover.maxWaitMs)', 1),
     maxWaitingFrames: int(1_000, 'requests one client may queue while its session has no master; above it the gateway stops reading from that client', 1),
+    ackWaitMs: int(5_000, 'ms an ACK/NACK (with a receipt) of a delivery made by a previous master waits for that message to come again to the session, which it then settles; past it (or if the session ends first) the receipt is answered with ERROR ACK_NOT_CONFIRMED, never a RECEIPT', 1),
   },
   zk: {
     address: str('', 'ZooKeeper connect string (host:port,...); when set the gateway registers <zk.path>/gateways/<gateway.id>'),

@@ -7,6 +7,7 @@ export type GatewayErrorCode =
   | 'LOGIN_FAILED'         // wrong login/passcode, or anonymous access off (auth.*)
   | 'LOGIN_THROTTLED'      // too many failed logins from the address (auth.maxFailures)
   | 'UNKNOWN_DELIVERY'     // ACK/NACK for a message id that is not outstanding
+  | 'ACK_NOT_CONFIRMED'    // an ACK/NACK of a previous master's delivery that could not be carried over (docs/reliability.md D2)
   | 'MAX_CONNECTIONS'      // limits.maximumConnections reached
   | 'MAX_CONNECTIONS_PER_ADDRESS' // limits.maxConnectionsPerAddress reached for the client's address
   | 'LIMIT_EXCEEDED'       // a per-connection cap (limits.maxSubscriptions, maxTransactions, maxMessageIdLength)
@@ -43,5 +44,18 @@ export class StoreRejectedError extends Error {
     this.name = 'StoreRejectedError';
     this.code = code;
     this.fatal = fatal;
+  }
+}
+
+/**
+ * An ACK/NACK the gateway could not confirm: it named a delivery of a master that is gone, and
+ * the message did not come again to this session within failover.ackWaitMs (it went to another
+ * consumer, or was acked after all), or the session ended first. Answers the client's receipt
+ * instead of a RECEIPT (docs/reliability.md D2); the session goes on where the protocol allows.
+ */
+export class AckNotConfirmedError extends StoreRejectedError {
+  constructor(message: string) {
+    super('ACK_NOT_CONFIRMED', message, false);
+    this.name = 'AckNotConfirmedError';
   }
 }

@@ -17,7 +17,7 @@ let rig: Rig | undefined;
 /** gRPC: a separate gateway. in-process: the gateway lives in store A's node (home 2), B is another node. */
 let home: 'gRPC' | 'in-process' = 'gRPC';
 
-async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: number; masterA?: boolean } = {}): Promise<Rig> {
+async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: number; masterA?: boolean; ackWaitMs?: number } = {}): Promise<Rig> {
   const a = await new FakeBroker().start();
   const b = await new FakeBroker().start();
   const coord = await new FakeCoordinator().start();
@@ -27,7 +27,7 @@ async function setup(opts: { coordinators?: FakeCoordinator[]; maxWaitMs?: numbe
     env: {},
     argv: ['--auth.anonymous', 'true', '--gateway.id', 'gw-fo', '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--heartbeat.send', '0', '--heartbeat.expect', '0',
       '--coordinators', [coord, ...extra].map((c) => c.address).join(','), '--group', 'g1',
-      '--failover.maxWaitMs', String(opts.maxWaitMs ?? 3_000), '--failover.resendTimeoutMs', '1000'],
+      '--failover.maxWaitMs', String(opts.maxWaitMs ?? 3_000), '--failover.resendTimeoutMs', '1000', ...(opts.ackWaitMs ? ['--failover.ackWaitMs', String(opts.ackWaitMs)] : [])],
   });
   const gw = await startGateway(config, { log: quiet, ...(home === 'in-process' ? { local: a.local } : {}) });
   rig = { a, b, coord, gw, clients: [], extra };
@@ -105,18 +105,21 @@ for (const h of ['gRPC', 'in-process'] as const) {
       const ackIds = c.frames.filter((f) => f.command === 'MESSAGE').map((f) => f.headers.ack);
       assert.equal(new Set(ackIds).size, ackIds.length, `ack ids are unique: ${ackIds.join(',')}`);
 
-      // ACK of A's delivery of m-1: not an error; m-1 has not come again yet, so it is dropped (receipt still sent).
-      c.write(raw('ACK', { id: m1FromA.headers.ack!, receipt: 'a-old' }));
-      await checkFor('the old ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-old'));
+      // ACK of A's delivery of m-1: not an error; m-1 has not come again yet, so the ACK cannot
+      // take on B now and its RECEIPT waits (D2, docs/reliability.md) — a later SEND's comes first.
+      c.write(raw('ACK', { id: m1FromA.headers.ack!, receipt: 'a-old' }) + raw('SEND', { destination: '/queue/other', 'message-id': 'o-1', receipt: 'r-o' }, 'o'));
+      await checkFor('the later receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-o'));
+      assert.equal(seen(c, 'RECEIPT', 'receipt-id').includes('a-old'), false, 'no RECEIPT for an ack that has not taken');
       assert.equal(r.b.requests('ack').length, 0, 'nothing of the old session reaches B');
 
-      // B redelivers m-1; the client acks the new delivery; B hears B's own tag.
+      // B redelivers m-1: the held ACK settles it (B hears B's own tag), then the RECEIPT; the
+      // client, which acked m-1 already, does not get it again.
+      const messagesBefore = c.frames.filter((f) => f.command === 'MESSAGE').length;
       r.b.publish({ id: 'm-1', destination: '/queue/f' }, true);
-      const again = await checkFor('m-1 again', () => c.frames.find((f) => f.command === 'MESSAGE' && f.headers['message-id'] === 'm-1' && f.headers.redelivered === 'true'));
-      c.write(raw('ACK', { id: again.headers.ack!, receipt: 'a-new' }));
-      await checkFor('the new ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-new'));
+      await checkFor('the old ack receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-old'));
       const bTag = r.b.sessions[0]!.nextTag - 1;
       assert.deepEqual(r.b.requests('ack').map((x) => x.ack.deliveryTag), [bTag]);
+      assert.equal(c.frames.filter((f) => f.command === 'MESSAGE').length, messagesBefore, 'm-1 is not shown again');
 
       // Business as usual on B.
       c.write(raw('SEND', { destination: '/queue/f', 'message-id': 'm-4', receipt: 'r-4' }, 'four'));
@@ -145,6 +148,67 @@ for (const h of ['gRPC', 'in-process'] as const) {
       assert.equal(r.b.requests('ack')[0]!.ack.deliveryTag, 1, "B's tag of its own delivery");
       await checkFor('receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('ack'));
       assert.equal(r.a.sessions[0]!.ended, true, 'the session on A was cancelled when the topology moved');
+    });
+
+    test('D2: an old-session ACK whose message does not come again gets ERROR ACK_NOT_CONFIRMED naming its receipt, never a RECEIPT', async () => {
+      const r = await setup({ ackWaitMs: 400 });
+      const c = await client(r);
+      c.write(raw('SUBSCRIBE', { id: 's', destination: '/queue/d2', ack: 'client-individual', receipt: 's' }));
+      await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('s'));
+      r.a.publish({ id: 'gone-1', destination: '/queue/d2' });
+      const first = await checkFor('gone-1 from A', () => c.frames.find((f) => f.command === 'MESSAGE'));
+      r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+      await checkFor('B has the subscription', () => r.b.sessions[0]?.subs.has('s'));
+      // B gives gone-1 to another consumer: it never comes to this session.
+      const t0 = Date.now();
+      c.write(raw('ACK', { id: first.headers.ack!, receipt: 'a-gone' }));
+      const err = await checkFor('the ERROR', () => c.frames.find((f) => f.command === 'ERROR'), 5_000);
+      assert.ok(Date.now() - t0 >= 350, `held for failover.ackWaitMs first (${Date.now() - t0} ms)`);
+      assert.equal(err.headers['receipt-id'], 'a-gone');
+      assert.match(err.headers.message!, /^ACK of message gone-1 not confirmed: .*within 400 ms \(failover\.ackWaitMs\)/);
+      assert.equal(seen(c, 'RECEIPT', 'receipt-id').includes('a-gone'), false);
+      assert.equal(r.b.requests('ack').length, 0);
+    });
+
+    test('D2: an ACK in flight when the master went (no receipt yet) is in doubt: held, then settles the redelivery on B', async () => {
+      const r = await setup();
+      const c = await client(r);
+      c.write(raw('SUBSCRIBE', { id: 's', destination: '/queue/d2b', ack: 'client-individual', receipt: 's' }));
+      await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('s'));
+      r.a.publish({ id: 'd-1', destination: '/queue/d2b' });
+      const first = await checkFor('d-1 from A', () => c.frames.find((f) => f.command === 'MESSAGE'));
+      // A dies before it answers the ACK (the ACK waits for a master: A may or may not have applied it).
+      r.coord.setMaster(undefined, '');
+      r.a.killSessions();
+      await checkFor('the gateway saw the loss', async () => (await metric(r, 'hawser_gateway_failovers_total')) === 1);
+      c.write(raw('ACK', { id: first.headers.ack!, receipt: 'a-doubt' }));
+      r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+      await checkFor('B has the subscription', () => r.b.sessions[0]?.subs.has('s'));
+      assert.equal(r.b.requests('ack').length, 0, 'the old tag means nothing to B: not replayed');
+      c.write(raw('SEND', { destination: '/queue/other', 'message-id': 'o-2', receipt: 'r-o2' }, 'o'));
+      await checkFor('a later receipt', () => seen(c, 'RECEIPT', 'receipt-id').includes('r-o2'));
+      assert.equal(seen(c, 'RECEIPT', 'receipt-id').includes('a-doubt'), false, 'not receipted while in doubt');
+      r.b.publish({ id: 'd-1', destination: '/queue/d2b' }, true);
+      await checkFor('the receipt once B has the ack', () => seen(c, 'RECEIPT', 'receipt-id').includes('a-doubt'));
+      assert.deepEqual(r.b.requests('ack').map((x) => x.ack.deliveryTag), [r.b.sessions[0]!.nextTag - 1]);
+      assert.equal(c.frames.filter((f) => f.command === 'MESSAGE').length, 1, 'd-1 not shown again');
+      assert.equal(c.frames.some((f) => f.command === 'ERROR'), false);
+    });
+
+    test('D2: a cumulative (ack:client) ACK of an old delivery that has not come again is refused at once, not receipted', async () => {
+      const r = await setup();
+      const c = await client(r);
+      c.write(raw('SUBSCRIBE', { id: 's', destination: '/queue/d2c', ack: 'client', receipt: 's' }));
+      await checkFor('subscribed', () => seen(c, 'RECEIPT', 'receipt-id').includes('s'));
+      r.a.publish({ id: 'c-1', destination: '/queue/d2c' });
+      const first = await checkFor('c-1 from A', () => c.frames.find((f) => f.command === 'MESSAGE'));
+      r.coord.setMaster({ id: 'B', address: r.b.address, epoch: 2 });
+      await checkFor('B has the subscription', () => r.b.sessions[0]?.subs.has('s'));
+      c.write(raw('ACK', { id: first.headers.ack!, receipt: 'a-cum' }));
+      const err = await checkFor('the ERROR', () => c.frames.find((f) => f.command === 'ERROR'));
+      assert.equal(err.headers['receipt-id'], 'a-cum');
+      assert.match(err.headers.message!, /^ACK of message c-1 not confirmed/);
+      assert.equal(seen(c, 'RECEIPT', 'receipt-id').includes('a-cum'), false);
     });
 
     test('frames sent while there is no master wait, then flow to the new master', async () => {

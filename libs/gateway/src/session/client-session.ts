@@ -4,7 +4,8 @@
 //     its own deliveries from 1; a new session generation shifts them past every tag shown);
 //   - redelivered marks for messages the client already got from a previous master;
 //   - receipts: which client request (by the adapter's token) a store receipt answers;
-//   - acks of deliveries of a previous master, mapped to their redelivery or dropped;
+//   - acks of deliveries of a previous master, mapped to their redelivery (one waiting for a
+//     receipt is held until the redelivery comes, bounded: docs/reliability.md D2);
 //   - the StoreLink to the master (failover, replay) and through it the channel.
 // The adapter keeps the protocol: parsing, versions, heart-beats, how a tag or an error is shown.
 import type { AckMode, Delivery, Message, Open, SessionEvent, Subscribe } from '@hawser/proto';
@@ -12,7 +13,7 @@ import type { Principal } from '@hawser/security';
 import type { Logger } from '@hawser/observability';
 import type { Config } from '../config';
 import type { GatewayMetrics } from '../metrics';
-import { GatewayError, LimitExceededError, StoreRejectedError } from '../errors';
+import { AckNotConfirmedError, GatewayError, LimitExceededError, StoreRejectedError } from '../errors';
 import type { Channels } from './channels';
 import { StoreLink } from './link';
 import type { MasterSource } from './masters';
@@ -59,6 +60,12 @@ const RECENT_DELIVERIES = 4096;
 /** A delivery the client holds (client and client-individual modes), by its client tag. */
 interface Outstanding { subscriptionId: string; messageId: string; gen: number; storeTag: number }
 
+/** An ACK/NACK with a receipt, by the message it settles ("<subscription>\0<message id>"). */
+interface AckRequest { key: string; kind: 'ack' | 'nack'; transaction: string }
+
+/** D2: an ACK/NACK of a gone master's delivery, waiting for the message to come again to this session. */
+interface HeldAck extends AckRequest { receipt: string; timer: NodeJS.Timeout }
+
 export class ClientSession {
   private link: StoreLink | undefined;
   /** Store session the last event came from, and the client-tag offset of its deliveries. */
@@ -89,6 +96,14 @@ export class ClientSession {
   private readonly settledLive = new Map<number, string>();
   /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
   private readonly byMessageId = new Map<string, number[]>();
+  /** ACK/NACKs sent with a receipt not yet answered, by requestId: a move may leave them in doubt. */
+  private readonly ackRequests = new Map<number, AckRequest>();
+  /**
+   * ACK/NACKs (with a receipt) of deliveries of a master that is gone, by message key: their
+   * receipt waits for the message to come again to this session, whose delivery is then settled
+   * instead — or for failover.ackWaitMs, then an ERROR (docs/reliability.md D2).
+   */
+  private readonly heldAcks = new Map<string, HeldAck>();
   private ended = false;
   /**
    * limits.producerWindow: requestIds of SENDs the store has not confirmed. Every SEND asks for
@@ -145,6 +160,7 @@ export class ClientSession {
       // No master at open (or the first one refused): the client is connected to the gateway
       // all the same; its requests wait for a master like any others.
       onWaiting: () => this.events.onOpened(''),
+      onAckInDoubt: (requestId) => this.guard(() => this.ackInDoubt(requestId)),
       onBackpressure: () => { this.linkFull = true; this.updateReading(); },
       onDrain: () => { this.linkFull = false; this.updateReading(); },
     });
@@ -227,6 +243,8 @@ export class ClientSession {
 
   unsubscribe(subscriptionId: string, removeDurable: boolean, receipt?: string): void {
     this.subscriptions.delete(subscriptionId);
+    // Nothing of this subscription comes again: held acks of it cannot be confirmed.
+    for (const [key, h] of this.heldAcks) if (key.startsWith(`${subscriptionId}\0`)) this.refuseHeld(h, `the subscription ${subscriptionId} was closed before the message came again`);
     // The store takes back what this subscription had not acked; forget those tags.
     for (const [tag, o] of this.outstanding) if (o.subscriptionId === subscriptionId) this.forget(tag);
     for (const [tag, s] of this.settledLive) if (s === subscriptionId) this.settledLive.delete(tag);
@@ -246,6 +264,7 @@ export class ClientSession {
 
   /** Ends the session on the master; the receipt (if asked) comes once it has settled. */
   close(receipt?: string): void {
+    for (const h of [...this.heldAcks.values()]) this.refuseHeld(h, 'the session was closed before the message came again');
     if (!this.link) {
       // Never reached a master: nothing to settle there.
       if (receipt !== undefined) this.events.onReceipt(receipt);
@@ -272,10 +291,17 @@ export class ClientSession {
   /**
    * ACK or NACK the delivery the client knows as `tag` (it must hold it: see holds/tagsOf).
    * A delivery of a previous master's session means nothing to the new one: if the message
-   * came again, its redelivery is settled instead; if not, the ack is dropped (the message
-   * will come again) and the client still gets its receipt.
+   * came again, its redelivery is settled instead; if not, the ack cannot take now. Without a
+   * receipt it is dropped (the message will come again and the client settles that). With
+   * one, it is held (client-individual) until the message comes again to this session, which
+   * is then settled in its place and receipted; if it does not come within failover.ackWaitMs
+   * (it went to another consumer), or in client (cumulative) mode, the receipt is answered
+   * with ERROR ACK_NOT_CONFIRMED: a client is never told an ack took when it did not (D2).
+   * That is `strict` (STOMP: a client reads a RECEIPT as "the ack took"). Not strict (MQTT's
+   * session records, whose removal is redone when a record comes again): dropped and
+   * receipted, as before.
    */
-  settle(kind: 'ack' | 'nack', tag: number, transaction: string, receipt?: string): void {
+  settle(kind: 'ack' | 'nack', tag: number, transaction: string, receipt?: string, strict = false): void {
     if (this.settledLive.delete(tag)) {
       // Already settled through the previous master's delivery of the same message (below).
       if (receipt !== undefined) this.events.onReceipt(receipt);
@@ -308,10 +334,60 @@ export class ClientSession {
       if (live !== undefined) this.forget(live);
     }
     if (live === undefined) {
-      if (receipt !== undefined) this.events.onReceipt(receipt);
+      if (receipt === undefined) return;
+      if (!strict) { this.events.onReceipt(receipt); return; }
+      const key = `${sub}\0${held.messageId}`;
+      if (this.subscriptions.get(sub) === 'ACK_MODE_CLIENT_INDIVIDUAL') this.hold({ key, kind, transaction, receipt });
+      else this.events.onRefused(new AckNotConfirmedError(`${kind.toUpperCase()} of message ${held.messageId} not confirmed: it was delivered by a master that is gone, and a cumulative (ack:client) acknowledgement cannot be carried over; the message will be delivered again: acknowledge that delivery`), receipt);
       return;
     }
-    this.ensureLink().request(kind, { deliveryTag: liveStoreTag, transaction }, this.requestId(receipt));
+    this.sendSettle(kind, liveStoreTag, transaction, receipt, strict ? `${sub}\0${held.messageId}` : undefined);
+  }
+
+  /** ACK/NACK of a live delivery; a strict one (`key`) with a receipt is remembered until answered (a move may leave it in doubt). */
+  private sendSettle(kind: 'ack' | 'nack', storeTag: number, transaction: string, receipt: string | undefined, key: string | undefined): void {
+    const id = this.requestId(receipt);
+    if (id && key !== undefined && this.failover) this.ackRequests.set(id, { key, kind, transaction });
+    this.ensureLink().request(kind, { deliveryTag: storeTag, transaction }, id);
+  }
+
+  /** The store that had this ACK/NACK is gone without answering it (StoreLink onAckInDoubt). */
+  private ackInDoubt(requestId: number): void {
+    const a = this.ackRequests.get(requestId);
+    const receipt = this.receipts.get(requestId);
+    this.ackRequests.delete(requestId);
+    this.receipts.delete(requestId);
+    if (receipt === undefined) return;
+    if (!a) { this.events.onReceipt(receipt); return; } // not strict: answered as before
+    if (this.subscriptions.get(a.key.slice(0, a.key.indexOf('\0'))) !== 'ACK_MODE_CLIENT_INDIVIDUAL') {
+      this.events.onRefused(new AckNotConfirmedError('acknowledgement not confirmed: the master that had it is gone without answering; if the message is delivered again, acknowledge that delivery'), receipt);
+      return;
+    }
+    this.hold({ ...a, receipt });
+  }
+
+  /** Holds an ACK/NACK's receipt until the message comes again (deliver()) or failover.ackWaitMs passes. */
+  private hold(a: AckRequest & { receipt: string }): void {
+    const before = this.heldAcks.get(a.key);
+    if (before) this.refuseHeld(before, 'a later acknowledgement of the same message replaced it');
+    const ms = this.ctx.config.failover.ackWaitMs;
+    const h: HeldAck = {
+      ...a,
+      timer: setTimeout(() => {
+        if (this.heldAcks.get(a.key) === h) this.refuseHeld(h, `the message did not come again to this session within ${ms} ms (failover.ackWaitMs): it may have gone to another consumer`);
+      }, ms),
+    };
+    h.timer.unref();
+    this.heldAcks.set(a.key, h);
+    this.log.debug({ kind: a.kind, key: a.key, waitMs: ms }, 'ACK/NACK of a delivery of a previous master held until the message comes again');
+  }
+
+  private refuseHeld(h: HeldAck, why: string): void {
+    clearTimeout(h.timer);
+    if (this.heldAcks.get(h.key) !== h) return; // answered already
+    this.heldAcks.delete(h.key);
+    const id = h.key.slice(h.key.indexOf('\0') + 1);
+    this.events.onRefused(new AckNotConfirmedError(`${h.kind.toUpperCase()} of message ${id} not confirmed: it named a delivery of a master that is gone and ${why}; if the message is delivered again, acknowledge that delivery`), h.receipt);
   }
 
   pause(): void { this.link?.pause(); }
@@ -321,6 +397,8 @@ export class ClientSession {
   end(): void {
     if (this.ended) return;
     this.ended = true;
+    // Their receipts cannot be confirmed now (the adapter writes the ERRORs if it still can).
+    for (const h of [...this.heldAcks.values()]) this.refuseHeld(h, 'the session ended before the message came again');
     this.link?.end();
   }
 
@@ -341,6 +419,7 @@ export class ClientSession {
       case 'opened': return this.events.onOpened(ev.opened.sessionId);
       case 'receipt': {
         if (this.unconfirmed.size) this.confirmed(ev.receipt.requestId);
+        if (this.ackRequests.size) this.ackRequests.delete(ev.receipt.requestId);
         const receipt = this.receipts.get(ev.receipt.requestId);
         if (receipt === undefined) return;
         this.receipts.delete(ev.receipt.requestId);
@@ -351,6 +430,7 @@ export class ClientSession {
         // The store refused something (or ended the session): the client hears it as an
         // error answering the request that asked for a receipt, with the store's code.
         if (this.unconfirmed.size) this.confirmed(ev.error.requestId);
+        if (this.ackRequests.size) this.ackRequests.delete(ev.error.requestId);
         const err = new StoreRejectedError(ev.error.code || 'STORE_ERROR', ev.error.message || 'the store refused the request', ev.error.fatal !== false);
         const receipt = this.receipts.get(ev.error.requestId);
         this.receipts.delete(ev.error.requestId);
@@ -381,6 +461,19 @@ export class ClientSession {
     }
     const tag = this.tagBase + d.deliveryTag;
     if (tag > this.maxTag) this.maxTag = tag;
+    if (this.heldAcks.size && ackMode !== 'ACK_MODE_AUTO') {
+      const key = `${d.subscriptionId}\0${m.id}`;
+      const h = this.heldAcks.get(key);
+      if (h) {
+        // D2: the client already acked (nacked) this message on a gone master and waits for the
+        // receipt: this delivery is settled in its place, and the client does not get it again.
+        clearTimeout(h.timer);
+        this.heldAcks.delete(key);
+        this.log.debug({ kind: h.kind, key }, 'held ACK/NACK of a previous master\'s delivery settles its redelivery');
+        this.sendSettle(h.kind, d.deliveryTag, h.transaction, h.receipt, key);
+        return;
+      }
+    }
     const out: ClientDelivery = { subscriptionId: d.subscriptionId, message: m, tag, redelivered, deliveryCount };
     if (ackMode === 'ACK_MODE_AUTO') {
       // Auto ack: the store may forget the message once it is on the wire to the client.

@@ -43,6 +43,11 @@ export interface StoreLinkHandlers {
   onFatal(err: GatewayError): void;
   /** The session has no master now and waits for one (failover only). */
   onWaiting?(): void;
+  /**
+   * An ACK/NACK sent to the previous master with a receipt that never came: it may or may not
+   * have taken (ReplayLog `inDoubt`). Without this handler it is receipted as before.
+   */
+  onAckInDoubt?(requestId: number): void;
   /** Stop / resume reading the client (store stream full, or too many frames waiting for a master). */
   onBackpressure(): void;
   onDrain(): void;
@@ -186,13 +191,18 @@ export class StoreLink {
     if (this.paused) session.pause();
     session.request('open', this.openReq!);
     if (this.failover) {
-      const { requests, receipts, rolledBack } = this.replayLog.replay();
+      const { requests, receipts, inDoubt, rolledBack } = this.replayLog.replay();
       for (const r of requests) session.request(r.kind as 'send', (r as unknown as Record<string, never>)[r.kind], r.requestId);
       if (this.moving || requests.length) {
-        this.log.info({ master: m.id, address: m.address, epoch: m.epoch, replayed: requests.length, answered: receipts.length }, 'session opened on the master; replaying');
+        this.log.info({ master: m.id, address: m.address, epoch: m.epoch, replayed: requests.length, answered: receipts.length, acksInDoubt: inDoubt.length }, 'session opened on the master; replaying');
       }
-      // ACK/NACKs of the old session: nothing to replay, but their clients wait for a receipt.
+      // Unsubscribes of the old session and void parts of rolled-back transactions: nothing to replay, but their clients wait for a receipt.
       for (const requestId of receipts) this.handlers.onEvent({ kind: 'receipt', receipt: { requestId } }, gen);
+      // ACK/NACKs the old master may or may not have applied: the client session decides (docs/reliability.md D2).
+      for (const requestId of inDoubt) {
+        if (this.handlers.onAckInDoubt) this.handlers.onAckInDoubt(requestId);
+        else this.handlers.onEvent({ kind: 'receipt', receipt: { requestId } }, gen);
+      }
       for (const rb of rolledBack) {
         this.ctx.metrics.transactionsRolledBack.inc();
         this.log.info({ transaction: rb.transaction, commitPending: rb.commit !== 0 }, 'transaction with acks rolled back by the session move');

@@ -26,14 +26,15 @@ function show(r: SessionRequest): string {
   return `${r.kind}${detail}#${r.requestId}`;
 }
 
-const cases: Array<{ name: string; steps: Step[]; replay: string[]; receipts?: number[]; rolledBack?: Array<{ transaction: string; commit: number }> }> = [
+const cases: Array<{ name: string; steps: Step[]; replay: string[]; receipts?: number[]; inDoubt?: number[]; rolledBack?: Array<{ transaction: string; commit: number }> }> = [
   { name: 'nothing sent', steps: [], replay: [] },
   { name: 'receipted sends are done', steps: [send(1, 'a'), { receipt: 1 }], replay: [] },
   { name: 'un-receipted sends are resent with their ids, in order', steps: [send(1, 'a'), send(2, 'b'), send(3, 'c'), { receipt: 2 }], replay: ['send:a#1', 'send:c#3'] },
   { name: 'subscriptions stay; a receipted one is resent without a requestId', steps: [sub(1, 's1'), { receipt: 1 }, sub(2, 's2')], replay: ['subscribe:s1#0', 'subscribe:s2#2'] },
   { name: 'an unsubscribed subscription is gone', steps: [sub(0, 's1'), unsub(0, 's1')], replay: [] },
   { name: 'a pending unsubscribe is answered by the gateway', steps: [sub(0, 's1'), unsub(5, 's1')], replay: [], receipts: [5] },
-  { name: 'old-session acks are never replayed; a pending receipt is answered', steps: [ack(0, 1), ack(7, 2), ack(8, 3), { receipt: 8 }], replay: [], receipts: [7] },
+  // D2 (docs/reliability.md): the old master may or may not have applied it; the client session decides, not a RECEIPT from here.
+  { name: 'old-session acks are never replayed; one waiting for its receipt is in doubt', steps: [ack(0, 1), ack(7, 2), nack(9, 4), ack(8, 3), { receipt: 8 }], replay: [], inDoubt: [7, 9] },
   {
     name: 'an open transaction is replayed whole, receipted parts without requestId',
     steps: [begin('t'), send(1, 'x', 't'), { receipt: 1 }, send(2, 'y', 't')],
@@ -70,6 +71,7 @@ for (const c of cases) {
     const r = log.replay();
     assert.deepEqual(r.requests.map(show), c.replay);
     assert.deepEqual(r.receipts, c.receipts ?? []);
+    assert.deepEqual(r.inDoubt, c.inDoubt ?? []);
     assert.deepEqual(r.rolledBack, c.rolledBack ?? []);
   });
 }
@@ -78,10 +80,10 @@ test('replay twice (a second failover before the first settled) gives the same r
   const log = new ReplayLog();
   for (const s of [sub(1, 's'), send(2, 'a'), begin('t'), send(3, 'b', 't'), ack(4, 9)]) log.record(s);
   const first = log.replay();
-  assert.deepEqual(first.receipts, [4]);
+  assert.deepEqual(first.inDoubt, [4]);
   const second = log.replay();
   assert.deepEqual(second.requests.map(show), first.requests.map(show));
-  assert.deepEqual(second.receipts, [], 'answered once');
+  assert.deepEqual(second.inDoubt, [], 'handed over once');
   log.receipt(2);
   assert.deepEqual(log.replay().requests.map(show), ['subscribe:s#1', 'begin#0', 'send:b#3']);
 });

@@ -11,8 +11,10 @@
 //   - a pending DISCONNECT (close).
 // ACK/NACKs name delivery tags of the OLD session, which mean nothing to the new master: they
 // are never replayed (the messages come again, redelivered, and the client acks those). One
-// that waited for a receipt gets it from the gateway (`receipts` of replay()), so no client
-// hangs on it.
+// that waited for a receipt is in doubt (`inDoubt` of replay(): the old master may or may not
+// have applied it): the client session holds its receipt until the message comes again and
+// acks that delivery, or answers it with an ERROR — never a RECEIPT for an ack that did not
+// take (docs/reliability.md D2).
 //
 // A transaction that held ACK/NACKs cannot be replayed whole, and committing its SENDs without
 // its acks would apply half of it (the consumed messages come again while what the client
@@ -35,8 +37,10 @@ interface Entry {
 export interface Replay {
   /** Requests for the new session, in their original order (the open is not among them). */
   requests: SessionRequest[];
-  /** requestIds the gateway should answer itself (old-session acks, unsubscribes of gone subscriptions). */
+  /** requestIds the gateway should answer itself (unsubscribes of gone subscriptions, void parts of rolled-back transactions). */
   receipts: number[];
+  /** requestIds of old-session ACK/NACKs (outside transactions) that had no receipt: in doubt (see above). */
+  inDoubt: number[];
   /**
    * Open transactions that held ACK/NACKs: rolled back, none of their requests replayed.
    * `commit` is the requestId of a COMMIT sent without a receipt yet (0: none) — the client
@@ -123,6 +127,7 @@ export class ReplayLog {
   replay(): Replay {
     const requests: SessionRequest[] = [];
     const receipts: number[] = [];
+    const inDoubt: number[] = [];
     const rolledBack: Replay['rolledBack'] = [];
     for (const [transaction, list] of this.transactions) {
       if (!list.some((e) => e.req.kind === 'ack' || e.req.kind === 'nack')) continue;
@@ -141,7 +146,7 @@ export class ReplayLog {
       const req = e.req;
       if (req.kind === 'ack' || req.kind === 'nack' || req.kind === 'unsubscribe') {
         // Old-session delivery tags / subscriptions the new master never had.
-        if (!e.receipted && req.requestId) receipts.push(req.requestId);
+        if (!e.receipted && req.requestId) (req.kind !== 'unsubscribe' && !e.tx ? inDoubt : receipts).push(req.requestId);
         this.drop(e);
         if (e.tx) {
           const list = this.transactions.get(e.tx);
@@ -152,7 +157,7 @@ export class ReplayLog {
       // Already answered by the old master: resend without asking again.
       requests.push(e.receipted ? { ...req, requestId: 0 } : req);
     }
-    return { requests, receipts, rolledBack };
+    return { requests, receipts, inDoubt, rolledBack };
   }
 
   private drop(e: Entry): void {

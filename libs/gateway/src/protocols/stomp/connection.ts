@@ -298,7 +298,8 @@ export class StompConnection {
       tag = session.tagsOf(shown, getHeader(f, 'subscription'))[0];
     }
     if (tag === undefined) throw new GatewayError('UNKNOWN_DELIVERY', `${command} for unknown message id ${shown}`);
-    session.settle(command === 'ACK' ? 'ack' : 'nack', tag, getHeader(f, 'transaction') ?? '', getHeader(f, 'receipt'));
+    // Strict: a RECEIPT means the ack took, also across a failover (docs/reliability.md D2).
+    session.settle(command === 'ACK' ? 'ack' : 'nack', tag, getHeader(f, 'transaction') ?? '', getHeader(f, 'receipt'), true);
   }
 
   private simple(f: StompFrame, kind: 'begin' | 'commit' | 'abort'): void {
