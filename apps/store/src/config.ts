@@ -35,6 +35,7 @@ export const schema = {
   grpc: {
     host: str('127.0.0.1', 'address of the gRPC server (Broker and Admin services)'),
     port: port(61620, 'port of the gRPC server (0: pick a free one)'),
+    streamBufferBytes: int(8 * 1024 * 1024, 'bytes a gateway\'s session stream (Broker.Session / Sessions) may hold written and not yet sent (its gateway reads slowly): above it, its sessions get no deliveries until half of it is sent', 64 * 1024, 1024 * 1024 * 1024),
   },
   // Mutual TLS of every gRPC hop of this node, server and client (docs/security.md); the
   // certificate's CN must be node.id (replication peers are checked against the members).

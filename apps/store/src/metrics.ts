@@ -23,6 +23,7 @@ export class StoreMetrics {
   readonly batchEntries: prom.Histogram;
   readonly batchBytes: prom.Histogram;
   readonly pageReads: prom.Counter;
+  readonly streamsFull: prom.Counter;
 
   constructor(registry: prom.Registry, core: () => BrokerCore | null, repl: () => ReplicatedJournal | null = () => null, roleOf: () => string = () => repl()?.role ?? 'standalone') {
     const registers = [registry];
@@ -56,6 +57,7 @@ export class StoreMetrics {
     this.commitSeconds = new prom.Histogram({ name: 'hawser_store_journal_commit_seconds', help: 'latency of one group commit (RocksDB batch write)', buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers });
     this.batchEntries = new prom.Histogram({ name: 'hawser_store_journal_batch_entries', help: 'journal entries per group commit', buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000], registers });
     this.batchBytes = new prom.Histogram({ name: 'hawser_store_journal_batch_bytes', help: 'encoded journal bytes per group commit', buckets: [256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304], registers });
+    this.streamsFull = new prom.Counter({ name: 'hawser_store_session_streams_full_total', help: 'times a gateway\'s session stream (Broker.Session / Sessions) met a full buffer: its sessions get no deliveries until it drains', registers });
     this.pageReads = new prom.Counter({ name: 'hawser_store_page_reads_total', help: 'pages of messages read from disk into memory', registers });
     const gauge = (name: string, help: string, pick: (d: ReturnType<BrokerCore['destinations']>[number]) => number) =>
       new prom.Gauge({

@@ -25,6 +25,7 @@ import { StoreMetrics } from './metrics';
 import { ReplicatedJournal } from './replicated';
 import { Membership } from './membership';
 import { adminDurable, adminMove, adminSend, AdminActionError } from './admin-actions';
+import { eventBytes, StreamBuffer } from './stream-buffer';
 
 type SessionCall = grpc.ServerDuplexStream<SessionRequests, SessionEvents>;
 type MuxCall = grpc.ServerDuplexStream<MuxRequests, MuxEvents>;
@@ -477,7 +478,7 @@ export class Store {
    * functions that feed it requests and end it (the client went away; what it had not acked
    * comes back).
    */
-  private attach(peer: SessionPeer): { requests(items: SessionRequest[]): void; end(): void } {
+  private attach(peer: SessionPeer): { requests(items: SessionRequest[]): void; end(): void; flow(paused: boolean, drive?: boolean): void } {
     const id = `${this.deps.config.node.id}-${this.nextSession++}`;
     this.sessions.set(id, peer);
     this.metrics.sessions.inc();
@@ -497,6 +498,14 @@ export class Store {
         this.core?.sessionEnded(id, Date.now());
         this.drive();
       },
+      // The far end's stream is full (paused) or drained: deliveries wait for it in the core,
+      // bounded by the queues, not in the stream's buffer.
+      flow: (paused, drive = true) => {
+        if (gone || !this.core || this.sessions.get(id) !== peer) return;
+        if (paused) { this.core.pauseSession(id); return; }
+        this.core.resumeSession(id, Date.now());
+        if (drive) this.drive();
+      },
     };
   }
 
@@ -508,8 +517,16 @@ export class Store {
       call.end();
       return;
     }
+    const buffer = new StreamBuffer(this.deps.config.grpc.streamBufferBytes, () => {
+      this.metrics.streamsFull.inc();
+      queueMicrotask(() => s.flow(true)); // not inside the drive that wrote
+    }, () => s.flow(false));
     const s = this.attach({
-      write: (events) => { call.write({ items: events }); },
+      write: (events) => {
+        let bytes = 0;
+        for (const e of events) bytes += eventBytes(e);
+        buffer.write(bytes, (done) => call.write({ items: events }, done));
+      },
       end: () => { try { call.end(); } catch { /* gone */ } },
     });
     call.on('data', (batch: SessionRequests) => s.requests(batch.items ?? []));
@@ -531,6 +548,17 @@ export class Store {
     let out: MuxEvent[] = [];
     let scheduled = false;
     let gone = false;
+    // Written and not yet taken by HTTP/2 above grpc.streamBufferBytes: every session on the
+    // stream is paused until half of it is taken (the gateway reads slowly, or not at all).
+    const buffer = new StreamBuffer(this.deps.config.grpc.streamBufferBytes, () => {
+      this.metrics.streamsFull.inc();
+      for (const h of open.values()) h.flow(true);
+    }, () => {
+      if (gone) return;
+      for (const h of [...open.values()]) h.flow(false, false);
+      this.drive(); // once for all of them
+    });
+    const send = (items: MuxEvent[], bytes: number) => buffer.write(bytes, (done) => call.write({ items }, done));
     const flush = () => {
       scheduled = false;
       if (gone || !out.length) return;
@@ -541,12 +569,12 @@ export class Store {
       let bytes = 0;
       try {
         for (const e of all) {
-          const n = e.event?.kind === 'delivery' ? e.event.delivery.message?.body?.length ?? 0 : 0;
-          if (items.length && bytes + n > BATCH_BYTES) { call.write({ items }); items = []; bytes = 0; }
+          const n = eventBytes(e.event ?? undefined);
+          if (items.length && bytes + n > BATCH_BYTES) { send(items, bytes); items = []; bytes = 0; }
           items.push(e);
           bytes += n;
         }
-        call.write({ items });
+        send(items, bytes);
       } catch { /* the stream is gone: its close ends the sessions */ }
     };
     const push = (e: MuxEvent) => {
@@ -572,6 +600,7 @@ export class Store {
         },
       });
       open.set(id, h);
+      if (buffer.full) h.flow(true);
       return h;
     };
     call.on('data', (batch: MuxRequests) => {

@@ -56,6 +56,28 @@ const scenarios: Array<{ name: string; run: (h: Harness) => void }> = [
     },
   },
   {
+    name: 'pauseSession: a session whose stream is full gets no deliveries (the others do) until resumed; receipts still go',
+    run: (h) => {
+      opened(h, 'p', 'a', 'b');
+      h.subscribe('a', 's', '/queue/q');
+      h.subscribe('b', 's', '/queue/q');
+      h.subscribe('a', 't', '/topic/t');
+      h.core.pauseSession('a');
+      const r = h.send('p', '/queue/q', 'm1');
+      h.send('p', '/queue/q', 'm2');
+      h.send('p', '/topic/t', 'x');
+      assert.ok(h.receipts('p').includes(r), 'the producer is receipted');
+      assert.deepEqual(h.bodies('b'), ['m1', 'm2'], 'the queue goes to the session that can take it');
+      assert.deepEqual(h.bodies('a'), [], 'nothing for the paused session');
+      h.core.resumeSession('a', h.now);
+      h.pump();
+      assert.deepEqual(h.bodies('a'), ['x'], 'its topic subscription gets what waited');
+      h.send('p', '/queue/q', 'm3');
+      h.send('p', '/queue/q', 'm4');
+      assert.deepEqual([...h.bodies('a'), ...h.bodies('b')].sort(), ['m3', 'm4'], 'round-robin again');
+    },
+  },
+  {
     name: 'prefetch: a slow consumer does not stall the others',
     run: (h) => {
       opened(h, 'p', 'slow', 'fast');

@@ -172,7 +172,7 @@ class Subscription implements Consumer {
   /** A member of a composite subscription (subscribeComposite): the client's id, which its deliveries carry, and every member. */
   composite: { id: string; members: Subscription[] } | null = null;
   get network(): boolean { return this.session.network; }
-  hasRoom(): boolean { return this.unacked < this.prefetch; }
+  hasRoom(): boolean { return this.unacked < this.prefetch && !this.session.paused; }
   accepts(m: StoredMessage): boolean { return !this.selector || this.selector.matches(selectorView(m.message)); }
 }
 
@@ -181,6 +181,8 @@ class Session {
   connectionId = '';
   /** A bridge's session (Open.network): its subscriptions count as network demand. */
   network = false;
+  /** Its stream cannot take more now (pauseSession): nothing is dispatched to it. */
+  paused = false;
   readonly subs = new Map<string, Subscription>();
   /** Composite subscriptions by the client's id: their members (in `subs` under member ids). */
   readonly composites = new Map<string, Subscription[]>();
@@ -428,6 +430,25 @@ export class BrokerCore {
         this.fail(s, r.requestId, err);
       }
     }
+    this.finishStep();
+  }
+
+  /**
+   * The session's stream cannot take more now (the store's write to its gateway stream met a
+   * full buffer): nothing is dispatched to it until resumeSession. Receipts and errors still go.
+   */
+  pauseSession(sessionId: string): void {
+    const s = this.sessions.get(sessionId);
+    if (s) s.paused = true;
+  }
+
+  /** The stream drained: dispatch to the session's subscriptions again. */
+  resumeSession(sessionId: string, now: number): void {
+    const s = this.sessions.get(sessionId);
+    if (!s?.paused) return;
+    s.paused = false;
+    this.now = now;
+    for (const sub of s.subs.values()) this.dirty.add(sub.queue);
     this.finishStep();
   }
 
