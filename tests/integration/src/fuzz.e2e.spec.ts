@@ -7,6 +7,9 @@
 // long, RSS did not grow past start + 200 MB. A fixed seed (replayable) and a few random ones
 // (printed, so a failure can be replayed with `--seed`).
 //
+// The same for MQTT (--protocol mqtt, tools/fuzz/src/mqtt-packets.ts): malformed and hostile
+// packets at both gateways' MQTT ports beside mqtt.js witnesses publishing at QoS 1.
+//
 // Plus the crash the fuzzer found, as a plain scenario: a STOMP 1.2 producer's header with a
 // CR (and a ':' in a name) delivered to 1.1 and 1.0 subscribers killed the gateway process.
 import { describe, it, before, after, afterEach } from 'node:test';
@@ -82,8 +85,9 @@ describe('fuzzing', { timeout: 240_000 }, () => {
 
   before(async () => {
     assert.ok(existsSync(CLI), `${CLI} does not exist: build it first (npx tsc -b tools/fuzz)`);
-    store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0'] });
-    gateway = await h.startGateway(store);
+    // MQTT on too: the --protocol mqtt run goes to both gateways' MQTT ports.
+    store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'] });
+    gateway = await h.startGateway(store, { args: ['--mqtt.enabled', 'true', '--mqtt.port', '0'] });
   });
   afterEach((t) => h.reportIfFailed(t));
   after(async () => {
@@ -148,6 +152,42 @@ describe('fuzzing', { timeout: 240_000 }, () => {
       process.stderr.write(`[fuzz e2e] random seed ${seed}\n`);
       check(await fuzz([...common(), '--frames', '3000', '--seed', String(seed), '--concurrency', '16'], 40_000), 3000);
     }
+  });
+
+  it('MQTT (--protocol mqtt): 6,000 packets with the fixed seed 1 at both gateways\' MQTT ports — nothing dies, the mqtt.js witnesses lose nothing', { timeout: 150_000 }, async () => {
+    const run = await fuzz([
+      '--protocol', 'mqtt', '--uri', `mqtt://127.0.0.1:${gateway.field('mqttPort')},mqtt://127.0.0.1:${store.field('mqttPort')}`,
+      '--pids', `${store.pid},${gateway.pid}`, '--http', `127.0.0.1:${store.httpPort},127.0.0.1:${gateway.httpPort}`,
+      '--max-receipt-gap', String(RECEIPT_GAP_MS), '--max-rss-growth', String(RSS_GROWTH_MB), '--close-wait', '5000', '--progress', '5000',
+      '--frames', '6000', '--seed', '1',
+    ], 140_000);
+    const r = run.report;
+    assert.ok(r, `no JSON report (exit ${run.code}); stderr:\n${run.stderr.slice(-3000)}\nstdout:\n${run.stdout.slice(-2000)}`);
+    const c = r.counters;
+    const why = `seed ${r.seed} (replay: node tools/fuzz/dist/cli.js --protocol mqtt --seed ${r.seed} ...): ${r.failures.join('; ')}`;
+    assert.deepEqual(r.failures, [], why);
+    assert.equal(run.code, 0, why);
+    assert.ok(c.frames >= 6000, `packets ${c.frames}`);
+    // It reached the gateways: sessions were accepted, bad input refused, hostile packets sent.
+    assert.ok(c.connected > 20, `CONNACK 0 on ${c.connected} connections`);
+    assert.ok(c.valid > 0 && c.mutated > 0 && c.garbage > 0, JSON.stringify({ valid: c.valid, mutated: c.mutated, garbage: c.garbage }));
+    assert.equal(c.badServerOutput, 0, 'every byte the gateways sent is MQTT');
+    assert.equal(r.witnesses.length, 2);
+    for (const w of r.witnesses) {
+      assert.ok(w.receipted > 0, `witness on ${w.uri} got PUBACKs`);
+      assert.deepEqual([w.missing, w.duplicates, w.received], [0, 0, w.receipted], `witness on ${w.uri}`);
+      assert.ok(w.maxGapMs <= RECEIPT_GAP_MS, `witness on ${w.uri}: longest silence ${w.maxGapMs} ms`);
+      assert.deepEqual(w.errors, []);
+    }
+    for (const f of r.rss.filter((x) => x.source === 'proc')) assert.ok(f.end! < f.start! + RSS_GROWTH_MB * 1048576, `${f.name}: RSS ${f.start} -> ${f.end}`);
+    const gwFds = r.rss.find((x) => x.name === `pid ${gateway.pid}`)?.fds;
+    assert.ok(gwFds?.start !== undefined && gwFds.end !== undefined && gwFds.end <= gwFds.start + 20, `gateway fds ${JSON.stringify(gwFds)}`);
+    assert.ok(pidAlive(store.pid) && pidAlive(gateway.pid), 'store and gateway processes alive');
+    // The gateways closed bad input as MQTT requires, and counted it.
+    const text = await (await fetch(`http://127.0.0.1:${gateway.httpPort}/metrics`)).text();
+    assert.match(text, /hawser_gateway_mqtt_protocol_errors_total\{[^}]*reason="malformed"[^}]*\} [1-9]/);
+    process.stderr.write(`[fuzz e2e] MQTT seed ${r.seed}: ${c.frames} packets, ${c.connections} connections (${c.connected} CONNACK 0), ${r.framesPerSecond} packets/s, `
+      + `witnesses ${r.witnesses.map((w) => w.receipted).join('/')} PUBACKed, RSS ${r.rss.filter((x) => x.source === 'proc').map((x) => `${x.name} ${Math.round((x.start ?? 0) / 1048576)}->${Math.round((x.end ?? 0) / 1048576)} MB`).join(', ')}\n`);
   });
 
   it('the crash it found: a 1.2 producer\'s CR and \':\' in headers reach 1.1 and 1.0 subscribers on both gateways', { timeout: 30_000 }, async () => {

@@ -12,8 +12,10 @@ import { mb } from './monitor';
 import type { Target } from './stomp-driver';
 
 export const USAGE = `usage: hawser-fuzz --uri stomp://host:port[,stomp://...] [options]
-  --uri URIS            gateways to fuzz (comma-separated stomp://host:port); one witness client on each
-  --frames N            STOMP frames to write over TCP (default 100000)
+       hawser-fuzz --protocol mqtt --uri mqtt://host:port[,mqtt://...] [options]
+  --uri URIS            gateways to fuzz (comma-separated stomp://host:port, or mqtt://host:port); one witness client on each
+  --protocol P          stomp (default) or mqtt: what the TCP fuzz and the witnesses speak (mqtt: MQTT 3.1.1 packets, an mqtt.js witness)
+  --frames N            STOMP frames (MQTT packets) to write over TCP (default 100000)
   --seed S              PRNG seed (default: random, printed); the same seed replays the same frames
   --concurrency N       fuzz connections at once (default 32)
   --ws HOST:PORT,...    WebSocket ports to fuzz beside (default none)
@@ -67,6 +69,10 @@ export function parseArgs(argv: readonly string[], log: (l: string) => void): { 
     switch (a) {
       case '--uri': o.uris = v.split(',').filter(Boolean); for (const u of o.uris) { try { targetOf(u); } catch (e) { throw new UsageError(`--uri: ${(e as Error).message}`); } } break;
       case '--frames': o.frames = int(a, v); break;
+      case '--protocol':
+        if (v !== 'stomp' && v !== 'mqtt') throw new UsageError(`--protocol: expected stomp or mqtt, got '${v}'`);
+        o.protocol = v;
+        break;
       case '--seed': o.seed = int(a, v, 0) >>> 0; break;
       case '--concurrency': o.concurrency = int(a, v); break;
       case '--ws': o.ws = targets(a, v); break;
@@ -88,6 +94,9 @@ export function parseArgs(argv: readonly string[], log: (l: string) => void): { 
     }
   }
   if (o.uris.length === 0) throw new UsageError(`--uri is required\n${USAGE}`);
+  const scheme = o.protocol === 'mqtt' ? 'mqtt://' : 'stomp://';
+  const wrong = o.uris.find((u) => (o.protocol === 'mqtt') !== u.startsWith('mqtt://'));
+  if (wrong !== undefined) throw new UsageError(`--uri: '${wrong}' does not go with --protocol ${o.protocol ?? 'stomp'}: give ${scheme}host:port`);
   o.grpcPaths = grpcMethodPaths(protoDir);
   if (o.grpc.length > 0 && o.grpcPaths.length === 0) log(`[fuzz] no rpc found under ${protoDir}: the gRPC calls go to made-up paths only`);
   return { options: o, json };
@@ -101,8 +110,10 @@ export function summary(r: FuzzReport, o: FuzzOptions): string {
   const lines = [
     `hawser-fuzz seed ${r.seed}: ${r.ok ? 'PASS' : 'FAIL'}`,
     `  frames     ${n(c.frames)} in ${(r.durationMs / 1000).toFixed(1)} s = ${n(r.framesPerSecond)} frames/s (valid ${n(c.valid)}, mutated ${n(c.mutated)}, garbage ${n(c.garbage)}; ${mb(c.bytes)})`,
-    `  stomp      ${n(c.connections)} connections (${n(c.connected)} CONNECTED), ${n(c.receipts)} RECEIPTs, ${n(c.messages)} MESSAGEs, refused at TCP ${c.connectFailures}, not closed after our FIN ${c.notClosed}`,
-    `  ERRORs     ${n(Object.values(c.errors).reduce((a, b) => a + b, 0))} by code:`,
+    o.protocol === 'mqtt'
+      ? `  mqtt       ${n(c.connections)} connections (${n(c.connected)} CONNACK 0), ${n(c.receipts)} acks (SUBACK, PUBACK, PUBREC, PUBREL, PUBCOMP, UNSUBACK, PINGRESP), ${n(c.messages)} PUBLISHes, refused at TCP ${c.connectFailures}, not closed after our FIN ${c.notClosed}`
+      : `  stomp      ${n(c.connections)} connections (${n(c.connected)} CONNECTED), ${n(c.receipts)} RECEIPTs, ${n(c.messages)} MESSAGEs, refused at TCP ${c.connectFailures}, not closed after our FIN ${c.notClosed}`,
+    `  ${o.protocol === 'mqtt' ? 'refusals   CONNACK codes and SUBACK 0x80' : 'ERRORs    '} ${n(Object.values(c.errors).reduce((a, b) => a + b, 0))} by code:`,
     ...Object.entries(c.errors).sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, v]) => `    ${String(v).padStart(9)}  ${k}`),
     ...(Object.keys(r.gatewayErrors).length > 0 ? [`  gateway    ERRORs by code (hawser_gateway_errors_total on --http, all protocols): ${Object.entries(r.gatewayErrors).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${n(v)}`).join(', ')}`] : []),
     `  websocket  ${n(c.ws.connections)} connections, ${n(c.ws.upgraded)} upgraded, ${n(c.ws.frames)} frames; HTTP status ${JSON.stringify(c.ws.statuses)}`,
@@ -110,7 +121,7 @@ export function summary(r: FuzzReport, o: FuzzOptions): string {
     ...r.witnesses.map((w) => `  witness    ${w.uri}: sent ${n(w.sent)}, receipted ${n(w.receipted)}, received ${n(w.received)} (missing ${w.missing}, duplicates ${w.duplicates}), receipt p99 ${w.p99ReceiptMs} ms, max ${w.maxReceiptMs} ms, longest silence ${w.maxGapMs} ms (bound ${o.maxReceiptGapMs})`),
     ...r.rss.map((f) => `  rss        ${f.name} (${f.source}): start ${mb(f.start)}, middle ${mb(f.middle)}, end ${mb(f.end)}, peak ${mb(f.peak)} (bound start + ${o.maxRssGrowthMb} MB)`
       + (f.fds ? `; open fds ${f.fds.start ?? '?'} / ${f.fds.middle ?? '?'} / ${f.fds.end ?? '?'}` : '')),
-    `  drained    ${n(r.drained)} messages left on the fuzz queues`,
+    o.protocol === 'mqtt' ? `  drained    ${n(r.drained)} pooled client ids' sessions discarded` : `  drained    ${n(r.drained)} messages left on the fuzz queues`,
     ...r.failures.map((f) => `  FAILED     ${f}`),
   ];
   return lines.join('\n');

@@ -22,17 +22,22 @@ async function local(argv: string[]): Promise<number> {
       i++;
     } else rest.push(argv[i]!);
   }
+  // --protocol mqtt: both gateways open their MQTT port, and the fuzz and the witnesses go there.
+  const pAt = rest.indexOf('--protocol');
+  const mqtt = pAt >= 0 && rest[pAt + 1] === 'mqtt';
   const h = new Harness('fuzz');
   const stopAll = () => { void h.close().finally(() => process.exit(130)); };
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   try {
-    const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0', ...storeArgs] });
-    const gateway = await h.startGateway(store, { args: gatewayArgs });
+    const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0',
+      ...(mqtt ? ['--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'] : []), ...storeArgs] });
+    const gateway = await h.startGateway(store, { args: [...(mqtt ? ['--mqtt.enabled', 'true', '--mqtt.port', '0'] : []), ...gatewayArgs] });
+    const uris = mqtt ? `mqtt://127.0.0.1:${gateway.field('mqttPort')},mqtt://127.0.0.1:${store.field('mqttPort')}` : `${gateway.stompUri},${store.stompUri}`;
     process.stderr.write(`[fuzz] cluster: store pid ${store.pid} (gRPC ${store.grpcPort}, HTTP ${store.httpPort}, embedded STOMP ${store.stompPort}, WS ${store.field('wsPort')}), `
       + `gateway pid ${gateway.pid} (STOMP ${gateway.stompPort}, WS ${gateway.wsPort}, HTTP ${gateway.httpPort}); logs in ${h.logDir}\n`);
     const code = await main([
-      '--uri', `${gateway.stompUri},${store.stompUri}`,
+      '--uri', uris,
       '--ws', `127.0.0.1:${gateway.wsPort},127.0.0.1:${store.field('wsPort')}`,
       '--grpc', store.address,
       '--pids', `${store.pid},${gateway.pid}`,

@@ -13,9 +13,14 @@ import { newCounters, type FuzzCounters } from './stats';
 import { sample, mb, gatewayErrorCodes, type Sample, type Watched } from './monitor';
 import { Witness, type WitnessReport } from './witness';
 import { QUEUE_POOL, poolQueue } from './values';
+import { MqttScript, MQTT_CLIENT_ID_POOL, mqttClientId } from './mqtt-packets';
+import { driveMqtt } from './mqtt-driver';
+import { MqttWitness, discardMqttSessions } from './mqtt-witness';
 
 export interface FuzzOptions {
-  /** STOMP URIs (stomp://host:port) of the gateways: fuzz targets, one witness each. */
+  /** The protocol of the TCP fuzz and the witnesses: STOMP (default) or MQTT 3.1.1 (mqtt-packets.ts). */
+  protocol?: 'stomp' | 'mqtt';
+  /** URIs (stomp://host:port, or mqtt://host:port with protocol mqtt) of the gateways: fuzz targets, one witness each. */
   uris: string[];
   ws: Target[];
   grpc: Target[];
@@ -63,7 +68,7 @@ export interface FuzzReport {
   counters: FuzzCounters;
   witnesses: WitnessReport[];
   rss: RssFigures[];
-  /** Messages the fuzz left on the pool queues, drained at the end. */
+  /** Messages the fuzz left on the pool queues, drained at the end (MQTT: the pooled client ids whose sessions were discarded). */
   drained: number;
   /** ERROR frames the watched HTTP ports' gateways counted during the run, by their code (hawser_gateway_errors_total). */
   gatewayErrors: Record<string, number>;
@@ -73,8 +78,8 @@ export interface FuzzReport {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function targetOf(uri: string): Target {
-  const m = /^(?:stomp|tcp):\/\/\[?([^\]/]+?)\]?:(\d+)\/?$/.exec(uri);
-  if (!m) throw new Error(`'${uri}': expected stomp://host:port (the fuzzer speaks plain TCP to the gateway)`);
+  const m = /^(?:stomp|tcp|mqtt):\/\/\[?([^\]/]+?)\]?:(\d+)\/?$/.exec(uri);
+  if (!m) throw new Error(`'${uri}': expected stomp://host:port or mqtt://host:port (the fuzzer speaks plain TCP to the gateway)`);
   return { host: m[1]!, port: Number(m[2]) };
 }
 
@@ -109,11 +114,17 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   for (const s of first) if (!s.alive) failures.push(`${s.name} is not alive before the fuzz (health ${s.health ?? '-'})`);
   if (failures.length > 0) return report();
 
-  // The witnesses, on a queue of their own.
-  const witnesses = o.uris.map((uri, i) => new Witness({
-    uri, queue: `/queue/fuzz-witness.${o.seed}.${i}.${Date.now().toString(36)}`, intervalMs: o.witnessIntervalMs,
-    login: o.login, passcode: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
-  }));
+  // The witnesses, on a queue (MQTT: a topic) of their own.
+  const mqtt = o.protocol === 'mqtt';
+  const witnesses = o.uris.map((uri, i) => (mqtt
+    ? new MqttWitness({
+      uri, topic: `fuzz-witness/${o.seed}/${i}/${Date.now().toString(36)}`, intervalMs: o.witnessIntervalMs,
+      username: o.login, password: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
+    })
+    : new Witness({
+      uri, queue: `/queue/fuzz-witness.${o.seed}.${i}.${Date.now().toString(36)}`, intervalMs: o.witnessIntervalMs,
+      login: o.login, passcode: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
+    })));
   try {
     await Promise.all(witnesses.map((w) => w.start()));
   } catch (e) {
@@ -132,8 +143,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   const stompWorker = async () => {
     while (!stop && c.frames < o.frames) {
       const n = nextConn++;
-      const script = new ConnectionScript(root.fork(n), Math.max(1, o.frames - c.frames), gen);
-      await drive(targets[n % targets.length]!, script, c, drive0);
+      const budget = Math.max(1, o.frames - c.frames);
+      if (mqtt) await driveMqtt(targets[n % targets.length]!, new MqttScript(root.fork(n), budget, { username: o.login, password: o.passcode }), c, drive0);
+      else await drive(targets[n % targets.length]!, new ConnectionScript(root.fork(n), budget, gen), c, drive0);
       if (c.connections === 0 && c.connectFailures > 20) { died = 'every connection to the gateways was refused'; stop = true; }
     }
   };
@@ -198,7 +210,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   // What the fuzz left on its queues, so the end RSS is of a broker that holds nothing of it.
   let drained = 0;
   if (!died) {
-    try { drained = await drainPool(o.uris[0]!, o); } catch (e) { failures.push(`draining the fuzz queues failed: ${(e as Error).message}`); }
+    try {
+      drained = mqtt
+        ? await discardMqttSessions(o.uris[0]!, Array.from({ length: MQTT_CLIENT_ID_POOL }, (_, i) => mqttClientId(i)), o.login, o.passcode)
+        : await drainPool(o.uris[0]!, o);
+    } catch (e) { failures.push(`draining the fuzz ${mqtt ? 'sessions' : 'queues'} failed: ${(e as Error).message}`); }
   }
   await sleep(1000);
   const last = await sampleAll('end');
@@ -220,7 +236,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       failures.push(`${f.name}: open file descriptors grew from ${fd.start} to ${fd.end} after every fuzz connection closed (bound: start + ${o.maxFdGrowth})`);
     }
   }
-  if (c.badServerOutput > 0) failures.push(`the server sent bytes that are not STOMP ${c.badServerOutput} times: ${c.badServerSamples.join(' | ')}`);
+  if (c.badServerOutput > 0) failures.push(`the server sent bytes that are not ${mqtt ? 'MQTT' : 'STOMP'} ${c.badServerOutput} times: ${c.badServerSamples.join(' | ')}`);
   return report(fuzzMs, witnessReports, drained, last, gatewayErrors);
 
   function report(fuzzMs = Date.now() - started, ws: WitnessReport[] = [], drainedCount = 0, processes: Sample[] = first, gwErrors: Record<string, number> = {}): FuzzReport {
