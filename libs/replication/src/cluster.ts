@@ -46,6 +46,8 @@ export class SimNode {
   incarnation = 0;
   disk: Disk = { promisedEpoch: 0, state: [], entries: [] };
   writes: WriteOp[] = [];
+  /** Disk reads the core asked for (`read`), oldest first. */
+  reads: Array<Extract<Action, { type: 'read' }>> = [];
   staged: Envelope | undefined;
   /** Every action emitted, for scenario expectations (cleared by the test when it wants). */
   actions: Action[] = [];
@@ -64,16 +66,18 @@ export class SimNode {
     return this.disk.entries[position - this.disk.state.length - 1];
   }
 
-  /** The node's memory log and snapshot, as one lookup. */
+  /** The node's memory log and snapshot, as one lookup (released entries: from its disk, as the store reads them). */
   memEntry(position: number): Entry | undefined {
     const r = this.replica;
     if (position <= r.snapshotPosition) return this.memState[position - 1];
+    if (position < r.heldFrom) return this.diskEntry(position);
     return r.entry(position);
   }
 
   crash(): void {
     this.alive = false;
     this.writes = [];
+    this.reads = [];
     this.staged = undefined;
   }
 
@@ -117,6 +121,8 @@ export class Cluster {
   onControl: (node: SimNode, action: Action) => void = () => {};
   /** Called when a node's write queue goes from empty to non-empty. */
   onWriteQueued: (node: SimNode) => void = () => {};
+  /** Called when a node's core asks for a disk read (`read`). */
+  onReadQueued: (node: SimNode) => void = () => {};
 
   // invariant bookkeeping
   readonly committed = new Map<number, Entry>();
@@ -126,7 +132,7 @@ export class Cluster {
   readonly commitOwner = new Map<number, ReplicaId>();
   readonly created = new Map<string, number>();
   stepCount = 0;
-  stats = { proposed: 0, acknowledged: 0, committed: 0, snapshots: 0, truncations: 0, exempt: 0, crashes: 0 };
+  stats = { proposed: 0, acknowledged: 0, committed: 0, snapshots: 0, truncations: 0, exempt: 0, crashes: 0, reads: 0 };
 
   constructor(readonly options: ClusterOptions) {
     this.ids = options.ids.slice();
@@ -218,6 +224,34 @@ export class Cluster {
     this.checkNodeLog(n, 1);
   }
 
+  /** Complete the oldest disk read of a node: its entries from the simulated disk. Returns false if none. */
+  completeRead(id: ReplicaId): boolean {
+    const n = this.node(id);
+    const a = n.reads.shift();
+    if (!a || !n.alive) return false;
+    const entries: Entry[] = [];
+    let bytes = 0;
+    for (let p = a.from; p <= a.upTo && entries.length < a.max; p++) {
+      const e = n.diskEntry(p);
+      if (!e || p <= n.disk.state.length) break; // compacted meanwhile: the core falls back to a snapshot
+      if (entries.length && bytes + e.data.length > a.maxBytes) break;
+      entries.push(e);
+      bytes += e.data.length;
+    }
+    this.stats.reads++;
+    this.step(id, { type: 'entriesRead', to: a.to, from: a.from, entries });
+    return true;
+  }
+
+  /** The store let entries up to `position` (persisted and committed) leave memory. */
+  release(id: ReplicaId, position: number): boolean {
+    const n = this.node(id);
+    const r = n.replica;
+    if (!n.alive || position < r.heldFrom || position > Math.min(r.persistedPosition, r.commitPosition)) return false;
+    this.step(id, { type: 'release', position });
+    return true;
+  }
+
   /** The store took a snapshot of its state up to `position` (persisted and committed). */
   compact(id: ReplicaId, position: number): boolean {
     const n = this.node(id);
@@ -265,6 +299,10 @@ export class Cluster {
       case 'send':
         this.transport({ kind: 'message', from: n.id, to: a.to, message: a.message });
         break;
+      case 'read':
+        n.reads.push(a);
+        if (n.reads.length === 1) this.onReadQueued(n);
+        break;
       case 'sendSnapshot': {
         if (n.disk.state.length !== a.position) throw new InvariantError(`${n.id}: sendSnapshot ${a.position} but disk snapshot is ${n.disk.state.length}`);
         this.stats.snapshots++;
@@ -301,7 +339,7 @@ export class Cluster {
   /** What a node counts as committed (from `from` on) must be what was committed. */
   checkNodeLog(n: SimNode, from: number): void {
     const r = n.replica;
-    for (let p = Math.max(from, r.firstPosition); p <= r.commitPosition; p++) this.checkEntry(n, r.entry(p)!, 'holds as committed');
+    for (let p = Math.max(from, r.firstPosition); p <= r.commitPosition; p++) this.checkEntry(n, n.memEntry(p)!, 'holds as committed');
     for (let p = from; p <= r.snapshotPosition; p++) this.checkEntry(n, n.memState[p - 1], 'has in its snapshot');
   }
 
@@ -339,7 +377,7 @@ export class Cluster {
     }
     const from = Math.max(r.firstPosition, position - 256);
     for (let p = from; p <= position; p++) {
-      const e = r.entry(p)!;
+      const e = n.memEntry(p)!;
       const c = this.committed.get(p);
       if (c) { if (!sameEntry(c, e)) this.fail(`${n.id} commits ${show(e)} at ${p} where ${show(c)} was committed`); continue; }
       if (r.role !== 'master') continue; // a slave's commit is the master's: recorded there
@@ -363,7 +401,7 @@ export class Cluster {
       : this.sync === 'quorum_mem' || this.sync === 'quorum_disk' ? this.quorum - 1 : 0;
     const remoteDisk = this.sync === 'remote_disk' || this.sync === 'quorum_disk';
     for (let p = Math.max(from, m.replica.firstPosition); p <= upto; p++) {
-      const e = m.replica.entry(p)!;
+      const e = m.memEntry(p)!;
       if (e.noop || e.epoch !== epoch) continue; // older entries are not this master's proposals
       this.stats.acknowledged++;
       // The sync mode's promise holds right now: count who has the entry.

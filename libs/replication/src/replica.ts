@@ -35,12 +35,14 @@ interface Progress {
   incarnation: number;
   /** The commit position the last append to this slave carried. */
   sentCommit: number;
+  /** A `read` from disk for this slave is out, starting at this position (0: none). */
+  reading: number;
 }
 
 /** A slave we know nothing of yet: one append at a time from `next` until it answers. */
 const probing = (next: number): Progress => ({
   matchMem: 0, matchDisk: 0, next, state: 'probe',
-  lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1, sentCommit: 0,
+  lastSentAt: -Infinity, snapshotAt: 0, snapshotPosition: 0, incarnation: -1, sentCommit: 0, reading: 0,
 });
 
 export class Replica {
@@ -121,7 +123,12 @@ export class Replica {
   get acknowledgedPosition(): number { return this._role === 'master' ? this.acked : 0; }
   entry(position: number): Entry | undefined { return this.log.entry(position); }
   epochAt(position: number): number | undefined { return this.log.epochAt(position); }
+  /** The entries held in memory (older ones are on disk only: see `release`). */
   entries(): Entry[] { return this.log.all(); }
+  /** (epoch, position) of every position in the log, held or not. */
+  positions(): Array<[number, number]> { return this.log.positions(); }
+  /** First position whose entry is held in memory. */
+  get heldFrom(): number { return this.log.heldFrom; }
   /** Master: a slave's matched positions, for lag metrics. */
   slaveProgress(id: ReplicaId): { received: number; persisted: number } | undefined {
     const p = this.progress.get(id);
@@ -141,6 +148,8 @@ export class Replica {
       case 'receive': this.onReceive(event.message, out); break;
       case 'persisted': this.onPersisted(event.epoch, event.position, out); break;
       case 'compact': this.onCompact(event.position); break;
+      case 'release': this.onRelease(event.position); break;
+      case 'entriesRead': this.onEntriesRead(event.to, event.from, event.entries, out); break;
       case 'installSnapshot': this.onInstallSnapshot(event.from, event.masterEpoch, event.position, event.epoch, out); break;
       case 'tick': this.onTick(event.now, out); break;
     }
@@ -276,24 +285,58 @@ export class Replica {
     this.advance(out);
   }
 
-  /** Send what `p` needs: entries from p.next (pipelined when replicating) or a snapshot. */
+  /**
+   * Send what `p` needs: entries from p.next (pipelined when replicating) or a snapshot. Entries
+   * no longer held in memory are read back from disk first (`read`, answered by `entriesRead`);
+   * one read per slave at a time, heartbeats meanwhile.
+   */
   private sendAppend(to: ReplicaId, p: Progress, out: Action[]): void {
     if (p.state === 'snapshot') return;
     if (p.next - 1 < this.log.snapshotPosition) { this.startSnapshot(to, p, out); return; }
     const last = this.log.lastPosition;
     do {
-      const prevPosition = p.next - 1;
-      const entries = this.log.slice(p.next, last, this.maxBatch, this.maxBatchBytes);
-      const msg: AppendEntries = {
-        type: 'append', from: this.id, epoch: this._epoch,
-        prevEpoch: this.log.epochAt(prevPosition)!, prevPosition, entries, commitPosition: this._commit,
-      };
-      out.push({ type: 'send', to, message: msg });
-      p.lastSentAt = this.now;
-      p.sentCommit = this._commit;
+      if (p.next <= last && p.next < this.log.heldFrom) {
+        if (!p.reading) {
+          p.reading = p.next;
+          out.push({ type: 'read', to, from: p.next, upTo: Math.min(last, this.log.heldFrom - 1), max: this.maxBatch, maxBytes: this.maxBatchBytes });
+        } else if (this.now - p.lastSentAt >= this.heartbeatMs) {
+          this.sendHeartbeat(to, p, out);
+        }
+        return;
+      }
+      this.sendEntries(to, p, this.log.slice(p.next, last, this.maxBatch, this.maxBatchBytes), out);
       if (p.state !== 'replicate') return; // probe: one at a time until the slave answers
-      p.next += entries.length;
     } while (p.next <= last);
+  }
+
+  /** One append of `entries` (from p.next) to `to`; a replicating slave's next moves past them. */
+  private sendEntries(to: ReplicaId, p: Progress, entries: readonly Entry[], out: Action[]): void {
+    const prevPosition = p.next - 1;
+    const msg: AppendEntries = {
+      type: 'append', from: this.id, epoch: this._epoch,
+      prevEpoch: this.log.epochAt(prevPosition)!, prevPosition, entries, commitPosition: this._commit,
+    };
+    out.push({ type: 'send', to, message: msg });
+    p.lastSentAt = this.now;
+    p.sentCommit = this._commit;
+    if (p.state === 'replicate') p.next += entries.length;
+  }
+
+  /** Entries read back from disk for a slave: sent if still what it needs, then on as usual. */
+  private onEntriesRead(to: ReplicaId, from: number, entries: readonly Entry[], out: Action[]): void {
+    const p = this.progress.get(to);
+    if (!p || p.reading !== from) return; // a read of an earlier term, or of a removed slave
+    p.reading = 0;
+    if (this._role !== 'master' || p.state === 'snapshot') return;
+    // The same (epoch, position) names the same entry group-wide: what disk gave must be our log.
+    let n = 0;
+    while (n < entries.length && entries[n]!.position === from + n && this.log.matches(entries[n]!.epoch, from + n)) n++;
+    if (p.next === from && n > 0) {
+      this.sendEntries(to, p, n === entries.length ? entries : entries.slice(0, n), out);
+      if (p.state !== 'replicate') return;
+    }
+    // Moved meanwhile, or the disk no longer had them (compacted: a snapshot follows).
+    if (p.next <= this.log.lastPosition) this.sendAppend(to, p, out);
   }
 
   private startSnapshot(to: ReplicaId, p: Progress, out: Action[]): void {
@@ -507,6 +550,13 @@ export class Replica {
     // A slave's disk progress is on a receipt's path only in the *_disk modes; otherwise it
     // rides on the next ack (every append gets one) or goes at the next tick.
     else if (this._role === 'slave' && this.sync.endsWith('_disk') && Math.min(this._persisted, this.verified) > this.ackedPersisted) this.sendAck(out);
+  }
+
+  private onRelease(position: number): void {
+    if (position > this._persisted || position > this._commit) {
+      throw new ReplicationError('RELEASE_TOO_FAR', `cannot release up to ${position}: persisted ${this._persisted}, committed ${this._commit}`);
+    }
+    this.log.release(position);
   }
 
   private onCompact(position: number): void {

@@ -60,6 +60,7 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
         for (let k = 0; k < 1000; k++) {
           let moved = false;
           for (const id of c.ids) while (c.completeWrite(id)) moved = true;
+          for (const id of c.ids) while (c.completeRead(id)) moved = true;
           const take = c.pending;
           c.pending = [];
           for (const e of take) { c.deliver(e); moved = true; }
@@ -75,6 +76,8 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
       case 'crash': c.crash(args[0]); break;
       case 'restart': c.restart(args[0]); break;
       case 'compact': assert.ok(c.compact(args[0], Number(args[1])), `${where}: compact refused`); break;
+      case 'release': assert.ok(c.release(args[0], Number(args[1])), `${where}: release refused`); break;
+      case 'read': for (const id of all(args[0])) while (c.completeRead(id)); break;
       case 'expect': expect(c, args, where); break;
       default: throw new Error(`${where}: unknown command`);
     }
@@ -315,4 +318,26 @@ test('duplicated and reordered appends are harmless', () => {
   c.pending = c.pending.filter((e) => e.to !== 's1');
   for (let k = 0; k < 50 && c.pending.length; k++) { const p = c.pending; c.pending = []; p.forEach((e) => c.deliver(e)); }
   assert.deepEqual(c.node('s1').replica.entries().map(show), ['1:noop', '1:a', '1:b', '1:c']);
+});
+
+test('a slave behind what the master holds in memory catches up from the master\'s disk (read), not by snapshot', () => {
+  const c = run('m s1 s2', [
+    ...START, 'crash s2', 'propose m a', 'propose m b', 'propose m c', 'stabilize', 'expect commit m 4',
+    'release m 4', 'expect log m',                 // nothing of the log left in the master's memory
+    'restart s2', 'slave s2 1 m', 'tick m 1000',   // the master's next heartbeat finds s2 at 1
+    'expect action m read', 'expect no-action m sendSnapshot',
+    'read m', 'deliver s2', 'stabilize',
+    'expect log s2 1:noop 1:a 1:b 1:c', 'expect snapshot s2 0', 'expect commit s2 4',
+  ]);
+  assert.equal(c.stats.snapshots, 0);
+  assert.ok(c.stats.reads >= 1);
+});
+
+test('entries compacted while a read was out: the slave gets a snapshot', () => {
+  const c = run('m s1 s2', [
+    ...START, 'crash s2', 'propose m a', 'propose m b', 'stabilize', 'release m 3',
+    'restart s2', 'slave s2 1 m', 'tick m 1000', 'expect action m read',
+    'compact m 3', 'read m', 'expect action m sendSnapshot',
+  ]);
+  assert.equal(c.stats.snapshots, 1);
 });

@@ -11,7 +11,7 @@ const base = Number(env.REPLICATION_BASE_SEED ?? 1);
 
 function campaign(nodes: number, runs: number): void {
   const t0 = performance.now();
-  const totals = { events: 0, elections: 0, proposed: 0, acknowledged: 0, committed: 0, snapshots: 0, truncations: 0, crashes: 0, exempt: 0 };
+  const totals = { events: 0, elections: 0, proposed: 0, acknowledged: 0, committed: 0, snapshots: 0, truncations: 0, crashes: 0, exempt: 0, reads: 0 };
   let slowest = 0;
   for (let i = 0; i < runs; i++) {
     const seed = base + i * 7919 + nodes;
@@ -23,7 +23,7 @@ function campaign(nodes: number, runs: number): void {
     }
     totals.events += r.events;
     totals.elections += r.elections;
-    for (const k of ['proposed', 'acknowledged', 'committed', 'snapshots', 'truncations', 'crashes', 'exempt'] as const) totals[k] += r.stats[k];
+    for (const k of ['proposed', 'acknowledged', 'committed', 'snapshots', 'truncations', 'crashes', 'exempt', 'reads'] as const) totals[k] += r.stats[k];
     slowest = Math.max(slowest, r.settledAtMs);
   }
   const ms = Math.round(performance.now() - t0);
@@ -32,6 +32,7 @@ function campaign(nodes: number, runs: number): void {
   assert.ok(totals.elections > runs, 'elections happen');
   assert.ok(totals.crashes > runs / 2, 'crashes happen');
   assert.ok(totals.snapshots > 0 && totals.truncations > 0, 'snapshots and truncations happen');
+  assert.ok(totals.reads > runs / 2, 'catch-up reads released entries back from disk');
   assert.ok(totals.committed > runs * 10, 'entries commit');
 }
 

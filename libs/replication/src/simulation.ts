@@ -52,6 +52,7 @@ export class SimulationError extends Error {
 type SimEvent =
   | { t: number; kind: 'deliver'; env: Envelope }
   | { t: number; kind: 'disk'; id: ReplicaId; inc: number }
+  | { t: number; kind: 'read'; id: ReplicaId; inc: number }
   | { t: number; kind: 'tick'; id: ReplicaId }
   | { t: number; kind: 'coord' }
   | { t: number; kind: 'chaos' }
@@ -133,6 +134,7 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
     if (rnd() < dup) q.push({ t: now + int(lo, hi * 2), kind: 'deliver', env });
   };
   c.onWriteQueued = (n) => q.push({ t: now + int(1, 10), kind: 'disk', id: n.id, inc: n.incarnation });
+  c.onReadQueued = (n) => q.push({ t: now + int(1, 10), kind: 'read', id: n.id, inc: n.incarnation });
   c.onControl = (n, a) => {
     if (a.type === 'promise' || a.type === 'refuse' || a.type === 'masterLost' || a.type === 'role') if (!isCut(n.id)) q.push({ t: now + int(1, 25), kind: 'reply', id: n.id, action: a });
   };
@@ -237,7 +239,9 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
     } else if (r < 8.2) {
       const n = c.node(pick(ids));
       const hi = Math.min(n.replica.persistedPosition, n.replica.commitPosition);
-      if (n.alive && hi > n.replica.snapshotPosition) c.compact(n.id, int(n.replica.snapshotPosition + 1, hi));
+      // Half the time the store lets entries leave memory (catch-up then reads them from disk), else compacts.
+      if (rnd() < 0.5) { if (n.alive && hi >= n.replica.heldFrom) c.release(n.id, int(n.replica.heldFrom, hi)); }
+      else if (n.alive && hi > n.replica.snapshotPosition) c.compact(n.id, int(n.replica.snapshotPosition + 1, hi));
     }
   };
   const restart = (id: ReplicaId) => {
@@ -261,6 +265,13 @@ export function simulate(seed: number, options: SimulationOptions): SimulationRe
         if (!n.alive || n.incarnation !== e.inc) break;
         c.completeWrite(e.id);
         if (n.writes.length) q.push({ t: now + int(1, 10), kind: 'disk', id: e.id, inc: e.inc });
+        break;
+      }
+      case 'read': {
+        const n: SimNode = c.node(e.id);
+        if (!n.alive || n.incarnation !== e.inc) break;
+        c.completeRead(e.id);
+        if (n.reads.length) q.push({ t: now + int(1, 10), kind: 'read', id: e.id, inc: e.inc });
         break;
       }
       case 'tick':

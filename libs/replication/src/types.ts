@@ -107,6 +107,13 @@ export type Event =
   /** The store snapshotted its state up to `position` and dropped journal entries up to it. */
   | { readonly type: 'compact'; readonly position: number }
   /**
+   * Entries up to `position` (persisted and committed) may leave memory: the journal on disk
+   * holds them, and a slave that needs them gets them through `read` / `entriesRead`.
+   */
+  | { readonly type: 'release'; readonly position: number }
+  /** The shell read entries `from`.. back from the journal on disk for slave `to` (after `read`); none if they are gone. */
+  | { readonly type: 'entriesRead'; readonly to: ReplicaId; readonly from: number; readonly entries: readonly Entry[] }
+  /**
    * A snapshot from the master (sent after `sendSnapshot`) has been fetched and staged by the
    * shell: state up to `position`, whose last entry has `epoch`; `masterEpoch` is the sender's.
    */
@@ -134,6 +141,11 @@ export type Action =
   | { readonly type: 'resetLog'; readonly epoch: number; readonly position: number }
   /** Send a message to a replica (best effort; the core retries on ticks). */
   | { readonly type: 'send'; readonly to: ReplicaId; readonly message: Message }
+  /**
+   * Read journal entries from..upTo back from disk (at most `max`, and no more data than
+   * `maxBytes` but at least one) for slave `to`; report with `entriesRead`, even when empty.
+   */
+  | { readonly type: 'read'; readonly to: ReplicaId; readonly from: number; readonly upTo: number; readonly max: number; readonly maxBytes: number }
   /** Ship the state snapshot up to (epoch, position) to `to`; it arrives as `installSnapshot`. */
   | { readonly type: 'sendSnapshot'; readonly to: ReplicaId; readonly epoch: number; readonly position: number }
   /** Entries up to `position` are committed (quorum persisted, raft's rule); slaves may apply them. */
@@ -196,6 +208,9 @@ export type ReplicationErrorCode =
   | 'BAD_OPTIONS'
   | 'LOG_GAP'          // entries not contiguous with the log
   | 'COMPACT_TOO_FAR'  // compact above what is persisted and committed
+  | 'RELEASE_TOO_FAR'  // release from memory above what is persisted and committed
+  | 'LOG_RELEASED'     // an entry asked of memory was released (it is on disk)
+  | 'TRUNCATE_RELEASED' // truncate below what was released (released entries are committed)
   | 'TRUNCATE_COMMITTED'; // a master asked to overwrite a committed entry: safety is broken
 
 export class ReplicationError extends Error {
