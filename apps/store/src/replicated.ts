@@ -16,12 +16,18 @@ import { Replica, ReplicationError, type Action, type Entry, type Event, type Ro
 import { warnEvery, type Logger } from '@hawser/observability';
 import type { PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
 import { grpc } from '@hawser/proto';
-import { decodeEntry, encodeEntry } from './codec';
+import { decodeEntry, encodeEntry, entryEpoch } from './codec';
 import type { RocksJournal, ReplicationDisk } from './journal';
 import type { Journal, JournalHost } from './journals';
 import type { BatchOp } from './rocks';
 import { ReplicationLinks, type LinkMessage } from './links';
 import { SnapshotStaging } from './snapshot-staging';
+
+/**
+ * Applied entries the replication log holds in memory at most (whatever journal.retention
+ * keeps on disk): a slave further behind gets older ones read back from RocksDB.
+ */
+const HELD_ENTRIES = 10_000;
 
 /** What the replicated journal needs of the store around it (besides a journal's host). */
 export interface ReplicationHost extends JournalHost {
@@ -90,7 +96,7 @@ export class ReplicatedJournal implements Journal {
   private diskLast: number;
   /** Journal entries up to here are deleted (compacted into the indexes). */
   private diskSnap: number;
-  /** Applied, not yet compacted entries with message bytes, oldest first, from keptHead (retentionBytes). */
+  /** Applied entries still held in the replication log's memory with message bytes, oldest first, from keptHead (retentionBytes). */
   private kept: Array<{ position: number; bytes: number }> = [];
   private keptHead = 0;
   private keptBytes = 0;
@@ -123,8 +129,10 @@ export class ReplicatedJournal implements Journal {
    * its slaves hear it and report no masterLost. null: fenced for good (until a role comes).
    */
   private zkResumeEpoch: number | null = null;
-  /** Master: when each slave last acknowledged in this epoch (zkReconnected: do they still follow?). */
+  /** Master: when each slave last acknowledged in this epoch (do they still follow?). */
   private readonly heardAt = new Map<string, number>();
+  /** Master serving on while disconnected from ZooKeeper: checks that a quorum's worth of slaves still acknowledges. */
+  private zkQuorumCheck: NodeJS.Timeout | null = null;
   private prevRole: Role = 'candidate';
   private readonly addresses = new Map<string, string>();
   private tickTimer: NodeJS.Timeout | null = null;
@@ -194,6 +202,7 @@ export class ReplicatedJournal implements Journal {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopQuorumCheck();
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.links.close();
@@ -323,6 +332,7 @@ export class ReplicatedJournal implements Journal {
    */
   zkLost(why: string): void {
     if (this.replica.role !== 'master' && this.masterEpoch === null) return;
+    this.stopQuorumCheck();
     this.zkResumeEpoch = null; // the session is gone: no serving again in this epoch
     if (this.zkFenced) { this.links.discard(); return; }
     this.zkFenced = true;
@@ -350,12 +360,36 @@ export class ReplicatedJournal implements Journal {
   /**
    * Master: the ZooKeeper connection dropped; the session may still live (Curator's
    * SUSPENDED). With receipts that need a quorum it serves on: nothing it acknowledges can be
-   * lost to a newer master. Otherwise it fences at once, as a lost session.
+   * lost to a newer master. Otherwise it fences at once, as a lost session. Serving on lasts
+   * while a quorum's worth of slaves acknowledges it within replication.masterTimeoutMs (the
+   * silence after which they would report it lost), and at most the session timeout (zkInDoubt).
    */
   zkDisconnected(): void {
     if (!this.actingMaster || this.zkFenced) return;
     if (!this.receiptsNeedQuorum()) { this.zkLost(`disconnected; sync ${this.o.sync} with ${this.o.replicas} replicas acknowledges without a quorum of slaves`); return; }
     this.o.log.warn({ epoch: this.replica.epoch, sync: this.o.sync }, 'ZooKeeper disconnected while master: serving on while the session may live (receipts still need a quorum of slaves)');
+    this.stopQuorumCheck();
+    this.zkQuorumCheck = setInterval(() => {
+      if (!this.actingMaster || this.zkFenced) { this.stopQuorumCheck(); return; }
+      if (!this.serving) return; // promoting
+      const need = Math.floor(this.o.replicas / 2);
+      const heard = this.slavesHeardWithin(this.o.masterTimeoutMs);
+      if (heard < need) this.zkInDoubt(`cut off from ZooKeeper and from its slaves (${heard} of the ${need} needed acknowledged within ${this.o.masterTimeoutMs} ms)`);
+    }, Math.max(10, this.o.heartbeatMs));
+    this.zkQuorumCheck.unref();
+  }
+
+  private stopQuorumCheck(): void {
+    if (this.zkQuorumCheck) clearInterval(this.zkQuorumCheck);
+    this.zkQuorumCheck = null;
+  }
+
+  /** Slaves that acknowledged this master (in its epoch) within the last `ms`. */
+  private slavesHeardWithin(ms: number): number {
+    const since = performance.now() - ms;
+    let n = 0;
+    for (const at of this.heardAt.values()) if (at >= since) n++;
+    return n;
   }
 
   /**
@@ -364,13 +398,14 @@ export class ReplicatedJournal implements Journal {
    * on. It keeps its role and keeps replicating (no masterLost from its slaves): if the same
    * session comes back with nothing moved, it serves again in this epoch (zkReconnected).
    */
-  zkInDoubt(): void {
+  zkInDoubt(why = 'no ZooKeeper for the whole session timeout'): void {
+    this.stopQuorumCheck();
     if (!this.actingMaster || this.zkFenced) return;
-    if (this.replica.role !== 'master') { this.zkLost('no ZooKeeper for the session timeout'); return; }
+    if (this.replica.role !== 'master') { this.zkLost(why); return; }
     this.zkFenced = true;
     this.zkResumeEpoch = this.replica.epoch;
-    this.o.log.warn({ epoch: this.replica.epoch }, 'fenced: no ZooKeeper for the whole session timeout while master; no receipt or delivery until the same session is back');
-    this.demote('fenced: no ZooKeeper for the session timeout (the session may have expired)', true);
+    this.o.log.warn({ epoch: this.replica.epoch, why }, 'fenced: out of reach of ZooKeeper while master; no receipt or delivery until the same session is back');
+    this.demote(`fenced: ${why} (the session may have expired)`, true);
   }
 
   /**
@@ -382,6 +417,7 @@ export class ReplicatedJournal implements Journal {
    * coordinator elects. true: keep the session.
    */
   async zkReconnected(read: () => Promise<{ epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean }>): Promise<boolean> {
+    this.stopQuorumCheck();
     const e = this.zkResumeEpoch;
     if (!this.zkFenced || e === null) return true;
     let why: string | null;
@@ -412,9 +448,7 @@ export class ReplicatedJournal implements Journal {
     if (!z.master || z.master.id !== this.o.id || z.master.epoch !== e) return `the master znode names ${z.master ? `${z.master.id} in epoch ${z.master.epoch}` : 'nobody'}`;
     if (!z.memberOwned) return 'the member znode is not this session\'s';
     const need = Math.floor(this.o.replicas / 2);
-    const since = performance.now() - Math.max(this.o.masterTimeoutMs, 3 * this.o.heartbeatMs);
-    let following = 0;
-    for (const at of this.heardAt.values()) if (at >= since) following++;
+    const following = this.slavesHeardWithin(Math.max(this.o.masterTimeoutMs, 3 * this.o.heartbeatMs));
     if (following < need) return `${following} slave(s) acknowledged lately, a quorum needs ${need}`;
     return null;
   }
@@ -584,6 +618,9 @@ export class ReplicatedJournal implements Journal {
       case 'send':
         this.links.send(a.to, a.message);
         return;
+      case 'read':
+        void this.readForSlave(a);
+        return;
       case 'sendSnapshot':
         this.o.log.info({ to: a.to, position: a.position }, 'slave needs a snapshot (entries it lacks are compacted)');
         this.links.send(a.to, { type: 'snapshot', from: this.o.id, epoch: this.replica.epoch, snapshotEpoch: a.epoch, position: a.position });
@@ -617,6 +654,7 @@ export class ReplicatedJournal implements Journal {
     this.zkFenced = false;
     this.zkResumeEpoch = null;
     this.heardAt.clear();
+    this.stopQuorumCheck();
     this.o.log.info({ role, epoch, master: masterId, from: prev }, `role ${role}`);
     if (this.masterEpoch !== null && !(role === 'master' && epoch === this.masterEpoch)) {
       this.demote(role === 'fenced' ? `fenced: a newer epoch than ${this.masterEpoch} exists` : `now ${role} in epoch ${epoch}`, role === 'fenced');
@@ -928,9 +966,12 @@ export class ReplicatedJournal implements Journal {
     const upTo = apply.length ? apply[apply.length - 1]!.position : this.applied;
     // Compaction: keep `retention` entries below the applied position for slaves' catch-up.
     let compactTo = 0;
-    let x = upTo - this.o.retention;
-    // And by bytes (journal.retentionBytes): every kept entry is also in the replication log in
-    // memory; 100,000 entries of 64 MiB messages would not fit. The newest entry is always kept.
+    // The journal keeps `journal.retention` entries on disk for slaves' catch-up; of those, the
+    // replication log holds in memory at most HELD_ENTRIES and `journal.retentionBytes` of message
+    // bytes (the newest applied entry always): older ones leave memory (release) and a slave
+    // that needs them gets them read back from RocksDB.
+    const x = upTo - this.o.retention;
+    let releaseTo = upTo - HELD_ENTRIES;
     const maxBytes = this.o.retentionBytes ?? 0;
     if (maxBytes > 0) {
       for (const e of apply) {
@@ -938,10 +979,10 @@ export class ReplicatedJournal implements Journal {
         for (const op of e.ops) if (op.kind === 'enqueue') bytes += op.enqueue.message.body.length;
         if (bytes) { this.kept.push({ position: e.position, bytes }); this.keptBytes += bytes; }
       }
-      while (this.keptHead < this.kept.length - 1 && (this.keptBytes > maxBytes || this.kept[this.keptHead]!.position <= x)) {
+      while (this.keptHead < this.kept.length - 1 && (this.keptBytes > maxBytes || this.kept[this.keptHead]!.position <= releaseTo)) {
         const k = this.kept[this.keptHead++]!;
         this.keptBytes -= k.bytes;
-        x = Math.max(x, k.position);
+        releaseTo = Math.max(releaseTo, k.position);
       }
       if (this.keptHead > 1024 && this.keptHead * 2 > this.kept.length) { this.kept = this.kept.slice(this.keptHead); this.keptHead = 0; }
     }
@@ -975,7 +1016,26 @@ export class ReplicatedJournal implements Journal {
         this.warn('compact', { err: e.message }, 'compaction refused by the core');
       }
     }
+    releaseTo = Math.min(releaseTo, this.applied, this.replica.persistedPosition, this.replica.commitPosition);
+    if (releaseTo >= this.replica.heldFrom) this.replica.step({ type: 'release', position: releaseTo });
     for (const d of dones) d();
+  }
+
+  /**
+   * Catch-up of a slave behind what the replication log holds in memory: its entries read back
+   * from RocksDB (the stored bytes, as they were replicated), then handed to the core to send.
+   */
+  private async readForSlave(a: Extract<Action, { type: 'read' }>): Promise<void> {
+    let entries: Entry[] = [];
+    try {
+      const raw = await this.journal.entryRange(a.from, a.upTo, a.max, a.maxBytes);
+      entries = raw.map((r) => ({ epoch: entryEpoch(r.data), position: r.position, data: r.data }));
+    } catch (e) {
+      this.warn('readForSlave', { to: a.to, from: a.from, err: (e as Error).message }, 'reading journal entries back for a slave failed; retrying');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    if (this.stopped) return;
+    this.step({ type: 'entriesRead', to: a.to, from: a.from, entries });
   }
 
   private async install(w: { epoch: number; position: number; staging: SnapshotStaging }): Promise<void> {

@@ -110,6 +110,31 @@ test('no serving again when something moved: a newer epoch, another master, a me
   }
 });
 
+test('disconnected from ZooKeeper and then from its slaves, a master stops serving once none has acknowledged it for the master timeout', async () => {
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
+  try {
+    await bootServing(all);
+    const repl = s1.store!.repl!;
+    repl.zkDisconnected();
+    // Slaves acknowledging: it serves on past the master timeout (500 ms here).
+    await new Promise((r) => setTimeout(r, 800));
+    assert.equal(repl.serving, true);
+    await send(s1, 'while-disconnected');
+    const cut = Date.now();
+    await stopNode(s2);
+    await stopNode(s3);
+    await checkFor('stopped serving', () => !repl.serving);
+    const tookMs = Date.now() - cut;
+    assert.equal(repl.role, 'fenced');
+    assert.ok(tookMs < 3000, `stopped serving ${tookMs} ms after its slaves went silent`);
+    // The same session back, but no slave to follow it: it gives the session up.
+    assert.equal(await repl.zkReconnected(unchanged(1)), false);
+  } finally {
+    await cleanupNodes(all);
+  }
+});
+
 test('local_mem (receipts without a slave): a disconnection fences at once; a published newer epoch fences a connected master', async () => {
   const all = testNodes(['--sync', 'local_mem']);
   const [s1] = all as [TestNode, TestNode, TestNode];

@@ -215,13 +215,14 @@ describe('replicated group through ZooKeeper outages (ensemble of 3)', { timeout
     t.diagnostic(`ZooKeeper quorum lost ${restartAt - killedAt} ms; ensemble serving ${servingAt - restartAt} ms after the restart; `
       + `first RECEIPT ${healMs} ms after the ensemble served again (${p.firstSince(servingAt)! - killedAt} ms after the kill); longest gap without a RECEIPT ${gap} ms; `
       + `master ${g1.group.masterId} epoch ${g1.group.epoch} (before: ${masterId} epoch ${g0.epoch}; resumed in the same epoch: ${resumed > 0})`);
-    // Where the heal went: the master's own steps, from its log (ms after the ensemble served again).
-    const stepAt = (re: RegExp) => {
-      const l = master.logLines(re).map((x) => JSON.parse(x) as { time?: number }).filter((x) => (x.time ?? 0) >= restartAt);
-      return l.length ? `${l[0]!.time! - servingAt} ms` : 'never';
-    };
-    t.diagnostic(`master ${masterId}: reconnected ${stepAt(/"msg":"reconnected to ZooKeeper in the same session"/)}, serving ${stepAt(/"msg":"master: serving"/)}; `
-      + `paused ${(() => { const l = master.logLines(/"msg":"fenced: no ZooKeeper/).map((x) => JSON.parse(x) as { time?: number }).filter((x) => (x.time ?? 0) >= killedAt); return l.length ? `${l[0]!.time! - killedAt} ms after the kill` : 'never'; })()}`);
+    // Where the heal went: the master's own steps, from its log (pino's ISO time).
+    const firstAt = (re: RegExp, after: number): number | undefined => master.logLines(re)
+      .map((x) => Date.parse(String((JSON.parse(x) as { time?: string }).time)))
+      .find((at) => at >= after);
+    const rel = (at: number | undefined, from: number, what: string) => (at === undefined ? 'never' : `${at - from} ms after ${what}`);
+    t.diagnostic(`master ${masterId}: stopped serving ${rel(firstAt(/"msg":"fenced: out of reach of ZooKeeper/, killedAt), killedAt, 'the kill')}; `
+      + `reconnected ${rel(firstAt(/"msg":"reconnected to ZooKeeper in the same session"/, restartAt), servingAt, 'the ensemble served again')}, `
+      + `serving ${rel(firstAt(/"msg":"master: serving"/, restartAt), servingAt, 'the ensemble served again')}`);
     assert.ok(healMs <= HEAL_BOUND_MS, `the group served again ${healMs} ms after the ensemble did (bound ${HEAL_BOUND_MS} ms)`);
 
     await ensembleServing(e);
