@@ -279,7 +279,7 @@ export class Cluster {
     if (!net) return [];
     const h = net.place(`store-${id}`)?.host ?? net.host;
     // The embedded gateway's anonymous STOMP listens on a private lab address, not loopback: said so explicitly.
-    return ['--grpc.host', h, '--node.hostname', h, ...(this.opts.embeddedGateways ? ['--gateway.stomp.host', h, '--gateway.ws.host', h, '--gateway.auth.allowInsecureNetwork', 'true'] : [])];
+    return ['--grpc.host', h, '--node.hostname', h, ...(this.opts.embeddedGateways ? ['--gateway.stomp.host', h, '--gateway.ws.host', h, '--gateway.mqtt.host', h, '--gateway.auth.allowInsecureNetwork', 'true'] : [])];
   }
 
   storeArgs(id: string): string[] {
@@ -314,7 +314,8 @@ export class Cluster {
       ...(this.opts.net ? { wrap: this.opts.net.place(`store-${id}`)?.wrap, host: this.opts.net.place(`store-${id}`)?.host ?? this.opts.net.host } : {}),
       portFlags: {
         '--grpc.port': 'grpcPort', '--http.port': 'httpPort',
-        ...(this.opts.embeddedGateways ? { '--gateway.stomp.port': 'stompPort', '--gateway.ws.port': 'wsPort' } : {}),
+        // --gateway.mqtt.port when storeArgs turn MQTT on: a restart binds the same port again.
+        ...(this.opts.embeddedGateways ? { '--gateway.stomp.port': 'stompPort', '--gateway.ws.port': 'wsPort', '--gateway.mqtt.port': 'mqttPort' } : {}),
       },
     }, this.h.logDir, dataDir);
     this.stores.push(store);
@@ -340,7 +341,8 @@ export class Cluster {
         '--zk.address', this.zk.connect, '--failover.maxWaitMs', String(this.opts.maxWaitMs),
         '--stomp.port', '0', '--ws.port', '0', '--http.port', '0', '--auth.anonymous', 'true', ...this.secureArgs('gateway', id), ...(this.opts.gatewayArgs ?? []), ...extra],
       readyMsg: 'gateway ready',
-      portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort' },
+      // --mqtt.port when gatewayArgs turn MQTT on: a restart binds the same port again.
+      portFlags: { '--stomp.port': 'stompPort', '--ws.port': 'wsPort', '--http.port': 'httpPort', '--mqtt.port': 'mqttPort' },
     }, this.h.logDir);
     this.gateways.push(g);
     return this.h.startService(g);

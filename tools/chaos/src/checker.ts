@@ -5,8 +5,13 @@
 //   transaction) that never reached a subscription that existed when it was sent.
 // - duplicatesAfterAck: a copy delivered on a subscription after that subscription's ACK of
 //   it was confirmed by a RECEIPT (the broker had promised to forget it).
-// - unmarkedDuplicates: a second copy on a subscription without `redelivered: true` (the
-//   application cannot tell it from a new message).
+// - unmarkedDuplicates: more than one copy of a message on a subscription without
+//   `redelivered: true` (the application cannot tell it from a new message). Only the first
+//   delivery may be unmarked, but which copy came first is not in the history: a consumer
+//   writes `deliver` when its application takes the message, after its client's buffer (a
+//   failover consumer stuck on an ACK takes the copies it got long before from its buffer
+//   after the broker redelivered them, marked, to others). So the count, not the order: at
+//   most one unmarked copy per message and subscription.
 // - reordered: on a destination with one producer and one consumer at a time (`ordered`),
 //   a first delivery whose producer sequence is below one already delivered.
 // - halfTransactions: a transaction some but not all of whose messages were delivered;
@@ -14,6 +19,11 @@
 //   which something was delivered; failedButDelivered: a SEND the broker refused with an
 //   ERROR that was delivered anyway.
 // - phantoms: deliveries of ids nobody sent.
+// - MQTT (history.ts SubscribeEvent.delivery): on a QoS 2 subscription (exactly once) a second
+//   copy is a violation, `qos2Duplicates`; on a QoS 1 one (at least once) copies are allowed and
+//   counted in `qos1Copies` (with how many carried DUP), never `unmarkedDuplicates`: MQTT's DUP
+//   marks a resent packet, not a message delivered before (mqtt.ts). The acknowledgement of an
+//   MQTT publication is its PUBACK (QoS 1) or PUBCOMP (QoS 2): `send-result` ok, as a RECEIPT.
 // - heal: per fault, the time from its start to the first RECEIPT of a SEND issued after it,
 //   in each group it can interrupt (a conservative figure: a SEND issued before the fault and
 //   receipted after it does not count, it may have been stored before).
@@ -46,6 +56,8 @@ export interface Report {
   counts: {
     sends: number; receipted: number; failed: number; unknown: number; unsettled: number;
     deliveries: number; duplicates: number; redelivered: number;
+    /** MQTT QoS 1 copies (allowed), and how many of them had DUP set. */
+    qos1Copies: number; qos1CopiesDup: number;
     acksOk: number; acksUnconfirmed: number;
     txns: Record<Outcome | 'unsettled', number>;
     faults: number;
@@ -53,6 +65,8 @@ export interface Report {
   lost: Violation[];
   duplicatesAfterAck: Violation[];
   unmarkedDuplicates: Violation[];
+  /** A QoS 2 (exactly once) MQTT subscription got a message twice. */
+  qos2Duplicates: Violation[];
   reordered: Violation[];
   halfTransactions: Violation[];
   abortedVisible: Violation[];
@@ -69,8 +83,8 @@ export interface Report {
   ok: boolean;
 }
 
-const REPORTED = ['lost', 'duplicatesAfterAck', 'unmarkedDuplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
-const VIOLATIONS = ['lost', 'unmarkedDuplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
+const REPORTED = ['lost', 'duplicatesAfterAck', 'unmarkedDuplicates', 'qos2Duplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
+const VIOLATIONS = ['lost', 'unmarkedDuplicates', 'qos2Duplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -146,6 +160,7 @@ export function check(events: readonly HistoryEvent[]): Report {
   const lost: Violation[] = [];
   const duplicatesAfterAck: Violation[] = [];
   const unmarkedDuplicates: Violation[] = [];
+  const qos2Duplicates: Violation[] = [];
   const reordered: Violation[] = [];
   const halfTransactions: Violation[] = [];
   const abortedVisible: Violation[] = [];
@@ -154,10 +169,13 @@ export function check(events: readonly HistoryEvent[]): Report {
 
   // Deliveries, in history order, per subscription.
   const seen = new Map<string, number>(); // `${sub}\0${id}` -> copies so far
+  const unmarked = new Map<string, number>(); // `${sub}\0${id}` -> copies without the redelivered mark so far
   const deliveredIds = new Set<string>(); // ids delivered on any subscription
   const lastSeq = new Map<string, number>(); // `${sub}\0${producer}` -> highest first-delivery seq
   let duplicates = 0;
   let redelivered = 0;
+  let qos1Copies = 0;
+  let qos1CopiesDup = 0;
   for (const d of deliveries) {
     const s = sends.get(d.id);
     if (!s) { phantoms.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t }); continue; }
@@ -166,9 +184,14 @@ export function check(events: readonly HistoryEvent[]): Report {
     const k = `${d.sub}\0${d.id}`;
     const n = (seen.get(k) ?? 0) + 1;
     seen.set(k, n);
+    const u = d.redelivered ? unmarked.get(k) ?? 0 : (unmarked.get(k) ?? 0) + 1;
+    if (!d.redelivered) unmarked.set(k, u);
     if (n > 1) {
       duplicates++;
-      if (!d.redelivered) unmarkedDuplicates.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `copy ${n}` });
+      const mode = subs.get(d.sub)?.delivery;
+      if (mode === 'exactly-once') qos2Duplicates.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `copy ${n}${d.redelivered ? ' (DUP)' : ''}` });
+      else if (mode === 'at-least-once') { qos1Copies++; if (d.redelivered) qos1CopiesDup++; }
+      else if (!d.redelivered && u > 1) unmarkedDuplicates.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `copy ${n}, unmarked copy ${u}` });
     }
     const acked = ackedAt.get(k);
     if (acked !== undefined && acked < d.t) duplicatesAfterAck.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `ack confirmed at ${acked}, delivered again ${d.t - acked} ms later${d.redelivered ? ' (marked redelivered)' : ''}` });
@@ -234,9 +257,9 @@ export function check(events: readonly HistoryEvent[]): Report {
   const report: Report = {
     counts: {
       sends: sends.size, receipted, failed, unknown, unsettled,
-      deliveries: deliveries.length, duplicates, redelivered, acksOk, acksUnconfirmed, txns, faults: faults.length,
+      deliveries: deliveries.length, duplicates, redelivered, qos1Copies, qos1CopiesDup, acksOk, acksUnconfirmed, txns, faults: faults.length,
     },
-    lost, duplicatesAfterAck, unmarkedDuplicates, reordered, halfTransactions, abortedVisible, failedButDelivered, phantoms,
+    lost, duplicatesAfterAck, unmarkedDuplicates, qos2Duplicates, reordered, halfTransactions, abortedVisible, failedButDelivered, phantoms,
     heal, healByKind: healStats(heal), ok: true,
   };
   report.ok = VIOLATIONS.every((k) => report[k].length === 0);
@@ -248,7 +271,7 @@ export function summarize(r: Report, max = 5): string {
   const c = r.counts;
   const lines = [
     `${r.ok ? 'PASS' : 'FAIL'}: ${c.sends} sends (${c.receipted} receipted, ${c.failed} refused, ${c.unknown} unknown, ${c.unsettled} unsettled), `
-      + `${c.deliveries} deliveries (${c.duplicates} copies again, ${c.redelivered} marked redelivered), ${c.acksOk} acks confirmed, `
+      + `${c.deliveries} deliveries (${c.duplicates} copies again, ${c.redelivered} marked redelivered; MQTT QoS 1 copies ${c.qos1Copies}, ${c.qos1CopiesDup} with DUP), ${c.acksOk} acks confirmed, `
       + `transactions ${c.txns.ok} committed / ${c.txns.fail} rolled back / ${c.txns.unknown} unknown, ${c.faults} faults`,
   ];
   for (const k of REPORTED) {

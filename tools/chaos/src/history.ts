@@ -23,7 +23,15 @@ export interface DestEvent {
  * where copies are counted: every consumer of one queue shares `queue:<dest>`; a durable
  * topic subscription is `durable:<clientId>:<name>`.
  */
-export interface SubscribeEvent { type: 'subscribe'; sub: string; dest: string; consumer: string }
+export interface SubscribeEvent {
+  type: 'subscribe'; sub: string; dest: string; consumer: string;
+  /**
+   * How copies are judged. Absent (STOMP): a second copy must say redelivered. MQTT QoS 2:
+   * `exactly-once`, a second copy is a violation. MQTT QoS 1: `at-least-once`, copies allowed
+   * and counted apart (DUP marks a resent packet, not a message seen before: mqtt.ts).
+   */
+  delivery?: 'exactly-once' | 'at-least-once';
+}
 
 export interface SendEvent {
   type: 'send';

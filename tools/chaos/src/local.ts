@@ -87,9 +87,11 @@ export class LocalTopology implements System {
         o.log?.(`no partitions: ${e.message}`);
       }
     }
+    // MQTT on g1's separate gateway and on its stores' embedded gateways (the workload's MQTT actors).
     const g1 = await Cluster.start({
       name: 'chaos', group: 'g1', secure: o.secure, zkServers: o.zkServers, embeddedGateways: true, dataDirOf, net,
-      sessionTimeoutMs: o.sessionTimeoutMs, storeArgs: ['--journal.diskCheckMs', '200'],
+      sessionTimeoutMs: o.sessionTimeoutMs, storeArgs: ['--journal.diskCheckMs', '200', '--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'],
+      gatewayArgs: ['--mqtt.enabled', 'true', '--mqtt.port', '0'],
     });
     this.groups.push(g1);
     if (o.groups > 1) {
@@ -162,6 +164,8 @@ export class LocalTopology implements System {
     const out: Path[] = [
       { name: 'g1-gateway', group: 'g1', uris: [g1.gateway.stompUri] },
       { name: 'g1-stores', group: 'g1', uris: g1.stores.map((s) => s.stompUri) },
+      { name: 'g1-mqtt', group: 'g1', uris: [`mqtt://127.0.0.1:${g1.gateway.field('mqttPort')}`] },
+      { name: 'g1-stores-mqtt', group: 'g1', uris: g1.stores.map((s) => `mqtt://${s.host}:${s.field('mqttPort')}`) },
     ];
     const g2 = this.groups[1];
     if (g2) out.push({ name: 'g2-gateway', group: 'g2', uris: [g2.gateway.stompUri] });
@@ -172,7 +176,7 @@ export class LocalTopology implements System {
     const c = this.base;
     return `ZooKeeper ${c.ensemble ? `ensemble of ${c.ensemble.servers.length}` : 'standalone'} (${c.zk.connect}), ${c.coordinators.length} coordinators, `
       + this.groups.map((g) => `${g.opts.group}: ${g.stores.length} stores${g.opts.embeddedGateways ? ' with embedded gateways' : ''} + ${g.gateways.length} gateway(s)`).join(', ')
-      + `, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}`
+      + `, MQTT on g1's gateway and stores, ${this.bridges.length} bridge(s), ${this.o.secure ? 'mutual TLS' : 'no TLS'}${this.mounts.length ? `, g1 data on ${this.o.diskMiB} MiB ext4 disks` : ''}`
       + (this.lab ? `, g1 stores and bridges in network namespaces hc-${this.lab.tag}-* (${this.lab.subnet}.0/24)` : this.netnsError ? `, no partitions (${this.netnsError})` : '')
       + `; logs in ${c.h.logDir}`;
   }

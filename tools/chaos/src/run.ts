@@ -11,6 +11,7 @@ import { History, type NoteEvent } from './history';
 import { LocalTopology, type LocalOptions } from './local';
 import { Rng } from './rng';
 import { Consumer, Producer, type Path } from './workload';
+import { MqttPublisher, MqttSubscriber } from './mqtt';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -29,6 +30,9 @@ export interface RunResult { report: Report; historyFile: string; reportFile: st
 export class Workload {
   readonly producers: Producer[] = [];
   readonly consumers: Consumer[] = [];
+  /** MQTT actors (mqtt.ts), when the paths offer MQTT (`g1-mqtt`, `g1-stores-mqtt`: mqtt:// URIs). */
+  readonly mqttPublishers: MqttPublisher[] = [];
+  readonly mqttSubscribers: MqttSubscriber[] = [];
 
   constructor(paths: Path[], private readonly h: History, rng: Rng, o: WorkloadOptions & { prefix: string }) {
     const path = (name: string) => paths.find((p) => p.name === name);
@@ -71,6 +75,20 @@ export class Workload {
       // subscriber counts from the first warm-up publication it gets.
       C('d-2', g2gw, topic, `durable:${o.prefix}-d2:d`, { durable: { clientId: `${o.prefix}-d2`, name: 'd' }, armOnWarmup: true });
     }
+    // MQTT QoS 1 and 2: publishers and persistent-session subscribers, crossing the two MQTT
+    // paths (a separate gateway's listener, the stores' embedded gateways' listeners).
+    const mgw = path('g1-mqtt');
+    const mst = path('g1-stores-mqtt') ?? mgw;
+    if (mgw && mst) {
+      const base = o.prefix.replace(/[^A-Za-z0-9]/g, '_');
+      for (const qos of [1, 2] as const) {
+        const topic = `${base}/m${qos}`;
+        const dest = `mqtt:${topic}`;
+        h.add({ type: 'dest', dest, kind: 'topic' });
+        this.mqttSubscribers.push(new MqttSubscriber({ name: `s-m${qos}`, path: qos === 1 ? mst : mgw, topic, dest, qos, clientId: `${base}-s${qos}` }, h));
+        this.mqttPublishers.push(new MqttPublisher({ name: `p-m${qos}`, path: qos === 1 ? mgw : mst, topic, dest, qos, rate: 10 * r }, h));
+      }
+    }
     this.topic = topic;
     this.warmupPath = g1gw;
   }
@@ -80,7 +98,7 @@ export class Workload {
 
   /** Consumers subscribed (cross-group ones armed by warm-up publications), then producers. */
   async start(log: (m: string) => void): Promise<void> {
-    await Promise.all(this.consumers.map((c) => c.start()));
+    await Promise.all([...this.consumers.map((c) => c.start()), ...this.mqttSubscribers.map((c) => c.start())]);
     const waiting = this.consumers.filter((c) => c.o.armOnWarmup);
     if (waiting.length) {
       const warm = new Producer({ name: 'warmup', path: this.warmupPath, dest: this.topic, rate: 5, window: 1 }, this.h, new Rng(0));
@@ -90,7 +108,7 @@ export class Workload {
       await warm.stop(10_000);
       log(`warm-up: ${waiting.map((c) => `${c.name} ${c.armed ? 'armed' : 'NOT armed'}`).join(', ')} after ${Date.now() - t0} ms`);
     }
-    await Promise.all(this.producers.map((p) => p.start()));
+    await Promise.all([...this.producers.map((p) => p.start()), ...this.mqttPublishers.map((p) => p.start())]);
   }
 
   /**
@@ -99,7 +117,7 @@ export class Workload {
    * another drain of up to 30 s.
    */
   async stop(drainMs: number, log: (m: string) => void, onStuck?: (missing: string[]) => Promise<void>): Promise<void> {
-    await Promise.all(this.producers.map((p) => p.stop(60_000)));
+    await Promise.all([...this.producers.map((p) => p.stop(60_000)), ...this.mqttPublishers.map((p) => p.stop(60_000))]);
     const drain = async (ms: number) => {
       const t0 = Date.now();
       let missing: string[] = [];
@@ -118,7 +136,7 @@ export class Workload {
     }
     // A little longer: copies still in flight (duplicates) come now rather than never.
     await sleep(1000);
-    await Promise.all(this.consumers.map((c) => c.stop()));
+    await Promise.all([...this.consumers.map((c) => c.stop()), ...this.mqttSubscribers.map((c) => c.stop())]);
   }
 }
 

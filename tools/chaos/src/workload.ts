@@ -9,9 +9,8 @@
 // of that connection, whereas a failover client drops acks for a connection that is gone
 // (they are recorded `unconfirmed`).
 //
-// Extension point: an actor is anything with start()/stop(); an MQTT QoS 1/2 producer or
-// consumer (mqtt.js) writes the same events (send/send-result on PUBACK or PUBCOMP,
-// deliver with `redelivered` from DUP) and the checker reads them unchanged.
+// Extension point: an actor is anything with start()/stop() writing the same events; the MQTT
+// QoS 1/2 publishers and subscribers (mqtt.js) are in mqtt.ts.
 import {
   connect, connectFailover, StompServerError, TransactionRolledBackError,
   type FailoverClient, type Message, type StompClient, type Subscription,
