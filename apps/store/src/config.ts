@@ -79,7 +79,7 @@ export const schema = {
     retention: int(100_000, 'journal entries kept after they are applied (replica catch-up)', 1, 1_000_000_000),
     writeBufferBytes: int(64 * 1024 * 1024, 'RocksDB memtable size (bytes): bigger means fewer flushes under load; up to about twice this is held in memory (a full memtable being flushed while the next fills)', 1024 * 1024, 1024 * 1024 * 1024),
     cacheBytes: int(32 * 1024 * 1024, 'RocksDB block cache (bytes) for reads of stored messages', 1024 * 1024, 16 * 1024 * 1024 * 1024),
-    retentionBytes: int(256 * 1024 * 1024, 'replicated: message bytes of the entries kept after they are applied (journal.retention counts them): a replicated store holds them in memory for slaves\' catch-up, so with large messages (64 MiB) the count alone would hold GiBs; a slave further behind catches up by a snapshot; 0 = no bound', 0, Number.MAX_SAFE_INTEGER),
+    retentionBytes: int(256 * 1024 * 1024, 'replicated: message bytes of applied entries the replication log holds in memory (and at most 10,000 entries); a slave behind them gets older entries read back from RocksDB, one further behind than journal.retention a snapshot; 0 = no byte bound', 0, Number.MAX_SAFE_INTEGER),
     diskWarnBytes: int(1024 * 1024 * 1024, 'warn (rate-limited, once a minute) while the data directory\'s filesystem has fewer free bytes than this (hawser_store_disk_free_bytes); 0 = never warn', 0, Number.MAX_SAFE_INTEGER),
     diskCheckMs: int(5000, 'how often the free space of the data directory\'s filesystem is measured (ms)', 100, 3_600_000),
   },

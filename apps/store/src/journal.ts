@@ -487,7 +487,23 @@ export class RocksJournal {
     await this.db.batch(dels, false);
   }
 
-  /** Journal entries from `from` (inclusive), for tests and (next milestone) replica catch-up. */
+  /**
+   * Journal entries from..upTo with their positions, at most `limit` and no more than `maxBytes`
+   * (but at least one): a slave's catch-up beyond what the replication log holds in memory.
+   */
+  async entryRange(from: number, upTo: number, limit: number, maxBytes: number): Promise<Array<{ position: number; data: Buffer }>> {
+    const out: Array<{ position: number; data: Buffer }> = [];
+    let bytes = 0;
+    await this.db.range({ gte: keys.entry(from), lte: keys.entry(upTo), limit }, (k, v) => {
+      if (out.length && bytes + v.length > maxBytes) return false;
+      out.push({ position: Number.parseInt(k.slice(2), 16), data: v });
+      bytes += v.length;
+      return true;
+    });
+    return out;
+  }
+
+  /** Journal entries from `from` (inclusive), for tests. */
   async entries(from: number, limit: number): Promise<Buffer[]> {
     const out: Buffer[] = [];
     await this.db.range({ gte: keys.entry(from), lt: 'j\u0001', limit }, (_k, v) => { out.push(v); });

@@ -105,6 +105,10 @@ export class StoreMetrics {
       name: 'hawser_store_fenced_total', help: 'times this store stopped acting as master because of a newer epoch or a lost ZooKeeper session', registers,
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.fencedTotal); } },
     });
+    new prom.Counter({
+      name: 'hawser_store_catchup_reads_total', help: 'reads of journal entries back from RocksDB for a slave behind what the replication log holds in memory (journal.retentionBytes)', registers,
+      collect() { const r = repl(); if (r) { this.reset(); this.inc(r.catchUpReads); } },
+    });
   }
 
   /** The data directory's disk and the journal's health (disk.ts, store.ts fail, replicated.ts diverge), read at scrape time. */

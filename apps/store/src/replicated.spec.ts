@@ -231,6 +231,40 @@ test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fenc
   }
 });
 
+test('a slave behind what the master holds in memory catches up from the master\'s RocksDB, entry by entry, not by snapshot', async () => {
+  // journal.retentionBytes 1: every applied entry with a message body leaves the replication
+  // log's memory at once (the newest stays); journal.retention (100,000) keeps them all on disk.
+  const all = testNodes(['--journal.retentionBytes', '1']);
+  const [s1, , s3] = all as [TestNode, TestNode, TestNode];
+  try {
+    await bootServing(all);
+    const p = new TestSession(nodeAddr(s1));
+    await p.open();
+    await p.receipted([p.send('/queue/c', 'first')]);
+    await checkFor('s3 has it', () => s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
+    const behind = s3.store!.repl!.replica.lastPosition;
+    await stopNode(s3);
+    const ids: number[] = [];
+    for (let i = 0; i < 60; i++) ids.push(p.send('/queue/c', `m${i}`, { id: `ID:c-${i}` }));
+    await p.receipted(ids);
+    await checkFor('s1 released what s3 lacks', () => s1.store!.repl!.replica.heldFrom > behind + 30);
+    const reads = async () => Number(/hawser_store_catchup_reads_total(?:\{[^}]*\})? (\d+)/.exec(await s1.registry!.metrics())?.[1] ?? 0);
+    assert.equal(await reads(), 0);
+
+    await bootNode(s3);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
+    await checkFor('s3 caught up', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
+      s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition, 10_000);
+    assert.equal(s3.store!.repl!.replica.snapshotPosition, 0, 'no snapshot: the entries came from s1\'s disk');
+    assert.ok(await reads() >= 1, 'the master read entries back for s3');
+    assert.deepEqual(logOf(s3), logOf(s1));
+    await checkFor('s3 applied them', () => s3.store!['core']?.destinations('/queue/c')[0]?.depth === 61);
+    p.close();
+  } finally {
+    await cleanupNodes(all);
+  }
+});
+
 test('a member first seen after the election (down and never listed) is replicated to once it dials in', async () => {
   const all = testNodes();
   const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];

@@ -155,6 +155,8 @@ export class ReplicatedJournal implements Journal {
    */
   private readonly seen = new Set<string>();
   fencedTotal = 0;
+  /** Reads of journal entries back from disk for a lagging slave (catch-up beyond memory). */
+  catchUpReads = 0;
   private readonly warn: ReturnType<typeof warnEvery>;
 
   constructor(
@@ -1029,6 +1031,7 @@ export class ReplicatedJournal implements Journal {
     let entries: Entry[] = [];
     try {
       const raw = await this.journal.entryRange(a.from, a.upTo, a.max, a.maxBytes);
+      this.catchUpReads++;
       entries = raw.map((r) => ({ epoch: entryEpoch(r.data), position: r.position, data: r.data }));
     } catch (e) {
       this.warn('readForSlave', { to: a.to, from: a.from, err: (e as Error).message }, 'reading journal entries back for a slave failed; retrying');

@@ -91,5 +91,5 @@ export function nodeStatus(n: TestNode): Promise<StatusReply> {
 
 /** (epoch, position) of every entry in the node's replication log. */
 export function logOf(n: TestNode): Array<[number, number]> {
-  return n.store!.repl!.replica.entries().map((e) => [e.epoch, e.position]);
+  return n.store!.repl!.replica.positions();
 }
