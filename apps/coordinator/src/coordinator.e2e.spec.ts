@@ -200,6 +200,20 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     assert.equal(g.masterId, 's1');
   });
 
+  it('a master whose status says fenced is not named, without an election; named again once it serves (D6)', async () => {
+    const before = live().group('g1')!;
+    const m = stores.find((s) => s.opts.id === before.masterId && s.role === 'master')!;
+    m.role = 'fenced'; // a store master out of reach of ZooKeeper for its session timeout
+    const hidden = await checkFor('master not named', 5000, () => { const g = live().group('g1'); return g && g.masterId === '' && g; });
+    assert.equal(hidden.epoch, before.epoch, 'no election for it');
+    assert.equal(hidden.masterAddress, '');
+    assert.match(hidden.message, new RegExp(`master ${before.masterId} of epoch ${before.epoch} is fenced`));
+    m.role = 'master'; // the same session came back: it serves again in its epoch
+    const back = await checkFor('master named again', 5000, () => { const g = live().group('g1'); return g?.masterId === before.masterId && g; });
+    assert.equal(back.epoch, before.epoch);
+    assert.equal(back.state, 'ok');
+  });
+
   it('a quorum of masterLost reports for the current epoch starts an election', async () => {
     const before = live().group('g1')!;
     assert.equal(before.masterId, 's1');

@@ -116,11 +116,16 @@ export class Topology {
         httpPort: m.httpPort,
       };
     });
-    const showMaster = !!master && state !== 'electing' && master.epoch === g.epoch && g.members.has(master.id);
+    // A recorded master that says it is fenced (out of reach of ZooKeeper, or stepping down) is
+    // not named: gateways then wait for the next snapshot naming a master — this one serving
+    // again in its epoch (docs/reliability.md D6) or a new one — instead of retrying it.
+    const fenced = !!master && this.polled.get(`${g.name}/${master.id}`)?.status.role === 'fenced';
+    const showMaster = !!master && state !== 'electing' && master.epoch === g.epoch && g.members.has(master.id) && !fenced;
     return {
       name: g.name, state, epoch: g.epoch,
       masterId: showMaster ? master!.id : '', masterAddress: showMaster ? master!.address : '',
-      replicas: this.src.replicasOf(g), members, message,
+      replicas: this.src.replicasOf(g), members,
+      message: fenced && state === 'ok' ? `master ${master!.id} of epoch ${g.epoch} is fenced (out of reach of ZooKeeper, or stepping down); ${message}` : message,
     };
   }
 
