@@ -6,10 +6,12 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { handWrittenCodec, useHandWrittenCodec } from './wire';
 
 export * from './broker';
 export * from './admin';
 export * from './coordination';
+export { handWrittenCodec, messageBytesOf, rememberMessageBytes } from './wire';
 export { grpc };
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -42,6 +44,8 @@ export function loadProto(file: string): grpc.GrpcObject {
   if (!pkg) {
     const dir = protoDir();
     const def = protoLoader.loadSync(join(dir, 'hawser', file), { ...LOADER_OPTIONS, includeDirs: [dir] });
+    // The hot stream methods get hand-written serializers (./wire, docs/architecture.md).
+    if (handWrittenCodec()) useHandWrittenCodec(def);
     pkg = grpc.loadPackageDefinition(def);
     cache.set(file, pkg);
   }
