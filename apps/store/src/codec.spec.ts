@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JournalEntry, Message } from '@hawser/broker';
+import { brokerService, handWrittenCodec, messageBytesOf, type MuxEvents } from '@hawser/proto';
 import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
 
 const message = (id: string, over: Partial<Message> = {}): Message => ({
@@ -42,4 +43,18 @@ test('a message record decodes to the message, also after its entry was encoded 
   encodeEntry({ epoch: 1, position: 1, time: 0, ops: [{ kind: 'enqueue', enqueue: { message: m, queues: ['q'], seq: 1, dedup: true } }] });
   assert.deepEqual(decodeMessage(encodeMessage(m)), m);
   assert.deepEqual(decodeMessage(encodeMessage(message('ID:4'))), message('ID:4'));
+});
+
+test('a delivery over gRPC carries the journal\'s bytes of its message (encoded once), read back as the message', () => {
+  const Broker = brokerService().service;
+  const stored = message('ID:7', { headers: { 'ключ': '😀' } });
+  encodeEntry({ epoch: 1, position: 1, time: 0, ops: [{ kind: 'enqueue', enqueue: { message: stored, queues: ['q1'], seq: 1, dedup: false } }] });
+  const replayed = decodeEntry(encodeEntry({ epoch: 1, position: 2, time: 0, ops: [{ kind: 'enqueue', enqueue: { message: message('ID:8'), queues: ['q1'], seq: 2, dedup: false } }] }));
+  const fromJournal = (replayed.ops[0] as { enqueue: { message: Message } }).enqueue.message;
+  for (const m of [stored, fromJournal]) {
+    const bytes = Broker.Sessions!.responseSerialize({ items: [{ session: 1, event: { kind: 'delivery', delivery: { subscriptionId: 's', deliveryTag: 1, message: m, redelivered: false, deliveryCount: 1 } } }] });
+    if (handWrittenCodec()) assert.ok(bytes.includes(Buffer.from(messageBytesOf(m)!)), `${m.id}: the journal's bytes, as they are`);
+    const back = Broker.Sessions!.responseDeserialize(bytes) as MuxEvents;
+    assert.deepStrictEqual((back.items[0]!.event as { delivery: { message: Message } }).delivery.message, { ...m });
+  }
 });

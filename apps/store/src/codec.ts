@@ -2,7 +2,7 @@
 // (which imports the Message of broker.proto, so a stored message is the wire message).
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
-import { protoDir } from '@hawser/proto';
+import { messageBytesOf, protoDir, rememberMessageBytes } from '@hawser/proto';
 import type { EnqueueOp, JournalEntry, Message } from '@hawser/broker';
 
 let root: protobuf.Root | null = null;
@@ -34,14 +34,14 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, b
 // the same bytes make its message record. Our objects already have the wire shapes, so the
 // generated encoders take them as they are (no fromObject copy), and the entry is written
 // field by field around the message bytes. The output decodes with the generated decoders
-// (decodeEntry / decodeMessage); field order is the .proto's.
-const messageBytes = new WeakMap<Message, Uint8Array>();
-
+// (decodeEntry / decodeMessage); field order is the .proto's. The bytes are remembered with
+// @hawser/proto (rememberMessageBytes): a Delivery of the message over gRPC writes them as
+// they are (libs/proto/src/wire), so a stored message is encoded once, journal to delivery.
 function encodedMessage(m: Message): Uint8Array {
-  let b = messageBytes.get(m);
+  let b = messageBytesOf(m);
   if (!b) {
     b = types().message.encode(m).finish();
-    messageBytes.set(m, b);
+    rememberMessageBytes(m, b);
   }
   return b;
 }
@@ -111,7 +111,7 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
                 const mb = r.bytes();
                 q.message = msgType.toObject(msgType.decode(mb), TO_OBJECT) as Message;
                 fixMessage(q.message);
-                messageBytes.set(q.message, mb);
+                rememberMessageBytes(q.message, mb);
                 break;
               }
               case 2: q.queues.push(r.string()); break;

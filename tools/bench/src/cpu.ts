@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Where a group of 3's CPU goes, by offered load: the same `hawser bench` row (1 producer,
-// 1 consumer, window 64, 1 KiB persistent, client-individual acks) paced with --rate at
+// 1 consumer, window 64 (--window), 1 KiB persistent, client-individual acks) paced with --rate at
 // several rates, then unpaced; for each, the CPU every process used per message (from
 // /proc/<pid>/stat: user + system) and how often each event loop woke up per message
 // (voluntary context switches of its main thread, /proc/<pid>/status). A system whose cost
@@ -8,7 +8,8 @@
 // falling as the rate rises (more messages share a wake-up). Linux only (/proc).
 //
 //   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4]
-//        [--store-args '--journal.writeDelayMs 0'] [--json]     (--store-args: extra store flags, for A/B runs)
+//        [--store-args '--journal.writeDelayMs 0'] [--window 64] [--json]     (--store-args: extra store flags, for A/B runs;
+//        --window 1: the receipt-per-message row)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -20,14 +21,15 @@ import { eachOption, numberOption, usageExit, UsageError } from './args';
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const SYNCS = ['quorum_mem', 'quorum_disk', 'remote_mem', 'local_mem'] as const;
 type Sync = typeof SYNCS[number];
-const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--json]";
+const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--window N=64] [--json]";
 
-interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; json: boolean }
+interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; window: number; json: boolean }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], json: false };
+  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], window: 64, json: false };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration' || name === 'warmup') o[name] = numberOption(a, v, { zero: name === 'warmup', what: 'a number of seconds' });
+    else if (name === 'window') o.window = numberOption(a, v, { what: 'a number of SENDs awaiting a receipt' });
     else if (name === 'sync') {
       if (!(SYNCS as readonly string[]).includes(v)) throw new UsageError(`--sync: unknown '${v}' (known: ${SYNCS.join(', ')})`);
       o.sync = v as Sync;
@@ -70,7 +72,7 @@ export interface Result {
 /** Runs `hawser bench` while sampling the bench process and the services. */
 async function measure(uri: string, procs: Proc[], rate: number | 'max', o: Options, dest: string): Promise<Result> {
   const args = ['bench', '--uri', uri, '--duration', String(o.duration), '--json', '--destination', dest,
-    '--producers', '1', '--consumers', '1', '--window', '64', '--size', '1024', '--persistent', ...(rate === 'max' ? [] : ['--rate', String(rate)])];
+    '--producers', '1', '--consumers', '1', '--window', String(o.window), '--size', '1024', '--persistent', ...(rate === 'max' ? [] : ['--rate', String(rate)])];
   const before = new Map(procs.map((p) => [p.name, sample(p.pid)]));
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -146,8 +148,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     const names = ['master', 'slave1', 'slave2', 'gateway', 'bench'];
     const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
-    if (o.json) process.stdout.write(`${JSON.stringify({ sync: o.sync, duration: o.duration, machine, results }, null, 2)}\n`);
-    else process.stdout.write(`${table(results, names)}\n\nsync=${o.sync}${o.storeArgs.length ? ` ${o.storeArgs.join(' ')}` : ''}, 1 producer + 1 consumer, window 64, 1 KiB persistent, ${o.duration} s per rate; machine: ${machine.nproc} x ${machine.cpu}, node ${machine.node}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ sync: o.sync, window: o.window, duration: o.duration, machine, results }, null, 2)}\n`);
+    else process.stdout.write(`${table(results, names)}\n\nsync=${o.sync}${o.storeArgs.length ? ` ${o.storeArgs.join(' ')}` : ''}, 1 producer + 1 consumer, window ${o.window}, 1 KiB persistent, ${o.duration} s per rate; machine: ${machine.nproc} x ${machine.cpu}, node ${machine.node}\n`);
     return results.some((r) => r.lost || r.duplicates) ? 1 : 0;
   } finally {
     await c.close();
