@@ -10,10 +10,11 @@ import { FrameGenerator, encode, escapeValue, negotiated } from './frames';
 import { mutate, split, splitLines, garbage } from './mutate';
 import { ConnectionScript } from './script';
 import { errorCode } from './stats';
-import { metricValue, procRss, counterByLabel } from './monitor';
+import { metricValue, procRss, counterByLabel, gaugeSum } from './monitor';
 import { grpcMethodPaths, h2Frame } from './grpc-driver';
 import { wsFrame } from './ws-driver';
-import { parseArgs } from './cli';
+import { memoryTable, parseArgs } from './cli';
+import type { FuzzReport } from './run';
 
 describe('fuzz: prng', () => {
   it('replays: the same seed gives the same stream, fork(n) the same sub-stream whatever ran before', () => {
@@ -182,6 +183,13 @@ describe('fuzz: reports and helpers', () => {
       'hawser_gateway_errors_total{code="MALFORMED_FRAME",service="gateway",instance="gw2"} 1',
     ].join('\n'), 'hawser_gateway_errors_total', 'code'), { MALFORMED_FRAME: 630, UNKNOWN_COMMAND: 2 });
     assert.equal(procRss(2 ** 22 + 12345).alive, false);
+    assert.deepEqual(gaugeSum([
+      '# TYPE hawser_store_queue_depth gauge',
+      'hawser_store_queue_depth{destination="/queue/fuzz.1",service="store"} 7',
+      'hawser_store_queue_depth{destination="durable:a}b:d1",service="store"} 1754',
+      'hawser_store_queue_depth_other{destination="x"} 5',
+    ].join('\n'), 'hawser_store_queue_depth'), { sum: 1761, series: 2 });
+    assert.equal(gaugeSum('other 1\n', 'hawser_store_queue_depth'), undefined);
   });
 
   it('finds the gRPC methods in proto/hawser and builds HTTP/2 and WebSocket frames', () => {
@@ -204,6 +212,32 @@ describe('fuzz: reports and helpers', () => {
     assert.throws(() => parseArgs(['--uri', 'ws://x:1'], () => undefined), /--uri/);
     assert.throws(() => parseArgs(['--uri', 'stomp://a:1', '--frames', '-3'], () => undefined), /--frames/);
     assert.throws(() => parseArgs(['--uri', 'stomp://a:1', '--bogus', '1'], () => undefined), /unknown option --bogus/);
+    assert.deepEqual([...options.traffic].sort(), ['grpc', 'tcp', 'ws']);
+    assert.equal(options.maxRssLateGrowthMb, undefined);
+    const only = parseArgs(['--uri', 'stomp://a:1', '--traffic', 'grpc', '--duration', '60', '--max-rss-late-growth', '40'], () => undefined).options;
+    assert.deepEqual([...only.traffic], ['grpc']);
+    assert.equal(only.durationMs, 60_000);
+    assert.equal(only.maxRssLateGrowthMb, 40);
+    assert.equal(only.settleMs, 0);
+    assert.equal(parseArgs(['--uri', 'stomp://a:1', '--settle', '30'], () => undefined).options.settleMs, 30_000);
+    assert.equal(parseArgs(['--uri', 'stomp://a:1', '--witness-queue', '/queue/w'], () => undefined).options.witnessQueue, '/queue/w');
+    assert.throws(() => parseArgs(['--uri', 'stomp://a:1', '--traffic', 'grpc'], () => undefined), /--duration is required/);
+    assert.throws(() => parseArgs(['--uri', 'stomp://a:1', '--traffic', 'tcp,mqtt'], () => undefined), /--traffic: expected some of tcp,ws,grpc/);
+  });
+
+  it('tabulates the memory timeline of the watched HTTP ports', () => {
+    const point = (s: number, rssMb: number) => ({
+      atMs: s * 1000, frames: s * 100, wsConnections: 0, grpcConnections: 0,
+      processes: [{ name: 'pid 1', rss: rssMb * 1048576 }, { name: 'http h:1', rss: rssMb * 1048576, heapUsed: 20 * 1048576, external: 3 * 1048576, handles: 30 }],
+    });
+    const report = { timeline: Array.from({ length: 30 }, (_, i) => point(i * 5, 80 + i)) } as unknown as FuzzReport;
+    const rows = memoryTable(report);
+    assert.equal(rows.length, 11, rows.join('\n'));
+    assert.match(rows[0]!, /http h:1/);
+    assert.doesNotMatch(rows[0]!, /pid 1/);
+    assert.match(rows[1]!, /^\s+0\s+0\s+80\/20\/3 30$/);
+    assert.match(rows[10]!, /^\s+145\s+14500\s+109\/20\/3 30$/);
+    assert.deepEqual(memoryTable({ timeline: [point(0, 1)] } as unknown as FuzzReport), []);
   });
 });
 

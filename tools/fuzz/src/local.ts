@@ -6,7 +6,10 @@
 // goes to both gateways' STOMP and WebSocket ports and to the store's gRPC port, with the
 // processes watched by PID and /healthz. Every other option is hawser-fuzz's (cli.ts).
 //
-//   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--store-arg --flag --store-arg value] [--json]
+// `--rounds N` runs the fuzz N times in a row against the same processes (seed, seed+1, ...):
+// memory that levels off stops growing after the first round; a leak grows by as much each round.
+//
+//   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--rounds 2] [--store-arg --flag --store-arg value] [--json]
 import { Harness } from '@hawser/integration/dist/harness';
 import { main, UsageError } from './cli';
 
@@ -14,8 +17,13 @@ async function local(argv: string[]): Promise<number> {
   const storeArgs: string[] = [];
   const gatewayArgs: string[] = [];
   const rest: string[] = [];
+  let rounds = 1;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--store-arg' || argv[i] === '--gateway-arg') {
+    if (argv[i] === '--rounds') {
+      rounds = Number(argv[i + 1]);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds: expected an integer >= 1, got '${argv[i + 1]}'`);
+      i++;
+    } else if (argv[i] === '--store-arg' || argv[i] === '--gateway-arg') {
       const v = argv[i + 1];
       if (v === undefined) throw new UsageError(`${argv[i]} needs a value`);
       (argv[i] === '--store-arg' ? storeArgs : gatewayArgs).push(v);
@@ -36,14 +44,24 @@ async function local(argv: string[]): Promise<number> {
     const uris = mqtt ? `mqtt://127.0.0.1:${gateway.field('mqttPort')},mqtt://127.0.0.1:${store.field('mqttPort')}` : `${gateway.stompUri},${store.stompUri}`;
     process.stderr.write(`[fuzz] cluster: store pid ${store.pid} (gRPC ${store.grpcPort}, HTTP ${store.httpPort}, embedded STOMP ${store.stompPort}, WS ${store.field('wsPort')}), `
       + `gateway pid ${gateway.pid} (STOMP ${gateway.stompPort}, WS ${gateway.wsPort}, HTTP ${gateway.httpPort}); logs in ${h.logDir}\n`);
-    const code = await main([
-      '--uri', uris,
-      '--ws', `127.0.0.1:${gateway.wsPort},127.0.0.1:${store.field('wsPort')}`,
-      '--grpc', store.address,
-      '--pids', `${store.pid},${gateway.pid}`,
-      '--http', `127.0.0.1:${store.httpPort},127.0.0.1:${gateway.httpPort}`,
-      ...rest,
-    ]);
+    const seedAt = rest.indexOf('--seed');
+    const seed = seedAt >= 0 ? Number(rest[seedAt + 1]) : (Math.random() * 2 ** 32) >>> 0;
+    const others = seedAt >= 0 ? [...rest.slice(0, seedAt), ...rest.slice(seedAt + 2)] : rest;
+    let code = 0;
+    for (let round = 0; round < rounds && code === 0; round++) {
+      if (rounds > 1) process.stderr.write(`[fuzz] round ${round + 1} of ${rounds}\n`);
+      code = await main([
+        '--uri', uris,
+        '--ws', `127.0.0.1:${gateway.wsPort},127.0.0.1:${store.field('wsPort')}`,
+        '--grpc', store.address,
+        '--pids', `${store.pid},${gateway.pid}`,
+        '--http', `127.0.0.1:${store.httpPort},127.0.0.1:${gateway.httpPort}`,
+        '--seed', String((seed + round) >>> 0),
+        // One witness queue for every round: a new name per round would count against broker.maxDestinations.
+        ...(rounds > 1 && !others.includes('--witness-queue') ? ['--witness-queue', `/queue/fuzz-witness.local.${seed}`] : []),
+        ...others,
+      ]);
+    }
     if (code !== 0) process.stderr.write(`[fuzz] service logs:\n${h.logTails(30)}\n`);
     return code;
   } finally {

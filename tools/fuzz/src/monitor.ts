@@ -20,6 +20,13 @@ export interface Sample {
   fds?: number;
   /** Where rssBytes came from. */
   source: 'proc' | 'metrics' | 'none';
+  /** From /metrics (http targets): process.memoryUsage().heapUsed and .external, and libuv's active handles. */
+  heapUsedBytes?: number;
+  externalBytes?: number;
+  handles?: number;
+  /** A store's /metrics: messages its destinations hold (sum of hawser_store_queue_depth) and how many destinations it knows. */
+  heldMessages?: number;
+  destinations?: number;
 }
 
 /** VmRSS (bytes) and open file descriptors of a live, non-zombie process; alive false if it is gone. */
@@ -52,6 +59,16 @@ export function counterByLabel(text: string, name: string, label: string): Recor
   return out;
 }
 
+/** The sum and the number of the samples of a gauge with labels, e.g. hawser_store_queue_depth{destination=...}; undefined if absent. */
+export function gaugeSum(text: string, name: string): { sum: number; series: number } | undefined {
+  // Greedy to the line's last '}': a destination name may hold one (label values escape only backslash, quote and newline).
+  const re = new RegExp(`^${name}(?:\\{.*\\})? ([0-9.e+-]+)$`, 'gm');
+  let sum = 0;
+  let series = 0;
+  for (let m = re.exec(text); m; m = re.exec(text)) { sum += Number(m[1]); series++; }
+  return series === 0 ? undefined : { sum, series };
+}
+
 /** The gateway's ERROR frames by code (hawser_gateway_errors_total) on an HTTP port; {} if it has none. */
 export async function gatewayErrorCodes(t: Target, timeoutMs = 5000): Promise<Record<string, number>> {
   try { return counterByLabel((await get(t, '/metrics', timeoutMs)).body, 'hawser_gateway_errors_total', 'code'); } catch { return {}; }
@@ -70,9 +87,15 @@ export async function sample(w: Watched, timeoutMs = 5000): Promise<Sample> {
   const t = w.http!;
   let health: number | string;
   try { health = (await get(t, '/healthz', timeoutMs)).status; } catch (e) { health = (e as Error).message; }
-  let rssBytes: number | undefined;
-  try { rssBytes = metricValue((await get(t, '/metrics', timeoutMs)).body, 'process_resident_memory_bytes'); } catch { /* reported as no figure */ }
-  return { name: w.name, alive: health === 200, health, rssBytes, source: rssBytes === undefined ? 'none' : 'metrics' };
+  let text = '';
+  try { text = (await get(t, '/metrics', timeoutMs)).body; } catch { /* reported as no figure */ }
+  const rssBytes = metricValue(text, 'process_resident_memory_bytes');
+  return {
+    name: w.name, alive: health === 200, health, rssBytes, source: rssBytes === undefined ? 'none' : 'metrics',
+    heapUsedBytes: metricValue(text, 'nodejs_heap_size_used_bytes'), externalBytes: metricValue(text, 'nodejs_external_memory_bytes'),
+    handles: metricValue(text, 'nodejs_active_handles_total'),
+    heldMessages: gaugeSum(text, 'hawser_store_queue_depth')?.sum, destinations: gaugeSum(text, 'hawser_store_queue_depth')?.series,
+  };
 }
 
 export const mb = (bytes: number | undefined): string => (bytes === undefined ? '?' : `${Math.round(bytes / 1048576)} MB`);

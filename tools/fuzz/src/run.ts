@@ -27,6 +27,10 @@ export interface FuzzOptions {
   /** gRPC method paths for the framing attacks (grpcMethodPaths()). */
   grpcPaths: string[];
   frames: number;
+  /** Which kinds of fuzz traffic to send (default all three): the TCP fuzz (STOMP, or MQTT with `protocol`), the WebSocket ports, the gRPC ports. */
+  traffic: ReadonlySet<Traffic>;
+  /** Stop the fuzz after this many ms even if `frames` were not sent yet (required without the TCP fuzz). */
+  durationMs?: number;
   seed: number;
   concurrency: number;
   wsConcurrency: number;
@@ -36,16 +40,35 @@ export interface FuzzOptions {
   login?: string;
   passcode?: string;
   witnessIntervalMs: number;
+  /** The witnesses' queue, `<name>.<n>` for the n-th URI (default a new name per run; a fixed one keeps a cluster under broker.maxDestinations across runs). */
+  witnessQueue?: string;
   /** The longest a witness may go without a receipt (ms). */
   maxReceiptGapMs: number;
   /** End RSS may exceed start RSS by at most this many MB. */
   maxRssGrowthMb: number;
+  /** RSS at the end of the fuzz may exceed RSS at its middle by at most this many MB: memory levels off (undefined: not checked). */
+  maxRssLateGrowthMb?: number;
   /** End open file descriptors may exceed start by at most this many (PIDs only; undefined: reported, not checked). */
   maxFdGrowth?: number;
   progressMs: number;
+  /** After the drain, watch the processes idle this long (ms) before the end figures: V8 gives back heap it no longer needs only when idle. */
+  settleMs: number;
   closeWaitMs: number;
   /** Progress lines go here (stderr in the CLI). */
   log: (line: string) => void;
+}
+
+export type Traffic = 'tcp' | 'ws' | 'grpc';
+export const TRAFFIC: readonly Traffic[] = ['tcp', 'ws', 'grpc'];
+
+/** One watched process at one progress tick: what grows, if anything. */
+export interface MemoryPoint {
+  /** ms since the fuzz started. */
+  atMs: number;
+  frames: number;
+  wsConnections: number;
+  grpcConnections: number;
+  processes: { name: string; rss?: number; heapUsed?: number; external?: number; handles?: number; fds?: number; heldMessages?: number; destinations?: number }[];
 }
 
 export interface RssFigures {
@@ -53,10 +76,14 @@ export interface RssFigures {
   source: string;
   start?: number;
   middle?: number;
+  /** When the last fuzz connection closed (before the witnesses stop and the queues drain). */
+  fuzzEnd?: number;
   end?: number;
   peak?: number;
   /** Open file descriptors at start, middle, end (PIDs only). */
   fds?: { start?: number; middle?: number; end?: number };
+  /** A store's: messages its destinations hold at the end (sum of hawser_store_queue_depth), and its destinations — state that is not a leak. */
+  held?: { messages: number; destinations: number };
 }
 
 export interface FuzzReport {
@@ -68,6 +95,8 @@ export interface FuzzReport {
   counters: FuzzCounters;
   witnesses: WitnessReport[];
   rss: RssFigures[];
+  /** Every progress tick's memory figures (RSS, JS heap in use, external memory, handles, fds) of each watched process. */
+  timeline: MemoryPoint[];
   /** Messages the fuzz left on the pool queues, drained at the end (MQTT: the pooled client ids whose sessions were discarded). */
   drained: number;
   /** ERROR frames the watched HTTP ports' gateways counted during the run, by their code (hawser_gateway_errors_total). */
@@ -94,11 +123,19 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     ...o.http.map((t) => ({ name: `http ${t.host}:${t.port}`, http: t })),
   ];
   const rss = new Map<string, RssFigures>();
-  const sampleAll = async (phase: 'start' | 'middle' | 'end' | 'peak'): Promise<Sample[]> => {
+  const timeline: MemoryPoint[] = [];
+  const sampleAll = async (phase: 'start' | 'middle' | 'fuzzEnd' | 'end' | 'peak'): Promise<Sample[]> => {
     const samples = await Promise.all(watched.map((w) => sample(w)));
+    timeline.push({
+      atMs: Date.now() - started, frames: c.frames, wsConnections: c.ws.connections, grpcConnections: c.grpc.connections,
+      processes: samples.map((s) => ({
+        name: s.name, rss: s.rssBytes, heapUsed: s.heapUsedBytes, external: s.externalBytes, handles: s.handles, fds: s.fds, heldMessages: s.heldMessages, destinations: s.destinations,
+      })),
+    });
     for (const s of samples) {
       const f = rss.get(s.name) ?? { name: s.name, source: s.source };
-      if (s.fds !== undefined && phase !== 'peak') f.fds = { ...f.fds, [phase]: s.fds };
+      if (s.fds !== undefined && phase !== 'peak' && phase !== 'fuzzEnd') f.fds = { ...f.fds, [phase]: s.fds };
+      if (phase === 'end' && s.heldMessages !== undefined) f.held = { messages: s.heldMessages, destinations: s.destinations ?? 0 };
       if (s.rssBytes !== undefined) {
         if (phase !== 'peak') f[phase] = s.rssBytes;
         f.peak = Math.max(f.peak ?? 0, s.rssBytes);
@@ -122,7 +159,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
       username: o.login, password: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
     })
     : new Witness({
-      uri, queue: `/queue/fuzz-witness.${o.seed}.${i}.${Date.now().toString(36)}`, intervalMs: o.witnessIntervalMs,
+      uri, queue: `${o.witnessQueue ?? `/queue/fuzz-witness.${o.seed}`}.${i}${o.witnessQueue ? '' : `.${Date.now().toString(36)}`}`, intervalMs: o.witnessIntervalMs,
       login: o.login, passcode: o.passcode, receiptTimeoutMs: o.maxReceiptGapMs * 2,
     })));
   try {
@@ -140,8 +177,11 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
 
   // STOMP over TCP: workers take connection numbers in turn until enough frames went out.
   let nextConn = 0;
+  const deadline = o.durationMs === undefined ? Infinity : started + o.durationMs;
+  /** How far the fuzz is, 0..1: by frames, or by time (whichever is further with both). */
+  const progress = () => Math.max(o.traffic.has('tcp') ? c.frames / o.frames : 0, o.durationMs === undefined ? 0 : (Date.now() - started) / o.durationMs);
   const stompWorker = async () => {
-    while (!stop && c.frames < o.frames) {
+    while (!stop && c.frames < o.frames && Date.now() < deadline) {
       const n = nextConn++;
       const budget = Math.max(1, o.frames - c.frames);
       if (mqtt) await driveMqtt(targets[n % targets.length]!, new MqttScript(root.fork(n), budget, { username: o.login, password: o.passcode }), c, drive0);
@@ -168,26 +208,28 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (ticking) return;
     ticking = true;
     try {
-      const phase = !middleTaken && c.frames >= o.frames / 2 ? 'middle' : 'peak';
+      const phase = !middleTaken && progress() >= 0.5 ? 'middle' : 'peak';
       if (phase === 'middle') middleTaken = true;
       const samples = await sampleAll(phase);
       for (const s of samples) if (!s.alive && !died) { died = `${s.name} died during the fuzz (health ${s.health ?? '-'})`; stop = true; }
       const secs = (Date.now() - started) / 1000;
       const errs = Object.values(c.errors).reduce((a, b) => a + b, 0);
-      o.log(`[fuzz] ${c.frames.toLocaleString('en')}/${o.frames.toLocaleString('en')} frames, ${c.connections.toLocaleString('en')} conns, `
+      o.log(`[fuzz] ${Math.round(secs)} s: ${c.frames.toLocaleString('en')}/${o.frames.toLocaleString('en')} frames, ${c.connections.toLocaleString('en')} conns, `
         + `${Math.round(c.frames / secs).toLocaleString('en')} frames/s, ${errs.toLocaleString('en')} ERRORs; ws ${c.ws.connections} grpc ${c.grpc.connections}; `
         + `witness ${witnesses.map((w) => `${w.receipts} receipts (max gap ${w.currentMaxGapMs} ms)`).join(', ')}; `
-        + `rss ${samples.map((s) => `${s.name} ${mb(s.rssBytes)}`).join(', ')}`);
+        + `rss ${samples.map((s) => `${s.name} ${mb(s.rssBytes)}${s.heapUsedBytes === undefined ? '' : ` (heap ${mb(s.heapUsedBytes)}, external ${mb(s.externalBytes)}, handles ${s.handles ?? '?'})`}`).join(', ')}`);
       for (const w of witnesses) if (w.currentMaxGapMs > o.maxReceiptGapMs && !died) o.log(`[fuzz] witness silent for ${w.currentMaxGapMs} ms (bound ${o.maxReceiptGapMs} ms)`);
     } finally {
       ticking = false;
     }
   }
 
-  const stompDone = Promise.all(Array.from({ length: o.concurrency }, () => stompWorker()));
+  const stompDone = o.traffic.has('tcp')
+    ? Promise.all(Array.from({ length: o.concurrency }, () => stompWorker()))
+    : (async () => { while (!stop && Date.now() < deadline) await sleep(Math.min(200, Math.max(0, deadline - Date.now()))); })();
   const others = [
-    ...o.ws.flatMap((t) => Array.from({ length: o.wsConcurrency }, () => wsWorker(t))),
-    ...o.grpc.flatMap((t) => Array.from({ length: o.grpcConcurrency }, () => grpcWorker(t))),
+    ...(o.traffic.has('ws') ? o.ws : []).flatMap((t) => Array.from({ length: o.wsConcurrency }, () => wsWorker(t))),
+    ...(o.traffic.has('grpc') ? o.grpc : []).flatMap((t) => Array.from({ length: o.grpcConcurrency }, () => grpcWorker(t))),
   ];
   await stompDone;
   stop = true;
@@ -196,6 +238,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   clearInterval(ticker);
   while (ticking) await sleep(50);
   if (!middleTaken) { await sampleAll('middle'); middleTaken = true; }
+  await sampleAll('fuzzEnd');
   if (died) failures.push(died);
 
   const witnessReports = await Promise.all(witnesses.map((w) => w.stop(30_000)));
@@ -217,6 +260,10 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     } catch (e) { failures.push(`draining the fuzz ${mqtt ? 'sessions' : 'queues'} failed: ${(e as Error).message}`); }
   }
   await sleep(1000);
+  for (const until = Date.now() + o.settleMs; Date.now() < until;) {
+    await sampleAll('peak');
+    await sleep(Math.min(o.progressMs, Math.max(0, until - Date.now())));
+  }
   const last = await sampleAll('end');
   const errorsAfter = await Promise.all(o.http.map((t) => gatewayErrorCodes(t)));
   const gatewayErrors: Record<string, number> = {};
@@ -231,6 +278,9 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     if (f.start !== undefined && f.end !== undefined && f.end > f.start + o.maxRssGrowthMb * 1048576) {
       failures.push(`${f.name}: RSS grew from ${mb(f.start)} to ${mb(f.end)} (bound: start + ${o.maxRssGrowthMb} MB)`);
     }
+    if (o.maxRssLateGrowthMb !== undefined && f.middle !== undefined && f.fuzzEnd !== undefined && f.fuzzEnd > f.middle + o.maxRssLateGrowthMb * 1048576) {
+      failures.push(`${f.name}: RSS still grew in the second half of the fuzz, from ${mb(f.middle)} to ${mb(f.fuzzEnd)} (bound: middle + ${o.maxRssLateGrowthMb} MB)`);
+    }
     const fd = f.fds;
     if (o.maxFdGrowth !== undefined && fd?.start !== undefined && fd.end !== undefined && fd.end > fd.start + o.maxFdGrowth) {
       failures.push(`${f.name}: open file descriptors grew from ${fd.start} to ${fd.end} after every fuzz connection closed (bound: start + ${o.maxFdGrowth})`);
@@ -243,7 +293,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
     return {
       seed: o.seed, ok: failures.length === 0, failures, durationMs: fuzzMs,
       framesPerSecond: Math.round(c.frames / Math.max(fuzzMs / 1000, 0.001)), counters: c, witnesses: ws,
-      rss: [...rss.values()], drained: drainedCount, processes, gatewayErrors: gwErrors,
+      rss: [...rss.values()], timeline, drained: drainedCount, processes, gatewayErrors: gwErrors,
     };
   }
 }
