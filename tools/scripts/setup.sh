@@ -47,3 +47,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   echo "setup: npm ci (builds the ZooKeeper C client from source: about a minute)"
   npm ci --no-audit --no-fund --loglevel=error
 fi
+# The zookeeper binding with the D3 fix (docs/reliability.md): a no-op once its build has it.
+node tools/scripts/patch-zookeeper.mjs
