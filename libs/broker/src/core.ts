@@ -14,7 +14,9 @@ import {
   type DeliveryRec, type DurableState, type Topic, type TxItem,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
-import { compositeParts, isComposite, isTemp, isVirtualTopic, parseTemp, tempOwnerKey, virtualTopicOf } from './destinations';
+import {
+  badDestination, compositeParts, isComposite, isTemp, isVirtualTopic, parseDestination, parseTemp, tempOwnerKey, virtualTopicOf,
+} from './destinations';
 import { isPattern, patternError, PatternTrie } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
 import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
@@ -22,6 +24,8 @@ import {
   BrokerError, ErrorCode,
   type CompileSelector, type Message, type SelectorLike, type SessionEvent, type SessionRequest, type Subscribe,
 } from './types';
+
+export { parseDestination } from './destinations';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -155,29 +159,11 @@ function quoteSelector(s: string): string {
   return s.length <= 200 ? s : `${s.slice(0, 200)}... (${s.length} characters)`;
 }
 
-/**
- * '/queue/x' and '/topic/x', and the temporary ones (destinations.ts): '/temp-queue/<owner>/x' is
- * a queue and '/temp-topic/<owner>/x' a topic, `temp` set. A composite name is not one destination: null.
- */
-export function parseDestination(d: string): { type: 'queue' | 'topic'; name: string; temp?: boolean } | null {
-  if (isComposite(d)) return null;
-  const temp = parseTemp(d);
-  if (temp) return { type: temp.type === 'temp-queue' ? 'queue' : 'topic', name: `${temp.owner}/${temp.name}`, temp: true };
-  const m = /^\/(queue|topic)\/(.+)$/.exec(d);
-  if (!m || d.includes('\u0000')) return null;
-  return { type: m[1] as 'queue' | 'topic', name: m[2]! };
-}
-
 /** The MQTT session records' topics and durable name (libs/gateway protocols/mqtt/session-state.ts): foreignSessionTopic. */
 const MQTT_SESSION_TOPIC = '/topic/$mqtt.session.';
 const MQTT_SESSION_DURABLE = '$mqtt.session';
 /** Refusals of a SUBSCRIBE that do not end a client session (see request()). */
 const SUBSCRIBE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, ErrorCode.LimitExceeded, ErrorCode.DuplicateSubscription]);
-
-function badDestination(d: string): BrokerError {
-  return new BrokerError(ErrorCode.InvalidDestination,
-    `invalid destination '${d}': use /queue/<name> for point-to-point or /topic/<name> for publish-subscribe`);
-}
 
 export class BrokerCore {
   private readonly sessions = new Map<string, Session>();

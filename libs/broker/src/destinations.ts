@@ -12,6 +12,8 @@
 // their own spellings onto these names (the STOMP adapter: /temp-queue/x <-> the owner's
 // /temp-queue/<owner>/x, /remote-temp-queue/<owner>/x for other connections).
 
+import { BrokerError, ErrorCode } from './types';
+
 export type DestinationType = 'queue' | 'topic' | 'temp-queue' | 'temp-topic';
 
 /** ActiveMQ's composite separator. */
@@ -40,6 +42,25 @@ export function parseTemp(d: string): { type: 'temp-queue' | 'temp-topic'; owner
 
 export function isTemp(d: string): boolean {
   return d.startsWith('/temp-queue/') || d.startsWith('/temp-topic/');
+}
+
+/**
+ * '/queue/x' and '/topic/x', and the temporary ones (above): '/temp-queue/<owner>/x' is
+ * a queue and '/temp-topic/<owner>/x' a topic, `temp` set. A composite name is not one destination: null.
+ */
+export function parseDestination(d: string): { type: 'queue' | 'topic'; name: string; temp?: boolean } | null {
+  if (isComposite(d)) return null;
+  const temp = parseTemp(d);
+  if (temp) return { type: temp.type === 'temp-queue' ? 'queue' : 'topic', name: `${temp.owner}/${temp.name}`, temp: true };
+  const m = /^\/(queue|topic)\/(.+)$/.exec(d);
+  if (!m || d.includes('\u0000')) return null;
+  return { type: m[1] as 'queue' | 'topic', name: m[2]! };
+}
+
+/** The refusal of a name that parseDestination does not take. */
+export function badDestination(d: string): BrokerError {
+  return new BrokerError(ErrorCode.InvalidDestination,
+    `invalid destination '${d}': use /queue/<name> for point-to-point or /topic/<name> for publish-subscribe`);
 }
 
 /** True for a composite destination ('/queue/a,/topic/b'). */
