@@ -34,11 +34,31 @@ export class RocksError extends Error {
   }
 }
 
+/**
+ * A call after close() began: refused here, never handed to the binding. The `rocksdb` binding
+ * does not guard its own lifecycle: a get, batch or clear once its close has run is a
+ * use-after-free (SIGSEGV), a batch racing the close aborts in RocksDB ("pthread lock: Invalid
+ * argument", SIGABRT), and a second close deletes the DB twice (assertion, SIGABRT).
+ */
+export class RocksClosedError extends Error {
+  readonly code = 'STORE_CLOSED';
+  constructor(location: string, op: string) {
+    super(`RocksDB at ${location} is closed (${op} after close)`);
+    this.name = 'RocksClosedError';
+  }
+}
+
 export interface RocksMemory { writeBufferBytes: number; cacheBytes: number }
 export const DEFAULT_ROCKS_MEMORY: RocksMemory = { writeBufferBytes: 64 * 1024 * 1024, cacheBytes: 32 * 1024 * 1024 };
 
 export class Rocks {
+  /** Set by the first close(): every later call is refused (RocksClosedError), close() returns it. */
+  private closing: Promise<void> | null = null;
+
   private constructor(private readonly db: RawDb, readonly location: string) {}
+
+  /** close() was called: no call reaches the binding any more. */
+  get closed(): boolean { return this.closing !== null; }
 
   /**
    * `memory`: RocksDB's own memory (journal.writeBufferBytes, journal.cacheBytes). The defaults
@@ -56,11 +76,18 @@ export class Rocks {
     });
   }
 
+  /**
+   * Closes once, whoever calls it and however often. The binding runs the close after the
+   * gets, batches and clears already handed to it, and ends open iterators (a range in
+   * progress then stops with RocksClosedError).
+   */
   close(): Promise<void> {
-    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    this.closing ??= new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    return this.closing;
   }
 
   get(key: string): Promise<Buffer | undefined> {
+    if (this.closing) return Promise.reject(new RocksClosedError(this.location, 'get'));
     return new Promise((resolve, reject) => {
       this.db.get(key, { asBuffer: true, fillCache: true }, (err, value) => {
         if (err) {
@@ -73,6 +100,7 @@ export class Rocks {
 
   /** A failed write (disk full, read-only, I/O error) rejects with a RocksError naming the directory. */
   batch(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (this.closing) return Promise.reject(new RocksClosedError(this.location, 'write'));
     return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => {
       if (err) reject(new RocksError(`RocksDB write failed in ${this.location}: ${err.message}`, { cause: err }));
       else resolve();
@@ -81,6 +109,7 @@ export class Rocks {
 
   /** Deletes every key in a range (RocksDB's range delete, off the main thread). */
   clear(range: { gte: string; lt: string }): Promise<void> {
+    if (this.closing) return Promise.reject(new RocksClosedError(this.location, 'clear'));
     return new Promise((resolve, reject) => this.db.clear(range, (err) => (err ? reject(err) : resolve())));
   }
 
@@ -90,9 +119,12 @@ export class Rocks {
    * (or resolving to) false stops the scan.
    */
   async range(opts: RangeOptions, visit: (key: string, value: Buffer) => boolean | void | Promise<boolean | void>): Promise<void> {
+    if (this.closing) throw new RocksClosedError(this.location, 'read');
     const it = this.db.iterator({ keyAsBuffer: false, valueAsBuffer: true, ...opts, limit: opts.limit ?? -1 });
     try {
       for (;;) {
+        // Closed meanwhile: the binding has ended the iterator; a partial scan is not a complete one.
+        if (this.closing) throw new RocksClosedError(this.location, 'read');
         const kv = await new Promise<[string, Buffer] | null>((resolve, reject) => {
           it.next((err, key, value) => {
             if (err) reject(err);
@@ -105,7 +137,8 @@ export class Rocks {
         if ((r instanceof Promise ? await r : r) === false) return;
       }
     } finally {
-      await new Promise<void>((resolve) => it.end(() => resolve()));
+      // An iterator the close ended never calls back from end().
+      if (!this.closing) await new Promise<void>((resolve) => it.end(() => resolve()));
     }
   }
 }

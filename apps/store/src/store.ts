@@ -16,6 +16,7 @@ import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gatewa
 import { warnEvery, type Logger, type prom } from '@hawser/observability';
 import { fsyncFor, type Config } from './config';
 import { RocksJournal } from './journal';
+import { RocksClosedError } from './rocks';
 import type { Journal } from './journals';
 import { LocalJournal } from './local-journal';
 import { AuthorizationFile } from './authorization';
@@ -699,6 +700,9 @@ export class Store {
    */
   private fail(err: Error): void {
     if (this.failed) return;
+    // A write that stop() closed the journal under (the write loop outlived its wait): the
+    // store is stopping, not failing; it exits as a stop does.
+    if (this.stopping && err instanceof RocksClosedError) return;
     this.failed = err;
     const c = this.deps.config;
     const free = this.disk?.current;
