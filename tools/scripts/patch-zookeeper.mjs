@@ -15,6 +15,8 @@
 // zookeeper_interest() fails (the fd number cannot have been reused yet: nothing ran in
 // between), and in close() before zookeeper_close() closes the socket.
 // Upstream: yfinkelstein/node-zookeeper issues 238 and 262 (open).
+// Also: a failed get_acl (no ACL vector) is no longer freed as one (SIGSEGV on a connection
+// loss with getAcl calls pending). libs/zk/src/binding.spec.ts crashes on the unpatched binding.
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -25,8 +27,10 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PKG = join(ROOT, 'node_modules/zookeeper');
 const SRC = join(PKG, 'src/node-zk.cpp');
 const ADDON = join(PKG, 'build/Release/zookeeper.node');
-/** A string the patched code logs: present in the built addon once the patch is compiled in. */
+/** Strings the patched code logs: present in the built addon once every edit is compiled in. */
 const MARK = 'hawser-d3: poll handle released';
+const MARK_ACL = 'hawser: failed get_acl, no ACL vector to free';
+const MARKS = [MARK, MARK_ACL];
 
 const say = (msg) => process.stdout.write(`patch-zookeeper: ${msg}\n`);
 
@@ -87,12 +91,29 @@ const EDITS = [
             LOG_DEBUG("zookeeper_close() returned");
 `,
   ],
+  // A get_acl that fails (e.g. pending when the connection drops: the C client completes it
+  // with ZCONNECTIONLOSS and no ACL vector) freed a NULL vector: SIGSEGV (seen in the chaos
+  // runs that verified D3, with zk.auth's ACL checks).
+  [
+    `        argv[3] = stat != NULL ? zkk->createStatObject(stat) : Nan::Null().As<Object>();
+
+        deallocate_ACL_vector(acl);
+`,
+    `        argv[3] = stat != NULL ? zkk->createStatObject(stat) : Nan::Null().As<Object>();
+
+        if (acl != NULL) {
+            deallocate_ACL_vector(acl);
+        } else {
+            LOG_DEBUG("${MARK_ACL}");
+        }
+`,
+  ],
 ];
 
 function patchedSource(text) {
-  if (text.includes(MARK)) return text;
   let out = text;
   for (const [from, to] of EDITS) {
+    if (out.includes(to)) continue; // applied by an earlier run
     const n = out.split(from).length - 1;
     if (n !== 1) {
       throw new Error(`${SRC}: expected the upstream code once, found it ${n} times (zookeeper ${version()}; this patch is for 7.3.0). ` +
@@ -128,7 +149,7 @@ function nodeDir() {
 
 function main() {
   if (!existsSync(SRC)) { say('node_modules/zookeeper not installed: nothing to patch'); return; }
-  if (existsSync(ADDON) && readFileSync(ADDON).includes(MARK)) { say('binding already patched'); return; }
+  if (existsSync(ADDON) && MARKS.every((m) => readFileSync(ADDON).includes(m))) { say('binding already patched'); return; }
   const source = patchedSource(readFileSync(SRC, 'utf8'));
   // Built in a copy, then renamed into place: a process that has the old addon loaded keeps
   // its mapping, one starting meanwhile loads the old or the new file, never half of one.
@@ -143,7 +164,7 @@ function main() {
     const dir = nodeDir();
     execFileSync(process.execPath, [nodeGyp(), 'rebuild', '--release', '--loglevel=error', ...(dir ? [`--nodedir=${dir}`] : [])], { cwd: work, stdio: ['ignore', 'ignore', 'inherit'] });
     const built = join(work, 'build/Release/zookeeper.node');
-    if (!readFileSync(built).includes(MARK)) throw new Error('the rebuilt binding does not contain the patch');
+    if (!MARKS.every((m) => readFileSync(built).includes(m))) throw new Error('the rebuilt binding does not contain the patch');
     writeFileSync(SRC, source);
     // build/zookeeper.node is the package's copy of the same file (its after_build step).
     const copy = join(PKG, 'build/.zookeeper.node.new');

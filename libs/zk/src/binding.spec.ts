@@ -1,10 +1,12 @@
-// Regression spec of docs/reliability.md D3 (stores that died by SIGABRT without a log line):
-// the native client's connection times out (2/3 of the session timeout without an answer: an
+// Crash regressions of the native client (`zookeeper` binding, patched by tools/scripts/
+// patch-zookeeper.mjs), each in a child process so a crash fails the spec, not the runner.
+//
+// docs/reliability.md D3 (stores that died by SIGABRT without a log line): the native client's connection times out (2/3 of the session timeout without an answer: an
 // event loop held up by load) and the process accepts a socket onto the fd number the C client
 // just closed. Unpatched, the binding closed its poll handle on that number later and libuv's
 // EPOLL_CTL_DEL pulled the accepted socket out of epoll: it read nothing more, and its next
 // write that filled the buffer made epoll_ctl(MOD) fail and libuv abort() (tools/scripts/
-// patch-zookeeper.mjs). Runs in a child process, so an abort fails this spec, not the runner.
+// patch-zookeeper.mjs).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -70,9 +72,28 @@ const sockets = () => new Set(fs.readdirSync('/proc/self/fd').map(Number).filter
 })().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); });
 `;
 
-function runChild(): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+/** The child: getAcl calls pending when the connection times out (completed with no ACL vector). */
+const CHILD_ACL = `
+const { ZkClient } = require(process.argv[1]);
+(async () => {
+  const zk = await ZkClient.connect(process.argv[2], { sessionTimeoutMs: 1000 });
+  await zk.mkdirp('/binding-spec/acl');
+  const pending = [];
+  for (let i = 0; i < 50; i++) pending.push(zk.getAcl('/binding-spec/acl').then(() => 'ok', (e) => e.code || e.message));
+  // Held up past the connection timeout before reading the answers: the client gives the
+  // connection up and completes every pending request with a connection loss.
+  await new Promise((r) => setImmediate(() => { const t = Date.now(); while (Date.now() - t < 900); r(); }));
+  const results = await Promise.all(pending);
+  const failed = results.filter((r) => r !== 'ok').length;
+  process.stdout.write(JSON.stringify({ failed, codes: [...new Set(results)] }) + '\\n');
+  await zk.close().catch(() => undefined);
+  process.exit(0);
+})().catch((e) => { process.stderr.write(String(e && e.stack || e) + '\\n'); process.exit(1); });
+`;
+
+function runChild(script = CHILD): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['-e', CHILD, join(__dirname, 'client.js'), server.connect], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', script, join(__dirname, 'client.js'), server.connect], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
@@ -91,4 +112,14 @@ test('a socket accepted onto the fd the client closed at a connection timeout st
   // The situation must have happened, or the spec proves nothing.
   assert.ok(res.acceptedFds.includes(res.zkFd), `no accepted socket took the ZooKeeper client's closed fd ${res.zkFd} (accepted: ${res.acceptedFds.join(',')})`);
   assert.equal(res.read, res.accepted, `${res.accepted - res.read} accepted socket(s) never read: pulled out of epoll`);
+});
+
+test('getAcl requests pending when the connection times out fail with an error (no SIGSEGV)', { timeout: 60_000 }, async (t) => {
+  const r = await runChild(CHILD_ACL);
+  t.diagnostic(`child exit ${JSON.stringify({ code: r.code, signal: r.signal })}: ${r.out.trim()}`);
+  assert.equal(r.signal, null, `the child died by ${r.signal} (stderr tail: ${r.err.slice(-600)})`);
+  assert.equal(r.code, 0, `the child failed: ${r.err.slice(-600)}`);
+  const res = JSON.parse(r.out.trim().split('\n').pop()!) as { failed: number; codes: string[] };
+  // The situation must have happened: requests completed by the client's cleanup, not answered.
+  assert.ok(res.failed > 0, `every getAcl was answered (${JSON.stringify(res.codes)}): the connection did not time out under them`);
 });
