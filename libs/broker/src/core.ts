@@ -11,12 +11,11 @@ import {
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
   MATCH_NOTHING, Session, Subscription, addConsumer, countConsumers, pickConsumer, selectorView,
-  type DeliveryRec, type DurableState, type Topic, type TxItem,
+  type Authorizer, type DeliveryRec, type DurableState, type Topic, type TxItem,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
-import {
-  badDestination, compositeParts, isComposite, isTemp, isVirtualTopic, parseDestination, parseTemp, tempOwnerKey, virtualTopicOf,
-} from './destinations';
+import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
+import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError, PatternTrie } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
 import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
@@ -26,6 +25,7 @@ import {
 } from './types';
 
 export { parseDestination } from './destinations';
+export type { Authorizer } from './model';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -73,11 +73,6 @@ export interface CoreOptions {
   authorizer?: Authorizer;
   /** A refusal by the authorizer (metrics, a rate-limited log line). */
   onForbidden?: (login: string, action: 'read' | 'write', destination: string) => void;
-}
-
-/** The authorization map as the core sees it. */
-export interface Authorizer {
-  can(principal: { login: string; groups: readonly string[] }, action: 'read' | 'write' | 'admin', destination: string): boolean;
 }
 
 /** State read back from disk at start (the materialized indexes, not the whole journal). */
@@ -205,8 +200,21 @@ export class BrokerCore {
   destinationRefusals = 0;
   /** Sessions with something in their outbox, or closed and not yet ended. */
   private readonly flushing = new Set<Session>();
+  /** Temp destinations' owners, virtual topics' queues, and what composite ones ask (destination-kinds.ts). */
+  private readonly temps: TempDestinations;
+  private readonly virtual = new VirtualTopics();
+  private readonly composite: CompositeHost;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
+    this.temps = new TempDestinations(opts);
+    this.composite = {
+      temps: this.temps,
+      authorize: (s, action, destination) => this.authorize(s, action, destination),
+      admitDestination: (name) => this.admitDestination(name),
+      subscribe: (s, sub) => this.subscribe(s, sub),
+      endSubscription: (sub) => this.endSubscription(sub),
+      request: (s, r) => this.request(s, r),
+    };
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
     this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
     if (!recovered) return;
@@ -281,7 +289,7 @@ export class BrokerCore {
           s.dedupScope = dedupScope(r.open);
           s.login = r.open.login;
           s.groups = r.open.groups ?? [];
-          this.ownerOpened(s);
+          this.temps.ownerOpened(s);
           this.sessions.set(sessionId, s);
           this.send(s, { kind: 'opened', opened: { sessionId, group: this.opts.group, node: this.opts.node, epoch: this.opts.epoch } });
           this.receipt(s, r.requestId);
@@ -549,8 +557,8 @@ export class BrokerCore {
       case 'send': {
         const m = r.send.message;
         if (!m) throw new BrokerError(ErrorCode.BadRequest, 'SEND without a message: set send.message');
-        if (isComposite(m.destination)) return this.sendComposite(s, r, m);
-        if (isTemp(m.destination)) this.checkTemp(s, m.destination, 'write');
+        if (isComposite(m.destination)) return sendComposite(this.composite, s, r, m);
+        if (isTemp(m.destination)) this.temps.checkTemp(s, m.destination, 'write');
         const sendTo = parseDestination(m.destination);
         if (!sendTo) throw badDestination(m.destination);
         if (sendTo.type === 'topic' && isPattern(sendTo.name)) {
@@ -678,9 +686,9 @@ export class BrokerCore {
       throw new BrokerError(ErrorCode.DuplicateSubscription, `subscription id '${sub.subscriptionId}' is already in use on this session: use a new id or UNSUBSCRIBE first`);
     }
     const dest = parseDestination(sub.destination);
-    if (!dest && isComposite(sub.destination)) return this.subscribeComposite(s, sub);
+    if (!dest && isComposite(sub.destination)) return subscribeComposite(this.composite, s, sub);
     if (!dest) throw badDestination(sub.destination);
-    if (dest.temp) this.checkTemp(s, sub.destination, 'read', sub.durableName);
+    if (dest.temp) this.temps.checkTemp(s, sub.destination, 'read', sub.durableName);
     const wildcard = dest.type === 'topic' && isPattern(dest.name);
     const bad = wildcard ? patternError(dest.name) : null;
     if (bad) throw new BrokerError(ErrorCode.InvalidDestination, `invalid topic pattern '${sub.destination}': ${bad}; e.g. /topic/a.*.c (one segment) or /topic/a.> (the rest)`);
@@ -908,7 +916,7 @@ export class BrokerCore {
   private publish(s: Session | null, input: Message): void {
     // Temp destinations keep their messages in memory (as ActiveMQ's temp store): never journaled.
     const temp = isTemp(input.destination);
-    if (temp && !this.tempAlive(input.destination)) return; // its connection is gone: dropped, like a topic message without subscribers
+    if (temp && !this.temps.tempAlive(input.destination)) return; // its connection is gone: dropped, like a topic message without subscribers
     const persistent = (input.persistent || this.opts.forcePersistent) && !temp;
     const message: Message = {
       id: input.id || `ID:${this.opts.node}-${this.opts.epoch}-${this.nextSeq}`,
@@ -1259,8 +1267,7 @@ export class BrokerCore {
       this.dirty.delete(q);
       this.expiring.delete(q);
       this.waitingDurable.delete(q);
-      const vt = virtualTopicOf(q.name);
-      if (vt) this.virtualQueues.get(vt)?.delete(q);
+      this.virtual.forgetQueue(q);
       this.usage.dropStored(q.id);
     }
     this.pruneTopic(name);
@@ -1358,7 +1365,7 @@ export class BrokerCore {
   private admitDestination(name: string): void {
     const max = this.opts.maxDestinations ?? 0;
     // A temp destination whose connection is gone is never made (its messages are dropped).
-    if (isTemp(name) && !this.tempAlive(name)) return;
+    if (isTemp(name) && !this.temps.tempAlive(name)) return;
     if (this.names.has(name)) return;
     if (max > 0 && this.names.size >= max) {
       this.destinationRefusals++;
@@ -1395,7 +1402,7 @@ export class BrokerCore {
       const path = name.startsWith('/topic/') ? name.slice('/topic/'.length) : '';
       t = { name, subs: new Set(), durables: new Map(), enqueued: 0, pattern: isPattern(path) };
       this.topics.set(name, t);
-      if (isTemp(name)) this.noteTemp(name);
+      if (isTemp(name)) this.temps.noteTemp(name);
       if (t.pattern) this.patterns.set(path, t);
       this.names.add(name);
     }
@@ -1412,40 +1419,14 @@ export class BrokerCore {
     return st;
   }
 
-  // ---- temporary, composite and virtual destinations (destinations.ts) ----------------------
-
-  /** Temp destinations by their owner's key: the owner's open sessions and the names it made. */
-  private readonly temps = new Map<string, { sessions: Set<Session>; names: Set<string> }>();
-  /** The queues of each virtual topic that exist (/queue/Consumer.<name>.VirtualTopic.X by /topic/VirtualTopic.X). */
-  private readonly virtualQueues = new Map<string, Set<StorageQueue<Subscription>>>();
-
-  private tempsOf(owner: string) {
-    let e = this.temps.get(owner);
-    if (!e) {
-      e = { sessions: new Set(), names: new Set() };
-      this.temps.set(owner, e);
-    }
-    return e;
-  }
-
-  private ownerOpened(s: Session): void {
-    if (s.connectionId) this.tempsOf(tempOwnerKey(s.connectionId)).sessions.add(s);
-  }
+  // ---- temporary, composite and virtual destinations (destination-kinds.ts) -----------------
 
   /**
    * The last session of a connection ended: its temp destinations go, with their messages
-   * (JMS: deleted when the connection closes). A session moved here by its gateway after a
-   * failover opens with the same connection id, so its temp destinations exist again (empty).
+   * (TempDestinations.ownerClosed).
    */
   private ownerClosed(s: Session): void {
-    if (!s.connectionId) return;
-    const owner = tempOwnerKey(s.connectionId);
-    const e = this.temps.get(owner);
-    if (!e) return;
-    e.sessions.delete(s);
-    if (e.sessions.size > 0) return;
-    this.temps.delete(owner);
-    for (const name of e.names) {
+    for (const name of this.temps.ownerClosed(s)) {
       const q = this.stores.get(name);
       if (q) {
         q.dropAll();
@@ -1461,107 +1442,9 @@ export class BrokerCore {
     }
   }
 
-  private noteTemp(name: string): void {
-    const t = parseTemp(name);
-    if (t) this.tempsOf(t.owner).names.add(name);
-  }
-
   private noteQueue(q: StorageQueue<Subscription>): void {
-    if (isTemp(q.name)) this.noteTemp(q.name);
-    const vt = virtualTopicOf(q.name);
-    if (!vt) return;
-    let set = this.virtualQueues.get(vt);
-    if (!set) {
-      set = new Set();
-      this.virtualQueues.set(vt, set);
-    }
-    set.add(q);
-  }
-
-  /** Whether the connection owning temp destination `d` has a session here. */
-  private tempAlive(d: string): boolean {
-    const t = parseTemp(d);
-    return !!t && (this.temps.get(t.owner)?.sessions.size ?? 0) > 0;
-  }
-
-  /**
-   * Anyone may send to a temp destination (the authorization map's `temp` entries permitting);
-   * only its own connection may consume it (ActiveMQ: "Cannot subscribe to remote temporary
-   * destination"); making one asks the map for `admin` (ActiveMQ's tempDestinationAuthorizationEntry).
-   */
-  private checkTemp(s: Session, d: string, action: 'read' | 'write', durableName = ''): void {
-    const t = parseTemp(d);
-    if (!t) throw badDestination(d);
-    const own = s.connectionId !== '' && t.owner === tempOwnerKey(s.connectionId);
-    if (action === 'read' && !own) {
-      throw new BrokerError(ErrorCode.InvalidDestination, `cannot subscribe to temporary destination '${d}': it belongs to another connection, and only the connection that made it may consume it (send to it instead)`);
-    }
-    if (durableName) {
-      throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${durableName}' on temporary topic '${d}': a temporary topic ends with its connection; subscribe without a durable name`);
-    }
-    if (!own || this.temps.get(t.owner)?.names.has(d)) return;
-    const a = this.opts.authorizer;
-    if (a && !a.can(s, 'admin', d)) {
-      this.opts.onForbidden?.(s.login, action, d);
-      const who = s.login ? `user '${s.login}'` : 'an anonymous client';
-      throw new BrokerError(ErrorCode.Forbidden, `${who} may not create temporary destination ${d} (groups: ${s.groups.join(',') || 'none'}): ask an administrator for admin permission on temp destinations in the authorization map`);
-    }
-  }
-
-  /**
-   * SUBSCRIBE to a composite destination ('/queue/a,/topic/b'), as ActiveMQ reads it: one
-   * consumer on each part (its own prefetch, the same ack mode, selector and priority), all
-   * under the client's subscription id — deliveries carry it, UNSUBSCRIBE ends every member, and
-   * a cumulative (client mode) ACK covers the earlier deliveries of every member. Members are
-   * made in order and undone if one is refused: all or nothing. Not durable (a durable name
-   * names one subscription of one topic).
-   */
-  private subscribeComposite(s: Session, sub: Subscribe): void {
-    if (sub.durableName) {
-      throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${sub.durableName}' on composite destination '${sub.destination}': a durable subscription is to one topic; subscribe to each part with its own durable name`);
-    }
-    const parts = compositeParts(sub.destination);
-    for (const p of parts) {
-      if (!parseDestination(p)) {
-        throw new BrokerError(ErrorCode.InvalidDestination, `invalid destination '${p}' in composite destination '${sub.destination}': each part must be /queue/<name> or /topic/<name>, separated by commas`);
-      }
-    }
-    const members: Subscription[] = [];
-    try {
-      parts.forEach((p, i) => {
-        const id = `${sub.subscriptionId}\u0000${i}`;
-        this.subscribe(s, { ...sub, subscriptionId: id, destination: p });
-        members.push(s.subs.get(id)!);
-      });
-    } catch (e) {
-      for (const m of members) this.endSubscription(m);
-      throw e;
-    }
-    const composite = { id: sub.subscriptionId, members };
-    for (const m of members) m.composite = composite;
-    s.composites.set(sub.subscriptionId, members);
-  }
-
-  /**
-   * ActiveMQ's composite destination: one SEND to '/queue/a,/topic/b' is a SEND to each part,
-   * with the same message id and an `original-destination` header naming the composite. Every
-   * part is checked (name, authorization, destination limit) before any is sent, and all of
-   * them go into this step's journal entry: stored together or not at all.
-   */
-  private sendComposite(s: Session, r: Extract<SessionRequest, { kind: 'send' }>, m: Message): void {
-    const parts = compositeParts(m.destination);
-    if (parts.length === 0) throw badDestination(m.destination);
-    for (const p of parts) {
-      if (!parseDestination(p)) {
-        throw new BrokerError(ErrorCode.InvalidDestination, `invalid destination '${p}' in composite destination '${m.destination}': each part must be /queue/<name> or /topic/<name>, separated by commas`);
-      }
-      if (isTemp(p)) this.checkTemp(s, p, 'write');
-      this.authorize(s, 'write', p);
-      this.admitDestination(p);
-    }
-    for (const p of parts) {
-      this.request(s, { ...r, send: { ...r.send, message: { ...m, destination: p, headers: { ...m.headers, 'original-destination': m.destination } } } });
-    }
+    if (isTemp(q.name)) this.temps.noteTemp(q.name);
+    this.virtual.noteQueue(q);
   }
 
   /**
@@ -1572,7 +1455,7 @@ export class BrokerCore {
    * holds messages. False when there is none.
    */
   private toVirtualQueues(message: Message, persistent: boolean): boolean {
-    const queues = this.virtualQueues.get(message.destination);
+    const queues = this.virtual.queuesOf(message.destination);
     if (!queues?.size) return false;
     for (const q of queues) {
       const copy: Message = { ...message, destination: q.name, headers: { ...message.headers, 'original-destination': message.destination } };

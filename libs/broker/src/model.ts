@@ -5,6 +5,11 @@ import type { Consumer, StorageQueue, StoredMessage } from './queue';
 import type { AckMode, Message, SelectorLike, SessionEvent, SessionRequest } from './types';
 import type { DurableSubOp } from './journal';
 
+/** The authorization map as the core sees it. */
+export interface Authorizer {
+  can(principal: { login: string; groups: readonly string[] }, action: 'read' | 'write' | 'admin', destination: string): boolean;
+}
+
 export interface DeliveryRec { tag: number; sub: Subscription; msg: StoredMessage; tx: string | null }
 
 export type TxItem = { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; rec: DeliveryRec };
