@@ -21,7 +21,8 @@ import type { RocksJournal, ReplicationDisk } from './journal';
 import type { Journal, JournalHost } from './journals';
 import type { BatchOp } from './rocks';
 import { ReplicationLinks, type LinkMessage } from './links';
-import { SnapshotStaging } from './snapshot-staging';
+import type { SnapshotStaging } from './snapshot-staging';
+import { SnapshotTransfer } from './snapshots';
 
 /**
  * Applied entries the replication log holds in memory at most (whatever journal.retention
@@ -101,8 +102,7 @@ export class ReplicatedJournal implements Journal {
   private keptHead = 0;
   private keptBytes = 0;
   private resetPending = false;
-  private staged: { staging: SnapshotStaging; epoch: number; position: number } | null = null;
-  private fetching = false;
+  private readonly snapshots: SnapshotTransfer;
 
   private readonly writes: WriteItem[] = [];
   private writing = false;
@@ -188,10 +188,16 @@ export class ReplicatedJournal implements Journal {
       onMessage: (from, m) => this.onLinkMessage(from, m),
       onHello: (h) => this.onHello(h),
     });
+    this.snapshots = new SnapshotTransfer(o, {
+      journal, links: this.links, warn: this.warn,
+      addressOf: (id) => this.addresses.get(id),
+      stopped: () => this.stopped,
+      offer: (s) => this.step({ type: 'installSnapshot', ...s }),
+    });
   }
 
   start(): void {
-    SnapshotStaging.removeLeftover(this.journal.db.location); // a fetch or install cut short by a crash
+    this.snapshots.removeLeftover(); // a fetch or install cut short by a crash
     if (this.divergedWhy) this.o.log.error({ dataDir: this.journal.db.location, diverged: this.divergedWhy }, this.recoveryAdvice());
     const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
     this.tickTimer = setInterval(() => {
@@ -607,8 +613,7 @@ export class ReplicatedJournal implements Journal {
         this.enqueue({ kind: 'truncate', from: a.fromPosition });
         return;
       case 'resetLog': {
-        const s = this.staged;
-        this.staged = null;
+        const s = this.snapshots.take();
         if (!s) { this.fatal(new Error('resetLog without a staged snapshot')); return; }
         this.unapplied.clear();
         this.resetPending = true;
@@ -782,7 +787,7 @@ export class ReplicatedJournal implements Journal {
 
   private onLinkMessage(from: string, m: LinkMessage): void {
     if (this.beyondPublished(m.epoch, m.from || from)) return;
-    if (m.type === 'snapshot') { this.onSnapshotOffer(m.from || from, m.epoch, m.position); return; }
+    if (m.type === 'snapshot') { this.snapshots.onOffer(m.from || from, m.epoch, m.position); return; }
     // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
     // hears of newer epochs (an append of the new master makes it follow).
     // A master fenced only while ZooKeeper is out of reach (zkResumeEpoch) keeps replicating.
@@ -821,53 +826,9 @@ export class ReplicatedJournal implements Journal {
     if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, performance.now());
   }
 
-  private onSnapshotOffer(from: string, masterEpoch: number, position: number): void {
-    if (this.fetching) return;
-    const address = this.addresses.get(from) ?? (this.links.following?.masterId === from ? this.links.following.address : undefined);
-    if (!address) { this.warn('snapAddr', { from }, 'snapshot offered by a master whose address is unknown'); return; }
-    this.fetching = true;
-    this.o.log.info({ from, position }, 'fetching a snapshot from the master');
-    void this.fetchSnapshot(from, address, masterEpoch, position).finally(() => { this.fetching = false; });
-  }
-
-  /** Streams the master's snapshot into the on-disk staging area, then offers it to the core. */
-  private async fetchSnapshot(from: string, address: string, masterEpoch: number, position: number): Promise<void> {
-    let staging: SnapshotStaging | undefined;
-    try {
-      staging = await SnapshotStaging.create(this.journal.db.location);
-      const st = staging;
-      const at = await this.links.fetchSnapshot(address, { group: this.o.group, from: this.o.id, epoch: masterEpoch, position }, (items) => st.add(items));
-      if (this.stopped) return;
-      this.staged = { staging: st, epoch: at.epoch, position: at.position };
-      this.o.log.info({ from, position: at.position, epoch: at.epoch, keys: st.size }, 'snapshot fetched');
-      this.step({ type: 'installSnapshot', from, masterEpoch, position: at.position, epoch: at.epoch });
-      // resetLog took it (the install removes it when done), or the core did not need it.
-      if (this.staged?.staging === st) this.staged = null;
-      else staging = undefined;
-    } catch (err) {
-      this.warn('snapFail', { from, err: (err as Error).message }, 'snapshot fetch failed (the master offers it again)');
-    } finally {
-      await staging?.destroy();
-    }
-  }
-
   /** Replication.Snapshot: this store's indexes at one RocksDB snapshot. */
-  async serveSnapshot(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotChunk>): Promise<void> {
-    try {
-      if (call.request.group && call.request.group !== this.o.group) throw Object.assign(new Error(`group ${this.o.group}, not ${call.request.group}`), { code: grpc.status.INVALID_ARGUMENT });
-      // A chunk waits for the stream to drain before the next is read: a slow slave slows
-      // the reader instead of the whole snapshot piling up in this process.
-      const at = await this.journal.snapshot((items) => {
-        if (call.cancelled) throw new Error('the slave cancelled the snapshot');
-        if (call.write({ epoch: 0, position: 0, items, last: false })) return undefined;
-        return new Promise<void>((resolve) => call.once('drain', resolve));
-      });
-      call.write({ epoch: at.epoch, position: at.position, items: [], last: true });
-      call.end();
-      this.o.log.info({ to: call.request.from, position: at.position }, 'snapshot sent');
-    } catch (e) {
-      call.destroy(e as Error);
-    }
+  serveSnapshot(call: grpc.ServerWritableStream<SnapshotRequest, SnapshotChunk>): Promise<void> {
+    return this.snapshots.serve(call);
   }
 
   // ---- the writer (group commit) ------------------------------------------------------------
@@ -1041,12 +1002,9 @@ export class ReplicatedJournal implements Journal {
     this.step({ type: 'entriesRead', to: a.to, from: a.from, entries });
   }
 
+  /** The core reset its log to a fetched snapshot: installed on disk, the log starts at its position. */
   private async install(w: { epoch: number; position: number; staging: SnapshotStaging }): Promise<void> {
-    try {
-      await this.journal.install(w.staging.source(), w.epoch, w.position, this.o.fsync);
-    } finally {
-      await w.staging.destroy();
-    }
+    await this.snapshots.install(w);
     this.applied = w.position;
     this.diskLast = w.position;
     this.diskSnap = w.position;
