@@ -10,11 +10,12 @@ import {
 } from './journal';
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
-  MATCH_NOTHING, Session, Subscription, addConsumer, countConsumers, pickConsumer, selectorView,
+  MATCH_NOTHING, Session, Subscription, addConsumer, pickConsumer, selectorView,
   type Authorizer, type DeliveryRec, type DurableState, type Topic, type TxItem,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
 import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
+import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError, PatternTrie } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
@@ -26,6 +27,7 @@ import {
 
 export { parseDestination } from './destinations';
 export type { Authorizer } from './model';
+export type { BrokenDurable, DeleteResult, DestinationInfo, PurgeResult } from './admin';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -122,33 +124,6 @@ export interface Ready {
   forgotten: string[];
 }
 
-export interface DestinationInfo {
-  name: string;
-  depth: number;
-  inflight: number;
-  /** localConsumers + networkConsumers. */
-  consumers: number;
-  enqueued: number;
-  dequeued: number;
-  /** Live subscriptions of client sessions (a topic: its live subscribers, durable ones included). */
-  localConsumers: number;
-  /** Live subscriptions of bridge sessions (Open.network): demand from another group. */
-  networkConsumers: number;
-}
-
-/** Admin.Purge answers: how many went, or why nothing could. */
-export type PurgeResult =
-  | { ok: true; removed: number }
-  | { ok: false; code: 'INVALID_DESTINATION' | 'NOT_FOUND'; message: string };
-
-/** Admin.Delete answers: the messages that went with the destination, or why it stays (IN_USE: it has consumers or subscribers). */
-export type DeleteResult =
-  | { ok: true; removed: number }
-  | { ok: false; code: 'INVALID_DESTINATION' | 'NOT_FOUND' | 'IN_USE'; message: string };
-
-/** A durable subscription whose stored selector no longer compiles (brokenDurables()). */
-export interface BrokenDurable { clientId: string; name: string; topic: string; selector: string; error: string }
-
 /** A selector as messages quote it: a long one by its start. */
 function quoteSelector(s: string): string {
   return s.length <= 200 ? s : `${s.slice(0, 200)}... (${s.length} characters)`;
@@ -204,6 +179,8 @@ export class BrokerCore {
   private readonly temps: TempDestinations;
   private readonly virtual = new VirtualTopics();
   private readonly composite: CompositeHost;
+  /** Admin.Destinations, Purge, Delete (admin.ts). */
+  private readonly admin: Admin;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
     this.temps = new TempDestinations(opts);
@@ -215,6 +192,12 @@ export class BrokerCore {
       endSubscription: (sub) => this.endSubscription(sub),
       request: (s, r) => this.request(s, r),
     };
+    this.admin = new Admin({
+      stores: this.stores, topics: this.topics, durables: this.durables, retained: this.retained, names: this.names,
+      nextSeq: () => this.nextSeq,
+      emit: (op) => this.emit(op),
+      step: () => this.finishStep(),
+    });
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
     this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
     if (!recovered) return;
@@ -397,155 +380,32 @@ export class BrokerCore {
     return r;
   }
 
-  // ---- admin -----------------------------------------------------------------------------
+  // ---- admin (admin.ts) ------------------------------------------------------------------
 
   /** Durable subscriptions whose stored selector does not compile: they receive nothing. */
   brokenDurables(): BrokenDurable[] {
-    const out: BrokenDurable[] = [];
-    for (const d of this.durables.values()) {
-      if (d.broken !== null) out.push({ clientId: d.op.clientId, name: d.op.name, topic: d.op.topic, selector: d.op.selector, error: d.broken });
-    }
-    return out;
+    return this.admin.brokenDurables();
   }
 
   destinations(prefix = ''): DestinationInfo[] {
-    const out: DestinationInfo[] = [];
-    for (const q of this.stores.values()) {
-      if (!q.name.startsWith(prefix)) continue;
-      const [local, network] = countConsumers(q.consumers);
-      out.push({
-        name: q.name, depth: q.stored + q.volatile, inflight: q.inflight.size, consumers: local + network,
-        enqueued: q.enqueued, dequeued: q.dequeued, localConsumers: local, networkConsumers: network,
-      });
-    }
-    for (const t of this.topics.values()) {
-      if (!t.name.startsWith(prefix)) continue;
-      // Live subscriptions only: an offline durable subscription is not demand (its backlog
-      // queue is listed on its own above).
-      const live: Subscription[] = [...t.subs];
-      for (const d of t.durables.values()) if (d.active) live.push(d.active);
-      const [local, network] = countConsumers(live);
-      out.push({ name: t.name, depth: 0, inflight: 0, consumers: local + network, enqueued: t.enqueued, dequeued: 0, localConsumers: local, networkConsumers: network });
-    }
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return this.admin.destinations(prefix);
   }
 
   /** In-memory messages of a queue in dispatch order (the shell adds disk-only ones). */
   windowOf(destination: string): { messages: Message[]; boundary: string | null; storeId: string } | null {
-    const q = this.storeNamed(destination);
-    if (!q) return null;
-    const messages: Message[] = [];
-    q.win.scan((m) => { messages.push(m.message); return 'skip'; });
-    return { messages, boundary: q.boundary, storeId: q.id };
+    return this.admin.windowOf(destination);
   }
 
-  /**
-   * Admin purge: every message of the queue (or durable subscription backlog) that is not in
-   * flight. An invalid name, a topic (it stores nothing) or an unknown queue is refused.
-   */
+  /** Admin purge (Admin.purge): every message of the queue not in flight goes. */
   purge(destination: string, now: number): PurgeResult {
     this.now = now;
-    const q = this.storeNamed(destination);
-    if (!q) {
-      const d = parseDestination(destination);
-      if (!d && destination.startsWith('durable:')) return { ok: false, code: 'NOT_FOUND', message: `durable subscription backlog '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
-      if (!d) return { ok: false, code: 'INVALID_DESTINATION', message: badDestination(destination).message };
-      if (d.type === 'topic') {
-        return { ok: false, code: 'INVALID_DESTINATION', message: `cannot purge topic '${destination}': topics have no stored messages; purge a durable subscription's backlog by the name Admin.Destinations lists for it (durable:<client>:<name>)` };
-      }
-      return { ok: false, code: 'NOT_FOUND', message: `queue '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
-    }
-    const removed = this.purgeStore(q);
-    this.finishStep();
-    return { ok: true, removed };
+    return this.admin.purge(destination);
   }
 
-  /** Removes every message of `q` not in flight (journaled for the stored ones); returns how many went. */
-  private purgeStore(q: StorageQueue<Subscription>): number {
-    const before = q.stored + q.volatile;
-    const kept = [...q.inflight.values()].filter((m) => m.stored);
-    const keep = kept.map((m) => m.seq);
-    const keepBytes = kept.reduce((n, m) => n + volatileSize(m.message), 0);
-    if (q.stored > keep.length) this.emit({ kind: 'purge', purge: { queue: q.id, upToSeq: this.nextSeq - 1, keep, keepBytes } });
-    const gone = q.dropAll().filter((m) => !m.stored);
-    q.volatile -= gone.length;
-    for (const m of gone) q.volatileBytes -= volatileSize(m.message);
-    q.dequeued += gone.length;
-    return before - (q.stored + q.volatile);
-  }
-
-  /**
-   * Admin delete (ActiveMQ's console "Delete"): the destination and its messages go, and its
-   * name is forgotten — no longer listed, a broker.maxDestinations slot free again, its metric
-   * series dropped (Ready.forgotten). Journaled (purge / removeDurable, then forget, in one
-   * entry), so replicas and a restarted store agree.
-   * - a queue: refused while it has consumers (local or a bridge's); its waiting messages go as
-   *   a purge does;
-   * - a topic: refused while it has subscribers, live or durable (delete a durable subscription
-   *   by its listed name first); its retained message goes with it;
-   * - a durable subscription's backlog (durable:<client>:<name>): the subscription and its
-   *   backlog go, refused while its client is subscribed.
-   * A temporary destination is not deleted here: it ends with its connection.
-   */
+  /** Admin delete (Admin.deleteDestination): the destination, its messages and its name go. */
   deleteDestination(destination: string, now: number): DeleteResult {
     this.now = now;
-    const q = this.storeNamed(destination);
-    const d = parseDestination(destination);
-    if (!q && !d) {
-      if (destination.startsWith('durable:')) return { ok: false, code: 'NOT_FOUND', message: `durable subscription backlog '${destination}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
-      return { ok: false, code: 'INVALID_DESTINATION', message: badDestination(destination).message };
-    }
-    if (d?.temp) return { ok: false, code: 'INVALID_DESTINATION', message: `cannot delete temporary destination '${destination}': it is deleted when the connection that made it closes` };
-    const result = q ? this.deleteStore(q) : this.deleteTopic(destination, d!.type);
-    this.finishStep();
-    return result;
-  }
-
-  private deleteStore(q: StorageQueue<Subscription>): DeleteResult {
-    const consumers = q.consumers.length;
-    if (q.kind === 'durable') {
-      const d = [...this.durables.values()].find((x) => x.queue === q)!;
-      if (d.active) return { ok: false, code: 'IN_USE', message: `durable subscription '${d.op.name}' of client '${d.op.clientId}' is active: its client must unsubscribe (or disconnect) first, then delete ${q.name}` };
-      const removed = q.stored + q.volatile;
-      this.emit({ kind: 'removeDurable', removeDurable: { clientId: d.op.clientId, name: d.op.name, queue: d.op.queue } });
-      this.emit({ kind: 'forget', forget: { destination: q.name } });
-      return { ok: true, removed };
-    }
-    if (consumers > 0) {
-      const [, network] = countConsumers(q.consumers);
-      const bridges = network ? ` (${network} of them a bridge's demand from another group)` : '';
-      return { ok: false, code: 'IN_USE', message: `queue '${q.name}' has ${consumers} consumer${consumers === 1 ? '' : 's'}${bridges}: close its ${consumers} consumer${consumers === 1 ? '' : 's'} first, then delete it` };
-    }
-    if (q.inflight.size > 0) return { ok: false, code: 'IN_USE', message: `queue '${q.name}' has ${q.inflight.size} message(s) in flight: wait for them to be acknowledged, then delete it` };
-    const removed = this.purgeStore(q);
-    this.emit({ kind: 'forget', forget: { destination: q.name } });
-    return { ok: true, removed };
-  }
-
-  /** A topic (or a queue name seen but holding no storage queue): forgotten if nothing uses it. */
-  private deleteTopic(name: string, type: 'queue' | 'topic'): DeleteResult {
-    const t = this.topics.get(name);
-    if (t) {
-      const live = t.subs.size + [...t.durables.values()].filter((x) => x.active).length;
-      if (live > 0) return { ok: false, code: 'IN_USE', message: `topic '${name}' has ${live} subscriber${live === 1 ? '' : 's'}: close its ${live} subscriber${live === 1 ? '' : 's'} first, then delete it` };
-      const durables = [...t.durables.values()].map((x) => x.queue.name);
-      if (durables.length) return { ok: false, code: 'IN_USE', message: `topic '${name}' has ${durables.length} offline durable subscription${durables.length === 1 ? '' : 's'}: delete ${durables.join(', ')} first (each by that name), then the topic` };
-    }
-    const retained = this.retained.get(name) !== undefined;
-    if (!t && !retained && !this.names.has(name)) {
-      return { ok: false, code: 'NOT_FOUND', message: `${type} '${name}' does not exist on this store: check the name with Admin.Destinations (hawser destinations)` };
-    }
-    if (retained) this.emit({ kind: 'dropRetained', dropRetained: { topic: name } });
-    this.emit({ kind: 'forget', forget: { destination: name } });
-    return { ok: true, removed: retained ? 1 : 0 };
-  }
-
-  /** A queue by its destination, or a durable subscription's backlog by its listed name (durable:<client>:<name>). */
-  private storeNamed(name: string): StorageQueue<Subscription> | undefined {
-    const q = this.stores.get(name);
-    if (q || !name.startsWith('durable:')) return q;
-    for (const d of this.durables.values()) if (d.queue.name === name) return d.queue;
-    return undefined;
+    return this.admin.deleteDestination(destination);
   }
 
   // ---- requests --------------------------------------------------------------------------
