@@ -23,6 +23,7 @@ import type { BatchOp } from './rocks';
 import { ReplicationLinks, type LinkMessage } from './links';
 import type { SnapshotStaging } from './snapshot-staging';
 import { SnapshotTransfer } from './snapshots';
+import { Roles, type ZkGroupState } from './roles';
 
 /**
  * Applied entries the replication log holds in memory at most (whatever journal.retention
@@ -116,25 +117,7 @@ export class ReplicatedJournal implements Journal {
   /** Slave: when the committed entries waiting to be applied are due (0: none wait). */
   private applyDueAt = 0;
 
-  /** The epoch this store serves sessions in (null: not serving). */
-  private servingEpoch: number | null = null;
-  /** The epoch it was promoted for (set at role master, before serving). */
-  private masterEpoch: number | null = null;
-  /** The ZooKeeper session was lost while master: act as fenced until told a role again. */
-  private zkFenced = false;
-  /**
-   * Fenced only because ZooKeeper was out of reach for the whole session timeout (the session
-   * may still live, e.g. a ZooKeeper quorum loss): the epoch it may serve in again if the same
-   * session comes back and nothing moved (zkReconnected). Meanwhile it keeps replicating, so
-   * its slaves hear it and report no masterLost. null: fenced for good (until a role comes).
-   */
-  private zkResumeEpoch: number | null = null;
-  /** Master: when each slave last acknowledged in this epoch (do they still follow?). */
-  private readonly heardAt = new Map<string, number>();
-  /** Master serving on while disconnected from ZooKeeper: checks that a quorum's worth of slaves still acknowledges. */
-  private zkQuorumCheck: NodeJS.Timeout | null = null;
-  private prevRole: Role = 'candidate';
-  private readonly addresses = new Map<string, string>();
+  private readonly roles: Roles;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private failed = false;
@@ -146,15 +129,6 @@ export class ReplicatedJournal implements Journal {
    */
   private divergedWhy: string | null = null;
   private readonly caughtUpAt = new Map<string, number>();
-  /** Slave ids of the last master assignment. */
-  private members: string[] = [];
-  /**
-   * Every member id this store has seen in its group (Assign lists, ZooKeeper), saved: the
-   * replication core's membership is fixed at becomeMaster, so a master must expect members
-   * that are down right now, or they could not rejoin until the next election.
-   */
-  private readonly seen = new Set<string>();
-  fencedTotal = 0;
   /** Reads of journal entries back from disk for a lagging slave (catch-up beyond memory). */
   catchUpReads = 0;
   private readonly warn: ReturnType<typeof warnEvery>;
@@ -171,7 +145,6 @@ export class ReplicatedJournal implements Journal {
     this.diskSnap = disk.snapshotPosition;
     this.diskLast = disk.entries.length ? disk.entries[disk.entries.length - 1]!.position : disk.snapshotPosition;
     for (const e of disk.entries) if (e.position > disk.applied) this.unapplied.set(e.position, e.entry);
-    for (const id of disk.members) if (id !== o.id) this.seen.add(id);
     this.divergedWhy = disk.diverged ?? null;
     this.replica = new Replica({
       id: o.id, replicas: o.replicas, sync: o.sync, masterTimeoutMs: o.masterTimeoutMs, heartbeatMs: o.heartbeatMs,
@@ -188,9 +161,18 @@ export class ReplicatedJournal implements Journal {
       onMessage: (from, m) => this.onLinkMessage(from, m),
       onHello: (h) => this.onHello(h),
     });
+    this.roles = new Roles(o, {
+      replica: this.replica, links: this.links, warn: this.warn,
+      failed: () => this.failed,
+      stopped: () => this.stopped,
+      outOfGroup: () => this.outOfGroup(),
+      saveMeta: (name, value) => this.enqueue({ kind: 'meta', name, value }),
+      takeOver: (epoch, slaves) => this.takeOver(epoch, slaves),
+      standDown: (message) => this.standDown(message),
+    }, disk.members);
     this.snapshots = new SnapshotTransfer(o, {
       journal, links: this.links, warn: this.warn,
-      addressOf: (id) => this.addresses.get(id),
+      addressOf: (id) => this.roles.addressOf(id),
       stopped: () => this.stopped,
       offer: (s) => this.step({ type: 'installSnapshot', ...s }),
     });
@@ -210,7 +192,7 @@ export class ReplicatedJournal implements Journal {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.stopQuorumCheck();
+    this.roles.stop();
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.links.close();
@@ -220,17 +202,19 @@ export class ReplicatedJournal implements Journal {
   // ---- read side ----------------------------------------------------------------------------
 
   /** Sessions may be served: master of the current epoch, core rebuilt, not fenced. */
-  get serving(): boolean { return this.servingEpoch !== null && !this.zkFenced && !this.failed; }
+  get serving(): boolean { return this.roles.serving; }
   get role(): Role | 'diverged' {
     if (this.divergedWhy) return 'diverged';
-    return this.zkFenced && this.replica.role === 'master' ? 'fenced' : this.replica.role;
+    return this.roles.role;
   }
   /** Why this store's log diverged from its group's (null: it has not). */
   get diverged(): string | null { return this.divergedWhy; }
   get epoch(): number { return this.replica.epoch; }
   get appliedPosition(): number { return this.applied; }
   get masterId(): string | undefined { return this.replica.role === 'master' ? this.o.id : this.replica.masterId; }
-  addressOf(id: string | undefined): string | undefined { return id === undefined ? undefined : this.addresses.get(id); }
+  addressOf(id: string | undefined): string | undefined { return id === undefined ? undefined : this.roles.addressOf(id); }
+  /** Master demotions and fencings (hawser_store_fenced_total). */
+  get fencedTotal(): number { return this.roles.fencedTotal; }
 
   /** Master: lag of each slave it replicates to. */
   lag(): Map<string, LagInfo> {
@@ -281,16 +265,16 @@ export class ReplicatedJournal implements Journal {
     if (unpublished) return { accepted: false, reason: unpublished };
     const out = this.outOfGroup();
     if (out) return { accepted: false, reason: out };
-    for (const m of req.members ?? []) if (m.id && m.address) this.addresses.set(m.id, m.address);
-    if (req.masterId && req.masterAddress) this.addresses.set(req.masterId, req.masterAddress);
-    this.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
+    for (const m of req.members ?? []) if (m.id && m.address) this.roles.learnAddress(m.id, m.address);
+    if (req.masterId && req.masterAddress) this.roles.learnAddress(req.masterId, req.masterAddress);
+    this.roles.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
     let ev: Event;
     if (req.role === 'master') {
       // The live members the coordinator listed first, then members seen before (down now),
       // never more than N-1 slaves: quorum intersection counts N voters.
       const listed = (req.members ?? []).filter((m) => m.address).map((m) => m.id);
-      const members = [...new Set([...listed, ...this.seen])].filter((id) => id && id !== this.o.id).slice(0, this.o.replicas - 1);
-      this.members = members;
+      const members = [...new Set([...listed, ...this.roles.seen])].filter((id) => id && id !== this.o.id).slice(0, this.o.replicas - 1);
+      this.roles.assigned(members);
       ev = { type: 'becomeMaster', epoch: req.epoch, members };
     } else if (req.role === 'slave') {
       if (!req.masterId) return Promise.resolve({ accepted: false, reason: 'role slave needs master_id and master_address' });
@@ -302,174 +286,22 @@ export class ReplicatedJournal implements Journal {
       const r = seen.find((a) => a.type === 'refuse');
       // Already following that master in that epoch: no actions, but keep the link right.
       if (!r && req.role === 'slave' && this.replica.role === 'slave' && this.replica.masterId === req.masterId) {
-        this.followMaster(req.masterId, this.replica.epoch);
+        this.roles.followMaster(req.masterId, this.replica.epoch);
       }
       this.o.log.info({ epoch: req.epoch, role: req.role, master: req.masterId || undefined, accepted: !r, reason: r?.type === 'refuse' ? r.reason : undefined }, 'assign');
       resolve({ accepted: !r, reason: r?.type === 'refuse' ? r.reason : '' });
     }));
   }
 
-  /**
-   * The master znode changed (ZooKeeper): a store that is not master dials the published
-   * master by itself; that master's first append (epoch >= our promise) makes the core follow.
-   */
-  hintMaster(m: { id: string; address: string; epoch: number }): void {
-    if (!m.id || m.id === this.o.id || !m.address || this.outOfGroup()) return;
-    this.addresses.set(m.id, m.address);
-    const r = this.replica;
-    if (m.epoch < r.promisedEpoch || (r.role === 'master' && !this.zkFenced)) return;
-    if (r.role === 'slave' && r.epoch > m.epoch) return;
-    this.links.follow(m.id, m.address, m.epoch);
-  }
+  // ---- ZooKeeper and roles (roles.ts) ------------------------------------------------------
 
-  /** Adds member ids to the saved set of this group's members. */
-  remember(ids: Array<string | undefined>): void {
-    let changed = false;
-    for (const id of ids) {
-      if (!id || id === this.o.id || this.seen.has(id)) continue;
-      this.seen.add(id);
-      changed = true;
-    }
-    if (changed) this.enqueue({ kind: 'meta', name: 'members', value: JSON.stringify([...this.seen].sort()) });
-  }
-
-  /**
-   * The ZooKeeper session expired (or was given up): stop acting as master at once (no receipt
-   * after this). The Replica keeps its role until the coordinator's next Prepare; meanwhile
-   * this store sends nothing as master, so slaves report masterLost.
-   */
-  zkLost(why: string): void {
-    if (this.replica.role !== 'master' && this.masterEpoch === null) return;
-    this.stopQuorumCheck();
-    this.zkResumeEpoch = null; // the session is gone: no serving again in this epoch
-    if (this.zkFenced) { this.links.discard(); return; }
-    this.zkFenced = true;
-    this.links.discard();
-    this.o.log.warn({ epoch: this.replica.epoch, why }, 'fenced: ZooKeeper session lost while master; no receipt is sent from now on');
-    this.demote(`fenced: ZooKeeper session lost (${why})`, true);
-  }
-
-  /**
-   * Whether every receipt needs the acks of a quorum's worth of slaves (quorum - 1 >= 1): then
-   * a master cut off from ZooKeeper cannot acknowledge anything once a newer epoch exists —
-   * its election needed a quorum of promises, every quorum holds a slave this master needs,
-   * and a slave that promised a newer epoch refuses older appends (docs/reliability.md, D6).
-   * quorum_*: yes; remote_*: where one slave is a quorum's worth (2-3 replicas); local_*: no.
-   */
-  private receiptsNeedQuorum(): boolean {
-    const slaves = Math.floor(this.o.replicas / 2); // quorum - 1
-    if (slaves < 1) return false;
-    if (this.o.sync.startsWith('quorum_')) return true;
-    return this.o.sync.startsWith('remote_') && slaves === 1;
-  }
-
-  private get actingMaster(): boolean { return this.replica.role === 'master' || this.masterEpoch !== null; }
-
-  /**
-   * Master: the ZooKeeper connection dropped; the session may still live (Curator's
-   * SUSPENDED). With receipts that need a quorum it serves on: nothing it acknowledges can be
-   * lost to a newer master. Otherwise it fences at once, as a lost session. Serving on lasts
-   * while a quorum's worth of slaves acknowledges it within replication.masterTimeoutMs (the
-   * silence after which they would report it lost), and at most the session timeout (zkInDoubt).
-   */
-  zkDisconnected(): void {
-    if (!this.actingMaster || this.zkFenced) return;
-    if (!this.receiptsNeedQuorum()) { this.zkLost(`disconnected; sync ${this.o.sync} with ${this.o.replicas} replicas acknowledges without a quorum of slaves`); return; }
-    this.o.log.warn({ epoch: this.replica.epoch, sync: this.o.sync }, 'ZooKeeper disconnected while master: serving on while the session may live (receipts still need a quorum of slaves)');
-    this.stopQuorumCheck();
-    this.zkQuorumCheck = setInterval(() => {
-      if (!this.actingMaster || this.zkFenced) { this.stopQuorumCheck(); return; }
-      if (!this.serving) return; // promoting
-      const need = Math.floor(this.o.replicas / 2);
-      const heard = this.slavesHeardWithin(this.o.masterTimeoutMs);
-      if (heard < need) this.zkInDoubt(`cut off from ZooKeeper and from its slaves (${heard} of the ${need} needed acknowledged within ${this.o.masterTimeoutMs} ms)`);
-    }, Math.max(10, this.o.heartbeatMs));
-    this.zkQuorumCheck.unref();
-  }
-
-  private stopQuorumCheck(): void {
-    if (this.zkQuorumCheck) clearInterval(this.zkQuorumCheck);
-    this.zkQuorumCheck = null;
-  }
-
-  /** Slaves that acknowledged this master (in its epoch) within the last `ms`. */
-  private slavesHeardWithin(ms: number): number {
-    const since = performance.now() - ms;
-    let n = 0;
-    for (const at of this.heardAt.values()) if (at >= since) n++;
-    return n;
-  }
-
-  /**
-   * Master: no ZooKeeper for the whole session timeout (Curator's LOST): the session has
-   * probably expired and a newer master may be elected, so no delivery and no receipt from now
-   * on. It keeps its role and keeps replicating (no masterLost from its slaves): if the same
-   * session comes back with nothing moved, it serves again in this epoch (zkReconnected).
-   */
-  zkInDoubt(why = 'no ZooKeeper for the whole session timeout'): void {
-    this.stopQuorumCheck();
-    if (!this.actingMaster || this.zkFenced) return;
-    if (this.replica.role !== 'master') { this.zkLost(why); return; }
-    this.zkFenced = true;
-    this.zkResumeEpoch = this.replica.epoch;
-    this.o.log.warn({ epoch: this.replica.epoch, why }, 'fenced: out of reach of ZooKeeper while master; no receipt or delivery until the same session is back');
-    this.demote(`fenced: ${why} (the session may have expired)`, true);
-  }
-
-  /**
-   * Reconnected to ZooKeeper in the same session. A master fenced by zkInDoubt serves again in
-   * its epoch if nothing moved: still master of that epoch here (no newer promise), the
-   * group's epoch and the master znode unchanged (an election bumps the epoch znode first),
-   * its member znode still its session's, and a quorum's worth of slaves acknowledged it
-   * lately. Otherwise it gives the session up (resolves false): its znode goes and the
-   * coordinator elects. true: keep the session.
-   */
-  async zkReconnected(read: () => Promise<{ epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean }>): Promise<boolean> {
-    this.stopQuorumCheck();
-    const e = this.zkResumeEpoch;
-    if (!this.zkFenced || e === null) return true;
-    let why: string | null;
-    try {
-      why = this.resumeRefusal(e, await read());
-    } catch (err) {
-      why = `cannot read the group's znodes: ${(err as Error).message}`;
-    }
-    if (!this.zkFenced || this.zkResumeEpoch !== e) return true; // a role or a loss came meanwhile
-    if (why) {
-      this.zkResumeEpoch = null;
-      this.links.discard();
-      this.o.log.warn({ epoch: e, why }, 'not serving again after the ZooKeeper outage: giving the session up so the coordinator elects');
-      return false;
-    }
-    this.zkFenced = false;
-    this.zkResumeEpoch = null;
-    this.o.log.info({ epoch: e }, 'ZooKeeper session survived the outage and nothing moved: serving again as master in the same epoch');
-    this.promote(e);
-    return true;
-  }
-
-  private resumeRefusal(e: number, z: { epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean }): string | null {
-    if (this.failed || this.stopped || this.divergedWhy) return 'this store is leaving the group';
-    const r = this.replica;
-    if (r.role !== 'master' || r.epoch !== e || r.promisedEpoch !== e) return `no longer master of epoch ${e} here (role ${r.role}, epoch ${r.epoch}, promised ${r.promisedEpoch})`;
-    if (z.epoch !== e) return `the group's epoch is ${z.epoch} now`;
-    if (!z.master || z.master.id !== this.o.id || z.master.epoch !== e) return `the master znode names ${z.master ? `${z.master.id} in epoch ${z.master.epoch}` : 'nobody'}`;
-    if (!z.memberOwned) return 'the member znode is not this session\'s';
-    const need = Math.floor(this.o.replicas / 2);
-    const following = this.slavesHeardWithin(Math.max(this.o.masterTimeoutMs, 3 * this.o.heartbeatMs));
-    if (following < need) return `${following} slave(s) acknowledged lately, a quorum needs ${need}`;
-    return null;
-  }
-
-  /**
-   * The group's epoch znode shows an epoch above this master's: an election began (the bump
-   * is its first step). Stop serving now rather than when its Prepare or a slave's refusal
-   * comes — that bounds what a master cut off from its slaves but not from ZooKeeper serves.
-   */
-  epochPublished(epoch: number): void {
-    if (this.replica.role !== 'master' || epoch <= this.replica.epoch) return;
-    this.zkLost(`the group's epoch is ${epoch} now`);
-  }
+  hintMaster(m: { id: string; address: string; epoch: number }): void { this.roles.hintMaster(m); }
+  remember(ids: Array<string | undefined>): void { this.roles.remember(ids); }
+  zkLost(why: string): void { this.roles.zkLost(why); }
+  zkDisconnected(): void { this.roles.zkDisconnected(); }
+  zkInDoubt(why?: string): void { this.roles.zkInDoubt(why); }
+  zkReconnected(read: () => Promise<ZkGroupState>): Promise<boolean> { return this.roles.zkReconnected(read); }
+  epochPublished(epoch: number): void { this.roles.epochPublished(epoch); }
 
   // ---- master: proposals --------------------------------------------------------------------
 
@@ -585,7 +417,7 @@ export class ReplicatedJournal implements Journal {
     } finally {
       this.draining = false;
     }
-    if (this.zkFenced && this.zkResumeEpoch === null && this.replica.role === 'master') this.links.discard();
+    if (this.roles.fencedByZk) this.links.discard();
     this.links.flush();
   }
 
@@ -600,7 +432,7 @@ export class ReplicatedJournal implements Journal {
       case 'refuse':
         return; // answered by the step's caller
       case 'role':
-        this.onRole(a.role, a.epoch, a.masterId);
+        this.roles.onRole(a.role, a.epoch, a.masterId);
         return;
       case 'persist': {
         for (const e of a.entries) this.unapplied.set(e.position, this.known.get(e.position) ?? decodeWire(e));
@@ -636,7 +468,7 @@ export class ReplicatedJournal implements Journal {
         this.kick();
         return;
       case 'acknowledge':
-        if (this.servingEpoch === a.epoch && this.core && this.serving) {
+        if (this.roles.servesIn(a.epoch) && this.core && this.serving) {
           this.core.durable(a.position, Date.now());
           this.host.drive();
         }
@@ -655,46 +487,20 @@ export class ReplicatedJournal implements Journal {
     }
   }
 
-  private onRole(role: Role, epoch: number, masterId: string | undefined): void {
-    const prev = this.prevRole;
-    this.prevRole = role;
-    this.zkFenced = false;
-    this.zkResumeEpoch = null;
-    this.heardAt.clear();
-    this.stopQuorumCheck();
-    this.o.log.info({ role, epoch, master: masterId, from: prev }, `role ${role}`);
-    if (this.masterEpoch !== null && !(role === 'master' && epoch === this.masterEpoch)) {
-      this.demote(role === 'fenced' ? `fenced: a newer epoch than ${this.masterEpoch} exists` : `now ${role} in epoch ${epoch}`, role === 'fenced');
-    }
-    if (role === 'master') {
-      this.links.unfollow();
-      this.promote(epoch);
-    } else if (role === 'slave' && masterId) {
-      this.followMaster(masterId, epoch);
-    }
-  }
-
-  private followMaster(masterId: string, epoch: number): void {
-    const address = this.addresses.get(masterId);
-    if (!address) {
-      this.warn('noAddress', { master: masterId }, 'following a master whose address is unknown (no Assign yet)');
-      return;
-    }
-    this.links.follow(masterId, address, epoch);
-  }
-
-  /** Becomes master of `epoch`: once earlier writes are done, the core gets the whole log. */
-  private promote(epoch: number): void {
-    this.masterEpoch = epoch;
+  /**
+   * Master of `epoch` (Roles.promote): the proposals of an older term go, and once earlier
+   * writes are done, the core gets the whole log and serves.
+   */
+  private takeOver(epoch: number, slaves: readonly string[]): void {
     this.pending.length = 0;
     this.inflight.length = 0;
     this.caughtUpAt.clear();
     const now = performance.now();
-    for (const id of this.members) this.caughtUpAt.set(id, now);
+    for (const id of slaves) this.caughtUpAt.set(id, now);
     this.enqueue({
       kind: 'task',
       run: () => {
-        if (this.masterEpoch !== epoch || this.replica.role !== 'master' || this.replica.epoch !== epoch || this.zkFenced) return;
+        if (!this.roles.mayServe(epoch)) return;
         const core = this.core;
         if (!core) { this.fatal(new Error('no core to promote')); return; }
         // The log's tail above what the core has (uncommitted entries of older epochs, and our
@@ -717,7 +523,7 @@ export class ReplicatedJournal implements Journal {
         // leave a gap in the core's positions (the next proposal refused as not following the
         // log) or a queue waiting for a page nobody reads.
         core.durable(this.replica.acknowledgedPosition, Date.now());
-        this.servingEpoch = epoch;
+        this.roles.serveIn(epoch);
         this.host.setCore(core);
         this.o.log.info({ epoch, position: core.position, commit: this.replica.commitPosition }, 'master: serving');
         this.host.drive();
@@ -725,18 +531,13 @@ export class ReplicatedJournal implements Journal {
     });
   }
 
-  /** Stops serving at once: sessions end with NOT_MASTER (no receipt after this), the core is rebuilt from disk. */
-  private demote(why: string, fenced: boolean): void {
-    const wasServing = this.servingEpoch !== null;
-    this.masterEpoch = null;
-    this.servingEpoch = null;
+  /** No longer master (Roles.demote): sessions end with NOT_MASTER, the core is rebuilt from disk. */
+  private standDown(message: string): void {
     this.pending.length = 0;
     this.inflight.length = 0;
-    if (fenced || wasServing) this.fencedTotal++;
-    this.host.endSessions('NOT_MASTER', `store ${this.o.id} is no longer the master of group ${this.o.group} (${why}); reconnect to the current master`);
+    this.host.endSessions('NOT_MASTER', message);
     this.core = null;
     this.host.setCore(null);
-    this.o.log.warn({ why, wasServing }, 'stopped acting as master');
     this.enqueue({
       kind: 'task',
       run: async () => {
@@ -791,10 +592,10 @@ export class ReplicatedJournal implements Journal {
     // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
     // hears of newer epochs (an append of the new master makes it follow).
     // A master fenced only while ZooKeeper is out of reach (zkResumeEpoch) keeps replicating.
-    if (this.zkFenced && this.zkResumeEpoch === null && this.replica.role === 'master' && m.epoch <= this.replica.epoch) return;
+    if (this.roles.fencedByZk && m.epoch <= this.replica.epoch) return;
     if (m.type === 'ack' && this.replica.role === 'master') {
       this.noteAck(m.from, m.received);
-      if (m.epoch === this.replica.epoch) this.heardAt.set(m.from, performance.now());
+      this.roles.acknowledged(m.from, m.epoch);
     }
     this.step({ type: 'receive', message: m });
   }
@@ -809,16 +610,16 @@ export class ReplicatedJournal implements Journal {
       this.o.log.warn({ slave: h.from, epoch: h.epoch }, 'a slave follows a newer epoch: fencing');
       this.step({ type: 'fence', epoch: h.epoch });
     }
-    if (this.replica.role === 'master' && !this.members.includes(h.from)) {
+    if (this.replica.role === 'master' && !this.roles.members.includes(h.from)) {
       // A member first seen after this master was assigned (down at the election, or new):
       // replicate to it from now on, unless that would make more than replicas-1 slaves.
-      this.remember([h.from]);
+      this.roles.remember([h.from]);
       this.step({ type: 'addMember', id: h.from }, (seen) => {
         const r = seen.find((a) => a.type === 'refuse');
         if (!seen.some((a) => a.type === 'send')) {
           this.warn(`unknown-${h.from}`, { slave: h.from, epoch: this.replica.epoch, reason: r?.type === 'refuse' ? r.reason : 'not master' }, 'a member not listed when this master was assigned dialed in and is not replicated to before the next election');
         } else {
-          this.members = [...this.members, h.from];
+          this.roles.joined(h.from);
           this.o.log.info({ slave: h.from, epoch: this.replica.epoch }, 'a member first seen after the election joined: replicating to it');
         }
       });
@@ -1028,8 +829,7 @@ export class ReplicatedJournal implements Journal {
     if (this.failed) return;
     this.failed = true;
     this.o.log.error({ err, dataDir: this.journal.db.location, role: this.replica.role, epoch: this.replica.epoch }, 'replicated journal failed: this store leaves the group (no receipt, heartbeat or promise from now on)');
-    this.servingEpoch = null;
-    this.masterEpoch = null;
+    this.roles.leave();
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.pending.length = 0;
