@@ -165,7 +165,8 @@ export function memoryTable(r: FuzzReport): string[] {
     })];
 }
 
-export async function main(argv: readonly string[]): Promise<number> {
+/** Runs the CLI; `onReport` gets the report (local.js compares rounds with it). */
+export async function main(argv: readonly string[], onReport?: (r: FuzzReport) => void): Promise<number> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   let parsed: ReturnType<typeof parseArgs>;
   try { parsed = parseArgs(argv, log); } catch (e) {
@@ -175,6 +176,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { options, json } = parsed;
   log(`[fuzz] seed ${options.seed}, ${n(options.frames)} frames at ${options.uris.join(', ')} (replay: --seed ${options.seed})`);
   const r = await runFuzz(options);
+  onReport?.(r);
   process.stdout.write(json ? `${JSON.stringify(r)}\n` : `${summary(r, options)}\n`);
   return r.ok ? 0 : 1;
 }

@@ -8,20 +8,26 @@
 //
 // `--rounds N` runs the fuzz N times in a row against the same processes (seed, seed+1, ...):
 // memory that levels off stops growing after the first round; a leak grows by as much each round.
+// `--max-round-growth MB` makes that a check: every later round must end with each process's
+// RSS at most MB above where the round before it ended.
 //
 //   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--rounds 2] [--store-arg --flag --store-arg value] [--json]
 import { Harness } from '@hawser/integration/dist/harness';
 import { main, UsageError } from './cli';
+import { mb } from './monitor';
+import type { FuzzReport } from './run';
 
 async function local(argv: string[]): Promise<number> {
   const storeArgs: string[] = [];
   const gatewayArgs: string[] = [];
   const rest: string[] = [];
   let rounds = 1;
+  let maxRoundGrowthMb: number | undefined;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rounds') {
-      rounds = Number(argv[i + 1]);
-      if (!Number.isInteger(rounds) || rounds < 1) throw new UsageError(`--rounds: expected an integer >= 1, got '${argv[i + 1]}'`);
+    if (argv[i] === '--rounds' || argv[i] === '--max-round-growth') {
+      const v = Number(argv[i + 1]);
+      if (!Number.isInteger(v) || v < (argv[i] === '--rounds' ? 1 : 0)) throw new UsageError(`${argv[i]}: expected an integer >= ${argv[i] === '--rounds' ? 1 : 0}, got '${argv[i + 1]}'`);
+      if (argv[i] === '--rounds') rounds = v; else maxRoundGrowthMb = v;
       i++;
     } else if (argv[i] === '--store-arg' || argv[i] === '--gateway-arg') {
       const v = argv[i + 1];
@@ -48,8 +54,27 @@ async function local(argv: string[]): Promise<number> {
     const seed = seedAt >= 0 ? Number(rest[seedAt + 1]) : (Math.random() * 2 ** 32) >>> 0;
     const others = seedAt >= 0 ? [...rest.slice(0, seedAt), ...rest.slice(seedAt + 2)] : rest;
     let code = 0;
+    let lastEnd: Map<string, number> | undefined;
+    /** Each process's end RSS against the round before's; true when one grew by more than --max-round-growth. */
+    const compare = (r: FuzzReport, round: number): boolean => {
+      const ends = new Map(r.rss.filter((f) => f.end !== undefined).map((f) => [f.name, f.end!]));
+      const before = lastEnd;
+      lastEnd = ends;
+      if (!before) return false;
+      let failed = false;
+      const lines = [...ends].map(([name, end]) => {
+        const prev = before.get(name);
+        if (prev === undefined) return undefined;
+        const over = maxRoundGrowthMb !== undefined && end > prev + maxRoundGrowthMb * 1048576;
+        if (over) failed = true;
+        return `${over ? 'FAILED' : 'ok'} ${name}: round ${round + 1} ended at ${mb(end)}, round ${round} at ${mb(prev)}${maxRoundGrowthMb === undefined ? '' : ` (bound + ${maxRoundGrowthMb} MB)`}`;
+      }).filter((l) => l !== undefined);
+      process.stdout.write(`${lines.map((l) => `  rounds     ${l}`).join('\n')}\n`);
+      return failed;
+    };
     for (let round = 0; round < rounds && code === 0; round++) {
       if (rounds > 1) process.stderr.write(`[fuzz] round ${round + 1} of ${rounds}\n`);
+      let report: FuzzReport | undefined;
       code = await main([
         '--uri', uris,
         '--ws', `127.0.0.1:${gateway.wsPort},127.0.0.1:${store.field('wsPort')}`,
@@ -60,7 +85,8 @@ async function local(argv: string[]): Promise<number> {
         // One witness queue for every round: a new name per round would count against broker.maxDestinations.
         ...(rounds > 1 && !others.includes('--witness-queue') ? ['--witness-queue', `/queue/fuzz-witness.local.${seed}`] : []),
         ...others,
-      ]);
+      ], (r) => { report = r; });
+      if (report && rounds > 1 && compare(report, round)) code = 1;
     }
     if (code !== 0) process.stderr.write(`[fuzz] service logs:\n${h.logTails(30)}\n`);
     return code;
