@@ -10,6 +10,11 @@
 // writer. An uncommitted tail can therefore be truncated by deleting journal keys only. The
 // master's in-memory core runs ahead of its indexes (it made those entries); when it stops
 // being master, its core is dropped and rebuilt from the indexes.
+//
+// Beside it: roles.ts (master, slave, fenced, and ZooKeeper's say in them), member-service.ts
+// (the coordinator's Prepare and Assign, epochs checked against ZooKeeper) and snapshots.ts
+// (fetching, serving and installing a snapshot). This file is the journal: proposals, the
+// core's actions, the links' messages and the writer.
 import { performance } from 'node:perf_hooks';
 import { removesOnly, type BrokerCore, type JournalEntry, type Recovered } from '@hawser/broker';
 import { Replica, ReplicationError, type Action, type Entry, type Event, type Role, type SyncMode } from '@hawser/replication';
@@ -24,6 +29,7 @@ import { ReplicationLinks, type LinkMessage } from './links';
 import type { SnapshotStaging } from './snapshot-staging';
 import { SnapshotTransfer } from './snapshots';
 import { Roles, type ZkGroupState } from './roles';
+import * as memberService from './member-service';
 
 /**
  * Applied entries the replication log holds in memory at most (whatever journal.retention
@@ -118,6 +124,8 @@ export class ReplicatedJournal implements Journal {
   private applyDueAt = 0;
 
   private readonly roles: Roles;
+  /** What the member service (member-service.ts) sees of this journal. */
+  private readonly member: memberService.MemberJournal;
   private tickTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private failed = false;
@@ -170,6 +178,11 @@ export class ReplicatedJournal implements Journal {
       takeOver: (epoch, slaves) => this.takeOver(epoch, slaves),
       standDown: (message) => this.standDown(message),
     }, disk.members);
+    this.member = {
+      replica: this.replica, roles: this.roles, warn: this.warn,
+      step: (e, done) => this.step(e, done),
+      outOfGroup: () => this.outOfGroup(),
+    };
     this.snapshots = new SnapshotTransfer(o, {
       journal, links: this.links, warn: this.warn,
       addressOf: (id) => this.roles.addressOf(id),
@@ -231,69 +244,12 @@ export class ReplicatedJournal implements Journal {
     return out;
   }
 
-  // ---- coordinator (Member service) ---------------------------------------------------------
+  // ---- coordinator (Member service: member-service.ts) --------------------------------------
 
-  async prepare(req: PrepareRequest): Promise<PrepareReply> {
-    const base = { node: this.o.id, epoch: req.epoch, weight: this.o.weight };
-    if (req.group && req.group !== this.o.group) {
-      return { ...base, promised: false, reason: `this store is in group ${this.o.group}, not ${req.group}`, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
-    }
-    const unpublished = await this.unpublished(req.epoch);
-    if (unpublished) return { ...base, promised: false, reason: unpublished, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
-    // A diverged log holds entries the group never committed: with the longest log it could
-    // win and impose them. A failed journal cannot save the promise. Neither promises.
-    const out = this.outOfGroup();
-    if (out) {
-      this.o.log.warn({ epoch: req.epoch, coordinator: req.coordinator, reason: out }, 'prepare refused');
-      return { ...base, promised: false, reason: out, lastEpoch: this.replica.lastEpoch, lastPosition: this.replica.lastPosition };
-    }
-    return new Promise((resolve) => this.step({ type: 'prepare', epoch: req.epoch }, (seen) => {
-      const p = seen.find((a) => a.type === 'promise');
-      const r = seen.find((a) => a.type === 'refuse');
-      this.o.log.info({ epoch: req.epoch, coordinator: req.coordinator, promised: !!p, reason: r?.type === 'refuse' ? r.reason : undefined }, 'prepare');
-      resolve({
-        ...base, promised: !!p, reason: r?.type === 'refuse' ? r.reason : '',
-        lastEpoch: p?.type === 'promise' ? p.lastEpoch : this.replica.lastEpoch,
-        lastPosition: p?.type === 'promise' ? p.lastPosition : this.replica.lastPosition,
-      });
-    }));
-  }
+  prepare(req: PrepareRequest): Promise<PrepareReply> { return memberService.prepare(this.o, this.member, req); }
+  assign(req: AssignRequest): Promise<AssignReply> { return memberService.assign(this.o, this.member, req); }
 
-  async assign(req: AssignRequest): Promise<AssignReply> {
-    if (req.group && req.group !== this.o.group) return { accepted: false, reason: `this store is in group ${this.o.group}, not ${req.group}` };
-    const unpublished = await this.unpublished(req.epoch);
-    if (unpublished) return { accepted: false, reason: unpublished };
-    const out = this.outOfGroup();
-    if (out) return { accepted: false, reason: out };
-    for (const m of req.members ?? []) if (m.id && m.address) this.roles.learnAddress(m.id, m.address);
-    if (req.masterId && req.masterAddress) this.roles.learnAddress(req.masterId, req.masterAddress);
-    this.roles.remember([...(req.members ?? []).map((m) => m.id), req.masterId, ...(this.o.knownMembers?.() ?? [])]);
-    let ev: Event;
-    if (req.role === 'master') {
-      // The live members the coordinator listed first, then members seen before (down now),
-      // never more than N-1 slaves: quorum intersection counts N voters.
-      const listed = (req.members ?? []).filter((m) => m.address).map((m) => m.id);
-      const members = [...new Set([...listed, ...this.roles.seen])].filter((id) => id && id !== this.o.id).slice(0, this.o.replicas - 1);
-      this.roles.assigned(members);
-      ev = { type: 'becomeMaster', epoch: req.epoch, members };
-    } else if (req.role === 'slave') {
-      if (!req.masterId) return Promise.resolve({ accepted: false, reason: 'role slave needs master_id and master_address' });
-      ev = { type: 'becomeSlave', epoch: req.epoch, masterId: req.masterId };
-    } else {
-      return Promise.resolve({ accepted: false, reason: `unknown role '${req.role}': expected master or slave` });
-    }
-    return new Promise((resolve) => this.step(ev, (seen) => {
-      const r = seen.find((a) => a.type === 'refuse');
-      // Already following that master in that epoch: no actions, but keep the link right.
-      if (!r && req.role === 'slave' && this.replica.role === 'slave' && this.replica.masterId === req.masterId) {
-        this.roles.followMaster(req.masterId, this.replica.epoch);
-      }
-      this.o.log.info({ epoch: req.epoch, role: req.role, master: req.masterId || undefined, accepted: !r, reason: r?.type === 'refuse' ? r.reason : undefined }, 'assign');
-      resolve({ accepted: !r, reason: r?.type === 'refuse' ? r.reason : '' });
-    }));
-  }
-
-  // ---- ZooKeeper and roles (roles.ts) ------------------------------------------------------
+  // ---- ZooKeeper and roles (roles.ts) -------------------------------------------------------
 
   hintMaster(m: { id: string; address: string; epoch: number }): void { this.roles.hintMaster(m); }
   remember(ids: Array<string | undefined>): void { this.roles.remember(ids); }
@@ -551,43 +507,8 @@ export class ReplicatedJournal implements Journal {
 
   // ---- links --------------------------------------------------------------------------------
 
-  /**
-   * Why `epoch` may not be promised: it is above the group's epoch as ZooKeeper has it (read
-   * now). null when it is not above this store's promise, or is published, or there is no
-   * ZooKeeper to ask (tests).
-   */
-  private async unpublished(epoch: number): Promise<string | null> {
-    const e = this.o.epochs;
-    if (!e || epoch <= this.replica.promisedEpoch) return null;
-    let published: number;
-    try {
-      published = await e.read();
-    } catch (err) {
-      return `cannot check epoch ${epoch} against the group's published epoch: ${(err as Error).message}`;
-    }
-    if (epoch <= published) return null;
-    this.warn('unpublished', { epoch, published }, 'refused an epoch the coordinator never published (forged or misconfigured caller)');
-    return `epoch ${epoch} is above group ${this.o.group}'s published epoch ${published}: refused (only the coordinator's epoch bump in ZooKeeper makes an epoch)`;
-  }
-
-  /**
-   * A Hello or a link message whose epoch would raise this store's promise: allowed only up to
-   * the published epoch (cached from the znode's watch). Above it the message is dropped and
-   * the znode read again: a legitimate new master (whose epoch the watch has not shown yet)
-   * retransmits within a heartbeat and passes then.
-   */
-  private beyondPublished(epoch: number, from: string): boolean {
-    const e = this.o.epochs;
-    if (!e || epoch <= this.replica.promisedEpoch) return false;
-    const published = e.published();
-    if (published !== undefined && epoch <= published) return false;
-    void e.read().catch(() => undefined);
-    this.warn(`beyond ${from}`, { from, epoch, published, promised: this.replica.promisedEpoch }, 'dropped a replication message with an epoch above the group\'s published one');
-    return true;
-  }
-
   private onLinkMessage(from: string, m: LinkMessage): void {
-    if (this.beyondPublished(m.epoch, m.from || from)) return;
+    if (memberService.beyondPublished(this.o, this.member, m.epoch, m.from || from)) return;
     if (m.type === 'snapshot') { this.snapshots.onOffer(m.from || from, m.epoch, m.position); return; }
     // A ZooKeeper-fenced master ignores its slaves (no acknowledge may come of them), but
     // hears of newer epochs (an append of the new master makes it follow).
@@ -605,7 +526,7 @@ export class ReplicatedJournal implements Journal {
   }
 
   private onHello(h: ReplicationHello): void {
-    if (this.beyondPublished(h.epoch, h.from)) return;
+    if (memberService.beyondPublished(this.o, this.member, h.epoch, h.from)) return;
     if (h.epoch > this.replica.promisedEpoch) {
       this.o.log.warn({ slave: h.from, epoch: h.epoch }, 'a slave follows a newer epoch: fencing');
       this.step({ type: 'fence', epoch: h.epoch });
