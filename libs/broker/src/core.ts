@@ -15,6 +15,7 @@ import {
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
 import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
+import { FlowControl } from './flow';
 import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError, PatternTrie } from './topic-match';
@@ -150,8 +151,6 @@ export class BrokerCore {
   private readonly durables = new Map<string, DurableState>();
   private readonly dedup: DedupWindow;
   private readonly usage: Usage;
-  /** Sessions with held requests, in the order they were blocked (released in that order). */
-  private readonly blocked = new Set<Session>();
   private lastPosition = 0;
   private durablePosition = 0;
   private nextSeq = 1;
@@ -181,8 +180,12 @@ export class BrokerCore {
   private readonly composite: CompositeHost;
   /** Admin.Destinations, Purge, Delete (admin.ts). */
   private readonly admin: Admin;
+  /** Requests held while the broker has no room for a SEND (flow.ts). */
+  private readonly flow: FlowControl;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
+    this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
+    this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
     this.temps = new TempDestinations(opts);
     this.composite = {
       temps: this.temps,
@@ -198,8 +201,15 @@ export class BrokerCore {
       emit: (op) => this.emit(op),
       step: () => this.finishStep(),
     });
-    this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
-    this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
+    this.flow = new FlowControl({
+      usage: this.usage,
+      forcePersistent: () => this.opts.forcePersistent,
+      now: () => this.now,
+      count: (what) => { this.ready[what]++; },
+      isOpen: (s) => this.sessions.get(s.id) === s,
+      fail: (s, requestId, err) => this.fail(s, requestId, err),
+      run: (s, r) => this.run(s, r),
+    });
     if (!recovered) return;
     this.lastPosition = this.durablePosition = recovered.position;
     this.nextSeq = recovered.nextSeq;
@@ -225,12 +235,10 @@ export class BrokerCore {
 
   /** Producer flow control and dedup, for metrics. */
   usageStats(): UsageStats {
-    let held = 0;
-    for (const s of this.blocked) held += s.held?.requests.length ?? 0;
     const l = this.usage.limits;
     return {
       memory: this.usage.memory, memoryLimit: l.memoryLimit, store: this.usage.storeBytes, storeLimit: l.storeLimit,
-      blockedProducers: this.blocked.size, heldRequests: held, dedupEntries: this.dedup.size, dedupScopes: this.dedup.scopeCount,
+      blockedProducers: this.flow.blockedProducers, heldRequests: this.flow.heldRequests(), dedupEntries: this.dedup.size, dedupScopes: this.dedup.scopeCount,
     };
   }
 
@@ -278,7 +286,7 @@ export class BrokerCore {
           this.receipt(s, r.requestId);
           continue;
         }
-        if (this.holds(s, r)) continue;
+        if (this.flow.holds(s, r)) continue;
         this.request(s, r);
         this.receipt(s, r.requestId);
       } catch (e) {
@@ -668,7 +676,7 @@ export class BrokerCore {
     s.closed = true;
     this.flushing.add(s);
     s.held = null; // never admitted: no receipt was sent for them
-    this.blocked.delete(s);
+    this.flow.unblock(s);
     // Uncommitted transactions abort; then every subscription ends (deliveries come back).
     for (const items of s.txs.values()) this.rollback(s, items);
     s.txs.clear();
@@ -692,74 +700,7 @@ export class BrokerCore {
     return this.current ? this.current.position : this.lastPosition;
   }
 
-  // ---- producer flow control (usage.ts) ----------------------------------------------------
-
-  /**
-   * Whether `r` waits instead of running now: a SEND the broker has no room for
-   * (broker.memoryLimit, storeLimit), and every request of the session behind it (its order is
-   * kept) except a plain ACK/NACK: a producer that also consumes keeps acking, which is what
-   * makes room. No receipt leaves for a held request, so a client that waits for its receipts
-   * stops; the gateway stops reading one whose receipts are owed (limits.maxPendingReceipts).
-   * With sendFailIfNoSpace the SEND is refused instead (throws NO_SPACE).
-   */
-  private holds(s: Session, r: SessionRequest): boolean {
-    if (s.held) {
-      if ((r.kind === 'ack' && !r.ack.transaction) || (r.kind === 'nack' && !r.nack.transaction)) return false;
-      this.hold(s, r);
-      return true;
-    }
-    if (r.kind !== 'send' || !r.send.message) return false;
-    const full = this.usage.noSpace(r.send.message.persistent || this.opts.forcePersistent);
-    if (!full) return false;
-    if (this.usage.limits.sendFailIfNoSpace) {
-      this.ready.refusedSends++;
-      throw new BrokerError(ErrorCode.NoSpace, `SEND refused: ${this.usage.describe(full)}; retry once consumers have drained (broker.sendFailIfNoSpace)`, { fatal: false });
-    }
-    s.held = { requests: [], since: this.now };
-    this.blocked.add(s);
-    this.hold(s, r);
-    return true;
-  }
-
-  private hold(s: Session, r: SessionRequest): void {
-    const h = s.held!;
-    const max = this.usage.limits.maxHeldRequests;
-    if (h.requests.length >= max) {
-      throw new BrokerError(ErrorCode.NoSpace, `too many requests held while the broker has no room for this session's SEND (${max}, broker.maxHeldRequests): send with receipts and wait for them, or raise broker.memoryLimit / broker.storeLimit`);
-    }
-    h.requests.push(r);
-    if (r.kind === 'send') this.ready.heldSends++;
-  }
-
-  /**
-   * Runs held requests while there is room, the session blocked first going first (a later one
-   * waits behind it: no producer overtakes another). A SEND held longer than
-   * sendFailIfNoSpaceAfterTimeout is refused with NO_SPACE.
-   */
-  private releaseHeld(): void {
-    const timeout = this.usage.limits.sendFailIfNoSpaceAfterTimeout;
-    for (const s of this.blocked) {
-      const h = s.held;
-      if (!h || s.closed || this.sessions.get(s.id) !== s) { this.blocked.delete(s); continue; }
-      while (h.requests.length) {
-        const r = h.requests[0]!;
-        const full = r.kind === 'send' && r.send.message ? this.usage.noSpace(r.send.message.persistent || this.opts.forcePersistent) : null;
-        if (full) {
-          if (timeout <= 0 || this.now - h.since < timeout) return;
-          h.requests.shift();
-          this.ready.refusedSends++;
-          this.fail(s, r.requestId, new BrokerError(ErrorCode.NoSpace, `SEND refused after ${timeout} ms without room (broker.sendFailIfNoSpaceAfterTimeout): ${this.usage.describe(full)}; retry once consumers have drained`, { fatal: false }));
-        } else {
-          h.requests.shift();
-          this.run(s, r);
-        }
-        if (s.closed) break;
-        h.since = this.now;
-      }
-      s.held = null;
-      this.blocked.delete(s);
-    }
-  }
+  // ---- producer flow control (flow.ts) -----------------------------------------------------
 
   /** One request and its receipt, or its error (what handle() does for a request not held). */
   private run(s: Session, r: SessionRequest): void {
@@ -1341,7 +1282,7 @@ export class BrokerCore {
   }
 
   private finishStep(): void {
-    if (this.blocked.size) this.releaseHeld();
+    if (this.flow.blockedProducers) this.flow.releaseHeld();
     // Dispatch may expire or dead-letter messages (new ops), which may dirty queues again.
     for (let round = 0; round < 4 && this.dirty.size; round++) {
       const queues = [...this.dirty];
