@@ -16,7 +16,7 @@ import { Store } from './store';
 import { checkFor, TestSession } from './testing';
 
 const BODY = 'x'.repeat(64 * 1024);
-const COUNT = 120; // 7.5 MiB of bodies: far past the stream buffer of 1 MiB (and HTTP/2's windows)
+const COUNT = 240; // 15 MiB of bodies: far past the stream buffer of 1 MiB (and HTTP/2's windows)
 
 async function withStore(body: (store: Store, address: string, registry: prom.Registry) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hawser-backpressure-'));
