@@ -16,6 +16,7 @@ import {
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
 import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
 import { FlowControl } from './flow';
+import { Access } from './access';
 import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError, PatternTrie } from './topic-match';
@@ -130,9 +131,6 @@ function quoteSelector(s: string): string {
   return s.length <= 200 ? s : `${s.slice(0, 200)}... (${s.length} characters)`;
 }
 
-/** The MQTT session records' topics and durable name (libs/gateway protocols/mqtt/session-state.ts): foreignSessionTopic. */
-const MQTT_SESSION_TOPIC = '/topic/$mqtt.session.';
-const MQTT_SESSION_DURABLE = '$mqtt.session';
 /** Refusals of a SUBSCRIBE that do not end a client session (see request()). */
 const SUBSCRIBE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, ErrorCode.LimitExceeded, ErrorCode.DuplicateSubscription]);
 
@@ -182,14 +180,17 @@ export class BrokerCore {
   private readonly admin: Admin;
   /** Requests held while the broker has no room for a SEND (flow.ts). */
   private readonly flow: FlowControl;
+  /** Who may read and write what (access.ts). */
+  private readonly access: Access;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
     this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
+    this.access = new Access(opts, this.durables);
     this.temps = new TempDestinations(opts);
     this.composite = {
       temps: this.temps,
-      authorize: (s, action, destination) => this.authorize(s, action, destination),
+      authorize: (s, action, destination) => this.access.authorize(s, action, destination),
       admitDestination: (name) => this.admitDestination(name),
       subscribe: (s, sub) => this.subscribe(s, sub),
       endSubscription: (sub) => this.endSubscription(sub),
@@ -433,7 +434,7 @@ export class BrokerCore {
           // [MQTT-3.3.2-2]: a topic name has no wildcards; a pattern is for SUBSCRIBE.
           throw new BrokerError(ErrorCode.InvalidDestination, `cannot send to '${m.destination}': '*' and '>' segments are wildcards, for subscribing; send to a topic name without them`);
         }
-        this.authorize(s, 'write', m.destination);
+        this.access.authorize(s, 'write', m.destination);
         this.admitDestination(m.destination);
         if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
           throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
@@ -560,7 +561,7 @@ export class BrokerCore {
     const wildcard = dest.type === 'topic' && isPattern(dest.name);
     const bad = wildcard ? patternError(dest.name) : null;
     if (bad) throw new BrokerError(ErrorCode.InvalidDestination, `invalid topic pattern '${sub.destination}': ${bad}; e.g. /topic/a.*.c (one segment) or /topic/a.> (the rest)`);
-    this.authorize(s, 'read', sub.destination);
+    this.access.authorize(s, 'read', sub.destination);
     let selector: SelectorLike | null = null;
     if (sub.selector) {
       try {
@@ -628,7 +629,7 @@ export class BrokerCore {
     if (this.retained.size === 0) return;
     for (const m of this.retained.match(destination, this.now)) {
       if (selector && !selector.matches(selectorView(m))) continue;
-      if (wildcard && !this.mayRead(s, m.destination)) continue;
+      if (wildcard && !this.access.mayRead(s, m.destination)) continue;
       this.addVolatile(q, asRetained(m), this.nextSeq++);
     }
   }
@@ -764,7 +765,7 @@ export class BrokerCore {
       for (const d of topic.durables.values()) {
         if (d.op.noLocal && s && d.active?.session === s) continue;
         if (d.selector && !d.selector.matches(view)) continue;
-        if (topic.pattern && d.active && !this.mayRead(d.active.session, message.destination)) continue;
+        if (topic.pattern && d.active && !this.access.mayRead(d.active.session, message.destination)) continue;
         targets.push(d);
       }
     }
@@ -780,36 +781,10 @@ export class BrokerCore {
       for (const sub of topic.subs) {
         if (sub.noLocal && sub.session === s) continue;
         if (sub.selector && !sub.selector.matches(view)) continue;
-        if (topic.pattern && !this.mayRead(sub.session, message.destination)) continue;
+        if (topic.pattern && !this.access.mayRead(sub.session, message.destination)) continue;
         this.addVolatile(sub.queue, message, seq);
       }
     }
-  }
-
-  /**
-   * A wildcard subscription gets a topic's messages only if its session may read that topic:
-   * the pattern itself passed the authorization map at SUBSCRIBE, but a map entry can match a
-   * pattern's text (`*.*` matches the name `a.>`) without granting every topic the pattern
-   * matches. Decisions are cached by the map, so this is a lookup per (topic, pattern subscriber).
-   */
-  private mayRead(s: Session, destination: string): boolean {
-    if (this.foreignSessionTopic(s, destination)) return false;
-    const a = this.opts.authorizer;
-    return !a || a.can(s, 'read', destination);
-  }
-
-  /**
-   * An MQTT session's records (`/topic/$mqtt.session.<client id, hex>`, libs/gateway's
-   * protocols/mqtt/session-state.ts) are that client id's own: a session with another client
-   * id, or of another user than the one whose persistent session made them (the owner of the
-   * client id's `$mqtt.session` durable subscription), may neither read nor write them,
-   * whatever the authorization map grants. A bridge's session carries them like any topic.
-   */
-  private foreignSessionTopic(s: Session, destination: string): false | 'client' | 'user' {
-    if (!destination.startsWith(MQTT_SESSION_TOPIC) || s.network) return false;
-    if (destination.slice(MQTT_SESSION_TOPIC.length) !== Buffer.from(s.clientId, 'utf8').toString('hex') || !s.clientId) return 'client';
-    const owner = this.durables.get(`${s.clientId}\u0000${MQTT_SESSION_DURABLE}`)?.op.owner;
-    return !!owner && owner !== s.login ? 'user' : false;
   }
 
   /**
@@ -980,7 +955,7 @@ export class BrokerCore {
     sub.deliveries.set(rec.tag, rec);
     s.deliveries.set(rec.tag, rec);
     sub.unacked++;
-    if (sub.checkRead && !this.mayRead(s, m.message.destination)) {
+    if (sub.checkRead && !this.access.mayRead(s, m.message.destination)) {
       this.unreadable.push(rec); // not for this session: acked unseen once the scan is over
       return;
     }
@@ -1147,22 +1122,6 @@ export class BrokerCore {
   }
 
   /** opts.maxDestinations: refuses a name not seen before once that many were. */
-  private authorize(s: Session, action: 'read' | 'write', destination: string): void {
-    const foreign = this.foreignSessionTopic(s, destination);
-    if (foreign) {
-      this.opts.onForbidden?.(s.login, action, destination);
-      // The client id is another user's: its own code, so an MQTT gateway answers CONNACK 5 (a map's refusal is not that).
-      if (foreign === 'user') throw new BrokerError(ErrorCode.ClientIdTaken, `client id '${s.clientId}' belongs to another user's persistent MQTT session: connect with a client id of your own`);
-      throw new BrokerError(ErrorCode.Forbidden, `${destination} holds the MQTT session records of another client id: only that client id's sessions may ${action === 'read' ? 'read' : 'write'} them`);
-    }
-    const a = this.opts.authorizer;
-    if (!a || a.can(s, action, destination)) return;
-    this.opts.onForbidden?.(s.login, action, destination);
-    const who = s.login ? `user '${s.login}'` : 'an anonymous client';
-    const verb = action === 'read' ? 'read from' : 'write to';
-    throw new BrokerError(ErrorCode.Forbidden, `${who} may not ${verb} ${destination} (groups: ${s.groups.join(',') || 'none'}): ask an administrator for ${action} permission in the authorization map`);
-  }
-
   private admitDestination(name: string): void {
     const max = this.opts.maxDestinations ?? 0;
     // A temp destination whose connection is gone is never made (its messages are dropped).
