@@ -11,15 +11,16 @@ import {
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
   MATCH_NOTHING, Session, Subscription, addConsumer, pickConsumer, selectorView,
-  type Authorizer, type DeliveryRec, type DurableState, type Topic, type TxItem,
+  type Authorizer, type DeliveryRec, type DurableState, type TxItem,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
 import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
 import { FlowControl } from './flow';
 import { Access } from './access';
+import { Registry, type DestinationStats } from './registry';
 import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
-import { isPattern, patternError, PatternTrie } from './topic-match';
+import { isPattern, patternError } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
 import { NO_FLOW_LIMITS, Usage, type FlowLimits, type UsageStats } from './usage';
 import {
@@ -30,6 +31,7 @@ import {
 export { parseDestination } from './destinations';
 export type { Authorizer } from './model';
 export type { BrokenDurable, DeleteResult, DestinationInfo, PurgeResult } from './admin';
+export type { DestinationStats } from './registry';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -106,8 +108,6 @@ export interface PagedMessage { message: Message; seq: number; failed: number }
 
 export interface Outbound { sessionId: string; events: SessionEvent[]; end: boolean }
 
-export interface DestinationStats { destination: string; enqueued: number; dequeued: number; acked: number; expired: number; deadLettered: number }
-
 export interface Ready {
   entries: JournalEntry[];
   outbound: Outbound[];
@@ -136,17 +136,12 @@ const SUBSCRIBE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.Forbidden, Er
 
 export class BrokerCore {
   private readonly sessions = new Map<string, Session>();
-  private readonly stores = new Map<string, StorageQueue<Subscription>>();
-  private readonly topics = new Map<string, Topic>();
-  /** The wildcard ones among `topics`, by pattern path: a publication finds them in one trie walk. */
-  private readonly patterns = new PatternTrie<Topic>();
   /** Retained messages per topic (retained.ts). */
   private readonly retained = new RetainedMessages();
   /** Deliveries of a dispatch scan its session may not read (Subscription.checkRead). */
   private readonly unreadable: DeliveryRec[] = [];
   /** Retained SENDs refused by maxRetained / maxRetainedBytes since start (a metric). */
   retainedRefusals = 0;
-  private readonly durables = new Map<string, DurableState>();
   private readonly dedup: DedupWindow;
   private readonly usage: Usage;
   private lastPosition = 0;
@@ -165,9 +160,6 @@ export class BrokerCore {
   private readonly expiring = new Set<StorageQueue<Subscription>>();
   private ready: Ready = BrokerCore.emptyReady();
   private readonly outbound = new Map<string, Outbound>();
-  private readonly stats = new Map<string, DestinationStats>();
-  /** Every destination name seen since start (opts.maxDestinations). */
-  private readonly names = new Set<string>();
   /** SENDs and SUBSCRIBEs refused by opts.maxDestinations since start (a metric). */
   destinationRefusals = 0;
   /** Sessions with something in their outbox, or closed and not yet ended. */
@@ -182,12 +174,15 @@ export class BrokerCore {
   private readonly flow: FlowControl;
   /** Who may read and write what (access.ts). */
   private readonly access: Access;
+  /** The destinations held: storage queues, topics, durable subscriptions, names, stats (registry.ts). */
+  private readonly reg: Registry;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
     this.usage = new Usage(opts.flow ?? NO_FLOW_LIMITS);
-    this.access = new Access(opts, this.durables);
     this.temps = new TempDestinations(opts);
+    this.reg = new Registry(this.usage, opts.pageSize, this.temps, this.virtual);
+    this.access = new Access(opts, this.reg.durables);
     this.composite = {
       temps: this.temps,
       authorize: (s, action, destination) => this.access.authorize(s, action, destination),
@@ -197,7 +192,7 @@ export class BrokerCore {
       request: (s, r) => this.request(s, r),
     };
     this.admin = new Admin({
-      stores: this.stores, topics: this.topics, durables: this.durables, retained: this.retained, names: this.names,
+      stores: this.reg.stores, topics: this.reg.topics, durables: this.reg.durables, retained: this.retained, names: this.reg.names,
       nextSeq: () => this.nextSeq,
       emit: (op) => this.emit(op),
       step: () => this.finishStep(),
@@ -219,7 +214,7 @@ export class BrokerCore {
     for (const d of recovered.durables) this.applyDurableSub(d);
     for (const m of recovered.retained ?? []) this.retained.set(m);
     for (const q of recovered.queues) {
-      const store = this.stores.get(q.id) ?? this.storeFor(q.id);
+      const store = this.reg.stores.get(q.id) ?? this.reg.storeFor(q.id);
       if (!store) continue;
       store.stored = q.stored;
       store.boundary = q.stored > 0 ? '' : null;
@@ -369,7 +364,7 @@ export class BrokerCore {
   /** A page read for a PageRequest. */
   pageLoaded(queue: string, gen: number, page: PagedMessage[], full: boolean, now: number): void {
     this.now = now;
-    const q = this.stores.get(queue);
+    const q = this.reg.stores.get(queue);
     if (q) {
       q.pageLoaded(gen, page.map((p) => StorageQueue.make(p.message, queue, p.seq, true, 0, p.failed)), full);
       if (q.hasExpiring) this.expiring.add(q);
@@ -383,8 +378,8 @@ export class BrokerCore {
     const r = this.ready;
     r.outbound = [...this.outbound.values()];
     this.outbound.clear();
-    r.stats = [...this.stats.values()];
-    this.stats.clear();
+    r.stats = [...this.reg.stats.values()];
+    this.reg.stats.clear();
     this.ready = BrokerCore.emptyReady();
     return r;
   }
@@ -470,7 +465,7 @@ export class BrokerCore {
         if (!sub) throw new BrokerError(ErrorCode.UnknownSubscription, `UNSUBSCRIBE of unknown subscription '${r.unsubscribe.subscriptionId}': it was never subscribed on this session or was already unsubscribed`);
         this.endSubscription(sub);
         if (r.unsubscribe.removeDurable && sub.durableKey) {
-          const d = this.durables.get(sub.durableKey);
+          const d = this.reg.durables.get(sub.durableKey);
           if (d) this.emit({ kind: 'removeDurable', removeDurable: { clientId: d.op.clientId, name: d.op.name, queue: d.op.queue } });
         }
         return;
@@ -571,26 +566,26 @@ export class BrokerCore {
       }
     }
     this.admitDestination(sub.destination);
-    if (sub.durableName && s.clientId && !this.durables.has(`${s.clientId}\u0000${sub.durableName}`)) this.admitDestination(`durable:${s.clientId}:${sub.durableName}`);
+    if (sub.durableName && s.clientId && !this.reg.durables.has(`${s.clientId}\u0000${sub.durableName}`)) this.admitDestination(`durable:${s.clientId}:${sub.durableName}`);
     const prefetch = sub.prefetch > 0 ? sub.prefetch : this.opts.defaultPrefetch;
     const priority = Number.isFinite(sub.priority) ? Math.trunc(sub.priority!) : 0;
     let result: Subscription;
     if (dest.type === 'queue') {
-      const q = this.queueOf(sub.destination);
+      const q = this.reg.queueOf(sub.destination);
       result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, null, null, false, priority);
       addConsumer(q, result);
     } else if (!sub.durableName) {
       const q = new StorageQueue<Subscription>(`sub:${s.id}:${sub.subscriptionId}`, sub.destination, 'subscription', Number.MAX_SAFE_INTEGER, this.usage);
       result = new Subscription(sub.subscriptionId, s, q, sub.ackMode, prefetch, selector, sub.destination, null, sub.noLocal, priority);
       q.consumers.push(result);
-      this.topicOf(sub.destination).subs.add(result);
+      this.reg.topicOf(sub.destination).subs.add(result);
       this.sendRetained(s, q, sub.destination, selector, wildcard);
     } else {
       if (!s.clientId) {
         throw new BrokerError(ErrorCode.BadRequest, `durable subscription '${sub.durableName}' needs a client id: set client-id when connecting`);
       }
       const key = `${s.clientId}\u0000${sub.durableName}`;
-      let d = this.durables.get(key);
+      let d = this.reg.durables.get(key);
       if (d?.op.owner && d.op.owner !== s.login) {
         throw new BrokerError(ErrorCode.Forbidden, `durable subscription '${sub.durableName}' of client '${s.clientId}' belongs to another user: use your own client-id`);
       }
@@ -605,7 +600,7 @@ export class BrokerCore {
       if (!d) {
         const op: DurableSubOp = { clientId: s.clientId, name: sub.durableName, topic: sub.destination, selector: sub.selector, noLocal: sub.noLocal, queue: durableStoreId(s.clientId, sub.durableName, this.nextSeq++), owner: s.login };
         this.emit({ kind: 'durableSub', durableSub: op });
-        d = this.durables.get(key)!;
+        d = this.reg.durables.get(key)!;
         // Retained messages go to a durable subscription when it is made (or replaced), not each
         // time it is resumed: a persistent MQTT session resuming its subscriptions gets none again.
         this.sendRetained(s, d.queue, sub.destination, d.selector, wildcard);
@@ -658,11 +653,11 @@ export class BrokerCore {
     const q = sub.queue;
     q.consumers = q.consumers.filter((c) => c !== sub);
     if (sub.durableKey) {
-      const d = this.durables.get(sub.durableKey);
+      const d = this.reg.durables.get(sub.durableKey);
       if (d?.active === sub) d.active = null;
     } else if (sub.topic) {
-      this.topics.get(sub.topic)?.subs.delete(sub);
-      this.pruneTopic(sub.topic);
+      this.reg.topics.get(sub.topic)?.subs.delete(sub);
+      this.reg.pruneTopic(sub.topic);
     }
     for (const rec of [...sub.deliveries.values()]) {
       if (rec.tx) { rec.tx = null; sub.unacked++; }
@@ -736,10 +731,10 @@ export class BrokerCore {
       return;
     }
     const dest = parseDestination(message.destination)!;
-    const st = this.statsOf(message.destination, true)!;
+    const st = this.reg.statsOf(message.destination, true)!;
     if (message.expires > 0 && message.expires <= this.now) { st.expired++; return; }
     if (dest.type === 'queue') {
-      const q = this.queueOf(message.destination);
+      const q = this.reg.queueOf(message.destination);
       if (persistent) this.emit({ kind: 'enqueue', enqueue: { message, queues: [q.id], seq: this.nextSeq++, dedup: true, dedupScope: scope } });
       else this.addVolatile(q, message, this.nextSeq++);
       return;
@@ -749,8 +744,8 @@ export class BrokerCore {
     if (wantsRetain(message)) this.retain(message);
     // The topic's own subscribers (a map lookup), then those of every wildcard pattern matching
     // it (one trie walk, topic-match.ts): no work per subscription to find them.
-    const t = this.topics.get(message.destination);
-    const matched = this.patterns.size ? this.patterns.match(dest.name) : [];
+    const t = this.reg.topics.get(message.destination);
+    const matched = this.reg.patterns.size ? this.reg.patterns.match(dest.name) : [];
     if (t) matched.push(t);
     if (!matched.length) {
       // The virtual topic's queues took it: its id is journaled all the same (see below).
@@ -832,7 +827,7 @@ export class BrokerCore {
     q.volatile++;
     q.volatileBytes += volatileSize(message);
     q.enqueued++;
-    if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
+    if (q.kind === 'queue') this.reg.statsOf(q.name, true)!.enqueued++;
     q.add(m);
     q.noteVolatile(m);
     if (q.hasExpiring) this.expiring.add(q);
@@ -859,7 +854,7 @@ export class BrokerCore {
   private acked(rec: DeliveryRec): void {
     this.dropDelivery(rec);
     const q = rec.sub.queue;
-    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    const st = q.kind !== 'subscription' ? this.reg.statsOf(q.name, true) : null;
     if (st) st.acked++;
     if (rec.msg.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: rec.msg.seq, priority: rec.msg.message.priority, reason: 'acked', bytes: volatileSize(rec.msg.message) } });
     else { q.forget(rec.msg); if (st) st.dequeued++; }
@@ -896,7 +891,7 @@ export class BrokerCore {
 
   /** ActiveMQ: persistent messages go to the DLQ keeping their id; non-persistent ones are dropped (processNonPersistent=false). */
   private deadLetter(q: StorageQueue<Subscription>, m: StoredMessage, cause: string): void {
-    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    const st = q.kind !== 'subscription' ? this.reg.statsOf(q.name, true) : null;
     if (st) st.deadLettered++;
     if (!m.stored) { q.forget(m); return; }
     this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'dlq', bytes: volatileSize(m.message) } });
@@ -912,7 +907,7 @@ export class BrokerCore {
   }
 
   private expire(q: StorageQueue<Subscription>, m: StoredMessage): void {
-    const st = q.kind !== 'subscription' ? this.statsOf(q.name, true) : null;
+    const st = q.kind !== 'subscription' ? this.reg.statsOf(q.name, true) : null;
     if (st) st.expired++;
     if (m.stored && q.id !== this.opts.deadLetterQueue) this.deadLetter(q, m, `message expired at ${m.message.expires}`);
     else if (m.stored) this.emit({ kind: 'remove', remove: { queue: q.id, seq: m.seq, priority: m.message.priority, reason: 'expired', bytes: volatileSize(m.message) } });
@@ -990,17 +985,17 @@ export class BrokerCore {
       case 'remove': {
         const r = op.remove;
         this.usage.addStored(r.queue, -(r.bytes ?? 0));
-        const q = this.stores.get(r.queue);
+        const q = this.reg.stores.get(r.queue);
         if (!q) return;
         const key = orderKey(r.priority, r.seq);
         q.forget({ seq: r.seq, key, stored: true });
-        if (q.kind === 'queue' && r.reason !== 'dlq' && r.reason !== 'expired') this.statsOf(q.name, true)!.dequeued++;
+        if (q.kind === 'queue' && r.reason !== 'dlq' && r.reason !== 'expired') this.reg.statsOf(q.name, true)!.dequeued++;
         this.dirty.add(q);
         return;
       }
       case 'redeliver': {
         const r = op.redeliver;
-        const m = this.stores.get(r.queue)?.win.get(orderKey(r.priority, r.seq), r.seq);
+        const m = this.reg.stores.get(r.queue)?.win.get(orderKey(r.priority, r.seq), r.seq);
         if (m) m.failed = r.count;
         return;
       }
@@ -1008,14 +1003,14 @@ export class BrokerCore {
       case 'removeDurable': {
         const r = op.removeDurable;
         const key = `${r.clientId}\u0000${r.name}`;
-        const d = this.durables.get(key);
+        const d = this.reg.durables.get(key);
         this.usage.dropStored(r.queue);
         if (!d || d.op.queue !== r.queue) return;
         d.queue.volatileBytes = 0; // its non-persistent messages go with it (memory usage)
-        this.durables.delete(key);
-        this.topics.get(d.op.topic)?.durables.delete(key);
-        this.pruneTopic(d.op.topic);
-        this.stores.delete(r.queue);
+        this.reg.durables.delete(key);
+        this.reg.topics.get(d.op.topic)?.durables.delete(key);
+        this.reg.pruneTopic(d.op.topic);
+        this.reg.stores.delete(r.queue);
         return;
       }
       case 'purge': return this.applyPurge(op.purge);
@@ -1025,30 +1020,27 @@ export class BrokerCore {
     }
   }
 
-  /** Page reads still out for a forgotten queue answer with its last gen: a queue made anew under its name starts above it. */
-  private readonly forgottenGens = new Map<string, number>();
-
   /**
    * A deleted destination (deleteDestination): its storage queue (a queue's; a durable
    * subscription's went with removeDurable), name and stats go. Its messages went before it.
    */
   private applyForget(name: string): void {
-    const q = this.stores.get(name);
+    const q = this.reg.stores.get(name);
     if (q && q.kind === 'queue') {
       q.dropAll();
       q.volatile = 0;
       q.volatileBytes = 0; // memory usage
-      this.forgottenGens.set(q.id, q.gen);
-      this.stores.delete(q.id);
+      this.reg.forgottenGens.set(q.id, q.gen);
+      this.reg.stores.delete(q.id);
       this.dirty.delete(q);
       this.expiring.delete(q);
       this.waitingDurable.delete(q);
       this.virtual.forgetQueue(q);
       this.usage.dropStored(q.id);
     }
-    this.pruneTopic(name);
-    this.names.delete(name);
-    this.stats.delete(name);
+    this.reg.pruneTopic(name);
+    this.reg.names.delete(name);
+    this.reg.stats.delete(name);
     this.ready.forgotten.push(name);
   }
 
@@ -1058,11 +1050,11 @@ export class BrokerCore {
     const bytes = e.queues.length ? volatileSize(e.message) : 0;
     for (const id of e.queues) {
       this.usage.addStored(id, bytes);
-      const q = this.stores.get(id) ?? this.storeFor(id);
+      const q = this.reg.stores.get(id) ?? this.reg.storeFor(id);
       if (!q) continue;
       q.stored++;
       q.enqueued++;
-      if (q.kind === 'queue') this.statsOf(q.name, true)!.enqueued++;
+      if (q.kind === 'queue') this.reg.statsOf(q.name, true)!.enqueued++;
       q.add(StorageQueue.make(e.message, id, e.seq, true, position));
       if (q.hasExpiring) this.expiring.add(q);
       this.dirty.add(q);
@@ -1081,10 +1073,10 @@ export class BrokerCore {
       try { selector = this.guarded(this.opts.compileSelector(op.selector)); } catch (e) { selector = MATCH_NOTHING; broken = (e as Error).message; }
     }
     const d: DurableState = { op, queue, selector, active: null, broken };
-    this.durables.set(key, d);
-    this.stores.set(op.queue, queue);
-    this.names.add(queue.name);
-    this.topicOf(op.topic).durables.set(key, d);
+    this.reg.durables.set(key, d);
+    this.reg.stores.set(op.queue, queue);
+    this.reg.names.add(queue.name);
+    this.reg.topicOf(op.topic).durables.set(key, d);
     if (op.queue.startsWith('durable:')) {
       const n = Number.parseInt(op.queue.slice(op.queue.lastIndexOf('#') + 1), 10);
       if (Number.isFinite(n) && n >= this.nextSeq) this.nextSeq = n + 1;
@@ -1093,7 +1085,7 @@ export class BrokerCore {
 
   private applyPurge(p: PurgeOp): void {
     this.usage.setStored(p.queue, p.keepBytes ?? 0);
-    const q = this.stores.get(p.queue);
+    const q = this.reg.stores.get(p.queue);
     if (!q) return;
     const keep = new Set(p.keep);
     const removed = q.stored - p.keep.length;
@@ -1115,68 +1107,17 @@ export class BrokerCore {
     this.finishStep();
   }
 
-  private storeFor(id: string): StorageQueue<Subscription> | undefined {
-    const d = parseDestination(id);
-    if (d?.type === 'queue') return this.queueOf(id);
-    return undefined;
-  }
-
   /** opts.maxDestinations: refuses a name not seen before once that many were. */
   private admitDestination(name: string): void {
     const max = this.opts.maxDestinations ?? 0;
     // A temp destination whose connection is gone is never made (its messages are dropped).
     if (isTemp(name) && !this.temps.tempAlive(name)) return;
-    if (this.names.has(name)) return;
-    if (max > 0 && this.names.size >= max) {
+    if (this.reg.names.has(name)) return;
+    if (max > 0 && this.reg.names.size >= max) {
       this.destinationRefusals++;
-      throw new BrokerError(ErrorCode.LimitExceeded, `too many destinations: this broker holds ${this.names.size}, the most allowed (broker.maxDestinations); use an existing destination, or raise broker.maxDestinations`);
+      throw new BrokerError(ErrorCode.LimitExceeded, `too many destinations: this broker holds ${this.reg.names.size}, the most allowed (broker.maxDestinations); use an existing destination, or raise broker.maxDestinations`);
     }
-    this.names.add(name);
-  }
-
-  private queueOf(destination: string): StorageQueue<Subscription> {
-    let q = this.stores.get(destination);
-    if (!q) {
-      q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.opts.pageSize, this.usage);
-      const gen = this.forgottenGens.get(q.id);
-      if (gen !== undefined) { q.gen = gen + 1; this.forgottenGens.delete(q.id); }
-      this.stores.set(q.id, q);
-      this.names.add(destination);
-      this.noteQueue(q);
-    }
-    return q;
-  }
-
-  /** A topic is listed while it has subscribers (live or durable); then it is forgotten. */
-  private pruneTopic(name: string): void {
-    const t = this.topics.get(name);
-    if (t && t.subs.size === 0 && t.durables.size === 0) {
-      this.topics.delete(name);
-      if (t.pattern) this.patterns.delete(name.slice('/topic/'.length));
-    }
-  }
-
-  private topicOf(name: string): Topic {
-    let t = this.topics.get(name);
-    if (!t) {
-      const path = name.startsWith('/topic/') ? name.slice('/topic/'.length) : '';
-      t = { name, subs: new Set(), durables: new Map(), enqueued: 0, pattern: isPattern(path) };
-      this.topics.set(name, t);
-      if (isTemp(name)) this.temps.noteTemp(name);
-      if (t.pattern) this.patterns.set(path, t);
-      this.names.add(name);
-    }
-    return t;
-  }
-
-  private statsOf(destination: string, create: boolean): DestinationStats | undefined {
-    let st = this.stats.get(destination);
-    if (!st && create) {
-      st = { destination, enqueued: 0, dequeued: 0, acked: 0, expired: 0, deadLettered: 0 };
-      // Temp destinations are not reported: a name per connection would be a metric series each.
-      if (!isTemp(destination)) this.stats.set(destination, st);
-    }
-    return st;
+    this.reg.names.add(name);
   }
 
   // ---- temporary, composite and virtual destinations (destination-kinds.ts) -----------------
@@ -1187,24 +1128,19 @@ export class BrokerCore {
    */
   private ownerClosed(s: Session): void {
     for (const name of this.temps.ownerClosed(s)) {
-      const q = this.stores.get(name);
+      const q = this.reg.stores.get(name);
       if (q) {
         q.dropAll();
         q.volatile = 0;
         q.volatileBytes = 0; // memory usage
-        this.stores.delete(name);
+        this.reg.stores.delete(name);
         this.dirty.delete(q);
         this.expiring.delete(q);
       }
-      const t = this.topics.get(name);
-      if (t && t.subs.size === 0) this.topics.delete(name);
-      this.names.delete(name);
+      const t = this.reg.topics.get(name);
+      if (t && t.subs.size === 0) this.reg.topics.delete(name);
+      this.reg.names.delete(name);
     }
-  }
-
-  private noteQueue(q: StorageQueue<Subscription>): void {
-    if (isTemp(q.name)) this.temps.noteTemp(q.name);
-    this.virtual.noteQueue(q);
   }
 
   /**
