@@ -4,13 +4,10 @@
 // P", time ticks, pages read from disk) and takes a Ready after each: journal entries to
 // persist, events to send to sessions, pages to read. Persist before you send: receipts and
 // errors of a session leave only once every entry made before them is durable.
-import {
-  clampPriority, durableStoreId, orderKey, queueStoreId,
-  type DurableSubOp, type EnqueueOp, type JournalEntry, type JournalOp, type PurgeOp,
-} from './journal';
+import { clampPriority, durableStoreId, queueStoreId, type DurableSubOp, type JournalEntry, type JournalOp } from './journal';
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
-  MATCH_NOTHING, Session, Subscription, addConsumer, pickConsumer, selectorView,
+  Session, Subscription, addConsumer, pickConsumer, selectorView,
   type Authorizer, type DeliveryRec, type DurableState, type TxItem,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
@@ -18,6 +15,7 @@ import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination }
 import { FlowControl } from './flow';
 import { Access } from './access';
 import { Registry, type DestinationStats } from './registry';
+import { JournalApply } from './journal-apply';
 import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError } from './topic-match';
@@ -176,6 +174,8 @@ export class BrokerCore {
   private readonly access: Access;
   /** The destinations held: storage queues, topics, durable subscriptions, names, stats (registry.ts). */
   private readonly reg: Registry;
+  /** What each journal op does to the state, made here or replayed (journal-apply.ts). */
+  private readonly journal: JournalApply;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
@@ -183,6 +183,14 @@ export class BrokerCore {
     this.temps = new TempDestinations(opts);
     this.reg = new Registry(this.usage, opts.pageSize, this.temps, this.virtual);
     this.access = new Access(opts, this.reg.durables);
+    this.journal = new JournalApply({
+      reg: this.reg, usage: this.usage, dedup: this.dedup, retained: this.retained, virtual: this.virtual,
+      dirty: this.dirty, expiring: this.expiring, waitingDurable: this.waitingDurable,
+      pageSize: opts.pageSize,
+      seqUsed: (seq) => { if (seq >= this.nextSeq) this.nextSeq = seq + 1; },
+      compile: (selector) => this.guarded(this.opts.compileSelector(selector)),
+      forgotten: (name) => { this.ready.forgotten.push(name); },
+    });
     this.composite = {
       temps: this.temps,
       authorize: (s, action, destination) => this.access.authorize(s, action, destination),
@@ -211,7 +219,7 @@ export class BrokerCore {
     this.nextSeq = recovered.nextSeq;
     for (const key of recovered.dedup) this.dedup.add(key);
     for (const q of recovered.queues) this.usage.setStored(q.id, q.bytes ?? 0);
-    for (const d of recovered.durables) this.applyDurableSub(d);
+    for (const d of recovered.durables) this.journal.applyDurableSub(d);
     for (const m of recovered.retained ?? []) this.retained.set(m);
     for (const q of recovered.queues) {
       const store = this.reg.stores.get(q.id) ?? this.reg.storeFor(q.id);
@@ -964,144 +972,22 @@ export class BrokerCore {
     this.ready.loads.push({ queue: q.id, after: q.boundary!, limit: this.opts.pageSize, gen: l.gen, atPosition: this.pendingPosition() });
   }
 
-  // ---- journal ---------------------------------------------------------------------------
+  // ---- journal (ops applied: journal-apply.ts) -------------------------------------------
 
   /** Records an op in this step's entry and applies it. */
   private emit(op: JournalOp): void {
     if (!this.current) this.current = { epoch: this.opts.epoch, position: this.lastPosition + 1, time: this.now, ops: [] };
     this.current.ops.push(op);
-    this.apply(op, this.current.position);
+    this.journal.apply(op, this.current.position);
     // Held in memory until durable (a replicated master: until a quorum holds it).
     if (op.kind === 'enqueue') this.usage.addPending(this.current.position, volatileSize(op.enqueue.message));
-  }
-
-  /**
-   * Applies one op to the state. Used by the master as it makes entries and, unchanged, by
-   * replay (replicas, tests): an op's effect depends only on the op and the prior state.
-   */
-  private apply(op: JournalOp, position: number): void {
-    switch (op.kind) {
-      case 'enqueue': return this.applyEnqueue(op.enqueue, position);
-      case 'remove': {
-        const r = op.remove;
-        this.usage.addStored(r.queue, -(r.bytes ?? 0));
-        const q = this.reg.stores.get(r.queue);
-        if (!q) return;
-        const key = orderKey(r.priority, r.seq);
-        q.forget({ seq: r.seq, key, stored: true });
-        if (q.kind === 'queue' && r.reason !== 'dlq' && r.reason !== 'expired') this.reg.statsOf(q.name, true)!.dequeued++;
-        this.dirty.add(q);
-        return;
-      }
-      case 'redeliver': {
-        const r = op.redeliver;
-        const m = this.reg.stores.get(r.queue)?.win.get(orderKey(r.priority, r.seq), r.seq);
-        if (m) m.failed = r.count;
-        return;
-      }
-      case 'durableSub': return this.applyDurableSub(op.durableSub);
-      case 'removeDurable': {
-        const r = op.removeDurable;
-        const key = `${r.clientId}\u0000${r.name}`;
-        const d = this.reg.durables.get(key);
-        this.usage.dropStored(r.queue);
-        if (!d || d.op.queue !== r.queue) return;
-        d.queue.volatileBytes = 0; // its non-persistent messages go with it (memory usage)
-        this.reg.durables.delete(key);
-        this.reg.topics.get(d.op.topic)?.durables.delete(key);
-        this.reg.pruneTopic(d.op.topic);
-        this.reg.stores.delete(r.queue);
-        return;
-      }
-      case 'purge': return this.applyPurge(op.purge);
-      case 'retain': this.retained.set(op.retain.message); return;
-      case 'dropRetained': this.retained.drop(op.dropRetained.topic); return;
-      case 'forget': return this.applyForget(op.forget.destination);
-    }
-  }
-
-  /**
-   * A deleted destination (deleteDestination): its storage queue (a queue's; a durable
-   * subscription's went with removeDurable), name and stats go. Its messages went before it.
-   */
-  private applyForget(name: string): void {
-    const q = this.reg.stores.get(name);
-    if (q && q.kind === 'queue') {
-      q.dropAll();
-      q.volatile = 0;
-      q.volatileBytes = 0; // memory usage
-      this.reg.forgottenGens.set(q.id, q.gen);
-      this.reg.stores.delete(q.id);
-      this.dirty.delete(q);
-      this.expiring.delete(q);
-      this.waitingDurable.delete(q);
-      this.virtual.forgetQueue(q);
-      this.usage.dropStored(q.id);
-    }
-    this.reg.pruneTopic(name);
-    this.reg.names.delete(name);
-    this.reg.stats.delete(name);
-    this.ready.forgotten.push(name);
-  }
-
-  private applyEnqueue(e: EnqueueOp, position: number): void {
-    if (e.seq >= this.nextSeq) this.nextSeq = e.seq + 1;
-    if (e.dedup) this.dedup.add(dedupKey(e.dedupScope ?? '', e.message.destination, e.message.id), e.dedupScope ?? '');
-    const bytes = e.queues.length ? volatileSize(e.message) : 0;
-    for (const id of e.queues) {
-      this.usage.addStored(id, bytes);
-      const q = this.reg.stores.get(id) ?? this.reg.storeFor(id);
-      if (!q) continue;
-      q.stored++;
-      q.enqueued++;
-      if (q.kind === 'queue') this.reg.statsOf(q.name, true)!.enqueued++;
-      q.add(StorageQueue.make(e.message, id, e.seq, true, position));
-      if (q.hasExpiring) this.expiring.add(q);
-      this.dirty.add(q);
-    }
-  }
-
-  private applyDurableSub(op: DurableSubOp): void {
-    const key = `${op.clientId}\u0000${op.name}`;
-    const queue = new StorageQueue<Subscription>(op.queue, `durable:${op.clientId}:${op.name}`, 'durable', this.opts.pageSize, this.usage);
-    let selector: SelectorLike | null = null;
-    let broken: string | null = null;
-    if (op.selector) {
-      // Compiled when it was made, so this fails only for a selector an older version accepted
-      // or one over a since-lowered limit: it then matches nothing (never everything) and is
-      // listed by brokenDurables() until re-subscribed with a selector that compiles.
-      try { selector = this.guarded(this.opts.compileSelector(op.selector)); } catch (e) { selector = MATCH_NOTHING; broken = (e as Error).message; }
-    }
-    const d: DurableState = { op, queue, selector, active: null, broken };
-    this.reg.durables.set(key, d);
-    this.reg.stores.set(op.queue, queue);
-    this.reg.names.add(queue.name);
-    this.reg.topicOf(op.topic).durables.set(key, d);
-    if (op.queue.startsWith('durable:')) {
-      const n = Number.parseInt(op.queue.slice(op.queue.lastIndexOf('#') + 1), 10);
-      if (Number.isFinite(n) && n >= this.nextSeq) this.nextSeq = n + 1;
-    }
-  }
-
-  private applyPurge(p: PurgeOp): void {
-    this.usage.setStored(p.queue, p.keepBytes ?? 0);
-    const q = this.reg.stores.get(p.queue);
-    if (!q) return;
-    const keep = new Set(p.keep);
-    const removed = q.stored - p.keep.length;
-    q.win.clear((m) => !m.stored || m.seq > p.upToSeq || keep.has(m.seq));
-    if (q.loading) q.loading = null;
-    q.gen++;
-    q.stored -= removed;
-    q.dequeued += removed;
-    q.boundary = null;
   }
 
   /** Replays entries made elsewhere (a replica, or a test proving determinism). */
   replay(entries: JournalEntry[], now: number): void {
     this.now = now;
     for (const e of entries) {
-      for (const op of e.ops) this.apply(op, e.position);
+      for (const op of e.ops) this.journal.apply(op, e.position);
       if (e.position > this.lastPosition) this.lastPosition = e.position;
     }
     this.finishStep();
