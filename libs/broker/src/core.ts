@@ -4,6 +4,12 @@
 // P", time ticks, pages read from disk) and takes a Ready after each: journal entries to
 // persist, events to send to sessions, pages to read. Persist before you send: receipts and
 // errors of a session leave only once every entry made before them is durable.
+//
+// This file is BrokerCore: events in, requests, messages, dispatch and the step's end. Its
+// parts: model.ts (sessions, subscriptions, the consumer for a message), registry.ts (the
+// destinations held), journal-apply.ts (what each journal op does, made here or replayed),
+// admin.ts, access.ts (who may read and write what), flow.ts (SENDs held for room) and
+// destination-kinds.ts (temporary, composite and virtual destinations).
 import { clampPriority, durableStoreId, queueStoreId, type DurableSubOp, type JournalEntry, type JournalOp } from './journal';
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
