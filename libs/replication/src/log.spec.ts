@@ -3,18 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReplicaLog } from './log';
+import { prng } from './simulation';
 import type { Entry } from './types';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('ReplicaLog keeps every position\'s epoch and the held entries, whatever is released, compacted or truncated', () => {
   for (let seed = 1; seed <= 300; seed++) {
