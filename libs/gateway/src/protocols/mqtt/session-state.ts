@@ -190,6 +190,18 @@ export class SessionState {
       this.settle(d.tag);
       return;
     }
+    const h = this.records.get(id);
+    if (h?.removing) {
+      // Removed before its delivery came (a PUBREL that overtook the record written at CONNECT
+      // or in a QoS 2 transaction): this delivery is what the removal waited for — ack it now,
+      // and the removal's callbacks (the PUBCOMP) run on its receipt. Settled silently as "one
+      // we removed" below, the PUBCOMP never went out (docs/reliability.md D7).
+      h.tag = d.tag;
+      this.ack(id, h);
+      const waiting = this.arrivals.get(id);
+      if (waiting) { this.arrivals.delete(id); waiting(); }
+      return;
+    }
     if (this.removed.has(id)) { this.settle(d.tag); return; } // a failover brought back one we removed
     if (rec.t === 'mark') {
       // An old load's mark (that connection died loading) means nothing now.
@@ -202,10 +214,8 @@ export class SessionState {
       }
       return;
     }
-    const h = this.records.get(id);
     if (h) {
       h.tag = d.tag; // ours, or the same record again after a failover: the newest delivery
-      if (h.removing) this.ack(id, h);
     } else {
       this.records.set(id, { rec, tag: d.tag });
     }
