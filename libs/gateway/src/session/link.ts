@@ -67,7 +67,12 @@ export class StoreLink {
   private readonly rolledBack = new Set<string>();
   private openReq: Open | undefined;
   private waiting = 0;
+  /** Too many requests wait for a master (failover.maxWaitingFrames). */
   private blocked = false;
+  /** The current session's channel cannot take more (its stream is full) and has not drained yet. */
+  private channelFull = false;
+  /** What the handlers were last told: stop reading the client (blocked or channelFull) or not. */
+  private reportedFull = false;
   private paused = false;
   private moving = false;
   private movedFrom: string | undefined;
@@ -107,7 +112,7 @@ export class StoreLink {
       this.ctx.metrics.waitingFrames.inc();
       if (!this.blocked && this.waiting >= this.ctx.maxWaitingFrames) {
         this.blocked = true;
-        this.handlers.onBackpressure();
+        this.updateFull();
       }
     }
   }
@@ -180,11 +185,14 @@ export class StoreLink {
     const gen = ++this.gen;
     this.address = m.address;
     this.state = 'up';
+    // A full stream's drain belongs to the channel being left (or never comes: it failed):
+    // the new session starts unblocked (docs/reliability.md D8).
+    this.channelFull = false;
     const session = this.ctx.channels.open(m.address, {
       onEvent: (ev) => this.onSessionEvent(gen, ev),
       onFailure: (err) => this.onSessionFailure(gen, err.message),
-      onBackpressure: () => this.handlers.onBackpressure(),
-      onDrain: () => this.handlers.onDrain(),
+      onBackpressure: () => { if (gen === this.gen) { this.channelFull = true; this.updateFull(); } },
+      onDrain: () => { if (gen === this.gen) { this.channelFull = false; this.updateFull(); } },
     });
     this.session = session;
     session.start();
@@ -257,6 +265,10 @@ export class StoreLink {
     const address = this.address;
     this.session?.cancel();
     this.session = undefined;
+    // Its drain will not come: the client is read again, its requests wait in the ReplayLog
+    // (bounded by failover.maxWaitingFrames).
+    this.channelFull = false;
+    this.updateFull();
     if (!this.failover) {
       this.state = 'ended';
       this.handlers.onFailure(why);
@@ -339,10 +351,24 @@ export class StoreLink {
   private releaseWaiting(): void {
     if (this.waiting) this.ctx.metrics.waitingFrames.dec(this.waiting);
     this.waiting = 0;
-    if (this.blocked) {
-      this.blocked = false;
-      if (this.state !== 'ended') this.handlers.onDrain();
-    }
+    this.blocked = false;
+    this.updateFull();
+  }
+
+  /**
+   * Tells the client side to stop or resume reading its client, once per change. Both reasons
+   * are the link's: a channel's back-pressure ends with its session (moved, failed), so a client
+   * paused for a stream it no longer uses is read again — a client never read again would not
+   * even be seen closing (a paused socket does not see the peer's close), and its session, with
+   * its prefetch in flight, would live on the master for good (docs/reliability.md D8).
+   */
+  private updateFull(): void {
+    if (this.state === 'ended') return;
+    const full = this.blocked || this.channelFull;
+    if (full === this.reportedFull) return;
+    this.reportedFull = full;
+    if (full) this.handlers.onBackpressure();
+    else this.handlers.onDrain();
   }
 
   private fatal(err: GatewayError): void {
