@@ -658,7 +658,11 @@ export class Store {
           sink.ended();
           return { requests() {}, end() {} };
         }
-        return store.attach({ write: (events) => sink.events(events), end: () => sink.ended() });
+        // The store ended it (close done, fatal error, demotion): tell the gateway, then let the
+        // core forget it outside the dispatch that ended it — as muxSessions does. The gateway
+        // sends no end of its own after the store's (LocalChannel), so nobody else would.
+        const h = store.attach({ write: (events) => sink.events(events), end: () => { sink.ended(); queueMicrotask(() => h.end()); } });
+        return h;
       },
     };
   }
