@@ -296,6 +296,9 @@ export class Replica {
     const last = this.log.lastPosition;
     do {
       if (p.next <= last && p.next < this.log.heldFrom) {
+        // A slave that has not answered yet (down, restarted, just met) is probed with an
+        // empty append: the disk is read for one known to be there and to need the entries.
+        if (p.state === 'probe') { this.sendEntries(to, p, [], out); return; }
         if (!p.reading) {
           p.reading = p.next;
           out.push({ type: 'read', to, from: p.next, upTo: Math.min(last, this.log.heldFrom - 1), max: this.maxBatch, maxBytes: this.maxBatchBytes });

@@ -324,7 +324,9 @@ test('a slave behind what the master holds in memory catches up from the master\
   const c = run('m s1 s2', [
     ...START, 'crash s2', 'propose m a', 'propose m b', 'propose m c', 'stabilize', 'expect commit m 4',
     'release m 4', 'expect log m',                 // nothing of the log left in the master's memory
-    'restart s2', 'slave s2 1 m', 'tick m 1000',   // the master's next heartbeat finds s2 at 1
+    'tick m 500', 'expect no-action m read',       // s2 is down: probed with an empty append, no disk read
+    'restart s2', 'slave s2 1 m', 'tick m 1000',   // the master's next heartbeat probes s2 again
+    'expect no-action m read', 'deliver s2', 'deliver m', // s2 answers at 1: now the master reads
     'expect action m read', 'expect no-action m sendSnapshot',
     'read m', 'deliver s2', 'stabilize',
     'expect log s2 1:noop 1:a 1:b 1:c', 'expect snapshot s2 0', 'expect commit s2 4',
@@ -336,7 +338,7 @@ test('a slave behind what the master holds in memory catches up from the master\
 test('entries compacted while a read was out: the slave gets a snapshot', () => {
   const c = run('m s1 s2', [
     ...START, 'crash s2', 'propose m a', 'propose m b', 'stabilize', 'release m 3',
-    'restart s2', 'slave s2 1 m', 'tick m 1000', 'expect action m read',
+    'restart s2', 'slave s2 1 m', 'tick m 1000', 'deliver s2', 'deliver m', 'expect action m read',
     'compact m 3', 'read m', 'expect action m sendSnapshot',
   ]);
   assert.equal(c.stats.snapshots, 1);
