@@ -199,6 +199,19 @@ describe('MQTT adapter packet flows', () => {
       ['a packet over mqtt.maxPacketSize', 'oversize', async (c) => { await c.connect({ clientId: 'big' }); c.send({ cmd: 'publish', topic: 'a', payload: Buffer.alloc(8000), qos: 0, dup: false, retain: false }); }],
       ['a wildcard in a PUBLISH topic [MQTT-3.3.2-2]', 'bad_topic', async (c) => { await c.connect({ clientId: 'wild' }); c.send({ cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, dup: false, retain: false }); }],
       ['garbage', 'malformed', async (c) => c.bytes(Buffer.from([0x10, 0x03, 0xff, 0xff, 0xff]))],
+      // The topic's bytes made ill-formed after encoding: 'a/X' with X as 0xff.
+      ['ill-formed UTF-8 in a PUBLISH topic [MQTT-1.5.3-1]', 'bad_topic', async (c) => {
+        await c.connect({ clientId: 'utf8-pub' });
+        const b = generate({ cmd: 'publish', topic: 'a/X', payload: Buffer.from('x'), qos: 0, dup: false, retain: false });
+        b[b.indexOf(0x58)] = 0xff;
+        c.bytes(b);
+      }],
+      ['ill-formed UTF-8 in a SUBSCRIBE filter [MQTT-1.5.3-1] (not just a refused filter)', 'bad_topic', async (c) => {
+        await c.connect({ clientId: 'utf8-sub' });
+        const b = generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'a/X', qos: 0 }] });
+        b[b.indexOf(0x58)] = 0xff;
+        c.bytes(b);
+      }],
     ];
     for (const [what, reason, act] of cases) {
       test(what, async () => {

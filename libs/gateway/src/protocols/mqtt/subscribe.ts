@@ -9,7 +9,7 @@ import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import type { AckMode } from '@hawser/proto';
 import { LimitExceededError, type StoreRejectedError } from '../../errors';
 import type { MqttConnection, MqttSubscription } from './connection';
-import { filterDestination, TopicError } from './topics';
+import { filterDestination, MalformedUtf8Error, TopicError } from './topics';
 
 /** SUBACK return code of a refused filter [MQTT-3.9.3-2]. */
 export const SUBACK_FAILURE = 0x80;
@@ -23,7 +23,7 @@ function subscribeFilter(c: MqttConnection, filter: string, qos: 0 | 1 | 2, done
   try {
     destination = filterDestination(filter);
   } catch (e) {
-    if (!(e instanceof TopicError)) throw e;
+    if (!(e instanceof TopicError) || e instanceof MalformedUtf8Error) throw e; // ill-formed UTF-8 closes the connection
     c.log.info({ filter, error: e.message }, 'MQTT SUBSCRIBE of a bad topic filter: refused');
     done(SUBACK_FAILURE);
     return;

@@ -1,7 +1,7 @@
 // The MQTT topic <-> destination mapping (ActiveMQ's), as a table run both ways.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { filterDestination, matches, publishDestination, topicOf, TopicError } from './topics';
+import { filterDestination, MalformedUtf8Error, matches, publishDestination, topicOf, TopicError } from './topics';
 
 const NAMES: Array<[string, string]> = [
   ['a/b/c', '/topic/a.b.c'],
@@ -41,6 +41,16 @@ test('bad names and filters are refused with the spec clause', () => {
   for (const bad of ['', 'a/#/b', 'a#', 'a/b+', '+a/b', '##']) assert.throws(() => filterDestination(bad), TopicError, JSON.stringify(bad));
   assert.throws(() => publishDestination('a/+'), /MQTT-3\.3\.2-2/);
   assert.throws(() => filterDestination('a/#/b'), /MQTT-4\.7\.1-2/);
+});
+
+test('a topic that was not well-formed UTF-8 (decoded with U+FFFD) is refused as malformed [MQTT-1.5.3-1]', () => {
+  // What mqtt-packet hands over for the bytes 61 2f ff 62 and for an encoded surrogate (ed a0 80).
+  for (const bytes of [[0x61, 0x2f, 0xff, 0x62], [0x61, 0xed, 0xa0, 0x80]]) {
+    const topic = Buffer.from(bytes).toString('utf8');
+    assert.throws(() => publishDestination(topic), MalformedUtf8Error);
+    assert.throws(() => filterDestination(topic), MalformedUtf8Error);
+  }
+  assert.equal(publishDestination('caf\u00e9/\u{1F600}'), '/topic/caf\u00e9.\u{1F600}', 'well-formed multi-byte UTF-8 passes');
 });
 
 test('a queue delivered to an MQTT client shows as queue/<name>', () => {

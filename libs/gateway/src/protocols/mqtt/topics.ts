@@ -22,11 +22,28 @@ export class TopicError extends Error {
 }
 
 /**
+ * A topic that was not well-formed UTF-8: the connection closes [MQTT-1.5.3-1], whatever the
+ * packet (a bad but well-formed SUBSCRIBE filter only gets 0x80).
+ */
+export class MalformedUtf8Error extends TopicError {}
+
+/**
+ * mqtt-packet decodes a string's bytes with Buffer's utf8, which turns every ill-formed sequence
+ * (and a UTF-16 surrogate's encoding, MQTT-1.5.3-1's other case) into U+FFFD: a topic holding it
+ * is refused. A sender's own U+FFFD in a topic is refused too (the two cannot be told apart
+ * after decoding; the replacement character has no place in a topic name).
+ */
+function wellFormed(topic: string, what: string): void {
+  if (topic.includes('\uFFFD')) throw new MalformedUtf8Error(`a ${what} must be well-formed UTF-8 [MQTT-1.5.3-1]`);
+}
+
+/**
  * Checks a PUBLISH topic name (or a will topic): at least one character, no wildcard
- * [MQTT-3.3.2-2], no U+0000 [MQTT-1.5.3-2]. Returns its destination.
+ * [MQTT-3.3.2-2], no U+0000 [MQTT-1.5.3-2], well-formed UTF-8 [MQTT-1.5.3-1]. Returns its destination.
  */
 export function publishDestination(topic: string): string {
   if (topic.length === 0) throw new TopicError('a topic name must be at least one character long [MQTT-4.7.3-1]');
+  wellFormed(topic, 'topic name');
   if (/[+#]/.test(topic)) throw new TopicError(`topic name ${JSON.stringify(topic)} has a wildcard (+ or #): wildcards are for SUBSCRIBE only [MQTT-3.3.2-2]`);
   if (topic.includes('\u0000')) throw new TopicError('a topic name must not contain U+0000 [MQTT-4.7.3-2]');
   return `/topic/${swap(topic)}`;
@@ -39,6 +56,7 @@ export function publishDestination(topic: string): string {
  */
 export function filterDestination(filter: string): string {
   if (filter.length === 0) throw new TopicError('a topic filter must be at least one character long [MQTT-4.7.3-1]');
+  wellFormed(filter, 'topic filter');
   if (filter.includes('\u0000')) throw new TopicError('a topic filter must not contain U+0000 [MQTT-4.7.3-2]');
   const levels = filter.split('/');
   levels.forEach((level, i) => {
