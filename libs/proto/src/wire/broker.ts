@@ -420,91 +420,55 @@ export function decodeSessionEvents(buf: Buffer): SessionEvents {
   return { items: out };
 }
 
-// MuxRequest / MuxEvent: session = 1, request or event = 2, end = 3.
-function sizeMuxRequest(it: Any): number {
-  let n = o.zU64(it.session);
-  if (it.request != null) { const s = o.zOpen(); n += o.zClose(s, sizeRequest(it.request)); }
-  return n + o.zBool(it.end);
-}
-function writeMuxRequest(it: Any): void {
-  o.wU64(1, it.session);
-  if (it.request != null) { o.wOpen(2); writeRequest(it.request); }
-  o.wBool(3, it.end);
-}
-
-export function encodeMuxRequests(b: MuxRequests): Buffer {
-  return encodeItems(b.items, sizeMuxRequest, writeMuxRequest);
-}
-
-export function decodeMuxRequests(buf: Buffer): MuxRequests {
-  const r = Cursor.of(buf);
-  const out: MuxRequest[] = [];
-  while (r.more) {
-    const t = r.u32();
-    if (t >>> 3 !== 1 || (t & 7) !== LEN) { r.skip(t & 7); continue; }
-    const e = r.sub();
-    const it: MuxRequest = { session: 0, request: null, end: false };
-    while (r.pos < e) {
-      const t2 = r.u32();
-      switch (t2 >>> 3) {
-        case 1: it.session = r.u64(); break;
-        case 2: {
-          const qe = r.sub();
-          const q = readRequest(r, qe);
-          it.request = q;
-          r.pos = qe;
-          break;
+// MuxRequest and MuxEvent share one shape: session = 1, the payload (a request, an event) = 2,
+// end = 3. One codec for both, by the payload's field name and its own codec.
+function muxCodec(key: 'request' | 'event', size: (p: Any) => number, write: (p: Any) => void, read: (r: Cursor, end: number) => unknown) {
+  const sizeItem = (it: Any): number => {
+    let n = o.zU64(it.session);
+    if (it[key] != null) { const s = o.zOpen(); n += o.zClose(s, size(it[key])); }
+    return n + o.zBool(it.end);
+  };
+  const writeItem = (it: Any): void => {
+    o.wU64(1, it.session);
+    if (it[key] != null) { o.wOpen(2); write(it[key]); }
+    o.wBool(3, it.end);
+  };
+  return {
+    encode: (items: unknown[]): Buffer => encodeItems(items, sizeItem, writeItem),
+    decode(buf: Buffer): Any[] {
+      const r = Cursor.of(buf);
+      const out: Any[] = [];
+      while (r.more) {
+        const t = r.u32();
+        if (t >>> 3 !== 1 || (t & 7) !== LEN) { r.skip(t & 7); continue; }
+        const e = r.sub();
+        const it: Any = { session: 0, [key]: null, end: false };
+        while (r.pos < e) {
+          const t2 = r.u32();
+          switch (t2 >>> 3) {
+            case 1: it.session = r.u64(); break;
+            case 2: {
+              const pe = r.sub();
+              it[key] = read(r, pe);
+              r.pos = pe;
+              break;
+            }
+            case 3: it.end = r.bool(); break;
+            default: r.skip(t2 & 7);
+          }
         }
-        case 3: it.end = r.bool(); break;
-        default: r.skip(t2 & 7);
+        out.push(it);
+        r.pos = e;
       }
-    }
-    out.push(it);
-    r.pos = e;
-  }
-  return { items: out };
+      return out;
+    },
+  };
 }
 
-function sizeMuxEvent(it: Any): number {
-  let n = o.zU64(it.session);
-  if (it.event != null) { const s = o.zOpen(); n += o.zClose(s, sizeEvent(it.event)); }
-  return n + o.zBool(it.end);
-}
-function writeMuxEvent(it: Any): void {
-  o.wU64(1, it.session);
-  if (it.event != null) { o.wOpen(2); writeEvent(it.event); }
-  o.wBool(3, it.end);
-}
+const muxRequests = muxCodec('request', sizeRequest, writeRequest, readRequest);
+const muxEvents = muxCodec('event', sizeEvent, writeEvent, readEvent);
 
-export function encodeMuxEvents(b: MuxEvents): Buffer {
-  return encodeItems(b.items, sizeMuxEvent, writeMuxEvent);
-}
-
-export function decodeMuxEvents(buf: Buffer): MuxEvents {
-  const r = Cursor.of(buf);
-  const out: MuxEvent[] = [];
-  while (r.more) {
-    const t = r.u32();
-    if (t >>> 3 !== 1 || (t & 7) !== LEN) { r.skip(t & 7); continue; }
-    const e = r.sub();
-    const it: MuxEvent = { session: 0, event: null, end: false };
-    while (r.pos < e) {
-      const t2 = r.u32();
-      switch (t2 >>> 3) {
-        case 1: it.session = r.u64(); break;
-        case 2: {
-          const ee = r.sub();
-          const ev = readEvent(r, ee);
-          it.event = ev;
-          r.pos = ee;
-          break;
-        }
-        case 3: it.end = r.bool(); break;
-        default: r.skip(t2 & 7);
-      }
-    }
-    out.push(it);
-    r.pos = e;
-  }
-  return { items: out };
-}
+export function encodeMuxRequests(b: MuxRequests): Buffer { return muxRequests.encode(b.items); }
+export function decodeMuxRequests(buf: Buffer): MuxRequests { return { items: muxRequests.decode(buf) as MuxRequest[] }; }
+export function encodeMuxEvents(b: MuxEvents): Buffer { return muxEvents.encode(b.items); }
+export function decodeMuxEvents(buf: Buffer): MuxEvents { return { items: muxEvents.decode(buf) as MuxEvent[] }; }
