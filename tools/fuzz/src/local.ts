@@ -9,9 +9,13 @@
 // `--rounds N` runs the fuzz N times in a row against the same processes (seed, seed+1, ...):
 // memory that levels off stops growing after the first round; a leak grows by as much each round.
 // `--max-round-growth MB` makes that a check: every later round must end with each process's
-// RSS at most MB above where the round before it ended.
+// RSS at most MB above where the round before it ended. Between rounds the store is emptied of
+// what the fuzz left on purpose (its abandoned durable subscriptions, queues and topics: Admin.
+// Delete of every destination but the witness queue), so each round starts from the same broker
+// state and what still grows is what no round gives back.
 //
 //   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--rounds 2] [--store-arg --flag --store-arg value] [--json]
+import { adminService, CHANNEL_OPTIONS, grpc, type DestinationsReply } from '@hawser/proto';
 import { Harness } from '@hawser/integration/dist/harness';
 import { main, UsageError } from './cli';
 import { mb } from './monitor';
@@ -87,12 +91,36 @@ async function local(argv: string[]): Promise<number> {
         ...others,
       ], (r) => { report = r; });
       if (report && rounds > 1 && compare(report, round)) code = 1;
+      if (rounds > 1 && round < rounds - 1 && code === 0) {
+        const witness = others.includes('--witness-queue') ? others[others.indexOf('--witness-queue') + 1]! : `/queue/fuzz-witness.local.${seed}`;
+        const e = await emptyStore(store.address, witness);
+        process.stderr.write(`[fuzz] between rounds: deleted ${e.deleted} destinations the fuzz left (${e.inUse} still in use)\n`);
+      }
     }
     if (code !== 0) process.stderr.write(`[fuzz] service logs:\n${h.logTails(30)}\n`);
     return code;
   } finally {
     await h.close();
   }
+}
+
+/** Admin.Delete of every destination on the store but `keep`; returns how many went and how many were still in use. */
+async function emptyStore(address: string, keep: string): Promise<{ deleted: number; inUse: number }> {
+  const client = new (adminService())(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS) as grpc.Client & Record<string, Function>; // eslint-disable-line @typescript-eslint/no-unsafe-function-type
+  const call = <T>(method: string, req: object): Promise<T> =>
+    new Promise((resolve, reject) => client[method]!.call(client, req, { deadline: Date.now() + 10_000 }, (e: Error | null, r: T) => (e ? reject(e) : resolve(r))));
+  let deleted = 0;
+  let inUse = 0;
+  try {
+    const { destinations } = await call<DestinationsReply>('Destinations', { prefix: '' });
+    for (const d of destinations) {
+      if (d.name === keep || d.name.startsWith(`${keep}.`)) continue;
+      try { await call('Delete', { destination: d.name }); deleted++; } catch { inUse++; } // a witness or pool consumer still there
+    }
+  } finally {
+    client.close();
+  }
+  return { deleted, inUse };
 }
 
 local(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
