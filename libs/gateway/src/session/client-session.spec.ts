@@ -113,6 +113,26 @@ test('tags stay unique across masters; an ack of the old master\'s delivery sett
   assert.deepEqual(r.seen.errors, []);
 });
 
+test('an ack of the old master\'s delivery made between the move and the new session\'s first event is held, not sent with the old tag (docs/reliability.md D10)', async () => {
+  const r = await setup();
+  r.session.open('conn-4', '', { login: '', groups: [] });
+  r.session.subscribe({ subscriptionId: 's', destination: '/queue/u', ackMode: 'ACK_MODE_CLIENT_INDIVIDUAL', prefetch: 0, selector: '', durableName: '', noLocal: false, priority: 0 }, 'sub');
+  await checkFor('subscribed on A', () => r.seen.receipts.includes('sub'));
+  r.a.publish({ id: 'm-1', destination: '/queue/u' });
+  const first = await checkFor('m-1 from A', () => r.seen.deliveries.find((d) => d.message.id === 'm-1'));
+  // The link opens the session on B at once; nothing of B has reached this session yet. The
+  // client's ACK of A's delivery (tag 1 on A) must not go to B as B's tag 1.
+  r.masters.set({ id: 'B', address: r.b.address, epoch: 2 });
+  r.session.settle('ack', first.tag, '', 'acked', true);
+  await checkFor('the session moved to B', () => r.b.requests('subscribe').length === 1);
+  r.b.publish({ id: 'other', destination: '/queue/u' }); // B's tag 1
+  r.b.publish({ id: 'm-1', destination: '/queue/u' }, true); // B's tag 2: the redelivery
+  await checkFor('the ack receipt', () => r.seen.receipts.includes('acked'));
+  assert.deepEqual(r.b.requests('ack').map((x) => x.ack.deliveryTag), [2], 'B acks m-1 (its tag 2), not the message it numbered 1');
+  assert.deepEqual(r.seen.deliveries.map((d) => d.message.id), ['m-1', 'other'], 'the acked message does not reach the client again');
+  assert.deepEqual(r.seen.errors, []);
+});
+
 test('an adapter that throws on a store event ends its own client (INTERNAL), not the gateway', async () => {
   const r = await setup();
   let thrown = 0;

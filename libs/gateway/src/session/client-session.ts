@@ -310,10 +310,14 @@ export class ClientSession {
     const held = this.outstanding.get(tag);
     if (!held) throw new GatewayError('UNKNOWN_DELIVERY', `${kind.toUpperCase()} for unknown delivery ${tag}`);
     const sub = held.subscriptionId;
-    let live: number | undefined = held.gen === this.gen ? tag : undefined;
+    // The link's session, not the last one heard from: a move opens the new session at once,
+    // and until its first event comes a delivery of the old one must not be settled as live —
+    // its store tag would name whatever the new master numbered so (docs/reliability.md D10).
+    const current = this.link?.gen ?? this.gen;
+    let live: number | undefined = held.gen === current ? tag : undefined;
     if (live === undefined) {
       for (const [t, o] of this.outstanding) {
-        if (o.gen === this.gen && o.messageId === held.messageId && o.subscriptionId === sub) { live = t; break; }
+        if (o.gen === current && o.messageId === held.messageId && o.subscriptionId === sub) { live = t; break; }
       }
       this.log.debug({ kind, tag, messageId: held.messageId, mappedTo: live }, live === undefined
         ? 'ACK/NACK for a delivery of the previous master dropped: the message will be redelivered'
