@@ -166,7 +166,7 @@ function opened(c: MqttConnection): void {
     const rels: Array<[string, number]> = [];
     for (const [id, rec] of refreshed) {
       switch (rec.t) {
-        case 'in': c.inQos2.set(rec.p, { state: 'stored', record: id }); break;
+        case 'in': c.inQos2.set(rec.p, { state: 'stored', record: id, digest: rec.h }); break;
         case 'rel': rels.push([id, rec.p]); break;
       }
     }

@@ -61,7 +61,13 @@ export interface MqttSubscription {
 }
 
 /** An inbound QoS 2 packet id (qos2.ts InState) and where its state is kept. */
-export interface InFlightIn { state: InState; record?: string; releaseAfterStore?: boolean }
+export interface InFlightIn {
+  state: InState;
+  record?: string;
+  releaseAfterStore?: boolean;
+  /** What was stored under the packet id (publishDigest): a resend without DUP is recognised by it. */
+  digest?: string;
+}
 
 /** An outbound QoS 1 or 2 PUBLISH the client has not finished. */
 export interface InFlightOut {

@@ -275,6 +275,22 @@ describe('MQTT adapter packet flows', () => {
       c.send({ cmd: 'pubrel', messageId: 4242 });
       assert.equal((await c.expect('pubcomp')).messageId, 4242);
     });
+
+    test('QoS 2: the same PUBLISH resent WITHOUT DUP on a stored id (mqtt.js after a reconnect) is not stored again; another message on that id is (D11)', async () => {
+      const c = await client();
+      await c.connect({ clientId: 'pub2-nodup' });
+      const publish = (payload: string) => c.send({ cmd: 'publish', topic: 'q2nd', payload: Buffer.from(payload), qos: 2, messageId: 11, dup: false, retain: false });
+      publish('once');
+      assert.equal((await c.expect('pubrec')).messageId, 11);
+      publish('once'); // no DUP, same content: a resend
+      assert.equal((await c.expect('pubrec')).messageId, 11);
+      assert.equal(sends('/topic/q2nd').length, 1, 'stored once');
+      publish('a new one'); // no DUP, other content, PUBREL lost: a new message on a stale id
+      await c.expect('pubrec');
+      assert.equal(sends('/topic/q2nd').length, 2, 'a different PUBLISH on the id is stored');
+      c.send({ cmd: 'pubrel', messageId: 11 });
+      assert.equal((await c.expect('pubcomp')).messageId, 11);
+    });
   });
 
   describe('SUBSCRIBE and deliveries', () => {

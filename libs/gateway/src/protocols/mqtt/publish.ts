@@ -8,6 +8,7 @@
 //          either both or neither.
 // The message keeps the body unchanged; its QoS and retain flag ride in headers a STOMP client
 // sees as ActiveMQ names them (ActiveMQ.MQTT.QoS, ActiveMQ.Retain).
+import { createHash } from 'node:crypto';
 import type { IConnectPacket, IPublishPacket, IPubrelPacket } from 'mqtt-packet';
 import type { Message } from '@hawser/proto';
 import { ProtocolError, type MqttConnection, type InFlightIn } from './connection';
@@ -64,7 +65,14 @@ export function onPublish(c: MqttConnection, p: IPublishPacket): void {
     return;
   }
   const entry = c.inQos2.get(pid);
-  const action = inPublish(entry?.state, p.dup);
+  const digest = publishDigest(p);
+  let action = inPublish(entry?.state, p.dup);
+  if (action.do === 'store-replacing' && entry?.digest === digest) {
+    // The same PUBLISH again without DUP: clients resend a stored one that way after a reconnect
+    // (mqtt.js, paho) although MQTT-3.3.1-1 asks for DUP; storing it again would deliver it twice.
+    c.log.debug({ pid }, 'QoS 2 PUBLISH without DUP, the same as the one stored under its packet id: a resend, PUBREC again');
+    action = { do: 'pubrec' };
+  }
   switch (action.do) {
     case 'ignore': return;
     case 'pubrec': c.write({ cmd: 'pubrec', messageId: pid }); return;
@@ -72,16 +80,25 @@ export function onPublish(c: MqttConnection, p: IPublishPacket): void {
       c.log.debug({ pid }, 'QoS 2 PUBLISH without DUP on a stored packet id: a new message, the old state is stale');
       if (entry!.record) c.sessionState!.remove(entry!.record);
       c.inQos2.delete(pid);
-      storeQos2(c, pid, m, refused);
+      storeQos2(c, pid, m, digest, refused);
       return;
     default:
-      storeQos2(c, pid, m, refused);
+      storeQos2(c, pid, m, digest, refused);
   }
 }
 
-function storeQos2(c: MqttConnection, pid: number, m: Message, refused: (e: Parameters<MqttConnection['fail']>[0]) => void): void {
+/**
+ * What a QoS 2 PUBLISH carries (topic, retain, payload), hashed: kept with its packet id's state
+ * (and `in` record), so the same PUBLISH resent without DUP is told from a new message on that id.
+ */
+function publishDigest(p: IPublishPacket): string {
+  const payload = typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
+  return createHash('sha256').update(`${p.topic}\u0000${p.retain ? 1 : 0}\u0000`).update(payload ?? Buffer.alloc(0)).digest('base64').slice(0, 22);
+}
+
+function storeQos2(c: MqttConnection, pid: number, m: Message, digest: string, refused: (e: Parameters<MqttConnection['fail']>[0]) => void): void {
   const session = c.session!;
-  const entry: InFlightIn = { state: 'storing' };
+  const entry: InFlightIn = { state: 'storing', digest };
   c.inQos2.set(pid, entry);
   const stored = () => {
     if (c.inQos2.get(pid) !== entry) return;
@@ -98,7 +115,7 @@ function storeQos2(c: MqttConnection, pid: number, m: Message, refused: (e: Para
   const tx = `mqtt-qos2:${m.id}`;
   session.transaction('begin', tx);
   session.send(m, tx);
-  entry.record = c.sessionState!.add({ t: 'in', p: pid }, tx);
+  entry.record = c.sessionState!.add({ t: 'in', p: pid, h: digest }, tx);
   session.transaction('commit', tx, c.expect(stored, refused));
 }
 

@@ -47,7 +47,7 @@ const TAKEOVER_WAIT_MS = 10_000;
 export type SessionRecord =
   | { t: 'session' }
   | { t: 'sub'; f: string; q: 0 | 1 | 2 }
-  | { t: 'in'; p: number }
+  | { t: 'in'; p: number; h?: string }
   | { t: 'rel'; p: number }
   | { t: 'out'; p: number; s: string; m: string }
   | { t: 'out1'; l: Array<[number, string, string]> }
