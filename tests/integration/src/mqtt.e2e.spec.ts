@@ -353,6 +353,27 @@ describe('MQTT with third-party clients (real processes)', { timeout: 180_000 },
     assert.ok(await sample(gateway.httpPort, 'hawser_gateway_connections_total', 'protocol="mqtt+ws"') >= 1);
   });
 
+  it('QoS 2: the same PUBLISH resent WITHOUT DUP after a reconnect (as mqtt.js does) is not stored twice (D11)', async () => {
+    const t = topic('q2nodup');
+    const s = await stomp.connect();
+    const watch = await s.subscribe(dest(t));
+    const id = `raw-nodup-${randomBytes(3).toString('hex')}`;
+    const a = await RawMqtt.open(port);
+    assert.equal((await a.connect(id, false)).returnCode, 0);
+    a.send({ cmd: 'publish', topic: t, payload: Buffer.from('only once'), qos: 2, messageId: 78, dup: false, retain: false });
+    assert.equal((await a.expect('pubrec')).messageId, 78);
+    a.drop();
+    const b = await RawMqtt.open(port);
+    assert.equal((await b.connect(id, false)).sessionPresent, true);
+    // The packet id's state comes back from its session record, with what was stored under it.
+    b.send({ cmd: 'publish', topic: t, payload: Buffer.from('only once'), qos: 2, messageId: 78, dup: false, retain: false });
+    assert.equal((await b.expect('pubrec')).messageId, 78);
+    b.send({ cmd: 'pubrel', messageId: 78 });
+    assert.equal((await b.expect('pubcomp')).messageId, 78);
+    assert.deepEqual(texts(await drain(watch, 700)), ['only once'], 'stored once');
+    b.drop();
+  });
+
   it('QoS 2 state survives a reconnect: a DUP PUBLISH after a drop is not stored twice; a PUBREL pending at the drop is sent again', async () => {
     const t = topic('q2state');
     const s = await stomp.connect();
