@@ -4,10 +4,11 @@
 // the ids of PUBLISHes it sent fed back to the generator), the ending the script says, and a
 // server that does not close after our DISCONNECT or FIN noted. Bytes the parser cannot read
 // are the server's fault (badServerOutput).
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { parser as mqttParser, type Packet } from 'mqtt-packet';
 import type { MqttScript } from './mqtt-packets';
 import type { DriveOptions, Target } from './stomp-driver';
+import { drained, endConnection } from './socket-end';
 import { bump, type FuzzCounters } from './stats';
 
 const turn = () => new Promise<void>((r) => setImmediate(r));
@@ -93,31 +94,6 @@ export async function driveMqtt(target: Target, script: MqttScript, c: FuzzCount
   }
   if (closed) return;
 
-  if (script.ending === 'reset') {
-    socket.resetAndDestroy();
-    return;
-  }
-  // After DISCONNECT [MQTT-3.14.4-1] the server closes; else (our bytes may have left it inside
-  // a packet whose remaining length it still waits for) our FIN must.
-  const waitClose = (ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); void closedP.then(() => { clearTimeout(t); r(); }); });
-  if (script.ending === 'disconnect') await waitClose(Math.min(2000, o.closeWaitMs));
-  if (!closed) {
-    socket.end();
-    await waitClose(o.closeWaitMs);
-  }
-  if (!closed) {
-    c.notClosed++;
-    socket.destroy();
-  }
-}
-
-function drained(socket: Socket, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => { clearTimeout(t); socket.off('drain', onDrain); socket.off('close', onClose); resolve(ok); };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    const t = setTimeout(() => done(false), ms);
-    socket.once('drain', onDrain);
-    socket.once('close', onClose);
-  });
+  // After DISCONNECT [MQTT-3.14.4-1] the server closes; else our FIN (endConnection).
+  await endConnection(socket, script.ending, closedP, () => closed, o.closeWaitMs, c);
 }

@@ -3,9 +3,10 @@
 // reads what the gateway answers with @hawser/stomp's parser (ERRORs counted by code, MESSAGE
 // ack ids fed back to the generator), ends the way the script says, and notes a server that
 // does not close after our DISCONNECT or FIN.
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { StompParser, getHeader } from '@hawser/stomp';
 import type { ConnectionScript } from './script';
+import { drained, endConnection } from './socket-end';
 import { bump, errorCode, type FuzzCounters } from './stats';
 
 export interface Target { host: string; port: number }
@@ -82,31 +83,6 @@ export async function drive(target: Target, script: ConnectionScript, c: FuzzCou
   }
   if (closed) return;
 
-  if (script.ending === 'reset') {
-    socket.resetAndDestroy();
-    return;
-  }
-  // 'disconnect': the DISCONNECT was the last frame and the gateway closes after its receipt —
-  // unless our bytes left it inside a frame (a content-length still owed): then our FIN must.
-  const waitClose = (ms: number) => new Promise<void>((r) => { const t = setTimeout(r, ms); void closedP.then(() => { clearTimeout(t); r(); }); });
-  if (script.ending === 'disconnect') await waitClose(Math.min(2000, o.closeWaitMs));
-  if (!closed) {
-    socket.end();
-    await waitClose(o.closeWaitMs);
-  }
-  if (!closed) {
-    c.notClosed++;
-    socket.destroy();
-  }
-}
-
-function drained(socket: Socket, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => { clearTimeout(t); socket.off('drain', onDrain); socket.off('close', onClose); resolve(ok); };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    const t = setTimeout(() => done(false), ms);
-    socket.once('drain', onDrain);
-    socket.once('close', onClose);
-  });
+  // 'disconnect': the gateway closes after the DISCONNECT's receipt; else our FIN (endConnection).
+  await endConnection(socket, script.ending, closedP, () => closed, o.closeWaitMs, c);
 }
