@@ -4,7 +4,7 @@
 // (the longest silence is reported and bounded), and at the end the consumer must have received
 // every acknowledged message exactly once (one connection, no reconnect: no duplicate is due).
 import mqtt from 'mqtt';
-import type { WitnessReport } from './witness';
+import { receivedOf, witnessReport, type WitnessReport } from './witness';
 
 export interface MqttWitnessOptions {
   uri: string;
@@ -89,25 +89,11 @@ export class MqttWitness {
     await sleep(500); // a duplicate would come right behind
     await this.producer?.endAsync().catch(() => undefined);
     await this.consumer?.endAsync().catch(() => undefined);
-    let duplicates = 0;
-    for (const n of this.seen.values()) if (n > 1) duplicates += n - 1;
-    let missing = 0;
-    for (let s = 1; s <= this.receipted; s++) if (!this.seen.has(s)) missing++;
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    return {
-      uri: this.o.uri, queue: this.o.topic, sent: this.sent, receipted: this.receipted, received: this.countReceived(),
-      duplicates, missing, foreign: this.foreign,
-      maxReceiptMs: sorted[sorted.length - 1] ?? 0, maxGapMs: this.maxGap,
-      p99ReceiptMs: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
-      errors: [...this.errors],
-    };
+    return witnessReport({ uri: this.o.uri, queue: this.o.topic, sent: this.sent, receipted: this.receipted, seen: this.seen,
+      latencies: this.latencies, foreign: this.foreign, maxGapMs: this.maxGap, errors: this.errors });
   }
 
-  private countReceived(): number {
-    let n = 0;
-    for (const v of this.seen.values()) n += v;
-    return n;
-  }
+  private countReceived(): number { return receivedOf(this.seen); }
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, why: string): Promise<T> {

@@ -116,23 +116,35 @@ export class Witness {
     await this.producer?.disconnect().catch(() => this.producer?.destroy());
     await this.consumer?.disconnect().catch(() => this.consumer?.destroy());
     await this.consuming;
-    let duplicates = 0;
-    for (const n of this.seen.values()) if (n > 1) duplicates += n - 1;
-    let missing = 0;
-    for (let s = 1; s <= this.receipted; s++) if (!this.seen.has(s)) missing++;
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    return {
-      uri: this.o.uri, queue: this.o.queue, sent: this.sent, receipted: this.receipted, received: this.countReceived(),
-      duplicates, missing, foreign: this.foreign,
-      maxReceiptMs: sorted[sorted.length - 1] ?? 0, maxGapMs: this.maxGap,
-      p99ReceiptMs: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
-      errors: [...this.errors],
-    };
+    return witnessReport({ uri: this.o.uri, queue: this.o.queue, sent: this.sent, receipted: this.receipted, seen: this.seen,
+      latencies: this.latencies, foreign: this.foreign, maxGapMs: this.maxGap, errors: this.errors });
   }
 
-  private countReceived(): number {
-    let n = 0;
-    for (const v of this.seen.values()) n += v;
-    return n;
-  }
+  private countReceived(): number { return receivedOf(this.seen); }
+}
+
+/** Messages received, counting copies: `seen` maps a witness sequence number to its copies. */
+export function receivedOf(seen: Map<number, number>): number {
+  let n = 0;
+  for (const v of seen.values()) n += v;
+  return n;
+}
+
+/** A witness's report from what it sent and saw (the STOMP and the MQTT witness alike). */
+export function witnessReport(w: {
+  uri: string; queue: string; sent: number; receipted: number; seen: Map<number, number>; latencies: number[];
+  foreign: number; maxGapMs: number; errors: Iterable<string>;
+}): WitnessReport {
+  let duplicates = 0;
+  for (const n of w.seen.values()) if (n > 1) duplicates += n - 1;
+  let missing = 0;
+  for (let s = 1; s <= w.receipted; s++) if (!w.seen.has(s)) missing++;
+  const sorted = [...w.latencies].sort((a, b) => a - b);
+  return {
+    uri: w.uri, queue: w.queue, sent: w.sent, receipted: w.receipted, received: receivedOf(w.seen),
+    duplicates, missing, foreign: w.foreign,
+    maxReceiptMs: sorted[sorted.length - 1] ?? 0, maxGapMs: w.maxGapMs,
+    p99ReceiptMs: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] ?? 0,
+    errors: [...w.errors],
+  };
 }
