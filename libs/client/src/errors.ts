@@ -17,7 +17,8 @@ export type ClientErrorCode =
   | 'INVALID_STATE'        // e.g. send() after disconnect()
   | 'RECONNECT_FAILED'     // failover: maxReconnectAttempts (or startupMaxReconnectAttempts) passes failed
   | 'FAILOVER_TIMEOUT'     // failover: a send/subscribe waited longer than `timeout` while disconnected
-  | 'TRANSACTION_ROLLED_BACK'; // failover: the connection changed inside a transaction
+  | 'TRANSACTION_ROLLED_BACK' // failover: the connection changed inside a transaction
+  | 'ACK_NOT_CONFIRMED';   // failover: an ack with a receipt cannot be (or was not) confirmed by the connection that delivered the message
 
 export class StompClientError extends Error {
   readonly code: ClientErrorCode;
@@ -148,5 +149,23 @@ export class TransactionRolledBackError extends StompClientError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('TRANSACTION_ROLLED_BACK', message, options);
     this.name = 'TransactionRolledBackError';
+  }
+}
+
+/**
+ * Failover: an ACK/NACK that asked for a receipt could not be confirmed, because the message
+ * came on a connection that is gone (`sent: false`: nothing was sent, the broker took the
+ * message back and redelivers it, marked redelivered), or that connection closed before the
+ * RECEIPT came (`sent: true`: it may or may not have taken). Either way the message may come
+ * again, marked redelivered; a consumer that must not process it twice dedups by message-id.
+ */
+export class AckNotConfirmedError extends StompClientError {
+  readonly messageId: string;
+  readonly sent: boolean;
+  constructor(message: string, messageId: string, sent: boolean, options?: { cause?: unknown }) {
+    super('ACK_NOT_CONFIRMED', message, options);
+    this.name = 'AckNotConfirmedError';
+    this.messageId = messageId;
+    this.sent = sent;
   }
 }

@@ -10,11 +10,22 @@
 // (redelivered); a typed error once the schedule gives up (ReconnectFailedError), when a send
 // waited longer than `timeout` while disconnected (FailoverTimeoutError), or when a
 // transaction spanned a reconnect (TransactionRolledBackError).
+//
+// Messages and a lost connection (docs/reliability.md D10): when a connection goes, the
+// messages it delivered into a client-ack subscription's buffer that the application has not
+// taken yet are dropped ('discarded' event, `discarded` counters): the broker took them back
+// and redelivers them, marked, on the new connection or to another consumer — as ActiveMQ's
+// failover transport clears its consumers' prefetch on a transport interruption. A message the
+// application took already cannot be acked any more (its connection is gone): ack()/nack()
+// with a receipt (the default) reject with AckNotConfirmedError (`sent: false`); without a
+// receipt they resolve having sent nothing (`acksDropped`). An ack with a receipt resolves
+// only on the RECEIPT of the connection that delivered the message, so it is a confirmed ack.
+// ack:'auto' subscriptions keep their buffer (the broker forgot those messages when it sent them).
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
 import { StompClient, type Body, type ConnectOptions, type DisconnectOptions, type SendOptions, type SubscribeOptions } from './client';
 import {
-  ConnectionClosedError, FailoverTimeoutError, InvalidStateError, ReceiptTimeoutError, ReconnectFailedError,
+  AckNotConfirmedError, ConnectionClosedError, FailoverTimeoutError, InvalidStateError, ReceiptTimeoutError, ReconnectFailedError,
   StompClientError, StompServerError, TransactionRolledBackError,
 } from './errors';
 import { ReconnectSchedule, type ReconnectAction } from './reconnect';
@@ -48,8 +59,18 @@ export interface ReconnectedInfo {
   priority: boolean;
 }
 
+/** Buffered messages dropped untaken at a connection loss or move (their acks could not reach the broker). */
+export interface DiscardedInfo {
+  /** The connection they came on. */
+  uri: string;
+  subscription: string;
+  destination: string;
+  count: number;
+}
+
 export interface FailoverEvents {
   reconnecting: [info: ReconnectingInfo];
+  discarded: [info: DiscardedInfo];
   reconnected: [info: ReconnectedInfo];
   error: [error: StompClientError];
   close: [error: StompClientError | undefined];
@@ -126,6 +147,10 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
   private markClosed!: () => void;
   /** Reconnects done so far. */
   reconnects = 0;
+  /** Buffered messages dropped untaken because their connection went (all subscriptions; see 'discarded'). */
+  discarded = 0;
+  /** ack()/nack() without a receipt of a message whose connection was gone: nothing was sent. */
+  acksDropped = 0;
 
   constructor(endpoints: readonly Endpoint[], failover: FailoverOptions, options: FailoverConnectOptions = {}) {
     super();
@@ -208,9 +233,10 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     }
     if (this.state !== 'connected') { client.destroy(); return; }
     const old = this.inner!;
+    const oldUri = this.uri ?? '';
     // Detach first so the old connection's close is not a failure; sends still in flight
     // there either get their receipt before the DISCONNECT receipt, or are resent (same id).
-    this.detach();
+    this.emitDiscarded(oldUri, this.detach());
     this.state = 'reconnecting';
     await old.disconnect({ timeoutMs: 2_000 }).catch(() => old.destroy());
     if (this.state !== 'reconnecting') { client.destroy(); return; }
@@ -240,28 +266,45 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     this.run(this.schedule.connected(endpoint));
   }
 
-  /** Forget the current connection (its late events are ignored). */
-  private detach(): void {
+  /**
+   * Forget the current connection (its late events are ignored). With `discard`, drop what it
+   * delivered into client-ack subscriptions that the application has not taken yet: the broker
+   * takes those back with the connection (their acks would go nowhere) and redelivers them.
+   * Returns the counts dropped per subscription.
+   */
+  private detach(discard = true): Array<{ rec: SubRecord; count: number }> {
     clearTimeout(this.timer);
+    const old = this.inner;
     this.inner = undefined;
     this.innerEndpoint = -1;
+    const dropped: Array<{ rec: SubRecord; count: number }> = [];
     for (const rec of this.subs.values()) {
       rec.inner = undefined;
       for (const id of rec.unacked) remember(rec.previous, id);
       rec.unacked.clear();
+      if (!discard || !old || rec.sub.ack === 'auto') continue;
+      const count = rec.sub._discard((m) => this.origins.get(m)?.client === old);
+      if (count > 0) { this.discarded += count; dropped.push({ rec, count }); }
     }
+    return dropped;
+  }
+
+  private emitDiscarded(uri: string, dropped: Array<{ rec: SubRecord; count: number }>): void {
+    for (const { rec, count } of dropped) this.emit('discarded', { uri, subscription: rec.options.id, destination: rec.destination, count });
   }
 
   private onInnerClosed(client: StompClient, err: StompClientError | undefined): void {
     if (client !== this.inner) return;
     const uri = this.endpoints[this.innerEndpoint]?.uri ?? '';
-    this.detach();
-    if (this.state === 'closing' || this.state === 'closed') return;
+    const closing = this.state === 'closing' || this.state === 'closed';
+    const dropped = this.detach(!closing);
+    if (closing) return;
     this.state = 'reconnecting';
     this.lastError = err;
     for (const p of this.pending) { p.gen = -1; this.armTimeout(p); }
     for (const rec of this.subs.values()) if (rec.ready) this.armSubscribeTimeout(rec);
     this.emit('reconnecting', { uri, pass: 1, error: err });
+    this.emitDiscarded(uri, dropped);
     this.run(this.schedule.lost());
   }
 
@@ -402,24 +445,41 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
         return; // unsubscribed, or that connection is gone (a new pump runs on the next one)
       }
       if (this.subs.get(rec.options.id) !== rec) return;
+      if (client !== this.inner && rec.sub.ack !== 'auto') {
+        // Still in that connection's buffer when it went: dropped as in detach().
+        rec.sub.discarded++;
+        this.discarded++;
+        this.emit('discarded', { uri: client.endpoint.uri, subscription: rec.options.id, destination: rec.destination, count: 1 });
+        continue;
+      }
       const id = m.messageId;
       const again = rec.previous.size > 0 && rec.previous.delete(id) && !m.redelivered;
       remember(rec.unacked, id); // auto: never acked by the application, so the last MAX_TRACKED
       const frame = again ? { ...m.frame, headers: [...m.frame.headers.filter(([k]) => k !== 'redelivered'), ['redelivered', 'true'] as [string, string]] } : m.frame;
-      const outer = new Message(frame, rec.sub, this);
+      const outer = new Message(frame, rec.sub, this, m.arrivedAt);
       this.origins.set(outer, { client, message: m });
       rec.sub._push(outer);
     }
   }
 
-  /** @internal Message.ack()/nack(): on the connection that delivered it, or dropped (it will be redelivered). */
+  /**
+   * @internal Message.ack()/nack(): on the connection that delivered it. With a receipt (the
+   * default) it resolves only on that connection's RECEIPT, and rejects with AckNotConfirmedError
+   * when that connection is gone (nothing sent) or closes before the RECEIPT; without a receipt
+   * such an ack resolves having sent nothing. Either way the broker redelivers the message.
+   */
   async ackMessage(message: Message, kind: 'ACK' | 'NACK', options: AckOptions): Promise<void> {
     const origin = this.origins.get(message);
     if (options.transaction !== undefined) this.checkTransaction(options.transaction);
+    if (message.subscription.ack === 'auto' && kind === 'ACK' && options.transaction === undefined) return;
+    const receipt = options.receipt ?? true;
     if (!origin || origin.client !== this.inner || this.state !== 'connected') {
       // Delivered on a connection that is gone: the broker took it back and redelivers it.
       if (options.transaction !== undefined) throw this.rolledBack(options.transaction);
-      return;
+      if (!receipt) { this.acksDropped++; return; }
+      throw new AckNotConfirmedError(
+        `${kind} of message ${message.messageId} not sent: it came on a connection that is gone (failover); the broker redelivers it (redelivered: true)`,
+        message.messageId, false);
     }
     try {
       await origin.client.ackMessage(origin.message, kind, options);
@@ -427,7 +487,11 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
       if (kind === 'ACK' && origin.client === this.inner) this.subs.get(message.subscription.id)?.unacked.delete(message.messageId);
     } catch (err) {
       if (err instanceof StompServerError || err instanceof ReceiptTimeoutError || options.transaction !== undefined) throw err;
-      // The connection died under the ack: the message comes again, redelivered.
+      // The connection died under the ack: it may or may not have taken; the message may come again, redelivered.
+      if (!receipt) return;
+      throw new AckNotConfirmedError(
+        `${kind} of message ${message.messageId}: the connection closed before its RECEIPT; it may or may not have taken (the message may come again, redelivered)`,
+        message.messageId, true, { cause: err });
     }
   }
 
@@ -528,7 +592,7 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     this.state = 'closed';
     clearTimeout(this.timer);
     const inner = this.inner;
-    this.detach();
+    this.detach(false); // closed for good: what is buffered stays readable, as after unsubscribe()
     inner?.destroy();
     this.closeError = err;
     const pendingErr = err ?? new ConnectionClosedError('the failover connection was closed by disconnect()');

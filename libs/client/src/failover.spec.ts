@@ -6,7 +6,8 @@ import * as net from 'node:net';
 import { StompParser, encodeFrame, frame, getHeader, type StompFrame } from '@hawser/stomp';
 import {
   parseTarget, InvalidUriError, FAILOVER_DEFAULTS, ReconnectSchedule, connectFailover, ReconnectFailedError,
-  FailoverTimeoutError, TransactionRolledBackError, type FailoverOptions, type FailoverClient, type ReconnectAction,
+  FailoverTimeoutError, TransactionRolledBackError, AckNotConfirmedError, type FailoverOptions, type FailoverClient, type ReconnectAction,
+  type DiscardedInfo,
 } from './index';
 
 // ---- URI -----------------------------------------------------------------------------------
@@ -275,8 +276,12 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     // The same Subscription keeps delivering (B delivered two and three on the re-subscription).
     const got = [await sub.next(2_000), await sub.next(2_000)].map((m) => m.text);
     assert.deepEqual(got, ['two', 'three']);
-    // The old delivery's ack is dropped quietly (its connection is gone); a new one acks on B.
-    await m1.ack();
+    // The old delivery's ack cannot reach anyone (its connection is gone): with a receipt it
+    // rejects, without one it resolves having sent nothing; a new one acks on B.
+    await assert.rejects(m1.ack(), (e: unknown) => e instanceof AckNotConfirmedError && e.code === 'ACK_NOT_CONFIRMED' && !e.sent && e.messageId === m1.messageId);
+    await m1.ack({ receipt: false });
+    assert.equal(c.acksDropped, 1);
+    assert.equal(b.frames.filter((f) => f.command === 'ACK').length, 0, 'nothing sent for the old delivery');
     const m4p = sub.next(2_000);
     await c.send('/queue/q', 'four');
     const m4 = await m4p;
@@ -303,6 +308,36 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     b.publish('/queue/r', 'id-3', 'three');
     const got = [await sub.next(2_000), await sub.next(2_000), await sub.next(2_000)].map((m) => `${m.messageId}:${m.redelivered}`);
     assert.deepEqual(got, ['id-2:true', 'id-1:false', 'id-3:false'], 'only the one held unacked when the connection died is marked');
+  });
+
+  it('D10: a lost connection drops what it buffered untaken (client ack): the application gets each once more, marked, from the new connection', async () => {
+    const a = await broker();
+    const b = await broker();
+    const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10&maxReconnectDelay=50`);
+    clients.push(c);
+    const discarded: DiscardedInfo[] = [];
+    c.on('discarded', (i) => discarded.push(i));
+    const sub = await c.subscribe('/queue/buf', { id: 'buf', ack: 'client-individual', prefetch: 5 });
+    const auto = await c.subscribe('/queue/auto', { id: 'auto' });
+    const before = Date.now();
+    for (let i = 1; i <= 5; i++) a.publish('/queue/buf', `id-${i}`, `m${i}`);
+    a.publish('/queue/auto', 'auto-1', 'a1');
+    await until('five buffered', () => sub.buffered === 5 && auto.buffered === 1);
+    const taken = [await sub.next(1_000), await sub.next(1_000)];
+    assert.ok(taken.every((m) => m.arrivedAt >= before && m.arrivedAt <= Date.now()), 'arrivedAt: when the frame reached the client');
+    await a.kill();
+    await until('on B', () => c.connected && c.uri === b.uri && b.frames.some((f) => f.command === 'SUBSCRIBE' && getHeader(f, 'id') === 'buf'));
+    assert.deepEqual(discarded, [{ uri: a.uri, subscription: 'buf', destination: '/queue/buf', count: 3 }]);
+    assert.deepEqual([sub.buffered, sub.discarded, c.discarded], [0, 3, 3]);
+    assert.equal(auto.buffered, 1, "ack:auto keeps its buffer: the broker forgot those when it sent them");
+    // B (the broker that took over) redelivers the five; the client marks them (delivered unacked before).
+    for (let i = 1; i <= 5; i++) b.publish('/queue/buf', `id-${i}`, `m${i}`);
+    const got = await sub.collect(5, 2_000);
+    assert.deepEqual(got.map((m) => `${m.messageId}:${m.redelivered}`), ['id-1:true', 'id-2:true', 'id-3:true', 'id-4:true', 'id-5:true']);
+    assert.equal(await sub.tryNext(100), undefined, 'no copy from the old connection');
+    await assert.rejects(taken[0]!.ack(), AckNotConfirmedError);
+    await got[0]!.ack();
+    assert.ok(b.frames.some((f) => f.command === 'ACK' && getHeader(f, 'id') === got[0]!.ackId), 'the new copy is acked on B');
   });
 
   it('gives up after maxReconnectAttempts with ReconnectFailedError (pending sends and subscriptions end with it)', async () => {

@@ -32,10 +32,16 @@ export class Message {
   /** Headers by name; for a repeated header the first occurrence (STOMP 1.2). */
   readonly headers: Readonly<Record<string, string>>;
   readonly subscription: Subscription;
+  /**
+   * When the MESSAGE frame reached this client (ms since the epoch), not when the application
+   * took it: a message can wait in the subscription's buffer (prefetch) for a while.
+   */
+  readonly arrivedAt: number;
   private readonly host: SubscriptionHost;
 
-  constructor(frame: StompFrame, subscription: Subscription, host: SubscriptionHost) {
+  constructor(frame: StompFrame, subscription: Subscription, host: SubscriptionHost, arrivedAt = Date.now()) {
     this.frame = frame;
+    this.arrivedAt = arrivedAt;
     const headers: Record<string, string> = {};
     for (const [k, v] of frame.headers) if (!(k in headers)) headers[k] = v;
     this.headers = headers;
@@ -81,6 +87,11 @@ export class Subscription implements AsyncIterable<Message> {
   private ended: { error?: Error } | undefined;
   /** Messages delivered to this subscription so far. */
   received = 0;
+  /**
+   * Failover: buffered messages dropped untaken because the connection they came on is gone
+   * (the broker redelivers them, marked redelivered, over the new connection or to another consumer).
+   */
+  discarded = 0;
 
   constructor(host: SubscriptionHost, id: string, destination: string, ack: AckMode, durableName?: string) {
     this.host = host;
@@ -105,6 +116,19 @@ export class Subscription implements AsyncIterable<Message> {
     } else {
       this.queue.push(message);
     }
+  }
+
+  /**
+   * @internal Failover: drops the buffered (not yet taken) messages `stale` picks, those of a
+   * connection that is gone. Returns how many.
+   */
+  _discard(stale: (m: Message) => boolean): number {
+    let n = 0;
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      if (stale(this.queue[i]!)) { this.queue.splice(i, 1); n++; }
+    }
+    this.discarded += n;
+    return n;
   }
 
   /** @internal No more messages: unsubscribed (no error) or the connection died (error). */
