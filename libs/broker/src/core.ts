@@ -8,13 +8,14 @@
 // This file is BrokerCore: events in, requests, messages, dispatch and the step's end. Its
 // parts: model.ts (sessions, subscriptions, the consumer for a message), registry.ts (the
 // destinations held), journal-apply.ts (what each journal op does, made here or replayed),
-// admin.ts, access.ts (who may read and write what), flow.ts (SENDs held for room) and
+// admin.ts, access.ts (who may read and write what), flow.ts (SENDs held for room),
+// transactions.ts (BEGIN, COMMIT, ABORT), retained.ts (retained messages and their bounds) and
 // destination-kinds.ts (temporary, composite and virtual destinations).
 import { clampPriority, durableStoreId, queueStoreId, type DurableSubOp, type JournalEntry, type JournalOp } from './journal';
 import { StorageQueue, volatileSize, type StoredMessage } from './queue';
 import {
   Session, Subscription, addConsumer, pickConsumer, selectorView,
-  type Authorizer, type DeliveryRec, type DurableState, type TxItem,
+  type Authorizer, type DeliveryRec, type DurableState,
 } from './model';
 import { DedupWindow, dedupKey, dedupScope, MAX_MESSAGE_ID_BYTES } from './dedup';
 import { badDestination, isComposite, isTemp, isVirtualTopic, parseDestination } from './destinations';
@@ -22,6 +23,7 @@ import { FlowControl } from './flow';
 import { Access } from './access';
 import { Registry, type DestinationStats } from './registry';
 import { JournalApply } from './journal-apply';
+import { Transactions } from './transactions';
 import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError } from './topic-match';
@@ -144,8 +146,6 @@ export class BrokerCore {
   private readonly retained = new RetainedMessages();
   /** Deliveries of a dispatch scan its session may not read (Subscription.checkRead). */
   private readonly unreadable: DeliveryRec[] = [];
-  /** Retained SENDs refused by maxRetained / maxRetainedBytes since start (a metric). */
-  retainedRefusals = 0;
   private readonly dedup: DedupWindow;
   private readonly usage: Usage;
   private lastPosition = 0;
@@ -182,6 +182,8 @@ export class BrokerCore {
   private readonly reg: Registry;
   /** What each journal op does to the state, made here or replayed (journal-apply.ts). */
   private readonly journal: JournalApply;
+  /** BEGIN / COMMIT / ABORT and what waits in a transaction (transactions.ts). */
+  private readonly txs: Transactions;
 
   constructor(private opts: CoreOptions, recovered?: Recovered) {
     this.dedup = new DedupWindow(opts.dedupWindow, opts.dedupWindowPerScope ?? opts.dedupWindow);
@@ -219,6 +221,12 @@ export class BrokerCore {
       isOpen: (s) => this.sessions.get(s.id) === s,
       fail: (s, requestId, err) => this.fail(s, requestId, err),
       run: (s, r) => this.run(s, r),
+    });
+    this.txs = new Transactions({
+      usage: this.usage, dirty: this.dirty,
+      publish: (s, m) => this.publish(s, m),
+      acked: (rec) => this.acked(rec),
+      returned: (rec, why) => this.returned(rec, why),
     });
     if (!recovered) return;
     this.lastPosition = this.durablePosition = recovered.position;
@@ -448,11 +456,8 @@ export class BrokerCore {
         if (m.id && Buffer.byteLength(m.id) > MAX_MESSAGE_ID_BYTES) {
           throw new BrokerError(ErrorCode.BadRequest, `message id too long: ${Buffer.byteLength(m.id)} bytes, the most the store takes is ${MAX_MESSAGE_ID_BYTES}: use a shorter message-id`, { fatal: false });
         }
-        if (sendTo.type === 'topic') this.admitRetained(m);
-        if (r.send.transaction) {
-          this.tx(s, r.send.transaction).push({ kind: 'send', message: m });
-          this.usage.txBytes += volatileSize(m);
-        }
+        if (sendTo.type === 'topic') this.retained.admit(m, this.opts.maxRetained ?? 0, this.opts.maxRetainedBytes ?? 0);
+        if (r.send.transaction) this.txs.send(s, r.send.transaction, m);
         else this.publish(s, m);
         return;
       }
@@ -493,69 +498,27 @@ export class BrokerCore {
         if (!rec || rec.tx) {
           throw new BrokerError(ErrorCode.UnknownDelivery, `${verb} for unknown delivery tag ${tag}: it was never delivered on this session or was already acknowledged`);
         }
-        const txItems = txId ? this.tx(s, txId) : null;
         // STOMP 1.2: in ack mode `client` an ACK is cumulative (all earlier messages of the subscription).
         // A composite subscription's members share the client's subscription (tags are per session).
         const recs = r.kind === 'ack' && rec.sub.ackMode === 'ACK_MODE_CLIENT'
           ? (rec.sub.composite?.members ?? [rec.sub]).flatMap((m) => [...m.deliveries.values()]).filter((d) => d.tag <= tag && !d.tx)
           : [rec];
+        if (txId) return this.txs.consume(s, txId, r.kind, recs);
         for (const d of recs) {
-          if (txItems) {
-            d.tx = txId;
-            d.sub.unacked--;
-            txItems.push({ kind: r.kind, rec: d });
-            this.dirty.add(d.sub.queue);
-          } else if (r.kind === 'ack') this.acked(d);
+          if (r.kind === 'ack') this.acked(d);
           else this.returned(d, 'NACK');
         }
         return;
       }
-      case 'begin': {
-        const id = r.begin.transaction;
-        if (!id) throw new BrokerError(ErrorCode.BadRequest, 'BEGIN without a transaction id: set the transaction header');
-        if (s.txs.has(id)) throw new BrokerError(ErrorCode.BadRequest, `BEGIN of transaction '${id}' which is already open on this session: COMMIT or ABORT it first`);
-        s.txs.set(id, []);
-        return;
-      }
-      case 'commit': {
-        const items = this.tx(s, r.commit.transaction);
-        s.txs.delete(r.commit.transaction);
-        // Every op of the transaction goes into the entry of this step: one entry, atomic.
-        for (const it of items) {
-          if (it.kind === 'send') { this.usage.txBytes -= volatileSize(it.message); this.publish(s, it.message); }
-          else if (s.deliveries.get(it.rec.tag) === it.rec) {
-            if (it.kind === 'ack') this.acked(it.rec);
-            else this.returned(it.rec, 'NACK');
-          }
-        }
-        return;
-      }
-      case 'abort': {
-        const items = this.tx(s, r.abort.transaction);
-        s.txs.delete(r.abort.transaction);
-        this.rollback(s, items);
-        return;
-      }
+      case 'begin':
+        return this.txs.begin(s, r.begin.transaction);
+      case 'commit':
+        return this.txs.commit(s, r.commit.transaction);
+      case 'abort':
+        return this.txs.abort(s, r.abort.transaction);
       case 'close':
         this.closeSession(s);
         return;
-    }
-  }
-
-  private tx(s: Session, id: string): TxItem[] {
-    const items = s.txs.get(id);
-    if (!items) throw new BrokerError(ErrorCode.UnknownTransaction, `unknown transaction '${id}': BEGIN it first (it may have been committed or aborted already)`);
-    return items;
-  }
-
-  /** JMS rollback: messages consumed in the transaction are redelivered. */
-  private rollback(s: Session, items: TxItem[]): void {
-    for (const it of items) {
-      if (it.kind === 'send') { this.usage.txBytes -= volatileSize(it.message); continue; }
-      if (s.deliveries.get(it.rec.tag) !== it.rec) continue;
-      it.rec.tx = null;
-      it.rec.sub.unacked++;
-      this.returned(it.rec, 'transaction rolled back');
     }
   }
 
@@ -688,8 +651,7 @@ export class BrokerCore {
     s.held = null; // never admitted: no receipt was sent for them
     this.flow.unblock(s);
     // Uncommitted transactions abort; then every subscription ends (deliveries come back).
-    for (const items of s.txs.values()) this.rollback(s, items);
-    s.txs.clear();
+    this.txs.abortAll(s);
     for (const sub of [...s.subs.values()]) this.endSubscription(sub);
     this.ownerClosed(s);
   }
@@ -755,7 +717,9 @@ export class BrokerCore {
     }
     const fanned = isVirtualTopic(message.destination) && this.toVirtualQueues(message, persistent);
     st.enqueued++;
-    if (wantsRetain(message)) this.retain(message);
+    // ActiveMQ.Retain (retained.ts); the message still goes to the current subscribers.
+    const retainOp = wantsRetain(message) ? this.retained.opFor(message) : null;
+    if (retainOp) this.emit(retainOp);
     // The topic's own subscribers (a map lookup), then those of every wildcard pattern matching
     // it (one trie walk, topic-match.ts): no work per subscription to find them.
     const t = this.reg.topics.get(message.destination);
@@ -796,39 +760,9 @@ export class BrokerCore {
     }
   }
 
-  /**
-   * ActiveMQ.Retain: the message becomes its topic's retained message; with an empty body it
-   * clears it [MQTT-3.3.1-10, -11] (and is still delivered to the current subscribers).
-   * The bound was checked when the SEND arrived (admitRetained).
-   */
-  private retain(message: Message): void {
-    if (message.body.length === 0) {
-      if (this.retained.get(message.destination)) this.emit({ kind: 'dropRetained', dropRetained: { topic: message.destination } });
-      return;
-    }
-    this.emit({ kind: 'retain', retain: { message } });
-  }
-
-  /** maxRetained / maxRetainedBytes: refuses a retained SEND that would hold more (replacing and clearing always pass). */
-  private admitRetained(m: Message): void {
-    if (!wantsRetain(m) || m.body.length === 0) return;
-    const max = this.opts.maxRetained ?? 0;
-    const maxBytes = this.opts.maxRetainedBytes ?? 0;
-    const old = this.retained.get(m.destination);
-    if (max > 0 && !old && this.retained.size >= max) {
-      this.retainedRefusals++;
-      throw new BrokerError(ErrorCode.LimitExceeded, `too many retained messages: this broker holds ${this.retained.size} topics' retained messages, the most allowed (broker.maxRetained); clear unused ones (a retained SEND with an empty body), send without ActiveMQ.Retain, or raise broker.maxRetained`, { fatal: false });
-    }
-    const bytes = this.retained.bytes - (old ? volatileSize(old) : 0) + volatileSize(m);
-    if (maxBytes > 0 && bytes > maxBytes) {
-      this.retainedRefusals++;
-      throw new BrokerError(ErrorCode.LimitExceeded, `retained messages would take ${bytes} bytes, more than broker.maxRetainedBytes (${maxBytes}): clear unused ones (a retained SEND with an empty body), send a smaller one, or raise broker.maxRetainedBytes`, { fatal: false });
-    }
-  }
-
   /** Retained messages held, and their bytes (metrics). */
   retainedStats(): { count: number; bytes: number; refused: number } {
-    return { count: this.retained.size, bytes: this.retained.bytes, refused: this.retainedRefusals };
+    return { count: this.retained.size, bytes: this.retained.bytes, refused: this.retained.refused };
   }
 
   /** The retained message of a topic, if any (tests, admin). */
@@ -1020,18 +954,8 @@ export class BrokerCore {
    */
   private ownerClosed(s: Session): void {
     for (const name of this.temps.ownerClosed(s)) {
-      const q = this.reg.stores.get(name);
-      if (q) {
-        q.dropAll();
-        q.volatile = 0;
-        q.volatileBytes = 0; // memory usage
-        this.reg.stores.delete(name);
-        this.dirty.delete(q);
-        this.expiring.delete(q);
-      }
-      const t = this.reg.topics.get(name);
-      if (t && t.subs.size === 0) this.reg.topics.delete(name);
-      this.reg.names.delete(name);
+      const q = this.reg.dropTemp(name);
+      if (q) { this.dirty.delete(q); this.expiring.delete(q); }
     }
   }
 

@@ -61,6 +61,24 @@ export class Registry {
     }
   }
 
+  /**
+   * A temp destination whose connection is gone: its queue (if any) is emptied and dropped
+   * (returned, for the caller's dispatch sets), its topic and its name go.
+   */
+  dropTemp(name: string): StorageQueue<Subscription> | undefined {
+    const q = this.stores.get(name);
+    if (q) {
+      q.dropAll();
+      q.volatile = 0;
+      q.volatileBytes = 0; // memory usage
+      this.stores.delete(name);
+    }
+    const t = this.topics.get(name);
+    if (t && t.subs.size === 0) this.topics.delete(name);
+    this.names.delete(name);
+    return q;
+  }
+
   topicOf(name: string): Topic {
     let t = this.topics.get(name);
     if (!t) {

@@ -13,7 +13,9 @@
 // bounded in count (broker.maxRetained) and bytes (broker.maxRetainedBytes).
 import { TopicTrie } from './topic-match';
 import { messageBytes } from './usage';
-import type { Message } from './types';
+import { volatileSize } from './queue';
+import type { JournalOp } from './journal';
+import { BrokerError, ErrorCode, type Message } from './types';
 
 /** The header a SEND carries to make its message the topic's retained one (ActiveMQ's property name). */
 export const RETAIN_HEADER = 'ActiveMQ.Retain';
@@ -35,6 +37,8 @@ export class RetainedMessages {
   /** Keyed by the topic's path (after /topic/). */
   private readonly trie = new TopicTrie<Message>();
   private total = 0;
+  /** Retained SENDs refused by maxRetained / maxRetainedBytes since start (a metric). */
+  refused = 0;
 
   get size(): number { return this.trie.size; }
   /** Bytes of the retained messages (bodies and headers, messageBytes). */
@@ -62,6 +66,33 @@ export class RetainedMessages {
 
   /** Every retained message (tests, admin). */
   all(): Message[] { return this.trie.values(); }
+
+  /**
+   * broker.maxRetained / maxRetainedBytes (0: no bound): refuses a retained SEND that would hold
+   * more (replacing and clearing always pass). Checked when the SEND arrives.
+   */
+  admit(m: Message, max: number, maxBytes: number): void {
+    if (!wantsRetain(m) || m.body.length === 0) return;
+    const old = this.get(m.destination);
+    if (max > 0 && !old && this.size >= max) {
+      this.refused++;
+      throw new BrokerError(ErrorCode.LimitExceeded, `too many retained messages: this broker holds ${this.size} topics' retained messages, the most allowed (broker.maxRetained); clear unused ones (a retained SEND with an empty body), send without ActiveMQ.Retain, or raise broker.maxRetained`, { fatal: false });
+    }
+    const bytes = this.bytes - (old ? volatileSize(old) : 0) + volatileSize(m);
+    if (maxBytes > 0 && bytes > maxBytes) {
+      this.refused++;
+      throw new BrokerError(ErrorCode.LimitExceeded, `retained messages would take ${bytes} bytes, more than broker.maxRetainedBytes (${maxBytes}): clear unused ones (a retained SEND with an empty body), send a smaller one, or raise broker.maxRetainedBytes`, { fatal: false });
+    }
+  }
+
+  /**
+   * The op a retained SEND journals: the message becomes its topic's retained message; with an
+   * empty body it clears it [MQTT-3.3.1-10, -11] (null: nothing to clear).
+   */
+  opFor(message: Message): JournalOp | null {
+    if (message.body.length > 0) return { kind: 'retain', retain: { message } };
+    return this.get(message.destination) ? { kind: 'dropRetained', dropRetained: { topic: message.destination } } : null;
+  }
 }
 
 /** '/topic/a.b' -> 'a.b'. */
