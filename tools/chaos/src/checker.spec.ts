@@ -79,6 +79,28 @@ describe('chaos checker', () => {
     assert.equal(unconfirmed.ok, true, summarize(unconfirmed));
   });
 
+  it('D10: a copy judged by its arrival at the client — taken after the ack but arrived before it is counted apart, not a duplicate after the ack', () => {
+    const at = (t: number, e: HistoryInput): HistoryEvent => ({ t, ...e }) as HistoryEvent;
+    const copy = (t: number, arrived: number | undefined, consumer: string, redelivered = true): HistoryEvent =>
+      at(t, { type: 'deliver', sub: 'queue:/queue/q', consumer, id: 'a', redelivered, ...(arrived === undefined ? {} : { arrived }) });
+    const start = [at(0, Q[0]!), at(1, Q[1]!), at(2, send('a', 0)), at(3, ok('a')), at(10, { type: 'deliver', sub: 'queue:/queue/q', consumer: 'c1', id: 'a', redelivered: false, arrived: 5 }), at(20, ack('a'))];
+    // c2 had the copy in its buffer since t=15 (before the ack's RECEIPT at 20) and took it at 40.
+    const buffered = check([...start, copy(40, 15, 'c2')]);
+    assert.deepEqual(buffered.duplicatesAfterAck, []);
+    assert.deepEqual(buffered.copiesBufferedBeforeAck.map((v) => [v.id, v.consumer, v.detail]), [['a', 'c2', 'arrived 5 ms before the ack was confirmed at 20, taken 20 ms after it (marked redelivered)']]);
+    assert.equal(buffered.ok, true, summarize(buffered));
+    assert.match(summarize(buffered), /copiesBufferedBeforeAck: 1/);
+    // A copy that reached the client after the ack was confirmed is a duplicate after the ack.
+    const late = check([...start, copy(40, 30, 'c2')]);
+    assert.deepEqual(late.duplicatesAfterAck.map((v) => [v.id, v.detail]), [['a', 'ack confirmed at 20, delivered again 10 ms later (marked redelivered)']]);
+    assert.deepEqual(late.copiesBufferedBeforeAck, []);
+    // Arrival at the very moment of the RECEIPT: not after it.
+    assert.equal(check([...start, copy(40, 20, 'c2')]).copiesBufferedBeforeAck.length, 1);
+    // Old histories (no `arrived`): judged by `t` as before.
+    const old = check([...start, copy(40, undefined, 'c2')]);
+    assert.deepEqual([old.duplicatesAfterAck.length, old.copiesBufferedBeforeAck.length], [1, 0]);
+  });
+
   it('unmarked duplicates: a second copy without redelivered; copies on two subscriptions are not duplicates', () => {
     const r = check(h(...Q, send('a', 0), ok('a'), deliver('a'), deliver('a')));
     assert.deepEqual(r.unmarkedDuplicates.map((v) => [v.id, v.detail]), [['a', 'copy 2, unmarked copy 2']]);

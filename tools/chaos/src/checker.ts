@@ -3,8 +3,12 @@
 //
 // - lost: a message the broker confirmed (RECEIPT of the SEND, or of the COMMIT of its
 //   transaction) that never reached a subscription that existed when it was sent.
-// - duplicatesAfterAck: a copy delivered on a subscription after that subscription's ACK of
-//   it was confirmed by a RECEIPT (the broker had promised to forget it).
+// - duplicatesAfterAck: a copy that reached a consumer of a subscription after that
+//   subscription's ACK of it was confirmed by a RECEIPT (the broker had promised to forget it).
+//   "Reached" is the copy's arrival at the client (`deliver.arrived`), not when the application
+//   took it from the client's buffer (`t`): a copy already in a buffer when the ack was confirmed
+//   was sent before it, and is counted apart, `copiesBufferedBeforeAck` (reported, not a
+//   violation: docs/reliability.md D10). Histories without `arrived` use `t`.
 // - unmarkedDuplicates: more than one copy of a message on a subscription without
 //   `redelivered: true` (the application cannot tell it from a new message). Only the first
 //   delivery may be unmarked, but which copy came first is not in the history: a consumer
@@ -64,6 +68,8 @@ export interface Report {
   };
   lost: Violation[];
   duplicatesAfterAck: Violation[];
+  /** Copies taken after the ack was confirmed that had reached the client before it (D10). */
+  copiesBufferedBeforeAck: Violation[];
   unmarkedDuplicates: Violation[];
   /** A QoS 2 (exactly once) MQTT subscription got a message twice. */
   qos2Duplicates: Violation[];
@@ -83,7 +89,7 @@ export interface Report {
   ok: boolean;
 }
 
-const REPORTED = ['lost', 'duplicatesAfterAck', 'unmarkedDuplicates', 'qos2Duplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
+const REPORTED = ['lost', 'duplicatesAfterAck', 'copiesBufferedBeforeAck', 'unmarkedDuplicates', 'qos2Duplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
 const VIOLATIONS = ['lost', 'unmarkedDuplicates', 'qos2Duplicates', 'reordered', 'halfTransactions', 'abortedVisible', 'failedButDelivered', 'phantoms'] as const;
 
 function percentile(sorted: number[], p: number): number {
@@ -159,6 +165,7 @@ export function check(events: readonly HistoryEvent[]): Report {
 
   const lost: Violation[] = [];
   const duplicatesAfterAck: Violation[] = [];
+  const copiesBufferedBeforeAck: Violation[] = [];
   const unmarkedDuplicates: Violation[] = [];
   const qos2Duplicates: Violation[] = [];
   const reordered: Violation[] = [];
@@ -194,7 +201,12 @@ export function check(events: readonly HistoryEvent[]): Report {
       else if (!d.redelivered && u > 1) unmarkedDuplicates.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `copy ${n}, unmarked copy ${u}` });
     }
     const acked = ackedAt.get(k);
-    if (acked !== undefined && acked < d.t) duplicatesAfterAck.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `ack confirmed at ${acked}, delivered again ${d.t - acked} ms later${d.redelivered ? ' (marked redelivered)' : ''}` });
+    if (acked !== undefined && acked < d.t) {
+      const arrived = d.arrived ?? d.t;
+      const mark = d.redelivered ? ' (marked redelivered)' : '';
+      if (acked < arrived) duplicatesAfterAck.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `ack confirmed at ${acked}, delivered again ${arrived - acked} ms later${mark}` });
+      else copiesBufferedBeforeAck.push({ id: d.id, sub: d.sub, consumer: d.consumer, t: d.t, detail: `arrived ${acked - arrived} ms before the ack was confirmed at ${acked}, taken ${d.t - acked} ms after it${mark}` });
+    }
     if (ordered.has(s.dest) && !d.redelivered && n === 1) {
       const ok = `${d.sub}\0${s.producer}`;
       const last = lastSeq.get(ok);
@@ -259,7 +271,7 @@ export function check(events: readonly HistoryEvent[]): Report {
       sends: sends.size, receipted, failed, unknown, unsettled,
       deliveries: deliveries.length, duplicates, redelivered, qos1Copies, qos1CopiesDup, acksOk, acksUnconfirmed, txns, faults: faults.length,
     },
-    lost, duplicatesAfterAck, unmarkedDuplicates, qos2Duplicates, reordered, halfTransactions, abortedVisible, failedButDelivered, phantoms,
+    lost, duplicatesAfterAck, copiesBufferedBeforeAck, unmarkedDuplicates, qos2Duplicates, reordered, halfTransactions, abortedVisible, failedButDelivered, phantoms,
     heal, healByKind: healStats(heal), ok: true,
   };
   report.ok = VIOLATIONS.every((k) => report[k].length === 0);

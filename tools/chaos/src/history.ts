@@ -60,8 +60,20 @@ export interface DeliverEvent {
   redelivered: boolean;
   /** The broker's message-id header. */
   messageId?: string;
+  /**
+   * When the copy reached the consumer's client (ms since the epoch; @hawser/client
+   * Message.arrivedAt), where `t` is when the application took it from the client's buffer.
+   * Absent in histories written before it (and for MQTT, where the two are the same moment):
+   * the checker then uses `t`.
+   */
+  arrived?: number;
 }
-/** An ACK sent; `ok` only when its RECEIPT came on the connection that delivered the message. */
+/**
+ * An ACK sent; `ok` only when its RECEIPT came on the connection that delivered the message
+ * (`t`: when the RECEIPT came). `fail`: it was not sent (a failover client's message from a
+ * connection that is gone) or the broker answered ERROR; `unknown`: the connection closed before
+ * the RECEIPT; `unconfirmed`: nothing confirms it (MQTT's PUBACK/PUBCOMP, sent by mqtt.js).
+ */
 export interface AckEvent { type: 'ack'; sub: string; consumer: string; id: string; outcome: Outcome | 'unconfirmed'; error?: string }
 
 /** A fault injected (`phase: start`) and taken back (`phase: end`: restarted, resumed, freed). */

@@ -17,6 +17,11 @@
 // DUP, because MQTT's DUP marks a resent PACKET, not a message delivered before: a message
 // that comes again on a new connection goes out as a new PUBLISH with a new packet id, and a
 // QoS 1 receiver must treat every PUBLISH as a new publication whatever its DUP [MQTT-4.3.2].
+//
+// No `arrived` on their `deliver` (history.ts): mqtt.js calls the handler as the packet is read
+// (QoS 2: its PUBREL), with no buffer the application takes from later, so arrival is `t`; and
+// their acks are `unconfirmed`, so the checker's copies-after-an-ack test (which needs a
+// confirmed ack) does not apply to MQTT subscriptions (qos2Duplicates / qos1Copies do).
 import mqtt from 'mqtt';
 import type { History, Outcome } from './history';
 import type { Actor, Path } from './workload';

@@ -4,15 +4,20 @@
 // History. Nothing here knows about faults.
 //
 // Producers use failover clients (resend with the same message-id until a RECEIPT); their
-// SEND outcomes are trustworthy. Consumers that must prove an ACK was confirmed use plain
-// clients with their own reconnect loop: a plain client's ack() resolves only on the RECEIPT
-// of that connection, whereas a failover client drops acks for a connection that is gone
-// (they are recorded `unconfirmed`).
+// SEND outcomes are trustworthy. Consumers use plain clients with their own reconnect loop, or
+// a failover client; on both an ack() with a receipt resolves only on the RECEIPT of the
+// connection that delivered the message (`ok`); a failover client's ack of a message from a
+// connection that is gone rejects (AckNotConfirmedError: `fail` when nothing was sent, `unknown`
+// when the connection closed before the RECEIPT), and it drops at a reconnect what it had
+// buffered from the old connection (docs/reliability.md D10; counted in notes).
+//
+// `deliver` is written when the application takes a message (`t`) and carries when it reached
+// the client (`arrived`, Message.arrivedAt): the checker judges copies after an ack by arrival.
 //
 // Extension point: an actor is anything with start()/stop() writing the same events; the MQTT
 // QoS 1/2 publishers and subscribers (mqtt.js) are in mqtt.ts.
 import {
-  connect, connectFailover, StompServerError, TransactionRolledBackError,
+  AckNotConfirmedError, connect, connectFailover, StompServerError, TransactionRolledBackError,
   type FailoverClient, type Message, type StompClient, type Subscription,
 } from '@hawser/client';
 import type { History, Outcome } from './history';
@@ -167,7 +172,7 @@ export interface ConsumerOptions {
   slowMs?: number;
   /** Crash mid-batch: after 5..crashEvery messages, ack half of the batch and drop the connection. */
   crashEvery?: number;
-  /** Use a failover client (acks recorded `unconfirmed`); default: plain clients with our own reconnect. */
+  /** Use a failover client (its buffer is dropped at a reconnect: D10); default: plain clients with our own reconnect. */
   failover?: boolean;
   prefetch?: number;
   /** Record the subscription only once a message named warmup-* arrived (cross-group topics). */
@@ -210,7 +215,7 @@ export class Consumer implements Actor {
   private delivered(m: Message): void {
     this.lastDelivery = Date.now();
     if (this.o.armOnWarmup && !this.armed && m.text.startsWith('warmup-')) this.arm();
-    this.h.add({ type: 'deliver', sub: this.o.sub, consumer: this.o.name, id: m.text, redelivered: m.redelivered, messageId: m.messageId });
+    this.h.add({ type: 'deliver', sub: this.o.sub, consumer: this.o.name, id: m.text, redelivered: m.redelivered, messageId: m.messageId, arrived: m.arrivedAt });
   }
 
   private async runPlain(subscribed: () => void): Promise<void> {
@@ -268,6 +273,7 @@ export class Consumer implements Actor {
     }
     client.on('error', () => undefined);
     client.on('reconnected', () => { this.reconnects++; });
+    client.on('discarded', (i) => { this.h.add({ type: 'note', msg: 'consumer buffer discarded', consumer: this.o.name, uri: i.uri, count: i.count }); });
     this.current = client;
     const sub = await client.subscribe(this.o.dest, this.subOptions());
     if (!this.o.armOnWarmup) this.arm();
@@ -277,10 +283,14 @@ export class Consumer implements Actor {
       if (!m) continue;
       this.delivered(m);
       if (this.o.slowMs) await sleep(this.o.slowMs);
-      // A failover client's ack() also resolves when it could not be sent (the message will
-      // come again): it confirms nothing.
-      await m.ack().catch(() => undefined);
-      this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, outcome: 'unconfirmed' });
+      // Resolves only on the RECEIPT of the connection that delivered it: confirmed.
+      try {
+        await m.ack();
+        this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, outcome: 'ok' });
+      } catch (e) {
+        const r = e instanceof AckNotConfirmedError ? { outcome: (e.sent ? 'unknown' : 'fail') as Outcome, error: e.message } : classify(e);
+        this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, ...r });
+      }
     }
     await client.disconnect({ timeoutMs: 2000 }).catch(() => client.destroy());
   }
