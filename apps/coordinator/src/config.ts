@@ -25,6 +25,7 @@ export const schema = {
   },
   election: {
     prepareTimeoutMs: int(1000, 'deadline of each Member.Prepare call during an election', 50, 60_000),
+    prepareGraceMs: int(100, 'once a quorum of members has promised, how long the others\' answers are still waited for before deciding (an unreachable member no longer holds the election for prepareTimeoutMs)', 0, 60_000),
     assignTimeoutMs: int(1000, 'deadline of each Member.Assign call', 50, 60_000),
     retryMs: int(500, 'delay before retrying an election that failed (no quorum of promises, refused Assign)', 50, 60_000),
     defaultReplicas: int(3, 'group size assumed when no live member says it (members publish "replicas" in their znode)', 1, 99),

@@ -134,7 +134,8 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'hawser-coord-e2e-'));
     zk = await startZooKeeper({ dataDir: join(dir, 'zk'), tickTime: 250 });
-    const args = ['--zk.address', zk.connect, '--zk.path', zkPath, '--zk.sessionTimeout', '1000', '--status.intervalMs', '200', '--election.retryMs', '200'];
+    // prepareTimeoutMs long: an election that waited for a member that cannot answer would show (chaos heal times).
+    const args = ['--zk.address', zk.connect, '--zk.path', zkPath, '--zk.sessionTimeout', '1000', '--status.intervalMs', '200', '--election.retryMs', '200', '--election.prepareTimeoutMs', '10000'];
     for (const id of ['c1', 'c2']) {
       const c = new CoordinatorProcess(id, args, join(dir, `${id}.log`));
       coordinators.push(c);
@@ -227,6 +228,31 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     await w.reportMasterLost({ group: 'g1', reporter: 's3', epoch: before.epoch, masterId: 's1' });
     const g = await checkFor('re-election', 10_000, () => { const g = live().group('g1'); return g?.state === 'ok' && g.epoch > before.epoch && g; });
     assert.equal(g.epoch, before.epoch + 1);
+  });
+
+  it('a master that cannot answer (stopped, cut off; its znode still there) does not hold the election: decided on a quorum of promises', async () => {
+    const before = await checkFor('g1 ok with two slaves', 10_000, () => {
+      const g = live().group('g1');
+      return g?.state === 'ok' && stores.filter((s) => s.opts.group === 'g1' && s.role === 'slave' && s.running && s.epoch === g.epoch).length === 2 && g;
+    });
+    const old = stores.find((s) => s.opts.id === before.masterId && s.role === 'master' && s.running)!;
+    const others = stores.filter((s) => s.opts.group === 'g1' && s !== old && s.role === 'slave' && s.running);
+    old.unresponsive = true; // what a SIGSTOPped or isolated master looks like to Prepare and Assign
+    try {
+      const w = watchers[0];
+      const t0 = Date.now();
+      for (const s of others) await w.reportMasterLost({ group: 'g1', reporter: s.opts.id, epoch: before.epoch, masterId: old.opts.id });
+      // Without deciding on a quorum the election waits election.prepareTimeoutMs (10 s here) for the old master.
+      const g = await checkFor('new master while the old one never answers', 5000, () => { const g = live().group('g1'); return g?.state === 'ok' && g.epoch > before.epoch && g.masterId !== old.opts.id && g; });
+      assert.ok(others.some((s) => s.opts.id === g.masterId), `master ${g.masterId}`);
+      assert.ok(old.calls.some((c) => c.method === 'Prepare' && (c.req as { epoch: number }).epoch === g.epoch), 'the old master was asked too');
+      assert.ok(Date.now() - t0 < 5000);
+    } finally {
+      old.unresponsive = false;
+    }
+    // Once it answers again it follows the new master (status: not a slave of this epoch).
+    const epoch = live().group('g1')!.epoch;
+    await checkFor('old master rejoined as slave', 10_000, () => old.role === 'slave' && old.epoch === epoch);
   });
 
   it('no-quorum with 1 of 3 alive, healed when one returns', async () => {
@@ -358,7 +384,7 @@ describe('coordinator with real ZooKeeper and fake stores', { timeout: 180_000 }
     const other = watchers[1 - idx];
     await checkFor('survivor leads', 10_000, () => { const s = other.latest; return s && s.coordinators.length === 1 && s.coordinators[0].leader; });
     const before = other.group('g1')!;
-    const master = stores.find((s) => s.opts.id === before.masterId && s.role === 'master')!;
+    const master = stores.find((s) => s.opts.id === before.masterId && s.role === 'master' && s.running)!;
     await master.stop();
     const g = await checkFor('g1 re-elected by the survivor', 10_000, () => { const g = other.group('g1'); return g?.state === 'ok' && g.epoch > before.epoch && g; });
     assert.notEqual(g.masterId, before.masterId);

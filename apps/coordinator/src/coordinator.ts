@@ -124,7 +124,7 @@ export class Coordinator {
       const mirror = new ZkMirror(zk, this.root, this.config.groups, this.log);
       const elector = new Elector(zk, mirror, this.links, (g, id) => this.topology.statusOf(g, id), {
         coordinatorId: this.config.coordinator.id, root: this.root,
-        prepareTimeoutMs: this.config.election.prepareTimeoutMs, assignTimeoutMs: this.config.election.assignTimeoutMs,
+        prepareTimeoutMs: this.config.election.prepareTimeoutMs, prepareGraceMs: this.config.election.prepareGraceMs, assignTimeoutMs: this.config.election.assignTimeoutMs,
         retryMs: this.config.election.retryMs, defaultReplicas: this.config.election.defaultReplicas,
       }, this.metrics, this.log, () => this.topology.changed());
       const leadership = new Leadership(zk, `${this.root}/coordinators`, { id: this.config.coordinator.id, address: this.address, pid: process.pid, httpPort: this.httpPort }, this.log);

@@ -22,6 +22,8 @@ export interface ElectionOptions {
   coordinatorId: string;
   root: string;
   prepareTimeoutMs: number;
+  /** Once a quorum has promised, how much longer the other members' answers are waited for. */
+  prepareGraceMs: number;
   assignTimeoutMs: number;
   retryMs: number;
   defaultReplicas: number;
@@ -47,6 +49,33 @@ export function viewOf(g: GroupRecord, replicas: number, electing: boolean): Gro
   const masterMember = g.master ? g.members.get(g.master.id) : undefined;
   const masterRestarted = !!(g.master && masterMember && g.master.czxid !== undefined && masterMember.czxid !== g.master.czxid);
   return { name: g.name, replicas, epoch: g.epoch, master: g.master, members, electing, masterRestarted };
+}
+
+/**
+ * Asks every member (`ask` resolves to its promise, or undefined: refused, failed, timed out)
+ * and resolves with the promises once every member has answered, or `graceMs` after the
+ * `needed`-th promise came, whichever is first. Answers after that are not counted.
+ */
+export function gatherPromises<M extends { id: string }>(
+  members: readonly M[], needed: number, graceMs: number, ask: (m: M) => Promise<MemberPromise | undefined>,
+): Promise<Array<{ member: M; promise: MemberPromise }>> {
+  return new Promise((resolve) => {
+    const got: Array<{ member: M; promise: MemberPromise }> = [];
+    let answered = 0;
+    let done = false;
+    let grace: NodeJS.Timeout | undefined;
+    const finish = () => { if (done) return; done = true; if (grace) clearTimeout(grace); resolve(got.slice()); };
+    if (members.length === 0) { finish(); return; }
+    for (const m of members) {
+      void ask(m).then((p) => p, () => undefined).then((p) => {
+        if (done) return;
+        answered++;
+        if (p) got.push({ member: m, promise: p });
+        if (answered === members.length) finish();
+        else if (p && got.length === needed) grace = setTimeout(finish, graceMs);
+      });
+    }
+  });
 }
 
 export class Elector {
@@ -213,19 +242,22 @@ export class Elector {
     try {
       const epoch = await this.bumpEpoch(g);
       this.log.info({ group, epoch, reason, previousMaster: previous?.id, members: [...g.members.keys()] }, 'election started');
-      // Step 2: Prepare to every live member, in parallel, each with a deadline.
+      // Step 2: Prepare to every live member, in parallel, each with a deadline. Decided once
+      // all have answered, or a quorum has promised and the others had prepareGraceMs more: a
+      // member that cannot answer (the stopped or cut-off master whose znode is still there,
+      // the usual reason for this election) must not hold the group for prepareTimeoutMs.
+      // Any quorum of promises holds every committed entry (chooseWinner), so this is as safe.
       const live = [...g.members.values()].filter((m) => m.address);
-      const replies = await Promise.all(live.map(async (m) => {
+      const promised = await gatherPromises(live, quorum(replicas), this.opts.prepareGraceMs, async (m) => {
         try {
           const rep = await this.links.prepare(m.address, { group, epoch, coordinator: this.opts.coordinatorId }, this.opts.prepareTimeoutMs);
           if (!rep.promised) this.log.info({ group, epoch, member: m.id, reason: rep.reason }, 'Prepare refused');
-          return rep.promised ? { member: m, promise: { id: m.id, lastEpoch: rep.lastEpoch, lastPosition: rep.lastPosition, weight: rep.weight } as MemberPromise } : undefined;
+          return rep.promised ? { id: m.id, lastEpoch: rep.lastEpoch, lastPosition: rep.lastPosition, weight: rep.weight } : undefined;
         } catch (e) {
           this.log.info({ group, epoch, member: m.id, err: (e as Error).message }, 'Prepare failed');
           return undefined;
         }
-      }));
-      const promised = replies.filter((x): x is { member: MemberRecord; promise: MemberPromise } => !!x);
+      });
       const decision = chooseWinner(promised.map((p) => p.promise), replicas);
       if (decision.kind === 'no-quorum') {
         result = 'no-quorum';
@@ -252,6 +284,10 @@ export class Elector {
       const slaves = live.filter((m) => m.id !== winner.id);
       if (r.assignedEpoch !== epoch) { r.assigned.clear(); r.assignedEpoch = epoch; }
       for (const s of slaves) r.assigned.set(`${s.id}@${s.czxid}`, Date.now());
+      // Members that did not promise are told too, but not waited for (one that cannot answer
+      // would hold the election for assignTimeoutMs); their status says later if they need it again.
+      const answered = new Set(promised.map((p) => p.member.id));
+      for (const s of slaves) if (!answered.has(s.id)) void this.assignSlave(g, s, winner, epoch);
       await Promise.all([
         (async () => {
           try { await this.zk.set(masterPath, JSON.stringify(record)); } catch (e) {
@@ -259,7 +295,7 @@ export class Elector {
             await this.zk.create(masterPath, JSON.stringify(record), 'persistent');
           }
         })(),
-        ...slaves.map((s) => this.assignSlave(g, s, winner, epoch)),
+        ...slaves.filter((s) => answered.has(s.id)).map((s) => this.assignSlave(g, s, winner, epoch)),
       ]);
       // the mirror's watches will say the same; until then our view must not look masterless
       g.master = record;

@@ -32,6 +32,8 @@ export class FakeStore {
   lastPosition: number;
   commitPosition = 0;
   address = '';
+  /** Prepare and Assign get no answer while set (a stopped or cut-off store whose znode is still there). */
+  unresponsive = false;
   readonly calls: Array<{ method: string; req: unknown }> = [];
   private server: grpc.Server | undefined;
   private zk: ZkClient | undefined;
@@ -42,6 +44,9 @@ export class FakeStore {
     if (opts.diverged) this.role = 'diverged';
   }
 
+  /** Started and not stopped (a stopped one keeps its last role). */
+  get running(): boolean { return this.server !== undefined; }
+
   get memberPath(): string { return `${this.opts.zkPath ?? '/hawser'}/groups/${this.opts.group}/members/${this.opts.id}`; }
 
   async start(): Promise<this> {
@@ -50,6 +55,7 @@ export class FakeStore {
       Prepare: (call: grpc.ServerUnaryCall<PrepareRequest, PrepareReply>, cb: grpc.sendUnaryData<PrepareReply>) => {
         const req = call.request;
         this.calls.push({ method: 'Prepare', req });
+        if (this.unresponsive) return; // the caller's deadline ends it
         if (this.opts.diverged) {
           cb(null, { promised: false, reason: `store ${this.opts.id} is diverged`, node: this.opts.id, epoch: req.epoch, lastEpoch: this.lastEpoch, lastPosition: this.lastPosition, weight: this.opts.weight ?? 1 });
           return;
@@ -65,6 +71,7 @@ export class FakeStore {
       Assign: (call: grpc.ServerUnaryCall<AssignRequest, AssignReply>, cb: grpc.sendUnaryData<AssignReply>) => {
         const req = call.request;
         this.calls.push({ method: 'Assign', req });
+        if (this.unresponsive) return;
         if (this.opts.diverged) { cb(null, { accepted: false, reason: `store ${this.opts.id} is diverged` }); return; }
         if (req.epoch < this.promised) { cb(null, { accepted: false, reason: `promised epoch ${this.promised}` }); return; }
         if (req.role === 'master' && (this.opts.refuseMaster || req.epoch !== this.promised)) { cb(null, { accepted: false, reason: 'no promise for this epoch in this life' }); return; }
