@@ -248,7 +248,10 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     const gen = ++this.gen;
     this.inner = client;
     this.innerEndpoint = endpoint;
-    client.on('error', () => { /* the close that follows is handled */ });
+    // An error (an ERROR frame, a heart-beat or protocol failure) dooms the connection: handle
+    // the loss now, not at the socket's close a few ticks later, so the application cannot take
+    // a message of that connection's buffer in between (its ack would go nowhere).
+    client.on('error', (err) => this.onInnerClosed(client, err));
     client.once('close', (err) => this.onInnerClosed(client, err));
     if (!client.connected) { this.onInnerClosed(client, undefined); return; }
     this.state = 'connected';

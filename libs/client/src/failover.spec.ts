@@ -7,7 +7,7 @@ import { StompParser, encodeFrame, frame, getHeader, type StompFrame } from '@ha
 import {
   parseTarget, InvalidUriError, FAILOVER_DEFAULTS, ReconnectSchedule, connectFailover, ReconnectFailedError,
   FailoverTimeoutError, TransactionRolledBackError, AckNotConfirmedError, type FailoverOptions, type FailoverClient, type ReconnectAction,
-  type DiscardedInfo,
+  StompServerError, type DiscardedInfo,
 } from './index';
 
 // ---- URI -----------------------------------------------------------------------------------
@@ -161,6 +161,8 @@ class FakeBroker {
   readonly frames: StompFrame[] = [];
   /** When set, SENDs get no RECEIPT and are not delivered (a broker that dies before storing them). */
   holdSends = false;
+  /** When set, an ACK is answered with an ERROR naming its receipt, and the connection closed (the gateway's ACK_NOT_CONFIRMED). */
+  errorOnAck = false;
   private readonly conns = new Set<{ socket: net.Socket; subs: Map<string, string> }>();
   private tag = 0;
 
@@ -192,6 +194,11 @@ class FakeBroker {
               this.publish(getHeader(f, 'destination')!, getHeader(f, 'message-id')!, f.body.toString());
               break;
             case 'DISCONNECT': ok(); socket.end(); break;
+            case 'ACK':
+              if (!this.errorOnAck) { ok(); break; }
+              send(frame('ERROR', { message: 'ACK not confirmed', ...(receipt ? { 'receipt-id': receipt } : {}) }, 'ACK_NOT_CONFIRMED'));
+              socket.end();
+              break;
             default: ok();
           }
         }
@@ -338,6 +345,22 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     await assert.rejects(taken[0]!.ack(), AckNotConfirmedError);
     await got[0]!.ack();
     assert.ok(b.frames.some((f) => f.command === 'ACK' && getHeader(f, 'id') === got[0]!.ackId), 'the new copy is acked on B');
+  });
+
+  it('D10: an ERROR that closes the connection drops its buffer at once, before the application can take from it', async () => {
+    const a = await broker();
+    const b = await broker();
+    const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10&maxReconnectDelay=50`);
+    clients.push(c);
+    const sub = await c.subscribe('/queue/err', { ack: 'client-individual' });
+    for (let i = 1; i <= 3; i++) a.publish('/queue/err', `e-${i}`, `m${i}`);
+    await until('three buffered', () => sub.buffered === 3);
+    const m1 = await sub.next(1_000);
+    a.errorOnAck = true;
+    await assert.rejects(m1.ack(), StompServerError);
+    // Right where the application goes on (before the socket's close event): nothing of that connection left.
+    assert.deepEqual([sub.buffered, sub.discarded], [0, 2]);
+    assert.equal(await sub.tryNext(0), undefined);
   });
 
   it('gives up after maxReconnectAttempts with ReconnectFailedError (pending sends and subscriptions end with it)', async () => {
