@@ -52,11 +52,19 @@ export function scopeOfKey(key: string): string {
 }
 
 interface Scope { name: string; keys: Array<string | undefined>; head: number }
-interface Entry { scope: Scope; n: number }
+interface Entry { key: string; scope: Scope; n: number; gone: boolean }
 
 export class DedupWindow {
-  /** Every remembered key, oldest first (Map order), with its scope and its number among all add()s. */
+  /** Every remembered key, with its scope and its number among all add()s. */
   private readonly keys = new Map<string, Entry>();
+  /**
+   * The same entries oldest first (from `head`; an entry its scope evicted stays, marked gone,
+   * until it reaches the front). Not the Map's own order: V8 leaves a deleted Map entry as a
+   * hole until the table is rebuilt, so `keys.values().next()` walked every hole at the front
+   * on each add (~60 µs an add once the window was full: 4% of a master's CPU, 12% of a slave's).
+   */
+  private order: Entry[] = [];
+  private head = 0;
   private readonly scopes = new Map<string, Scope>();
   /** add()s so far. */
   private added = 0;
@@ -78,14 +86,21 @@ export class DedupWindow {
       this.scopes.set(scope, s);
     }
     s.keys.push(key);
-    this.keys.set(key, { scope: s, n });
+    const e: Entry = { key, scope: s, n, gone: false };
+    this.keys.set(key, e);
+    this.order.push(e);
     if (s.keys.length - s.head > this.maxPerScope) this.evictOldestOf(s);
     // Only keys of the last `max` add()s: the store keeps exactly those on disk (x\0 records),
     // so a window rebuilt from disk is this one.
     for (;;) {
-      const oldest = this.keys.values().next().value;
+      while (this.head < this.order.length && this.order[this.head]!.gone) this.head++;
+      const oldest = this.order[this.head];
       if (!oldest || oldest.n > n - this.max) break;
       this.evictOldestOf(oldest.scope);
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -96,7 +111,11 @@ export class DedupWindow {
   private evictOldestOf(s: Scope): void {
     const k = s.keys[s.head];
     s.keys[s.head++] = undefined;
-    if (k !== undefined) this.keys.delete(k);
+    if (k !== undefined) {
+      const e = this.keys.get(k);
+      if (e) e.gone = true;
+      this.keys.delete(k);
+    }
     if (s.head === s.keys.length) this.scopes.delete(s.name);
     else if (s.head > 1024 && s.head * 2 > s.keys.length) {
       s.keys = s.keys.slice(s.head);
