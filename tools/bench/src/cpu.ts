@@ -9,7 +9,8 @@
 //
 //   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4]
 //        [--store-args '--journal.writeDelayMs 0'] [--window 64] [--json]     (--store-args: extra store flags, for A/B runs;
-//        --window 1: the receipt-per-message row)
+//        --window 1: the receipt-per-message row; --home master: no gateway process, the client on
+//        the master node's embedded gateway, in-process)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,16 +22,19 @@ import { eachOption, numberOption, usageExit, UsageError } from './args';
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const SYNCS = ['quorum_mem', 'quorum_disk', 'remote_mem', 'local_mem'] as const;
 type Sync = typeof SYNCS[number];
-const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--window N=64] [--json]";
+const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--window N=64] [--home separate|master] [--json]";
 
-interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; window: number; json: boolean }
+interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; window: number; home: 'separate' | 'master'; json: boolean }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], window: 64, json: false };
+  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], window: 64, home: 'separate', json: false };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration' || name === 'warmup') o[name] = numberOption(a, v, { zero: name === 'warmup', what: 'a number of seconds' });
     else if (name === 'window') o.window = numberOption(a, v, { what: 'a number of SENDs awaiting a receipt' });
-    else if (name === 'sync') {
+    else if (name === 'home') {
+      if (v !== 'separate' && v !== 'master') throw new UsageError(`--home: unknown '${v}' (known: separate, master)`);
+      o.home = v;
+    } else if (name === 'sync') {
       if (!(SYNCS as readonly string[]).includes(v)) throw new UsageError(`--sync: unknown '${v}' (known: ${SYNCS.join(', ')})`);
       o.sync = v as Sync;
     } else if (name === 'rates') {
@@ -128,27 +132,32 @@ export async function main(argv: string[]): Promise<number> {
   let o: Options;
   try { o = parseArgs(argv); } catch (e) { return usageExit(e); }
   const say = (s: string) => process.stderr.write(`[cpu] ${s}\n`);
-  const c = await Cluster.start({ name: `cpu-${o.sync}`, sync: o.sync, stores: 3, coordinators: 1, gateways: 1, maxWaitMs: 60_000, storeArgs: o.storeArgs });
+  const embedded = o.home === 'master';
+  const c = await Cluster.start({
+    name: `cpu-${o.sync}`, sync: o.sync, stores: 3, coordinators: 1, gateways: embedded ? 0 : 1, embeddedGateways: embedded, maxWaitMs: 60_000, storeArgs: o.storeArgs,
+  });
   try {
     const { store: master } = await c.waitForMaster();
     const procs: Proc[] = [];
     let slave = 0;
     for (const s of c.stores) procs.push({ name: s === master ? 'master' : `slave${++slave}`, pid: s.pid! });
-    procs.push({ name: 'gateway', pid: c.gateway.pid! }, { name: 'coordinator', pid: c.coordinators[0]!.pid! });
+    if (!embedded) procs.push({ name: 'gateway', pid: c.gateway.pid! });
+    procs.push({ name: 'coordinator', pid: c.coordinators[0]!.pid! });
+    const uri = embedded ? master.stompUri : c.gateway.stompUri;
     const tag = Date.now().toString(36);
     if (o.warmup > 0) {
       say(`warming up for ${o.warmup} s`);
-      await measure(c.gateway.stompUri, procs, 'max', { ...o, duration: o.warmup }, `/queue/cpu.warmup.${tag}`);
+      await measure(uri, procs, 'max', { ...o, duration: o.warmup }, `/queue/cpu.warmup.${tag}`);
     }
     const results: Result[] = [];
     for (const rate of o.rates) {
-      const r = await measure(c.gateway.stompUri, procs, rate, o, `/queue/cpu.${rate}.${tag}`);
+      const r = await measure(uri, procs, rate, o, `/queue/cpu.${rate}.${tag}`);
       results.push(r);
       say(`${rate === 'max' ? 'unpaced' : `${rate}/s`}: ${Math.round(r.msgPerSec)} msg/s, ${r.totalCpuMsPerMessage.toFixed(2)} ms CPU per message, machine ${Math.round(r.machineBusy * 100)}% busy, lost ${r.lost}, duplicates ${r.duplicates}`);
     }
-    const names = ['master', 'slave1', 'slave2', 'gateway', 'bench'];
+    const names = embedded ? ['master', 'slave1', 'slave2', 'bench'] : ['master', 'slave1', 'slave2', 'gateway', 'bench'];
     const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version };
-    if (o.json) process.stdout.write(`${JSON.stringify({ sync: o.sync, window: o.window, duration: o.duration, machine, results }, null, 2)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify({ sync: o.sync, home: o.home, window: o.window, duration: o.duration, machine, results }, null, 2)}\n`);
     else process.stdout.write(`${table(results, names)}\n\nsync=${o.sync}${o.storeArgs.length ? ` ${o.storeArgs.join(' ')}` : ''}, 1 producer + 1 consumer, window ${o.window}, 1 KiB persistent, ${o.duration} s per rate; machine: ${machine.nproc} x ${machine.cpu}, node ${machine.node}\n`);
     return results.some((r) => r.lost || r.duplicates) ? 1 : 0;
   } finally {
