@@ -10,6 +10,7 @@ import {
   type AssignReply, type AssignRequest, type PrepareReply, type PrepareRequest, type ReplicationBatch, type SnapshotChunk, type SnapshotRequest,
   type BrowseItem, type BrowseRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
   type DeleteReply, type DeleteRequest, type MoveReply, type MoveRequest, type SendReply, type SendRequest,
+  type SessionInfo, type SessionsReply, type SessionsRequest,
   type SessionEvents, type SessionRequest, type SessionRequests, type StatusReply, type MuxEvent, type MuxEvents, type MuxRequests,
 } from '@hawser/proto';
 import type { LocalBroker, LocalSession, LocalSessionSink } from '@hawser/gateway';
@@ -40,6 +41,10 @@ type SessionEvent = SessionEvents['items'][number];
 interface SessionPeer {
   write(events: SessionEvent[]): void;
   end(): void;
+  /** How it reached this store (Admin.Sessions); none: an admin action's own session. */
+  via?: 'local' | 'sessions' | 'session';
+  /** The gRPC peer's address. */
+  peer?: string;
 }
 
 export interface StoreDeps {
@@ -272,6 +277,8 @@ export class Store {
       },
       Browse: (call: grpc.ServerWritableStream<BrowseRequest, BrowseItem>) => { void this.browse(call); },
       Status: (_call: unknown, cb: grpc.sendUnaryData<StatusReply>) => cb(null, this.status()),
+      Sessions: (call: grpc.ServerUnaryCall<SessionsRequest, SessionsReply>, cb: grpc.sendUnaryData<SessionsReply>) =>
+        cb(null, { sessions: this.sessionsInfo(call.request.destination ?? '') }),
       Send: (call: grpc.ServerUnaryCall<SendRequest, SendReply>, cb: grpc.sendUnaryData<SendReply>) => {
         const r = call.request;
         this.adminAction(cb, () => adminSend((p) => this.attach(p), {
@@ -510,6 +517,17 @@ export class Store {
     };
   }
 
+  /**
+   * Admin.Sessions: the core's sessions with how each reached this store (docs/reliability.md
+   * D8: a session that outlived its client is named by its connection id and gateway).
+   */
+  sessionsInfo(destination = ''): SessionInfo[] {
+    return (this.core?.sessionsInfo(destination) ?? []).map((x) => {
+      const p = this.sessions.get(x.id);
+      return { ...x, via: p ? p.via ?? 'admin' : '', peer: p?.peer ?? '' };
+    });
+  }
+
   /** Broker.Session over gRPC: a separate gateway, or the gateway of another node. */
   private session(call: SessionCall): void {
     const refused = this.refusal();
@@ -523,6 +541,8 @@ export class Store {
       queueMicrotask(() => s.flow(true)); // not inside the drive that wrote
     }, () => s.flow(false));
     const s = this.attach({
+      via: 'session',
+      peer: call.getPeer(),
       write: (events) => {
         let bytes = 0;
         for (const e of events) bytes += eventBytes(e);
@@ -549,6 +569,7 @@ export class Store {
     let out: MuxEvent[] = [];
     let scheduled = false;
     let gone = false;
+    const peer = call.getPeer();
     // Written and not yet taken by HTTP/2 above grpc.streamBufferBytes: every session on the
     // stream is paused until half of it is taken (the gateway reads slowly, or not at all).
     const buffer = new StreamBuffer(this.deps.config.grpc.streamBufferBytes, () => {
@@ -591,6 +612,8 @@ export class Store {
         return undefined;
       }
       const h = this.attach({
+        via: 'sessions',
+        peer,
         write: (events) => { for (const event of events) push({ session: id, event }); },
         // The store ended the session (close done, fatal error, demotion): tell the gateway,
         // then let the core forget it, outside the dispatch that ended it.
@@ -661,7 +684,7 @@ export class Store {
         // The store ended it (close done, fatal error, demotion): tell the gateway, then let the
         // core forget it outside the dispatch that ended it — as muxSessions does. The gateway
         // sends no end of its own after the store's (LocalChannel), so nobody else would.
-        const h = store.attach({ write: (events) => sink.events(events), end: () => { sink.ended(); queueMicrotask(() => h.end()); } });
+        const h = store.attach({ via: 'local', write: (events) => sink.events(events), end: () => { sink.ended(); queueMicrotask(() => h.end()); } });
         return h;
       },
     };

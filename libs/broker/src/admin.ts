@@ -5,7 +5,7 @@
 import { volatileSize, type StorageQueue } from './queue';
 import { badDestination, parseDestination } from './destinations';
 import type { JournalOp } from './journal';
-import { countConsumers, type DurableState, type Subscription, type Topic } from './model';
+import { countConsumers, type DurableState, type Session, type Subscription, type Topic } from './model';
 import type { RetainedMessages } from './retained';
 import type { Message } from './types';
 
@@ -22,6 +22,42 @@ export interface DestinationInfo {
   /** Live subscriptions of bridge sessions (Open.network): demand from another group. */
   networkConsumers: number;
 }
+
+/** One subscription of a session as Admin.Sessions lists it. */
+export interface SessionSubscriptionInfo {
+  /** The client's subscription id (a composite's members share it). */
+  id: string;
+  /** What it subscribed to (a topic or pattern for topic subscriptions). */
+  destination: string;
+  /** The storage queue it takes from: the queue, durable:<client>:<name>, or the topic subscription's own. */
+  queue: string;
+  ackMode: 'auto' | 'client' | 'client-individual';
+  prefetch: number;
+  /** Delivered, not yet acked (acked inside an open transaction included). */
+  inflight: number;
+  durable: boolean;
+}
+
+/** A session the core holds (Admin.Sessions): who opened it and what it holds (docs/reliability.md D8). */
+export interface SessionInfo {
+  id: string;
+  connectionId: string;
+  clientId: string;
+  login: string;
+  /** Open.gateway: the gateway that opened it. */
+  gateway: string;
+  network: boolean;
+  /** ms since the epoch. */
+  openedAt: number;
+  inflight: number;
+  paused: boolean;
+  closed: boolean;
+  subscriptions: SessionSubscriptionInfo[];
+}
+
+const ACK_MODES: Record<string, SessionSubscriptionInfo['ackMode']> = {
+  ACK_MODE_AUTO: 'auto', ACK_MODE_CLIENT: 'client', ACK_MODE_CLIENT_INDIVIDUAL: 'client-individual',
+};
 
 /** Admin.Purge answers: how many went, or why nothing could. */
 export type PurgeResult =
@@ -41,6 +77,8 @@ export interface AdminHost {
   readonly stores: ReadonlyMap<string, StorageQueue<Subscription>>;
   readonly topics: ReadonlyMap<string, Topic>;
   readonly durables: ReadonlyMap<string, DurableState>;
+  /** Open sessions by id. */
+  readonly sessions: ReadonlyMap<string, Session>;
   readonly retained: RetainedMessages;
   /** Every destination name seen since start. */
   readonly names: ReadonlySet<string>;
@@ -84,6 +122,32 @@ export class Admin {
       out.push({ name: t.name, depth: 0, inflight: 0, consumers: local + network, enqueued: t.enqueued, dequeued: 0, localConsumers: local, networkConsumers: network });
     }
     return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * Every session with its subscriptions and deliveries in flight; with `destination`, only
+   * sessions with a subscription whose destination or storage queue starts with it. Sorted by
+   * opening time: a session that outlived its client is among the oldest.
+   */
+  sessions(destination = ''): SessionInfo[] {
+    const out: SessionInfo[] = [];
+    for (const s of this.core.sessions.values()) {
+      const subscriptions: SessionSubscriptionInfo[] = [...s.subs.values()].map((sub) => ({
+        id: sub.composite?.id ?? sub.id,
+        destination: sub.topic ?? sub.queue.name,
+        queue: sub.queue.name,
+        ackMode: ACK_MODES[sub.ackMode] ?? 'client-individual',
+        prefetch: sub.prefetch,
+        inflight: sub.deliveries.size,
+        durable: sub.durableKey !== null,
+      }));
+      if (destination && !subscriptions.some((x) => x.destination.startsWith(destination) || x.queue.startsWith(destination))) continue;
+      out.push({
+        id: s.id, connectionId: s.connectionId, clientId: s.clientId, login: s.login, gateway: s.gateway, network: s.network,
+        openedAt: s.openedAt, inflight: s.deliveries.size, paused: s.paused, closed: s.closed, subscriptions,
+      });
+    }
+    return out.sort((a, b) => a.openedAt - b.openedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** In-memory messages of a queue in dispatch order (the shell adds disk-only ones). */

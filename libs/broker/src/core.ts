@@ -24,7 +24,7 @@ import { Access } from './access';
 import { Registry, type DestinationStats } from './registry';
 import { JournalApply } from './journal-apply';
 import { Transactions } from './transactions';
-import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult } from './admin';
+import { Admin, type BrokenDurable, type DeleteResult, type DestinationInfo, type PurgeResult, type SessionInfo } from './admin';
 import { TempDestinations, VirtualTopics, sendComposite, subscribeComposite, type CompositeHost } from './destination-kinds';
 import { isPattern, patternError } from './topic-match';
 import { RetainedMessages, asRetained, wantsRetain } from './retained';
@@ -36,7 +36,7 @@ import {
 
 export { parseDestination } from './destinations';
 export type { Authorizer } from './model';
-export type { BrokenDurable, DeleteResult, DestinationInfo, PurgeResult } from './admin';
+export type { BrokenDurable, DeleteResult, DestinationInfo, PurgeResult, SessionInfo, SessionSubscriptionInfo } from './admin';
 export type { DestinationStats } from './registry';
 
 const EMPTY = Buffer.alloc(0);
@@ -208,7 +208,7 @@ export class BrokerCore {
       request: (s, r) => this.request(s, r),
     };
     this.admin = new Admin({
-      stores: this.reg.stores, topics: this.reg.topics, durables: this.reg.durables, retained: this.retained, names: this.reg.names,
+      stores: this.reg.stores, topics: this.reg.topics, durables: this.reg.durables, sessions: this.sessions, retained: this.retained, names: this.reg.names,
       nextSeq: () => this.nextSeq,
       emit: (op) => this.emit(op),
       step: () => this.finishStep(),
@@ -294,6 +294,8 @@ export class BrokerCore {
           s = new Session(sessionId);
           s.clientId = r.open.clientId;
           s.connectionId = r.open.connectionId;
+          s.gateway = r.open.gateway ?? '';
+          s.openedAt = now;
           s.network = r.open.network === true;
           s.dedupScope = dedupScope(r.open);
           s.login = r.open.login;
@@ -415,6 +417,11 @@ export class BrokerCore {
 
   destinations(prefix = ''): DestinationInfo[] {
     return this.admin.destinations(prefix);
+  }
+
+  /** Admin.Sessions: each session, its subscriptions and deliveries in flight (docs/reliability.md D8). */
+  sessionsInfo(destination = ''): SessionInfo[] {
+    return this.admin.sessions(destination);
   }
 
   /** In-memory messages of a queue in dispatch order (the shell adds disk-only ones). */

@@ -6,6 +6,7 @@ export {
   BrokerCore,
   type CoreOptions, type Recovered, type PageRequest, type PagedMessage, type Outbound, type Ready,
   type DestinationInfo, type DestinationStats, type PurgeResult, type DeleteResult, type BrokenDurable, type Authorizer,
+  type SessionInfo, type SessionSubscriptionInfo,
 } from './core';
 export { DedupWindow, dedupKey, dedupScope, scopeOfKey, MAX_MESSAGE_ID_BYTES, NETWORK_SCOPE } from './dedup';
 export { Usage, messageBytes, NO_FLOW_LIMITS, type FlowLimits, type UsageStats } from './usage';

@@ -46,6 +46,10 @@ export class Subscription implements Consumer {
 export class Session {
   clientId = '';
   connectionId = '';
+  /** Open.gateway: the gateway that opened it (Admin.Sessions). */
+  gateway = '';
+  /** When it was opened (ms since the epoch; Admin.Sessions). */
+  openedAt = 0;
   /** A bridge's session (Open.network): its subscriptions count as network demand. */
   network = false;
   /** Its stream cannot take more now (pauseSession): nothing is dispatched to it. */

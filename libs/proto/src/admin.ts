@@ -29,4 +29,15 @@ export interface SendReply { id: string }
 export interface MoveRequest { from: string; to: string; limit: number; login: string; groups: string[] }
 export interface MoveReply { moved: number; skipped: number }
 export interface DeleteRequest { destination: string }
+export interface SessionsRequest { destination: string }
+/** The core's own shape (libs/broker) with how the session reached the store (the store adds `via`, `peer`). */
+export type { SessionSubscriptionInfo } from '@hawser/broker';
+import type { SessionInfo as CoreSessionInfo } from '@hawser/broker';
+export interface SessionInfo extends CoreSessionInfo {
+  /** local (this node's embedded gateway, in-process), sessions (Broker.Sessions), session (Broker.Session), admin. */
+  via: string;
+  /** The gRPC peer's address ('' in-process). */
+  peer: string;
+}
+export interface SessionsReply { sessions: SessionInfo[] }
 export interface DeleteReply { removed: number }

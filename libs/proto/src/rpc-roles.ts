@@ -24,7 +24,8 @@ const REPLICATION = '/hawser.replication.v1.Replication/';
  * - Broker: gateways, bridges, and stores (a slave's embedded gateway reaches the master).
  * - Admin.Destinations: the CLI and the bridge (it polls demand); Status: the CLI and the
  *   coordinators (positions and lag); Purge, Browse, Send, Move and Delete: the CLI and the console
- *   (an admin certificate; the console checks its user's `admin` permission first).
+ *   (an admin certificate; the console checks its user's `admin` permission first); Sessions:
+ *   the CLI (and tools/chaos: who holds what when messages are stuck).
  * - Member.Prepare/Assign: coordinators only (the election).
  * - Topology.Watch/Get: everything that follows the topology, and the CLI.
  * - Topology.ReportMasterLost: stores (a slave lost its master) and coordinators (a follower
@@ -41,6 +42,7 @@ export const RPC_ROLES: Readonly<Record<string, readonly Role[]>> = {
   [`${ADMIN}Send`]: ['admin'],
   [`${ADMIN}Move`]: ['admin'],
   [`${ADMIN}Delete`]: ['admin'],
+  [`${ADMIN}Sessions`]: ['admin'],
   [`${MEMBER}Prepare`]: ['coordinator'],
   [`${MEMBER}Assign`]: ['coordinator'],
   [`${TOPOLOGY}Watch`]: ['gateway', 'bridge', 'store', 'admin'],

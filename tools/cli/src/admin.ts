@@ -1,8 +1,9 @@
-// `hawser browse`, `hawser purge`, `hawser delete`, `hawser destinations`: the store's Admin gRPC service
+// `hawser browse`, `hawser purge`, `hawser delete`, `hawser destinations`, `hawser sessions`: the store's Admin gRPC service
 // (proto/hawser/admin.proto), and the gRPC plumbing `hawser status` shares.
 import {
   adminService, CHANNEL_OPTIONS, channelCredentials, grpc, loadTls, useTls,
   type BrowseItem, type BrowseRequest, type DeleteReply, type DeleteRequest, type DestinationsReply, type DestinationsRequest, type PurgeReply, type PurgeRequest,
+  type SessionsReply, type SessionsRequest,
 } from '@hawser/proto';
 import { createInterface } from 'node:readline';
 import { parseHostPort, type OptionSpec, type ParsedArgs } from './args';
@@ -246,6 +247,51 @@ export const destinations: Command = {
     if (args.bool('json')) io.out(`${JSON.stringify(reply)}\n`);
     else if (reply.destinations.length === 0) io.out('no destinations\n');
     else io.out(destinationsTable(reply));
+    return 0;
+  },
+};
+
+// ---- sessions --------------------------------------------------------------------------
+
+/** One line per subscription (a session without one: one line with '-'): who holds what in flight. */
+export function sessionsTable(reply: SessionsReply): string {
+  const rows = reply.sessions.flatMap((s) => (s.subscriptions.length ? s.subscriptions : [undefined]).map((sub) => ({ s, sub })));
+  return table(rows, [
+    { title: 'SESSION', value: (r) => r.s.id },
+    { title: 'CONNECTION', value: (r) => r.s.connectionId },
+    { title: 'GATEWAY', value: (r) => r.s.gateway },
+    { title: 'VIA', value: (r) => `${r.s.via}${r.s.peer ? ` ${r.s.peer}` : ''}` },
+    { title: 'CLIENT-ID', value: (r) => r.s.clientId },
+    { title: 'OPENED', value: (r) => (r.s.openedAt ? new Date(Number(r.s.openedAt)).toISOString() : '') },
+    { title: 'SUBSCRIPTION', value: (r) => (r.sub ? `${r.sub.id} ${r.sub.destination}` : '') },
+    { title: 'ACK', value: (r) => r.sub?.ackMode },
+    { title: 'PREFETCH', value: (r) => r.sub?.prefetch, align: 'right' },
+    { title: 'INFLIGHT', value: (r) => (r.sub ? r.sub.inflight : r.s.inflight), align: 'right' },
+    { title: 'STATE', value: (r) => [r.s.network ? 'bridge' : '', r.s.paused ? 'paused' : '', r.s.closed ? 'closed' : ''].filter(Boolean).join(',') },
+  ]);
+}
+
+export function fetchSessions(client: grpc.Client, address: string, timeoutMs: number, destination = ''): Promise<SessionsReply> {
+  return unary<SessionsRequest, SessionsReply>(client, 'Sessions', { destination }, timeoutMs, 'the store', address)
+    .then((r) => ({ sessions: (r.sessions ?? []).map((s) => ({ ...s, subscriptions: s.subscriptions ?? [] })) }));
+}
+
+export const sessions: Command = {
+  spec: {
+    name: 'sessions',
+    summary: 'List the client sessions the store holds: connection, gateway, how each reached the store, subscriptions and messages in flight (store Admin.Sessions; ask the master).',
+    positionals: [],
+    options: [
+      ...STORE_OPTIONS,
+      { name: 'destination', type: 'string', arg: 'D', help: 'only sessions with a subscription on a destination (or storage queue) starting with D, e.g. /queue/orders' },
+      { name: 'json', type: 'bool', help: 'print {"sessions":[{id, connectionId, clientId, login, gateway, via, peer, network, openedAt, inflight, paused, closed, subscriptions:[{id, destination, queue, ackMode, prefetch, inflight, durable}]}]}' },
+    ],
+  },
+  async run(args, io) {
+    const reply = await withAdmin(args, (client, address, timeoutMs) => fetchSessions(client, address, timeoutMs, args.str('destination') ?? ''));
+    if (args.bool('json')) io.out(`${JSON.stringify(reply)}\n`);
+    else if (reply.sessions.length === 0) io.out('no sessions\n');
+    else io.out(sessionsTable(reply));
     return 0;
   },
 };

@@ -6,7 +6,7 @@ import { helpText, parseArgs } from './args';
 import { EXIT, toCliError, UsageError } from './errors';
 import { processIo, type Command, type Io } from './io';
 import { send, receive } from './messaging';
-import { browse, purge, del, destinations, useTlsArgs } from './admin';
+import { browse, purge, del, destinations, sessions, useTlsArgs } from './admin';
 import { status } from './status';
 import { bench } from './bench';
 import { activemq } from './activemq';
@@ -14,7 +14,7 @@ import { certs } from './certs';
 import { passwd } from './passwd';
 import { group } from './group';
 
-export const COMMANDS: readonly Command[] = [send, receive, browse, purge, del, destinations, status, group, bench, activemq, certs, passwd];
+export const COMMANDS: readonly Command[] = [send, receive, browse, purge, del, destinations, sessions, status, group, bench, activemq, certs, passwd];
 
 export function mainHelp(): string {
   const w = Math.max(...COMMANDS.map((c) => c.spec.name.length));
