@@ -184,6 +184,27 @@ describe('chaos checker', () => {
     assert.equal(r.heal[1]!.maxGapMs, 4000);
     assert.equal(r.healByKind['zk-quorum']!.gapOver2s, 1);
   });
+
+  it('from restore: the longest gap counted from when the fault was taken back (open stretch from the restore), apart from the gap from its start', () => {
+    const at = (t: number, e: HistoryInput): HistoryEvent => ({ t, ...e }) as HistoryEvent;
+    const r = check([
+      at(0, { type: 'fault', phase: 'start', kind: 'zk-quorum', cycle: 1, target: 'zk', groups: ['g1'] }),
+      at(10, send('a', 0)), at(20, ok('a')),
+      at(30, send('b', 1)), // the group stops serving 1 s into the outage: b waits
+      at(3000, { type: 'fault', phase: 'end', kind: 'zk-quorum', cycle: 1, target: 'zk', groups: ['g1'] }), // quorum back
+      at(3400, ok('b')), // served 400 ms after the restore (b was issued before it: it counts)
+      at(3410, send('c', 2)), at(4000, ok('c')), // then a 600 ms gap
+      at(5000, { type: 'fault', phase: 'start', kind: 'kill-slave', cycle: 2, target: 's2', groups: ['g1'] }),
+      at(5010, send('d', 3)), at(9000, ok('d')),
+    ]);
+    assert.equal(r.heal[0]!.maxGapMs, 3380, 'the old figure is kept');
+    assert.equal(r.heal[0]!.restoredMs, 3000);
+    assert.equal(r.heal[0]!.restoreGapMs, 600);
+    assert.equal(r.heal[1]!.restoreGapMs, null, 'never taken back in this history');
+    assert.equal(r.healByKind['zk-quorum']!.restoreGapMaxMs, 600);
+    assert.equal(r.healByKind['zk-quorum']!.restoreGapOver2s, 0);
+    assert.equal(r.healByKind['zk-quorum']!.gapOver2s, 1);
+  });
 });
 
 describe('chaos fault plan', () => {

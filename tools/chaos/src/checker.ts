@@ -48,12 +48,23 @@ export interface Heal {
    * after a ZooKeeper quorum loss) shows here and not in healMs.
    */
   maxGapMs: number;
+  /** Time from its start to when it was taken back (its `end` event; zk-quorum: after the ensemble serves again). */
+  restoredMs: number | null;
+  /**
+   * The longest time without a RECEIPT from when it was taken back until the next fault, the
+   * stretch open at that moment counted from it: how long the group takes to serve again once
+   * the fault allows it (a ZooKeeper quorum loss allows no service by design, so its maxGapMs
+   * is mostly the outage itself). Any SEND's receipt counts. null: not taken back.
+   */
+  restoreGapMs: number | null;
 }
 
 export interface HealStats {
   n: number; unhealed: number; minMs: number; p50Ms: number; p90Ms: number; maxMs: number; over2s: number;
   /** The same figures for maxGapMs. */
   gapP50Ms: number; gapP90Ms: number; gapMaxMs: number; gapOver2s: number;
+  /** The same figures for restoreGapMs (faults taken back only). */
+  restoreGapP50Ms: number; restoreGapMaxMs: number; restoreGapOver2s: number;
 }
 
 export interface Report {
@@ -104,11 +115,13 @@ export function healStats(heals: Heal[]): Record<string, HealStats> {
   for (const [kind, hs] of [...by].sort(([a], [b]) => a.localeCompare(b))) {
     const ms = hs.map((h) => h.healMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
     const gaps = hs.map((h) => h.maxGapMs).sort((a, b) => a - b);
+    const restore = hs.map((h) => h.restoreGapMs).filter((x): x is number => x !== null).sort((a, b) => a - b);
     out[kind] = {
       n: hs.length, unhealed: hs.length - ms.length,
       minMs: ms[0] ?? 0, p50Ms: percentile(ms, 50), p90Ms: percentile(ms, 90), maxMs: ms[ms.length - 1] ?? 0,
       over2s: ms.filter((x) => x > 2000).length,
       gapP50Ms: percentile(gaps, 50), gapP90Ms: percentile(gaps, 90), gapMaxMs: gaps[gaps.length - 1] ?? 0, gapOver2s: gaps.filter((x) => x > 2000).length,
+      restoreGapP50Ms: percentile(restore, 50), restoreGapMaxMs: restore[restore.length - 1] ?? 0, restoreGapOver2s: restore.filter((x) => x > 2000).length,
     };
   }
   return out;
@@ -124,6 +137,7 @@ export function check(events: readonly HistoryEvent[]): Report {
   const deliveries: Array<DeliverEvent & { t: number }> = [];
   const ackedAt = new Map<string, number>(); // `${sub}\0${id}` -> first confirmed ack time
   const faults: Array<FaultEvent & { t: number }> = [];
+  const faultEnds = new Map<number, number>();
   const receipts: Array<{ t: number; sentAt: number; group: string }> = [];
   let acksOk = 0;
   let acksUnconfirmed = 0;
@@ -158,7 +172,7 @@ export function check(events: readonly HistoryEvent[]): Report {
         } else if (e.outcome === 'unconfirmed') acksUnconfirmed++;
         break;
       }
-      case 'fault': if (e.phase === 'start') faults.push(e); break;
+      case 'fault': if (e.phase === 'start') faults.push(e); else faultEnds.set(e.cycle, e.t); break;
       default: break;
     }
   }
@@ -263,7 +277,21 @@ export function check(events: readonly HistoryEvent[]): Report {
       }
     }
     const vals = Object.values(byGroup);
-    return { cycle: f.cycle, kind: f.kind, target: f.target, byGroup, healMs: vals.includes(null) ? null : Math.max(0, ...(vals as number[])), maxGapMs };
+    const end = faultEnds.get(f.cycle);
+    let restoreGapMs: number | null = null;
+    if (end !== undefined) {
+      restoreGapMs = 0;
+      for (const g of f.groups.length ? f.groups : allGroups) {
+        let prev = end;
+        for (const x of receipts) {
+          if (x.group !== g || x.t < end) continue;
+          if (x.t > until) break;
+          restoreGapMs = Math.max(restoreGapMs, x.t - prev);
+          prev = x.t;
+        }
+      }
+    }
+    return { cycle: f.cycle, kind: f.kind, target: f.target, byGroup, healMs: vals.includes(null) ? null : Math.max(0, ...(vals as number[])), maxGapMs, restoredMs: end === undefined ? null : end - f.t, restoreGapMs };
   });
 
   const report: Report = {
@@ -291,7 +319,7 @@ export function summarize(r: Report, max = 5): string {
     lines.push(`  ${k}: ${v.length}${v.length ? ` — ${v.slice(0, max).map((x) => `${x.id}${x.sub ? ` @${x.sub}` : ''}${x.detail ? ` (${x.detail})` : ''}`).join('; ')}` : ''}`);
   }
   for (const [kind, s] of Object.entries(r.healByKind)) {
-    lines.push(`  heal ${kind}: n=${s.n} p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms, over 2 s ${s.over2s}, never ${s.unhealed}; longest gap p50 ${s.gapP50Ms} ms, max ${s.gapMaxMs} ms, over 2 s ${s.gapOver2s}`);
+    lines.push(`  heal ${kind}: n=${s.n} p50 ${s.p50Ms} ms, p90 ${s.p90Ms} ms, max ${s.maxMs} ms, over 2 s ${s.over2s}, never ${s.unhealed}; longest gap p50 ${s.gapP50Ms} ms, max ${s.gapMaxMs} ms, over 2 s ${s.gapOver2s}; from restore p50 ${s.restoreGapP50Ms} ms, max ${s.restoreGapMaxMs} ms, over 2 s ${s.restoreGapOver2s}`);
   }
   return lines.join('\n');
 }
