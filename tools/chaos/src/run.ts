@@ -12,6 +12,7 @@ import { LocalTopology, type LocalOptions } from './local';
 import { Rng } from './rng';
 import { Consumer, Producer, type Path } from './workload';
 import { MqttPublisher, MqttSubscriber } from './mqtt';
+import { describeSessions, masterSessions } from './sessions';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -202,12 +203,13 @@ function writeReport(out: string, h: History, extra: Record<string, unknown>): {
   // Copies missing at the end of the first drain that only came after the nudge: stuck, not gone.
   const stuck = h.events.find((e): e is NoteEvent & { t: number } => e.type === 'note' && e.msg === 'stuck');
   const nudged = h.events.find((e) => e.type === 'note' && e.msg === 'nudged');
+  const held = h.events.find((e): e is NoteEvent & { t: number } => e.type === 'note' && e.msg === 'sessions');
   let arrivedAfterNudge: number | undefined;
   if (stuck && nudged) {
     const was = new Set((stuck.missing as string[]).map((x) => x.split('@')[0]));
     arrivedAfterNudge = new Set(h.events.filter((e) => e.type === 'deliver' && e.t >= nudged.t && was.has(e.id)).map((e) => (e as { id: string }).id)).size;
   }
-  extra = { ...extra, ...(stuck ? { missingAfterDrain: (stuck.missing as string[]).length, arrivedAfterNudge } : {}), epochChanges: epochChanges(h), diedByThemselves: notes('died by itself'), notHealthy: notes('not healthy'), faultsFailed: notes('fault failed'), zookeeper: [...notes('zookeeper quorum lost'), ...notes('zookeeper quorum back')] };
+  extra = { ...extra, ...(stuck ? { missingAfterDrain: (stuck.missing as string[]).length, arrivedAfterNudge } : {}), ...(held ? { sessionsWhenStuck: held.groups } : {}), epochChanges: epochChanges(h), diedByThemselves: notes('died by itself'), notHealthy: notes('not healthy'), faultsFailed: notes('fault failed'), zookeeper: [...notes('zookeeper quorum lost'), ...notes('zookeeper quorum back')] };
   const reportFile = join(out, 'report.json');
   writeFileSync(reportFile, JSON.stringify({ ...extra, ...report }, null, 2) + '\n');
   return { report, reportFile };
@@ -217,12 +219,18 @@ function writeReport(out: string, h: History, extra: Record<string, unknown>): {
 export function runLocal(o: LocalRunOptions): Promise<RunResult> {
   return runChaos(o, async (h, log) => {
     const topo = await LocalTopology.start({ ...o.topology, log });
-    return { system: topo, nemesis: new Nemesis(topo, h) };
+    return { system: topo, nemesis: new Nemesis(topo, h), sessions: () => masterSessions(topo.groups) };
   });
 }
 
 /** A run on the System `boot` starts: workload, the seeded faults, drain, checker; always stops what it started. */
-export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: string) => void) => Promise<{ system: System; nemesis: FaultInjector }>): Promise<RunResult> {
+/**
+ * What `boot` starts: the system, its nemesis, and (optional) who holds what on each master
+ * (Admin.Sessions per destination: sessions.ts), written down when messages are stuck.
+ */
+export interface Booted { system: System; nemesis: FaultInjector; sessions?: () => Promise<Record<string, unknown>> }
+
+export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: string) => void) => Promise<Booted>): Promise<RunResult> {
   const log = o.log ?? ((m: string) => process.stderr.write(`[chaos] ${m}\n`));
   mkdirSync(o.out, { recursive: true });
   const historyFile = join(o.out, 'history.jsonl');
@@ -231,6 +239,7 @@ export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: s
   const t0 = Date.now();
   let topo: System | undefined;
   let nemesis: FaultInjector | undefined;
+  let sessions: Booted['sessions'];
   let stopWatch = () => undefined as void;
   const onExit = () => topo?.exitHook();
   process.once('exit', onExit);
@@ -247,7 +256,7 @@ export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: s
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    ({ system: topo, nemesis } = await boot(h, log));
+    ({ system: topo, nemesis, sessions } = await boot(h, log));
     h.add({ type: 'note', msg: 'topology', detail: topo.describe(), seed: o.seed });
     stopWatch = topo.watch(h);
     const kinds = nemesis.available(o.kinds ?? FAULT_KINDS);
@@ -278,7 +287,18 @@ export async function runChaos(o: ChaosRunOptions, boot: (h: History, log: (m: s
       await sleep(p.gapMs);
     }
     const sys = topo;
-    await wl.stop(o.drainMs ?? 60_000, log, sys.unstick ? (missing) => sys.unstick!(h, missing) : undefined);
+    // Still missing after the drain: first who holds what on each master (a session that
+    // outlived its client names itself here: docs/reliability.md D8), then the system's own
+    // note (depths) and nudge.
+    const onStuck = sys.unstick || sessions ? async (missing: string[]) => {
+      if (sessions) {
+        const groups = await sessions();
+        h.add({ type: 'note', msg: 'sessions', missing: missing.length, groups });
+        for (const line of describeSessions(groups)) log(`stuck: ${line}`);
+      }
+      await sys.unstick?.(h, missing);
+    } : undefined;
+    await wl.stop(o.drainMs ?? 60_000, log, onStuck);
     await h.close();
     const { report, reportFile } = writeReport(o.out, h, { seed: o.seed, cycles: o.cycles, plan: plan.map((p) => p.kind), topology: topo.describe(), dirs: topo.dirs(), elapsedMs: Date.now() - t0 });
     const deaths = h.events.filter((e) => e.type === 'note' && e.msg === 'died by itself').length;
