@@ -25,7 +25,7 @@ import { serverMode } from '@hawser/zookeeper-launcher';
 import type { Cluster } from '@hawser/integration/dist/cluster';
 import type { Store } from '@hawser/integration/dist/harness';
 import type { History } from './history';
-import type { LocalTopology } from './local';
+import { probeWrite, type LocalTopology } from './local';
 import { Rng } from './rng';
 
 export const FAULT_KINDS = [
@@ -290,12 +290,13 @@ export class Nemesis {
     begin(target, ['g1']);
     let filler: string | undefined;
     let readOnly = false;
+    let remounted = '';
     const restore = async () => {
       if (filler) rmSync(filler, { force: true });
       if (readOnly) {
         // The filesystem stays read-only until unmounted: the store must be gone first.
         if (s.alive) await s.kill9();
-        await this.topo.remountWritable(dir);
+        remounted = await this.topo.remountWritable(dir);
         readOnly = false;
       }
     };
@@ -312,7 +313,11 @@ export class Nemesis {
     await restore();
     this.undo.delete(restore);
     let note = exited ? `exited ${JSON.stringify(s.lastExit)}` : 'still running 15 s later';
+    if (remounted) note += `, ${remounted}`;
     if (s.alive) await s.kill9(); // a store that did not leave by itself is restarted anyway (noted)
+    // Its disk must take a write before it starts (a store on a disk still read-only exits at its first write).
+    const unwritable = probeWrite(dir);
+    if (unwritable) throw new Error(`${dir}: ${unwritable} before restarting ${s.name}`);
     await s.restart(30_000);
     note += ', restarted';
     end(target, ['g1'], note);

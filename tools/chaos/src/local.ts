@@ -7,8 +7,8 @@
 // file on a loop device, `errors=remount-ro`) so a disk can really fill up, or turn read-only
 // the way ext4 does after an I/O error. Everything is on 127.0.0.1, under one temp dir; close()
 // stops every process by PID, unmounts what it mounted and removes the dir.
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Bridge, type ClusterNet } from '@hawser/integration/dist/cluster';
@@ -36,6 +36,76 @@ export interface LocalOptions {
   /** g1's stores and the bridges in network namespaces of their own, for partitions (default: when root, with 3 ZooKeeper servers). */
   partitions?: boolean;
   log?: (msg: string) => void;
+}
+
+/** Writes, syncs and removes a 1 MiB file in `dir`: undefined when it could, else why not. */
+export function probeWrite(dir: string): string | undefined {
+  const file = join(dir, `.chaos-probe-${process.pid}`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'w');
+    const chunk = Buffer.alloc(64 * 1024, 0x5a);
+    for (let i = 0; i < 16; i++) writeSync(fd, chunk);
+    fsyncSync(fd);
+    return undefined;
+  } catch (e) {
+    return `probe write failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  } finally {
+    if (fd !== undefined) try { closeSync(fd); } catch { /* already failing */ }
+    try { rmSync(file, { force: true }); } catch { /* read-only: reported above */ }
+  }
+}
+
+/** The mount options of every filesystem mounted on `dir`, top last ([] when none). */
+export function mountOptions(dir: string): string[] {
+  try {
+    return execFileSync('findmnt', ['-n', '-o', 'OPTIONS', '--mountpoint', dir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
+  } catch { return []; }
+}
+
+/**
+ * A disk forced read-only made writable again: every mount on `dir` unmounted (with its
+ * loop device), fsck until it leaves no error uncorrected, mounted again — and proven
+ * writable by writing, syncing and removing a 1 MiB file (it allocates blocks, where a
+ * filesystem with errors left in it turns read-only again, as the store's first write did);
+ * all of it tried again until it is. Returns what it took, for the fault's note.
+ */
+export async function remountWritable(dir: string): Promise<string> {
+  const tries: string[] = [];
+  for (let attempt = 1; ; attempt++) {
+    for (let i = 0; i < 5 && mountOptions(dir).length; i++) {
+      try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { await new Promise((r) => setTimeout(r, 200)); }
+    }
+    while (mountOptions(dir).length) execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' });
+    // Other mount namespaces (every `ip netns exec` makes one, and the root mounts are private
+    // here: an unmount does not reach them) may still hold the read-only superblock and its
+    // loop device, which `mount -o loop` would reuse. A NEW loop device gives a new superblock,
+    // writable (the old one is read-only: it cannot write to the image any more).
+    const dev = execFileSync('losetup', ['-f', '--show', `${dir}.img`], { encoding: 'utf8' }).trim();
+    const codes: number[] = [];
+    // e2fsck: 0 clean, 1 corrected, 2 corrected (reboot: n/a for an unmounted image), 4 left
+    // uncorrected, 8+ failed. Anything above 2 is checked again: a mount over errors left in
+    // place goes read-only at the first write that meets them (errors=remount-ro).
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync('e2fsck', ['-f', '-y', dev], { stdio: 'ignore' });
+      codes.push(r.status ?? -1);
+      if (r.status !== null && r.status <= 2) break;
+    }
+    let why: string | undefined;
+    try {
+      execFileSync('mount', ['-o', 'errors=remount-ro', dev, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const opts = mountOptions(dir);
+      if (opts.length !== 1 || !/^rw,/.test(opts[0]!) || opts[0]!.includes('emergency_ro')) why = `mounts ${JSON.stringify(opts)}`;
+      else why = probeWrite(dir);
+    } catch (e) {
+      why = `mount failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`;
+      try { execFileSync('losetup', ['-d', dev], { stdio: 'ignore' }); } catch { /* gone already */ }
+    }
+    tries.push(`${dev} fsck ${codes.join('/')}${why ? `: ${why}` : ''}`);
+    if (!why) return `remounted rw (${tries.join('; ')})`;
+    if (attempt >= 5) throw new Error(`${dir} is still not writable after ${attempt} tries: ${tries.join('; ')}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 export class LocalTopology implements System {
@@ -121,35 +191,10 @@ export class LocalTopology implements System {
   }
 
   /** The mount options of every filesystem mounted on `dir`, top last ([] when none). */
-  mountOptions(dir: string): string[] {
-    try {
-      return execFileSync('findmnt', ['-n', '-o', 'OPTIONS', '--mountpoint', dir], { encoding: 'utf8' }).trim().split('\n').filter(Boolean);
-    } catch { return []; }
-  }
+  mountOptions(dir: string): string[] { return mountOptions(dir); }
 
-  /**
-   * A disk forced read-only made writable again: every mount on `dir` unmounted (with its
-   * loop device), fsck, mounted again — checked, and tried again, until the mount is rw.
-   */
-  async remountWritable(dir: string): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      for (let i = 0; i < 5 && this.mountOptions(dir).length; i++) {
-        try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { await new Promise((r) => setTimeout(r, 200)); }
-      }
-      while (this.mountOptions(dir).length) execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' });
-      // Other mount namespaces (every `ip netns exec` makes one, and the root mounts are private
-      // here: an unmount does not reach them) may still hold the read-only superblock and its
-      // loop device, which `mount -o loop` would reuse. A NEW loop device gives a new superblock,
-      // writable (the old one is read-only: it cannot write to the image any more).
-      const dev = execFileSync('losetup', ['-f', '--show', `${dir}.img`], { encoding: 'utf8' }).trim();
-      try { execFileSync('e2fsck', ['-f', '-y', dev], { stdio: 'ignore' }); } catch { /* exit 1 = errors corrected */ }
-      execFileSync('mount', ['-o', 'errors=remount-ro', dev, dir]);
-      const opts = this.mountOptions(dir);
-      if (opts.length === 1 && /^rw,/.test(opts[0]!) && !opts[0]!.includes('emergency_ro')) return;
-      if (attempt >= 5) throw new Error(`${dir} is still not writable after ${attempt} tries (mounts: ${JSON.stringify(opts)})`);
-      await new Promise((r) => setTimeout(r, 300));
-    }
-  }
+  /** See remountWritable() below. */
+  remountWritable(dir: string): Promise<string> { return remountWritable(dir); }
 
   /** The loop device a mounted data dir is on (e.g. /dev/loop3). */
   deviceOf(dir: string): string {
