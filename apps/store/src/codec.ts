@@ -2,7 +2,7 @@
 // (which imports the Message of broker.proto, so a stored message is the wire message).
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
-import { messageBytesOf, protoDir, rememberMessageBytes } from '@hawser/proto';
+import { decodeWireMessage, encodeWireMessage, messageBytesOf, protoDir, rememberMessageBytes } from '@hawser/proto';
 import type { EnqueueOp, JournalEntry, Message } from '@hawser/broker';
 
 let root: protobuf.Root | null = null;
@@ -37,10 +37,14 @@ const TO_OBJECT: protobuf.IConversionOptions = { longs: Number, enums: String, b
 // (decodeEntry / decodeMessage); field order is the .proto's. The bytes are remembered with
 // @hawser/proto (rememberMessageBytes): a Delivery of the message over gRPC writes them as
 // they are (libs/proto/src/wire), so a stored message is encoded once, journal to delivery.
+// The message's own bytes are written and read with the hot streams' hand-written serializer
+// (encodeWireMessage / decodeWireMessage): protobufjs's Message.encode was 4% of a master's CPU
+// and its decode + toObject most of a slave's 6% in decodeEntry (docs/benchmarks.md). Entries
+// written before decode the same (the wire format is the .proto's either way).
 function encodedMessage(m: Message): Uint8Array {
   let b = messageBytesOf(m);
   if (!b) {
-    b = types().message.encode(m).finish();
+    b = encodeWireMessage(m);
     rememberMessageBytes(m, b);
   }
   return b;
@@ -88,7 +92,7 @@ export function entryEpoch(bytes: Uint8Array): number {
  * encoding the message again. Other ops go through the generated decoder.
  */
 export function decodeEntry(bytes: Uint8Array): JournalEntry {
-  const { op: opType, message: msgType } = types();
+  const { op: opType } = types();
   const r = protobuf.Reader.create(bytes);
   const e: JournalEntry = { epoch: 0, position: 0, time: 0, ops: [] };
   while (r.pos < r.len) {
@@ -109,8 +113,7 @@ export function decodeEntry(bytes: Uint8Array): JournalEntry {
             switch (t >>> 3) {
               case 1: {
                 const mb = r.bytes();
-                q.message = msgType.toObject(msgType.decode(mb), TO_OBJECT) as Message;
-                fixMessage(q.message);
+                q.message = decodeWireMessage(mb);
                 rememberMessageBytes(q.message, mb);
                 break;
               }
@@ -142,10 +145,15 @@ export function encodeMessage(m: Message): Buffer {
 }
 
 export function decodeMessage(bytes: Uint8Array): Message {
-  const t = types().stored;
-  const m = (t.toObject(t.decode(bytes), TO_OBJECT) as { message: Message }).message;
-  fixMessage(m);
-  return m;
+  // StoredMessage: field 1 is the message (the last one wins, as protobufjs merges them).
+  const r = protobuf.Reader.create(bytes);
+  let m: Message | null = null;
+  while (r.pos < r.len) {
+    const tag = r.uint32();
+    if (tag === 10) m = decodeWireMessage(r.bytes());
+    else r.skipType(tag & 7);
+  }
+  return m ?? decodeWireMessage(new Uint8Array(0));
 }
 
 function fixMessage(m: Message | null): void {

@@ -11,7 +11,7 @@ import { handWrittenCodec, useHandWrittenCodec } from './wire';
 export * from './broker';
 export * from './admin';
 export * from './coordination';
-export { handWrittenCodec, messageBytesOf, rememberMessageBytes } from './wire';
+export { decodeWireMessage, encodeWireMessage, handWrittenCodec, messageBytesOf, rememberMessageBytes } from './wire';
 export { grpc };
 
 export const LOADER_OPTIONS: protoLoader.Options = {

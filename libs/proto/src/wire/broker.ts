@@ -99,6 +99,24 @@ function readMessage(r: Cursor, end: number): Message {
 }
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * One Message on its own (the store's journal codec: the message bytes of an enqueue op and of
+ * a message record), with the writer the hot streams use: the same bytes as protobufjs's
+ * Message.encode minus the fields at their default (both decode to the same object).
+ */
+export function encodeWireMessage(m: Message): Buffer {
+  o.start();
+  o.alloc(sizeMessage(m as Any));
+  writeMessage(m as Any);
+  return o.finish();
+}
+
+/** The inverse of encodeWireMessage (and of any Message encoding): every field at its default when absent. */
+export function decodeWireMessage(bytes: Uint8Array): Message {
+  const r = Cursor.of(bytes);
+  return readMessage(r, r.end);
+}
+
 // ---- SessionRequest ---------------------------------------------------------------------------
 
 const ACK_MODES = ['ACK_MODE_AUTO', 'ACK_MODE_CLIENT', 'ACK_MODE_CLIENT_INDIVIDUAL'] as const;
