@@ -258,7 +258,9 @@ export class Elector {
           return undefined;
         }
       });
-      const decision = chooseWinner(promised.map((p) => p.promise), replicas);
+      // Elected on its slaves' masterLost reports: the master they lost is not elected again
+      // while the others are a quorum (a flapping link re-elected it, and lost it again).
+      const decision = chooseWinner(promised.map((p) => p.promise), replicas, reason === 'master-lost' ? previous?.id : undefined);
       if (decision.kind === 'no-quorum') {
         result = 'no-quorum';
         r.retryAt = Date.now() + this.opts.retryMs;

@@ -16,7 +16,7 @@ test('quorum = floor(N/2)+1', () => {
 const p = (id: string, lastEpoch: number, lastPosition: number, weight = 1): MemberPromise => ({ id, lastEpoch, lastPosition, weight });
 
 test('winner: highest (lastEpoch, lastPosition), then weight, then lowest id', () => {
-  const table: Array<{ name: string; promises: MemberPromise[]; replicas: number; winner?: string; noQuorum?: [number, number] }> = [
+  const table: Array<{ name: string; promises: MemberPromise[]; replicas: number; avoid?: string; winner?: string; noQuorum?: [number, number] }> = [
     { name: 'higher epoch beats longer log', promises: [p('a', 1, 100), p('b', 2, 5), p('c', 1, 200)], replicas: 3, winner: 'b' },
     { name: 'same epoch: longer log', promises: [p('a', 2, 10), p('b', 2, 12)], replicas: 3, winner: 'b' },
     { name: 'same log: higher weight', promises: [p('a', 2, 10, 1), p('b', 2, 10, 5), p('c', 2, 10, 2)], replicas: 3, winner: 'b' },
@@ -27,9 +27,14 @@ test('winner: highest (lastEpoch, lastPosition), then weight, then lowest id', (
     { name: 'duplicates count once', promises: [p('a', 1, 1), p('a', 1, 1)], replicas: 3, noQuorum: [1, 2] },
     { name: '2 of 4 is not a quorum', promises: [p('a', 1, 1), p('b', 1, 2)], replicas: 4, noQuorum: [2, 3] },
     { name: '3 of 5', promises: [p('a', 1, 1), p('b', 1, 9), p('c', 1, 3)], replicas: 5, winner: 'b' },
+    // The master its slaves reported silent is not elected again while the others are a quorum.
+    { name: 'avoided: the reported master, longest log, loses to the best of a quorum of others', promises: [p('m', 3, 120), p('b', 3, 100), p('c', 3, 90)], replicas: 3, avoid: 'm', winner: 'b' },
+    { name: 'avoided but needed for a quorum: elected', promises: [p('m', 3, 120), p('b', 3, 100)], replicas: 3, avoid: 'm', winner: 'm' },
+    { name: 'avoided, did not promise: no effect', promises: [p('b', 3, 100), p('c', 3, 110)], replicas: 3, avoid: 'm', winner: 'c' },
+    { name: 'avoided in 5: three others are a quorum', promises: [p('m', 4, 9), p('a', 4, 7), p('b', 4, 8), p('c', 3, 20)], replicas: 5, avoid: 'm', winner: 'b' },
   ];
   for (const row of table) {
-    const d = chooseWinner(row.promises, row.replicas);
+    const d = chooseWinner(row.promises, row.replicas, row.avoid);
     if (row.winner) {
       assert.equal(d.kind, 'winner', row.name);
       if (d.kind === 'winner') {

@@ -38,8 +38,14 @@ export type Decision =
  * Decides an election from the promises received for one epoch. Quorum intersection: any
  * quorum of promises includes a member holding every committed entry, so the highest
  * (lastEpoch, lastPosition) among a quorum holds them all.
+ *
+ * `avoid`: a member not to elect while the others that promised are a quorum by themselves —
+ * the master a quorum of slaves reported silent (a flapping or cut link, a stopped process):
+ * elected again, the same slaves would lose it again and elect a second time. The others
+ * being a quorum, the best of them holds every committed entry, as above; what only the
+ * avoided one holds was never committed.
  */
-export function chooseWinner(promises: readonly MemberPromise[], replicas: number): Decision {
+export function chooseWinner(promises: readonly MemberPromise[], replicas: number, avoid?: string): Decision {
   const needed = quorum(replicas);
   // one vote per member, whatever the transport repeated
   const byId = new Map<string, MemberPromise>();
@@ -47,6 +53,10 @@ export function chooseWinner(promises: readonly MemberPromise[], replicas: numbe
   const unique = [...byId.values()];
   if (unique.length < needed) return { kind: 'no-quorum', promised: unique.length, needed };
   const sorted = unique.slice().sort(compareCandidates);
+  const others = sorted.filter((p) => p.id !== avoid);
+  if (avoid !== undefined && others.length < sorted.length && others.length >= needed) {
+    return { kind: 'winner', winner: others[0], slaves: [...others.slice(1), sorted.find((p) => p.id === avoid)!] };
+  }
   return { kind: 'winner', winner: sorted[0], slaves: sorted.slice(1) };
 }
 
