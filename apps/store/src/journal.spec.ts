@@ -44,7 +44,42 @@ test('the dedup window is trimmed in chunks; the newest `dedupWindow` ids always
     assert.ok(r.dedup.length < 5000, `trimmed (${r.dedup.length} remembered)`);
     assert.ok(r.dedup.length >= 100);
     assert.deepEqual(r.dedup.slice(-100), Array.from({ length: 100 }, (_, i) => `ID:${4901 + i}`));
-    assert.equal(await countKeys(j, 'x'), r.dedup.length);
+    assert.equal(await countKeys(j, 'x'), 0);
+    assert.equal(await countKeys(j, 'y'), Math.ceil(r.dedup.length / 500), 'one record per batch');
+    await j.close();
+  });
+});
+
+test('dedup records written before batch records (x\\0, one key each) are read back first, then trimmed like the new ones', async () => {
+  await withJournal(100, async (j0, dir) => {
+    let j = j0;
+    await j.recover();
+    // What an older store left: 300 ids, one x\0 record each, and its counters.
+    await j.db.batch([
+      ...Array.from({ length: 300 }, (_, i) => ({ type: 'put' as const, key: keys.dedup(i + 1), value: `ID:old-${i + 1}` })),
+      { type: 'put', key: keys.meta('dedupSeq'), value: '300' },
+    ], false);
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    let r = await j.recover();
+    assert.deepEqual(r.dedup, Array.from({ length: 300 }, (_, i) => `ID:old-${i + 1}`));
+    let pos = 0;
+    const write = async (from: number, n: number) => {
+      const ops: JournalOp[] = [];
+      for (let s = from; s < from + n; s++) ops.push(enqueue(s));
+      await j.write([{ epoch: 1, position: ++pos, time: 0, ops }], false);
+    };
+    await write(1, 50);
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    r = await j.recover();
+    assert.deepEqual(r.dedup.slice(-100), [...Array.from({ length: 50 }, (_, i) => `ID:old-${251 + i}`), ...Array.from({ length: 50 }, (_, i) => `ID:${1 + i}`)]);
+    for (let b = 0; b < 10; b++) await write(51 + b * 500, 500); // past DEDUP_TRIM: the old records go
+    await j.close();
+    j = await RocksJournal.open(dir, { dedupWindow: 100, retention: 1000 });
+    r = await j.recover();
+    assert.equal(await countKeys(j, 'x'), 0);
+    assert.deepEqual(r.dedup.slice(-100), Array.from({ length: 100 }, (_, i) => `ID:${4951 + i}`));
     await j.close();
   });
 });

@@ -12,8 +12,11 @@
 //   b\0<queue>                       their bytes (messageBytes, decimal): the store usage (broker.storeLimit)
 //   s\0<queue>                       durable subscription (JSON of the DurableSub op)
 //   r\0<topic>                       the topic's retained message (StoredMessage), read back at start
-//   x\0<n:16>                        dedup window: the n-th recorded key, dedupKey(scope, destination, id) (trimmed in
-//                                    chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
+//   y\0<n:16>                        dedup window: the keys (dedupKey(scope, destination, id)) one batch recorded, the
+//                                    last of them the n-th, as a JSON array: one key per batch, not per message (trimmed
+//                                    in chunks of DEDUP_TRIM below n - dedupWindow, off the batch)
+//   x\0<n:16>                        the same before y\0 (one record per key: the n-th): read at start, trimmed, no
+//                                    longer written
 //   meta\0position|seq|dedupSeq|epoch  materialized state: position (and its epoch) the indexes reflect
 //   meta\0promised|incarnation|snapshot|installing|members|diverged   replicated mode, node-local (never in a snapshot)
 //   meta\0identity                   whose directory this is (identity.ts), node-local
@@ -34,6 +37,7 @@ export const keys = {
   durable: (queue: string) => `s\u0000${queue}`,
   retained: (topic: string) => `r\u0000${topic}`,
   dedup: (n: number) => `x\u0000${hex(n)}`,
+  dedupBatch: (lastN: number) => `y\u0000${hex(lastN)}`,
   meta: (name: string) => `meta\u0000${name}`,
 };
 const prefix = (p: string) => ({ gte: `${p}\u0000`, lt: `${p}\u0001` });
@@ -109,7 +113,9 @@ export class RocksJournal {
     this.dedupSeq = await num('dedupSeq');
     this.epoch = Math.max(1, await num('epoch'));
     const dedup: string[] = [];
+    // Records of an older store (x\0, one key each) come before any batch record (y\0): their n are lower.
     await this.db.range(prefix('x'), (_k, v) => { dedup.push(v.toString()); });
+    await this.db.range(prefix('y'), (_k, v) => { for (const key of JSON.parse(v.toString()) as string[]) dedup.push(key); });
     this.dedupFloor = 1; // the first trim also removes any a crash left behind
     this.counted.clear();
     await this.db.range({ ...prefix('c'), values: false }, (k) => { this.counted.add(k); });
@@ -161,6 +167,7 @@ export class RocksJournal {
     // entries are applied in windows (replicas), this is most messages.
     const putAt = new Map<string, number>();
     const dropped = new Set<number>();
+    const dedupKeys: string[] = [];
     for (const e of entries) {
       for (const op of e.ops) {
         switch (op.kind) {
@@ -179,7 +186,7 @@ export class RocksJournal {
             }
             if (dedup) {
               this.dedupSeq++;
-              ops.push({ type: 'put', key: keys.dedup(this.dedupSeq), value: dedupKey(dedupScope ?? '', message.destination, message.id) });
+              dedupKeys.push(dedupKey(dedupScope ?? '', message.destination, message.id));
             }
             if (seq >= this.nextSeq) this.nextSeq = seq + 1;
             break;
@@ -283,6 +290,8 @@ export class RocksJournal {
       for (let i = 0; i < ops.length; i++) if (!dropped.has(i)) ops[w++] = ops[i]!;
       ops.length = w;
     }
+    // The batch's dedup keys in one record (a key per message was ~a third of a w64 batch's keys).
+    if (dedupKeys.length) ops.push({ type: 'put', key: keys.dedupBatch(this.dedupSeq), value: JSON.stringify(dedupKeys) });
     for (const q of touched) {
       ops.push({ type: 'put', key: keys.queue(q), value: String(this.counts.get(q) ?? 0) });
       ops.push({ type: 'put', key: keys.bytes(q), value: String(this.bytes.get(q) ?? 0) });
@@ -316,7 +325,11 @@ export class RocksJournal {
     if (this.trimming || upTo - this.dedupFloor + 1 < DEDUP_TRIM) return;
     const from = this.dedupFloor === 1 ? 0 : this.dedupFloor;
     this.dedupFloor = upTo + 1;
-    this.trimming = this.db.clear({ gte: keys.dedup(from), lt: keys.dedup(upTo + 1) })
+    // A y\0 record goes once its newest key (its n) is out: one holding older keys beside newer ones stays.
+    this.trimming = Promise.all([
+      this.db.clear({ gte: keys.dedup(from), lt: keys.dedup(upTo + 1) }),
+      this.db.clear({ gte: keys.dedupBatch(from), lt: keys.dedupBatch(upTo + 1) }),
+    ]).then(() => undefined)
       .catch(() => { this.dedupFloor = 1; }) // retried, from the start, at the next trim
       .finally(() => { this.trimming = null; });
   }
