@@ -71,6 +71,15 @@ export class JournalApply {
         this.core.reg.topics.get(d.op.topic)?.durables.delete(key);
         this.core.reg.pruneTopic(d.op.topic);
         this.core.reg.stores.delete(r.queue);
+        // Its backlog goes, and no dispatch set keeps the queue: one that held a message with an
+        // expiry stayed in `expiring` with every message it held in memory until the last of
+        // them expired (never, for a far expiry) — and was dead-lettered then (the fuzz: 52
+        // deleted or replaced subscriptions, ~14 MB of bodies, after 6 rounds).
+        d.queue.dropAll();
+        d.queue.volatile = 0;
+        this.core.dirty.delete(d.queue);
+        this.core.expiring.delete(d.queue);
+        this.core.waitingDurable.delete(d.queue);
         return;
       }
       case 'purge': return this.applyPurge(op.purge);
