@@ -125,6 +125,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       group: config.group,
       log,
       onMasterChange: () => metrics.masterChanges.inc(),
+      onMembers: (addresses) => channels.warm(addresses),
     }).start()
     : new StaticMaster(config.store.address, config.group);
   const auth = makeAuthenticator(config, log);

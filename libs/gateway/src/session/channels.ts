@@ -21,6 +21,11 @@ export class Channels {
     return this.grpc.open(address, handlers);
   }
 
+  /** Connects ahead to the group's members (the topology's addresses), this node's own excepted. */
+  warm(addresses: readonly string[]): void {
+    for (const a of addresses) if (a && !this.isLocal(a)) this.grpc.warm(a);
+  }
+
   /** False when the way to `address` is known to be failing (readiness). */
   healthy(address: string): boolean {
     if (this.isLocal(address)) return this.local!.serving;

@@ -43,6 +43,8 @@ export interface TopologyOptions {
   log: Logger;
   /** Called on every change of master (metrics). */
   onMasterChange?: (master: MasterInfo | undefined, previous: MasterInfo | undefined) => void;
+  /** Called with the group's member addresses on every snapshot (channels connect ahead to them). */
+  onMembers?: (addresses: string[]) => void;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -97,6 +99,7 @@ export class TopologyFollower implements MasterSource {
   apply(snap: TopologySnapshot): void {
     const g = (snap.groups ?? []).find((x) => x.name === this.group);
     this.groupInfo = g;
+    if (g && this.opts.onMembers) this.opts.onMembers((g.members ?? []).map((m) => m.address).filter(Boolean));
     const next: MasterInfo | undefined = g && g.state === 'ok' && g.masterAddress
       ? { id: g.masterId, address: g.masterAddress, epoch: g.epoch }
       : undefined;
