@@ -99,7 +99,7 @@ export class JournalApply {
       q.dropAll();
       q.volatile = 0;
       q.volatileBytes = 0; // memory usage
-      this.core.reg.forgottenGens.set(q.id, q.gen);
+      this.core.reg.forgottenGen = Math.max(this.core.reg.forgottenGen, q.gen);
       this.core.reg.stores.delete(q.id);
       this.core.dirty.delete(q);
       this.core.expiring.delete(q);

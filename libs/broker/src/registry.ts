@@ -22,8 +22,12 @@ export class Registry {
   /** Every destination name seen since start (opts.maxDestinations). */
   readonly names = new Set<string>();
   readonly stats = new Map<string, DestinationStats>();
-  /** Page reads still out for a forgotten queue answer with its last gen: a queue made anew under its name starts above it. */
-  readonly forgottenGens = new Map<string, number>();
+  /**
+   * Page reads still out for a forgotten queue answer with a gen up to this: a queue made anew
+   * starts above it. One number for every forgotten queue, not one per name: a map by name kept
+   * every deleted name for good (the fuzz deletes ~200 names a round).
+   */
+  forgottenGen = 0;
 
   constructor(
     private readonly usage: Usage,
@@ -43,8 +47,7 @@ export class Registry {
     let q = this.stores.get(destination);
     if (!q) {
       q = new StorageQueue<Subscription>(queueStoreId(destination), destination, 'queue', this.pageSize, this.usage);
-      const gen = this.forgottenGens.get(q.id);
-      if (gen !== undefined) { q.gen = gen + 1; this.forgottenGens.delete(q.id); }
+      q.gen = this.forgottenGen;
       this.stores.set(q.id, q);
       this.names.add(destination);
       this.noteQueue(q);
