@@ -129,8 +129,10 @@ export class ServiceProcess {
     // HAWSER_CPU_PROF_DIR=dir: every service writes a V8 CPU profile there when it stops
     // (benchmarks: `HAWSER_CPU_PROF_DIR=/tmp/prof node tools/bench/dist/compare.js ...`).
     const prof = process.env.HAWSER_CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.HAWSER_CPU_PROF_DIR, '--cpu-prof-name', `${this.name}.${this.starts + 1}.cpuprofile`] : [];
+    // HAWSER_NODE_ARGS='--flag ...': extra Node/V8 flags for every service (benchmarks' A/B of runtime flags).
+    const nodeArgs = (process.env.HAWSER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const wrap = this.spec.wrap ?? [];
-    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), ...prof, script, ...args], {
+    const child = spawn(wrap[0] ?? process.execPath, [...wrap.slice(1), ...(wrap.length ? [process.execPath] : []), ...nodeArgs, ...prof, script, ...args], {
       cwd: ROOT,
       stdio: ['ignore', fd, fd],
       env: { ...process.env, HAWSER_LOG_LEVEL: process.env.HAWSER_LOG_LEVEL ?? 'info', ...this.spec.env },
@@ -244,6 +246,8 @@ export interface StoreOptions {
   group?: string;
   /** Extra flags, e.g. ['--broker.maximumRedeliveries', '2']. */
   args?: string[];
+  /** Extra environment, e.g. { NODE_OPTIONS: '--inspect=127.0.0.1:0' } (tools/fuzz local.js --gc-probe). */
+  env?: Record<string, string>;
 }
 
 export interface GatewayOptions {
@@ -311,6 +315,7 @@ export class Harness {
       args: ['--group', opts.group ?? 'g1', '--node.id', id, '--node.dataDir', dataDir, '--grpc.port', '0', '--http.port', '0', '--gateway.auth.anonymous', 'true', ...(opts.args ?? [])],
       readyMsg: 'store ready',
       portFlags: { '--grpc.port': 'grpcPort', '--http.port': 'httpPort' },
+      env: opts.env,
     }, this.logDir, dataDir);
     this.services.push(store);
     return store.start();

@@ -14,11 +14,22 @@
 // Delete of every destination but the witness queue), so each round starts from the same broker
 // state and what still grows is what no round gives back.
 //
-//   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--rounds 2] [--store-arg --flag --store-arg value] [--json]
+// `--gc-probe` starts the store with the V8 inspector on a loopback port (`--inspect=127.0.0.1:0`,
+// through NODE_OPTIONS; nothing in the store changes) and, before round 1 and after every round
+// (once the store is emptied), forces a full GC and reads process.memoryUsage(): the heap a leak
+// would grow, without V8's headroom. `--max-heap-growth MB` fails the run when the JS heap in use
+// plus external memory after the last round's GC is more than MB above the same after round 1's
+// (round 1 warms the store up: JIT code, metric series, pools); `--heap-snapshots DIR` also writes
+// a heap snapshot after round 1's GC and after the last round's, for heap-diff.js.
+//
+//   node tools/fuzz/dist/local.js --frames 1000000 --seed 1 [--rounds 2] [--gc-probe] [--store-arg --flag --store-arg value] [--json]
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { adminService, CHANNEL_OPTIONS, grpc, type DestinationsReply } from '@hawser/proto';
 import { Harness } from '@hawser/integration/dist/harness';
 import { main, UsageError } from './cli';
-import { mb } from './monitor';
+import { mb, metricValue } from './monitor';
+import { InspectorClient, inspectorUrl, heapVerdict, residentBy, type GcProbe } from './inspector';
 import type { FuzzReport } from './run';
 
 async function local(argv: string[]): Promise<number> {
@@ -27,8 +38,23 @@ async function local(argv: string[]): Promise<number> {
   const rest: string[] = [];
   let rounds = 1;
   let maxRoundGrowthMb: number | undefined;
+  let gcProbe = false;
+  let maxHeapGrowthMb: number | undefined;
+  let snapshotDir: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--rounds' || argv[i] === '--max-round-growth') {
+    if (argv[i] === '--gc-probe') gcProbe = true;
+    else if (argv[i] === '--max-heap-growth') {
+      const v = Number(argv[i + 1]);
+      if (!Number.isFinite(v) || v < 0) throw new UsageError(`--max-heap-growth: expected a number of MB >= 0, got '${argv[i + 1]}'`);
+      maxHeapGrowthMb = v;
+      gcProbe = true;
+      i++;
+    } else if (argv[i] === '--heap-snapshots') {
+      if (argv[i + 1] === undefined) throw new UsageError('--heap-snapshots needs a directory');
+      snapshotDir = argv[i + 1];
+      gcProbe = true;
+      i++;
+    } else if (argv[i] === '--rounds' || argv[i] === '--max-round-growth') {
       const v = Number(argv[i + 1]);
       if (!Number.isInteger(v) || v < (argv[i] === '--rounds' ? 1 : 0)) throw new UsageError(`${argv[i]}: expected an integer >= ${argv[i] === '--rounds' ? 1 : 0}, got '${argv[i + 1]}'`);
       if (argv[i] === '--rounds') rounds = v; else maxRoundGrowthMb = v;
@@ -48,8 +74,11 @@ async function local(argv: string[]): Promise<number> {
   process.once('SIGINT', stopAll);
   process.once('SIGTERM', stopAll);
   try {
-    const store = await h.startStore({ args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0',
-      ...(mqtt ? ['--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'] : []), ...storeArgs] });
+    const store = await h.startStore({
+      args: ['--gateway.enabled', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0',
+        ...(mqtt ? ['--gateway.mqtt.enabled', 'true', '--gateway.mqtt.port', '0'] : []), ...storeArgs],
+      env: gcProbe ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0`.trim() } : undefined,
+    });
     const gateway = await h.startGateway(store, { args: [...(mqtt ? ['--mqtt.enabled', 'true', '--mqtt.port', '0'] : []), ...gatewayArgs] });
     const uris = mqtt ? `mqtt://127.0.0.1:${gateway.field('mqttPort')},mqtt://127.0.0.1:${store.field('mqttPort')}` : `${gateway.stompUri},${store.stompUri}`;
     process.stderr.write(`[fuzz] cluster: store pid ${store.pid} (gRPC ${store.grpcPort}, HTTP ${store.httpPort}, embedded STOMP ${store.stompPort}, WS ${store.field('wsPort')}), `
@@ -76,6 +105,30 @@ async function local(argv: string[]): Promise<number> {
       process.stdout.write(`${lines.map((l) => `  rounds     ${l}`).join('\n')}\n`);
       return failed;
     };
+    const witnessQueue = others.includes('--witness-queue') ? others[others.indexOf('--witness-queue') + 1]! : `/queue/fuzz-witness.local.${seed}`;
+    let inspector: InspectorClient | undefined;
+    const probes: GcProbe[] = [];
+    /** A full GC in the store and its memory then; after round `after` (0: before round 1), with a snapshot when asked. */
+    const probe = async (after: number, snapshot: boolean): Promise<GcProbe> => {
+      if (!inspector) {
+        const url = inspectorUrl(readFileSync(store.logFile, 'utf8'));
+        if (!url) throw new Error(`--gc-probe: the store printed no inspector URL (${store.logFile})`);
+        inspector = await InspectorClient.connect(url);
+      }
+      const m = await inspector.memoryAfterGc();
+      const text = await fetch(`http://127.0.0.1:${store.httpPort}/metrics`).then((r) => r.text(), () => '');
+      const p: GcProbe = { after, ...m, dedupEntries: metricValue(text, 'hawser_store_dedup_entries'), sessions: metricValue(text, 'hawser_store_sessions'), ...residentBy(store.pid!) };
+      if (snapshot && snapshotDir) {
+        mkdirSync(snapshotDir, { recursive: true });
+        p.snapshot = join(snapshotDir, `store-after-round-${after}.heapsnapshot`);
+        await inspector.heapSnapshot(p.snapshot);
+      }
+      probes.push(p);
+      process.stdout.write(`  gc-probe   store after round ${after}, full GC: heap used ${mb(m.heapUsed)}, external ${mb(m.external)} (ArrayBuffers ${mb(m.arrayBuffers)}), `
+        + `heap total ${mb(m.heapTotal)}, RSS ${mb(m.rss)} (malloc heap ${mb(p.brkRss)}, other anonymous ${mb(p.anonRss)}); dedup keys ${p.dedupEntries ?? '?'}, sessions ${p.sessions ?? '?'}${p.snapshot ? `; snapshot ${p.snapshot}` : ''}\n`);
+      return p;
+    };
+    if (gcProbe) await probe(0, false);
     for (let round = 0; round < rounds && code === 0; round++) {
       if (rounds > 1) process.stderr.write(`[fuzz] round ${round + 1} of ${rounds}\n`);
       let report: FuzzReport | undefined;
@@ -87,16 +140,23 @@ async function local(argv: string[]): Promise<number> {
         '--http', `127.0.0.1:${store.httpPort},127.0.0.1:${gateway.httpPort}`,
         '--seed', String((seed + round) >>> 0),
         // One witness queue for every round: a new name per round would count against broker.maxDestinations.
-        ...(rounds > 1 && !others.includes('--witness-queue') ? ['--witness-queue', `/queue/fuzz-witness.local.${seed}`] : []),
+        ...((rounds > 1 || gcProbe) && !others.includes('--witness-queue') ? ['--witness-queue', witnessQueue] : []),
         ...others,
       ], (r) => { report = r; });
       if (report && rounds > 1 && compare(report, round)) code = 1;
-      if (rounds > 1 && round < rounds - 1 && code === 0) {
-        const witness = others.includes('--witness-queue') ? others[others.indexOf('--witness-queue') + 1]! : `/queue/fuzz-witness.local.${seed}`;
-        const e = await emptyStore(store.address, witness);
-        process.stderr.write(`[fuzz] between rounds: deleted ${e.deleted} destinations the fuzz left (${e.inUse} still in use)\n`);
+      const last = round === rounds - 1;
+      if ((rounds > 1 && !last && code === 0) || (gcProbe && report)) {
+        const e = await emptyStore(store.address, witnessQueue);
+        process.stderr.write(`[fuzz] ${last ? 'after the last round' : 'between rounds'}: deleted ${e.deleted} destinations the fuzz left (${e.inUse} still in use)\n`);
       }
+      if (gcProbe && report) await probe(round + 1, round === 0 || last);
     }
+    if (gcProbe && probes.length >= 3) {
+      const v = heapVerdict(probes, maxHeapGrowthMb);
+      process.stdout.write(`  gc-probe   ${v.line}\n`);
+      if (!v.ok && code === 0) code = 1;
+    }
+    inspector?.close();
     if (code !== 0) process.stderr.write(`[fuzz] service logs:\n${h.logTails(30)}\n`);
     return code;
   } finally {
@@ -112,10 +172,18 @@ async function emptyStore(address: string, keep: string): Promise<{ deleted: num
   let deleted = 0;
   let inUse = 0;
   try {
-    const { destinations } = await call<DestinationsReply>('Destinations', { prefix: '' });
-    for (const d of destinations) {
-      if (d.name === keep || d.name.startsWith(`${keep}.`)) continue;
-      try { await call('Delete', { destination: d.name }); deleted++; } catch { inUse++; } // a witness or pool consumer still there
+    // A topic with offline durable subscriptions is refused until they are gone, and they may be
+    // listed after it: another pass while one deletes something.
+    for (let pass = 0; pass < 3; pass++) {
+      const { destinations } = await call<DestinationsReply>('Destinations', { prefix: '' });
+      inUse = 0;
+      let now = 0;
+      for (const d of destinations) {
+        if (d.name === keep || d.name.startsWith(`${keep}.`)) continue;
+        try { await call('Delete', { destination: d.name }); now++; } catch { inUse++; } // a witness or pool consumer still there
+      }
+      deleted += now;
+      if (now === 0 || inUse === 0) break;
     }
   } finally {
     client.close();
