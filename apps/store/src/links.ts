@@ -43,6 +43,8 @@ export class ReplicationLinks {
   private readonly accepted = new Map<string, StreamCall>();
   private readonly outbox = new Map<string, ReplicationMessage[]>();
   private dial: Dial | null = null;
+  /** Clients connected ahead to other members (id -> address, client), taken by the next dial there. */
+  private readonly warmed = new Map<string, { address: string; client: grpc.Client }>();
   private closed = false;
   private flushScheduled = false;
 
@@ -91,6 +93,33 @@ export class ReplicationLinks {
     this.connect(this.dial);
   }
 
+  /**
+   * Connects ahead to member `id` at `address` (no stream): a slave dialing it as its new master
+   * after an election need not wait for TCP, TLS and HTTP/2 before the first append — the new
+   * master commits nothing until a quorum's worth of slaves is linked (dialed to accepted took
+   * 731 ms after a pause-long in a chaos run at load 15). The next dial to that address takes the client.
+   */
+  warm(id: string, address: string): void {
+    if (this.closed || id === this.o.id || this.dial?.address === address) return;
+    const w = this.warmed.get(id);
+    if (w?.address === address) return;
+    w?.client.close();
+    const Replication = replicationService();
+    const client = new Replication(address, channelCredentials(), CHANNEL_OPTIONS);
+    client.getChannel().getConnectivityState(true);
+    this.warmed.set(id, { address, client });
+  }
+
+  /** The client warmed for `address`, if any (it is the dial's from now on). */
+  private takeWarm(address: string): grpc.Client | undefined {
+    for (const [id, w] of this.warmed) {
+      if (w.address !== address) continue;
+      this.warmed.delete(id);
+      return w.client;
+    }
+    return undefined;
+  }
+
   unfollow(): void {
     const d = this.dial;
     if (!d) return;
@@ -116,7 +145,7 @@ export class ReplicationLinks {
   private connect(d: Dial): void {
     if (this.dial !== d || this.closed) return;
     const Replication = replicationService();
-    d.client ??= new Replication(d.address, channelCredentials(), CHANNEL_OPTIONS);
+    d.client ??= this.takeWarm(d.address) ?? new Replication(d.address, channelCredentials(), CHANNEL_OPTIONS);
     const call = (d.client as unknown as { Stream(): grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> }).Stream();
     d.call = call;
     let retried = false;
@@ -233,6 +262,8 @@ export class ReplicationLinks {
   close(): void {
     this.closed = true;
     this.unfollow();
+    for (const w of this.warmed.values()) w.client.close();
+    this.warmed.clear();
     for (const c of this.accepted.values()) { try { c.end(); } catch { /* gone */ } }
     this.accepted.clear();
     this.outbox.clear();

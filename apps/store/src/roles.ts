@@ -93,7 +93,10 @@ export class Roles {
   get fencedByZk(): boolean { return this.zkFenced && this.zkResumeEpoch === null && this.j.replica.role === 'master'; }
 
   addressOf(id: string): string | undefined { return this.addresses.get(id); }
-  learnAddress(id: string, address: string): void { this.addresses.set(id, address); }
+  learnAddress(id: string, address: string): void {
+    this.addresses.set(id, address);
+    this.j.links.warm(id, address); // connected before an election may make it our master
+  }
   /** Slave ids of the last master assignment (and members that joined since). */
   get members(): readonly string[] { return this.slaves; }
   /** Member ids seen in this group (saved), besides this store. */
