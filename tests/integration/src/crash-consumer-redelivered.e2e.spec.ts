@@ -7,7 +7,7 @@
 // gRPC). Nothing receipted may be missing at the end.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StompClient } from '@hawser/client';
+import type { StompClient, Subscription } from '@hawser/client';
 import { Cluster, checkFor } from './cluster';
 import { Clients, unique } from './support';
 
@@ -16,7 +16,9 @@ interface Take { id: string; by: string; redelivered: boolean; count: number | u
 describe('D9: copies after a crashing consumer are marked redelivered (no master change)', { timeout: 240_000 }, () => {
   let c: Cluster;
   const clients = new Clients(() => c.gateway.stompUri);
-  before(async () => { c = await Cluster.start({ name: 'd9-crash-consumer', embeddedGateways: true, gateways: 1 }); });
+  // A 4 s ZooKeeper session (the most a 200 ms tick grants): the test is about copies with no
+  // master change, and on a loaded machine a 1 s session expires now and then (an election).
+  before(async () => { c = await Cluster.start({ name: 'd9-crash-consumer', embeddedGateways: true, gateways: 1, sessionTimeoutMs: 4000 }); });
   afterEach(async (t) => {
     c?.reportIfFailed(t);
     await clients.closeAll();
@@ -51,16 +53,25 @@ describe('D9: copies after a crashing consumer are marked redelivered (no master
       await Promise.all(inflight);
     })();
 
-    // The steady consumer on the separate gateway (the workload's c-q-gw): acks each with a receipt.
+    // The steady consumer on the separate gateway (the workload's c-q-gw): acks each with a
+    // receipt; if its connection drops it connects again (what it held comes back, marked).
     let steadyRunning = true;
-    const steadyClient = await clients.connect();
-    const steadySub = await steadyClient.subscribe(q, { ack: 'client-individual', prefetch: 20 });
+    let steadyConnections = 0;
     const steady = (async () => {
       while (steadyRunning) {
-        const m = await steadySub.tryNext(200).catch(() => undefined);
-        if (!m) continue;
-        takes.push({ id: m.text, by: 'steady', redelivered: m.redelivered, count: m.deliveryCount });
-        await m.ack({ receipt: true }).catch(() => undefined);
+        let client: StompClient;
+        try {
+          client = await clients.connect();
+          steadyConnections++;
+          const sub = await client.subscribe(q, { ack: 'client-individual', prefetch: 20 });
+          while (steadyRunning && client.connected) {
+            const m = await sub.tryNext(200).catch(() => undefined);
+            if (!m) continue;
+            takes.push({ id: m.text, by: `steady-${steadyConnections}`, redelivered: m.redelivered, count: m.deliveryCount });
+            await m.ack({ receipt: true }).catch(() => undefined);
+          }
+        } catch { /* connect or subscribe failed: again */ }
+        if (steadyRunning) await new Promise((r) => setTimeout(r, 100));
       }
     })();
 
@@ -70,18 +81,20 @@ describe('D9: copies after a crashing consumer are marked redelivered (no master
     const rand = (lo: number, hi: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return lo + (seed % (hi - lo + 1)); };
     for (let round = 0; round < 36; round++) {
       const [way, uri] = ways[round % ways.length]!;
-      let client: StompClient;
+      let client: StompClient | undefined;
+      let sub: Subscription;
       try {
         client = await clients.connect({}, uri);
+        sub = await client.subscribe(q, { ack: 'client-individual', prefetch: 20 });
       } catch (e) {
-        t.diagnostic(`round ${round} ${way}: connect failed (${(e as Error).message})`);
+        t.diagnostic(`round ${round} ${way}: connect or subscribe failed (${(e as Error).message})`);
+        client?.destroy();
         continue;
       }
-      const sub = await client.subscribe(q, { ack: 'client-individual', prefetch: 20 });
       const crashAt = rand(5, 30);
       let n = 0;
       const deadline = Date.now() + 10_000;
-      while (n < crashAt && Date.now() < deadline) {
+      while (n < crashAt && Date.now() < deadline && client.connected) {
         const m = await sub.tryNext(200).catch(() => undefined);
         if (!m) continue;
         n++;
@@ -127,7 +140,7 @@ describe('D9: copies after a crashing consumer are marked redelivered (no master
       const u = l.filter((x) => !x.redelivered);
       if (u.length > 1) unmarked.push(`${id}: ${l.map((x) => `${x.by}${x.redelivered ? ' (marked)' : ''}`).join(' -> ')}`);
     }
-    t.diagnostic(`${sent} sent, ${receipted.size} receipted, ${takes.length} taken, ${again} copies again over ${rounds} crash rounds, master ${c.idOf(master)} epoch ${g0.epoch}`);
+    t.diagnostic(`${sent} sent, ${receipted.size} receipted, ${takes.length} taken, ${again} copies again over ${rounds} crash rounds, steady consumer connections ${steadyConnections}, master ${c.idOf(master)} epoch ${g0.epoch}`);
     assert.ok(again > 0, 'the crashing consumer left messages to come again');
     assert.deepEqual(unmarked, [], 'every copy after the first is marked redelivered');
   });
