@@ -24,6 +24,12 @@ import type { History, Outcome } from './history';
 import { Rng } from './rng';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * STOMP heart-beats every client asks for ([send, expect] ms): a client on a stopped or cut-off
+ * store's embedded gateway notices within ~2 s (twice `expect`) and fails over, as a deployed
+ * client with heart-beats would, instead of waiting for TCP or a receipt timeout.
+ */
+const HEART_BEAT: [number, number] = [1000, 1000];
 
 /** A way clients reach a group. */
 export interface Path {
@@ -73,7 +79,7 @@ export class Producer implements Actor {
   get sent(): number { return this.seq; }
 
   async start(): Promise<void> {
-    this.client = await connectFailover(failoverUri(this.o.path), { connectTimeoutMs: 5000, receiptTimeoutMs: 20_000 });
+    this.client = await connectFailover(failoverUri(this.o.path), { connectTimeoutMs: 5000, receiptTimeoutMs: 20_000, heartBeat: HEART_BEAT });
     this.client.on('error', () => undefined);
     this.running = true;
     this.loop = this.o.txnSize ? this.runTransactions() : this.runSends();
@@ -224,7 +230,7 @@ export class Consumer implements Actor {
       let client: StompClient;
       let sub: Subscription;
       try {
-        client = await connect(uri, { connectTimeoutMs: 3000, receiptTimeoutMs: 10_000, ...(this.o.durable ? { clientId: this.o.durable.clientId } : {}) });
+        client = await connect(uri, { connectTimeoutMs: 3000, receiptTimeoutMs: 10_000, heartBeat: HEART_BEAT, ...(this.o.durable ? { clientId: this.o.durable.clientId } : {}) });
         client.on('error', () => undefined);
         this.current = client;
         sub = await client.subscribe(this.o.dest, this.subOptions());
@@ -264,35 +270,47 @@ export class Consumer implements Actor {
   }
 
   private async runFailover(subscribed: () => void): Promise<void> {
-    let client: FailoverClient;
-    for (;;) {
-      try {
-        client = await connectFailover(failoverUri(this.o.path), { connectTimeoutMs: 3000, receiptTimeoutMs: 10_000, ...(this.o.durable ? { clientId: this.o.durable.clientId } : {}) });
-        break;
-      } catch { await sleep(200); }
-    }
-    client.on('error', () => undefined);
-    client.on('reconnected', () => { this.reconnects++; });
-    client.on('discarded', (i) => { this.h.add({ type: 'note', msg: 'consumer buffer discarded', consumer: this.o.name, uri: i.uri, count: i.count }); });
-    this.current = client;
-    const sub = await client.subscribe(this.o.dest, this.subOptions());
-    if (!this.o.armOnWarmup) this.arm();
-    subscribed();
+    let first = true;
     while (this.running) {
-      const m = await sub.tryNext(200).catch(() => undefined);
-      if (!m) continue;
-      this.delivered(m);
-      if (this.o.slowMs) await sleep(this.o.slowMs);
-      // Resolves only on the RECEIPT of the connection that delivered it: confirmed.
+      let client: FailoverClient;
+      let sub: Subscription;
       try {
-        await m.ack();
-        this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, outcome: 'ok' });
-      } catch (e) {
-        const r = e instanceof AckNotConfirmedError ? { outcome: (e.sent ? 'unknown' : 'fail') as Outcome, error: e.message } : classify(e);
-        this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, ...r });
+        client = await connectFailover(failoverUri(this.o.path), { connectTimeoutMs: 3000, receiptTimeoutMs: 10_000, heartBeat: HEART_BEAT, ...(this.o.durable ? { clientId: this.o.durable.clientId } : {}) });
+      } catch { await sleep(200); continue; }
+      client.on('error', () => undefined);
+      client.on('reconnected', () => { this.reconnects++; });
+      client.on('discarded', (i) => { this.h.add({ type: 'note', msg: 'consumer buffer discarded', consumer: this.o.name, uri: i.uri, count: i.count }); });
+      this.current = client;
+      try {
+        sub = await client.subscribe(this.o.dest, this.subOptions());
+      } catch { client.destroy(); await sleep(200); continue; }
+      if (first) {
+        first = false;
+        if (!this.o.armOnWarmup) this.arm();
+        subscribed();
       }
+      while (this.running) {
+        const m = await sub.tryNext(200).catch(() => undefined);
+        if (!m) {
+          // The failover client gave up (every URI failed for its whole schedule): a closed
+          // subscription answers at once, so start over instead of spinning.
+          if (sub.closed) { this.h.add({ type: 'note', msg: 'consumer subscription ended; connecting again', consumer: this.o.name }); break; }
+          continue;
+        }
+        this.delivered(m);
+        if (this.o.slowMs) await sleep(this.o.slowMs);
+        // Resolves only on the RECEIPT of the connection that delivered it: confirmed.
+        try {
+          await m.ack();
+          this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, outcome: 'ok' });
+        } catch (e) {
+          const r = e instanceof AckNotConfirmedError ? { outcome: (e.sent ? 'unknown' : 'fail') as Outcome, error: e.message } : classify(e);
+          this.h.add({ type: 'ack', sub: this.o.sub, consumer: this.o.name, id: m.text, ...r });
+        }
+      }
+      if (!this.running) await client.disconnect({ timeoutMs: 2000 }).catch(() => client.destroy());
+      else { client.destroy(); this.reconnects++; await sleep(200); }
     }
-    await client.disconnect({ timeoutMs: 2000 }).catch(() => client.destroy());
   }
 
   async stop(): Promise<void> {
