@@ -27,6 +27,8 @@ export interface LinksOptions {
   onMessage(from: string, m: LinkMessage): void;
   /** A slave said hello (master side): the epoch it was told to follow. */
   onHello(hello: ReplicationHello): void;
+  /** Slave side: the stream to the master failed at the transport (refused, dropped: UNAVAILABLE). */
+  onMasterUnreachable?(masterId: string, why: string): void;
 }
 
 interface Dial {
@@ -163,7 +165,11 @@ export class ReplicationLinks {
       d.backoff = 50;
       for (const m of b.messages ?? []) this.deliver(d.masterId, m);
     });
-    call.on('error', (e: Error) => retry(e.message));
+    call.on('error', (e: Error) => {
+      retry(e.message);
+      // A killed master's sockets close at once: say so now, not after masterTimeoutMs of silence.
+      if ((e as grpc.ServiceError).code === grpc.status.UNAVAILABLE && this.dial === d) this.o.onMasterUnreachable?.(d.masterId, e.message);
+    });
     call.on('end', () => retry('ended by the master'));
     call.write({ hello: { group: this.o.group, from: this.o.id, epoch: d.epoch, incarnation: this.o.incarnation }, messages: [] });
     this.o.log.info({ master: d.masterId, address: d.address, epoch: d.epoch }, 'replication link dialed');

@@ -168,6 +168,7 @@ export class ReplicatedJournal implements Journal {
       id: o.id, group: o.group, incarnation: disk.incarnation, log: o.log,
       onMessage: (from, m) => this.onLinkMessage(from, m),
       onHello: (h) => this.onHello(h),
+      onMasterUnreachable: (masterId) => this.step({ type: 'masterUnreachable', masterId, now: performance.now() }),
     });
     this.roles = new Roles(o, {
       replica: this.replica, links: this.links, warn: this.warn,
@@ -435,7 +436,7 @@ export class ReplicatedJournal implements Journal {
         this.warn('rejected', { count: a.count, master: a.masterId }, 'proposals rejected: not master');
         return;
       case 'masterLost':
-        this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'no word from the master: reporting masterLost');
+        this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'master lost (silent for replication.masterTimeoutMs, or its link refused or dropped): reporting masterLost');
         this.o.reportMasterLost?.(a.epoch, a.masterId);
         // A silent master may be a hung stream on our side: dial again.
         if (this.links.following?.masterId === a.masterId) this.links.redial();

@@ -152,6 +152,7 @@ export class Replica {
       case 'entriesRead': this.onEntriesRead(event.to, event.from, event.entries, out); break;
       case 'installSnapshot': this.onInstallSnapshot(event.from, event.masterEpoch, event.position, event.epoch, out); break;
       case 'tick': this.onTick(event.now, out); break;
+      case 'masterUnreachable': this.onMasterUnreachable(event.masterId, event.now, out); break;
     }
     return out;
   }
@@ -602,6 +603,14 @@ export class Replica {
       this.lostReportedAt = now;
       out.push({ type: 'masterLost', epoch: this._epoch, masterId: this._masterId! });
     }
+  }
+
+  /** The link to the master failed at the transport: report masterLost now (see the event). */
+  private onMasterUnreachable(masterId: ReplicaId, now: number, out: Action[]): void {
+    if (this._role !== 'slave' || this._masterId !== masterId) return;
+    if (this.lostReportedAt !== undefined && now - this.lostReportedAt < this.masterTimeoutMs) return;
+    this.lostReportedAt = now;
+    out.push({ type: 'masterLost', epoch: this._epoch, masterId });
   }
 
   private sendHeartbeat(to: ReplicaId, p: Progress, out: Action[]): void {

@@ -9,6 +9,7 @@
 //   persist <id|all>            complete the queued disk writes
 //   stabilize                   deliver + persist + flush until nothing moves
 //   tick <id|all> <now>         time is <now> ms
+//   unreachable <id> <master> <now>   the shell's link to <master> failed at the transport
 //   flush <id|all>              a tick at the node's current time (what the shell's periodic
 //                               tick does between heartbeats: commit notices, a slave's disk ack)
 //   crash <id> / restart <id> / compact <id> <position>
@@ -73,6 +74,7 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
       }
       case 'tick': for (const id of all(args[0])) { now.set(id, Number(args[1])); c.step(id, { type: 'tick', now: Number(args[1]) }); } break;
       case 'flush': for (const id of all(args[0])) flush(id); break;
+      case 'unreachable': now.set(args[0], Number(args[2])); c.step(args[0], { type: 'masterUnreachable', masterId: args[1], now: Number(args[2]) }); break;
       case 'crash': c.crash(args[0]); break;
       case 'restart': c.restart(args[0]); break;
       case 'compact': assert.ok(c.compact(args[0], Number(args[1])), `${where}: compact refused`); break;
@@ -308,6 +310,18 @@ test('a slave reports masterLost after masterTimeoutMs of silence, again every m
     'tick s1 2000', 'expect action s1 masterLost', 'tick s1 2100', 'expect no-action s1 masterLost',
     'tick m 2100', 'deliver s1', 'tick s1 2500', 'expect no-action s1 masterLost',
     'tick s1 3100', 'expect action s1 masterLost',
+  ]);
+});
+
+test('a slave whose link to the master fails at the transport reports masterLost at once, then at most every masterTimeoutMs', () => {
+  run('m s1 s2', [
+    ...START, 'tick s1 100', 'unreachable s1 m 120',
+    'expect action s1 masterLost epoch=1 masterId=m',               // not after 1,000 ms of silence
+    'unreachable s1 m 300', 'expect no-action s1 masterLost',       // a redial refused again: not yet
+    'tick s1 1000', 'expect no-action s1 masterLost',               // the silence's report waits for the last one's interval too
+    'tick s1 1120', 'expect action s1 masterLost',
+    'unreachable s1 other 1200', 'expect no-action s1 masterLost',  // not the master it follows
+    'unreachable m s1 1200', 'expect no-action m masterLost',       // a master reports nothing
   ]);
 });
 

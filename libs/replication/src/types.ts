@@ -119,7 +119,14 @@ export type Event =
    */
   | { readonly type: 'installSnapshot'; readonly from: ReplicaId; readonly masterEpoch: number; readonly position: number; readonly epoch: number }
   /** Time passes: `now` is a monotonic millisecond clock owned by the shell. */
-  | { readonly type: 'tick'; readonly now: number };
+  | { readonly type: 'tick'; readonly now: number }
+  /**
+   * Slave: the shell's link to master `masterId` failed at the transport (connection refused or
+   * dropped). A killed or crashed master closes its sockets at once, so masterLost is reported now
+   * instead of after masterTimeoutMs of silence; a stopped or cut-off master closes nothing and is
+   * found by the silence as before. At most one report per masterTimeoutMs either way.
+   */
+  | { readonly type: 'masterUnreachable'; readonly masterId: ReplicaId; readonly now: number };
 
 // ---------------------------------------------------------------------------------------------
 // Actions (core -> shell), to be executed in order.
@@ -154,7 +161,7 @@ export type Action =
   | { readonly type: 'acknowledge'; readonly epoch: number; readonly position: number }
   /** A proposal that was not appended (not master); the producer should retry elsewhere. */
   | { readonly type: 'proposalRejected'; readonly count: number; readonly reason: 'not-master'; readonly masterId?: ReplicaId }
-  /** Slave: no word from the master for masterTimeoutMs; report to the coordinator. */
+  /** Slave: no word from the master for masterTimeoutMs, or its link failed at the transport (masterUnreachable); report to the coordinator. */
   | { readonly type: 'masterLost'; readonly epoch: number; readonly masterId: ReplicaId };
 
 export type ActionType = Action['type'];
