@@ -117,6 +117,17 @@ const MAX_TRACKED = 10_000;
 /** Where a message handed to the application came from (its ack goes there, or nowhere). */
 interface Origin { client: StompClient; message: Message }
 
+/**
+ * An ERROR frame that answers the operation itself (it names the operation's receipt): the
+ * broker refused it. An ERROR without a receipt-id ("server shutting down", a heart-beat
+ * timeout) closes the connection under every pending operation and says nothing of them: for
+ * those it is a connection failure, their outcome unknown (a COMMIT the master already took
+ * is not "failed").
+ */
+function answers(err: unknown): err is StompServerError {
+  return err instanceof StompServerError && err.receiptId !== undefined;
+}
+
 /** Connects with a failover URI (a plain URI works too: a list of one). Resolves once connected. */
 export async function connectFailover(uri: string, options: FailoverConnectOptions = {}): Promise<FailoverClient> {
   const target = /^\s*failover:/i.test(uri) ? parseFailover(uri) : { ...parseTarget(uri), failover: { ...FAILOVER_DEFAULTS, priorityURIs: [] } };
@@ -489,8 +500,8 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
       // Settled (receipted, or written when no receipt was asked): no redelivered mark if it comes again.
       if (kind === 'ACK' && origin.client === this.inner) this.subs.get(message.subscription.id)?.unacked.delete(message.messageId);
     } catch (err) {
-      if (err instanceof StompServerError || err instanceof ReceiptTimeoutError || options.transaction !== undefined) throw err;
-      // The connection died under the ack: it may or may not have taken; the message may come again, redelivered.
+      if (answers(err) || err instanceof ReceiptTimeoutError || options.transaction !== undefined) throw err;
+      // The connection died under the ack (or closed with an ERROR that did not answer it): it may or may not have taken; the message may come again, redelivered.
       if (!receipt) return;
       throw new AckNotConfirmedError(
         `${kind} of message ${message.messageId}: the connection closed before its RECEIPT; it may or may not have taken (the message may come again, redelivered)`,
@@ -545,7 +556,7 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     try {
       await this.inner!.send(destination, body, options);
     } catch (err) {
-      if (err instanceof StompServerError || err instanceof ReceiptTimeoutError) throw err;
+      if (answers(err) || err instanceof ReceiptTimeoutError) throw err;
       throw this.rolledBack(options.transaction!);
     }
   }
@@ -562,7 +573,7 @@ export class FailoverClient extends EventEmitter implements SubscriptionHost, Tr
     try {
       await this.inner.endTransaction(id, kind);
     } catch (err) {
-      if (err instanceof StompServerError || err instanceof ReceiptTimeoutError) throw err;
+      if (answers(err) || err instanceof ReceiptTimeoutError) throw err;
       if (kind === 'COMMIT') throw new TransactionRolledBackError(`transaction ${id}: the connection failed during COMMIT; its outcome is unknown to the client`, { cause: err });
     }
   }

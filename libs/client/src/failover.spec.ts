@@ -163,6 +163,8 @@ class FakeBroker {
   holdSends = false;
   /** When set, an ACK is answered with an ERROR naming its receipt, and the connection closed (the gateway's ACK_NOT_CONFIRMED). */
   errorOnAck = false;
+  /** When set, a COMMIT gets no RECEIPT: the broker says ERROR "server shutting down" (no receipt-id) and closes. */
+  shutdownOnCommit = false;
   private readonly conns = new Set<{ socket: net.Socket; subs: Map<string, string> }>();
   private tag = 0;
 
@@ -197,6 +199,11 @@ class FakeBroker {
             case 'ACK':
               if (!this.errorOnAck) { ok(); break; }
               send(frame('ERROR', { message: 'ACK not confirmed', ...(receipt ? { 'receipt-id': receipt } : {}) }, 'ACK_NOT_CONFIRMED'));
+              socket.end();
+              break;
+            case 'COMMIT':
+              if (!this.shutdownOnCommit) { ok(); break; }
+              send(frame('ERROR', { message: 'server shutting down' }, 'SHUTTING_DOWN'));
               socket.end();
               break;
             default: ok();
@@ -419,6 +426,21 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     await a.kill();
     await until('on B', () => c.uri === b.uri);
     await assert.rejects(tx.commit(), TransactionRolledBackError);
+  });
+
+  it('a COMMIT cut off by an ERROR that does not answer it ("server shutting down") has an unknown outcome, not a refusal', async () => {
+    // Seen in a chaos run: the store behind an embedded gateway was stopping; the master had the
+    // COMMIT and applied it, the client called it failed (StompServerError) and its messages came.
+    const a = await broker();
+    const b = await broker();
+    const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10`);
+    clients.push(c);
+    const tx = c.begin();
+    await tx.send('/queue/tx', 'in tx');
+    a.shutdownOnCommit = true;
+    const err = await tx.commit().then(() => assert.fail('committed'), (e: unknown) => e);
+    assert.ok(!(err instanceof StompServerError), `not a refusal of the COMMIT: ${(err as Error).constructor.name}`);
+    assert.ok(err instanceof TransactionRolledBackError && /outcome is unknown/.test(err.message), (err as Error).message);
   });
 
   it('priorityBackup: goes back to the first URI when it returns', async () => {
