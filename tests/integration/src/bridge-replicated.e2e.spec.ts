@@ -13,13 +13,24 @@
 // Exactly once is checked by body (each body is unique) AND by message-id (the bridge keeps
 // the id across groups); 0 duplicates, redelivered or not: a consumer whose own group's master
 // never dies has no reason to see a message twice.
+// That premise needs timeouts load does not expire (docs/reliability.md D12): with the harness's
+// 1 s ZooKeeper sessions and 1 s replication silence, at load 15-30 the consumer's group changed
+// master 15 times during (a) by itself (D5), and each change redelivers, marked, what its
+// consumer had not had acked yet (D1): 200-700 marked copies, one stored message each. 10 s
+// here; a kill -9 is still found at once (the slaves' replication streams fail at the
+// transport: masterUnreachable). The bridges' 1 s session is granted 2 s (tickTime 1 s).
+// The consumer group's epoch is checked to be unchanged, so a failure names its cause.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Cluster, checkFor, type Bridge } from './cluster';
 import { Clients, unique } from './support';
 import type { StompClient, Subscription } from '@hawser/client';
 
-interface Got { id: string; text: string; redelivered: boolean }
+/** `stamp`: the store's enqueue time (STOMP `timestamp`): two copies with one stamp are one stored message delivered twice; different stamps, stored twice. */
+interface Got { id: string; text: string; redelivered: boolean; stamp: string }
+
+/** Stores' ZooKeeper session and replication silence timeout (see above, D12). */
+const STABLE_MS = 10_000;
 
 /** Consumes `sub` in the background (client-individual acks) until stop(). */
 function collect(sub: Subscription): { got: Got[]; stop: () => Promise<void> } {
@@ -29,7 +40,7 @@ function collect(sub: Subscription): { got: Got[]; stop: () => Promise<void> } {
     while (running) {
       const m = await sub.tryNext(100).catch(() => undefined);
       if (!m) continue;
-      got.push({ id: m.messageId, text: m.text, redelivered: m.redelivered });
+      got.push({ id: m.messageId, text: m.text, redelivered: m.redelivered, stamp: m.headers['timestamp'] ?? '' });
       m.ack({ receipt: false }).catch(() => undefined);
     }
   })();
@@ -57,7 +68,7 @@ async function produce(client: StompClient, q: string, bodies: string[], window:
   return { ok, failed };
 }
 
-function verdict(sent: Sent, got: Got[]): { lost: string[]; dupBodies: string[]; dupIds: string[]; unknown: string[]; redeliveredDupes: number } {
+function verdict(sent: Sent, got: Got[]): { lost: string[]; dupBodies: string[]; dupIds: string[]; unknown: string[]; redeliveredDupes: number; storedTwice: number } {
   const bodies = got.map((g) => g.text);
   const have = new Set(bodies);
   const all = new Set([...sent.ok, ...sent.failed]);
@@ -68,6 +79,7 @@ function verdict(sent: Sent, got: Got[]): { lost: string[]; dupBodies: string[];
     dupIds: dupes(got.map((g) => g.id)),
     unknown: bodies.filter((b) => !all.has(b)),
     redeliveredDupes: got.filter((g) => g.redelivered && dupBodies.includes(g.text)).length,
+    storedTwice: dupBodies.filter((b) => new Set(got.filter((g) => g.text === b).map((g) => g.stamp)).size > 1).length,
   };
 }
 
@@ -79,7 +91,8 @@ describe('bridge between two replicated groups (real ZooKeeper, 2 x 3 stores, 2 
   const c2 = new Clients(() => g2.gateway.stompUri);
 
   before(async () => {
-    g1 = await Cluster.start({ name: 'bridge-repl', group: 'g1' });
+    // tickTime 1 s: ZooKeeper grants sessions of 2-20 s. g2 inherits the stores' timeouts.
+    g1 = await Cluster.start({ name: 'bridge-repl', group: 'g1', tickTime: 1000, sessionTimeoutMs: STABLE_MS, masterTimeoutMs: STABLE_MS });
     g2 = await Cluster.join(g1, { group: 'g2' });
     b1 = await g1.startBridge([g1, g2], { id: 'b1' });
     await b1.waitState('active');
@@ -106,6 +119,7 @@ describe('bridge between two replicated groups (real ZooKeeper, 2 x 3 stores, 2 
 
       // 2. 10,000 more, window 64; kill -9 the source master after 3000 receipts.
       const { store: master, group } = await src.waitForMaster();
+      const dstBefore = (await dst.waitForMaster()).group;
       const N = 10_000;
       const bodies = Array.from({ length: N }, (_, i) => `m-${i}`);
       let killed: Promise<unknown> | undefined;
@@ -136,11 +150,16 @@ describe('bridge between two replicated groups (real ZooKeeper, 2 x 3 stores, 2 
       await checkFor(5000, 100, () => assert.ok(Date.now() - doneAt >= 1500));
       await col.stop();
       const v = verdict(all, col.got);
-      t.diagnostic(`consumed ${col.got.length} in ${dst.opts.group} in ${doneAt - t0} ms; lost ${v.lost.length}, duplicate bodies ${v.dupBodies.length} (redelivered copies ${v.redeliveredDupes}), duplicate message-ids ${v.dupIds.length}, unknown ${v.unknown.length}; unreceipted sends delivered: ${sent.failed.filter((b) => col.got.some((g) => g.text === b)).length}/${sent.failed.length}`);
+      const dstAfter = (await dst.waitForMaster()).group;
+      const dstMoved = dstAfter.epoch !== dstBefore.epoch;
+      const premise = dstMoved ? ` — but ${dst.opts.group}'s master changed by itself (${dstBefore.masterId} epoch ${dstBefore.epoch} -> ${dstAfter.masterId} epoch ${dstAfter.epoch}): its consumer's unacked deliveries came again, marked (D1, D12)` : '';
+      t.diagnostic(`${dst.opts.group} (never killed): ${dstBefore.masterId} epoch ${dstBefore.epoch} before, ${dstAfter.masterId} epoch ${dstAfter.epoch} after`);
+      t.diagnostic(`consumed ${col.got.length} in ${dst.opts.group} in ${doneAt - t0} ms; lost ${v.lost.length}, duplicate bodies ${v.dupBodies.length} (redelivered copies ${v.redeliveredDupes}, stored twice ${v.storedTwice}), duplicate message-ids ${v.dupIds.length}, unknown ${v.unknown.length}; unreceipted sends delivered: ${sent.failed.filter((b) => col.got.some((g) => g.text === b)).length}/${sent.failed.length}`);
       assert.deepEqual(v.lost.slice(0, 20), [], `${v.lost.length} receipted messages lost`);
-      assert.deepEqual(v.dupBodies.slice(0, 20), [], `${v.dupBodies.length} messages consumed twice (${v.redeliveredDupes} of the copies marked redelivered)`);
-      assert.deepEqual(v.dupIds.slice(0, 20), [], `${v.dupIds.length} message-ids consumed twice`);
+      assert.deepEqual(v.dupBodies.slice(0, 20), [], `${v.dupBodies.length} messages consumed twice (${v.redeliveredDupes} of the copies marked redelivered)${premise}`);
+      assert.deepEqual(v.dupIds.slice(0, 20), [], `${v.dupIds.length} message-ids consumed twice${premise}`);
       assert.deepEqual(v.unknown.slice(0, 20), [], 'nothing that was not sent');
+      assert.equal(dstAfter.epoch, dstBefore.epoch, `the premise: ${dst.opts.group}'s master is never killed and must not change${premise}`);
     } finally {
       await col.stop();
     }
