@@ -1,7 +1,7 @@
 // gRPC links from the coordinator to stores (Member.Prepare/Assign, Admin.Status) and to
 // other coordinators (Topology.ReportMasterLost forwarded to the leader). One client per
 // address and service, every call with a deadline; errors are named and carry the cause.
-import { grpc, memberService, adminService, topologyService, channelCredentials, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, memberService, adminService, topologyService, channelCredentials, CHANNEL_OPTIONS, FRESH_CHANNEL_OPTIONS } from '@hawser/proto';
 import type { PrepareRequest, PrepareReply, AssignRequest, AssignReply, StatusReply, MasterLost, ReportReply } from '@hawser/proto';
 
 /** A gRPC call to a store or coordinator failed or timed out. */
@@ -21,9 +21,20 @@ export class Links {
   private client(kind: 'member' | 'admin' | 'topology', address: string): grpc.Client {
     const key = `${kind} ${address}`;
     let c = this.clients.get(key);
+    // A channel that failed (the store was down) fails every call at once until grpc-js's
+    // reconnect backoff (up to 1 s) ends, even after the store came back: a Prepare to a store
+    // restarted on that address failed and cost the election a retry (0.5-1.2 s in failover
+    // benchmarks). A new channel connects at once; the callers' own retries pace it.
+    let replaced = false;
+    if (c && c.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE) {
+      c.close();
+      this.clients.delete(key);
+      c = undefined;
+      replaced = true;
+    }
     if (!c) {
       const Ctor = kind === 'member' ? memberService() : kind === 'admin' ? adminService() : topologyService();
-      c = new Ctor(address, channelCredentials(), CHANNEL_OPTIONS);
+      c = new Ctor(address, channelCredentials(), replaced ? FRESH_CHANNEL_OPTIONS : CHANNEL_OPTIONS);
       this.clients.set(key, c);
     }
     return c;

@@ -109,6 +109,13 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': 16 * 1024 * 1024,
 };
 
+/**
+ * CHANNEL_OPTIONS for a channel that replaces one that failed: its own subchannels. grpc-js
+ * shares subchannels between channels to the same address and keeps an unused one for a while,
+ * so a new channel would inherit the failed one's reconnect backoff.
+ */
+export const FRESH_CHANNEL_OPTIONS: grpc.ChannelOptions = { ...CHANNEL_OPTIONS, 'grpc.use_local_subchannel_pool': 1 };
+
 export const SERVER_OPTIONS: grpc.ServerOptions = {
   // The server pings every connection: one whose peer is gone is closed within ~25 s. Without
   // it, a connection ended by an HTTP/2 protocol error stays open on our side for good (Node's

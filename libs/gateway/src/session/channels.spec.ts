@@ -8,6 +8,8 @@ import type { TopologySnapshot } from '@hawser/proto';
 import { checkFor } from '../testkit';
 import { Channels } from './channels';
 import { TopologyFollower } from './masters';
+import { GrpcChannels } from './grpc-channel';
+import { grpc } from '@hawser/proto';
 
 const quiet = createLogger({ service: 'channels-test', level: 'silent' });
 
@@ -43,6 +45,37 @@ describe('Channels.warm from the topology', () => {
       channels.close();
       for (const s of sockets) s.destroy();
       for (const s of servers) s.close();
+    }
+  });
+});
+
+describe('GrpcChannels: a failed channel nobody uses is replaced', () => {
+  it('warm() after the store there came back gets a new channel instead of waiting out the reconnect backoff', async () => {
+    // Nothing listens yet: the channel fails (TRANSIENT_FAILURE) and grpc-js would back off.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer();
+      probe.listen(0, '127.0.0.1', () => { const p = (probe.address() as { port: number }).port; probe.close(() => resolve(p)); });
+    });
+    const address = `127.0.0.1:${port}`;
+    const channels = new GrpcChannels();
+    const accepted: Socket[] = [];
+    const srv = createServer((sock) => { accepted.push(sock); });
+    try {
+      channels.warm(address);
+      await checkFor('the channel failed', () => channels.state(address) === grpc.connectivityState.TRANSIENT_FAILURE || undefined, 5000);
+      const failed = channels['streams'].get(address);
+      await new Promise<void>((r) => srv.listen(port, '127.0.0.1', () => r()));
+      channels.warm(address);
+      assert.notEqual(channels['streams'].get(address), failed, 'a new channel, not the one in backoff');
+      await checkFor('the store that came back is connected', () => accepted.length >= 1 || undefined, 5000);
+      // A channel that is not failed is kept as it is.
+      const current = channels['streams'].get(address);
+      channels.warm(address);
+      assert.equal(channels['streams'].get(address), current);
+    } finally {
+      channels.close();
+      for (const s of accepted) s.destroy();
+      srv.close();
     }
   });
 });

@@ -6,28 +6,28 @@
 // cost one write per turn, not a hundred, and an HTTP/2 stream per client is gone. A client
 // that reads slowly is paused on its own (its events are held here, bounded by its prefetch);
 // the shared stream is never paused for one client.
-import { grpc, brokerService, channelCredentials, BATCH_BYTES, CHANNEL_OPTIONS } from '@hawser/proto';
+import { grpc, brokerService, channelCredentials, BATCH_BYTES, CHANNEL_OPTIONS, FRESH_CHANNEL_OPTIONS } from '@hawser/proto';
 import type { MuxEvents, MuxRequest, MuxRequests } from '@hawser/proto';
 import { ChannelError, makeRequest, PushedEvents, type ChannelHandlers, type Payloads, type SessionChannel } from './channel';
 
 /** The gRPC client of a store. */
-export function createBrokerClient(address: string): grpc.Client {
+export function createBrokerClient(address: string, replacesFailed = false): grpc.Client {
   const Broker = brokerService();
-  return new Broker(address, channelCredentials(), CHANNEL_OPTIONS);
+  return new Broker(address, channelCredentials(), replacesFailed ? FRESH_CHANNEL_OPTIONS : CHANNEL_OPTIONS);
 }
 
 /** One Broker client (HTTP/2 connection) and one Sessions stream per store address. */
 export class GrpcChannels {
   private readonly streams = new Map<string, MuxStream>();
 
-  open(address: string, handlers: ChannelHandlers): SessionChannel { return this.streamTo(address).open(handlers); }
+  open(address: string, handlers: ChannelHandlers): SessionChannel { return this.streamTo(address, true).open(handlers); }
 
   /**
    * Starts connecting to `address` without a stream: a session moved there after an election
    * need not wait for TCP, TLS and HTTP/2 first (up to 1-1.9 s on a loaded machine in the chaos
    * runs, the first time a gateway met a new master). Idempotent: a connected channel stays as is.
    */
-  warm(address: string): void { this.streamTo(address).client.getChannel().getConnectivityState(true); }
+  warm(address: string): void { this.streamTo(address, true).client.getChannel().getConnectivityState(true); }
 
   /** The channel's connectivity state (tests). */
   state(address: string): grpc.connectivityState | undefined {
@@ -38,10 +38,24 @@ export class GrpcChannels {
     return this.streamTo(address).client.getChannel().getConnectivityState(true) !== grpc.connectivityState.TRANSIENT_FAILURE;
   }
 
-  private streamTo(address: string): MuxStream {
+  /**
+   * The stream (and channel) to `address`. `fresh`: a channel that failed while nothing used it
+   * (the store there was down) is replaced — grpc-js would wait out its reconnect backoff (up to
+   * grpc.max_reconnect_backoff_ms, 1 s) before trying the store again, and a session moving to
+   * a store that came back on that address would wait with it (the 0.4-0.8 s outliers of
+   * benchmarks' failover rounds). A new channel connects at once; the callers' own retries pace it.
+   */
+  private streamTo(address: string, fresh = false): MuxStream {
     let s = this.streams.get(address);
+    let replaced = false;
+    if (s && fresh && s.unused && s.client.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE) {
+      s.close();
+      this.streams.delete(address);
+      s = undefined;
+      replaced = true;
+    }
     if (!s) {
-      s = new MuxStream(createBrokerClient(address));
+      s = new MuxStream(createBrokerClient(address, replaced));
       this.streams.set(address, s);
     }
     return s;
@@ -69,6 +83,9 @@ class MuxStream {
   constructor(readonly client: grpc.Client) {}
 
   get size(): number { return this.sessions.size; }
+
+  /** No session and no stream on it. */
+  get unused(): boolean { return this.sessions.size === 0 && !this.call; }
 
   open(handlers: ChannelHandlers): MuxChannel {
     const ch = new MuxChannel(this, this.nextId++, handlers);
