@@ -110,8 +110,12 @@ describe('a store leaves by its exit code, never by a signal (D3)', { timeout: 2
   const clients = new Clients(() => c.gateway.stompUri);
   before(async () => {
     base = mkdtempSync(join(tmpdir(), 'hawser-e2e-store-exit-'));
-    for (const id of ['s1', 's2', 's3']) makeDisk(join(base, id), 64);
-    c = await Cluster.start({ name: 'store-exit', dataDirOf: (id) => join(base, id), storeArgs: ['--journal.diskCheckMs', '200'] });
+    // Room for the unpaced producers of every test here (no consumer: everything stays stored)
+    // and RocksDB's write-ahead log, which holds a memtable's worth (journal.writeBufferBytes) until
+    // a flush: with 64 MiB disks and the default 64 MiB memtable the master's disk filled during
+    // the first test once the hot path got faster (a CI run: s1 exited on ENOSPC, no quorum left).
+    for (const id of ['s1', 's2', 's3']) makeDisk(join(base, id), 256);
+    c = await Cluster.start({ name: 'store-exit', dataDirOf: (id) => join(base, id), storeArgs: ['--journal.diskCheckMs', '200', '--journal.writeBufferBytes', String(8 * 1024 * 1024)] });
   });
   afterEach(async (t) => {
     c?.reportIfFailed(t);
