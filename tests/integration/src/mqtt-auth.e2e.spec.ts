@@ -115,7 +115,12 @@ describe('MQTT logins and authorization (real processes)', { timeout: 120_000 },
     // ann's own clean CONNECT ends the persistent session: the id is nobody's then, eve may use it.
     await back.endAsync();
     open.splice(open.indexOf(back), 1);
-    await (await connect(url, { clientId: id, username: 'ann', password: 'ann-pw', clean: true })).endAsync();
+    // The discard runs behind the CONNACK: the connection stays until it is done. (Closed at once,
+    // the discard can be cut off and the id stays ann's: docs/reliability.md D13.)
+    const discardsBefore = await sample(gateway.httpPort, 'hawser_gateway_mqtt_session_discards_total', 'result="done"');
+    const annClean = await connect(url, { clientId: id, username: 'ann', password: 'ann-pw', clean: true });
+    await checkFor(10_000, 50, async () => assert.ok(await sample(gateway.httpPort, 'hawser_gateway_mqtt_session_discards_total', 'result="done"') > discardsBefore, 'discard done'));
+    await annClean.endAsync();
     await checkFor(10_000, 100, async () => {
       const c = await connect(url, { clientId: id, username: 'eve', password: 'eve-pw', clean: true });
       assert.equal(c.connected, true);
