@@ -39,14 +39,16 @@ export class HeapGraph {
     }
   }
 
+  /** Where a node's and an edge's fields sit in the snapshot's flat arrays. */
+  private layout(): { nf: number; ef: number; edgeCountAt: number; typeAt: number; nameAt: number; toAt: number; edgeTypes: string[] } {
+    const m = this.s.snapshot.meta;
+    const [typeAt, nameAt, toAt] = ['type', 'name_or_index', 'to_node'].map((f) => m.edge_fields.indexOf(f)) as [number, number, number];
+    return { nf: m.node_fields.length, ef: m.edge_fields.length, edgeCountAt: m.node_fields.indexOf('edge_count'), typeAt, nameAt, toAt, edgeTypes: m.edge_types[0] as string[] };
+  }
+
   /** For the nodes of group `name`: how many references come from each (retainer group).edge name, most first. */
   retainersOf(name: string, top = 15): [string, number][] {
-    const m = this.s.snapshot.meta;
-    const nf = m.node_fields.length;
-    const ef = m.edge_fields.length;
-    const edgeCountAt = m.node_fields.indexOf('edge_count');
-    const [typeAt, nameAt, toAt] = ['type', 'name_or_index', 'to_node'].map((f) => m.edge_fields.indexOf(f)) as [number, number, number];
-    const edgeTypes = m.edge_types[0];
+    const { nf, ef, edgeCountAt, typeAt, nameAt, toAt, edgeTypes } = this.layout();
     const counts = new Map<string, number>();
     let e = 0;
     for (let n = 0; n < this.key.length; n++) {
@@ -72,12 +74,7 @@ export class HeapGraph {
    * path from a leaked object to whoever keeps it.
    */
   chainsOf(name: string, depth = 8, top = 10): [string, number][] {
-    const m = this.s.snapshot.meta;
-    const nf = m.node_fields.length;
-    const ef = m.edge_fields.length;
-    const edgeCountAt = m.node_fields.indexOf('edge_count');
-    const [typeAt, nameAt, toAt] = ['type', 'name_or_index', 'to_node'].map((f) => m.edge_fields.indexOf(f)) as [number, number, number];
-    const edgeTypes = m.edge_types[0];
+    const { nf, ef, edgeCountAt, typeAt, nameAt, toAt, edgeTypes } = this.layout();
     // One holder per node: the first strong edge into it from outside V8's bookkeeping.
     const holder = new Int32Array(this.key.length).fill(-1);
     const via: string[] = new Array<string>(this.key.length);
