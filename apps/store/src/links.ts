@@ -4,6 +4,7 @@
 // knows the slave by the Hello. Both ends buffer outgoing messages per peer and write them as
 // ONE ReplicationBatch at `flush` (the shell flushes once per group commit / event step).
 // Sends to a peer without a link are dropped: the core retransmits on its ticks.
+import { performance } from 'node:perf_hooks';
 import type { Entry, Message } from '@hawser/replication';
 import {
   CHANNEL_OPTIONS, channelCredentials, grpc, replicationService,
@@ -29,6 +30,8 @@ export interface LinksOptions {
   onHello(hello: ReplicationHello): void;
   /** Slave side: the stream to the master failed at the transport (refused, dropped: UNAVAILABLE). */
   onMasterUnreachable?(masterId: string, why: string): void;
+  /** Master side: why a slave's stream is refused right now (null: accepted). */
+  refuse?(): string | null;
 }
 
 interface Dial {
@@ -43,6 +46,8 @@ interface Dial {
 
 export class ReplicationLinks {
   private readonly accepted = new Map<string, StreamCall>();
+  /** Master side: when each accepted slave's stream last brought anything (performance.now()). */
+  private readonly heardAt = new Map<string, number>();
   private readonly outbox = new Map<string, ReplicationMessage[]>();
   private dial: Dial | null = null;
   /** Clients connected ahead to other members (id -> address, client), taken by the next dial there. */
@@ -62,9 +67,11 @@ export class ReplicationLinks {
       if (!peer) {
         const h = b.hello;
         if (!h?.from || (h.group && h.group !== this.o.group)) {
-          call.destroy(Object.assign(new Error(`expected a Hello of group ${this.o.group} first`), { code: grpc.status.INVALID_ARGUMENT }));
+          endWith(call, grpc.status.INVALID_ARGUMENT, `expected a Hello of group ${this.o.group} first`);
           return;
         }
+        const refusal = this.o.refuse?.();
+        if (refusal) { endWith(call, grpc.status.UNAVAILABLE, refusal); return; }
         peer = h.from;
         const old = this.accepted.get(peer);
         if (old && old !== call) old.end();
@@ -73,6 +80,7 @@ export class ReplicationLinks {
         call.on('close', () => this.o.log.info({ peer }, 'replication link closed'));
         this.o.onHello(h);
       }
+      if (this.accepted.get(peer) === call) this.heardAt.set(peer, performance.now());
       for (const m of b.messages ?? []) this.deliver(peer, m);
     });
     call.on('end', () => { gone(); try { call.end(); } catch { /* gone */ } });
@@ -211,6 +219,40 @@ export class ReplicationLinks {
   /** Drops what is buffered (a fenced master sends nothing). */
   discard(): void { this.outbox.clear(); }
 
+  /** Master side: ends every slave's stream (endAccepted) and drops what is buffered. */
+  closeAccepted(why: string): void {
+    this.outbox.clear();
+    this.endAccepted([...this.accepted.keys()], why);
+  }
+
+  /**
+   * Master side: the slaves whose streams brought nothing for `ms` (they answer every
+   * heartbeat). Such a stream is stalled, not closed: TCP keeps retransmitting with a backoff
+   * that grows to seconds on a link that drops packets now and then.
+   */
+  silent(ms: number): string[] {
+    const since = performance.now() - ms;
+    return [...this.accepted.keys()].filter((peer) => (this.heardAt.get(peer) ?? 0) < since);
+  }
+
+  /** Master side: the slaves with a stream open to this store. */
+  acceptedPeers(): string[] { return [...this.accepted.keys()]; }
+
+  /**
+   * Master side: ends these slaves' streams with UNAVAILABLE and `why`. A slave whose stream to
+   * its master fails so reports it lost at once (onMasterUnreachable) and redials on a new
+   * connection (a new TCP connection starts without the old one's retransmission backoff).
+   */
+  endAccepted(peers: Iterable<string>, why: string): void {
+    for (const peer of peers) {
+      const call = this.accepted.get(peer);
+      if (!call) continue;
+      this.accepted.delete(peer);
+      this.outbox.delete(peer);
+      try { endWith(call, grpc.status.UNAVAILABLE, why); } catch { /* gone */ }
+    }
+  }
+
   connectedPeers(): string[] {
     const out = [...this.accepted.keys()];
     if (this.dial?.call) out.push(this.dial.masterId);
@@ -319,4 +361,9 @@ export function fromWire(w: ReplicationMessage): LinkMessage | null {
     case 'snapshot': return { type: 'snapshot', ...w.snapshot };
     default: return null;
   }
+}
+
+/** Ends a server stream with a status (grpc-js sends an emitted error's code and details as the trailers). */
+function endWith(call: StreamCall, code: grpc.status, details: string): void {
+  call.emit('error', Object.assign(new Error(details), { code, details }));
 }

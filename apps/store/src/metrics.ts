@@ -106,6 +106,10 @@ export class StoreMetrics {
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.fencedTotal); } },
     });
     new prom.Counter({
+      name: 'hawser_store_replication_streams_stalled_total', help: 'master: slaves\' replication streams ended stalled: nothing came on them, or their slave took none of the entries waiting for it, for replication.masterTimeoutMs (the slave reports the master lost and redials)', registers,
+      collect() { const r = repl(); if (r) { this.reset(); this.inc(r.stalledStreams); } },
+    });
+    new prom.Counter({
       name: 'hawser_store_catchup_reads_total', help: 'reads of journal entries back from RocksDB for a slave behind what the replication log holds in memory (journal.retentionBytes)', registers,
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.catchUpReads); } },
     });

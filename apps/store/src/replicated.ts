@@ -137,6 +137,8 @@ export class ReplicatedJournal implements Journal {
    */
   private divergedWhy: string | null = null;
   private readonly caughtUpAt = new Map<string, number>();
+  /** Master: each slave's highest acknowledged position and when it last went up (or its stream was new). */
+  private readonly ackProgress = new Map<string, { received: number; at: number }>();
   /** Reads of journal entries back from disk for a lagging slave (catch-up beyond memory). */
   catchUpReads = 0;
   private readonly warn: ReturnType<typeof warnEvery>;
@@ -169,6 +171,8 @@ export class ReplicatedJournal implements Journal {
       onMessage: (from, m) => this.onLinkMessage(from, m),
       onHello: (h) => this.onHello(h),
       onMasterUnreachable: (masterId) => this.step({ type: 'masterUnreachable', masterId, now: performance.now() }),
+      // A master fenced for good takes no slave: the slave reports it lost at once.
+      refuse: () => (this.roles.fencedByZk ? `store ${o.id} is fenced and no longer the master of group ${o.group}` : null),
     });
     this.roles = new Roles(o, {
       replica: this.replica, links: this.links, warn: this.warn,
@@ -196,12 +200,51 @@ export class ReplicatedJournal implements Journal {
     this.snapshots.removeLeftover(); // a fetch or install cut short by a crash
     if (this.divergedWhy) this.o.log.error({ dataDir: this.journal.db.location, diverged: this.divergedWhy }, this.recoveryAdvice());
     const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
+    let lastTick = performance.now();
+    let lastSilentCheck = lastTick;
     this.tickTimer = setInterval(() => {
-      this.step({ type: 'tick', now: performance.now() });
+      const now = performance.now();
+      const late = now - lastTick - period;
+      lastTick = now;
+      this.step({ type: 'tick', now });
       if (!this.writing && this.needsApply()) this.kick(); // a slave's apply window ended
+      if (now - lastSilentCheck >= this.o.heartbeatMs) {
+        lastSilentCheck = now;
+        // After the I/O this turn has waiting (setImmediate runs after the poll phase), and not
+        // after a stall of this process's own: its slaves' messages may be unread, not missing.
+        if (late < this.o.masterTimeoutMs / 2) setImmediate(() => this.cutStalledSlaves());
+      }
     }, period);
     this.tickTimer.unref();
     this.step({ type: 'tick', now: performance.now() });
+  }
+
+  /**
+   * Master: ends the replication streams that are stalled (ReplicationLinks.endAccepted: the
+   * slave reports this master lost at once and redials on a new connection) — a stream that
+   * brought nothing for masterTimeoutMs (slaves answer every heartbeat), or one whose slave,
+   * in step before, has taken none of the entries waiting for it for that long. On a link that
+   * drops packets now and then, TCP's retransmission backoff grows to seconds and one
+   * direction may stall while the other flows: the slaves still hear this master, report
+   * nothing, and nothing commits.
+   */
+  private cutStalledSlaves(): void {
+    if (this.stopped || !this.roles.serving) return;
+    const ms = this.o.masterTimeoutMs;
+    const now = performance.now();
+    const last = this.replica.lastPosition;
+    const stalled = new Set(this.links.silent(ms));
+    for (const id of this.links.acceptedPeers()) {
+      const p = this.replica.slaveProgress(id);
+      if (!p || p.state !== 'replicate' || p.received >= last) continue;
+      const moved = Math.max(this.ackProgress.get(id)?.at ?? 0, this.caughtUpAt.get(id) ?? 0);
+      if (now - moved > ms) stalled.add(id);
+    }
+    if (stalled.size === 0) return;
+    const slaves = [...stalled];
+    this.links.endAccepted(slaves, `store ${this.o.id}: this replication stream moved nothing for ${ms} ms and was ended as stalled (report the master lost, redial)`);
+    this.stalledStreams += slaves.length;
+    this.o.log.warn({ slaves, ms }, 'replication streams stalled for replication.masterTimeoutMs: ended (the slaves report this master lost and redial on a new connection)');
   }
 
   async stop(): Promise<void> {
@@ -229,6 +272,8 @@ export class ReplicatedJournal implements Journal {
   addressOf(id: string | undefined): string | undefined { return id === undefined ? undefined : this.roles.addressOf(id); }
   /** Master demotions and fencings (hawser_store_fenced_total). */
   get fencedTotal(): number { return this.roles.fencedTotal; }
+  /** Master: slaves' replication streams ended as stalled (hawser_store_replication_streams_stalled_total). */
+  stalledStreams = 0;
 
   /** Master: lag of each slave it replicates to. */
   lag(): Map<string, LagInfo> {
@@ -452,6 +497,7 @@ export class ReplicatedJournal implements Journal {
     this.pending.length = 0;
     this.inflight.length = 0;
     this.caughtUpAt.clear();
+    this.ackProgress.clear();
     const now = performance.now();
     for (const id of slaves) this.caughtUpAt.set(id, now);
     this.enqueue({
@@ -523,7 +569,10 @@ export class ReplicatedJournal implements Journal {
   }
 
   private noteAck(from: string, received: number): void {
-    if (received >= this.replica.lastPosition || !this.caughtUpAt.has(from)) this.caughtUpAt.set(from, performance.now());
+    const now = performance.now();
+    if (received >= this.replica.lastPosition || !this.caughtUpAt.has(from)) this.caughtUpAt.set(from, now);
+    const p = this.ackProgress.get(from);
+    if (!p || received > p.received) this.ackProgress.set(from, { received, at: now });
   }
 
   private onHello(h: ReplicationHello): void {
@@ -546,7 +595,9 @@ export class ReplicatedJournal implements Journal {
         }
       });
     }
-    if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, performance.now());
+    const now = performance.now();
+    if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, now);
+    this.ackProgress.set(h.from, { received: this.ackProgress.get(h.from)?.received ?? -1, at: now }); // a new stream gets its time
   }
 
   /** Replication.Snapshot: this store's indexes at one RocksDB snapshot. */

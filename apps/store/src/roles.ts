@@ -147,17 +147,27 @@ export class Roles {
   /**
    * The ZooKeeper session expired (or was given up): stop acting as master at once (no receipt
    * after this). The Replica keeps its role until the coordinator's next Prepare; meanwhile
-   * this store sends nothing as master, so slaves report masterLost.
+   * this store sends nothing as master and ends its slaves' streams, so they report masterLost.
    */
   zkLost(why: string): void {
+    this.fenceForGood(`ZooKeeper session lost (${why})`);
+  }
+
+  /**
+   * Stops acting as master for good (until the coordinator gives it a role): no receipt after
+   * this, nothing sent to its slaves, and their streams ended with UNAVAILABLE, so a slave that
+   * still hears it reports it lost at once instead of following a master that serves nobody.
+   */
+  private fenceForGood(why: string): void {
     if (this.j.replica.role !== 'master' && this.masterEpoch === null) return;
     this.stopQuorumCheck();
-    this.zkResumeEpoch = null; // the session is gone: no serving again in this epoch
-    if (this.zkFenced) { this.j.links.discard(); return; }
+    this.zkResumeEpoch = null; // no serving again in this epoch
+    const first = !this.zkFenced;
     this.zkFenced = true;
-    this.j.links.discard();
-    this.o.log.warn({ epoch: this.j.replica.epoch, why }, 'fenced: ZooKeeper session lost while master; no receipt is sent from now on');
-    this.demote(`fenced: ZooKeeper session lost (${why})`, true);
+    this.j.links.closeAccepted(`store ${this.o.id} is no longer the master of group ${this.o.group} (fenced: ${why})`);
+    if (!first) return;
+    this.o.log.warn({ epoch: this.j.replica.epoch, why }, 'fenced while master; no receipt is sent from now on');
+    this.demote(`fenced: ${why}`, true);
   }
 
   /**
@@ -193,7 +203,9 @@ export class Roles {
       if (!this.serving) return; // promoting
       const need = Math.floor(this.o.replicas / 2);
       const heard = this.slavesHeardWithin(this.o.masterTimeoutMs);
-      if (heard < need) this.zkInDoubt(`cut off from ZooKeeper and from its slaves (${heard} of the ${need} needed acknowledged within ${this.o.masterTimeoutMs} ms)`);
+      // Its slaves' silence would report it lost now, unless the cut is one-way or flapping and
+      // they still hear it: give the epoch up rather than keep them following (fenceForGood).
+      if (heard < need) this.fenceForGood(`cut off from ZooKeeper and from its slaves (${heard} of the ${need} needed acknowledged within ${this.o.masterTimeoutMs} ms)`);
     }, Math.max(10, this.o.heartbeatMs));
     this.zkQuorumCheck.unref();
   }
@@ -238,7 +250,13 @@ export class Roles {
   async zkReconnected(read: () => Promise<ZkGroupState>): Promise<boolean> {
     this.stopQuorumCheck();
     const e = this.zkResumeEpoch;
-    if (!this.zkFenced || e === null) return true;
+    if (!this.zkFenced) return true;
+    if (e === null) {
+      if (!this.fencedByZk) return true;
+      // Fenced for good and still master of its epoch here: the znode goes, the coordinator elects now.
+      this.o.log.warn({ epoch: this.j.replica.epoch }, 'fenced for good while master: giving the ZooKeeper session up so the coordinator elects');
+      return false;
+    }
     let why: string | null;
     try {
       why = this.resumeRefusal(e, await read());

@@ -89,6 +89,13 @@ export function nodeStatus(n: TestNode): Promise<StatusReply> {
   return unary(adminService(), nodeAddr(n), 'Status', {});
 }
 
+/** Counts the nodes' masterLost reports from now on (instead of sending them to a coordinator). */
+export function countMasterLost(nodes: TestNode[]): { n: number } {
+  const c = { n: 0 };
+  for (const s of nodes) s.store!.repl!['o'].reportMasterLost = () => { c.n++; };
+  return c;
+}
+
 /** (epoch, position) of every entry in the node's replication log. */
 export function logOf(n: TestNode): Array<[number, number]> {
   return n.store!.repl!.replica.positions();

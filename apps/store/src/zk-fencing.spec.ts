@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkFor, TestSession } from './testing';
-import { bootServing, cleanupNodes, electServing, nodeAddr, nodeStatus, stopNode, testNodes, type TestNode } from './testing-group';
+import { bootServing, cleanupNodes, countMasterLost, electServing, nodeAddr, nodeStatus, stopNode, testNodes, type TestNode } from './testing-group';
 
 type Znodes = { epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean };
 const unchanged = (epoch: number, id = 's1'): (() => Promise<Znodes>) => async () => ({ epoch, master: { id, epoch }, memberOwned: true });
@@ -19,13 +19,6 @@ async function send(master: TestNode, body: string): Promise<void> {
   } finally {
     p.close();
   }
-}
-
-/** Counts the slaves' masterLost reports from now on. */
-function countMasterLost(nodes: TestNode[]): { n: number } {
-  const c = { n: 0 };
-  for (const s of nodes) s.store!.repl!['o'].reportMasterLost = () => { c.n++; };
-  return c;
 }
 
 test('quorum_mem: a disconnected master serves on; after the session timeout it stops serving but keeps its slaves; the same session back with nothing moved, it serves again in the same epoch', async () => {
@@ -92,8 +85,9 @@ test('no serving again when something moved: a newer epoch, another master, a me
       repl.zkInDoubt();
       assert.equal(await repl.zkReconnected(read(e)), false, what);
       assert.equal(repl.serving, false, what);
-      // Given up: fenced for good until a role comes (the coordinator elects once the znode goes).
-      assert.equal(await repl.zkReconnected(unchanged(e)), true, `${what}: nothing left to decide`);
+      // Given up: fenced for good until a role comes (the coordinator elects once the znode goes);
+      // a later reconnect of the same session gives it up again.
+      assert.equal(await repl.zkReconnected(unchanged(e)), false, `${what}: still given up`);
       assert.equal(repl.serving, false, `${what}: still not serving`);
       await electServing(e + 1, s1, all);
     }
@@ -130,6 +124,30 @@ test('disconnected from ZooKeeper and then from its slaves, a master stops servi
     assert.ok(tookMs < 3000, `stopped serving ${tookMs} ms after its slaves went silent`);
     // The same session back, but no slave to follow it: it gives the session up.
     assert.equal(await repl.zkReconnected(unchanged(1)), false);
+  } finally {
+    await cleanupNodes(all);
+  }
+});
+
+test('a master cut off from ZooKeeper whose slaves still hear it but whose acks do not reach it gives its epoch up: it ends their streams and they report it lost at once', async () => {
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
+  // The slaves' own silence timeout far beyond the test: only the ended streams can make them report.
+  s2.extra = s3.extra = ['--replication.masterTimeoutMs', '60000'];
+  try {
+    await bootServing(all);
+    const repl = s1.store!.repl!;
+    const lost = countMasterLost([s2, s3]);
+    repl.zkDisconnected();
+    // A one-way or flapping cut: the master's heartbeats reach the slaves, their acks do not count.
+    repl['roles'].acknowledged = () => {};
+    await checkFor('stopped serving', () => !repl.serving);
+    assert.equal(repl.role, 'fenced');
+    await checkFor('both slaves reported the master lost', () => lost.n >= 2);
+    // It does not take them back, and the same session back does not make it serve in that epoch.
+    assert.equal(await repl.zkReconnected(unchanged(1)), false);
+    assert.equal(repl.serving, false);
+    assert.deepEqual(s1.store!.repl!.links.connectedPeers(), []);
   } finally {
     await cleanupNodes(all);
   }

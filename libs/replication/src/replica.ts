@@ -130,9 +130,9 @@ export class Replica {
   /** First position whose entry is held in memory. */
   get heldFrom(): number { return this.log.heldFrom; }
   /** Master: a slave's matched positions, for lag metrics. */
-  slaveProgress(id: ReplicaId): { received: number; persisted: number } | undefined {
+  slaveProgress(id: ReplicaId): { received: number; persisted: number; state: Progress['state'] } | undefined {
     const p = this.progress.get(id);
-    return p && { received: p.matchMem, persisted: p.matchDisk };
+    return p && { received: p.matchMem, persisted: p.matchDisk, state: p.state };
   }
 
   // --- the one entry point -----------------------------------------------------------------
