@@ -5,66 +5,54 @@
 // the test, so only the ended streams can make them report.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkFor, TestSession } from './testing';
-import { bootServing, cleanupNodes, countMasterLost, nodeAddr, testNodes, type TestNode } from './testing-group';
+import { checkFor } from './testing';
+import { bootServing, cleanupNodes, countMasterLost, sendReceipted, testNodes, type TestNode } from './testing-group';
 
-async function sendOne(master: TestNode, body: string): Promise<void> {
-  const p = new TestSession(nodeAddr(master));
+/**
+ * A serving group of three whose slaves' own silence timeout is beyond the test: `fn` gets the
+ * nodes and a count of the slaves' masterLost reports.
+ */
+async function withGroup(fn: (s1: TestNode, s2: TestNode, lost: { n: number }) => Promise<void>): Promise<void> {
+  const all = testNodes();
+  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
+  s2.extra = s3.extra = ['--replication.masterTimeoutMs', '60000'];
   try {
-    await p.open();
-    await p.receipted([p.send('/queue/stall', body, { id: `ID:${body}` })]);
+    await bootServing(all);
+    await fn(s1, s2, countMasterLost([s2, s3]));
   } finally {
-    p.close();
+    await cleanupNodes(all);
   }
 }
 
-test('a master that hears nothing on a slave\'s stream for the master timeout ends it: the slave reports the master lost and redials', async () => {
-  const all = testNodes();
-  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
-  s2.extra = s3.extra = ['--replication.masterTimeoutMs', '60000'];
-  try {
-    await bootServing(all);
-    const lost = countMasterLost([s2, s3]);
-    const redials = () => s1.store!.repl!.links.connectedPeers().length;
-    await checkFor('both slaves linked', () => redials() === 2);
-    // Idle but healthy: the slaves answer every heartbeat, nothing is cut.
-    await new Promise((r) => setTimeout(r, 800));
-    assert.equal(s1.store!.repl!.stalledStreams, 0, 'a healthy idle stream was ended');
-    // s2's messages to the master stop (its Hello on a new stream still goes: the redial works).
-    s2.store!.repl!.links.send = () => {};
-    await checkFor('s2 reported the master lost', () => lost.n >= 1);
-    assert.equal(lost.n, 1, 'only the silent slave reports');
-    assert.ok(s1.store!.repl!.stalledStreams >= 1);
-    assert.match(await s1.registry!.metrics(), /hawser_store_replication_streams_stalled_total(\{[^}]*\})? [1-9]/);
-    // s3 kept its stream and the master kept serving: one slave is a quorum's worth.
-    assert.equal(s1.store!.serving, true);
-    assert.equal(s1.store!.repl!.epoch, 1);
-  } finally {
-    await cleanupNodes(all);
-  }
-});
+test('a master that hears nothing on a slave\'s stream for the master timeout ends it: the slave reports the master lost and redials', () => withGroup(async (s1, s2, lost) => {
+  const redials = () => s1.store!.repl!.links.connectedPeers().length;
+  await checkFor('both slaves linked', () => redials() === 2);
+  // Idle but healthy: the slaves answer every heartbeat, nothing is cut.
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(s1.store!.repl!.stalledStreams, 0, 'a healthy idle stream was ended');
+  // s2's messages to the master stop (its Hello on a new stream still goes: the redial works).
+  s2.store!.repl!.links.send = () => {};
+  await checkFor('s2 reported the master lost', () => lost.n >= 1);
+  assert.equal(lost.n, 1, 'only the silent slave reports');
+  assert.ok(s1.store!.repl!.stalledStreams >= 1);
+  assert.match(await s1.registry!.metrics(), /hawser_store_replication_streams_stalled_total(\{[^}]*\})? [1-9]/);
+  // s3 kept its stream and the master kept serving: one slave is a quorum's worth.
+  assert.equal(s1.store!.serving, true);
+  assert.equal(s1.store!.repl!.epoch, 1);
+}));
 
-test('a slave that answers heartbeats but takes none of the waiting entries for the master timeout has its stream ended; one in step is left alone', async () => {
-  const all = testNodes();
-  const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];
-  s2.extra = s3.extra = ['--replication.masterTimeoutMs', '60000'];
-  try {
-    await bootServing(all);
-    const lost = countMasterLost([s2, s3]);
-    await sendOne(s1, 'in-step');
-    await new Promise((r) => setTimeout(r, 800));
-    assert.equal(s1.store!.repl!.stalledStreams, 0, 'a slave in step was cut');
-    // s2's acknowledgements stop moving: it still answers, always with the position it had.
-    const links = s2.store!.repl!.links;
-    const send = links.send.bind(links);
-    const frozen = s1.store!.repl!.replica.lastPosition;
-    links.send = (to, m) => send(to, m.type === 'ack' ? { ...m, received: Math.min(m.received, frozen), persisted: Math.min(m.persisted, frozen) } : m);
-    await sendOne(s1, 'waits-for-s2'); // committed with s3
-    await checkFor('s2 reported the master lost', () => lost.n >= 1);
-    assert.equal(lost.n, 1, 'only the stuck slave reports');
-    assert.ok(s1.store!.repl!.stalledStreams >= 1);
-    assert.equal(s1.store!.serving, true);
-  } finally {
-    await cleanupNodes(all);
-  }
-});
+test('a slave that answers heartbeats but takes none of the waiting entries for the master timeout has its stream ended; one in step is left alone', () => withGroup(async (s1, s2, lost) => {
+  await sendReceipted(s1, '/queue/stall', 'in-step');
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(s1.store!.repl!.stalledStreams, 0, 'a slave in step was cut');
+  // s2's acknowledgements stop moving: it still answers, always with the position it had.
+  const links = s2.store!.repl!.links;
+  const send = links.send.bind(links);
+  const frozen = s1.store!.repl!.replica.lastPosition;
+  links.send = (to, m) => send(to, m.type === 'ack' ? { ...m, received: Math.min(m.received, frozen), persisted: Math.min(m.persisted, frozen) } : m);
+  await sendReceipted(s1, '/queue/stall', 'waits-for-s2'); // committed with s3
+  await checkFor('s2 reported the master lost', () => lost.n >= 1);
+  assert.equal(lost.n, 1, 'only the stuck slave reports');
+  assert.ok(s1.store!.repl!.stalledStreams >= 1);
+  assert.equal(s1.store!.serving, true);
+}));

@@ -9,7 +9,7 @@ import { createLogger, createRegistry, type prom } from '@hawser/observability';
 import { adminService, memberService, type AssignReply, type PrepareReply, type StatusReply } from '@hawser/proto';
 import { schema, validate } from './config';
 import { Store } from './store';
-import { checkFor, unary } from './testing';
+import { checkFor, TestSession, unary } from './testing';
 
 export interface TestNode {
   id: string;
@@ -87,6 +87,17 @@ export async function cleanupNodes(all: TestNode[]): Promise<void> {
 
 export function nodeStatus(n: TestNode): Promise<StatusReply> {
   return unary(adminService(), nodeAddr(n), 'Status', {});
+}
+
+/** One receipted persistent SEND to `destination` on the node's store (a session of its own). */
+export async function sendReceipted(n: TestNode, destination: string, body: string): Promise<void> {
+  const p = new TestSession(nodeAddr(n));
+  try {
+    await p.open();
+    await p.receipted([p.send(destination, body, { id: `ID:${body}` })]);
+  } finally {
+    p.close();
+  }
 }
 
 /** Counts the nodes' masterLost reports from now on (instead of sending them to a coordinator). */

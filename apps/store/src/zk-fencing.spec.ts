@@ -6,20 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkFor, TestSession } from './testing';
-import { bootServing, cleanupNodes, countMasterLost, electServing, nodeAddr, nodeStatus, stopNode, testNodes, type TestNode } from './testing-group';
+import { bootServing, cleanupNodes, countMasterLost, electServing, nodeAddr, nodeStatus, sendReceipted, stopNode, testNodes, type TestNode } from './testing-group';
 
 type Znodes = { epoch: number; master: { id: string; epoch: number } | null; memberOwned: boolean };
 const unchanged = (epoch: number, id = 's1'): (() => Promise<Znodes>) => async () => ({ epoch, master: { id, epoch }, memberOwned: true });
 
-async function send(master: TestNode, body: string): Promise<void> {
-  const p = new TestSession(nodeAddr(master));
-  try {
-    await p.open();
-    await p.receipted([p.send('/queue/zk', body, { id: `ID:${body}` })]);
-  } finally {
-    p.close();
-  }
-}
+const send = (master: TestNode, body: string): Promise<void> => sendReceipted(master, '/queue/zk', body);
 
 test('quorum_mem: a disconnected master serves on; after the session timeout it stops serving but keeps its slaves; the same session back with nothing moved, it serves again in the same epoch', async () => {
   const all = testNodes();
