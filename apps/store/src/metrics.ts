@@ -110,6 +110,10 @@ export class StoreMetrics {
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.stalledStreams); } },
     });
     new prom.Counter({
+      name: 'hawser_store_master_lost_not_reported_total', help: 'slave: masterLost reports not sent because this store\'s own event loop had stalled within replication.masterTimeoutMs (the silence was its own)', registers,
+      collect() { const r = repl(); if (r) { this.reset(); this.inc(r.ownStallsNotReported); } },
+    });
+    new prom.Counter({
       name: 'hawser_store_catchup_reads_total', help: 'reads of journal entries back from RocksDB for a slave behind what the replication log holds in memory (journal.retentionBytes)', registers,
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.catchUpReads); } },
     });

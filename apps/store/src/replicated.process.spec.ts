@@ -146,6 +146,24 @@ test('processes + ZooKeeper: member znodes, kill -9 failover, rejoin via the mas
     r.subscribe('s', '/queue/f');
     await checkFor('the receipted message survived', () => r.deliveries().some((d) => d.message.body.toString() === 'before'));
     r.close();
+
+    // A slave's own pause is not its master's silence: SIGSTOP s1 (a slave of s3) past the master
+    // timeout. Resumed, s3's heartbeats wait unread in its socket and s3 has ended its stream as
+    // silent: it reports nothing (counted), follows s3 again, and s3 stays master of epoch 3.
+    await checkFor('s1 follows s3', async () => (await status(s1)).role === 'slave' && (await status(s1)).epoch === 3, 10_000);
+    const reports = () => s1.out.split('\n').filter((l) => l.includes('"msg":"master lost (silent')).length;
+    const before = reports();
+    s1.child!.kill('SIGSTOP');
+    await new Promise((res) => setTimeout(res, 800));
+    s1.child!.kill('SIGCONT');
+    await checkFor('s1 saw its own stall', async () => /hawser_store_master_lost_not_reported_total(\{[^}]*\})? [1-9]/.test(await metrics(s1)), 10_000);
+    await checkFor('s1 follows s3 again', async () => {
+      const [a, b] = await Promise.all([status(s1), status(s3)]);
+      return a.role === 'slave' && a.epoch === 3 && a.lastPosition === b.lastPosition;
+    }, 10_000);
+    assert.equal(reports(), before, 'the paused slave reported its master lost');
+    assert.equal((await status(s3)).role, 'master');
+    assert.equal((await status(s3)).epoch, 3);
   } catch (e) {
     for (const x of procs) process.stderr.write(`--- ${x.id} ---\n${x.out.split('\n').slice(-25).join('\n')}\n`);
     throw e;

@@ -199,13 +199,13 @@ export class ReplicatedJournal implements Journal {
   start(): void {
     this.snapshots.removeLeftover(); // a fetch or install cut short by a crash
     if (this.divergedWhy) this.o.log.error({ dataDir: this.journal.db.location, diverged: this.divergedWhy }, this.recoveryAdvice());
-    const period = Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4)));
-    let lastTick = performance.now();
-    let lastSilentCheck = lastTick;
+    const period = this.tickPeriod;
+    this.lastTickAt = performance.now();
+    let lastSilentCheck = this.lastTickAt;
     this.tickTimer = setInterval(() => {
       const now = performance.now();
-      const late = now - lastTick - period;
-      lastTick = now;
+      const late = this.noteOwnStall(now);
+      this.lastTickAt = now;
       this.step({ type: 'tick', now });
       if (!this.writing && this.needsApply()) this.kick(); // a slave's apply window ended
       if (now - lastSilentCheck >= this.o.heartbeatMs) {
@@ -217,6 +217,31 @@ export class ReplicatedJournal implements Journal {
     }, period);
     this.tickTimer.unref();
     this.step({ type: 'tick', now: performance.now() });
+  }
+
+  private get tickPeriod(): number { return Math.max(5, Math.min(50, Math.floor(this.o.heartbeatMs / 4))); }
+
+  /**
+   * How late this tick is; a tick late by half the master timeout or more is a stall of this
+   * process's own event loop (SIGSTOP, an overloaded machine, a long GC), remembered in ownStallAt.
+   */
+  private noteOwnStall(now: number): number {
+    const late = now - this.lastTickAt - this.tickPeriod;
+    if (late >= this.o.masterTimeoutMs / 2) this.ownStallAt = now;
+    return late;
+  }
+
+  /**
+   * Slave: whether a masterLost report now would judge the master by a silence that was this
+   * process's own — its event loop stalled within the last master timeout (or has not ticked
+   * for half of it, seen from an I/O callback that ran first). Its master's heartbeats may be
+   * waiting unread in the socket, and a master that ended this slave's stream as silent did so
+   * because this slave was. The report is left to the next silence (the core repeats it every
+   * master timeout while the master stays silent) and to the other slaves.
+   */
+  private ownStallWithin(now: number): boolean {
+    this.noteOwnStall(now);
+    return now - this.ownStallAt < this.o.masterTimeoutMs;
   }
 
   /**
@@ -274,6 +299,10 @@ export class ReplicatedJournal implements Journal {
   get fencedTotal(): number { return this.roles.fencedTotal; }
   /** Master: slaves' replication streams ended as stalled (hawser_store_replication_streams_stalled_total). */
   stalledStreams = 0;
+  /** Slave: masterLost reports not sent because this store's own event loop had stalled (hawser_store_master_lost_not_reported_total). */
+  ownStallsNotReported = 0;
+  private lastTickAt = 0;
+  private ownStallAt = -Infinity;
 
   /** Master: lag of each slave it replicates to. */
   lag(): Map<string, LagInfo> {
@@ -481,8 +510,13 @@ export class ReplicatedJournal implements Journal {
         this.warn('rejected', { count: a.count, master: a.masterId }, 'proposals rejected: not master');
         return;
       case 'masterLost':
-        this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'master lost (silent for replication.masterTimeoutMs, or its link refused or dropped): reporting masterLost');
-        this.o.reportMasterLost?.(a.epoch, a.masterId);
+        if (this.ownStallWithin(performance.now())) {
+          this.ownStallsNotReported++;
+          this.warn('ownStall', { epoch: a.epoch, master: a.masterId, masterTimeoutMs: this.o.masterTimeoutMs }, 'master silent or its link dropped, but this store\'s own event loop stalled within the master timeout (paused, or an overloaded machine): not reporting masterLost for that');
+        } else {
+          this.warn('masterLost', { epoch: a.epoch, master: a.masterId }, 'master lost (silent for replication.masterTimeoutMs, or its link refused or dropped): reporting masterLost');
+          this.o.reportMasterLost?.(a.epoch, a.masterId);
+        }
         // A silent master may be a hung stream on our side: dial again.
         if (this.links.following?.masterId === a.masterId) this.links.redial();
         return;
