@@ -416,13 +416,19 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
     assert.equal(again.sent().length, 1);
   });
 
-  it('a transaction spanning a reconnect is rolled back (TransactionRolledBackError)', async () => {
+  /** A failover client on brokers A then B, with a transaction holding one SEND on A. */
+  async function txOnA() {
     const a = await broker();
     const b = await broker();
     const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10`);
     clients.push(c);
     const tx = c.begin();
     await tx.send('/queue/tx', 'in tx');
+    return { a, b, c, tx };
+  }
+
+  it('a transaction spanning a reconnect is rolled back (TransactionRolledBackError)', async () => {
+    const { a, b, c, tx } = await txOnA();
     await a.kill();
     await until('on B', () => c.uri === b.uri);
     await assert.rejects(tx.commit(), TransactionRolledBackError);
@@ -431,12 +437,7 @@ describe('FailoverClient', { timeout: 20_000 }, () => {
   it('a COMMIT cut off by an ERROR that does not answer it ("server shutting down") has an unknown outcome, not a refusal', async () => {
     // Seen in a chaos run: the store behind an embedded gateway was stopping; the master had the
     // COMMIT and applied it, the client called it failed (StompServerError) and its messages came.
-    const a = await broker();
-    const b = await broker();
-    const c = await connectFailover(`failover:(${a.uri},${b.uri})?randomize=false&initialReconnectDelay=10`);
-    clients.push(c);
-    const tx = c.begin();
-    await tx.send('/queue/tx', 'in tx');
+    const { a, tx } = await txOnA();
     a.shutdownOnCommit = true;
     const err = await tx.commit().then(() => assert.fail('committed'), (e: unknown) => e);
     assert.ok(!(err instanceof StompServerError), `not a refusal of the COMMIT: ${(err as Error).constructor.name}`);
