@@ -247,8 +247,9 @@ export class ReplicatedJournal implements Journal {
   /**
    * Master: ends the replication streams that are stalled (ReplicationLinks.endAccepted: the
    * slave reports this master lost at once and redials on a new connection) — a stream that
-   * brought nothing for masterTimeoutMs (slaves answer every heartbeat), or one whose slave,
-   * in step before, has taken none of the entries waiting for it for that long. On a link that
+   * brought nothing for masterTimeoutMs (slaves answer every heartbeat), or one whose slave has
+   * taken none of the entries waiting for it for that long (nor answered a probe with a reject:
+   * a search back through a diverged log is progress too). On a link that
    * drops packets now and then, TCP's retransmission backoff grows to seconds and one
    * direction may stall while the other flows: the slaves still hear this master, report
    * nothing, and nothing commits.
@@ -261,7 +262,10 @@ export class ReplicatedJournal implements Journal {
     const stalled = new Set(this.links.silent(ms));
     for (const id of this.links.acceptedPeers()) {
       const p = this.replica.slaveProgress(id);
-      if (!p || p.state !== 'replicate' || p.received >= last) continue;
+      // Any state but a snapshot on its way (that has its own timeout): a slave that stops taking
+      // entries spends most of its time in 'probe' (the master resends from its last ack every
+      // heartbeat), so a check for 'replicate' alone missed it as often as not.
+      if (!p || p.state === 'snapshot' || p.received >= last) continue;
       const moved = Math.max(this.ackProgress.get(id)?.at ?? 0, this.caughtUpAt.get(id) ?? 0);
       if (now - moved > ms) stalled.add(id);
     }
@@ -598,6 +602,9 @@ export class ReplicatedJournal implements Journal {
     if (m.type === 'ack' && this.replica.role === 'master') {
       this.noteAck(m.from, m.received);
       this.roles.acknowledged(m.from, m.epoch);
+    } else if (m.type === 'reject' && this.replica.role === 'master') {
+      const p = this.ackProgress.get(m.from);
+      this.ackProgress.set(m.from, { received: p?.received ?? -1, at: performance.now() });
     }
     this.step({ type: 'receive', message: m });
   }

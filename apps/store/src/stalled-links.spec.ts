@@ -54,12 +54,11 @@ test('a slave that answers heartbeats but takes none of the waiting entries for 
   const frozen = s1.store!.repl!.replica.lastPosition;
   links.send = (to, m) => send(to, m.type === 'ack' ? { ...m, received: Math.min(m.received, frozen), persisted: Math.min(m.persisted, frozen) } : m);
   await sendReceipted(s1, '/queue/stall', 'waits-for-s2'); // committed with s3
-  // The rule itself, called as the master's timer calls it (that path, and its guard against a
-  // stall of this process's own loop, are the previous test's): once the master timeout has
-  // passed, s2's stream is the one ended.
+  // The master's own timer ends s2's stream once the master timeout has passed, whichever
+  // state the master keeps s2 in meanwhile: it resends from s2's last ack every heartbeat, so
+  // s2 is mostly in 'probe' (a check for 'replicate' alone missed it in about two runs of three).
   const r = s1.store!.repl!;
-  const cut = () => (r as unknown as { cutStalledSlaves(): void }).cutStalledSlaves();
-  await checkFor('s2 ended as stuck', () => { cut(); return r.stalledStreams >= 1; }, 30_000).catch((e: Error) => {
+  await checkFor('s2 ended as stuck', () => r.stalledStreams >= 1, 30_000).catch((e: Error) => {
     throw new Error(`${e.message} (accepted ${JSON.stringify(r.links.acceptedPeers())}; s2 ${JSON.stringify(r.replica.slaveProgress('s2'))}, last position ${r.replica.lastPosition}, serving ${r.serving})`);
   });
   await checkFor('s2 reported the master lost', () => lost.n >= 1, 30_000);
