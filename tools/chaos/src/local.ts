@@ -1,7 +1,8 @@
 // The private deployment a local chaos run works on, started with the integration suite's
 // launcher (tests/integration/src/cluster.ts): a ZooKeeper ensemble of 3, two coordinators,
 // group g1 (3 replicated stores, each also serving clients: an embedded gateway, plus one
-// separate gateway) and group g2 (3 stores, one separate gateway), two bridge processes
+// separate gateway) and group g2 (3 stores with embedded gateways, one separate gateway: its
+// clients' failover URI names the gateway first, then the stores), two bridge processes
 // (active/standby) linking g1 and g2, mutual TLS on every gRPC hop and ZooKeeper digest
 // ACLs. g1's stores keep their data on small ext4 filesystems of their own (a sparse image
 // file on a loop device, `errors=remount-ro`) so a disk can really fill up, or turn read-only
@@ -165,7 +166,7 @@ export class LocalTopology implements System {
     });
     this.groups.push(g1);
     if (o.groups > 1) {
-      this.groups.push(await Cluster.join(g1, { group: 'g2', net }));
+      this.groups.push(await Cluster.join(g1, { group: 'g2', net, embeddedGateways: true }));
       for (let i = 0; i < o.bridges; i++) this.bridges.push(await g1.startBridge(['g1', 'g2'], { id: `b${i + 1}` }));
       await this.bridges[0]?.waitState('active', 30_000);
     }
@@ -213,7 +214,9 @@ export class LocalTopology implements System {
       { name: 'g1-stores-mqtt', group: 'g1', uris: g1.stores.map((s) => `mqtt://${s.host}:${s.field('mqttPort')}`) },
     ];
     const g2 = this.groups[1];
-    if (g2) out.push({ name: 'g2-gateway', group: 'g2', uris: [g2.gateway.stompUri] });
+    // g2's clients use its separate gateway and fail over to its stores' embedded gateways (as
+    // an operator's failover URI would): a killed gateway is not an outage of the group.
+    if (g2) out.push({ name: 'g2-gateway', group: 'g2', uris: [g2.gateway.stompUri, ...g2.stores.map((s) => s.stompUri)] });
     return out;
   }
 
