@@ -42,6 +42,11 @@ interface Dial {
   call: grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> | null;
   backoff: number;
   timer: NodeJS.Timeout | null;
+  /**
+   * The connection under the stream dropped and the stream was redialed at once to see whether
+   * the master is there; cleared by anything the new stream brings.
+   */
+  checking: boolean;
 }
 
 export class ReplicationLinks {
@@ -99,7 +104,7 @@ export class ReplicationLinks {
       return;
     }
     this.unfollow();
-    this.dial = { masterId, address, epoch, client: null, call: null, backoff: 50, timer: null };
+    this.dial = { masterId, address, epoch, client: null, call: null, backoff: 50, timer: null, checking: false };
     this.connect(this.dial);
   }
 
@@ -159,24 +164,36 @@ export class ReplicationLinks {
     const call = (d.client as unknown as { Stream(): grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> }).Stream();
     d.call = call;
     let retried = false;
-    const retry = (why: string) => {
+    const retry = (why: string, delay = d.backoff) => {
       if (retried) return;
       retried = true;
       if (this.dial !== d || d.call !== call) return;
       d.call = null;
-      d.timer = setTimeout(() => { d.timer = null; this.connect(d); }, d.backoff);
+      d.timer = setTimeout(() => { d.timer = null; this.connect(d); }, delay);
       d.timer.unref();
-      this.o.log.info({ master: d.masterId, address: d.address, why, backoffMs: d.backoff }, 'replication link lost; redialing');
+      this.o.log.info({ master: d.masterId, address: d.address, why, backoffMs: delay }, 'replication link lost; redialing');
       d.backoff = Math.min(1000, d.backoff * 2);
     };
     call.on('data', (b: ReplicationBatch) => {
       d.backoff = 50;
+      d.checking = false;
       for (const m of b.messages ?? []) this.deliver(d.masterId, m);
     });
     call.on('error', (e: Error) => {
+      if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || this.dial !== d) { retry(e.message); return; }
+      // The connection under the stream dropped (not a status the master sent): that is a killed
+      // master, or a connection that died alone while the master lives — a keepalive ping held
+      // in TCP's retransmission backoff by a flapping link, seen in a chaos run 1 s after an
+      // election, whose report elected again. Redial at once and report only if that fails too
+      // (a killed master refuses the connection within milliseconds).
+      if (isConnectionDrop(e) && !d.checking) {
+        d.checking = true;
+        retry(e.message, 0);
+        return;
+      }
       retry(e.message);
       // A killed master's sockets close at once: say so now, not after masterTimeoutMs of silence.
-      if ((e as grpc.ServiceError).code === grpc.status.UNAVAILABLE && this.dial === d) this.o.onMasterUnreachable?.(d.masterId, e.message);
+      this.o.onMasterUnreachable?.(d.masterId, e.message);
     });
     call.on('end', () => retry('ended by the master'));
     call.write({ hello: { group: this.o.group, from: this.o.id, epoch: d.epoch, incarnation: this.o.incarnation }, messages: [] });
@@ -366,4 +383,9 @@ export function fromWire(w: ReplicationMessage): LinkMessage | null {
 /** Ends a server stream with a status (grpc-js sends an emitted error's code and details as the trailers). */
 function endWith(call: StreamCall, code: grpc.status, details: string): void {
   call.emit('error', Object.assign(new Error(details), { code, details }));
+}
+
+/** A stream ended because its connection closed under it (grpc-js's own status), not by the peer's status. */
+function isConnectionDrop(e: Error): boolean {
+  return (e as grpc.ServiceError).details === 'Connection dropped';
 }

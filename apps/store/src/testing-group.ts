@@ -46,25 +46,28 @@ export function prepare(n: TestNode, epoch: number): Promise<PrepareReply> {
   return unary(memberService(), nodeAddr(n), 'Prepare', { group: 'g1', epoch, coordinator: 'test' });
 }
 
-export function assign(n: TestNode, epoch: number, role: 'master' | 'slave', master: TestNode, all: TestNode[]): Promise<AssignReply> {
+export function assign(n: TestNode, epoch: number, role: 'master' | 'slave', master: TestNode, all: TestNode[], masterAddress = nodeAddr(master)): Promise<AssignReply> {
   return unary(memberService(), nodeAddr(n), 'Assign', {
-    group: 'g1', epoch, role, masterId: master.id, masterAddress: nodeAddr(master),
+    group: 'g1', epoch, role, masterId: master.id, masterAddress,
     // Every member of the group, down ones too (no address): the master must expect them.
     members: all.map((m) => ({ id: m.id, address: m.store ? nodeAddr(m) : '' })),
   });
 }
 
-/** The election, as the coordinator runs it, with the winner given (every live node promises). */
-export async function elect(epoch: number, master: TestNode, all: TestNode[]): Promise<void> {
+/**
+ * The election, as the coordinator runs it, with the winner given (every live node promises);
+ * `masterAddress`: where the slaves are told to dial the master (default its own port).
+ */
+export async function elect(epoch: number, master: TestNode, all: TestNode[], masterAddress?: string): Promise<void> {
   const live = all.filter((m) => m.store);
   for (const m of live) assert.equal((await prepare(m, epoch)).promised, true, `${m.id} promises ${epoch}`);
   assert.equal((await assign(master, epoch, 'master', master, all)).accepted, true, `${master.id} accepts master`);
-  for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all)).accepted, true, `${m.id} accepts slave`);
+  for (const m of live) if (m !== master) assert.equal((await assign(m, epoch, 'slave', master, all, masterAddress)).accepted, true, `${m.id} accepts slave`);
 }
 
 /** elect(), then waits until the master serves in that epoch. */
-export async function electServing(epoch: number, master: TestNode, all: TestNode[]): Promise<void> {
-  await elect(epoch, master, all);
+export async function electServing(epoch: number, master: TestNode, all: TestNode[], masterAddress?: string): Promise<void> {
+  await elect(epoch, master, all, masterAddress);
   await checkFor(`${master.id} serving epoch ${epoch}`, () => master.store!.serving && master.store!.repl!.epoch === epoch);
 }
 
