@@ -1,13 +1,16 @@
 // Replication links between the stores of a group (proto/hawser/replication.proto): the
 // gRPC adapter of libs/replication's messages. A slave dials its master's Replication.Stream
-// (first batch: Hello) and keeps it open, redialing with backoff; the master accepts it and
-// knows the slave by the Hello. Both ends buffer outgoing messages per peer and write them as
+// (first batch: Hello) and keeps it open, redialing with backoff; the master accepts it, knows
+// the slave by the Hello and answers it at once (an empty batch), so a stream that nothing
+// answers is known to be stuck well before the master would be judged silent. Each link has a
+// TCP connection of its own (not shared with the other channels to the same store), so a
+// redial is a new connection. Both ends buffer outgoing messages per peer and write them as
 // ONE ReplicationBatch at `flush` (the shell flushes once per group commit / event step).
 // Sends to a peer without a link are dropped: the core retransmits on its ticks.
 import { performance } from 'node:perf_hooks';
 import type { Entry, Message } from '@hawser/replication';
 import {
-  CHANNEL_OPTIONS, channelCredentials, grpc, replicationService,
+  CHANNEL_OPTIONS, FRESH_CHANNEL_OPTIONS, channelCredentials, grpc, replicationService,
   type KeyValue, type ReplicationBatch, type ReplicationHello, type ReplicationMessage, type SnapshotChunk, type SnapshotRequest,
   type WireEntry, type WireSnapshotOffer,
 } from '@hawser/proto';
@@ -32,6 +35,11 @@ export interface LinksOptions {
   onMasterUnreachable?(masterId: string, why: string): void;
   /** Master side: why a slave's stream is refused right now (null: accepted). */
   refuse?(): string | null;
+  /**
+   * Slave side: a new stream whose Hello the master has not answered within this long is
+   * redialed on a new connection (doubling while it goes unanswered, up to 4x). 0: never.
+   */
+  answerMs?: number;
 }
 
 interface Dial {
@@ -47,6 +55,8 @@ interface Dial {
    * the master is there; cleared by anything the new stream brings.
    */
   checking: boolean;
+  /** How long the next stream may wait for the master's answer to its Hello (Options.answerMs, doubling). */
+  answerMs: number;
 }
 
 export class ReplicationLinks {
@@ -81,6 +91,7 @@ export class ReplicationLinks {
         const old = this.accepted.get(peer);
         if (old && old !== call) old.end();
         this.accepted.set(peer, call);
+        try { call.write({ messages: [] }); } catch { /* gone */ } // the Hello is answered
         this.o.log.info({ peer, epoch: h.epoch, incarnation: h.incarnation }, 'replication link accepted');
         call.on('close', () => this.o.log.info({ peer }, 'replication link closed'));
         this.o.onHello(h);
@@ -97,14 +108,14 @@ export class ReplicationLinks {
   // ---- slave side: dial -------------------------------------------------------------------
 
   /** Keep a stream to `masterId` at `address` (redialed until told otherwise). */
-  follow(masterId: string, address: string, epoch: number): void {
+  follow(masterId: string, address: string, epoch: number, answerMs = this.o.answerMs ?? 0): void {
     if (this.closed) return;
     if (this.dial && this.dial.masterId === masterId && this.dial.address === address) {
       if (epoch !== this.dial.epoch) { this.dial.epoch = epoch; }
       return;
     }
     this.unfollow();
-    this.dial = { masterId, address, epoch, client: null, call: null, backoff: 50, timer: null, checking: false };
+    this.dial = { masterId, address, epoch, client: null, call: null, backoff: 50, timer: null, checking: false, answerMs };
     this.connect(this.dial);
   }
 
@@ -120,7 +131,7 @@ export class ReplicationLinks {
     if (w?.address === address) return;
     w?.client.close();
     const Replication = replicationService();
-    const client = new Replication(address, channelCredentials(), CHANNEL_OPTIONS);
+    const client = new Replication(address, channelCredentials(), FRESH_CHANNEL_OPTIONS);
     client.getChannel().getConnectivityState(true);
     this.warmed.set(id, { address, client });
   }
@@ -144,13 +155,13 @@ export class ReplicationLinks {
     d.client?.close();
   }
 
-  /** Tears the stream to the master down and dials again (a silent link may be a hung one). */
-  redial(): void {
+  /** Tears the stream to the master down and dials again on a new connection (a silent link may be a hung one). */
+  redial(answerMs?: number): void {
     const d = this.dial;
     if (!d) return;
     const { masterId, address, epoch } = d;
     this.unfollow();
-    this.follow(masterId, address, epoch);
+    this.follow(masterId, address, epoch, answerMs);
   }
 
   get following(): { masterId: string; address: string } | null {
@@ -160,7 +171,7 @@ export class ReplicationLinks {
   private connect(d: Dial): void {
     if (this.dial !== d || this.closed) return;
     const Replication = replicationService();
-    d.client ??= this.takeWarm(d.address) ?? new Replication(d.address, channelCredentials(), CHANNEL_OPTIONS);
+    d.client ??= this.takeWarm(d.address) ?? new Replication(d.address, channelCredentials(), FRESH_CHANNEL_OPTIONS);
     const call = (d.client as unknown as { Stream(): grpc.ClientDuplexStream<ReplicationBatch, ReplicationBatch> }).Stream();
     d.call = call;
     let retried = false;
@@ -174,11 +185,24 @@ export class ReplicationLinks {
       this.o.log.info({ master: d.masterId, address: d.address, why, backoffMs: delay }, 'replication link lost; redialing');
       d.backoff = Math.min(1000, d.backoff * 2);
     };
+    // Unanswered: the connection may be one TCP holds in retransmission backoff (a warmed
+    // connection that went through a flapping link kept a new master's only slave unheard
+    // for a whole master timeout in a chaos run). A new connection starts without it.
+    let answered = false;
+    const unanswered = d.answerMs > 0 ? setTimeout(() => {
+      if (answered || this.dial !== d || d.call !== call) return;
+      this.unanswered++;
+      this.o.log.warn({ master: d.masterId, address: d.address, waitedMs: d.answerMs }, 'the master did not answer the replication Hello: redialing on a new connection');
+      this.redial(Math.min(d.answerMs * 2, (this.o.answerMs ?? 0) * 4));
+    }, d.answerMs) : undefined;
+    unanswered?.unref();
     call.on('data', (b: ReplicationBatch) => {
+      if (!answered) { answered = true; clearTimeout(unanswered); d.answerMs = this.o.answerMs ?? 0; }
       d.backoff = 50;
       d.checking = false;
       for (const m of b.messages ?? []) this.deliver(d.masterId, m);
     });
+    call.on('close', () => clearTimeout(unanswered));
     call.on('error', (e: Error) => {
       if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || this.dial !== d) { retry(e.message); return; }
       // The connection under the stream dropped (not a status the master sent): that is a killed
@@ -254,6 +278,9 @@ export class ReplicationLinks {
 
   /** Master side: the slaves with a stream open to this store. */
   acceptedPeers(): string[] { return [...this.accepted.keys()]; }
+
+  /** Slave side: streams redialed because the master did not answer their Hello (hawser_store_replication_hellos_unanswered_total). */
+  unanswered = 0;
 
   /**
    * Master side: ends these slaves' streams with UNAVAILABLE and `why`. A slave whose stream to

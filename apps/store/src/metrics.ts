@@ -110,6 +110,10 @@ export class StoreMetrics {
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.stalledStreams); } },
     });
     new prom.Counter({
+      name: 'hawser_store_replication_hellos_unanswered_total', help: 'slave: replication streams redialed on a new connection because the master did not answer their Hello in time (a connection held in TCP retransmission backoff)', registers,
+      collect() { const r = repl(); if (r) { this.reset(); this.inc(r.links.unanswered); } },
+    });
+    new prom.Counter({
       name: 'hawser_store_master_lost_not_reported_total', help: 'slave: masterLost reports not sent because this store\'s own event loop had stalled within replication.masterTimeoutMs (the silence was its own)', registers,
       collect() { const r = repl(); if (r) { this.reset(); this.inc(r.ownStallsNotReported); } },
     });

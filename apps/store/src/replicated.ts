@@ -173,6 +173,9 @@ export class ReplicatedJournal implements Journal {
       onMasterUnreachable: (masterId) => this.step({ type: 'masterUnreachable', masterId, now: performance.now() }),
       // A master fenced for good takes no slave: the slave reports it lost at once.
       refuse: () => (this.roles.fencedByZk ? `store ${o.id} is fenced and no longer the master of group ${o.group}` : null),
+      // A quarter of the master timeout: a stuck new stream is redialed well before the master
+      // would be judged silent (in-process answers take a round trip).
+      answerMs: Math.max(50, Math.floor(o.masterTimeoutMs / 4)),
     });
     this.roles = new Roles(o, {
       replica: this.replica, links: this.links, warn: this.warn,
