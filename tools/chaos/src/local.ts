@@ -214,9 +214,11 @@ export class LocalTopology implements System {
       { name: 'g1-stores-mqtt', group: 'g1', uris: g1.stores.map((s) => `mqtt://${s.host}:${s.field('mqttPort')}`) },
     ];
     const g2 = this.groups[1];
-    // g2's clients use its separate gateway and fail over to its stores' embedded gateways (as
-    // an operator's failover URI would): a killed gateway is not an outage of the group.
-    if (g2) out.push({ name: 'g2-gateway', group: 'g2', uris: [g2.gateway.stompUri, ...g2.stores.map((s) => s.stompUri)] });
+    // g2's clients use its separate gateway, fail over to its stores' embedded gateways while it
+    // is down and go back to it when it returns (an operator's failover URI with priorityBackup):
+    // a killed gateway is not an outage of the group, and a client is not left on a store that
+    // a later fault pauses (a client on a paused process waits out its heart-beats).
+    if (g2) out.push({ name: 'g2-gateway', group: 'g2', uris: [g2.gateway.stompUri, ...g2.stores.map((s) => s.stompUri)], priorityBackup: true });
     return out;
   }
 

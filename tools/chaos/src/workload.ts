@@ -37,10 +37,12 @@ export interface Path {
   group: string;
   /** URIs a client may use (a failover client lists them all; a plain consumer rotates over them). */
   uris: string[];
+  /** A failover client goes back to the first URI once it answers again (the failover URI's priorityBackup). */
+  priorityBackup?: boolean;
 }
 
 export function failoverUri(p: Path): string {
-  return `failover:(${p.uris.join(',')})?randomize=false&initialReconnectDelay=20&maxReconnectDelay=250`;
+  return `failover:(${p.uris.join(',')})?randomize=false&initialReconnectDelay=20&maxReconnectDelay=250${p.priorityBackup ? '&priorityBackup=true' : ''}`;
 }
 
 export interface Actor { readonly name: string; start(): Promise<void>; stop(): Promise<void> }
