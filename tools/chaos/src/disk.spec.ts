@@ -28,19 +28,19 @@ describe('disk-readonly: remountWritable', { skip, timeout: 60_000 }, () => {
       writeSync(fd, 'before');
       fsyncSync(fd); // synced: it must survive the error and the fsck (an unsynced one need not)
       closeSync(fd);
-      assert.equal(probeWrite(dir), undefined);
+      assert.equal(await probeWrite(dir), undefined);
       // A process in a mount namespace of its own keeps the superblock and its loop device alive.
       holder = spawn('unshare', ['-m', '--propagation', 'private', 'sleep', '60'], { cwd: dir, stdio: 'ignore' });
       await new Promise((r) => setTimeout(r, 300));
       const dev = execFileSync('findmnt', ['-n', '-o', 'SOURCE', '--mountpoint', dir], { encoding: 'utf8' }).trim().replace(/^\/dev\//, '');
       writeFileSync(`/sys/fs/ext4/${dev}/trigger_fs_error`, '1');
-      assert.match(probeWrite(dir) ?? '', /probe write failed: (EROFS|EIO)/, 'the probe sees the read-only disk');
+      assert.match((await probeWrite(dir)) ?? '', /probe write failed: (EROFS|EIO)/, 'the probe sees the read-only disk');
       const how = await remountWritable(dir);
       assert.match(how, /^remounted rw \(\/dev\/loop\d+ fsck \d/);
       const opts = mountOptions(dir);
       assert.equal(opts.length, 1);
       assert.match(opts[0]!, /^rw,/);
-      assert.equal(probeWrite(dir), undefined);
+      assert.equal(await probeWrite(dir), undefined);
       assert.equal(readFileSync(join(dir, 'kept'), 'utf8'), 'before');
     } finally {
       if (holder?.pid) { try { process.kill(holder.pid, 'SIGKILL'); } catch { /* gone */ } }

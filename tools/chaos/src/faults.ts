@@ -19,7 +19,8 @@
 //   partition-minority        one g1 store (master or slave) isolated (its link down), 2-4 s
 //   partition-bridge          a bridge process cut from g1's stores (it still sees ZooKeeper, the coordinators and g2), 2-4 s
 //   flapping-link             g1's master's link toggled down/up every 150-500 ms for 3-5 s
-import { closeSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { serverMode } from '@hawser/zookeeper-launcher';
 import type { Cluster } from '@hawser/integration/dist/cluster';
@@ -78,16 +79,20 @@ async function until<T>(deadlineMs: number, fn: () => Promise<T | undefined> | T
   }
 }
 
-/** Writes into `dir` until ENOSPC; returns the file written. */
-function fill(dir: string): string {
+/**
+ * Writes into `dir` until ENOSPC; returns the file written. Asynchronous: the workload's
+ * clients share this event loop (a synchronous fill took 0.2-0.5 s on a quiet machine and
+ * 1.6 s under CPU starvation, and every group's receipts waited for it).
+ */
+async function fill(dir: string): Promise<string> {
   const file = join(dir, 'chaos-filler');
-  const fd = openSync(file, 'w');
+  const fh = await open(file, 'w');
   try {
     for (const size of [1 << 20, 64 * 1024, 512]) {
       const chunk = Buffer.alloc(size, 0x5a);
-      for (;;) { try { writeSync(fd, chunk); } catch { break; } }
+      for (;;) { try { await fh.write(chunk); } catch { break; } }
     }
-  } finally { closeSync(fd); }
+  } finally { await fh.close(); }
   return file;
 }
 
@@ -292,7 +297,7 @@ export class Nemesis {
     let readOnly = false;
     let remounted = '';
     const restore = async () => {
-      if (filler) rmSync(filler, { force: true });
+      if (filler) await rm(filler, { force: true });
       if (readOnly) {
         // The filesystem stays read-only until unmounted: the store must be gone first.
         if (s.alive) await s.kill9();
@@ -301,7 +306,7 @@ export class Nemesis {
       }
     };
     this.undo.add(restore);
-    if (p.kind === 'disk-full') filler = fill(dir);
+    if (p.kind === 'disk-full') filler = await fill(dir);
     else {
       const dev = this.topo.deviceOf(dir).replace(/^\/dev\//, '');
       writeFileSync(`/sys/fs/ext4/${dev}/trigger_fs_error`, '1');
@@ -316,7 +321,7 @@ export class Nemesis {
     if (remounted) note += `, ${remounted}`;
     if (s.alive) await s.kill9(); // a store that did not leave by itself is restarted anyway (noted)
     // Its disk must take a write before it starts (a store on a disk still read-only exits at its first write).
-    const unwritable = probeWrite(dir);
+    const unwritable = await probeWrite(dir);
     if (unwritable) throw new Error(`${dir}: ${unwritable} before restarting ${s.name}`);
     await s.restart(30_000);
     note += ', restarted';

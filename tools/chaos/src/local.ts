@@ -8,8 +8,10 @@
 // file on a loop device, `errors=remount-ro`) so a disk can really fill up, or turn read-only
 // the way ext4 does after an I/O error. Everything is on 127.0.0.1, under one temp dir; close()
 // stops every process by PID, unmounts what it mounted and removes the dir.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Bridge, type ClusterNet } from '@hawser/integration/dist/cluster';
@@ -39,21 +41,39 @@ export interface LocalOptions {
   log?: (msg: string) => void;
 }
 
-/** Writes, syncs and removes a 1 MiB file in `dir`: undefined when it could, else why not. */
-export function probeWrite(dir: string): string | undefined {
+/**
+ * Writes, syncs and removes a 1 MiB file in `dir`: undefined when it could, else why not.
+ * Asynchronous, like every disk step of the faults: the workload's clients share this
+ * process's event loop, and a blocking write on a loaded machine would stall them (a
+ * synchronous fill showed up as 0.2-2 s without receipts in every group).
+ */
+export async function probeWrite(dir: string): Promise<string | undefined> {
   const file = join(dir, `.chaos-probe-${process.pid}`);
-  let fd: number | undefined;
+  let fh: Awaited<ReturnType<typeof open>> | undefined;
   try {
-    fd = openSync(file, 'w');
+    fh = await open(file, 'w');
     const chunk = Buffer.alloc(64 * 1024, 0x5a);
-    for (let i = 0; i < 16; i++) writeSync(fd, chunk);
-    fsyncSync(fd);
+    for (let i = 0; i < 16; i++) await fh.write(chunk);
+    await fh.sync();
     return undefined;
   } catch (e) {
     return `probe write failed: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   } finally {
-    if (fd !== undefined) try { closeSync(fd); } catch { /* already failing */ }
-    try { rmSync(file, { force: true }); } catch { /* read-only: reported above */ }
+    if (fh) await fh.close().catch(() => undefined);
+    await rm(file, { force: true }).catch(() => undefined); // read-only: reported above
+  }
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Runs a command without blocking the event loop: its exit status, stdout and stderr (never throws). */
+export async function runCommand(cmd: string, args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
+  try {
+    const r = await execFileAsync(cmd, args, { encoding: 'utf8' });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code?: unknown; stdout?: string; stderr?: string; message: string };
+    return { status: typeof x.code === 'number' ? x.code : -1, stdout: x.stdout ?? '', stderr: x.stderr || x.message };
   }
 }
 
@@ -75,32 +95,37 @@ export async function remountWritable(dir: string): Promise<string> {
   const tries: string[] = [];
   for (let attempt = 1; ; attempt++) {
     for (let i = 0; i < 5 && mountOptions(dir).length; i++) {
-      try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { await new Promise((r) => setTimeout(r, 200)); }
+      if ((await runCommand('umount', ['-d', dir])).status !== 0) await new Promise((r) => setTimeout(r, 200));
     }
-    while (mountOptions(dir).length) execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' });
+    while (mountOptions(dir).length) {
+      const u = await runCommand('umount', ['-l', '-d', dir]);
+      if (u.status !== 0) throw new Error(`umount -l ${dir}: ${u.stderr.trim()}`);
+    }
     // Other mount namespaces (every `ip netns exec` makes one, and the root mounts are private
     // here: an unmount does not reach them) may still hold the read-only superblock and its
     // loop device, which `mount -o loop` would reuse. A NEW loop device gives a new superblock,
     // writable (the old one is read-only: it cannot write to the image any more).
-    const dev = execFileSync('losetup', ['-f', '--show', `${dir}.img`], { encoding: 'utf8' }).trim();
+    const loop = await runCommand('losetup', ['-f', '--show', `${dir}.img`]);
+    if (loop.status !== 0) throw new Error(`losetup ${dir}.img: ${loop.stderr.trim()}`);
+    const dev = loop.stdout.trim();
     const codes: number[] = [];
     // e2fsck: 0 clean, 1 corrected, 2 corrected (reboot: n/a for an unmounted image), 4 left
     // uncorrected, 8+ failed. Anything above 2 is checked again: a mount over errors left in
     // place goes read-only at the first write that meets them (errors=remount-ro).
     for (let i = 0; i < 3; i++) {
-      const r = spawnSync('e2fsck', ['-f', '-y', dev], { stdio: 'ignore' });
-      codes.push(r.status ?? -1);
-      if (r.status !== null && r.status <= 2) break;
+      const r = await runCommand('e2fsck', ['-f', '-y', dev]);
+      codes.push(r.status);
+      if (r.status >= 0 && r.status <= 2) break;
     }
     let why: string | undefined;
-    try {
-      execFileSync('mount', ['-o', 'errors=remount-ro', dev, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const m = await runCommand('mount', ['-o', 'errors=remount-ro', dev, dir]);
+    if (m.status === 0) {
       const opts = mountOptions(dir);
       if (opts.length !== 1 || !/^rw,/.test(opts[0]!) || opts[0]!.includes('emergency_ro')) why = `mounts ${JSON.stringify(opts)}`;
-      else why = probeWrite(dir);
-    } catch (e) {
-      why = `mount failed: ${(e as { stderr?: Buffer }).stderr?.toString().trim() || (e as Error).message}`;
-      try { execFileSync('losetup', ['-d', dev], { stdio: 'ignore' }); } catch { /* gone already */ }
+      else why = await probeWrite(dir);
+    } else {
+      why = `mount failed: ${m.stderr.trim()}`;
+      await runCommand('losetup', ['-d', dev]); // gone already: nothing to do
     }
     tries.push(`${dev} fsck ${codes.join('/')}${why ? `: ${why}` : ''}`);
     if (!why) return `remounted rw (${tries.join('; ')})`;
