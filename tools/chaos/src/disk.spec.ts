@@ -1,6 +1,8 @@
-// The disk-readonly fault's way back (root only: ext4 on a loop device): a disk forced
-// read-only the way an I/O error does, while another mount namespace still holds it (as the
+// The disk faults' own steps (root only: ext4 on a loop device). disk-readonly's way back: a disk
+// forced read-only the way an I/O error does, while another mount namespace still holds it (as the
 // other stores' `ip netns exec` namespaces do), is made writable again and proven so by a write.
+// disk-full's filler: fills the disk to ENOSPC without stopping the event loop the workload's
+// clients share with it (docs/reliability.md D16).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -8,6 +10,7 @@ import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, r
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mountOptions, probeWrite, remountWritable } from './local';
+import { fillDisk } from './faults';
 
 const root = process.getuid?.() === 0;
 const has = (cmd: string) => { try { execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }); return true; } catch { return false; } };
@@ -47,6 +50,33 @@ describe('disk-readonly: remountWritable', { skip, timeout: 60_000 }, () => {
       for (let i = 0; i < 5 && mountOptions(dir).length; i++) { try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' }); } }
       const loops = execFileSync('losetup', ['-j', image], { encoding: 'utf8' }).split('\n').map((l) => l.split(':')[0]).filter(Boolean);
       for (const l of loops) { try { execFileSync('losetup', ['-d', l!], { stdio: 'ignore' }); } catch { /* busy: autoclear when released */ } }
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('disk-full: fillDisk', { skip, timeout: 60_000 }, () => {
+  it('fills a disk until ENOSPC while the event loop keeps turning', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'hawser-chaos-fill-spec-'));
+    const dir = join(base, 's1');
+    const image = `${dir}.img`;
+    try {
+      mkdirSync(dir);
+      execFileSync('truncate', ['-s', '32M', image]);
+      execFileSync('mkfs.ext4', ['-q', '-F', '-E', 'nodiscard', image]);
+      execFileSync('mount', ['-o', 'loop', image, dir]);
+      let turns = 0;
+      let done = false;
+      const turn = () => { turns++; if (!done) setImmediate(turn); };
+      setImmediate(turn);
+      const file = await fillDisk(dir);
+      done = true;
+      assert.equal(file, join(dir, 'chaos-filler'));
+      assert.match((await probeWrite(dir)) ?? '', /probe write failed: ENOSPC/, 'the disk is full');
+      // A synchronous fill lets no turn run until it returns (the workload's clients waited).
+      assert.ok(turns >= 10, `the event loop turned ${turns} times during the fill`);
+    } finally {
+      for (let i = 0; i < 5 && mountOptions(dir).length; i++) { try { execFileSync('umount', ['-d', dir], { stdio: 'ignore' }); } catch { execFileSync('umount', ['-l', '-d', dir], { stdio: 'ignore' }); } }
       rmSync(base, { recursive: true, force: true });
     }
   });

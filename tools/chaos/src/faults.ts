@@ -84,7 +84,7 @@ async function until<T>(deadlineMs: number, fn: () => Promise<T | undefined> | T
  * clients share this event loop (a synchronous fill took 0.2-0.5 s on a quiet machine and
  * 1.6 s under CPU starvation, and every group's receipts waited for it).
  */
-async function fill(dir: string): Promise<string> {
+export async function fillDisk(dir: string): Promise<string> {
   const file = join(dir, 'chaos-filler');
   const fh = await open(file, 'w');
   try {
@@ -306,7 +306,7 @@ export class Nemesis {
       }
     };
     this.undo.add(restore);
-    if (p.kind === 'disk-full') filler = await fill(dir);
+    if (p.kind === 'disk-full') filler = await fillDisk(dir);
     else {
       const dev = this.topo.deviceOf(dir).replace(/^\/dev\//, '');
       writeFileSync(`/sys/fs/ext4/${dev}/trigger_fs_error`, '1');
