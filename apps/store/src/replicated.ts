@@ -350,6 +350,11 @@ export class ReplicatedJournal implements Journal {
    */
   submit(entries: JournalEntry[]): void {
     if (!entries.length) return;
+    // Stopping (SIGTERM): the core takes nothing more (step), so a proposal now would leave a
+    // hole the next one trips on ("does not follow the log": the store exited 1 instead of 0
+    // when a rolling restart stopped a master under load). Nothing of these gets a receipt;
+    // the clients' sessions move to the next master and send again.
+    if (this.stopped) return;
     if (!this.serving) {
       this.warn('drop', { count: entries.length }, 'entries made while not serving as master were dropped');
       return;
@@ -398,7 +403,7 @@ export class ReplicatedJournal implements Journal {
 
   /** Proposes what is pending (up to maxBatch entries); false if nothing went out. */
   private propose(): boolean {
-    if (!this.serving || !this.pending.length || !this.mayPropose()) return false;
+    if (this.stopped || !this.serving || !this.pending.length || !this.mayPropose()) return false;
     const batch = this.pending.splice(0, this.o.maxBatch);
     if (this.holdTimer && !this.pending.length) { clearTimeout(this.holdTimer); this.holdTimer = null; }
     const first = batch[0]!;

@@ -45,7 +45,7 @@ function collect(sub: Subscription): { got: Got[]; stop: () => Promise<void> } {
   const loop = (async () => {
     while (running) {
       const m = await sub.tryNext(100).catch(() => undefined);
-      if (!m) continue;
+      if (!m) { if (sub.closed) break; continue; } // an ended subscription answers at once: do not spin
       got.push({ id: m.messageId, text: m.text, redelivered: m.redelivered, stamp: m.headers['timestamp'] ?? '' });
       m.ack({ receipt: false }).catch(() => undefined);
     }

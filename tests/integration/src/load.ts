@@ -49,7 +49,9 @@ export class Load {
     l.consumer = (async () => {
       while (l.consuming || sub.buffered > 0) {
         const m = await sub.tryNext(200);
-        if (!m) continue;
+        // An ended subscription answers at once: without this the loop spun on microtasks and no
+        // timer (the test's own timeout included) could fire again.
+        if (!m) { if (sub.closed) break; continue; }
         l.consumed.push(m);
         // Acks without receipts: one lost in a failover only means a redelivery.
         void m.ack({ receipt: false }).catch(() => undefined);
