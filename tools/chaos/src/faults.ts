@@ -212,7 +212,7 @@ export class Nemesis {
     let name: string;
     let target: string;
     let groups = ['g1'];
-    let apply: () => void;
+    let apply: () => Promise<void>;
     let flap: Rng | undefined;
     if (p.kind === 'partition-master') {
       name = master.name;
@@ -237,10 +237,12 @@ export class Nemesis {
       flap = new Rng(p.pick);
       apply = () => lab.link(name, false);
     }
-    const takeBack = async () => { lab.heal(name); lab.link(name, true); };
+    const takeBack = async () => { await lab.heal(name); await lab.link(name, true); };
     this.undo.add(takeBack);
+    // The fault starts (the heal is timed from here) once the cut is in place: `ip` runs beside
+    // the workload and the clients go on meanwhile.
+    await apply();
     begin(target, groups);
-    apply();
     if (flap) {
       const until = Date.now() + p.holdMs;
       let up = false;
@@ -248,7 +250,7 @@ export class Nemesis {
       while (Date.now() < until) {
         await sleep(flap.int(150, 500));
         up = !up;
-        lab.link(name, up);
+        await lab.link(name, up);
         n++;
       }
       target += ` (${n} toggles)`;
@@ -292,7 +294,6 @@ export class Nemesis {
     const master = await c.master(20_000).catch(() => undefined);
     const dir = c.dataDirOf(c.idOf(s));
     const target = `${s.name}${s === master ? ' (master)' : ' (slave)'} ${dir}`;
-    begin(target, ['g1']);
     let filler: string | undefined;
     let readOnly = false;
     let remounted = '';
@@ -306,9 +307,14 @@ export class Nemesis {
       }
     };
     this.undo.add(restore);
-    if (p.kind === 'disk-full') filler = await fillDisk(dir);
-    else {
+    // The fault starts (the heal is timed from here) once it is in effect: the disk full, or
+    // turned read-only. The fill takes a while and runs beside the workload (D16).
+    if (p.kind === 'disk-full') {
+      filler = await fillDisk(dir);
+      begin(target, ['g1']);
+    } else {
       const dev = this.topo.deviceOf(dir).replace(/^\/dev\//, '');
+      begin(target, ['g1']);
       writeFileSync(`/sys/fs/ext4/${dev}/trigger_fs_error`, '1');
       readOnly = true;
     }

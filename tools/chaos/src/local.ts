@@ -313,7 +313,7 @@ export class LocalTopology implements System {
 
   /** Stops everything by PID, unmounts, removes the temp dirs (HAWSER_KEEP_TMP=1 keeps the logs). */
   async close(): Promise<void> {
-    this.lab?.healAll();
+    await this.lab?.healAll();
     await this.base?.close().catch(() => undefined);
     this.lab?.destroy();
     for (const dir of this.mounts.splice(0)) {

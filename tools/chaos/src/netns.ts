@@ -8,7 +8,8 @@
 // partition is `ip route add blackhole <peer>/32` inside the namespace (nothing it sends to
 // the peer leaves, and no connection either way can complete: a reply is a send too), and an
 // isolation is its veth link down. Flapping is the link toggled.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 
 export class NetnsError extends Error {
@@ -18,6 +19,16 @@ export class NetnsError extends Error {
 
 function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * `ip` without blocking the event loop: the faults run in the process of the workload's clients
+ * (a blocking command stalls them all: docs/reliability.md D16). Setup and teardown use ip().
+ */
+async function ipAsync(...args: string[]): Promise<void> {
+  await execFileAsync('ip', args, { encoding: 'utf8' });
 }
 
 interface Placed { name: string; ns: string; host: string; hostIf: string }
@@ -99,32 +110,32 @@ export class NetLab {
   }
 
   /** `name` can no longer exchange anything with `peers` (addresses). */
-  cut(name: string, peers: string[]): void {
+  async cut(name: string, peers: string[]): Promise<void> {
     const set = this.cuts.get(name) ?? new Set<string>();
+    this.cuts.set(name, set);
     for (const peer of peers) {
       if (set.has(peer)) continue;
-      ip('-n', this.nsOf(name), 'route', 'add', 'blackhole', `${peer}/32`);
+      await ipAsync('-n', this.nsOf(name), 'route', 'add', 'blackhole', `${peer}/32`);
       set.add(peer);
     }
-    this.cuts.set(name, set);
   }
 
   /** Removes every cut of `name`. */
-  heal(name: string): void {
+  async heal(name: string): Promise<void> {
     for (const peer of this.cuts.get(name) ?? []) {
-      try { ip('-n', this.nsOf(name), 'route', 'del', 'blackhole', `${peer}/32`); } catch { /* already gone */ }
+      await ipAsync('-n', this.nsOf(name), 'route', 'del', 'blackhole', `${peer}/32`).catch(() => undefined); // already gone
     }
     this.cuts.delete(name);
   }
 
-  link(name: string, up: boolean): void {
-    ip('-n', this.nsOf(name), 'link', 'set', 'eth0', up ? 'up' : 'down');
+  async link(name: string, up: boolean): Promise<void> {
+    await ipAsync('-n', this.nsOf(name), 'link', 'set', 'eth0', up ? 'up' : 'down');
   }
 
   /** Heals every cut and brings every link up. */
-  healAll(): void {
-    for (const name of [...this.cuts.keys()]) this.heal(name);
-    for (const name of this.placed.keys()) { try { this.link(name, true); } catch { /* gone */ } }
+  async healAll(): Promise<void> {
+    for (const name of [...this.cuts.keys()]) await this.heal(name);
+    for (const name of this.placed.keys()) await this.link(name, true).catch(() => undefined); // gone
   }
 
   /**
