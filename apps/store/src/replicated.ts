@@ -611,8 +611,7 @@ export class ReplicatedJournal implements Journal {
       this.noteAck(m.from, m.received);
       this.roles.acknowledged(m.from, m.epoch);
     } else if (m.type === 'reject' && this.replica.role === 'master') {
-      const p = this.ackProgress.get(m.from);
-      this.ackProgress.set(m.from, { received: p?.received ?? -1, at: performance.now() });
+      this.noteMoved(m.from);
     }
     this.step({ type: 'receive', message: m });
   }
@@ -622,6 +621,11 @@ export class ReplicatedJournal implements Journal {
     if (received >= this.replica.lastPosition || !this.caughtUpAt.has(from)) this.caughtUpAt.set(from, now);
     const p = this.ackProgress.get(from);
     if (!p || received > p.received) this.ackProgress.set(from, { received, at: now });
+  }
+
+  /** A slave's stream moved without a new position: a new stream, or a reject of a probe (searching back through a diverged log). cutStalledSlaves counts from here. */
+  private noteMoved(from: string): void {
+    this.ackProgress.set(from, { received: this.ackProgress.get(from)?.received ?? -1, at: performance.now() });
   }
 
   private onHello(h: ReplicationHello): void {
@@ -646,7 +650,7 @@ export class ReplicatedJournal implements Journal {
     }
     const now = performance.now();
     if (!this.caughtUpAt.has(h.from)) this.caughtUpAt.set(h.from, now);
-    this.ackProgress.set(h.from, { received: this.ackProgress.get(h.from)?.received ?? -1, at: now }); // a new stream gets its time
+    this.noteMoved(h.from); // a new stream gets its time
   }
 
   /** Replication.Snapshot: this store's indexes at one RocksDB snapshot. */

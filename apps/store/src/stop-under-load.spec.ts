@@ -12,9 +12,10 @@ import { bootServing, cleanupNodes, nodeAddr, testNodes, type TestNode } from '.
 test('a master whose journal stops while SENDs keep arriving proposes nothing more and does not fail', async () => {
   const all = testNodes();
   const [s1] = all as [TestNode];
+  let session: TestSession | undefined;
   try {
     await bootServing(all);
-    const session = new TestSession(nodeAddr(s1));
+    session = new TestSession(nodeAddr(s1));
     await session.open();
     const ids: number[] = [];
     for (let i = 0; i < 200; i++) ids.push(session.send('/queue/stop', `before-${i}`, { id: `ID:before-${i}` }));
@@ -29,8 +30,8 @@ test('a master whose journal stops while SENDs keep arriving proposes nothing mo
     await stopped;
     await new Promise((res) => setTimeout(res, 200));
     assert.equal((r as unknown as { failed: boolean }).failed, false, 'the journal failed while stopping');
-    session.close();
   } finally {
+    session?.close();
     await cleanupNodes(all);
   }
 });

@@ -79,13 +79,16 @@ async function until<T>(deadlineMs: number, fn: () => Promise<T | undefined> | T
   }
 }
 
+/** The file fillDisk writes in `dir`. */
+const fillerOf = (dir: string): string => join(dir, 'chaos-filler');
+
 /**
  * Writes into `dir` until ENOSPC; returns the file written. Asynchronous: the workload's
  * clients share this event loop (a synchronous fill took 0.2-0.5 s on a quiet machine and
  * 1.6 s under CPU starvation, and every group's receipts waited for it).
  */
 export async function fillDisk(dir: string): Promise<string> {
-  const file = join(dir, 'chaos-filler');
+  const file = fillerOf(dir);
   const fh = await open(file, 'w');
   try {
     for (const size of [1 << 20, 64 * 1024, 512]) {
@@ -310,7 +313,8 @@ export class Nemesis {
     // The fault starts (the heal is timed from here) once it is in effect: the disk full, or
     // turned read-only. The fill takes a while and runs beside the workload (D16).
     if (p.kind === 'disk-full') {
-      filler = await fillDisk(dir);
+      filler = fillerOf(dir); // known before the fill: a fill cut short is removed too
+      await fillDisk(dir);
       begin(target, ['g1']);
     } else {
       const dev = this.topo.deviceOf(dir).replace(/^\/dev\//, '');
