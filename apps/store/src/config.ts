@@ -75,6 +75,7 @@ export const schema = {
     maxBatch: int(1000, 'max journal entries per group commit (one RocksDB batch)', 1, 1_000_000),
     replicaApplyMs: int(100, 'replicated slave: committed entries are applied to the indexes in windows of this many ms (or maxBatch entries), so a message acked within the window is never written as a record; 0 = at once', 0, 60_000),
     ackHoldMs: int(2, 'standalone, and replicated master: an entry that only removes messages (consumer acks, which no receipt-less client waits on) may wait up to this many ms to ride with the next proposal instead of making its own; 0 = propose at once', 0, 1000),
+    gatherMs: int(2, 'replicated, quorum_mem/remote_mem: a node\'s journal write waits up to this many ms for more entries to write them as one RocksDB batch (fewer batches and thread hand-offs per message); no receipt waits on it (a *_mem receipt waits for the slaves\' memory), only the group\'s commit point; the *_disk modes write at once; 0 = write at once', 0, 10_000),
     maxInflight: int(2, 'replicated master: proposals sent to the slaves and not yet acknowledged before new entries wait and go out as one batch (0 = no limit)', 0, 1_000_000),
     retention: int(100_000, 'journal entries kept after they are applied (replica catch-up)', 1, 1_000_000_000),
     writeBufferBytes: int(64 * 1024 * 1024, 'RocksDB memtable size (bytes): bigger means fewer flushes under load; up to about twice this is held in memory (a full memtable being flushed while the next fills)', 1024 * 1024, 1024 * 1024 * 1024),

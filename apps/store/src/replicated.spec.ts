@@ -186,6 +186,40 @@ test('journal.replicaApplyMs: a slave applies committed entries in windows; prom
   }
 });
 
+test('journal.gatherMs (quorum_mem): receipts do not wait for a node\'s own disk; its entries go to RocksDB together, and a stop writes them at once', async () => {
+  const all = testNodes(['--journal.gatherMs', '5000']);
+  const [s1] = all as [TestNode, TestNode, TestNode];
+  try {
+    await bootServing(all);
+    const p = new TestSession(nodeAddr(s1));
+    await p.open();
+    const r = s1.store!.repl!.replica;
+    const last = r.lastPosition;
+    await checkFor('the open is on disk', () => r.persistedPosition === last, 15_000);
+    // Count the master's RocksDB batches and the journal entries each one carries.
+    const db = (s1.store!.repl as unknown as { journal: { db: { batch(ops: Array<{ key: string | Buffer }>, sync: boolean): Promise<void> } } }).journal.db;
+    const batch = db.batch.bind(db);
+    const entriesPerBatch: number[] = [];
+    db.batch = (ops, sync) => {
+      const n = ops.filter((o) => String(o.key).startsWith('j\u0000')).length;
+      if (n) entriesPerBatch.push(n);
+      return batch(ops, sync);
+    };
+    for (let i = 0; i < 5; i++) await p.receipted([p.send('/queue/g', `g${i}`, { id: `ID:g-${i}` })]);
+    assert.equal(r.lastPosition, last + 5);
+    assert.ok(r.persistedPosition < r.lastPosition, `the five receipts came from the slaves' memory, the master's own write still gathers (persisted ${r.persistedPosition}, last ${r.lastPosition})`);
+    await checkFor('the gathered write is done', () => r.persistedPosition === r.lastPosition, 15_000);
+    assert.deepEqual(entriesPerBatch, [5], 'the five entries, proposed one after another, went to RocksDB in one batch');
+    // A stop does not wait out a gathering write: it writes what is queued.
+    await p.receipted([p.send('/queue/g', 'g5', { id: 'ID:g-5' })]);
+    p.close();
+    await stopNode(s1);
+    assert.equal(r.persistedPosition, last + 6, 'the entry queued when the stop came is on disk');
+  } finally {
+    await cleanupNodes(all);
+  }
+});
+
 test('a slave far behind catches up by snapshot; a Prepare of a newer epoch fences the master at once', async () => {
   const all = testNodes(['--journal.retention', '5']);
   const [s1, s2, s3] = all as [TestNode, TestNode, TestNode];

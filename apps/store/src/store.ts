@@ -227,7 +227,7 @@ export class Store {
       this.repl = new ReplicatedJournal({
         id: c.node.id, group: c.group, replicas: c.replicas, sync: c.sync, weight: c.node.weight,
         masterTimeoutMs: c.replication.masterTimeoutMs, heartbeatMs: c.replication.heartbeatMs,
-        maxBatch: c.journal.maxBatch, maxInflight: c.journal.maxInflight, ackHoldMs: c.journal.ackHoldMs, replicaApplyMs: c.journal.replicaApplyMs, retention: c.journal.retention, retentionBytes: c.journal.retentionBytes, fsync: fsyncFor(c.sync), log: this.deps.log,
+        maxBatch: c.journal.maxBatch, maxInflight: c.journal.maxInflight, ackHoldMs: c.journal.ackHoldMs, gatherMs: c.journal.gatherMs, replicaApplyMs: c.journal.replicaApplyMs, retention: c.journal.retention, retentionBytes: c.journal.retentionBytes, fsync: fsyncFor(c.sync), log: this.deps.log,
         knownMembers: () => this.membership?.knownMembers() ?? this.deps.knownMembers?.() ?? [],
         reportMasterLost: this.deps.reportMasterLost ?? ((epoch, masterId) => this.reportMasterLost(epoch, masterId)),
         // With ZooKeeper, no epoch above the group's published one is promised (docs/security.md).
