@@ -144,3 +144,5 @@ export function onShutdown(log: Logger, stop: () => Promise<void>, timeoutMs = 1
   process.on('SIGINT', () => handler('SIGINT'));
   process.on('SIGTERM', () => handler('SIGTERM'));
 }
+
+export { TallyCounter, TallyHistogram, type Tally } from './tally';

@@ -16,7 +16,7 @@
 // a bad topic) closes the connection without a reply, as MQTT requires [MQTT-4.8.0-1], with
 // a log line and hawser_gateway_mqtt_protocol_errors_total.
 import { parser as mqttParser, generate, type Packet, type Parser, type IConnectPacket } from 'mqtt-packet';
-import type { Logger } from '@hawser/observability';
+import type { Logger, Tally } from '@hawser/observability';
 import type { Transport } from '../../transports/transport';
 import { GatewayError, StoreRejectedError } from '../../errors';
 import type { ClientSession, ClientDelivery } from '../../session/client-session';
@@ -138,10 +138,15 @@ export class MqttConnection {
   held: Packet[] | undefined;
   private pausedForClient = false;
   private pausedForStore = false;
+  /** This connection's byte counts (hawser_gateway_bytes_in/out_total of its protocol). */
+  private readonly bytesIn: Tally;
+  private readonly bytesOut: Tally;
   onClosed: (() => void) | undefined;
 
   constructor(readonly ctx: MqttContext, readonly transport: Transport, connectionSeq: number) {
     this.id = `${ctx.gatewayId}:${ctx.bootId}-${connectionSeq}`;
+    this.bytesIn = ctx.metrics.bytesIn.tally(transport.protocol);
+    this.bytesOut = ctx.metrics.bytesOut.tally(transport.protocol);
     this.log = ctx.log.child({ connectionId: this.id, protocol: transport.protocol, remote: transport.remote });
     this.parser = mqttParser({ protocolVersion: 4 });
     this.parser.on('packet', (p: Packet) => this.onPacket(p));
@@ -165,7 +170,7 @@ export class MqttConnection {
   receive(chunk: Buffer): void {
     if (!this.isOpen) return;
     this.lastRead = Date.now();
-    this.ctx.metrics.bytesIn.inc({ protocol: this.transport.protocol }, chunk.length);
+    this.bytesIn.n += chunk.length;
     try {
       this.parser.parse(chunk);
       // mqtt-packet buffers a packet until it is whole: refuse one announced over the limit
@@ -182,7 +187,7 @@ export class MqttConnection {
 
   private onPacket(p: Packet): void {
     if (!this.isOpen) return;
-    this.ctx.metrics.mqttPacketsIn.inc({ type: p.cmd });
+    this.ctx.metrics.mqttPacketsIn.inc(p.cmd);
     if (p.length !== undefined && p.length + 2 > this.ctx.config.mqtt.maxPacketSize) {
       this.protocolError(new ProtocolError('oversize', `MQTT packet of ${p.length} bytes, the most allowed is ${this.ctx.config.mqtt.maxPacketSize} (mqtt.maxPacketSize)`));
       return;
@@ -300,8 +305,8 @@ export class MqttConnection {
   write(p: Packet, done?: (err?: Error) => void): void {
     if (!this.isOpen) { done?.(new Error('connection closed')); return; }
     const bytes = generate(p, { protocolVersion: this.version === 3 ? 3 : 4 });
-    this.ctx.metrics.mqttPacketsOut.inc({ type: p.cmd });
-    this.ctx.metrics.bytesOut.inc({ protocol: this.transport.protocol }, bytes.length);
+    this.ctx.metrics.mqttPacketsOut.inc(p.cmd);
+    this.bytesOut.n += bytes.length;
     this.transport.write(bytes, done);
     if (!this.pausedForClient && this.transport.buffered > this.ctx.config.limits.writeBufferHigh) {
       this.pausedForClient = true;

@@ -13,7 +13,7 @@ import {
   validateClientFrame, SUPPORTED_VERSIONS, CLIENT_COMMANDS, type StompFrame, type StompVersion, type HeartBeat,
 } from '@hawser/stomp';
 import type { AckMode, Message } from '@hawser/proto';
-import type { Logger } from '@hawser/observability';
+import type { Logger, Tally } from '@hawser/observability';
 import { LoginError, type Authenticator, type Principal } from '@hawser/security';
 import type { Transport } from '../../transports/transport';
 import { GatewayError, LimitExceededError, StoreRejectedError } from '../../errors';
@@ -62,8 +62,11 @@ export class StompConnection {
   /** The receipt of the DISCONNECT being settled: when it comes, the connection closes. */
   private disconnectReceipt: string | undefined;
   private disconnecting = false;
-  /** receipt-id of a SEND -> when it was read: its RECEIPT observes hawser_gateway_receipt_seconds. */
-  private readonly sendsAwaitingReceipt = new Map<string, bigint>();
+  /** receipt-id of a SEND -> when it was read (performance.now()): its RECEIPT observes hawser_gateway_receipt_seconds. */
+  private readonly sendsAwaitingReceipt = new Map<string, number>();
+  /** This connection's byte counts (hawser_gateway_bytes_in/out_total of its protocol). */
+  private readonly bytesIn: Tally;
+  private readonly bytesOut: Tally;
   private messageSeq = 0;
   private lastRead = Date.now();
   private lastWrite = Date.now();
@@ -82,6 +85,8 @@ export class StompConnection {
   constructor(private readonly ctx: GatewayContext, private readonly transport: Transport, connectionSeq: number) {
     this.id = `${ctx.gatewayId}:${ctx.bootId}-${connectionSeq}`;
     this.destinations = new StompDestinations(this.id);
+    this.bytesIn = ctx.metrics.bytesIn.tally(transport.protocol);
+    this.bytesOut = ctx.metrics.bytesOut.tally(transport.protocol);
     this.log = ctx.log.child({ connectionId: this.id, protocol: transport.protocol, remote: transport.remote });
     this.parser = new StompParser({
       side: 'server',
@@ -109,7 +114,7 @@ export class StompConnection {
   receive(chunk: Buffer): void {
     if (!this.isOpen || this.disconnecting) return;
     this.lastRead = Date.now();
-    this.ctx.metrics.bytesIn.inc({ protocol: this.transport.protocol }, chunk.length);
+    this.bytesIn.n += chunk.length;
     try {
       for (const ev of this.parser.push(chunk)) {
         if (!this.isOpen || this.disconnecting) return;
@@ -132,7 +137,7 @@ export class StompConnection {
       this.log.debug({ pendingReceipts: this.session.pendingReceipts }, 'too many receipts pending: pausing the client\'s input');
       this.updateReading();
     }
-    this.ctx.metrics.framesIn.inc({ command: KNOWN_COMMANDS.has(command) ? command : 'UNKNOWN' });
+    this.ctx.metrics.framesIn.inc(KNOWN_COMMANDS.has(command) ? command : 'UNKNOWN');
     if (!KNOWN_COMMANDS.has(command)) throw new StompError('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(command)}`);
     if (this.state === 'connecting') {
       if (command !== 'CONNECT' && command !== 'STOMP') {
@@ -249,7 +254,7 @@ export class StompConnection {
       timestamp: 0, // set by the store on enqueue
     };
     const receipt = getHeader(f, 'receipt');
-    if (receipt !== undefined) this.sendsAwaitingReceipt.set(receipt, process.hrtime.bigint());
+    if (receipt !== undefined) this.sendsAwaitingReceipt.set(receipt, performance.now());
     this.session!.send(message, getHeader(f, 'transaction') ?? '', receipt);
   }
 
@@ -349,7 +354,7 @@ export class StompConnection {
     const readAt = this.sendsAwaitingReceipt.get(receipt);
     if (readAt !== undefined) {
       this.sendsAwaitingReceipt.delete(receipt);
-      this.ctx.metrics.receiptSeconds.observe({ protocol: this.transport.protocol }, Number(process.hrtime.bigint() - readAt) / 1e9);
+      this.ctx.metrics.receiptSeconds.observe(this.transport.protocol, (performance.now() - readAt) / 1e3);
     }
     if (this.disconnecting && receipt === this.disconnectReceipt) this.close('client disconnected');
   }
@@ -383,12 +388,12 @@ export class StompConnection {
     // Before CONNECTED the client does not know the version yet: no 1.1+ header escaping
     // (an ERROR answering CONNECT, e.g. "no master for group g1: ...", must read as sent).
     const bytes = encodeFrame(f, this.connectedSent ? this.version : '1.0');
-    this.ctx.metrics.framesOut.inc({ command: f.command });
+    this.ctx.metrics.framesOut.inc(f.command);
     this.write(bytes, done);
   }
 
   private write(bytes: Buffer, done?: (err?: Error) => void): void {
-    this.ctx.metrics.bytesOut.inc({ protocol: this.transport.protocol }, bytes.length);
+    this.bytesOut.n += bytes.length;
     this.lastWrite = Date.now();
     this.transport.write(bytes, done);
     if (!this.pausedForClient && this.transport.buffered > this.ctx.config.limits.writeBufferHigh) {
@@ -428,7 +433,7 @@ export class StompConnection {
       const due = Math.max(send - tick, tick);
       const t = setInterval(() => {
         if (this.isOpen && Date.now() - this.lastWrite >= due) {
-          this.ctx.metrics.bytesOut.inc({ protocol: this.transport.protocol }, HEARTBEAT.length);
+          this.bytesOut.n += HEARTBEAT.length;
           this.lastWrite = Date.now();
           this.transport.write(HEARTBEAT);
         }
