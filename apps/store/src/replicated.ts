@@ -101,7 +101,12 @@ export class ReplicatedJournal implements Journal {
   readonly links: ReplicationLinks;
   private core: BrokerCore | null = null;
   /** Decoded entries in the log above `applied` (master: made by its core; slave: received). */
-  private readonly unapplied = new Map<number, JournalEntry>();
+  /**
+   * Entries not applied to the indexes yet, by position: the master's own as the core made them,
+   * a slave's as they arrived (bytes, decoded when applied or on promotion: decoded at once they
+   * held the ack back and lived through the apply window's scavenges).
+   */
+  private readonly unapplied = new Map<number, JournalEntry | Entry>();
   /** Entries being proposed, by position (so the persist action needs no decode). */
   private readonly known = new Map<number, JournalEntry>();
   private applied: number;
@@ -488,7 +493,7 @@ export class ReplicatedJournal implements Journal {
         this.roles.onRole(a.role, a.epoch, a.masterId);
         return;
       case 'persist': {
-        for (const e of a.entries) this.unapplied.set(e.position, this.known.get(e.position) ?? decodeWire(e));
+        for (const e of a.entries) this.unapplied.set(e.position, this.known.get(e.position) ?? e);
         this.enqueue({ kind: 'persist', entries: a.entries });
         return;
       }
@@ -566,7 +571,7 @@ export class ReplicatedJournal implements Journal {
         // no-op) is ours now: a new master commits its whole log.
         const tail: JournalEntry[] = [];
         for (let p = core.position + 1; p <= this.replica.lastPosition; p++) {
-          const e = this.unapplied.get(p);
+          const e = this.unappliedAt(p);
           if (!e) { this.fatal(new Error(`promotion: entry ${p} missing from the log`)); return; }
           tail.push(e);
         }
@@ -670,6 +675,12 @@ export class ReplicatedJournal implements Journal {
 
   // ---- the writer (group commit) ------------------------------------------------------------
 
+  /** An unapplied entry, decoded (a slave keeps what arrived as bytes until it needs the ops). */
+  private unappliedAt(position: number): JournalEntry | undefined {
+    const e = this.unapplied.get(position);
+    return e && decodeWire(e);
+  }
+
   private enqueue(w: WriteItem): void {
     if (!this.writes.length) this.queuedAt = performance.now();
     this.writes.push(w);
@@ -764,8 +775,7 @@ export class ReplicatedJournal implements Journal {
       this.writes.shift();
       if (w.kind === 'persist') {
         for (const e of w.entries) {
-          const je = this.unapplied.get(e.position);
-          this.journal.putEntry(ops, e.position, e.data.length ? e.data : encodeEntry(je ?? { epoch: e.epoch, position: e.position, time: 0, ops: [] }));
+          this.journal.putEntry(ops, e.position, e.data.length ? e.data : encodeEntry(this.unappliedAt(e.position) ?? { epoch: e.epoch, position: e.position, time: 0, ops: [] }));
         }
         n += w.entries.length;
         lastPersist = w.entries[w.entries.length - 1] ?? lastPersist;
@@ -785,7 +795,7 @@ export class ReplicatedJournal implements Journal {
     const target = this.needsApply() ? Math.min(this.replica.commitPosition, this.diskLast) : this.applied;
     const apply: JournalEntry[] = [];
     for (let p = this.applied + 1; p <= target; p++) {
-      const e = this.unapplied.get(p);
+      const e = this.unappliedAt(p);
       if (!e) { this.o.log.error({ position: p }, 'committed entry missing from memory: applying stops here'); break; }
       apply.push(e);
     }
@@ -924,7 +934,8 @@ export class ReplicatedJournal implements Journal {
   }
 }
 
-function decodeWire(e: Entry): JournalEntry {
+function decodeWire(e: Entry | JournalEntry): JournalEntry {
+  if ('ops' in e) return e;
   if (e.noop || e.data.length === 0) return { epoch: e.epoch, position: e.position, time: 0, ops: [] };
   const je = decodeEntry(e.data);
   je.epoch = e.epoch;
