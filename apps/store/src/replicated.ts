@@ -100,9 +100,8 @@ export class ReplicatedJournal implements Journal {
   readonly replica: Replica;
   readonly links: ReplicationLinks;
   private core: BrokerCore | null = null;
-  /** Decoded entries in the log above `applied` (master: made by its core; slave: received). */
   /**
-   * Entries not applied to the indexes yet, by position: the master's own as the core made them,
+   * Entries in the log above `applied`, by position: the master's own as the core made them,
    * a slave's as they arrived (bytes, decoded when applied or on promotion: decoded at once they
    * held the ack back and lived through the apply window's scavenges).
    */
@@ -934,6 +933,7 @@ export class ReplicatedJournal implements Journal {
   }
 }
 
+/** The entry as the core reads it: a replicated entry's bytes decoded (one already decoded as is). */
 function decodeWire(e: Entry | JournalEntry): JournalEntry {
   if ('ops' in e) return e;
   if (e.noop || e.data.length === 0) return { epoch: e.epoch, position: e.position, time: 0, ops: [] };
