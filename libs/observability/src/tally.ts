@@ -78,11 +78,12 @@ export class TallyHistogram<L extends string> {
         const h = this as unknown as PromHistogramInternals;
         for (const c of cells.values()) {
           if (c.count === 0) continue;
-          const key = Object.keys(h.hashMap).find((k) => h.hashMap[k]!.labels[config.labelName] === c.labels[config.labelName]);
-          let entry = key === undefined ? undefined : h.hashMap[key];
+          const value = c.labels[config.labelName];
+          const find = () => Object.values(h.hashMap).find((e) => e.labels[config.labelName] === value);
+          let entry = find();
           if (!entry) {
-            h.zero(c.labels);
-            entry = Object.values(h.hashMap).find((e) => e.labels[config.labelName] === c.labels[config.labelName])!;
+            h.zero(c.labels); // prom-client's record for this label set, every bucket at 0
+            entry = find()!;
           }
           for (let i = 0; i < bounds.length; i++) {
             if (c.counts[i]) entry.bucketValues[String(bounds[i])] = (entry.bucketValues[String(bounds[i])] ?? 0) + c.counts[i]!;
