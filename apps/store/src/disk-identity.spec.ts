@@ -273,3 +273,37 @@ test('a replica whose log diverged below its commit point says diverged, refuses
     await cleanupNodes(all);
   }
 });
+
+test('a wiped member re-syncs though the master knew it in a later life: incarnations grow across a wipe, and a restart always raises one', async () => {
+  const all = testNodes();
+  const [s1, , s3] = all as [TestNode, TestNode, TestNode];
+  try {
+    for (const n of all) await bootNode(n);
+    await electServing(1, s1, all);
+    await sendAll(s1, ['a1', 'a2']);
+    // A few lives of s3, each caught up (so the master last heard it at its highest incarnation).
+    const lives: number[] = [s3.store!.repl!.replica.incarnation];
+    for (let i = 0; i < 3; i++) {
+      await stopNode(s3);
+      await bootNode(s3);
+      lives.push(s3.store!.repl!.replica.incarnation);
+      assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
+      await sendAll(s1, [`b${i}`]);
+      await checkFor(`s3 caught up in life ${i + 2}`, () => s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
+    }
+    for (let i = 1; i < lives.length; i++) assert.ok(lives[i]! > lives[i - 1]!, `a restart raises the incarnation: ${lives.join(' < ')}`);
+    await stopNode(s3);
+    await sendAll(s1, ['c1', 'c2']);
+
+    // Wiped: an empty directory starts a life the master must see as newer than all of those,
+    // or it takes the new life's rejects for late messages of an old one and never re-syncs it.
+    rmSync(s3.dir, { recursive: true, force: true });
+    await bootNode(s3);
+    assert.ok(s3.store!.repl!.replica.incarnation > lives[lives.length - 1]!, `the wiped directory's first life (${s3.store!.repl!.replica.incarnation}) is above its last (${lives[lives.length - 1]})`);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true);
+    await checkFor('the wiped s3 re-synced', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
+      s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition);
+  } finally {
+    await cleanupNodes(all);
+  }
+});

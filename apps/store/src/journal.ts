@@ -391,7 +391,13 @@ export class RocksJournal {
     const meta = async (name: string) => (await this.db.get(keys.meta(name)))?.toString();
     if (await meta('installing')) await this.wipe();
     const promisedEpoch = Number((await meta('promised')) ?? '0');
-    const incarnation = Number((await meta('incarnation')) ?? '0') + 1;
+    // A life's number grows across restarts AND across a wipe: a master compares a member's
+    // incarnations to tell its new life from late messages of an old one, and one that met a
+    // wiped member at a number its earlier lives had used took the new life's rejects for
+    // stale ones and never re-synced it. The clock makes a fresh directory's first life newer
+    // than its predecessors' (ms since 1970, far above any counter); +1 keeps it growing if the
+    // clock steps back between restarts.
+    const incarnation = Math.max(Number((await meta('incarnation')) ?? '0') + 1, Date.now());
     await this.db.batch([{ type: 'put', key: keys.meta('incarnation'), value: String(incarnation) }], true);
     const applied = Number((await meta('position')) ?? '0');
     const appliedEpoch = applied > 0 ? Number((await meta('epoch')) ?? '0') : 0;

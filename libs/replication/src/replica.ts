@@ -22,7 +22,7 @@ const EMPTY = new Uint8Array(0);
 interface Progress {
   /** The slave's log equals ours up to here, in its memory. */
   matchMem: number;
-  /** ... and up to here on its disk. Durable, so it never goes down within an epoch. */
+  /** ... and up to here on its disk. Durable: within one life of the slave it never goes down (a new life reports its own; a wiped directory lost it). */
   matchDisk: number;
   /** Next position to send. */
   next: number;
@@ -354,14 +354,17 @@ export class Replica {
   private onAck(m: AppendAck, out: Action[]): void {
     const p = this.progress.get(m.from);
     if (!p) return;
+    if (m.incarnation < p.incarnation) return; // a late message of a previous life
     if (m.incarnation > p.incarnation) {
-      // The slave restarted: what it held in memory before is gone, trust this life only.
+      // The slave restarted: what it held in memory before is gone, trust this life only —
+      // its disk too (a restart keeps it, so this is no less; a wiped directory lost it).
       p.incarnation = m.incarnation;
       p.matchMem = m.received;
-    } else if (m.incarnation === p.incarnation) {
+      p.matchDisk = m.persisted;
+    } else {
       p.matchMem = Math.max(p.matchMem, m.received);
+      p.matchDisk = Math.max(p.matchDisk, m.persisted);
     }
-    p.matchDisk = Math.max(p.matchDisk, m.persisted);
     if (p.state === 'snapshot' && m.received < p.snapshotPosition) { this.advance(out); return; }
     if (p.state !== 'replicate') {
       p.state = 'replicate';
