@@ -259,7 +259,7 @@ test('a replica whose log diverged below its commit point says diverged, refuses
     assert.equal((await assign(s3, 2, 'slave', s1, all)).accepted, true);
     await checkFor('s3 re-synced', () => s3.store!.repl!.replica.lastPosition === s1.store!.repl!.replica.lastPosition &&
       s3.store!.repl!.appliedPosition === s1.store!.repl!.replica.commitPosition).catch((e: unknown) => {
-      // Each node's positions and write queue, for whoever meets this failing (seen with journal.gatherMs on).
+      // Each node's positions and write queue, for whoever meets this failing (a wiped member that took nothing showed last 0).
       const state = all.filter((n) => n.store).map((n) => {
         const r = n.store!.repl! as unknown as { replica: { lastPosition: number; commitPosition: number; persistedPosition: number; role: string }; appliedPosition: number; writing: boolean; writes: Array<{ kind: string }>; diskLast: number };
         return { id: n.id, role: r.replica.role, last: r.replica.lastPosition, commit: r.replica.commitPosition, persisted: r.replica.persistedPosition, applied: r.appliedPosition, diskLast: r.diskLast, writing: r.writing, queued: r.writes.map((w) => w.kind).join(',') };
