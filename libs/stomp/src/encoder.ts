@@ -10,23 +10,38 @@ import { isUnescapedCommand } from './parser';
  * frame the peer would split or reject.
  */
 export function escapeHeader(s: string, version: StompVersion, what = 'header'): string {
+  return escaped(s, version, what);
+}
+
+const NEEDS_ESCAPE = /[\\\n:\r]/;
+const ESCAPABLE = /[\\\n:\r]/g;
+
+/**
+ * What a header error names: `what` itself, or with `name` (a frame's command as `what`) "CMD
+ * header name" (null) or "CMD header NAME". Built only when it throws: frames are encoded per message.
+ */
+function label(what: string, name: string | null | undefined): string {
+  return name === undefined ? what : name === null ? `${what} header name` : `${what} header ${name}`;
+}
+
+function escaped(s: string, version: StompVersion, what: string, name?: string | null): string {
   if (version === '1.0') {
-    checkRaw(s, version, what, false);
+    checkRaw(s, version, false, what, name);
     return s;
   }
-  if (!/[\\\n:\r]/.test(s)) return s;
+  if (!NEEDS_ESCAPE.test(s)) return s;
   if (version === '1.1' && s.includes('\r')) {
-    throw new StompError('BAD_HEADER_VALUE', `${what} ${JSON.stringify(s)} contains a CR, which STOMP 1.1 cannot escape`);
+    throw new StompError('BAD_HEADER_VALUE', `${label(what, name)} ${JSON.stringify(s)} contains a CR, which STOMP 1.1 cannot escape`);
   }
-  return s.replace(/[\\\n:\r]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === ':' ? '\\c' : '\\r'));
+  return s.replace(ESCAPABLE, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === ':' ? '\\c' : '\\r'));
 }
 
 // Unescaped text (STOMP 1.0 frames, CONNECT/CONNECTED in every version): no LF or CR
 // anywhere, and no ':' in a name (the parser splits at the first colon).
-function checkRaw(s: string, version: StompVersion, what: string, isName: boolean): void {
+function checkRaw(s: string, version: StompVersion, isName: boolean, what: string, name?: string | null): void {
   if (/[\r\n]/.test(s) || (isName && s.includes(':'))) {
     throw new StompError('BAD_HEADER_VALUE',
-      `${what} ${JSON.stringify(s)} contains ${isName ? 'a colon, ' : ''}a CR or LF, which cannot be sent unescaped (STOMP ${version})`);
+      `${label(what, name)} ${JSON.stringify(s)} contains ${isName ? 'a colon, ' : ''}a CR or LF, which cannot be sent unescaped (STOMP ${version})`);
   }
 }
 
@@ -44,7 +59,8 @@ export function encodeFrame(frame: StompFrame, version: StompVersion): Buffer {
   const raw = isUnescapedCommand(command);
   let head = command + '\n';
   let hasLength = false;
-  for (const [name, value] of headers) {
+  for (let i = 0; i < headers.length; i++) {
+    const [name, value] = headers[i]!;
     if (name === 'content-length' && !hasLength) {
       // STOMP 1.2: the first occurrence is the one the peer uses; it must be the truth.
       hasLength = true;
@@ -55,11 +71,11 @@ export function encodeFrame(frame: StompFrame, version: StompVersion): Buffer {
     }
     if (name.length === 0) throw new StompError('BAD_HEADER_VALUE', `${command} frame has a header with an empty name`);
     if (raw || version === '1.0') {
-      checkRaw(name, version, `${command} header name`, true);
-      checkRaw(value, version, `${command} header ${name}`, false);
+      checkRaw(name, version, true, command, null);
+      checkRaw(value, version, false, command, name);
       head += name + ':' + value + '\n';
     } else {
-      head += escapeHeader(name, version, `${command} header name`) + ':' + escapeHeader(value, version, `${command} header ${name}`) + '\n';
+      head += escaped(name, version, command, null) + ':' + escaped(value, version, command, name) + '\n';
     }
   }
   // STOMP 1.2: "frames SHOULD include a content-length header" when they have a body, and a
