@@ -68,3 +68,27 @@ test('a range cut by close() rejects (a partial scan is not a complete one) inst
   await db.close();
   await assert.rejects(db.range({ gte: 'k', lt: 'l' }, () => undefined), closedError);
 });
+
+test('a batch applies its puts and deletes in order, string and Buffer keys and values alike', async () => {
+  const db = await Rocks.open(join(base, `db${++n}`));
+  try {
+    await db.batch([{ type: 'put', key: 'a', value: 'old' }, { type: 'put', key: 'gone', value: 'x' }], false);
+    await db.batch([
+      { type: 'put', key: 'a', value: Buffer.from('new') },
+      { type: 'del', key: 'gone' },
+      { type: 'put', key: Buffer.from('b\u0000bytes'), value: Buffer.from([0, 1, 2]) },
+      { type: 'put', key: 'c', value: 'first' },
+      { type: 'del', key: 'c' },
+      { type: 'put', key: 'd', value: 'x' },
+      { type: 'del', key: 'd' },
+      { type: 'put', key: 'd', value: 'last' },
+    ], true);
+    assert.equal((await db.get('a'))?.toString(), 'new');
+    assert.equal(await db.get('gone'), undefined);
+    assert.deepEqual(await db.get('b\u0000bytes'), Buffer.from([0, 1, 2]));
+    assert.equal(await db.get('c'), undefined, 'a delete after a put in one batch wins');
+    assert.equal((await db.get('d'))?.toString(), 'last', 'a put after a delete in one batch wins');
+  } finally {
+    await db.close();
+  }
+});
