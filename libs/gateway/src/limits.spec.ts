@@ -272,6 +272,40 @@ describe('limits.maxPendingReceipts', () => {
   });
 });
 
+describe('limits.producerWindow', () => {
+  test('at the window the store gets no more SENDs, also of frames in the same read; they follow in order once half are confirmed', async () => {
+    const { broker, gw } = await setup(['--limits.producerWindow', '4']);
+    broker.holdSends = true; // the store takes the SENDs and confirms none (yet)
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    // Twelve SENDs without receipts in ONE write: one read for the gateway.
+    let body = '';
+    for (let i = 1; i <= 12; i++) body += raw('SEND', { destination: '/queue/w' }, `m${i}`);
+    c.write(body);
+    await checkFor('the window at the store', () => broker.requests('send').length === 4);
+    await new Promise((r) => setTimeout(r, 300)); // a frame that were handled would reach the fake store within this
+    assert.equal(broker.requests('send').length, 4, 'the rest of the read waits behind the window');
+    // Confirming two (half the window) lets the next ones through, in order, up to the window again.
+    const session = broker.sessions.find((s) => !s.ended)!;
+    session.write(broker.requests('send').slice(0, 2).map((r) => ({ kind: 'receipt', receipt: { requestId: r.requestId } })));
+    await checkFor('two more at the store', () => broker.requests('send').length === 6);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(broker.requests('send').length, 6);
+    // Confirm as they come: all twelve arrive, once, in order.
+    let confirmed = 2;
+    await checkFor('all twelve at the store', () => {
+      const sends = broker.requests('send');
+      if (sends.length > confirmed) {
+        session.write(sends.slice(confirmed).map((r) => ({ kind: 'receipt', receipt: { requestId: r.requestId } })));
+        confirmed = sends.length;
+      }
+      return sends.length === 12;
+    });
+    assert.deepEqual(broker.requests('send').map((r) => r.send.message.body.toString()), Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
+    assert.equal(c.closed, false);
+  });
+});
+
 describe('limits.maxMessageIdLength', () => {
   test('a SEND whose message-id is longer (in UTF-8 bytes) gets ERROR naming the key; at the cap it passes', async () => {
     const { broker, gw } = await setup(['--limits.maxMessageIdLength', '16']);
