@@ -304,6 +304,23 @@ describe('limits.producerWindow', () => {
     assert.deepEqual(broker.requests('send').map((r) => r.send.message.body.toString()), Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
     assert.equal(c.closed, false);
   });
+
+  test('a client held by the window is not closed for the silence that holding it makes (heartbeat.idleTimeout)', async () => {
+    const { broker, gw } = await setup(['--limits.producerWindow', '2', '--heartbeat.idleTimeout', '300']);
+    broker.holdSends = true;
+    const c = await client(RawClient.tcp(gw.stompPort));
+    await c.connect();
+    c.write(raw('SEND', { destination: '/queue/h' }, 'a') + raw('SEND', { destination: '/queue/h' }, 'b') + raw('SEND', { destination: '/queue/h' }, 'c'));
+    await checkFor('the window at the store', () => broker.requests('send').length === 2);
+    await new Promise((r) => setTimeout(r, 1_000)); // three idle timeouts, all of them ours
+    assert.equal(c.closed, false, 'not closed while the gateway does not read it');
+    const session = broker.sessions.find((s) => !s.ended)!;
+    session.write(broker.requests('send').map((r) => ({ kind: 'receipt', receipt: { requestId: r.requestId } })));
+    await checkFor('the third SEND at the store', () => broker.requests('send').length === 3);
+    // Read again: its own silence counts from here, and the idle timeout applies as before.
+    const e = await c.expect('ERROR');
+    assert.match(e.headers.message ?? '', /heartbeat.idleTimeout/);
+  });
 });
 
 describe('limits.maxMessageIdLength', () => {

@@ -237,7 +237,11 @@ export class StompConnection {
       onRefused: (err, receipt) => this.fail(err, receipt !== undefined ? { 'receipt-id': receipt } : {}, `${err.code}: ${err.message}\n`),
       onFatal: (err) => this.fail(err),
       onBackpressure: () => { this.pausedForStore = true; this.backlog ??= []; this.updateReading(); },
-      onDrain: () => { this.pausedForStore = false; this.drainBacklog(); },
+      onDrain: () => {
+        this.pausedForStore = false;
+        this.lastRead = Date.now(); // its silence while we did not read it was ours
+        this.drainBacklog();
+      },
     });
     this.session = session;
     session.open(this.id, clientId, principal);
@@ -474,7 +478,7 @@ export class StompConnection {
     if (limit > 0) {
       const t = setInterval(() => {
         const silent = Date.now() - this.lastRead;
-        if (!this.isOpen || silent <= limit || this.pausedForReceipts) return;
+        if (!this.isOpen || silent <= limit || this.pausedForReceipts || this.pausedForStore) return;
         if (limit === beats) {
           this.ctx.metrics.heartbeatTimeouts.inc();
           this.log.info({ silentMs: silent, expectMs: expect }, 'closing connection: no heart-beat or frame from the client within 2x the negotiated interval');
