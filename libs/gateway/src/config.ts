@@ -77,7 +77,7 @@ export const schema = {
     maxHeaderLength: int(10240, 'longest header line (name:value) in bytes', 16),
     connectTimeout: int(30_000, 'ms a new connection may take to send CONNECT before it is closed (ActiveMQ connectAttemptTimeout); 0: no limit', 0),
     writeBufferHigh: int(1024 * 1024, 'bytes queued to a client above which the gateway stops reading from it and from its store stream', 1024),
-    producerWindow: int(1000, 'SENDs of one client the store has not confirmed yet (with or without a client receipt: the gateway asks for one itself); at it the gateway stops reading from the client (STOMP: the frames of the read in hand wait too) until half are confirmed — a producer held by the store\'s flow control (broker.memoryLimit / storeLimit) stops here (ActiveMQ producerWindowSize, in messages); 0: no window', 0),
+    producerWindow: int(1000, 'SENDs of one client the store has not confirmed yet (with or without a client receipt: the gateway asks for one itself); at it the gateway stops reading from the client (the frames or packets of the read in hand wait too) until half are confirmed — a producer held by the store\'s flow control (broker.memoryLimit / storeLimit) stops here (ActiveMQ producerWindowSize, in messages); 0: no window', 0),
     maxConnectionsPerAddress: int(1000, 'most client connections at once from one remote IP address (all listeners together); the next one gets an ERROR', 1),
     maxSubscriptions: int(1000, 'most subscriptions one connection may hold; a SUBSCRIBE beyond it gets an ERROR', 1),
     maxTransactions: int(100, 'most transactions one connection may have open (BEGIN without COMMIT/ABORT); a BEGIN beyond it gets an ERROR', 1),

@@ -136,6 +136,13 @@ export class MqttConnection {
   private openTimer: NodeJS.Timeout | undefined;
   /** Packets that came while the login or the session was being set up: handled in order once it is. */
   held: Packet[] | undefined;
+  /**
+   * Packets read after the store's back-pressure (the producer window full, or the link's) paused
+   * this client, from the same read: handled, in order, once it lifts (as the STOMP connection's
+   * backlog: the rest of a read otherwise passes the window).
+   */
+  private backlog: Packet[] | undefined;
+  private drainingBacklog = false;
   private pausedForClient = false;
   private pausedForStore = false;
   /** This connection's byte counts (hawser_gateway_bytes_in/out_total of its protocol). */
@@ -193,6 +200,7 @@ export class MqttConnection {
       return;
     }
     if (this.held) { this.held.push(p); return; }
+    if (this.backlog) { this.backlog.push(p); return; }
     try {
       this.handle(p);
     } catch (e) {
@@ -234,7 +242,8 @@ export class MqttConnection {
     try {
       for (const p of held) {
         if (!this.isOpen) return;
-        this.handle(p);
+        if (this.backlog) this.backlog.push(p);
+        else this.handle(p);
       }
     } catch (e) {
       this.failWith(e);
@@ -326,6 +335,22 @@ export class MqttConnection {
 
   backpressure(paused: boolean): void {
     this.pausedForStore = paused;
+    if (paused) {
+      this.backlog ??= [];
+      this.updateReading();
+      return;
+    }
+    this.lastRead = Date.now(); // its silence while we did not read it was ours
+    if (this.drainingBacklog) return;
+    this.drainingBacklog = true;
+    try {
+      while (this.backlog?.length && !this.pausedForStore && this.isOpen) this.handle(this.backlog.shift()!);
+      if (!this.pausedForStore) this.backlog = undefined;
+    } catch (e) {
+      this.failWith(e);
+    } finally {
+      this.drainingBacklog = false;
+    }
     this.updateReading();
   }
 

@@ -547,3 +547,34 @@ describe('MQTT on a session that fails over', () => {
     assert.equal(c.closed, false);
   });
 });
+
+test('limits.producerWindow: QoS 0 PUBLISHes in one read stop at the window and follow, in order, once half are confirmed', async () => {
+  const b = await new FakeBroker().start();
+  const g = await startGateway(configFor(b.address, ['--limits.producerWindow', '4']), { log: quiet });
+  const c = await RawMqtt.tcp(g.mqttPort);
+  try {
+    await c.connect({ clientId: 'window' });
+    b.holdSends = true; // the store takes the SENDs and confirms none (yet)
+    c.bytes(Buffer.concat(Array.from({ length: 12 }, (_, i) => generate({ cmd: 'publish', topic: 'w', payload: Buffer.from(`m${i + 1}`), qos: 0, dup: false, retain: false }))));
+    const at = () => b.requests('send').filter((r) => r.send.message.destination === '/topic/w');
+    await checkFor('the window at the store', () => at().length === 4);
+    await new Promise((r) => setTimeout(r, 300)); // a packet that were handled would reach the fake store within this
+    assert.equal(at().length, 4, 'the rest of the read waits behind the window');
+    const session = b.sessions.find((s) => !s.ended)!;
+    let confirmed = 0;
+    await checkFor('all twelve at the store', () => {
+      const sent = at();
+      if (sent.length > confirmed) {
+        session.write(sent.slice(confirmed).map((r) => ({ kind: 'receipt', receipt: { requestId: r.requestId } })));
+        confirmed = sent.length;
+      }
+      return sent.length === 12;
+    });
+    assert.deepEqual(at().map((r) => Buffer.from(r.send.message.body).toString()), Array.from({ length: 12 }, (_, i) => `m${i + 1}`));
+    assert.equal(c.closed, false);
+  } finally {
+    c.close();
+    await g.stop();
+    await b.stop();
+  }
+});
