@@ -28,6 +28,7 @@ import { onPublish, onPubrel, willMessage } from './publish';
 import { onSubscribe, onUnsubscribe } from './subscribe';
 import { onDelivery, onPuback, onPubrec, onPubcomp, saveQos1 } from './deliver';
 import { TopicError } from './topics';
+import { ReadBacklog } from '../read-backlog';
 
 /** The connections of one gateway by MQTT client id: a second CONNECT with an id takes it over [MQTT-3.1.4-2]. */
 export type MqttClients = Map<string, MqttConnection>;
@@ -136,13 +137,8 @@ export class MqttConnection {
   private openTimer: NodeJS.Timeout | undefined;
   /** Packets that came while the login or the session was being set up: handled in order once it is. */
   held: Packet[] | undefined;
-  /**
-   * Packets read after the store's back-pressure (the producer window full, or the link's) paused
-   * this client, from the same read: handled, in order, once it lifts (as the STOMP connection's
-   * backlog: the rest of a read otherwise passes the window).
-   */
-  private backlog: Packet[] | undefined;
-  private drainingBacklog = false;
+  /** Packets read behind the store's back-pressure (read-backlog.ts): handled, in order, once it lifts. */
+  private readonly backlog = new ReadBacklog<Packet>();
   private pausedForClient = false;
   private pausedForStore = false;
   /** This connection's byte counts (hawser_gateway_bytes_in/out_total of its protocol). */
@@ -200,7 +196,7 @@ export class MqttConnection {
       return;
     }
     if (this.held) { this.held.push(p); return; }
-    if (this.backlog) { this.backlog.push(p); return; }
+    if (this.backlog.holding) { this.backlog.push(p); return; }
     try {
       this.handle(p);
     } catch (e) {
@@ -242,7 +238,7 @@ export class MqttConnection {
     try {
       for (const p of held) {
         if (!this.isOpen) return;
-        if (this.backlog) this.backlog.push(p);
+        if (this.backlog.holding) this.backlog.push(p);
         else this.handle(p);
       }
     } catch (e) {
@@ -336,20 +332,15 @@ export class MqttConnection {
   backpressure(paused: boolean): void {
     this.pausedForStore = paused;
     if (paused) {
-      this.backlog ??= [];
+      this.backlog.hold();
       this.updateReading();
       return;
     }
     this.lastRead = Date.now(); // its silence while we did not read it was ours
-    if (this.drainingBacklog) return;
-    this.drainingBacklog = true;
     try {
-      while (this.backlog?.length && !this.pausedForStore && this.isOpen) this.handle(this.backlog.shift()!);
-      if (!this.pausedForStore) this.backlog = undefined;
+      this.backlog.drain(() => this.pausedForStore, () => this.isOpen, (p) => this.handle(p));
     } catch (e) {
       this.failWith(e);
-    } finally {
-      this.drainingBacklog = false;
     }
     this.updateReading();
   }

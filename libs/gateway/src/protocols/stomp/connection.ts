@@ -19,6 +19,7 @@ import type { Transport } from '../../transports/transport';
 import { GatewayError, LimitExceededError, StoreRejectedError } from '../../errors';
 import { ClientSession, type ClientDelivery, type SessionContext } from '../../session/client-session';
 import { StompDestinations, DESTINATION_HEADERS } from './destinations';
+import { ReadBacklog } from '../read-backlog';
 
 /** What every connection of one gateway shares. */
 export interface GatewayContext extends SessionContext {
@@ -79,14 +80,8 @@ export class StompConnection {
   private pausedForReceipts = false;
   /** Frames that came while the login was being checked: handled, in order, once it is. */
   private held: StompFrame[] | undefined;
-  /**
-   * Frames read after the store's back-pressure (the producer window full, or the link's) paused
-   * this client, from the same read: handled, in order, once it lifts. Without it the rest of a
-   * read went through — a fast producer of small frames could pass limits.producerWindow by a
-   * whole socket read (found by e2e flow-control: 70 held against a window of 50).
-   */
-  private backlog: StompFrame[] | undefined;
-  private drainingBacklog = false;
+  /** Frames read behind the store's back-pressure (read-backlog.ts): handled, in order, once it lifts. */
+  private readonly backlog = new ReadBacklog<StompFrame>();
   /** Called once when the connection is closed, whoever closed it. */
   onClosed: (() => void) | undefined;
 
@@ -128,7 +123,7 @@ export class StompConnection {
         if (!this.isOpen || this.disconnecting) return;
         if (ev.type !== 'frame') continue;
         if (this.held) this.held.push(ev.frame);
-        else if (this.backlog) this.backlog.push(ev.frame);
+        else if (this.backlog.holding) this.backlog.push(ev.frame);
         else this.handleFrame(ev.frame);
       }
     } catch (e) {
@@ -138,15 +133,10 @@ export class StompConnection {
 
   /** The store's back-pressure lifted: the frames read behind it, in order, until it comes back. */
   private drainBacklog(): void {
-    if (this.drainingBacklog) return;
-    this.drainingBacklog = true;
     try {
-      while (this.backlog?.length && !this.pausedForStore && this.isOpen && !this.disconnecting) this.handleFrame(this.backlog.shift()!);
-      if (!this.pausedForStore) this.backlog = undefined;
+      this.backlog.drain(() => this.pausedForStore, () => this.isOpen && !this.disconnecting, (f) => this.handleFrame(f));
     } catch (e) {
       this.failWith(e);
-    } finally {
-      this.drainingBacklog = false;
     }
     this.updateReading();
   }
@@ -236,7 +226,7 @@ export class StompConnection {
       onDelivery: (d) => this.deliver(d),
       onRefused: (err, receipt) => this.fail(err, receipt !== undefined ? { 'receipt-id': receipt } : {}, `${err.code}: ${err.message}\n`),
       onFatal: (err) => this.fail(err),
-      onBackpressure: () => { this.pausedForStore = true; this.backlog ??= []; this.updateReading(); },
+      onBackpressure: () => { this.pausedForStore = true; this.backlog.hold(); this.updateReading(); },
       onDrain: () => {
         this.pausedForStore = false;
         this.lastRead = Date.now(); // its silence while we did not read it was ours
@@ -252,7 +242,7 @@ export class StompConnection {
     try {
       for (const f of held) {
         if (!this.isOpen || this.disconnecting) return;
-        if (this.backlog) this.backlog.push(f);
+        if (this.backlog.holding) this.backlog.push(f);
         else this.handleFrame(f);
       }
     } catch (e) {
