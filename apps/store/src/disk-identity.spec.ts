@@ -15,7 +15,7 @@ import { Rocks } from './rocks';
 import { checkIdentity, IDENTITY_KEY, IdentityError, type DataDirIdentity } from './identity';
 import { DiskWatch } from './disk';
 import { checkFor, TestSession } from './testing';
-import { assign, bootNode, cleanupNodes, electServing, nodeAddr, nodeStatus, prepare, stopNode, testNodes, type TestNode } from './testing-group';
+import { assign, bootNode, bootServing, cleanupNodes, electServing, nodeAddr, nodeStatus, prepare, stopNode, testNodes, type TestNode } from './testing-group';
 
 const LOG_LEVEL = process.env.HAWSER_TEST_LOG ?? 'silent';
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `hawser-${name}-`));
@@ -208,8 +208,7 @@ test('a replica whose log diverged below its commit point says diverged, refuses
   const all = testNodes();
   const [s1, , s3] = all as [TestNode, TestNode, TestNode];
   try {
-    for (const n of all) await bootNode(n);
-    await electServing(1, s1, all);
+    await bootServing(all); // s1 master of epoch 1
     await sendAll(s1, ['a1', 'a2', 'a3']);
     await checkFor('s3 has everything', () => s3.store!.repl!.replica.commitPosition === s1.store!.repl!.replica.lastPosition);
     const common = s3.store!.repl!.replica.lastPosition;
@@ -278,8 +277,7 @@ test('a wiped member re-syncs though the master knew it in a later life: incarna
   const all = testNodes();
   const [s1, , s3] = all as [TestNode, TestNode, TestNode];
   try {
-    for (const n of all) await bootNode(n);
-    await electServing(1, s1, all);
+    await bootServing(all); // s1 master of epoch 1
     await sendAll(s1, ['a1', 'a2']);
     // A few lives of s3, each caught up (so the master last heard it at its highest incarnation).
     const lives: number[] = [s3.store!.repl!.replica.incarnation];
