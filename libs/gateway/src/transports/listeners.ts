@@ -31,8 +31,14 @@ const LINGER_MS = 2_000;
  */
 const KEEPALIVE_MS = 60_000;
 
-/** Corked bytes that make a TCP connection flush before the end of the turn. */
-const CORK_FLUSH_BYTES = 64 * 1024;
+/**
+ * Corked bytes that make a TCP connection flush before the end of the turn: about six 1 KiB
+ * MESSAGEs and their RECEIPTs. A turn that handles a whole read of pipelined SENDs then lets
+ * the client start on the first receipts while the rest are made, instead of after all of
+ * them (non-persistent window 64, client on the master: median 33.6k -> 35.8k msg/s at 64 KiB
+ * -> 8 KiB, 5 and 3 runs; persistent rows level; docs/benchmarks.md "Session 22").
+ */
+const CORK_FLUSH_BYTES = 8 * 1024;
 
 /** STOMP over WebSocket subprotocols, best first (the STOMP 1.2 spec's names). */
 export const WS_SUBPROTOCOLS = ['v12.stomp', 'v11.stomp', 'v10.stomp'] as const;
