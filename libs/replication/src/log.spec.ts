@@ -79,3 +79,44 @@ test('a released entry is not sliced from memory, and truncating below what was 
   assert.throws(() => log.truncateFrom(2), /released/);
   assert.deepEqual(log.positions(), [[1, 1], [1, 2], [1, 3], [1, 4]]);
 });
+
+test('a long log released a little at a time (as a master does per commit) keeps the right entries held', () => {
+  // Releases move an offset and the array is copied down only now and then: this runs far
+  // past that point (thousands of entries) and checks every held entry after each step.
+  for (let seed = 1; seed <= 20; seed++) {
+    const rnd = prng(seed);
+    const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
+    const log = new ReplicaLog();
+    const model: Entry[] = [];
+    let released = 0;
+    for (let step = 0; step < 400; step++) {
+      const last = model.length;
+      const r = rnd();
+      if (r < 0.5) {
+        const n = int(1, 64);
+        const es: Entry[] = Array.from({ length: n }, (_, i) => ({ epoch: 1, position: last + 1 + i, data: new Uint8Array([step & 255]) }));
+        log.append(es);
+        model.push(...es);
+      } else if (r < 0.95 && last > released) {
+        released = int(released + 1, last);
+        log.release(released);
+      } else if (last > released) {
+        const p = int(released + 1, last);
+        log.truncateFrom(p);
+        model.length = p - 1;
+      }
+      const end = model.length;
+      assert.equal(log.heldFrom, released + 1, `seed ${seed} step ${step}: heldFrom`);
+      assert.equal(log.lastPosition, end);
+      assert.deepEqual(log.slice(released + 1, end), model.slice(released, end), `seed ${seed} step ${step}: held entries`);
+      assert.deepEqual(log.all(), model.slice(released, end));
+      if (end > released) {
+        const p = int(released + 1, end);
+        assert.equal(log.entry(p), model[p - 1]);
+        assert.equal(log.epochAt(p), 1);
+      }
+      assert.equal(log.entry(released), undefined);
+    }
+    assert.ok(model.length > 2_000, `seed ${seed}: the log grew past the copy-down point (${model.length})`);
+  }
+});

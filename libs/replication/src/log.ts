@@ -15,8 +15,13 @@ export class ReplicaLog {
   private baseEpoch = 0; // epoch of the entry at `base`
   private last = 0;
   private runs: Run[] = [];
-  /** Entries heldFrom..last, in memory. */
-  private held: Entry[] = [];
+  /**
+   * Entries heldFrom..last, in memory, from held[off] on. A release moves `off` and clears the
+   * slots it passes; the array is copied down only once the cleared prefix is half of it, so a
+   * release per commit does not copy (and regrow) every entry still held.
+   */
+  private held: Array<Entry | undefined> = [];
+  private off = 0;
   private heldStart = 1;
 
   constructor(snapshotPosition = 0, snapshotEpoch = 0, entries: readonly Entry[] = []) {
@@ -39,7 +44,7 @@ export class ReplicaLog {
   epochAt(position: number): number | undefined {
     if (position === this.base) return this.baseEpoch;
     if (position < this.base || position > this.last) return undefined;
-    if (position >= this.heldStart) return this.held[position - this.heldStart]!.epoch;
+    if (position >= this.heldStart) return this.held[this.off + position - this.heldStart]!.epoch;
     // The last run starting at or before `position` (binary search).
     let lo = 0;
     let hi = this.runs.length - 1;
@@ -53,7 +58,7 @@ export class ReplicaLog {
   /** The entry at `position` if it is held in memory. */
   entry(position: number): Entry | undefined {
     if (position < this.heldStart || position > this.last) return undefined;
-    return this.held[position - this.heldStart];
+    return this.held[this.off + position - this.heldStart];
   }
 
   /** Does this log hold (epoch, position), as an entry or as the snapshot base? */
@@ -72,15 +77,15 @@ export class ReplicaLog {
     if (maxBytes !== Infinity) {
       let bytes = 0;
       for (let p = from; p <= hi; p++) {
-        bytes += this.held[p - this.heldStart]!.data.length;
+        bytes += this.held[this.off + p - this.heldStart]!.data.length;
         if (bytes > maxBytes && p > from) { hi = p - 1; break; }
       }
     }
-    return this.held.slice(from - this.heldStart, hi - this.heldStart + 1);
+    return this.held.slice(this.off + from - this.heldStart, this.off + hi - this.heldStart + 1) as Entry[];
   }
 
   /** The entries held in memory (a copy). */
-  all(): Entry[] { return this.held.slice(); }
+  all(): Entry[] { return this.held.slice(this.off) as Entry[]; }
 
   /** (epoch, position) of every position in the log, held or not (tests, diagnostics). */
   positions(): Array<[number, number]> {
@@ -94,7 +99,7 @@ export class ReplicaLog {
       if (e.position !== this.last + 1) {
         throw new ReplicationError('LOG_GAP', `entry at ${e.position} does not follow ${this.last}`);
       }
-      if (this.held.length === 0) this.heldStart = e.position;
+      if (this.held.length === this.off) this.heldStart = e.position;
       this.held.push(e);
       if (e.epoch !== this.lastEpoch || this.runs.length === 0) this.runs.push({ from: e.position, epoch: e.epoch });
       this.last = e.position;
@@ -106,10 +111,10 @@ export class ReplicaLog {
     if (position <= this.base) throw new ReplicationError('TRUNCATE_COMMITTED', `cannot truncate at ${position}: compacted up to ${this.base}`);
     if (position > this.last) return;
     if (position < this.heldStart) throw new ReplicationError('TRUNCATE_RELEASED', `cannot truncate at ${position}: released up to ${this.heldStart - 1}`);
-    this.held.length = position - this.heldStart;
+    this.held.length = this.off + position - this.heldStart;
     while (this.runs.length && this.runs[this.runs.length - 1]!.from >= position) this.runs.pop();
     this.last = position - 1;
-    if (!this.held.length) this.heldStart = position;
+    if (this.held.length === this.off) this.heldStart = position;
   }
 
   /** Forget entries up to `position` (which must be in the log); they live in the snapshot now. */
@@ -137,13 +142,20 @@ export class ReplicaLog {
   release(position: number): void {
     const upTo = Math.min(position, this.last);
     if (upTo < this.heldStart) return;
-    this.held = this.held.slice(upTo - this.heldStart + 1);
+    const end = this.off + upTo - this.heldStart + 1;
+    for (let i = this.off; i < end; i++) this.held[i] = undefined;
+    this.off = end;
     this.heldStart = upTo + 1;
+    if (this.off >= 1024 && this.off * 2 >= this.held.length) {
+      this.held = this.held.slice(this.off);
+      this.off = 0;
+    }
   }
 
   /** Replace everything by a snapshot base (installSnapshot of a log that lacks it). */
   reset(position: number, epoch: number): void {
     this.held = [];
+    this.off = 0;
     this.runs = [];
     this.base = position;
     this.baseEpoch = epoch;

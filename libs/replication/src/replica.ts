@@ -404,11 +404,11 @@ export class Replica {
       disk.push(Math.min(last, p.matchDisk));
     }
     while (disk.length < this.replicas - 1) { mem.push(0); disk.push(0); }
-    mem.sort((a, b) => b - a);
-    disk.sort((a, b) => b - a);
+    sortDescending(mem);
+    sortDescending(disk);
 
     // Commit: the highest position persisted by a quorum (master included), if of our epoch.
-    const all = [this._persisted, ...disk].sort((a, b) => b - a);
+    const all = sortDescending([this._persisted, ...disk]);
     const c = all[this.quorum - 1];
     if (c > this._commit && this.log.epochAt(c) === this._epoch) {
       this._commit = c;
@@ -624,4 +624,19 @@ export class Replica {
     });
     p.lastSentAt = this.now;
   }
+}
+
+/**
+ * Sorts a group's handful of positions, highest first, in place (insertion sort): advance()
+ * runs on every proposal, ack and write, and Array.prototype.sort allocated a work array each
+ * time (~0.8 KB per message at 6,400 msg/s in a sampling heap profile of the master).
+ */
+function sortDescending(xs: number[]): number[] {
+  for (let i = 1; i < xs.length; i++) {
+    const x = xs[i]!;
+    let j = i - 1;
+    while (j >= 0 && xs[j]! < x) { xs[j + 1] = xs[j]!; j--; }
+    xs[j + 1] = x;
+  }
+  return xs;
 }
