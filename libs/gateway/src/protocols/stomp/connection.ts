@@ -41,6 +41,9 @@ const SEND_PROTOCOL_HEADERS = new Set([
   'accept-version', 'heart-beat',
 ]);
 
+/** The headers `deliver` always puts on a MESSAGE (expires, redelivered and ack: headerTaken). */
+const MESSAGE_HEADERS = new Set(['destination', 'message-id', 'subscription', 'content-length', 'persistent', 'priority', 'timestamp', 'delivery-count']);
+
 const ACK_MODES: Record<string, AckMode> = {
   auto: 'ACK_MODE_AUTO',
   client: 'ACK_MODE_CLIENT',
@@ -394,11 +397,30 @@ export class StompConnection {
     if (d.redelivered) list.push(['redelivered', 'true']);
     list.push(['delivery-count', String(d.deliveryCount)]);
     if (this.version === '1.2') list.push(['ack', String(d.tag)]);
-    const taken = new Set(list.map(([k]) => k));
-    for (const [k, v] of Object.entries(m.headers ?? {})) if (!taken.has(k)) list.push([k, DESTINATION_VALUED.has(k) ? this.destinations.toClient(v) : v]);
+    const hs = m.headers;
+    if (hs) {
+      for (const k of Object.keys(hs)) {
+        if (this.headerTaken(k, d)) continue;
+        const v = hs[k]!;
+        list.push([k, DESTINATION_VALUED.has(k) ? this.destinations.toClient(v) : v]);
+      }
+    }
     const f: StompFrame = { command: 'MESSAGE', headers: carriable(this.version, list), body: m.body };
     const written = d.written;
     this.writeFrame(f, written && ((err) => { if (!err && this.isOpen) written(); }));
+  }
+
+  /**
+   * Does `deliver` already give header `k` for `d` (the message's own header of that name is
+   * then left out)? The same test as a set of the list's names, without building one per message.
+   */
+  private headerTaken(k: string, d: ClientDelivery): boolean {
+    switch (k) {
+      case 'expires': return Boolean(d.message.expires);
+      case 'redelivered': return d.redelivered;
+      case 'ack': return this.version === '1.2';
+      default: return MESSAGE_HEADERS.has(k);
+    }
   }
 
   // ---- output, heart-beats, backpressure ------------------------------------------------
