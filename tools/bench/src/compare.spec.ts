@@ -8,7 +8,8 @@ const cell = (msgPerSec: number, p99ReceiptMs: number, extra: Partial<Cell> = {}
 
 test('options: defaults, subsets, and one-line errors', () => {
   const d = parseArgs([]);
-  assert.deepEqual([d.duration, d.warmup, d.json, d.systems, d.rows.length], [15, 30, false, [...SYSTEMS], ROWS.length]);
+  assert.deepEqual([d.duration, d.warmup, d.rowWarmup, d.json, d.systems, d.rows.length], [15, 30, 2, false, [...SYSTEMS], ROWS.length]);
+  assert.equal(parseArgs(['--row-warmup', '0']).rowWarmup, 0);
   const o = parseArgs(['--systems', 'standalone,quorum_mem', '--rows', 'w64,half', '--duration', '5', '--json']);
   assert.deepEqual(o.systems, ['standalone', 'quorum_mem']);
   assert.deepEqual(o.rows.map((r) => r.key), ['w64', 'half']);

@@ -65,16 +65,18 @@ const LABEL: Record<System, string> = {
 /** The flags that turn a store's embedded gateway on (ports picked by the harness). */
 const EMBEDDED = ['--gateway.enabled', 'true', '--gateway.auth.anonymous', 'true', '--gateway.stomp.port', '0', '--gateway.ws.port', '0'];
 
-interface Options { duration: number; warmup: number; json: boolean; systems: System[]; rows: Row[] }
+interface Options { duration: number; warmup: number; rowWarmup: number; json: boolean; systems: System[]; rows: Row[] }
 
-const USAGE = `usage: hawser-bench-compare [--duration S=15] [--warmup S=30] [--json]
+const USAGE = `usage: hawser-bench-compare [--duration S=15] [--warmup S=30] [--row-warmup S=2] [--json]
        [--systems ${SYSTEMS.join(',')}] [--rows ${ROWS.map((r) => r.key).join(',')}]`;
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { duration: 15, warmup: 30, json: false, systems: [...SYSTEMS], rows: ROWS };
+  const o: Options = { duration: 15, warmup: 30, rowWarmup: 2, json: false, systems: [...SYSTEMS], rows: ROWS };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration' || name === 'warmup') {
       o[name] = numberOption(a, v, { zero: true, what: 'a number of seconds' });
+    } else if (name === 'row-warmup') {
+      o.rowWarmup = numberOption(a, v, { zero: true, what: 'a number of seconds' });
     } else if (name === 'systems') {
       const s = v.split(',').filter(Boolean);
       const bad = s.find((x) => !(SYSTEMS as readonly string[]).includes(x));
@@ -116,9 +118,9 @@ interface BenchJson {
   latencyMs: { sendToReceipt: { p50: number; p99: number } };
 }
 
-async function bench(uri: string, row: Row, durationS: number, tag: string, login: string[] = []): Promise<Cell> {
-  const args = ['bench', '--uri', uri, '--duration', String(durationS), '--json', '--destination', `/queue/compare.${row.key}.${tag}`, ...login, ...row.args];
-  const r = await runCli(args, (durationS + 120) * 1000);
+async function bench(uri: string, row: Row, durationS: number, warmupS: number, tag: string, login: string[] = []): Promise<Cell> {
+  const args = ['bench', '--uri', uri, '--duration', String(durationS), '--warmup', String(warmupS), '--json', '--destination', `/queue/compare.${row.key}.${tag}`, ...login, ...row.args];
+  const r = await runCli(args, (warmupS + durationS + 120) * 1000);
   try {
     const j = JSON.parse(r.stdout) as BenchJson;
     return {
@@ -134,8 +136,11 @@ async function bench(uri: string, row: Row, durationS: number, tag: string, logi
 /** A row a system cannot run (JetStream has no non-persistent publish): shown as —, not a failure. */
 const NOT_APPLICABLE = 'not applicable';
 
-/** A running system: how to measure one row on it, and how to stop it. */
-interface Running { run(row: Row, durationS: number, tag: string): Promise<Cell>; stop(): Promise<void> }
+/**
+ * A running system: how to measure one row on it (`warmupS` of load first, unmeasured: each
+ * `hawser bench` row is a fresh process on cold JIT), and how to stop it.
+ */
+interface Running { run(row: Row, durationS: number, warmupS: number, tag: string): Promise<Cell>; stop(): Promise<void> }
 
 /** The `hawser bench` flags of a row as the NATS driver's shape. */
 export function natsRow(row: Row): NatsRow {
@@ -152,14 +157,14 @@ async function startSystem(s: System): Promise<Running> {
     // JetStream R3: publish awaiting its ack = receipt per message; a work-queue stream with
     // explicit acks for the consumers (tools/bench/src/nats.ts).
     const cluster = await startNatsCluster({ replicas: 3 });
-    return { run: (row, d) => benchNats(cluster.urls, natsRow(row), d, 3), stop: () => cluster.stop() };
+    return { run: (row, d, w) => benchNats(cluster.urls, natsRow(row), d, 3, w), stop: () => cluster.stop() };
   }
   if (s.endsWith('_secure')) {
     const sys = await startSecure(s as SecureSystem);
-    return { run: (row, d, tag) => bench(sys.uri, row, d, tag, sys.login), stop: sys.stop };
+    return { run: (row, d, w, tag) => bench(sys.uri, row, d, w, tag, sys.login), stop: sys.stop };
   }
   const sys = await startStomp(s as PlainSystem);
-  return { run: (row, d, tag) => bench(sys.uri, row, d, tag), stop: sys.stop };
+  return { run: (row, d, w, tag) => bench(sys.uri, row, d, w, tag), stop: sys.stop };
 }
 
 export type SecureSystem = Extract<System, `${string}_secure`>;
@@ -310,7 +315,7 @@ export async function main(argv: string[]): Promise<number> {
     try {
       if (s === 'activemq' && o.warmup > 0) {
         say(`warming ActiveMQ up for ${o.warmup} s`);
-        const w = await sys.run({ key: 'warmup', title: 'warmup', args: ['--producers', '2', '--consumers', '2', '--window', '16', '--persistent'] }, o.warmup, tag);
+        const w = await sys.run({ key: 'warmup', title: 'warmup', args: ['--producers', '2', '--consumers', '2', '--window', '16', '--persistent'] }, o.warmup, 0, tag);
         say(`warmup: ${fmtN(w.msgPerSec)} msg/s`);
       }
       for (const r of o.rows) {
@@ -323,7 +328,7 @@ export async function main(argv: string[]): Promise<number> {
           }
           row = { ...r, args: [...r.args, '--rate', String(Math.max(1, Math.round(peak / 2)))] };
         }
-        const c = await sys.run(row, o.duration, tag);
+        const c = await sys.run(row, o.duration, o.rowWarmup, tag);
         cells.set(`${s}/${r.key}`, c);
         if ((c.error && c.error !== NOT_APPLICABLE) || c.lost || c.duplicates || c.failedSends) failed = true;
         say(`${s} / ${r.title}: ${fmtN(c.msgPerSec)} msg/s, p50 ${fmtMs(c.p50ReceiptMs)} ms, p99 ${fmtMs(c.p99ReceiptMs)} ms${c.error ? `, error ${c.error}` : ''}`);
@@ -335,9 +340,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const machine = { nproc: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', ramGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10, node: process.version };
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ settings: { duration: o.duration, warmup: o.warmup, sizeBytes: 1024 }, machine, rows: o.rows, systems: o.systems, cells: Object.fromEntries(cells) }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ settings: { duration: o.duration, warmup: o.warmup, rowWarmup: o.rowWarmup, sizeBytes: 1024 }, machine, rows: o.rows, systems: o.systems, cells: Object.fromEntries(cells) }, null, 2)}\n`);
   } else {
-    process.stdout.write(`${table(o.systems, o.rows, cells)}\n\n1 KiB bodies, ${o.duration} s per row, client-individual acks; p99 = send->receipt.` +
+    process.stdout.write(`${table(o.systems, o.rows, cells)}\n\n1 KiB bodies, ${o.duration} s per row after ${o.rowWarmup} s unmeasured, client-individual acks; p99 = send->receipt.` +
       ` machine: ${machine.nproc} x ${machine.cpu}, ${machine.ramGiB} GiB, node ${machine.node}\n`);
   }
   return failed ? 1 : 0;

@@ -193,7 +193,7 @@ const errorCell = (error: string): Cell => ({ msgPerSec: 0, p99ReceiptMs: NaN, p
  * work-queue stream (deleted afterwards), producers for `durationS` seconds, then a drain
  * until every acknowledged publish was consumed or nothing came for 10 s.
  */
-export async function benchNats(urls: string[], row: NatsRow, durationS: number, replicas: 1 | 3, drainIdleMs = 10_000): Promise<Cell> {
+export async function benchNats(urls: string[], row: NatsRow, durationS: number, replicas: 1 | 3, warmupS = 0, drainIdleMs = 10_000): Promise<Cell> {
   // Core NATS has no persistent-vs-not switch on a JetStream stream: nothing to compare with.
   if (!row.persistent) return errorCell('not applicable');
   const tag = randomBytes(4).toString('hex');
@@ -234,10 +234,13 @@ export async function benchNats(urls: string[], row: NatsRow, durationS: number,
     const latencies: number[] = [];
     let sent = 0;
     let acked = 0;
+    let measuredAcked = 0;
     let failedSends = 0;
     let lastAck = 0;
     const started = now();
-    const deadline = started + durationS * 1000;
+    // `warmupS`: publishing before the measured seconds, not measured (as `hawser bench --warmup`).
+    const measureFrom = started + warmupS * 1000;
+    const deadline = measureFrom + durationS * 1000;
     // `rate`: each producer's share, paced against its start (catching up in bursts of at most
     // 1 ms of publishes: timers are ms-grained), as `hawser bench --rate` does.
     const perMs = row.rate && row.rate > 0 ? row.rate / row.producers / 1000 : 0;
@@ -258,7 +261,10 @@ export async function benchNats(urls: string[], row: NatsRow, durationS: number,
         sent++;
         js.publish(subject, body(id), { msgID: id }).then(() => {
           const t = now();
-          latencies.push(t - t0);
+          if (t0 >= measureFrom) {
+            latencies.push(t - t0);
+            measuredAcked++;
+          }
           acked++;
           lastAck = t;
           ledger.acked(p, n);
@@ -269,7 +275,7 @@ export async function benchNats(urls: string[], row: NatsRow, durationS: number,
       }
       while (inFlight > 0) await new Promise<void>((r) => { wake = r; });
     }));
-    const elapsedMs = (lastAck || now()) - started;
+    const elapsedMs = (lastAck || now()) - measureFrom;
 
     if (row.consumers > 0) {
       while (ledger.pending > 0 && now() - lastConsumed < drainIdleMs) await sleep(20);
@@ -279,7 +285,7 @@ export async function benchNats(urls: string[], row: NatsRow, durationS: number,
 
     const sorted = Float64Array.from(latencies).sort();
     const cell: Cell = {
-      msgPerSec: elapsedMs > 0 ? acked / (elapsedMs / 1000) : 0,
+      msgPerSec: elapsedMs > 0 ? measuredAcked / (elapsedMs / 1000) : 0,
       p50ReceiptMs: sortedPercentile(sorted, 50), p99ReceiptMs: sortedPercentile(sorted, 99),
       sent, lost: row.consumers > 0 ? ledger.pending : 0, duplicates: ledger.duplicates, failedSends,
       exit: ledger.pending > 0 || ledger.duplicates > 0 || failedSends > 0 ? 1 : 0,

@@ -74,7 +74,7 @@ describe('ledger', () => {
 describe('report', () => {
   const result: BenchResult = {
     run: 'ab12', uri: 'stomp://127.0.0.1:61613', destination: '/queue/bench', producers: 1, consumers: 1, size: 1024,
-    persistent: true, window: 64, rate: null, ack: 'client-individual', prefetch: 1000, count: 10000, durationS: null,
+    persistent: true, window: 64, rate: null, ack: 'client-individual', prefetch: 1000, count: 10000, durationS: null, warmupS: 0,
     sent: 10000, receipted: 10000, failedSends: 0, received: 10000, duplicates: 0, lost: 0, stale: 3, errors: [], interrupted: false,
     producer: throughput(10000, 1024, 2000), consumer: throughput(10000, 1024, 2500),
     latencyMs: {

@@ -148,6 +148,11 @@ export interface BenchSettings {
   prefetch: number;
   count: number | null;
   durationS: number | null;
+  /**
+   * --warmup: seconds of load before the measured part (with --duration). Throughput and
+   * latencies count only messages sent after it; lost and duplicates count every message.
+   */
+  warmupS: number;
 }
 
 /** What `hawser bench --json` prints (documented in README.md). */
@@ -182,11 +187,11 @@ export function benchText(r: BenchResult): string {
     `  ${name.padEnd(16)} p50 ${ms(s.p50).padStart(10)}  p95 ${ms(s.p95).padStart(10)}  p99 ${ms(s.p99).padStart(10)}  max ${ms(s.max).padStart(10)}  (${count(s.count)} samples)`;
   const lines = [
     `bench ${r.run}: ${r.producers} producer(s), ${r.consumers} consumer(s), ${r.size} B ${r.persistent ? 'persistent' : 'non-persistent'}, `
-      + `window ${r.window}${r.rate ? `, rate ${count(r.rate)} msg/s` : ''}, ack ${r.ack}, ${r.count !== null ? `${count(r.count)} messages` : `${r.durationS} s`} on ${r.destination} at ${r.uri}`,
-    `  produced         ${count(r.receipted)} receipted of ${count(r.sent)} sent in ${r.producer.elapsedS} s: ${rate(r.producer.msgPerSec)} msg/s, ${rate(r.producer.mbPerSec)} MB/s`,
+      + `window ${r.window}${r.rate ? `, rate ${count(r.rate)} msg/s` : ''}, ack ${r.ack}, ${r.count !== null ? `${count(r.count)} messages` : `${r.durationS} s`}${r.warmupS ? ` after ${r.warmupS} s of warm-up` : ''} on ${r.destination} at ${r.uri}`,
+    `  produced         ${count(r.receipted)} receipted of ${count(r.sent)} sent${r.warmupS ? ` (${count(r.producer.messages)} after the warm-up)` : ''} in ${r.producer.elapsedS} s: ${rate(r.producer.msgPerSec)} msg/s, ${rate(r.producer.mbPerSec)} MB/s`,
   ];
   if (r.consumer) {
-    lines.push(`  consumed         ${count(r.received)} in ${r.consumer.elapsedS} s: ${rate(r.consumer.msgPerSec)} msg/s, ${rate(r.consumer.mbPerSec)} MB/s`);
+    lines.push(`  consumed         ${count(r.received)}${r.warmupS ? ` (${count(r.consumer.messages)} after the warm-up)` : ''} in ${r.consumer.elapsedS} s: ${rate(r.consumer.msgPerSec)} msg/s, ${rate(r.consumer.mbPerSec)} MB/s`);
   }
   lines.push(lat('send->receipt', r.latencyMs.sendToReceipt));
   if (r.consumer) lines.push(lat('send->delivery', r.latencyMs.sendToDelivery));

@@ -148,6 +148,29 @@ describe('hawser bench against a fake broker', () => {
     assert.ok(Date.now() - t0 >= 280, `took ${Date.now() - t0} ms`);
   });
 
+  it('--warmup: only messages sent after it are measured; lost and duplicates count every message', async () => {
+    broker.drop = new Set(); broker.duplicate = new Set();
+    const { code, result, err } = await bench(port, ['--warmup', '1', '--duration', '1', '--window', '8', '--rate', '200']);
+    assert.equal(code, 0, err);
+    assert.equal(result.warmupS, 1);
+    assert.equal(result.durationS, 1);
+    assert.equal(result.lost, 0);
+    assert.equal(result.received, result.sent);
+    assert.equal(result.receipted, result.sent);
+    // Paced over 2 s in all: some were sent in each part.
+    assert.ok(result.producer.messages > 0 && result.producer.messages < result.receipted, `measured ${result.producer.messages} of ${result.receipted}`);
+    assert.equal(result.latencyMs.sendToReceipt.count, result.producer.messages);
+    assert.equal(result.latencyMs.sendToDelivery.count, result.consumer!.messages);
+    assert.equal(result.consumer!.messages, result.producer.messages);
+  });
+
+  it('--warmup without --duration is a usage error', async () => {
+    const io = bufferIo();
+    const code = await runCli(['bench', '--uri', `stomp://127.0.0.1:${port}`, '--warmup', '1', '--count', '10'], io);
+    assert.equal(code, 2);
+    assert.match(io.stderr(), /--warmup needs --duration/);
+  });
+
   it('no consumers: lost is null, exit 0', async () => {
     broker.drop = new Set(); broker.duplicate = new Set();
     const { code, result } = await bench(port, ['--count', '10', '--consumers', '0']);

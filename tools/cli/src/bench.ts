@@ -39,6 +39,8 @@ function config(args: ParsedArgs): BenchConfig {
   if (producers === 0 && consumers === 0) throw new UsageError('nothing to do: --producers and --consumers are both 0', 'bench');
   if (producers === 0) throw new UsageError('--producers must be at least 1 (consumers check the ids producers send)', 'bench');
   const duration = args.int('duration');
+  const warmup = args.int('warmup') ?? 0;
+  if (warmup > 0 && duration === undefined) throw new UsageError('--warmup needs --duration (the warm-up is time, before the measured seconds)', 'bench');
   return {
     uri: args.str('uri')!,
     destination: args.str('destination')!,
@@ -52,6 +54,7 @@ function config(args: ParsedArgs): BenchConfig {
     prefetch: args.int('prefetch')!,
     count: duration !== undefined ? null : args.int('count')!,
     durationS: duration ?? null,
+    warmupS: warmup,
     drainTimeoutMs: args.int('drain-timeout')!,
     json: args.bool('json'),
   };
@@ -67,6 +70,11 @@ class Run {
   readonly ledgers: Ledger[];
   sent = 0;
   receipted = 0;
+  /** Sends from here on are measured (after --warmup); set when the producers start. */
+  measureFrom = 0;
+  /** Receipts and first deliveries of measured sends. */
+  measuredReceipted = 0;
+  measuredReceived = 0;
   failedSends = 0;
   stale = 0;
   lastReceipt = 0;
@@ -128,7 +136,10 @@ async function produce(run: Run, p: number, client: BrokerClient, body: Buffer, 
     run.sent++;
     client.send(destination, body, { headers }).then(() => {
       const t = now();
-      run.sendLatency.add(t - t0);
+      if (t0 >= run.measureFrom) {
+        run.sendLatency.add(t - t0);
+        run.measuredReceipted++;
+      }
       run.receipted++;
       run.lastReceipt = t;
       for (const l of run.ledgers) l.receipted(p, n);
@@ -160,7 +171,10 @@ async function consume(run: Run, c: number, sub: Subscription): Promise<void> {
     if (!id) { run.stale++; continue; }
     if (ledger.delivered(id[0], id[1])) {
       const ts = Number(m.headers[BENCH_TS_HEADER]);
-      if (Number.isFinite(ts)) run.deliveryLatency.add(t - ts);
+      if (Number.isFinite(ts) && ts >= run.measureFrom) {
+        run.deliveryLatency.add(t - ts);
+        run.measuredReceived++;
+      }
       run.lastDelivery = t;
     }
   }
@@ -190,6 +204,7 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
     clients.push(...producerClients);
 
     const started = now();
+    run.measureFrom = started + cfg.warmupS * 1000;
     const tick = () => {
       const line = progressLine(now() - started, run.sent, run.receipted, run.received, cfg.consumers);
       io.err(io.stderrIsTTY ? `\r${line}\x1b[K` : `${line}\n`);
@@ -197,7 +212,7 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
     progress = setInterval(tick, io.stderrIsTTY ? 500 : 2000);
 
     const consumers = subs.map((sub, c) => consume(run, c, sub));
-    const deadline = cfg.durationS !== null ? started + cfg.durationS * 1000 : null;
+    const deadline = cfg.durationS !== null ? run.measureFrom + cfg.durationS * 1000 : null;
     const quotas = Array.from({ length: cfg.producers }, (_, p) =>
       cfg.count === null ? null : Math.floor(cfg.count / cfg.producers) + (p < cfg.count % cfg.producers ? 1 : 0));
     await Promise.all(producerClients.map((client, p) => produce(run, p, client, body, quotas[p]!, deadline)));
@@ -236,8 +251,9 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
       stale: run.stale,
       errors: run.errors,
       interrupted: run.interrupted,
-      producer: throughput(run.receipted, cfg.size, producedAt - started),
-      consumer: cfg.consumers > 0 ? throughput(run.received, cfg.size, (run.lastDelivery || now()) - started) : null,
+      // Without a warm-up every message counts (also one whose bench-ts a broker mangled).
+      producer: throughput(cfg.warmupS ? run.measuredReceipted : run.receipted, cfg.size, producedAt - run.measureFrom),
+      consumer: cfg.consumers > 0 ? throughput(cfg.warmupS ? run.measuredReceived : run.received, cfg.size, (run.lastDelivery || now()) - run.measureFrom) : null,
       latencyMs: { sendToReceipt: run.sendLatency.summary(), sendToDelivery: run.deliveryLatency.summary() },
     };
   } finally {
@@ -262,6 +278,7 @@ export const bench: Command = {
       { name: 'rate', type: 'int', min: 1, arg: 'msg/s', help: 'pace the SENDs at this many per second in total (latency at a given load; default: as fast as the window allows)' },
       { name: 'count', type: 'int', default: 10000, min: 1, arg: 'N', help: 'messages in total, split over the producers' },
       { name: 'duration', type: 'int', min: 1, arg: 'S', help: 'send for S seconds instead of --count' },
+      { name: 'warmup', type: 'int', min: 0, arg: 'S', help: 'with --duration: send for S seconds first, not measured (this process\'s and the broker\'s JIT warm up); lost and duplicates still count every message' },
       { name: 'destination', type: 'string', default: '/queue/bench', arg: 'dest', help: 'queue (or topic: every consumer gets every message)' },
       { name: 'ack', type: 'string', default: 'client-individual', values: ['auto', 'client-individual'], help: 'consumer ack mode' },
       { name: 'prefetch', type: 'int', default: 1000, min: 1, arg: 'N', help: 'unacked messages the broker may push per consumer' },
