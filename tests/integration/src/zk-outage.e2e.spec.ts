@@ -2,7 +2,11 @@
 // ensemble of 3 with the stores' 1 s sessions of the chaos runs:
 //   1. kill -9 of the ZooKeeper server the master's session is connected to (read from the
 //      servers' `cons`): the master reconnects to another server in the same session and
-//      stays master in the same epoch; receipts go on (no failover for anyone).
+//      stays master in the same epoch; receipts go on (no failover for anyone). When that
+//      server is the ensemble's leader, the other two elect a new one first and serve nobody
+//      meanwhile; an election longer than the 1 s session (1.3 s was seen on a loaded machine)
+//      fences the master until its session is back, and it then serves again in the same
+//      epoch (D6) — allowed in that case only, still with no election of ours and nothing lost.
 //   2. two of the three killed for 3 s (the survivor loses its quorum), then restarted: the
 //      master stops serving once the session timeout has passed without ZooKeeper, keeps its
 //      session, and serves again when the ensemble does — the heal is measured from the moment
@@ -132,7 +136,8 @@ describe('replicated group through ZooKeeper outages (ensemble of 3)', { timeout
     const session = sessionOf(master);
     const i = await serverOfSession(e, session);
     assert.ok(i !== undefined, `no server of the ensemble lists the master's session ${session} in cons`);
-    t.diagnostic(`master ${masterId} epoch ${g0.epoch}, ZooKeeper session ${session} on zookeeper-${i + 1}`);
+    const leaderKilled = (await serverMode(e.servers[i].port, 1000)) === 'leader';
+    t.diagnostic(`master ${masterId} epoch ${g0.epoch}, ZooKeeper session ${session} on zookeeper-${i + 1} (${leaderKilled ? 'the leader' : 'a follower'})`);
 
     const q = unique('/queue/zk-one');
     const p = new Producer(clients, q, 'one-');
@@ -140,6 +145,8 @@ describe('replicated group through ZooKeeper outages (ensemble of 3)', { timeout
     await checkFor(10_000, 50, () => assert.ok(p.receipted.length >= 20, `${p.receipted.length} receipts so far`));
     const fencedBefore = master.logLines(/"msg":"fenced/).length;
     const reconnectsBefore = master.logLines(/"msg":"reconnected to ZooKeeper in the same session"/).length;
+    const RESUMED = /"msg":"ZooKeeper session survived the outage and nothing moved: serving again as master in the same epoch"/;
+    const resumedBefore = master.logLines(RESUMED).length;
 
     const killedAt = Date.now();
     await e.kill9Server(i);
@@ -157,7 +164,14 @@ describe('replicated group through ZooKeeper outages (ensemble of 3)', { timeout
     const st = await c.status(master);
     assert.equal(st.role, 'master');
     assert.equal(st.epoch, g0.epoch);
-    assert.equal(master.logLines(/"msg":"fenced/).length, fencedBefore, 'the master fenced itself');
+    const fenced = master.logLines(/"msg":"fenced/).length - fencedBefore;
+    if (fenced > 0) {
+      // Only an election of ZooKeeper's own outlasting the session may do this (see the top).
+      assert.ok(leaderKilled, 'the master fenced itself although the ensemble kept serving (a follower was killed)');
+      await checkFor(10_000, 50, () => assert.ok(master.logLines(RESUMED).length > resumedBefore,
+        'the master fenced itself during ZooKeeper\'s election and did not serve again in the same epoch'));
+      t.diagnostic('the ensemble\'s election outlasted the session: the master fenced, then served again in the same epoch');
+    }
     assert.equal(sessionOf(master), session, 'the master registered again (a new session)');
     const during = p.countSince(killedAt);
     const gap = p.longestGap(killedAt, Date.now());
