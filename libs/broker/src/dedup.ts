@@ -39,7 +39,9 @@ export function dedupScope(open: { login?: string; network?: boolean }): string 
  * bare id, as the x\0 records of that time hold).
  */
 export function dedupKey(scope: string, destination: string, id: string): string {
-  return scope ? `${scope}\u0000${destination}\u0000${id}` : id;
+  // join() builds one flat string; `${a}\0${b}\0${c}` would be a tree of concatenations that
+  // the window's Map keeps whole (five heap objects a key, each marked by every full GC).
+  return scope ? [scope, destination, id].join('\u0000') : id;
 }
 
 /** The scope a key was made with (recovery reads keys back from disk). */
@@ -52,18 +54,25 @@ export function scopeOfKey(key: string): string {
 }
 
 interface Scope { name: string; keys: Array<string | undefined>; head: number }
-interface Entry { key: string; scope: Scope; n: number; gone: boolean }
 
 export class DedupWindow {
-  /** Every remembered key, with its scope and its number among all add()s. */
-  private readonly keys = new Map<string, Entry>();
   /**
-   * The same entries oldest first (from `head`; an entry its scope evicted stays, marked gone,
-   * until it reaches the front). Not the Map's own order: V8 leaves a deleted Map entry as a
-   * hole until the table is rebuilt, so `keys.values().next()` walked every hole at the front
-   * on each add (~60 µs an add once the window was full: 4% of a master's CPU, 12% of a slave's).
+   * Every remembered key with its number among all add()s. A number, not an entry object: a
+   * full window is 100,000 keys (broker.dedupWindow), and each object a key keeps is one more
+   * for every full GC to mark (docs/benchmarks.md, Session 23).
    */
-  private order: Entry[] = [];
+  private readonly keys = new Map<string, number>();
+  /**
+   * The keys oldest first (from `head`), with their numbers and scopes in parallel arrays. A key
+   * its scope evicted stays until it reaches the front, and is known to be gone there by `keys`
+   * no longer holding it with that number. Not the Map's own order: V8 leaves a deleted Map
+   * entry as a hole until the table is rebuilt, so `keys.keys().next()` walked every hole at the
+   * front on each add (~60 µs an add once the window was full: 4% of a master's CPU, 12% of a
+   * slave's).
+   */
+  private orderKeys: string[] = [];
+  private orderN: number[] = [];
+  private orderScope: Scope[] = [];
   private head = 0;
   private readonly scopes = new Map<string, Scope>();
   /** add()s so far. */
@@ -86,20 +95,22 @@ export class DedupWindow {
       this.scopes.set(scope, s);
     }
     s.keys.push(key);
-    const e: Entry = { key, scope: s, n, gone: false };
-    this.keys.set(key, e);
-    this.order.push(e);
+    this.keys.set(key, n);
+    this.orderKeys.push(key);
+    this.orderN.push(n);
+    this.orderScope.push(s);
     if (s.keys.length - s.head > this.maxPerScope) this.evictOldestOf(s);
     // Only keys of the last `max` add()s: the store keeps exactly those on disk (x\0 records),
     // so a window rebuilt from disk is this one.
     for (;;) {
-      while (this.head < this.order.length && this.order[this.head]!.gone) this.head++;
-      const oldest = this.order[this.head];
-      if (!oldest || oldest.n > n - this.max) break;
-      this.evictOldestOf(oldest.scope);
+      while (this.head < this.orderKeys.length && this.keys.get(this.orderKeys[this.head]!) !== this.orderN[this.head]) this.head++;
+      if (this.head === this.orderKeys.length || this.orderN[this.head]! > n - this.max) break;
+      this.evictOldestOf(this.orderScope[this.head]!);
     }
-    if (this.head > 1024 && this.head * 2 > this.order.length) {
-      this.order = this.order.slice(this.head);
+    if (this.head > 1024 && this.head * 2 > this.orderKeys.length) {
+      this.orderKeys = this.orderKeys.slice(this.head);
+      this.orderN = this.orderN.slice(this.head);
+      this.orderScope = this.orderScope.slice(this.head);
       this.head = 0;
     }
   }
@@ -111,11 +122,7 @@ export class DedupWindow {
   private evictOldestOf(s: Scope): void {
     const k = s.keys[s.head];
     s.keys[s.head++] = undefined;
-    if (k !== undefined) {
-      const e = this.keys.get(k);
-      if (e) e.gone = true;
-      this.keys.delete(k);
-    }
+    if (k !== undefined) this.keys.delete(k);
     if (s.head === s.keys.length) this.scopes.delete(s.name);
     else if (s.head > 1024 && s.head * 2 > s.keys.length) {
       s.keys = s.keys.slice(s.head);
