@@ -16,6 +16,7 @@ export const schema = {
     dataDir: str('', 'RocksDB directory (default ./data/<node.id>)'),
     hostname: str('127.0.0.1', 'host other stores, coordinators and gateways use to reach this store\'s gRPC port (replicated)'),
     weight: int(1, 'election preference among equally up-to-date members: higher wins (replicated)', 0, 1_000_000),
+    heapGrowingPercent: int(400, 'after each full garbage collection the JavaScript heap may grow to 1 + N/100 times what is live before the next (V8 --heap-growing-percent): fewer full collections, each a pause that marks the whole live heap, for more memory; 0 = V8\'s own factor (1.1-4x)', 0, 10_000),
   },
   replicas: int(3, 'group size N (ActiveMQ replicas); quorum = N/2+1 counting the master (replicated)', 1, 99),
   zk: {

@@ -1,6 +1,7 @@
 // hawser-store: the broker of one group (ha.mode standalone, replicated or shared-lock). Serves
 // Broker.Session, Admin (and, replicated, Member and Replication) over gRPC, journals to
 // RocksDB, exposes /metrics /healthz /readyz.
+import { setFlagsFromString } from 'node:v8';
 import { runService } from '@hawser/config';
 import { createLogger, createRegistry, onShutdown, startHttpEndpoint } from '@hawser/observability';
 import { startGateway, type Gateway } from '@hawser/gateway';
@@ -12,6 +13,10 @@ import type { Logger, prom } from '@hawser/observability';
 
 runService('hawser-store', schema, async (raw) => {
   const config = validate(raw);
+  // Before the store allocates anything: V8 reads this factor each time it sets the next full
+  // collection's limit. Its own factor let a slave's old space grow ~1.7x, so each ran a full
+  // collection every ~0.7 s at 6,400 msg/s (docs/benchmarks.md, Session 23).
+  if (config.node.heapGrowingPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.node.heapGrowingPercent}`);
   // This process's identity for every gRPC hop (store, replication, embedded gateway) and ZooKeeper.
   useTls(loadTls(config.tls));
   useZkAuth(config.zk.auth, config.zk.path);
@@ -53,6 +58,7 @@ runService('hawser-store', schema, async (raw) => {
   }
   log.info({
     grpcPort: store.grpcPort, httpPort: http.port, dataDir: config.node.dataDir, sync: config.sync, haMode: config.ha.mode, position: store.status().lastPosition, pid: process.pid,
+    heapGrowingPercent: config.node.heapGrowingPercent,
     ...(gateway ? { stompPort: gateway.stompPort, wsPort: gateway.wsPort, sslPort: gateway.sslPort, wssPort: gateway.wssPort, mqttPort: gateway.mqttPort, mqttsPort: gateway.mqttsPort } : {}),
   }, 'store ready');
 });

@@ -28,6 +28,8 @@ test('kill -9 keeps every receipted message and forgets acked ones; SIGTERM exit
   try {
     const first = await spawnStore(dir);
     children.push(first.child);
+    // node.heapGrowingPercent's default reached V8 before the store started (main.ts).
+    assert.match(first.output(), /"heapGrowingPercent":400[,}].*"msg":"store ready"/);
     const p = new TestSession(`127.0.0.1:${first.grpcPort}`);
     await p.open();
     const ids: number[] = [];
