@@ -5,7 +5,9 @@ import { parseArgs, sample, table, type Result } from './cpu';
 
 test('options: defaults, rates with max, one-line errors', () => {
   const d = parseArgs([]);
-  assert.deepEqual([d.sync, d.rates, d.duration, d.warmup, d.json], ['quorum_mem', [200, 1000, 2000, 'max'], 8, 4, false]);
+  assert.deepEqual([d.sync, d.rates, d.duration, d.warmup, d.rowWarmup, d.json], ['quorum_mem', [200, 1000, 2000, 'max'], 8, 4, 2, false]);
+  assert.equal(parseArgs(['--row-warmup', '0']).rowWarmup, 0);
+  assert.throws(() => parseArgs(['--row-warmup', '1.5']), /--row-warmup: expected a whole number of seconds/);
   const o = parseArgs(['--sync', 'quorum_disk', '--rates', '500,max', '--duration', '3', '--warmup', '0', '--json']);
   assert.deepEqual([o.sync, o.rates, o.duration, o.warmup, o.json], ['quorum_disk', [500, 'max'], 3, 0, true]);
   assert.throws(() => parseArgs(['--sync', 'sometimes']), /--sync: unknown 'sometimes'/);

@@ -7,10 +7,11 @@
 // is per message shows flat figures; one whose cost is per wake-up shows CPU per message
 // falling as the rate rises (more messages share a wake-up). Linux only (/proc).
 //
-//   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4]
+//   node tools/bench/dist/cpu.js [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration 8] [--warmup 4] [--row-warmup 2]
 //        [--store-args '--journal.writeDelayMs 0'] [--window 64] [--json]     (--store-args: extra store flags, for A/B runs;
 //        --window 1: the receipt-per-message row; --home master: no gateway process, the client on
-//        the master node's embedded gateway, in-process)
+//        the master node's embedded gateway, in-process; --row-warmup: each rate's bench runs that many
+//        seconds unmeasured first, and CPU is read from the end of it, as compare.js's rows)
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -22,14 +23,15 @@ import { eachOption, numberOption, usageExit, UsageError } from './args';
 const CLI = join(ROOT, 'tools/cli/dist/main.js');
 const SYNCS = ['quorum_mem', 'quorum_disk', 'remote_mem', 'local_mem'] as const;
 type Sync = typeof SYNCS[number];
-const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--store-args '--flag value ...'] [--window N=64] [--home separate|master] [--json]";
+const USAGE = "usage: hawser-bench-cpu [--sync quorum_mem] [--rates 200,1000,2000,max] [--duration S=8] [--warmup S=4] [--row-warmup S=2] [--store-args '--flag value ...'] [--window N=64] [--home separate|master] [--json]";
 
-interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; storeArgs: string[]; window: number; home: 'separate' | 'master'; json: boolean }
+interface Options { sync: Sync; rates: Array<number | 'max'>; duration: number; warmup: number; rowWarmup: number; storeArgs: string[]; window: number; home: 'separate' | 'master'; json: boolean }
 
 export function parseArgs(argv: string[]): Options {
-  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, storeArgs: [], window: 64, home: 'separate', json: false };
+  const o: Options = { sync: 'quorum_mem', rates: [200, 1000, 2000, 'max'], duration: 8, warmup: 4, rowWarmup: 2, storeArgs: [], window: 64, home: 'separate', json: false };
   o.json = eachOption(argv, USAGE, (name, v, a) => {
     if (name === 'duration' || name === 'warmup') o[name] = numberOption(a, v, { zero: name === 'warmup', what: 'a number of seconds' });
+    else if (name === 'row-warmup') o.rowWarmup = numberOption(a, v, { zero: true, integer: true, what: 'a whole number of seconds' });
     else if (name === 'window') o.window = numberOption(a, v, { what: 'a number of SENDs awaiting a receipt' });
     else if (name === 'home') {
       if (v !== 'separate' && v !== 'master') throw new UsageError(`--home: unknown '${v}' (known: separate, master)`);
@@ -62,6 +64,8 @@ export function sample(pid: number): { ticks: number; wakeups: number } | undefi
 }
 
 const TICK_MS = 10; // USER_HZ = 100 on Linux
+/** The line `hawser bench --warmup S` writes to stderr when its measured part starts (tools/cli/src/bench.ts). */
+const WARMED_UP = 'bench: warm-up over, measuring';
 
 interface Proc { name: string; pid: number }
 export interface Result {
@@ -73,25 +77,38 @@ export interface Result {
   machineBusy: number;
 }
 
-/** Runs `hawser bench` while sampling the bench process and the services. */
+/** Runs `hawser bench` while sampling the bench process and the services (from the end of its row warm-up). */
 async function measure(uri: string, procs: Proc[], rate: number | 'max', o: Options, dest: string): Promise<Result> {
+  const rowWarmup = o.rowWarmup;
   const args = ['bench', '--uri', uri, '--duration', String(o.duration), '--json', '--destination', dest,
-    '--producers', '1', '--consumers', '1', '--window', String(o.window), '--size', '1024', '--persistent', ...(rate === 'max' ? [] : ['--rate', String(rate)])];
-  const before = new Map(procs.map((p) => [p.name, sample(p.pid)]));
+    '--producers', '1', '--consumers', '1', '--window', String(o.window), '--size', '1024', '--persistent', ...(rate === 'max' ? [] : ['--rate', String(rate)]),
+    ...(rowWarmup > 0 ? ['--warmup', String(rowWarmup)] : [])];
+  const sampleAll = () => new Map(procs.map((p) => [p.name, sample(p.pid)]));
+  let before = rowWarmup > 0 ? undefined : sampleAll();
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  // The bench process's own figures: its last sample before it exits (polled every 50 ms).
+  // The bench's own CPU: at the end of its warm-up, and its last sample before it exits (polled every 50 ms).
+  let benchFirst: { ticks: number; wakeups: number } | undefined = rowWarmup > 0 ? undefined : { ticks: 0, wakeups: 0 };
   let benchLast: { ticks: number; wakeups: number } | undefined;
+  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (!before && stderr.includes(WARMED_UP)) {
+      before = sampleAll();
+      benchFirst = child.pid ? sample(child.pid) : undefined;
+    }
+  });
   const poll = setInterval(() => { if (child.pid) benchLast = sample(child.pid) ?? benchLast; }, 50);
   const code = await new Promise<number>((res) => child.on('close', (c) => res(c ?? 1)));
   clearInterval(poll);
-  const after = new Map(procs.map((p) => [p.name, sample(p.pid)]));
-  let j: { producer: { msgPerSec: number }; receipted: number; lost: number; duplicates: number; latencyMs: { sendToReceipt: { p50: number; p99: number } } };
+  const after = sampleAll();
+  let j: { producer: { msgPerSec: number; messages: number }; receipted: number; lost: number; duplicates: number; latencyMs: { sendToReceipt: { p50: number; p99: number } } };
   try { j = JSON.parse(stdout); } catch { throw new Error(`bench failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`); }
-  const n = Math.max(1, j.receipted);
+  if (!before) throw new Error(`the bench never said '${WARMED_UP}' (exit ${code})`);
+  // Per measured message: what was receipted of the SENDs after the warm-up (all of them without one).
+  const measured = rowWarmup > 0 ? j.producer.messages : j.receipted;
+  const n = Math.max(1, measured);
   const perMessage: Result['perMessage'] = {};
   let total = 0;
   for (const p of procs) {
@@ -102,15 +119,15 @@ async function measure(uri: string, procs: Proc[], rate: number | 'max', o: Opti
     total += cpuMs;
     perMessage[p.name] = { cpuMs, wakeups: (b.wakeups - a.wakeups) / n };
   }
-  if (benchLast) {
-    const cpuMs = (benchLast.ticks * TICK_MS) / n;
+  if (benchLast && benchFirst) {
+    const cpuMs = ((benchLast.ticks - benchFirst.ticks) * TICK_MS) / n;
     total += cpuMs;
-    perMessage.bench = { cpuMs, wakeups: benchLast.wakeups / n };
+    perMessage.bench = { cpuMs, wakeups: (benchLast.wakeups - benchFirst.wakeups) / n };
   }
   return {
     rate, msgPerSec: j.producer.msgPerSec, p50Ms: j.latencyMs.sendToReceipt.p50, p99Ms: j.latencyMs.sendToReceipt.p99,
-    messages: j.receipted, lost: j.lost, duplicates: j.duplicates, perMessage, totalCpuMsPerMessage: total,
-    machineBusy: (total * j.receipted) / (o.duration * 1000 * cpus().length),
+    messages: measured, lost: j.lost, duplicates: j.duplicates, perMessage, totalCpuMsPerMessage: total,
+    machineBusy: (total * measured) / (o.duration * 1000 * cpus().length),
   };
 }
 

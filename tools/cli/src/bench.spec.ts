@@ -162,6 +162,7 @@ describe('hawser bench against a fake broker', () => {
     assert.equal(result.latencyMs.sendToReceipt.count, result.producer.messages);
     assert.equal(result.latencyMs.sendToDelivery.count, result.consumer!.messages);
     assert.equal(result.consumer!.messages, result.producer.messages);
+    assert.match(err, /^bench: warm-up over, measuring$/m, 'the end of the warm-up is said on stderr');
   });
 
   it('--warmup without --duration is a usage error', async () => {

@@ -20,6 +20,8 @@ import type { ParsedArgs } from './args';
 
 export const BENCH_ID_HEADER = 'bench-id';
 export const BENCH_TS_HEADER = 'bench-ts';
+/** The stderr line `--warmup` ends with (its own line). */
+export const WARMED_UP = 'bench: warm-up over, measuring';
 
 /** Wall-clock ms with sub-ms precision (same clock in producers and consumers: one process). */
 const now = (): number => performance.timeOrigin + performance.now();
@@ -210,6 +212,10 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
       io.err(io.stderrIsTTY ? `\r${line}\x1b[K` : `${line}\n`);
     };
     progress = setInterval(tick, io.stderrIsTTY ? 500 : 2000);
+    // Said on stderr when the measured part starts: a tool reading other processes' CPU
+    // (tools/bench/dist/cpu.js) takes its first sample here.
+    const warmedUp = cfg.warmupS > 0 ? setTimeout(() => io.err(`${io.stderrIsTTY ? '\n' : ''}${WARMED_UP}\n`), cfg.warmupS * 1000) : undefined;
+    warmedUp?.unref();
 
     const consumers = subs.map((sub, c) => consume(run, c, sub));
     const deadline = cfg.durationS !== null ? run.measureFrom + cfg.durationS * 1000 : null;
@@ -233,6 +239,7 @@ async function runBench(cfg: BenchConfig, args: ParsedArgs, io: Io): Promise<Ben
     }
     run.stopConsumers = true;
     await Promise.all(consumers);
+    clearTimeout(warmedUp);
     clearInterval(progress);
     progress = undefined;
     if (io.stderrIsTTY) { tick(); io.err('\n'); }
