@@ -6,7 +6,7 @@ import type { JournalEntry, Message } from '@hawser/broker';
 import { join } from 'node:path';
 import * as protobuf from 'protobufjs';
 import { brokerService, handWrittenCodec, messageBytesOf, protoDir, type MuxEvents } from '@hawser/proto';
-import { decodeEntry, decodeMessage, encodeEntry, encodeMessage } from './codec';
+import { decodeEntry, decodeMessage, encodeEntry, encodeMessage, ownBytes } from './codec';
 
 const message = (id: string, over: Partial<Message> = {}): Message => ({
   id, destination: '/queue/a', headers: { a: 'b', 'content-type': 'text/plain', empty: '' }, body: Buffer.from(`body of ${id}`),
@@ -94,4 +94,19 @@ test('journals written before (protobufjs Message.encode, defaults written) read
     const rec = Stored.toObject(Stored.decode(encodeMessage(fresh)), TO) as { message: Message };
     assert.deepEqual(plain(rec.message), plain(m));
   }
+});
+
+test('ownBytes: the same bytes, in one buffer of exactly their size, pinning nothing they were cut from', () => {
+  const slab = Buffer.alloc(8192, 7);
+  slab.write('first', 100);
+  slab.write('second entry', 4000);
+  const parts = [slab.subarray(100, 105), new Uint8Array(0), slab.subarray(4000, 4012)];
+  const owned = ownBytes(parts);
+  assert.deepEqual(owned.map((b) => b.toString()), ['first', '', 'second entry']);
+  assert.equal(owned[0]!.buffer, owned[2]!.buffer, 'one buffer for the batch');
+  assert.notEqual(owned[0]!.buffer, slab.buffer);
+  assert.equal(owned[0]!.buffer.byteLength, 17, 'exactly the bytes, not a pool slab');
+  slab.fill(0);
+  assert.equal(owned[2]!.toString(), 'second entry', 'a copy, not a view');
+  assert.deepEqual(ownBytes([]), []);
 });

@@ -50,6 +50,29 @@ function encodedMessage(m: Message): Uint8Array {
   return b;
 }
 
+/**
+ * The byte strings copied into one buffer of exactly their total size, returned as views of it.
+ * The replication log holds entries for a while (up to 10,000 of them, ~1.5 s at 6,400 msg/s),
+ * and a held view pins all of what it was cut from: an entry encoded into Node's 8 KiB Buffer
+ * pool kept its whole slab alive, one received as a view of a gRPC read kept the read. At half
+ * peak that was 92 MB of ArrayBuffers on a master and 61 MB on a slave for ~12 MB of entries
+ * (docs/benchmarks.md, Session 24).
+ */
+export function ownBytes(datas: readonly Uint8Array[]): Buffer[] {
+  let total = 0;
+  for (const d of datas) total += d.length;
+  const out = Buffer.allocUnsafeSlow(total);
+  const views: Buffer[] = new Array(datas.length);
+  let off = 0;
+  for (let i = 0; i < datas.length; i++) {
+    const d = datas[i]!;
+    out.set(d, off);
+    views[i] = out.subarray(off, off + d.length);
+    off += d.length;
+  }
+  return views;
+}
+
 export function encodeEntry(e: JournalEntry): Buffer {
   const op = types().op;
   const w = protobuf.Writer.create();

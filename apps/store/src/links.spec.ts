@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createLogger } from '@hawser/observability';
-import { ReplicationLinks } from './links';
+import { ReplicationLinks, fromWire } from './links';
+import type { ReplicationMessage } from '@hawser/proto';
 
 const quiet = createLogger({ service: 'links-test', level: 'silent' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -43,5 +44,27 @@ describe('ReplicationLinks.warm', () => {
       for (const s of a.accepted) s.destroy();
       a.server.close();
     }
+  });
+});
+
+describe('fromWire', () => {
+  it('an append\'s entries own their bytes: views of the received message are copied out, so the held log pins nothing else', () => {
+    const read = Buffer.alloc(65536);
+    read.write('entry-one', 10);
+    read.write('entry-two!', 30000);
+    const m = fromWire({
+      kind: 'append',
+      append: {
+        from: 's1', epoch: 2, prevEpoch: 2, prevPosition: 9, commitPosition: 9,
+        entries: [
+          { epoch: 2, position: 10, data: read.subarray(10, 19), noop: false },
+          { epoch: 2, position: 11, data: read.subarray(30000, 30010), noop: false },
+          { epoch: 2, position: 12, data: Buffer.alloc(0), noop: true },
+        ],
+      },
+    } as ReplicationMessage);
+    assert.ok(m && m.type === 'append');
+    assert.deepEqual(m.entries.map((e) => [e.position, Buffer.from(e.data).toString(), e.noop === true]), [[10, 'entry-one', false], [11, 'entry-two!', false], [12, '', true]]);
+    for (const e of m.entries) assert.equal(e.data.buffer.byteLength, 19, 'one buffer of exactly the batch\'s bytes');
   });
 });

@@ -15,6 +15,7 @@ import {
   type WireEntry, type WireSnapshotOffer,
 } from '@hawser/proto';
 import type { Logger } from '@hawser/observability';
+import { ownBytes } from './codec';
 
 /** The shell's extra message: the master's core said sendSnapshot. */
 export interface SnapshotOffer { type: 'snapshot'; from: string; epoch: number; snapshotEpoch: number; position: number }
@@ -367,6 +368,8 @@ export class ReplicationLinks {
   }
 }
 
+const EMPTY = new Uint8Array(0);
+
 // ---- wire <-> core --------------------------------------------------------------------------
 
 const wireEntry = (e: Entry): WireEntry => ({
@@ -394,9 +397,13 @@ export function fromWire(w: ReplicationMessage): LinkMessage | null {
   switch (w.kind) {
     case 'append': {
       const a = w.append;
-      const entries: Entry[] = (a.entries ?? []).map((e) => (e.noop
-        ? { epoch: e.epoch, position: e.position, data: e.data ?? Buffer.alloc(0), noop: true as const }
-        : { epoch: e.epoch, position: e.position, data: e.data ?? Buffer.alloc(0) }));
+      // The entries' bytes are views of the received message: copied out (one buffer for the
+      // batch) so that the log holding them does not hold the read they came in.
+      const wire = a.entries ?? [];
+      const datas = ownBytes(wire.map((e) => e.data ?? EMPTY));
+      const entries: Entry[] = wire.map((e, i) => (e.noop
+        ? { epoch: e.epoch, position: e.position, data: datas[i]!, noop: true as const }
+        : { epoch: e.epoch, position: e.position, data: datas[i]! }));
       return { type: 'append', from: a.from, epoch: a.epoch, prevEpoch: a.prevEpoch, prevPosition: a.prevPosition, entries, commitPosition: a.commitPosition };
     }
     case 'ack': return { type: 'ack', ...w.ack };

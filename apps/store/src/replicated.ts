@@ -21,7 +21,7 @@ import { Replica, ReplicationError, type Action, type Entry, type Event, type Ro
 import { warnEvery, type Logger } from '@hawser/observability';
 import type { PrepareReply, AssignReply, PrepareRequest, AssignRequest, ReplicationHello, SnapshotChunk, SnapshotRequest } from '@hawser/proto';
 import { grpc } from '@hawser/proto';
-import { decodeEntry, encodeEntry, entryEpoch } from './codec';
+import { decodeEntry, encodeEntry, entryEpoch, ownBytes } from './codec';
 import type { RocksJournal, ReplicationDisk } from './journal';
 import type { Journal, JournalHost } from './journals';
 import type { BatchOp } from './rocks';
@@ -428,7 +428,7 @@ export class ReplicatedJournal implements Journal {
     }
     for (const e of batch) this.known.set(e.position, e);
     this.inflight.push(batch[batch.length - 1]!.position);
-    this.step({ type: 'propose', data: batch.map((e) => encodeEntry(e)) });
+    this.step({ type: 'propose', data: ownBytes(batch.map((e) => encodeEntry(e))) });
     this.known.clear();
     return true;
   }
