@@ -39,7 +39,8 @@ test('a lock held by a live process is respected; a dead owner\'s lock is taken 
     rmSync(file, { force: true });
   }
   const script = `require(${JSON.stringify(join(__dirname, 'ports.js'))}).freePort().then((p) => { console.log(p); process.exit(0); })`;
-  const p = Number(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }).trim());
-  assert.ok(p >= 20_000 && p < ephemeralLow);
+  const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  const p = Number(out.trim());
+  assert.ok(p >= 20_000 && p < ephemeralLow, `a port in 20000-${ephemeralLow - 1} from the child, got ${JSON.stringify(out)}`);
   assert.ok(!existsSync(join(LOCKS, String(p))), 'released when its owner exited');
 });
