@@ -106,8 +106,14 @@ export class ReplicatedJournal implements Journal {
    * held the ack back and lived through the apply window's scavenges).
    */
   private readonly unapplied = new Map<number, JournalEntry | Entry>();
-  /** Entries being proposed, by position (so the persist action needs no decode). */
-  private readonly known = new Map<number, JournalEntry>();
+  /**
+   * The batch being proposed (consecutive positions from its first), so the persist action
+   * needs no decode. An array swapped in and out, not a Map cleared per proposal: a long-lived
+   * Map's table lives in old space, and each table it drops (clear, grow, shrink) still points at
+   * the entries it held, so every scavenge until the next full collection kept them and the
+   * messages they carry alive, and promoted them (docs/benchmarks.md, Session 24).
+   */
+  private proposing: readonly JournalEntry[] = [];
   private applied: number;
   /** Last journal position written (or in the batch being written). */
   private diskLast: number;
@@ -426,10 +432,10 @@ export class ReplicatedJournal implements Journal {
       this.fatal(new Error(`core entry (${first.epoch}, ${first.position}) does not follow the log (${this.replica.epoch}, ${this.replica.lastPosition})`));
       return false;
     }
-    for (const e of batch) this.known.set(e.position, e);
+    this.proposing = batch;
     this.inflight.push(batch[batch.length - 1]!.position);
     this.step({ type: 'propose', data: ownBytes(batch.map((e) => encodeEntry(e))) });
-    this.known.clear();
+    this.proposing = [];
     return true;
   }
 
@@ -492,7 +498,11 @@ export class ReplicatedJournal implements Journal {
         this.roles.onRole(a.role, a.epoch, a.masterId);
         return;
       case 'persist': {
-        for (const e of a.entries) this.unapplied.set(e.position, this.known.get(e.position) ?? e);
+        const first = this.proposing.length ? this.proposing[0]!.position : 0;
+        for (const e of a.entries) {
+          const mine = this.proposing[e.position - first];
+          this.unapplied.set(e.position, mine?.position === e.position ? mine : e);
+        }
         this.enqueue({ kind: 'persist', entries: a.entries });
         return;
       }
