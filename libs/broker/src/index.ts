@@ -8,6 +8,7 @@ export {
   type DestinationInfo, type DestinationStats, type PurgeResult, type DeleteResult, type BrokenDurable, type Authorizer,
   type SessionInfo, type SessionSubscriptionInfo,
 } from './core';
+export { SeqMap } from './seq-map';
 export { DedupWindow, dedupKey, dedupScope, scopeOfKey, MAX_MESSAGE_ID_BYTES, NETWORK_SCOPE } from './dedup';
 export { Usage, messageBytes, NO_FLOW_LIMITS, type FlowLimits, type UsageStats } from './usage';
 export {

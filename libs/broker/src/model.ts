@@ -4,6 +4,7 @@
 import type { Consumer, StorageQueue, StoredMessage } from './queue';
 import type { AckMode, Message, SelectorLike, SessionEvent, SessionRequest } from './types';
 import type { DurableSubOp } from './journal';
+import { SeqMap } from './seq-map';
 
 /** The authorization map as the core sees it. */
 export interface Authorizer {
@@ -15,7 +16,7 @@ export interface DeliveryRec { tag: number; sub: Subscription; msg: StoredMessag
 export type TxItem = { kind: 'send'; message: Message } | { kind: 'ack' | 'nack'; rec: DeliveryRec };
 
 export class Subscription implements Consumer {
-  readonly deliveries = new Map<number, DeliveryRec>();
+  readonly deliveries = new SeqMap<DeliveryRec>();
   /** Deliveries not yet acked (tx-acked ones no longer count against prefetch). */
   unacked = 0;
   constructor(
@@ -57,7 +58,7 @@ export class Session {
   readonly subs = new Map<string, Subscription>();
   /** Composite subscriptions by the client's id: their members (in `subs` under member ids). */
   readonly composites = new Map<string, Subscription[]>();
-  readonly deliveries = new Map<number, DeliveryRec>();
+  readonly deliveries = new SeqMap<DeliveryRec>();
   nextTag = 1;
   readonly txs = new Map<string, TxItem[]>();
   /** Receipts and errors waiting for their entry to be durable. */

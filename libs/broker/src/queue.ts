@@ -7,6 +7,7 @@
 // PageRequest as the window drains. `boundary === null` means the window holds them all.
 import { orderKey } from './journal';
 import type { Message } from './types';
+import { SeqMap } from './seq-map';
 
 export interface StoredMessage {
   /** Storage queue id. */
@@ -193,7 +194,7 @@ export class StorageQueue<C extends Consumer = Consumer> {
     this.vBytes = n;
   }
   private vBytes = 0;
-  readonly inflight = new Map<number, StoredMessage>();
+  readonly inflight = new SeqMap<StoredMessage>();
   /** Sorted by consumer priority, highest first (the core keeps it so). */
   consumers: C[] = [];
   /** Round-robin cursor per consumer priority band (an offset within the band). */

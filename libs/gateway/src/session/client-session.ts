@@ -17,6 +17,7 @@ import { AckNotConfirmedError, GatewayError, LimitExceededError, StoreRejectedEr
 import type { Channels } from './channels';
 import { StoreLink } from './link';
 import type { MasterSource } from './masters';
+import { SeqMap } from '@hawser/broker';
 
 /** What every session of one gateway shares. */
 export interface SessionContext {
@@ -84,11 +85,11 @@ export class ClientSession {
   private previouslyDelivered: Set<string> | undefined;
   private nextRequestId = 1;
   /** requestId -> the client's receipt token */
-  private readonly receipts = new Map<number, string>();
+  private readonly receipts = new SeqMap<string>();
   private readonly subscriptions = new Map<string, AckMode>();
   /** Transactions begun and not yet committed or aborted (limits.maxTransactions). */
   private readonly transactions = new Set<string>();
-  private readonly outstanding = new Map<number, Outstanding>();
+  private readonly outstanding = new SeqMap<Outstanding>();
   /**
    * Redeliveries (by client tag -> subscription) already settled through an ACK/NACK of the
    * previous master's delivery of the same message: the client may still settle them itself.
@@ -97,7 +98,7 @@ export class ClientSession {
   /** Message id -> client tags (one per subscription it went to): protocols that ack by message id. */
   private readonly byMessageId = new Map<string, number[]>();
   /** ACK/NACKs sent with a receipt not yet answered, by requestId: a move may leave them in doubt. */
-  private readonly ackRequests = new Map<number, AckRequest>();
+  private readonly ackRequests = new SeqMap<AckRequest>();
   /**
    * ACK/NACKs (with a receipt) of deliveries of a master that is gone, by message key: their
    * receipt waits for the message to come again to this session, whose delivery is then settled

@@ -25,6 +25,7 @@
 // Receipts: sends, commits and aborts must carry a non-zero requestId (the connection gives
 // them an internal one when the client did not ask) — that is how the log learns they are done.
 import type { SessionRequest } from '@hawser/proto';
+import { SeqMap } from '@hawser/broker';
 
 interface Entry {
   seq: number;
@@ -51,8 +52,8 @@ export interface Replay {
 
 export class ReplayLog {
   private seq = 0;
-  private readonly entries = new Map<number, Entry>();
-  private readonly byRequestId = new Map<number, Entry>();
+  private readonly entries = new SeqMap<Entry>();
+  private readonly byRequestId = new SeqMap<Entry>();
   private readonly subscriptions = new Map<string, Entry>();
   private readonly transactions = new Map<string, Entry[]>();
 
