@@ -67,6 +67,30 @@ test('agrees with a Map under random traffic: in-order keys, out-of-order acks, 
   }
 });
 
+test('agrees with a Map for keys in any order: the ring starting over below keys set aside, evictions, re-sets', () => {
+  const r = rng(99);
+  for (let run = 0; run < 3000; run++) {
+    const m = new SeqMap<string>();
+    const ref = new Map<number, string>();
+    const range = run % 3 === 0 ? 200 : run % 3 === 1 ? 12_000 : 100_000;
+    for (let i = 0; i < 300; i++) {
+      const x = r();
+      const k = Math.floor(r() * range);
+      if (x < 0.5) {
+        m.set(k, `v${k}.${i}`); ref.set(k, `v${k}.${i}`);
+      } else if (x < 0.8) {
+        const keys = [...ref.keys()];
+        const d = keys.length && r() < 0.8 ? keys[Math.floor(r() * keys.length)]! : k;
+        assert.equal(m.delete(d), ref.delete(d), `run ${run} op ${i}: delete ${d}`);
+      } else {
+        assert.equal(m.get(k), ref.get(k), `run ${run} op ${i}: get ${k}`);
+      }
+      assert.equal(m.size, ref.size, `run ${run} op ${i}: size`);
+    }
+    same(m, ref, `run ${run}`);
+  }
+});
+
 test('a straggler far behind the newest key moves aside; the ring stays bounded', () => {
   const m = new SeqMap<number>();
   m.set(1, 1);

@@ -27,13 +27,22 @@ export class SeqMap<V> {
   get size(): number { return this.inRing + (this.side?.size ?? 0); }
 
   get(key: number): V | undefined {
-    if (key >= this.lo && key < this.hi) return this.slots[key & this.mask];
+    if (key >= this.lo && key < this.hi) {
+      const v = this.slots[key & this.mask];
+      if (v !== undefined) return v;
+    }
+    // The side may hold keys inside the ring's range: the ring starts over wherever the next
+    // key is once it empties, below keys still aside.
     return this.side?.get(key);
   }
 
   has(key: number): boolean { return this.get(key) !== undefined; }
 
   set(key: number, value: V): this {
+    if (this.side?.has(key)) {
+      this.side.set(key, value);
+      return this;
+    }
     if (this.inRing === 0 && (key < this.lo || key >= this.hi)) { this.lo = key; this.hi = key; }
     if (key < this.lo) {
       (this.side ??= new Map()).set(key, value);
@@ -50,9 +59,8 @@ export class SeqMap<V> {
   }
 
   delete(key: number): boolean {
-    if (key >= this.lo && key < this.hi) {
-      const i = key & this.mask;
-      if (this.slots[i] === undefined) return false;
+    const i = key & this.mask;
+    if (key >= this.lo && key < this.hi && this.slots[i] !== undefined) {
       this.slots[i] = undefined;
       this.inRing--;
       if (this.inRing === 0) this.lo = this.hi;
