@@ -5,6 +5,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WebSocket, type ClientOptions as WsClientOptions } from 'ws';
 import { grpc, brokerService, topologyService, SERVER_OPTIONS } from '@hawser/proto';
+import { freePort } from '@hawser/zookeeper-launcher';
 import type { LocalBroker, LocalSession, LocalSessionSink } from './session/local-channel';
 import type {
   SessionRequests, SessionEvents, SessionRequest, SessionEvent, MuxRequests, MuxEvents, Message, Subscribe, TopologySnapshot, WatchRequest, GroupInfo,
@@ -44,6 +45,20 @@ interface FakeSession {
  * and delivers each SEND to every subscription on the same destination (all sessions).
  * Destination /queue/reject is refused with an error event (code INVALID_DESTINATION).
  */
+
+/**
+ * Binds a fake server on a port no server of this process had before (freePort: below the
+ * ephemeral range, held until the process exits). On port 0 the kernel may hand out the port of
+ * a fake server an earlier test closed, and grpc-js's process-wide subchannel pool still holds
+ * that address's subchannel in reconnect backoff: the gateway's first call then failed at once
+ * with "No connection established" (seen once in CI, in limits.spec).
+ */
+async function bindFresh(server: grpc.Server): Promise<number> {
+  const port = await freePort();
+  return new Promise<number>((resolve, reject) =>
+    server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+}
+
 export class FakeBroker {
   port = 0;
   /** Every batch received, in order, per session id. */
@@ -67,8 +82,7 @@ export class FakeBroker {
       Session: (call: Call) => this.onSession(call),
       Sessions: (call: MuxCall) => this.onMux(call),
     });
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    this.port = await bindFresh(this.server);
     return this;
   }
 
@@ -264,8 +278,7 @@ export class FakeCoordinator {
       Get: (_call: unknown, cb: grpc.sendUnaryData<TopologySnapshot>) => cb(null, this.snapshot()),
       ReportMasterLost: (_call: unknown, cb: grpc.sendUnaryData<{ accepted: boolean }>) => cb(null, { accepted: true }),
     });
-    this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))));
+    this.port = await bindFresh(this.server);
     return this;
   }
 
