@@ -4,16 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SeqMap } from './seq-map';
 
-/** A small deterministic generator (mulberry32), so a failure replays. */
+/** A deterministic generator (a linear congruential one), so a failure replays. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  let x = seed >>> 0;
+  return () => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 4294967296;
 }
 
 function same(m: SeqMap<string>, ref: Map<number, string>, what: string): void {
