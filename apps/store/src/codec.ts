@@ -52,10 +52,10 @@ function encodedMessage(m: Message): Uint8Array {
 
 /**
  * The byte strings copied into one buffer of exactly their total size, returned as views of it.
- * The replication log holds entries for a while (up to 10,000 of them, ~1.5 s at 6,400 msg/s),
+ * The replication log holds entries for a while (up to 10,000 of them: seconds at half peak),
  * and a held view pins all of what it was cut from: an entry encoded into Node's 8 KiB Buffer
  * pool kept its whole slab alive, one received as a view of a gRPC read kept the read. At half
- * peak that was 92 MB of ArrayBuffers on a master and 61 MB on a slave for ~12 MB of entries
+ * peak a master's ArrayBuffers were 92.6 MB for 55 MB of held entries, a slave's 61 MB
  * (docs/benchmarks.md, Session 24).
  */
 export function ownBytes(datas: readonly Uint8Array[]): Buffer[] {
