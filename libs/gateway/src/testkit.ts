@@ -38,6 +38,8 @@ interface FakeSession {
   subs: Map<string, Subscribe>;
   nextTag: number;
   ended: boolean;
+  /** The destination and message id of each delivery tag given out (for `acked`). */
+  delivered?: Map<number, { destination: string; id: string }>;
 }
 
 /**
@@ -91,6 +93,24 @@ export class FakeBroker {
   /** Every request of a kind received so far (all sessions). */
   requests<K extends SessionRequest['kind']>(kind: K): Array<Extract<SessionRequest, { kind: K }>> {
     return this.batches.flatMap((b) => b.items).filter((i): i is Extract<SessionRequest, { kind: K }> => i.kind === kind);
+  }
+
+  /**
+   * The message ids acked of deliveries on `destination`, in order (any session). A count of
+   * every ACK would also take in those of a session's own state (an MQTT connection acks its
+   * records and takeover announcements whenever they come back), which may land at any time.
+   */
+  acked(destination: string): string[] {
+    const out: string[] = [];
+    for (const b of this.batches) {
+      const s = this.sessions.find((x) => x.id === b.session);
+      for (const it of b.items) {
+        if (it.kind !== 'ack') continue;
+        const d = s?.delivered?.get(it.ack.deliveryTag);
+        if (d?.destination === destination) out.push(d.id);
+      }
+    }
+    return out;
   }
 
   /**
@@ -230,6 +250,7 @@ export class FakeBroker {
       for (const sub of s.subs.values()) {
         if (sub.destination !== m.destination) continue;
         const tag = s.nextTag++;
+        (s.delivered ??= new Map()).set(tag, { destination: m.destination, id: m.id });
         s.write([{ kind: 'delivery', delivery: { subscriptionId: sub.subscriptionId, deliveryTag: tag, message: m, redelivered, deliveryCount: redelivered ? 2 : 1 } }] as unknown as SessionEvent[]);
       }
     }
