@@ -153,7 +153,10 @@ export class Subscription implements AsyncIterable<Message> {
     return m;
   }
 
-  /** The next message, or undefined if none comes within `timeoutMs` (or the subscription ended). */
+  /**
+   * The next message, or undefined if none comes within `timeoutMs` (or the subscription ended).
+   * An ended subscription answers at once: a loop on tryNext checks `closed` to tell the two apart.
+   */
   async tryNext(timeoutMs: number): Promise<Message | undefined> {
     try {
       return await this.take(timeoutMs, false);

@@ -247,7 +247,10 @@ export class Consumer implements Actor {
       let n = 0;
       while (this.running && client.connected) {
         const m = await sub.tryNext(200).catch(() => undefined);
-        if (!m) continue;
+        if (!m) {
+          if (sub.closed) break; // an ended subscription answers at once: connect again, do not spin
+          continue;
+        }
         this.delivered(m);
         n++;
         if (this.o.slowMs) await sleep(this.o.slowMs);
