@@ -52,6 +52,28 @@ export function viewOf(g: GroupRecord, replicas: number, electing: boolean): Gro
 }
 
 /**
+ * More members registered than the sizes they say keep safe. A master that says R commits on
+ * quorum(R) copies (itself included, among its R-1 slaves at most); an election needs a quorum
+ * of the largest size a member says. Those two sets always share a member while at most as many
+ * members are registered as the smallest size plus what the election's quorum covers; with
+ * `live >= quorum(min) + quorum(max)` they need not: e.g. 3 registered at --replicas 3 and two
+ * new ones at 5 (an election of 5 won by the other old slave and the two new ones), or a fourth
+ * member at 3 (a replacement started before the old one stopped). Then a master change can lose
+ * acknowledged messages. Grown or shrunk one member at a time, each step finished with a rolling
+ * restart at the new --replicas, they always overlap (docs/operations.md, "Adding a store node").
+ */
+export function quorumOverlapRisk(g: Pick<GroupRecord, 'name' | 'members'>): string | undefined {
+  const live = [...g.members.values()].filter((m) => m.address);
+  const sizes = live.map((m) => m.replicas).filter((n): n is number => !!n);
+  if (!sizes.length) return undefined;
+  const min = Math.min(...sizes);
+  const max = Math.max(...sizes);
+  if (live.length < quorum(min) + quorum(max)) return undefined;
+  const said = min === max ? `replicas ${min}` : `replicas ${min} to ${max}`;
+  return `group ${g.name}: ${live.length} members registered and they say ${said}: a master that says ${min} commits on ${quorum(min)} copies and an election counts ${quorum(max)} promises, which need not share a member (a master change could lose acknowledged messages): add or remove one member at a time, each step finished with a rolling restart at the new --replicas, and stop a replaced member before its replacement starts`;
+}
+
+/**
  * Asks every member (`ask` resolves to its promise, or undefined: refused, failed, timed out)
  * and resolves with the promises once every member has answered, or `graceMs` after the
  * `needed`-th promise came, whichever is first. Answers after that are not counted.
@@ -110,6 +132,8 @@ export class Elector {
     let n = 0;
     for (const m of g.members.values()) if (m.replicas && m.replicas > n) n = m.replicas;
     if (n > 0) r.replicas = n;
+    const risk = quorumOverlapRisk(g);
+    if (risk) this.warn(`quorum-overlap ${g.name}`, { group: g.name, sizes: [...g.members.values()].map((m) => `${m.id}=${m.replicas ?? '?'}`) }, risk);
     return r.replicas ?? this.opts.defaultReplicas;
   }
 

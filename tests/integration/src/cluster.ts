@@ -306,11 +306,15 @@ export class Cluster {
     return `failover:(${this.stores.map((s) => s.stompUri).join(',')})?${options}`;
   }
 
-  /** Starts (the first time) a store with id `id`; restart a stopped one with store.restart(). */
-  async startStore(id: string): Promise<Store> {
+  /**
+   * Starts (the first time) a store with id `id`; restart a stopped one with store.restart().
+   * `extra` comes after the cluster's arguments (the last of a repeated flag wins), e.g. a
+   * node joining with another `--replicas`.
+   */
+  async startStore(id: string, extra: string[] = []): Promise<Store> {
     const dataDir = this.dataDirOf(id);
     const store = new Store({
-      name: `store-${id}`, script: 'apps/store/dist/main.js', args: this.storeArgs(id), readyMsg: 'store ready',
+      name: `store-${id}`, script: 'apps/store/dist/main.js', args: [...this.storeArgs(id), ...extra], readyMsg: 'store ready',
       ...(this.opts.net ? { wrap: this.opts.net.place(`store-${id}`)?.wrap, host: this.opts.net.place(`store-${id}`)?.host ?? this.opts.net.host } : {}),
       portFlags: {
         '--grpc.port': 'grpcPort', '--http.port': 'httpPort',
