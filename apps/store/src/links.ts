@@ -34,6 +34,8 @@ export interface LinksOptions {
   onHello(hello: ReplicationHello): void;
   /** Slave side: the stream to the master failed at the transport (refused, dropped: UNAVAILABLE). */
   onMasterUnreachable?(masterId: string, why: string): void;
+  /** Slave side: the master wrote a batch without messages (a Hello's answer, a standby's heartbeat: `ping`). */
+  onMasterHeard?(masterId: string): void;
   /** Master side: why a slave's stream is refused right now (null: accepted). */
   refuse?(): string | null;
   /**
@@ -201,7 +203,8 @@ export class ReplicationLinks {
       if (!answered) { answered = true; clearTimeout(unanswered); d.answerMs = this.o.answerMs ?? 0; }
       d.backoff = 50;
       d.checking = false;
-      for (const m of b.messages ?? []) this.deliver(d.masterId, m);
+      if (!b.messages?.length) { this.o.onMasterHeard?.(d.masterId); return; }
+      for (const m of b.messages) this.deliver(d.masterId, m);
     });
     call.on('close', () => clearTimeout(unanswered));
     call.on('error', (e: Error) => {
@@ -279,6 +282,13 @@ export class ReplicationLinks {
 
   /** Master side: the slaves with a stream open to this store. */
   acceptedPeers(): string[] { return [...this.accepted.keys()]; }
+
+  /** Master side: an empty batch on `peer`'s stream (it hears this master lives; nothing to answer). */
+  ping(peer: string): void {
+    const call = this.accepted.get(peer);
+    if (!call || this.outbox.get(peer)?.length) return; // a batch goes out this turn anyway
+    try { call.write({ messages: [] }); } catch { /* gone */ }
+  }
 
   /** Slave side: streams redialed because the master did not answer their Hello (hawser_store_replication_hellos_unanswered_total). */
   unanswered = 0;

@@ -190,6 +190,7 @@ export class ReplicatedJournal implements Journal {
       onMessage: (from, m) => this.onLinkMessage(from, m),
       onHello: (h) => this.onHello(h),
       onMasterUnreachable: (masterId) => this.step({ type: 'masterUnreachable', masterId, now: performance.now() }),
+      onMasterHeard: (masterId) => this.step({ type: 'masterHeard', masterId, now: performance.now() }),
       // A master fenced for good takes no slave: the slave reports it lost at once.
       refuse: () => (this.roles.fencedByZk ? `store ${o.id} is fenced and no longer the master of group ${o.group}` : null),
       // A quarter of the master timeout: a stuck new stream is redialed well before the master
@@ -232,6 +233,7 @@ export class ReplicatedJournal implements Journal {
       if (!this.writing && this.needsApply()) this.kick(); // a slave's apply window ended
       if (now - lastSilentCheck >= this.o.heartbeatMs) {
         lastSilentCheck = now;
+        this.pingStandbys();
         // After the I/O this turn has waiting (setImmediate runs after the poll phase), and not
         // after a stall of this process's own: its slaves' messages may be unread, not missing.
         if (late < this.o.masterTimeoutMs / 2) setImmediate(() => this.cutStalledSlaves());
@@ -267,6 +269,19 @@ export class ReplicatedJournal implements Journal {
   }
 
   /**
+   * Master: a heartbeat (an empty batch) to every member with a stream open that it does not
+   * replicate to — one registered beyond the replicas-1 slaves it takes (a group growing,
+   * docs/operations.md). Assigned slave by the coordinators but sent nothing, such a member
+   * reported this master lost every master timeout, and with one other member down its report
+   * alone started an election (docs/reliability.md D19). It takes no entries and its acks count
+   * for nothing; the heartbeats only tell it this master lives.
+   */
+  private pingStandbys(): void {
+    if (this.stopped || this.replica.role !== 'master' || this.roles.fencedByZk) return;
+    for (const peer of this.links.acceptedPeers()) if (!this.replica.slaveProgress(peer)) this.links.ping(peer);
+  }
+
+  /**
    * Master: ends the replication streams that are stalled (ReplicationLinks.endAccepted: the
    * slave reports this master lost at once and redials on a new connection) — a stream that
    * brought nothing for masterTimeoutMs (slaves answer every heartbeat), or one whose slave has
@@ -281,7 +296,8 @@ export class ReplicatedJournal implements Journal {
     const ms = this.o.masterTimeoutMs;
     const now = performance.now();
     const last = this.replica.lastPosition;
-    const stalled = new Set(this.links.silent(ms));
+    // A standby (pingStandbys) answers nothing: its silence is not a stall.
+    const stalled = new Set(this.links.silent(ms).filter((id) => this.replica.slaveProgress(id)));
     for (const id of this.links.acceptedPeers()) {
       const p = this.replica.slaveProgress(id);
       // Any state but a snapshot on its way (that has its own timeout): a slave that stops taking

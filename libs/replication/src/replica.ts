@@ -153,6 +153,7 @@ export class Replica {
       case 'installSnapshot': this.onInstallSnapshot(event.from, event.masterEpoch, event.position, event.epoch, out); break;
       case 'tick': this.onTick(event.now, out); break;
       case 'masterUnreachable': this.onMasterUnreachable(event.masterId, event.now, out); break;
+      case 'masterHeard': this.onMasterHeard(event.masterId, event.now); break;
     }
     return out;
   }
@@ -614,6 +615,13 @@ export class Replica {
     if (this.lostReportedAt !== undefined && now - this.lostReportedAt < this.masterTimeoutMs) return;
     this.lostReportedAt = now;
     out.push({ type: 'masterLost', epoch: this._epoch, masterId });
+  }
+
+  /** The master wrote without entries (see the event): the silence that masterLost reports is over. */
+  private onMasterHeard(masterId: ReplicaId, now: number): void {
+    if (this._role !== 'slave' || this._masterId !== masterId) return;
+    this.lastHeard = Math.max(this.lastHeard, now);
+    this.lostReportedAt = undefined;
   }
 
   private sendHeartbeat(to: ReplicaId, p: Progress, out: Action[]): void {

@@ -10,6 +10,7 @@
 //   stabilize                   deliver + persist + flush until nothing moves
 //   tick <id|all> <now>         time is <now> ms
 //   unreachable <id> <master> <now>   the shell's link to <master> failed at the transport
+//   heard <id> <master> <now>   <master> wrote without entries (a Hello's answer, a standby's heartbeat)
 //   flush <id|all>              a tick at the node's current time (what the shell's periodic
 //                               tick does between heartbeats: commit notices, a slave's disk ack)
 //   crash <id> / restart <id> / compact <id> <position>
@@ -75,6 +76,7 @@ function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cl
       case 'tick': for (const id of all(args[0])) { now.set(id, Number(args[1])); c.step(id, { type: 'tick', now: Number(args[1]) }); } break;
       case 'flush': for (const id of all(args[0])) flush(id); break;
       case 'unreachable': now.set(args[0], Number(args[2])); c.step(args[0], { type: 'masterUnreachable', masterId: args[1], now: Number(args[2]) }); break;
+      case 'heard': now.set(args[0], Number(args[2])); c.step(args[0], { type: 'masterHeard', masterId: args[1], now: Number(args[2]) }); break;
       case 'crash': c.crash(args[0]); break;
       case 'restart': c.restart(args[0]); break;
       case 'compact': assert.ok(c.compact(args[0], Number(args[1])), `${where}: compact refused`); break;
@@ -322,6 +324,17 @@ test('a slave whose link to the master fails at the transport reports masterLost
     'tick s1 1120', 'expect action s1 masterLost',
     'unreachable s1 other 1200', 'expect no-action s1 masterLost',  // not the master it follows
     'unreachable m s1 1200', 'expect no-action m masterLost',       // a master reports nothing
+  ]);
+});
+
+test('a slave that hears its master without entries (a standby beyond replicas-1) reports no silence; once the master is quiet it does', () => {
+  run('m s1 s2', [
+    ...START, 'drop',                                                // from here the master's appends never arrive
+    'heard s1 m 900', 'tick s1 1100', 'expect no-action s1 masterLost', // heard 200 ms ago, not 1,000
+    'heard s1 other 1500', 'tick s1 1900', 'expect action s1 masterLost epoch=1 masterId=m', // another sender is not the master
+    'heard s1 m 2000', 'tick s1 2900', 'expect no-action s1 masterLost', // a report, then heard: the silence starts again
+    'tick s1 3000', 'expect action s1 masterLost',
+    'heard m s1 3000', 'expect no-action m masterLost',             // a master ignores it
   ]);
 });
 

@@ -126,7 +126,13 @@ export type Event =
    * instead of after masterTimeoutMs of silence; a stopped or cut-off master closes nothing and is
    * found by the silence as before. At most one report per masterTimeoutMs either way.
    */
-  | { readonly type: 'masterUnreachable'; readonly masterId: ReplicaId; readonly now: number };
+  | { readonly type: 'masterUnreachable'; readonly masterId: ReplicaId; readonly now: number }
+  /**
+   * Slave: master `masterId` wrote on our stream without entries (the answer to a Hello, or the
+   * heartbeat a master sends a member it does not replicate to: one beyond its replicas-1
+   * slaves). It lives: not a silence to report.
+   */
+  | { readonly type: 'masterHeard'; readonly masterId: ReplicaId; readonly now: number };
 
 // ---------------------------------------------------------------------------------------------
 // Actions (core -> shell), to be executed in order.
