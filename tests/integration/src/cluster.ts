@@ -565,6 +565,14 @@ export async function readJournal(dataDir: string): Promise<Map<number, Buffer>>
 }
 
 /** Compares two journals over the positions both still hold; returns the differences (empty: identical). */
+/** Sets a flag's value in a service's arguments, for its next restart (e.g. a store's `--replicas`). */
+export function setArg(s: ServiceProcess, flag: string, value: string): void {
+  const args = s.spec.args;
+  const i = args.lastIndexOf(flag);
+  if (i < 0) args.push(flag, value);
+  else args[i + 1] = value;
+}
+
 export function journalDiff(a: Map<number, Buffer>, b: Map<number, Buffer>, max = 10): string[] {
   const diffs: string[] = [];
   const lastA = Math.max(0, ...a.keys());

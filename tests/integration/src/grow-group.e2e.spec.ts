@@ -11,17 +11,9 @@
 // survivors' journals are the same entry for entry.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { Cluster, checkFor, journalDiff, readJournal, type Store } from './cluster';
+import { Cluster, checkFor, journalDiff, readJournal, setArg, type Store } from './cluster';
 import { Clients, unique } from './support';
 import { Load } from './load';
-
-/** Sets a flag's value in a store's arguments, for its next restart. */
-function setArg(s: Store, flag: string, value: string): void {
-  const args = s.spec.args;
-  const i = args.lastIndexOf(flag);
-  if (i < 0) args.push(flag, value);
-  else args[i + 1] = value;
-}
 
 describe('operations: growing a group from 3 to 4 stores under load', { timeout: 300_000 }, () => {
   let c: Cluster;
