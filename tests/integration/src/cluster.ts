@@ -565,6 +565,18 @@ export async function readJournal(dataDir: string): Promise<Map<number, Buffer>>
 }
 
 /** Compares two journals over the positions both still hold; returns the differences (empty: identical). */
+/**
+ * The live stores, once every one but `master` has caught up with it, stopped, and their
+ * journals compared entry for entry with the first's: the differences (none when they agree).
+ */
+export async function stopAndCompareJournals(c: Cluster, master: Store): Promise<string[]> {
+  const live = c.stores.filter((s) => s.alive);
+  for (const s of live) if (s !== master) await c.waitCaughtUp(s, 30_000);
+  await Promise.all(live.map((s) => s.stop()));
+  const journals = await Promise.all(live.map((s) => readJournal(s.dataDir)));
+  return journals.slice(1).flatMap((j, i) => journalDiff(journals[0]!, j).map((d) => `${live[i + 1]!.name} vs ${live[0]!.name}: ${d}`));
+}
+
 /** Sets a flag's value in a service's arguments, for its next restart (e.g. a store's `--replicas`). */
 export function setArg(s: ServiceProcess, flag: string, value: string): void {
   const args = s.spec.args;

@@ -3,6 +3,7 @@
 // paced) and one consumer connection acking each message, both through a gateway, kept
 // running while the operator's steps happen underneath. stop() settles every SEND, waits
 // until every receipted message was consumed, and says what was lost or duplicated.
+import assert from 'node:assert/strict';
 import type { Message, StompClient, StompClientError } from '@hawser/client';
 import { checkFor } from './harness';
 
@@ -22,6 +23,20 @@ export interface LoadReport {
   redeliveries: number;
   /** close/ERROR events of either connection */
   closes: string[];
+}
+
+/**
+ * What every operations procedure promises its clients: no SEND failed, every one receipted,
+ * every receipted message consumed, a repeat only as a redelivery, nothing unknown, and neither
+ * connection closed.
+ */
+export function assertNothingLost(r: LoadReport): void {
+  assert.deepEqual(r.failed.slice(0, 5), [], `${r.failed.length} SENDs failed`);
+  assert.equal(r.receipted, r.sent, 'every SEND receipted');
+  assert.deepEqual(r.lost.slice(0, 10), [], `${r.lost.length} receipted messages lost`);
+  assert.deepEqual(r.duplicates.slice(0, 10), [], `${r.duplicates.length} duplicates not marked redelivered`);
+  assert.deepEqual(r.unknown, [], 'nothing consumed that was not sent');
+  assert.deepEqual(r.closes, [], 'neither client connection closed');
 }
 
 export class Load {

@@ -1,5 +1,6 @@
 // Helpers shared by the scenario files: client bookkeeping, unique destination names,
 // raw-socket STOMP for bad-input tests.
+import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { connect, type ConnectOptions, type StompClient, type Subscription, type Message } from '@hawser/client';
@@ -39,6 +40,16 @@ export async function drain(sub: Subscription, quietMs = 1000, max = 100_000): P
 }
 
 export const texts = (ms: Message[]): string[] => ms.map((m) => m.text);
+
+/** One persistent SEND on a fresh queue, receipted, then consumed and acked: the group commits and delivers. */
+export async function roundTrip(producer: StompClient, consumer: StompClient, prefix: string, timeoutMs = 30_000): Promise<void> {
+  const q = unique(prefix);
+  const sub = await consumer.subscribe(q, { ack: 'client-individual' });
+  await producer.send(q, 'round trip', { persistent: true });
+  const m = await sub.next(timeoutMs);
+  assert.equal(m.text, 'round trip');
+  await m.ack();
+}
 
 /** A parsed frame read from a raw socket. */
 export interface RawFrame { command: string; headers: Record<string, string>; body: string }
