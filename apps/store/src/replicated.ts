@@ -277,9 +277,53 @@ export class ReplicatedJournal implements Journal {
    * for nothing; the heartbeats only tell it this master lives.
    */
   private pingStandbys(): void {
-    if (this.stopped || this.replica.role !== 'master' || this.roles.fencedByZk) return;
-    for (const peer of this.links.acceptedPeers()) if (!this.replica.slaveProgress(peer)) this.links.ping(peer);
+    if (this.stopped || this.replica.role !== 'master' || this.roles.fencedByZk) { this.streamlessSince.clear(); return; }
+    if (this.streamlessEpoch !== this.replica.epoch) { this.streamlessSince.clear(); this.streamlessEpoch = this.replica.epoch; }
+    const accepted = this.links.acceptedPeers();
+    const standbys = accepted.filter((peer) => !this.replica.slaveProgress(peer));
+    for (const peer of standbys) this.links.ping(peer);
+    this.replaceGoneSlaves(accepted, standbys);
   }
+
+  /** Master: since when each of its slaves has had no stream open in this epoch (replaceGoneSlaves). */
+  private readonly streamlessSince = new Map<string, number>();
+  private streamlessEpoch = -1;
+
+  /**
+   * Master: a slave with no stream open for twice the master timeout gives its place to a
+   * standby (a member beyond the replicas-1 slaves that dialed in): a store replaced under a new
+   * node id, or a group's member moved, catches up at once instead of at the next election. A
+   * slave that merely restarts is back within that time; one that returns later is a standby.
+   * Commits still need quorum(replicas) of the master and its slaves (replica.ts replaceMember).
+   */
+  private replaceGoneSlaves(accepted: string[], standbys: string[]): void {
+    const now = performance.now();
+    const open = new Set(accepted);
+    for (const id of [...this.streamlessSince.keys()]) if (open.has(id) || !this.replica.slaveProgress(id)) this.streamlessSince.delete(id);
+    const gone: Array<[string, number]> = [];
+    for (const id of this.roles.members) {
+      if (open.has(id) || !this.replica.slaveProgress(id)) continue;
+      const since = this.streamlessSince.get(id) ?? now;
+      this.streamlessSince.set(id, since);
+      if (now - since >= 2 * this.o.masterTimeoutMs) gone.push([id, since]);
+    }
+    const free = [...standbys];
+    for (const [id, since] of gone) {
+      const standby = free.shift();
+      if (!standby) return;
+      this.step({ type: 'replaceMember', gone: id, id: standby }, (seen) => {
+        if (seen.some((a) => a.type === 'refuse')) return;
+        this.roles.replaced(id, standby);
+        this.streamlessSince.delete(id);
+        this.slavesReplaced++;
+        this.o.log.warn({ gone: id, standby, goneForMs: Math.round(now - since), epoch: this.replica.epoch },
+          'a slave had no replication stream for twice the master timeout: replicating to a standby member in its place');
+      });
+    }
+  }
+
+  /** Slaves given up for a standby in their place (replaceGoneSlaves). */
+  slavesReplaced = 0;
 
   /**
    * Master: ends the replication streams that are stalled (ReplicationLinks.endAccepted: the

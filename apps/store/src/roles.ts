@@ -105,6 +105,8 @@ export class Roles {
   assigned(slaves: string[]): void { this.slaves = slaves; }
   /** A member first seen after this master was assigned now replicates from it. */
   joined(id: string): void { this.slaves = [...this.slaves, id]; }
+  /** A standby replicates from this master in place of a slave that was gone (ReplicatedJournal.replaceGoneSlaves). */
+  replaced(gone: string, id: string): void { this.slaves = [...this.slaves.filter((s) => s !== gone), id]; }
 
   /** Master: a slave acknowledged (in `epoch`). */
   acknowledged(from: string, epoch: number): void {

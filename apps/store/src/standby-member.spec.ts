@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkFor } from './testing';
-import { bootServing, cleanupNodes, countMasterLost, nodeStatus, sendReceipted, stopNode, testNodes } from './testing-group';
+import { assign, bootNode, bootServing, cleanupNodes, countMasterLost, nodeStatus, sendReceipted, stopNode, testNodes } from './testing-group';
 
 test('a member the master does not replicate to hears it live (no masterLost), and reports it once it is gone', async () => {
   const all = testNodes([], ['s1', 's2', 's3', 's4']);
@@ -29,6 +29,39 @@ test('a member the master does not replicate to hears it live (no masterLost), a
     await stopNode(s1);
     await checkFor('s4 reports the master lost', () => lost.n >= 1, 10_000);
     assert.ok(s2.store && s3.store);
+  } finally {
+    await cleanupNodes(all);
+  }
+});
+
+test('a slave with no stream for twice the master timeout gives its place to the standby, which catches up; back, it is the standby', async () => {
+  const all = testNodes([], ['s1', 's2', 's3', 's4']);
+  const [s1, , s3, s4] = all as [typeof all[0], typeof all[0], typeof all[0], typeof all[0]];
+  try {
+    await bootServing(all);
+    const repl = s1.store!.repl!;
+    await checkFor('s4 linked to the master', () => repl.links.acceptedPeers().includes('s4'));
+    for (let i = 0; i < 20; i++) await sendReceipted(s1, '/queue/standby', `before-${i}`);
+    assert.equal(repl.replica.slaveProgress('s4'), undefined);
+    // s3's machine is gone (the operator will start a store under a new id: s4 stands in for it).
+    await stopNode(s3);
+    await checkFor('s4 replicated to in s3\'s place', () => repl.slavesReplaced === 1 && repl.replica.slaveProgress('s4') !== undefined, 10_000);
+    assert.equal(repl.replica.slaveProgress('s3'), undefined, 's3 is no slave any more');
+    await sendReceipted(s1, '/queue/standby', 'after');
+    await checkFor('s4 caught up with the master', async () => {
+      const st = await nodeStatus(s4);
+      return st.role === 'slave' && st.lastPosition === repl.replica.lastPosition;
+    }, 10_000);
+    // s3 comes back: the master keeps s2 and s4, s3 is the standby now (heard, not replicated to).
+    const lost = countMasterLost([s4]);
+    await bootNode(s3);
+    assert.equal((await assign(s3, 1, 'slave', s1, all)).accepted, true, 's3 accepts slave (the coordinators assign a returning member)');
+    await checkFor('s3 linked to the master', () => repl.links.acceptedPeers().includes('s3'), 10_000);
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal(repl.replica.slaveProgress('s3'), undefined, 's3 is a standby');
+    assert.notEqual(repl.replica.slaveProgress('s4'), undefined);
+    assert.equal(repl.slavesReplaced, 1, 'nothing else replaced');
+    assert.equal(lost.n, 0);
   } finally {
     await cleanupNodes(all);
   }

@@ -144,6 +144,7 @@ export class Replica {
       case 'becomeSlave': this.onBecomeSlave(event.epoch, event.masterId, out); break;
       case 'fence': this.learnEpoch(event.epoch, out); break;
       case 'addMember': this.onAddMember(event.id, out); break;
+      case 'replaceMember': this.onReplaceMember(event.gone, event.id, out); break;
       case 'propose': this.onPropose(event.data, out); break;
       case 'receive': this.onReceive(event.message, out); break;
       case 'persisted': this.onPersisted(event.epoch, event.position, out); break;
@@ -215,6 +216,19 @@ export class Replica {
     const p = probing(this.log.lastPosition + 1);
     this.progress.set(id, p);
     this.sendAppend(id, p, out); // a probe: the slave's answer says where it stands
+  }
+
+  private onReplaceMember(gone: ReplicaId, id: ReplicaId, out: Action[]): void {
+    if (this._role !== 'master' || !this.progress.has(gone) || this.progress.has(id) || id === this.id) {
+      out.push({ type: 'refuse', event: 'replaceMember', epoch: this._epoch, reason: `${this._role !== 'master' ? 'not master' : !this.progress.has(gone) ? `${gone} is not a slave` : `${id} is already a slave or this master`}` });
+      return;
+    }
+    // Its pending reads are answered for nobody (onEntriesRead), its place in the commit count
+    // goes to the new slave, which starts from a probe like any member that joins.
+    this.progress.delete(gone);
+    const p = probing(this.log.lastPosition + 1);
+    this.progress.set(id, p);
+    this.sendAppend(id, p, out);
   }
 
   private onBecomeSlave(epoch: number, masterId: ReplicaId, out: Action[]): void {

@@ -27,7 +27,11 @@ import { Action, SyncMode } from './types';
 const enc = (s: string) => Uint8Array.from(s, (c) => c.charCodeAt(0));
 
 function run(group: string, script: string[], sync: SyncMode = 'quorum_mem'): Cluster {
-  const c = new Cluster({ ids: group.split(' '), sync, heartbeatMs: 100, masterTimeoutMs: 1000 });
+  return play(new Cluster({ ids: group.split(' '), sync, heartbeatMs: 100, masterTimeoutMs: 1000 }), script);
+}
+
+/** Runs more of a script on a cluster (its nodes' clocks start again at 0). */
+function play(c: Cluster, script: string[]): Cluster {
   const clear = () => { for (const n of c.nodes.values()) n.actions = []; };
   const all = (who: string) => (who === 'all' ? c.ids : [who]);
   const now = new Map<string, number>();
@@ -191,6 +195,25 @@ test('a member first seen after the election is added and caught up; never more 
   ]);
   const refused = c.step('m', { type: 'addMember', id: 'x9' });
   assert.ok(refused.some((a) => a.type === 'refuse' && a.event === 'addMember'), 'a third slave is refused (replicas 3)');
+});
+
+test('replaceMember: a gone slave\'s place goes to another member, which catches up and counts for commits; refusals', () => {
+  const c = run('m s1 s2', [
+    'prepare m 1', 'prepare s1 1', 'prepare s2 1',
+    'master m 1 m,s1',                 // s2 not a slave of this master (a standby)
+    'slave s1 1 m', 'slave s2 1 m',
+    'propose m a', 'stabilize', 'expect commit m 2', 'expect log s2',
+    'crash s1',                        // s1 is gone
+  ]);
+  const swapped = c.step('m', { type: 'replaceMember', gone: 's1', id: 's2' });
+  assert.ok(!swapped.some((a) => a.type === 'refuse'), JSON.stringify(swapped));
+  assert.ok(swapped.some((a) => a.type === 'send' && a.to === 's2'), 'a probe goes to s2');
+  play(c, ['stabilize', 'expect log s2 1:noop 1:a', 'propose m b', 'stabilize', 'expect commit m 3', 'expect commit s2 3']);
+  for (const [gone, id, why] of [['s1', 's2', 's1 is not a slave'], ['s2', 's2', 'already a slave'], ['s2', 'm', 'this master']] as const) {
+    const r = c.step('m', { type: 'replaceMember', gone, id });
+    assert.ok(r.some((a) => a.type === 'refuse' && a.event === 'replaceMember'), why);
+  }
+  assert.ok(c.step('s2', { type: 'replaceMember', gone: 'm', id: 's1' }).some((a) => a.type === 'refuse'), 'a slave refuses it');
 });
 
 test('a slave offline for a while catches up from the master log on heartbeats', () => {

@@ -95,6 +95,13 @@ export type Event =
    * fewer than replicas-1 slaves; otherwise the core answers `refuse`.
    */
   | { readonly type: 'addMember'; readonly id: ReplicaId }
+  /**
+   * Master: replicate to `id` (a standby: a member beyond the replicas-1 slaves) instead of
+   * `gone`, a slave the shell has not heard from for long (its stream closed). Commits count
+   * quorum(replicas) among the master and its slaves as before, the slaves now including `id`;
+   * `gone`, if it returns, is a standby. Refused unless `gone` is a slave and `id` is not.
+   */
+  | { readonly type: 'replaceMember'; readonly gone: ReplicaId; readonly id: ReplicaId }
   /** The producer side: append these ops (master only). */
   | { readonly type: 'propose'; readonly data: readonly Uint8Array[] }
   /** A message from another replica. */
@@ -143,7 +150,7 @@ export type Action =
   /** Answer the coordinator's prepare. */
   | { readonly type: 'promise'; readonly epoch: number; readonly lastEpoch: number; readonly lastPosition: number }
   /** The prepare/becomeMaster/becomeSlave was refused (stale epoch, or this life did not promise it). */
-  | { readonly type: 'refuse'; readonly event: 'prepare' | 'becomeMaster' | 'becomeSlave' | 'addMember'; readonly epoch: number; readonly reason: string }
+  | { readonly type: 'refuse'; readonly event: 'prepare' | 'becomeMaster' | 'becomeSlave' | 'addMember' | 'replaceMember'; readonly epoch: number; readonly reason: string }
   /** The role changed. */
   | { readonly type: 'role'; readonly role: Role; readonly epoch: number; readonly masterId?: ReplicaId }
   /** Append these entries to the journal (after any earlier truncate). Report with `persisted`. */
