@@ -133,6 +133,7 @@ export class Elector {
     for (const m of g.members.values()) if (m.replicas && m.replicas > n) n = m.replicas;
     if (n > 0) r.replicas = n;
     const risk = quorumOverlapRisk(g);
+    this.metrics.quorumOverlapRisk.set({ group: g.name }, risk ? 1 : 0);
     if (risk) this.warn(`quorum-overlap ${g.name}`, { group: g.name, sizes: [...g.members.values()].map((m) => `${m.id}=${m.replicas ?? '?'}`) }, risk);
     return r.replicas ?? this.opts.defaultReplicas;
   }

@@ -17,6 +17,7 @@ export function createMetrics(registry: prom.Registry) {
     failovers: new prom.Counter({ name: 'hawser_coordinator_failovers_total', help: 'elections that replaced a lost master', labelNames: ['group'], registers }),
     groupState: new prom.Gauge({ name: 'hawser_coordinator_group_state', help: '1 for the current state of each group (ok, electing, no-quorum)', labelNames: ['group', 'state'], registers }),
     epoch: new prom.Gauge({ name: 'hawser_coordinator_epoch', help: 'current epoch of each group', labelNames: ['group'], registers }),
+    quorumOverlapRisk: new prom.Gauge({ name: 'hawser_coordinator_group_quorum_overlap_risk', help: '1 while more members of the group are registered than their --replicas keep safe: an election quorum need not share a member with what its master committed on (docs/reliability.md D18)', labelNames: ['group'], registers }),
     watchers: new prom.Gauge({ name: 'hawser_coordinator_topology_watchers', help: 'open Topology.Watch streams', registers }),
   };
 }
