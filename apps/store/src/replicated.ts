@@ -274,7 +274,8 @@ export class ReplicatedJournal implements Journal {
    * docs/operations.md). Assigned slave by the coordinators but sent nothing, such a member
    * reported this master lost every master timeout, and with one other member down its report
    * alone started an election (docs/reliability.md D19). It takes no entries and its acks count
-   * for nothing; the heartbeats only tell it this master lives.
+   * for nothing; the heartbeats only tell it this master lives. Then a standby may take the
+   * place of a slave gone for long (replaceGoneSlaves).
    */
   private pingStandbys(): void {
     if (this.stopped || this.replica.role !== 'master' || this.roles.fencedByZk) { this.streamlessSince.clear(); return; }
